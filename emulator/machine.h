@@ -1,0 +1,54 @@
+// The emulated machine: its RAM, its firmware memory map, the NUMA affinity of its memory (what
+// ACPI SRAT would report) and its CPUs. A Machine owns everything it holds; there is no global
+// state, so tests can build many small machines side by side.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "emulator/addr.h"
+#include "emulator/arch.h"
+#include "emulator/e820.h"
+#include "emulator/phys_mem.h"
+
+namespace mmemu {
+
+struct NumaNodeRange {
+    uint64_t start; // bytes
+    uint64_t end;   // bytes, exclusive
+};
+
+struct MachineConfig {
+    Arch arch = Arch::x86_64;
+    uint64_t memory_bytes = uint64_t{1} << 30;
+    unsigned nr_cpus = 1;
+    // Contiguous ranges covering [0, memory_bytes) in order; empty means one node.
+    std::vector<NumaNodeRange> nodes;
+};
+
+class Machine {
+public:
+    // Throws std::invalid_argument for an impossible configuration (the scenario validator
+    // reports these with file and JSON path before a Machine is ever built).
+    explicit Machine(const MachineConfig& cfg);
+
+    const MachineConfig& config() const { return cfg_; }
+    Arch arch() const { return cfg_.arch; }
+    unsigned nr_cpus() const { return cfg_.nr_cpus; }
+    unsigned nr_nodes() const { return unsigned(cfg_.nodes.size()); }
+    const std::vector<NumaNodeRange>& nodes() const { return cfg_.nodes; }
+    const std::vector<E820Entry>& e820() const { return e820_; }
+
+    PhysicalMemory& ram() { return ram_; }
+    const PhysicalMemory& ram() const { return ram_; }
+
+private:
+    MachineConfig cfg_;
+    std::vector<E820Entry> e820_;
+    PhysicalMemory ram_;
+};
+
+// The smallest machine mmemu builds (the low-memory holes and a kernel image must fit).
+inline constexpr uint64_t MIN_MACHINE_BYTES = uint64_t{64} << 20;
+
+} // namespace mmemu

@@ -1,0 +1,53 @@
+// Emulated physical RAM: real bytes, backed lazily. The whole range is one anonymous
+// MAP_NORESERVE mapping, so host memory is spent only on frames that are touched; where the host
+// offers transparent huge pages the range is advised MADV_HUGEPAGE so a first touch does not pay
+// one host fault per 4 KiB.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "emulator/addr.h"
+
+namespace mmemu {
+
+class PhysicalMemory {
+public:
+    // Throws std::runtime_error if the host refuses the reservation.
+    explicit PhysicalMemory(uint64_t bytes);
+    ~PhysicalMemory();
+    PhysicalMemory(const PhysicalMemory&) = delete;
+    PhysicalMemory& operator=(const PhysicalMemory&) = delete;
+
+    uint64_t size() const { return size_; }
+    uint64_t nr_frames() const { return size_ >> PAGE_SHIFT; }
+    bool contains(PhysAddr pa, uint64_t len) const {
+        return pa.value <= size_ && len <= size_ - pa.value;
+    }
+
+    // Unchecked access for hot paths whose callers have already validated the range.
+    uint8_t* ptr(PhysAddr pa) { return base_ + pa.value; }
+    const uint8_t* ptr(PhysAddr pa) const { return base_ + pa.value; }
+    uint8_t* frame(Pfn pfn) { return base_ + (pfn.value << PAGE_SHIFT); }
+    const uint8_t* frame(Pfn pfn) const { return base_ + (pfn.value << PAGE_SHIFT); }
+
+    // Range-checked accessors; throw std::out_of_range outside RAM.
+    void read(PhysAddr pa, void* dst, size_t len) const;
+    void write(PhysAddr pa, const void* src, size_t len);
+    void fill(PhysAddr pa, uint8_t byte, size_t len);
+    uint32_t read_u32(PhysAddr pa) const;
+    uint64_t read_u64(PhysAddr pa) const;
+    void write_u32(PhysAddr pa, uint32_t v);
+    void write_u64(PhysAddr pa, uint64_t v);
+
+    // Zeroes a frame (frames never written read as zero already).
+    void clear_frame(Pfn pfn) { std::memset(frame(pfn), 0, PAGE_SIZE); }
+
+private:
+    void check(PhysAddr pa, uint64_t len) const;
+    uint8_t* base_ = nullptr;
+    uint64_t size_ = 0;
+};
+
+} // namespace mmemu

@@ -1,0 +1,34 @@
+// mem_map: the flat array of struct page, one per frame of emulated RAM (FLATMEM), backed lazily
+// so a 64 GiB machine costs host memory only for the entries that are written.
+#pragma once
+
+#include <cstdint>
+
+#include "emulator/addr.h"
+#include "mmcore/page.h"
+
+namespace mmemu {
+
+class MemMap {
+public:
+    explicit MemMap(uint64_t nr_pages);
+    ~MemMap();
+    MemMap(const MemMap&) = delete;
+    MemMap& operator=(const MemMap&) = delete;
+
+    uint64_t nr_pages() const { return nr_; }
+    bool pfn_valid(Pfn pfn) const { return pfn.value < nr_; }
+
+    page* pfn_to_page(Pfn pfn) { return base_ + pfn.value; }
+    const page* pfn_to_page(Pfn pfn) const { return base_ + pfn.value; }
+    Pfn page_to_pfn(const page* p) const { return Pfn{uint64_t(p - base_)}; }
+
+    page& operator[](uint64_t pfn) { return base_[pfn]; }
+    const page& operator[](uint64_t pfn) const { return base_[pfn]; }
+
+private:
+    page* base_ = nullptr;
+    uint64_t nr_ = 0;
+};
+
+} // namespace mmemu

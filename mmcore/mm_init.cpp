@@ -1,0 +1,229 @@
+#include "mmcore/mm_init.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace mmemu {
+
+namespace {
+
+constexpr uint64_t MiB = uint64_t{1} << 20;
+constexpr uint64_t MAX_DMA_PFN = (16 * MiB) >> PAGE_SHIFT;              // arch/x86 dma.h
+constexpr uint64_t MAX_DMA32_PFN = (uint64_t{4} << 30) >> PAGE_SHIFT;   // 4 GiB
+constexpr uint64_t MAX_ORDER_NR_PAGES = uint64_t{1} << (MAX_ORDER - 1);
+constexpr uint64_t PAGES_PER_SECTION = (uint64_t{128} << 20) >> PAGE_SHIFT; // SECTION_SIZE_BITS 27
+
+uint64_t round_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
+
+} // namespace
+
+uint64_t maxmem_32(uint64_t page_offset) {
+    const uint64_t vmalloc_reserve = 128 * MiB;
+    return (uint64_t{1} << 32) - page_offset - vmalloc_reserve;
+}
+
+Memblock boot_memblock(const Machine& m, const KernelConfig& cfg, BootLayout& layout) {
+    Memblock mb = Memblock::from_e820(m.e820());
+    layout.max_pfn = m.config().memory_bytes >> PAGE_SHIFT;
+    layout.max_low_pfn = layout.max_pfn;
+    if (arch_is_32bit(m.arch()))
+        layout.max_low_pfn = std::min(layout.max_pfn, maxmem_32(cfg.page_offset_32) >> PAGE_SHIFT);
+
+    // x86 reserves the whole first MiB (arch/x86/kernel/setup.c, since 5.13: "x86/setup: Always
+    // reserve the first 1M of RAM"), and the kernel image at CONFIG_PHYSICAL_START.
+    mb.reserve(0, 1 * MiB, "first 1 MiB (BIOS, real mode)");
+    const uint64_t image_base = 16 * MiB;
+    if (image_base + cfg.kernel_image_bytes > (layout.max_low_pfn << PAGE_SHIFT))
+        throw std::invalid_argument("the kernel image does not fit in lowmem");
+    mb.reserve(image_base, cfg.kernel_image_bytes, "kernel image");
+
+    // mem_map, allocated from each node's memory top-down. x86_64 (SPARSEMEM_VMEMMAP): 64-byte
+    // struct pages, 2 MiB of vmemmap per 128 MiB section, PMD-mapped. 32-bit: 32-byte struct
+    // pages below the lowmem limit.
+    for (const auto& n : m.nodes()) {
+        const uint64_t start_pfn = n.start >> PAGE_SHIFT, end_pfn = n.end >> PAGE_SHIFT;
+        if (m.arch() == Arch::x86_64) {
+            const uint64_t sections = (end_pfn - (start_pfn & ~(PAGES_PER_SECTION - 1)) +
+                                       PAGES_PER_SECTION - 1) / PAGES_PER_SECTION;
+            mb.alloc_top_down(sections * 2 * MiB, 2 * MiB, n.end, n.start, "mem_map");
+        } else {
+            const uint64_t bytes = round_up((end_pfn - start_pfn) * 32, PAGE_SIZE);
+            mb.alloc_top_down(bytes, PAGE_SIZE, layout.max_low_pfn << PAGE_SHIFT, 0, "mem_map");
+        }
+    }
+
+    // zone_sizes_init()
+    const ZoneLayout zl = ZoneLayout::for_arch(m.arch());
+    for (unsigned i = 0; i < MAX_NR_ZONES; i++) {
+        switch (zl.types[i]) {
+        case zone_type::DMA: layout.zone_max_pfn[i] = std::min(MAX_DMA_PFN, layout.max_low_pfn); break;
+        case zone_type::DMA32: layout.zone_max_pfn[i] = std::min(MAX_DMA32_PFN, layout.max_low_pfn); break;
+        case zone_type::NORMAL: layout.zone_max_pfn[i] = layout.max_low_pfn; break;
+        case zone_type::HIGHMEM: layout.zone_max_pfn[i] = layout.max_pfn; break;
+        case zone_type::MOVABLE: layout.zone_max_pfn[i] = 0; break;
+        }
+    }
+    return mb;
+}
+
+namespace {
+
+// find_zone_movable_pfns_for_nodes(): where ZONE_MOVABLE starts in each node.
+void find_zone_movable_pfns(const Machine& m, const KernelConfig& cfg, const Memblock& mb,
+                            const ZoneLayout& zl, BootLayout& layout) {
+    if (!cfg.kernelcore_bytes && !cfg.movablecore_bytes) return;
+    // find_usable_zone_for_movable(): the highest populated zone below ZONE_MOVABLE.
+    int movable_zone = -1;
+    uint64_t usable_startpfn = 0;
+    uint64_t lower = 0;
+    for (int i = 0; i < int(MAX_NR_ZONES) - 1; i++) {
+        const uint64_t lo = lower, hi = std::max(lower, layout.zone_max_pfn[i]);
+        if (mb.memory_pages_in(lo, hi)) {
+            movable_zone = i;
+            usable_startpfn = lo;
+        }
+        lower = hi;
+    }
+    if (movable_zone < 0) return;
+    (void)zl;
+    const uint64_t totalpages = mb.memory_pages_in(0, layout.max_pfn);
+    uint64_t required_kernelcore = cfg.kernelcore_bytes >> PAGE_SHIFT;
+    if (cfg.movablecore_bytes) {
+        // Convert movablecore= into the kernelcore it leaves; kernelcore= wins if larger.
+        const uint64_t movable = std::min(round_up(cfg.movablecore_bytes >> PAGE_SHIFT,
+                                                   MAX_ORDER_NR_PAGES),
+                                          totalpages);
+        const uint64_t corepages = totalpages - movable;
+        required_kernelcore = std::max(required_kernelcore, corepages);
+    }
+    if (!required_kernelcore || required_kernelcore >= totalpages) return;
+    // Spread kernelcore evenly between the nodes (one pass; the kernel repeats the spread for
+    // what small nodes could not take, which mmemu's equal-sized nodes never need).
+    const unsigned nr_nodes = m.nr_nodes();
+    const uint64_t kernelcore_node = required_kernelcore / nr_nodes;
+    for (unsigned nid = 0; nid < nr_nodes; nid++) {
+        uint64_t start_pfn = m.nodes()[nid].start >> PAGE_SHIFT;
+        const uint64_t end_pfn = m.nodes()[nid].end >> PAGE_SHIFT;
+        uint64_t remaining = kernelcore_node;
+        if (start_pfn < usable_startpfn) {
+            // Memory below the movable zone counts towards kernelcore.
+            const uint64_t kernel_pages =
+                mb.memory_pages_in(start_pfn, std::min(end_pfn, usable_startpfn));
+            remaining -= std::min(kernel_pages, remaining);
+            if (end_pfn <= usable_startpfn) continue;
+            start_pfn = usable_startpfn;
+        }
+        uint64_t movable_pfn = round_up(start_pfn + remaining, MAX_ORDER_NR_PAGES);
+        if (movable_pfn < end_pfn) layout.zone_movable_pfn[nid] = movable_pfn;
+    }
+}
+
+} // namespace
+
+void free_area_init(PageAllocator& pa, const Machine& m, const KernelConfig& cfg,
+                    const Memblock& mb, BootLayout& layout) {
+    const ZoneLayout& zl = pa.layout;
+    MemMap& mm = pa.mem_map();
+    find_zone_movable_pfns(m, cfg, mb, zl, layout);
+    pa.init_pageblocks(layout.max_pfn);
+    pa.nodes.assign(m.nr_nodes(), pglist_data{});
+    pa.cpu_to_node.assign(m.nr_cpus(), 0);
+    // CPUs are spread over the nodes in blocks: cpu c is on node c * nodes / cpus.
+    for (unsigned c = 0; c < m.nr_cpus(); c++) pa.cpu_to_node[c] = c * m.nr_nodes() / m.nr_cpus();
+
+    unsigned movable_idx = zl.index_of(zone_type::MOVABLE);
+    for (unsigned nid = 0; nid < m.nr_nodes(); nid++) {
+        pglist_data& node = pa.nodes[nid];
+        node.node_id = nid;
+        const uint64_t node_start = m.nodes()[nid].start >> PAGE_SHIFT;
+        const uint64_t node_end = m.nodes()[nid].end >> PAGE_SHIFT;
+        // get_pfn_range_for_nid(): from the node's first memory pfn.
+        uint64_t first_mem = node_end;
+        for (const auto& r : mb.memory())
+            if ((r.end() >> PAGE_SHIFT) > node_start && (r.base >> PAGE_SHIFT) < node_end) {
+                first_mem = std::max(node_start, r.base >> PAGE_SHIFT);
+                break;
+            }
+        node.node_start_pfn = first_mem;
+        node.node_spanned_pages = node_end - first_mem;
+        const uint64_t movable_start = layout.zone_movable_pfn[nid];
+        uint64_t lower = 0;
+        for (unsigned i = 0; i < MAX_NR_ZONES; i++) {
+            zone& z = node.node_zones[i];
+            z.type = zl.types[i];
+            z.idx = i;
+            z.nid = nid;
+            z.pcp.assign(m.nr_cpus(), per_cpu_pages{});
+            uint64_t lo, hi;
+            if (i == movable_idx) {
+                lo = movable_start ? movable_start : node_end;
+                hi = movable_start ? node_end : node_end;
+            } else {
+                lo = lower;
+                hi = std::max(lower, layout.zone_max_pfn[i]);
+                lower = hi;
+                // adjust_zone_range_for_zone_movable(): the zone ends where ZONE_MOVABLE starts.
+                if (movable_start) hi = std::min(hi, std::max(lo, movable_start));
+            }
+            lo = std::max(lo, first_mem);
+            hi = std::min(hi, node_end);
+            if (hi <= lo) {
+                z.zone_start_pfn = 0;
+                z.spanned_pages = 0;
+                continue;
+            }
+            z.zone_start_pfn = lo;
+            z.spanned_pages = hi - lo;
+            z.present_pages = mb.memory_pages_in(lo, hi);
+            z.managed_pages = z.present_pages - mb.reserved_pages_in(lo, hi);
+            node.node_present_pages += z.present_pages;
+            if (z.present_pages) node.nr_zones = i + 1;
+            layout.totalram_pages += z.managed_pages;
+        }
+    }
+
+    // memmap_init(): every frame that will not be freed is PageReserved with one reference
+    // (holes in the e820 map and memblock reservations); everything else stays all-zero.
+    auto zone_of = [&](uint64_t pfn) -> zone* {
+        for (auto& node : pa.nodes)
+            for (auto& z : node.node_zones)
+                if (z.spanned_pages && z.spans(pfn)) return &z;
+        return nullptr;
+    };
+    auto mark_reserved = [&](uint64_t from, uint64_t to) {
+        for (uint64_t pfn = from; pfn < to && pfn < layout.max_pfn; pfn++) {
+            page& p = mm[pfn];
+            p.set(PG_reserved);
+            p._refcount = 1;
+            if (zone* z = zone_of(pfn)) p.set_zone(z->nid, z->idx);
+        }
+    };
+    uint64_t at = 0;
+    for (const auto& [from, to] : mb.free_pfn_ranges()) {
+        mark_reserved(at, from);
+        at = to;
+    }
+    mark_reserved(at, layout.max_pfn);
+
+    // memblock_free_all(): free every range in the largest naturally aligned blocks, split at
+    // zone boundaries (highmem is released separately on 32-bit, so no block straddles).
+    for (const auto& [from, to] : mb.free_pfn_ranges()) {
+        uint64_t start = from;
+        while (start < to) {
+            zone* z = zone_of(start);
+            if (!z) throw std::logic_error("free memory outside every zone");
+            const uint64_t end = std::min(to, z->zone_end_pfn());
+            while (start < end) {
+                unsigned order = MAX_ORDER - 1;
+                while (order && (start & ((uint64_t{1} << order) - 1))) order--;
+                while (start + (uint64_t{1} << order) > end) order--;
+                mm[start].set_zone(z->nid, z->idx);
+                pa.free_boot_block(start, order);
+                start += uint64_t{1} << order;
+            }
+        }
+    }
+    pa.build_zonelists();
+}
+
+} // namespace mmemu

@@ -1,0 +1,148 @@
+// The zoned buddy allocator (mm/page_alloc.c, Linux 6.1 semantics): free_area lists per order and
+// migratetype, split on allocation (expand), merge on free (__free_one_page), pageblock
+// migratetypes with the fallback and steal rules, per-CPU page lists, watermark checks with
+// lowmem_reserve, the zonelist walk and a slow path that ends in a counted failure.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "emulator/phys_mem.h"
+#include "mmcore/gfp.h"
+#include "mmcore/mem_map.h"
+#include "mmcore/mmzone.h"
+#include "mmcore/vmstat.h"
+
+namespace mmemu {
+
+// alloc_flags (mm/internal.h), those mmemu uses.
+enum : unsigned {
+    ALLOC_WMARK_MIN = WMARK_MIN,
+    ALLOC_WMARK_LOW = WMARK_LOW,
+    ALLOC_WMARK_HIGH = WMARK_HIGH,
+    ALLOC_NO_WATERMARKS = 0x04,
+    ALLOC_WMARK_MASK = ALLOC_NO_WATERMARKS - 1,
+    ALLOC_OOM = 0x08,
+    ALLOC_HARDER = 0x10,
+    ALLOC_HIGH = 0x20,     // __GFP_HIGH
+    ALLOC_CPUSET = 0x40,
+    ALLOC_NOFRAGMENT = 0x100,
+    ALLOC_KSWAPD = 0x800, // __GFP_KSWAPD_RECLAIM
+};
+
+// Why the last allocation failed (for the statistics; the kernel would warn or OOM).
+enum class AllocFailure : uint8_t { none, watermark, no_free_block, oom };
+
+struct PageAllocatorStats {
+    uint64_t alloc_success = 0;
+    uint64_t alloc_fail = 0;
+    uint64_t alloc_fail_costly = 0; // order > PAGE_ALLOC_COSTLY_ORDER
+    uint64_t slowpath = 0;          // allocations that missed the low watermark fast path
+    uint64_t extfrag_events = 0;    // fallbacks into another migratetype (mm_page_alloc_extfrag)
+    uint64_t pageblock_steals = 0;  // of those, whole pageblocks claimed
+    uint64_t pcp_refills = 0;       // rmqueue_bulk calls
+    uint64_t pcp_bulk_frees = 0;    // free_pcppages_bulk calls
+    uint64_t highatomic_reserved = 0;
+};
+
+class PageAllocator {
+public:
+    PageAllocator(MemMap& mem_map, PhysicalMemory& ram, Arch arch, unsigned nr_cpus);
+
+    // --- the public API (include/linux/gfp.h) ---
+    // Returns the first page of a 2^order block, or nullptr (a counted failure). `nid` < 0
+    // means the node of `cpu`.
+    page* alloc_pages(gfp_t gfp, unsigned order, int nid, unsigned cpu);
+    // __free_pages(): drops the reference taken by alloc_pages and frees on the last one.
+    // Throws KernelBug for a page that is not allocated (bad_page()).
+    void free_pages(page* p, unsigned order, unsigned cpu);
+    // drain_all_pages(): give every pcp list back to the buddy lists.
+    void drain_all_pages();
+    // percpu page lists on/off (off drains them and sends every free to the buddy lists).
+    void set_pcp_enabled(bool on);
+    bool pcp_enabled() const { return pcp_enabled_; }
+
+    // --- set-up (mm_init.cpp, watermark.cpp) ---
+    std::vector<pglist_data> nodes;
+    ZoneLayout layout;
+    unsigned pageblock_order;
+    std::vector<unsigned> cpu_to_node;
+    // __free_pages_core(): a boot-time free of a block that was never allocated.
+    void free_boot_block(uint64_t pfn, unsigned order);
+    void init_pageblocks(uint64_t nr_pages); // all MIGRATE_MOVABLE, as memmap_init does
+    void build_zonelists();
+
+    // --- inspection ---
+    MemMap& mem_map() { return mm_; }
+    const MemMap& mem_map() const { return mm_; }
+    zone& page_zone(const page* p) { return nodes[p->nid()].node_zones[p->zone_idx()]; }
+    unsigned get_pageblock_migratetype(uint64_t pfn) const {
+        return pageblock_mt_[pfn >> pageblock_order];
+    }
+    uint64_t pageblock_nr_pages() const { return uint64_t{1} << pageblock_order; }
+    uint64_t nr_pageblocks() const { return pageblock_mt_.size(); }
+    const vm_event_state& events() const { return events_; }
+    const numa_stat& numa(unsigned nid) const { return numa_[nid]; }
+    const PageAllocatorStats& stats() const { return stats_; }
+    AllocFailure last_failure() const { return last_failure_; }
+    uint64_t nr_free_pages() const; // Σ NR_FREE_PAGES (buddy lists only, as the kernel)
+    uint64_t nr_pcp_pages() const;
+    // Checks the lists against the pages and counters; "" when consistent. Marks every free
+    // pfn in `owner` (which must be sized to the mem_map) with +1.
+    std::string audit_free_lists(std::vector<uint8_t>& owner) const;
+
+private:
+    // mm/page_alloc.c internals, named as there.
+    page* get_page_from_freelist(gfp_t gfp, unsigned order, unsigned alloc_flags,
+                                 const pglist_data& pref_node, unsigned highest_zoneidx,
+                                 migratetype mt, unsigned cpu);
+    page* rmqueue(zone& preferred, zone& z, unsigned order, unsigned alloc_flags, migratetype mt,
+                  unsigned cpu);
+    page* rmqueue_pcplist(zone& z, unsigned order, migratetype mt, unsigned alloc_flags,
+                          unsigned cpu);
+    unsigned rmqueue_bulk(zone& z, unsigned order, unsigned count, page_list& list,
+                          migratetype mt, unsigned alloc_flags);
+    uint32_t __rmqueue(zone& z, unsigned order, migratetype mt, unsigned alloc_flags);
+    uint32_t __rmqueue_smallest(zone& z, unsigned order, unsigned mt);
+    bool __rmqueue_fallback(zone& z, unsigned order, migratetype start_mt, unsigned alloc_flags);
+    int find_suitable_fallback(const free_area& area, unsigned order, unsigned mt,
+                               bool only_stealable, bool& can_steal) const;
+    void steal_suitable_fallback(zone& z, uint32_t pfn, migratetype start_type, bool whole_block);
+    uint64_t move_freepages_block(zone& z, uint32_t pfn, unsigned mt, uint64_t* movable_pages);
+    void expand(zone& z, uint32_t pfn, unsigned low, unsigned high, unsigned mt);
+    void __free_one_page(uint32_t pfn, zone& z, unsigned order, unsigned mt, bool to_tail);
+    void free_unref_page(uint32_t pfn, zone& z, unsigned order, unsigned cpu);
+    void free_pcppages_bulk(zone& z, int64_t count, per_cpu_pages& pcp, unsigned pindex);
+    void drain_zone_pages(zone& z, per_cpu_pages& pcp);
+    bool zone_watermark_fast(const zone& z, unsigned order, uint64_t mark,
+                             unsigned highest_zoneidx, unsigned alloc_flags) const;
+    bool __zone_watermark_ok(const zone& z, unsigned order, uint64_t mark,
+                             unsigned highest_zoneidx, unsigned alloc_flags,
+                             int64_t free_pages) const;
+    void prep_new_page(uint32_t pfn, zone& z, unsigned order, gfp_t gfp);
+    void reserve_highatomic_pageblock(uint32_t pfn, zone& z);
+    bool unreserve_highatomic_pageblock(const pglist_data& pref_node, unsigned highest_zoneidx,
+                                        migratetype mt, bool force);
+    void zone_statistics(const zone& preferred, const zone& z, unsigned cpu);
+
+    void add_to_free_list(uint32_t pfn, zone& z, unsigned order, unsigned mt, bool tail);
+    void del_page_from_free_list(uint32_t pfn, zone& z, unsigned order, unsigned mt);
+    void set_pageblock_migratetype(uint64_t pfn, unsigned mt) {
+        pageblock_mt_[pfn >> pageblock_order] = uint8_t(mt);
+    }
+    page_list& free_list_of(zone& z, unsigned order, unsigned mt) {
+        return z.free_area[order].free_list[mt];
+    }
+
+    MemMap& mm_;
+    PhysicalMemory& ram_;
+    bool pcp_enabled_ = true;
+    std::vector<uint8_t> pageblock_mt_;
+    vm_event_state events_;
+    std::vector<numa_stat> numa_;
+    PageAllocatorStats stats_;
+    AllocFailure last_failure_ = AllocFailure::none;
+};
+
+} // namespace mmemu

@@ -1,0 +1,43 @@
+// Event counters (/proc/vmstat's vm_event_item part and the NUMA counters) and the
+// fragmentation figures of mm/vmstat.c.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "mmcore/mmzone.h"
+
+namespace mmemu {
+
+// Counters kept per zone index where the kernel keeps one per zone (TEXTS_FOR_ZONES).
+struct vm_event_state {
+    uint64_t pgalloc[MAX_NR_ZONES] = {};
+    uint64_t allocstall[MAX_NR_ZONES] = {};
+    uint64_t pgfree = 0;
+};
+
+// Per-node NUMA counters (/sys/devices/system/node/nodeN/numastat; summed in /proc/vmstat).
+struct numa_stat {
+    uint64_t numa_hit = 0;
+    uint64_t numa_miss = 0;
+    uint64_t numa_foreign = 0;
+    uint64_t numa_interleave = 0;
+    uint64_t numa_local = 0;
+    uint64_t numa_other = 0;
+};
+
+// mm/vmstat.c fill_contig_page_info().
+struct contig_page_info {
+    uint64_t free_pages = 0;
+    uint64_t free_blocks_total = 0;
+    uint64_t free_blocks_suitable = 0;
+};
+contig_page_info fill_contig_page_info(const zone& z, unsigned suitable_order);
+// unusable_free_index(): 0..1000 (printed as %d.%03d).
+int unusable_free_index(unsigned order, const contig_page_info& info);
+// __fragmentation_index(): 0..1000, or -1000 when an allocation of this order would succeed.
+int fragmentation_index(unsigned order, const contig_page_info& info);
+// "%d.%03d" as debugfs prints them (negative values as "-1.000").
+std::string format_milli(int value);
+
+} // namespace mmemu
