@@ -417,15 +417,15 @@ uint64_t SlabAllocator::cache_alloc_refill(kmem_cache* c, gfp_t gfp, unsigned cp
     const unsigned node = pa_.cpu_to_node[cpu];
     while (true) {
         array_cache& ac = c->array[cpu];
-        uint32_t batchcount = ac.batchcount;
+        int batchcount = int(ac.batchcount); // signed: the loop below runs it down to -1
         // If there was little recent activity on this cache, then perform only a partial
         // refill. Otherwise we could generate refill bouncing.
-        if (!ac.touched && batchcount > BATCHREFILL_LIMIT) batchcount = BATCHREFILL_LIMIT;
+        if (!ac.touched && batchcount > int(BATCHREFILL_LIMIT)) batchcount = BATCHREFILL_LIMIT;
         kmem_list3& l3 = c->nodelists[node];
         bool from_shared = false;
         if (l3.shared && l3.shared->avail) {
             array_cache& sh = *l3.shared;
-            const uint32_t nr = std::min({sh.avail, batchcount, ac.limit - ac.avail});
+            const uint32_t nr = std::min({sh.avail, uint32_t(batchcount), ac.limit - ac.avail});
             std::copy_n(sh.entry.begin() + (sh.avail - nr), nr, ac.entry.begin() + ac.avail);
             sh.avail -= nr;
             ac.avail += nr;

@@ -1,0 +1,216 @@
+// mmemu: the command line. Exit codes (README.md):
+//   0  success
+//   2  bad input or usage (malformed or invalid scenario, unknown option, missing file)
+//   3  the statistics could not be written
+//   70 internal error: an invariant of the emulated kernel was broken (a bug in mmemu)
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "emulator/host_memory.h"
+#include "mmcore/bug.h"
+#include "mmemu_version.h"
+#include "workloads/driver.h"
+
+namespace po = boost::program_options;
+using namespace mmemu;
+
+namespace {
+
+constexpr int EXIT_OK = 0;
+constexpr int EXIT_BAD_INPUT = 2;
+constexpr int EXIT_OUTPUT = 3;
+constexpr int EXIT_INTERNAL = 70;
+
+const char* kUsage =
+    "usage: mmemu <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  run SCENARIO       run a scenario and print its statistics (JSON)\n"
+    "  validate SCENARIO  check a scenario without running it; reports every error\n"
+    "  help [COMMAND]     show help\n"
+    "\n"
+    "options:\n"
+    "  --help             show help\n"
+    "  --version          print the version\n"
+    "\n"
+    "Exit codes: 0 success, 2 bad input or usage, 3 output not written, 70 internal error.\n"
+    "Docs: docs/scenario-format.md, docs/statistics-format.md.\n";
+
+struct Loaded {
+    std::string text;
+    bool ok = false;
+};
+
+Loaded read_file(const std::string& path) {
+    Loaded l;
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        std::cerr << "mmemu: " << path << ": cannot open the scenario file\n";
+        return l;
+    }
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    l.text = ss.str();
+    l.ok = true;
+    return l;
+}
+
+// Compiles the scenario, printing every diagnostic; nullopt on error.
+std::optional<Scenario> load(const std::string& path, const std::vector<std::string>& sets) {
+    Loaded l = read_file(path);
+    if (!l.ok) return std::nullopt;
+    CompileResult r = compile_scenario(path, l.text, sets);
+    for (const auto& d : r.errors) std::cerr << format_diagnostic(path, d) << "\n";
+    if (!r.errors.empty()) {
+        std::cerr << "mmemu: " << path << ": " << r.errors.size() << " error"
+                  << (r.errors.size() == 1 ? "" : "s") << "\n";
+        return std::nullopt;
+    }
+    return std::move(r.scenario);
+}
+
+po::options_description run_options() {
+    po::options_description d("mmemu run SCENARIO [options]");
+    d.add_options()("help,h", "show this help")(
+        "output,o", po::value<std::string>(), "write the statistics to FILE instead of stdout")(
+        "set", po::value<std::vector<std::string>>()->composing(),
+        "override a scenario field before validation, e.g. --set machine.memory=2GiB "
+        "(repeatable; the value is parsed as JSON, else taken as a string)")(
+        "no-audit", "skip the invariant check at checkpoints and at the end")(
+        "compact", "print the JSON on one line");
+    return d;
+}
+
+po::options_description validate_options() {
+    po::options_description d("mmemu validate SCENARIO [options]");
+    d.add_options()("help,h", "show this help")(
+        "set", po::value<std::vector<std::string>>()->composing(), "override a scenario field");
+    return d;
+}
+
+int parse(int argc, char** argv, const po::options_description& desc, po::variables_map& vm,
+          std::string& scenario) {
+    po::options_description all;
+    all.add(desc);
+    all.add_options()("scenario", po::value<std::string>());
+    po::positional_options_description pos;
+    pos.add("scenario", 1);
+    try {
+        po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
+        po::notify(vm);
+    } catch (const po::error& e) {
+        std::cerr << "mmemu: " << e.what() << "\n\n" << desc;
+        return EXIT_BAD_INPUT;
+    }
+    if (vm.count("help")) {
+        std::cout << desc;
+        return -1;
+    }
+    if (!vm.count("scenario")) {
+        std::cerr << "mmemu: a scenario file is required\n\n" << desc;
+        return EXIT_BAD_INPUT;
+    }
+    scenario = vm["scenario"].as<std::string>();
+    return EXIT_OK;
+}
+
+std::vector<std::string> sets_of(const po::variables_map& vm) {
+    return vm.count("set") ? vm["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
+}
+
+int cmd_validate(int argc, char** argv) {
+    po::variables_map vm;
+    std::string path;
+    const auto desc = validate_options();
+    if (int rc = parse(argc, argv, desc, vm, path); rc) return rc < 0 ? EXIT_OK : rc;
+    auto sc = load(path, sets_of(vm));
+    if (!sc) return EXIT_BAD_INPUT;
+    std::cout << path << ": valid (" << sc->ops.size() << " events)\n";
+    return EXIT_OK;
+}
+
+int cmd_run(int argc, char** argv) {
+    po::variables_map vm;
+    std::string path;
+    const auto desc = run_options();
+    if (int rc = parse(argc, argv, desc, vm, path); rc) return rc < 0 ? EXIT_OK : rc;
+    auto sc = load(path, sets_of(vm));
+    if (!sc) return EXIT_BAD_INPUT;
+    const auto t0 = std::chrono::steady_clock::now();
+    ojson st;
+    try {
+        RunOptions opt;
+        opt.audit = !vm.count("no-audit");
+        Driver d(*sc, opt);
+        d.run();
+        st = d.statistics();
+    } catch (const std::invalid_argument& e) {
+        std::cerr << "mmemu: " << path << ": the kernel cannot boot on this machine: " << e.what() << "\n";
+        return EXIT_BAD_INPUT;
+    } catch (const KernelBug& e) {
+        std::cerr << "mmemu: internal error: " << e.what() << "\n";
+        return EXIT_INTERNAL;
+    }
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
+    st["host"] = {{"mmemu_version", MMEMU_VERSION},
+                  {"hostname", host},
+                  {"wall_seconds", secs},
+                  {"rss_bytes", host_rss_bytes()}};
+    const std::string out = st.dump(vm.count("compact") ? -1 : 2) + "\n";
+    if (vm.count("output")) {
+        const std::string file = vm["output"].as<std::string>();
+        std::ofstream f(file, std::ios::binary);
+        f << out;
+        f.close();
+        if (!f) {
+            std::cerr << "mmemu: " << file << ": cannot write the statistics\n";
+            return EXIT_OUTPUT;
+        }
+    } else {
+        std::cout << out;
+        std::cout.flush();
+        if (!std::cout) return EXIT_OUTPUT;
+    }
+    return EXIT_OK;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) {
+        std::cerr << kUsage;
+        return EXIT_BAD_INPUT;
+    }
+    const std::string cmd = argv[1];
+    if (cmd == "--help" || cmd == "-h") {
+        std::cout << kUsage;
+        return EXIT_OK;
+    }
+    if (cmd == "--version") {
+        std::cout << "mmemu " << MMEMU_VERSION << "\n";
+        return EXIT_OK;
+    }
+    if (cmd == "help") {
+        if (argc > 2 && std::string(argv[2]) == "run") std::cout << run_options();
+        else if (argc > 2 && std::string(argv[2]) == "validate") std::cout << validate_options();
+        else std::cout << kUsage;
+        return EXIT_OK;
+    }
+    try {
+        if (cmd == "run") return cmd_run(argc - 1, argv + 1);
+        if (cmd == "validate") return cmd_validate(argc - 1, argv + 1);
+    } catch (const std::bad_alloc&) {
+        std::cerr << "mmemu: the host ran out of memory\n";
+        return EXIT_INTERNAL;
+    }
+    std::cerr << "mmemu: unknown command \"" << cmd << "\"\n\n" << kUsage;
+    return EXIT_BAD_INPUT;
+}
