@@ -1,0 +1,192 @@
+// The mmemu command, run as a user runs it: every kind of bad input gets a message naming the
+// file, the JSON path and what was expected, exit code 2, and no statistics; good input runs
+// and gives byte-identical statistics on a second run.
+#include <catch2/catch.hpp>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#ifndef MMEMU_BIN
+#error "MMEMU_BIN must point at the mmemu executable"
+#endif
+#ifndef MMEMU_SOURCE_DIR
+#error "MMEMU_SOURCE_DIR must point at the source tree"
+#endif
+
+namespace {
+
+struct Result {
+    int rc;
+    std::string out, err;
+};
+
+std::string slurp(const std::string& path) {
+    std::ifstream in(path);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+std::string temp_path(const std::string& stem) {
+    return "/tmp/mmemu-cli-" + std::to_string(getpid()) + "-" + stem;
+}
+
+Result run(const std::string& args) {
+    const std::string out = temp_path("out"), err = temp_path("err");
+    const std::string cmd = std::string(MMEMU_BIN) + " " + args + " >" + out + " 2>" + err;
+    const int status = std::system(cmd.c_str());
+    Result r{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
+    std::remove(out.c_str());
+    std::remove(err.c_str());
+    return r;
+}
+
+// Writes a scenario file and returns its path.
+std::string scenario(const std::string& name, const std::string& text) {
+    const std::string path = temp_path(name + ".json");
+    std::ofstream(path) << text;
+    return path;
+}
+
+const char* kMachine = R"("mmemu_scenario": 1, "machine": {"arch": "x86_64", "memory": "128MiB"})";
+
+std::string with_events(const std::string& events) {
+    return std::string("{") + kMachine + R"(, "events": [)" + events + "]}";
+}
+
+void require_bad(const Result& r, const std::string& path_and_message) {
+    INFO("stderr: " << r.err);
+    REQUIRE(r.rc == 2);
+    REQUIRE(r.out.empty()); // no statistics written
+    REQUIRE(r.err.find(path_and_message) != std::string::npos);
+}
+
+} // namespace
+
+TEST_CASE("cli: malformed JSON names the line and column", "[cli]") {
+    const auto f = scenario("malformed", "{\n  \"mmemu_scenario\": 1,\n  \"machine\": {,\n}\n");
+    const Result r = run("validate " + f);
+    // Line 3, column 15 is the stray comma inside "machine": {,
+    require_bad(r, f + ": (document): malformed JSON at line 3, column 15");
+}
+
+TEST_CASE("cli: an unknown field is named by its JSON path", "[cli]") {
+    const auto f = scenario("unknown-field", std::string("{") + kMachine + R"(, "evnets": [], "events": []})");
+    require_bad(run("validate " + f), f + ": /evnets: unknown field");
+}
+
+TEST_CASE("cli: an unknown event is rejected", "[cli]") {
+    const auto f = scenario("unknown-op", with_events(R"({"op": "alloc_page", "id": "a"})"));
+    require_bad(run("validate " + f), f + ": /events/0/op: unknown event \"alloc_page\"");
+}
+
+TEST_CASE("cli: a wrong type is rejected", "[cli]") {
+    const auto f = scenario("wrong-type", with_events(R"({"op": "alloc_pages", "id": "a", "order": "three"})"));
+    require_bad(run("validate " + f), f + ": /events/0/order: expected an integer from 0 to 10, got the string \"three\"");
+}
+
+TEST_CASE("cli: an order above 10 is rejected", "[cli]") {
+    const auto f = scenario("order", with_events(R"({"op": "alloc_pages", "id": "a", "order": 11})"));
+    require_bad(run("validate " + f), f + ": /events/0/order: expected an integer from 0 to 10, got 11");
+}
+
+TEST_CASE("cli: memory of 0 is rejected", "[cli]") {
+    const auto f = scenario("mem0", R"({"mmemu_scenario": 1, "machine": {"memory": 0}, "events": []})");
+    require_bad(run("validate " + f), f + ": /machine/memory: expected at least 64MiB of memory, got 0 bytes");
+}
+
+TEST_CASE("cli: memory beyond what the arch addresses is rejected", "[cli]") {
+    // i386 without PAE has 32-bit physical addresses: 4 GiB at most.
+    const auto f = scenario("mem-i386", R"({"mmemu_scenario": 1, "machine": {"arch": "i386", "memory": "8GiB"}, "events": []})");
+    require_bad(run("validate " + f), f + ": /machine/memory: expected at most 4GiB for arch i386");
+}
+
+TEST_CASE("cli: a bad size unit is rejected", "[cli]") {
+    const auto f = scenario("unit", R"({"mmemu_scenario": 1, "machine": {"memory": "1 GB-ish"}, "events": []})");
+    require_bad(run("validate " + f), f + ": /machine/memory: expected a size unit");
+}
+
+TEST_CASE("cli: an unknown GFP flag is rejected", "[cli]") {
+    const auto f = scenario("gfp", with_events(R"({"op": "alloc_pages", "id": "a", "gfp": "GFP_KERNEL | __GFP_SHINY"})"));
+    require_bad(run("validate " + f), f + ": /events/0/gfp: expected GFP flags");
+    REQUIRE(run("validate " + f).err.find("unknown GFP flag '__GFP_SHINY'") != std::string::npos);
+}
+
+TEST_CASE("cli: a free of something never allocated is rejected", "[cli]") {
+    const auto f = scenario("never", with_events(R"({"op": "free_pages", "id": "ghost"})"));
+    require_bad(run("validate " + f), f + ": /events/0/id: expected the id of an alloc_pages event, but \"ghost\" was never allocated");
+}
+
+TEST_CASE("cli: a double free is rejected", "[cli]") {
+    const auto f = scenario("double", with_events(R"({"op": "kmalloc", "id": "k", "size": 64},
+        {"op": "kfree", "id": "k"}, {"op": "kfree", "id": "k"})"));
+    require_bad(run("validate " + f), f + ": /events/2/id: \"k\" was already freed (double free)");
+}
+
+TEST_CASE("cli: validate reports every error, not just the first", "[cli]") {
+    const auto f = scenario("many", with_events(R"({"op": "alloc_pages", "id": "a", "order": 12},
+        {"op": "free_pages", "id": "b"}, {"op": "teleport"})"));
+    const Result r = run("validate " + f);
+    REQUIRE(r.rc == 2);
+    REQUIRE(r.err.find("/events/0/order") != std::string::npos);
+    REQUIRE(r.err.find("/events/1/id") != std::string::npos);
+    REQUIRE(r.err.find("/events/2/op") != std::string::npos);
+    REQUIRE(r.err.find(": 3 errors") != std::string::npos);
+}
+
+TEST_CASE("cli: run writes no statistics file for bad input", "[cli]") {
+    const auto f = scenario("nostats", with_events(R"({"op": "free_pages", "id": "x"})"));
+    const std::string out = temp_path("stats.json");
+    std::remove(out.c_str());
+    const Result r = run("run " + f + " -o " + out);
+    REQUIRE(r.rc == 2);
+    std::ifstream probe(out);
+    REQUIRE_FALSE(probe.good());
+}
+
+TEST_CASE("cli: a missing file and bad usage exit 2", "[cli]") {
+    REQUIRE(run("run /nonexistent/scenario.json").rc == 2);
+    REQUIRE(run("run").rc == 2);
+    REQUIRE(run("frobnicate").rc == 2);
+    REQUIRE(run("run --bogus-option x.json").rc == 2);
+}
+
+TEST_CASE("cli: --help and --version", "[cli]") {
+    const Result v = run("--version");
+    REQUIRE(v.rc == 0);
+    REQUIRE(v.out.rfind("mmemu ", 0) == 0);
+    REQUIRE(run("--help").out.find("validate SCENARIO") != std::string::npos);
+    REQUIRE(run("run --help").out.find("--output") != std::string::npos);
+    REQUIRE(run("validate --help").rc == 0);
+}
+
+TEST_CASE("cli: --set overrides a field before validation", "[cli]") {
+    const auto f = scenario("set", with_events(""));
+    const Result r = run("validate " + f + " --set machine.memory=0");
+    require_bad(r, f + ": /machine/memory: expected at least 64MiB");
+}
+
+TEST_CASE("cli: the bundled example runs and is deterministic", "[cli]") {
+    const std::string ex = std::string(MMEMU_SOURCE_DIR) + "/examples/buddy-and-slab.json";
+    const Result a = run("run " + ex);
+    const Result b = run("run " + ex);
+    REQUIRE(a.rc == 0);
+    auto ja = nlohmann::json::parse(a.out), jb = nlohmann::json::parse(b.out);
+    REQUIRE(ja["mmemu_stats"] == 1);
+    // The host block (wall time, host name) is allowed to differ; nothing else is.
+    ja.erase("host");
+    jb.erase("host");
+    REQUIRE(ja.dump() == jb.dump());
+    // The one over-sized kmalloc is a result, not a crash.
+    REQUIRE(ja["results"]["failures"].size() == 1);
+    REQUIRE(ja["results"]["failures"][0]["op"] == "kmalloc");
+    // 1 GiB x86_64: min_free_kbytes = int_sqrt(16 * 4 * (3840 + 249856)) = int_sqrt(16236544) = 4029.
+    REQUIRE(ja["boot"]["min_free_kbytes"] == 4029);
+}
