@@ -85,7 +85,7 @@ void find_zone_movable_pfns(const Machine& m, const KernelConfig& cfg, const Mem
         lower = hi;
     }
     if (movable_zone < 0) return;
-    (void)zl;
+    layout.movable_zone = zl.types[movable_zone];
     const uint64_t totalpages = mb.memory_pages_in(0, layout.max_pfn);
     uint64_t required_kernelcore = cfg.kernelcore_bytes >> PAGE_SHIFT;
     if (cfg.movablecore_bytes) {
@@ -125,6 +125,7 @@ void free_area_init(PageAllocator& pa, const Machine& m, const KernelConfig& cfg
     const ZoneLayout& zl = pa.layout;
     MemMap& mm = pa.mem_map();
     find_zone_movable_pfns(m, cfg, mb, zl, layout);
+    pa.movable_zone = layout.movable_zone;
     pa.init_pageblocks(layout.max_pfn);
     pa.nodes.assign(m.nr_nodes(), pglist_data{});
     pa.cpu_to_node.assign(m.nr_cpus(), 0);
@@ -180,6 +181,16 @@ void free_area_init(PageAllocator& pa, const Machine& m, const KernelConfig& cfg
             if (z.present_pages) node.nr_zones = i + 1;
             layout.totalram_pages += z.managed_pages;
         }
+    }
+
+    // memmap_init_range() marks a pageblock MIGRATE_MOVABLE when it visits the block's first
+    // pfn, which it does for memory pfns inside a zone; other blocks keep the zeroed type
+    // (MIGRATE_UNMOVABLE), as the DMA zone's first block does (pfn 0 is not memory).
+    for (const auto& r : mb.memory()) {
+        const uint64_t pb = pa.pageblock_nr_pages();
+        for (uint64_t pfn = ((r.base >> PAGE_SHIFT) + pb - 1) / pb * pb; pfn < (r.end() >> PAGE_SHIFT);
+             pfn += pb)
+            pa.set_pageblock_movable_at_init(pfn);
     }
 
     // memmap_init(): every frame that will not be freed is PageReserved with one reference

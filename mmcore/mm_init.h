@@ -20,6 +20,7 @@ struct BootLayout {
     uint64_t zone_max_pfn[MAX_NR_ZONES] = {}; // max_zone_pfns[] as zone_sizes_init() sets them
     uint64_t zone_movable_pfn[64] = {};       // per node, 0 = no ZONE_MOVABLE
     uint64_t totalram_pages = 0;              // Σ managed
+    zone_type movable_zone = zone_type::NORMAL; // the zone ZONE_MOVABLE is carved from
 };
 
 // Builds memblock for the machine (reservations: the first MiB, the kernel image, mem_map).

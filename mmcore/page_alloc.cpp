@@ -31,7 +31,7 @@ PageAllocator::PageAllocator(MemMap& mem_map, PhysicalMemory& ram, Arch arch, un
 
 void PageAllocator::init_pageblocks(uint64_t nr_pages) {
     pageblock_mt_.assign((nr_pages + pageblock_nr_pages() - 1) >> pageblock_order,
-                         MIGRATE_MOVABLE);
+                         MIGRATE_UNMOVABLE);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -110,11 +110,13 @@ int PageAllocator::find_suitable_fallback(const free_area& area, unsigned order,
 // returns the pages moved and counts in-use movable (LRU) pages.
 uint64_t PageAllocator::move_freepages_block(zone& z, uint32_t pfn, unsigned mt,
                                              uint64_t* movable_pages) {
-    const uint64_t start = pfn & ~(pageblock_nr_pages() - 1);
+    uint64_t start = pfn & ~(pageblock_nr_pages() - 1);
     const uint64_t end = start + pageblock_nr_pages();
     if (movable_pages) *movable_pages = 0;
-    // Do not cross zone boundaries.
-    if (!z.spans(start) || !z.spans(end - 1)) return 0;
+    // Do not cross zone boundaries: a block starting before the zone is moved from `pfn` on; one
+    // ending beyond it is not moved at all.
+    if (!z.spans(start)) start = pfn;
+    if (!z.spans(end - 1)) return 0;
     uint64_t moved = 0;
     for (uint64_t p = start; p < end;) {
         page& pg = mm_[p];

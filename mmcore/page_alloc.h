@@ -70,7 +70,17 @@ public:
     std::vector<unsigned> cpu_to_node;
     // __free_pages_core(): a boot-time free of a block that was never allocated.
     void free_boot_block(uint64_t pfn, unsigned order);
-    void init_pageblocks(uint64_t nr_pages); // all MIGRATE_MOVABLE, as memmap_init does
+    // memmap_init_range(): every pageblock starts MIGRATE_UNMOVABLE (zeroed pageblock flags) and
+    // becomes MIGRATE_MOVABLE when its first pfn is memory inside a zone (see mm_init.cpp).
+    void init_pageblocks(uint64_t nr_pages);
+    void set_pageblock_movable_at_init(uint64_t pfn) { set_pageblock_migratetype(pfn, MIGRATE_MOVABLE); }
+    // The zone ZONE_MOVABLE was carved from (movable_zone); ZONE_MOVABLE is highmem when it is
+    // ZONE_HIGHMEM (is_highmem_idx()).
+    zone_type movable_zone = zone_type::NORMAL;
+    bool is_highmem(const zone& z) const {
+        return z.type == zone_type::HIGHMEM ||
+               (z.type == zone_type::MOVABLE && movable_zone == zone_type::HIGHMEM);
+    }
     void build_zonelists();
 
     // --- inspection ---

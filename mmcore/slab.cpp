@@ -506,7 +506,7 @@ uint64_t SlabAllocator::kmem_cache_alloc_slow(kmem_cache* c, gfp_t gfp, unsigned
     c->stats.num_allocations++;
     if (c->debug()) debugcheck_after_alloc(c, buf);
     const uint64_t obj = buf + c->g.obj_offset;
-    if (gfp & __GFP_ZERO) ram_.fill(PhysAddr{obj}, 0, c->g.obj_size);
+    if (gfp & __GFP_ZERO) ram_.fill(PhysAddr{obj}, 0, c->usable_size());
     return obj;
 }
 
@@ -559,7 +559,7 @@ kmem_cache* SlabAllocator::kmalloc_slab(uint64_t size, gfp_t gfp) const {
 uint64_t SlabAllocator::ksize(uint64_t obj) const {
     if (obj <= ZERO_SIZE_PTR) return 0;
     const kmem_cache* c = virt_to_cache(obj);
-    return c ? c->g.obj_size : 0;
+    return c ? c->usable_size() : 0;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -86,6 +86,9 @@ struct kmem_cache {
     uint64_t self = 0; // the descriptor object in cache_cache (0 for cache_cache itself)
     kmem_cache_stats stats;
     bool debug() const { return g.flags & (SLAB_RED_ZONE | SLAB_POISON); }
+    // obj_size(cachep): the usable bytes of an object (the whole buffer unless debugging adds
+    // red zones around it); what ksize() returns and __GFP_ZERO clears.
+    uint32_t usable_size() const { return debug() ? g.obj_size : g.buffer_size; }
 };
 
 // A failed debug check, as the kernel would print it.
@@ -124,7 +127,7 @@ public:
             c->stats.allochit++;
             c->stats.num_allocations++;
             obj = ac.entry[--ac.avail];
-            if (gfp & __GFP_ZERO) ram_.fill(PhysAddr{obj}, 0, c->g.obj_size);
+            if (gfp & __GFP_ZERO) ram_.fill(PhysAddr{obj}, 0, c->usable_size());
             return obj;
         }
         return kmem_cache_alloc_slow(c, gfp, cpu);

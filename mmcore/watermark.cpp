@@ -18,10 +18,6 @@ uint32_t default_lowmem_reserve_ratio(zone_type t) {
     }
 }
 
-bool is_highmem_or_movable(const zone& z) {
-    return z.type == zone_type::HIGHMEM || z.type == zone_type::MOVABLE;
-}
-
 constexpr uint64_t SWAP_CLUSTER_MAX = 32;
 
 } // namespace
@@ -65,15 +61,17 @@ int64_t zone_highsize(const zone& z, int64_t batch, unsigned cpus_in_node,
 
 static void setup_per_zone_wmarks(PageAllocator& pa, const KernelConfig& cfg,
                                   uint64_t min_free_kbytes) {
+    // Linux 6.1 counts every !is_highmem() zone as lowmem, ZONE_MOVABLE included unless it was
+    // carved from ZONE_HIGHMEM.
     const uint64_t pages_min = min_free_kbytes >> (PAGE_SHIFT - 10);
     uint64_t lowmem_pages = 0;
     for (const auto& n : pa.nodes)
         for (const auto& z : n.node_zones)
-            if (!is_highmem_or_movable(z)) lowmem_pages += z.managed_pages;
+            if (!pa.is_highmem(z)) lowmem_pages += z.managed_pages;
     for (auto& n : pa.nodes) {
         for (auto& z : n.node_zones) {
             uint64_t tmp = lowmem_pages ? pages_min * z.managed_pages / lowmem_pages : 0;
-            if (is_highmem_or_movable(z)) {
+            if (pa.is_highmem(z)) {
                 // __GFP_HIGH and PF_MEMALLOC allocations usually don't need highmem pages,
                 // so cap pages_min to a small value here.
                 z._watermark[WMARK_MIN] =

@@ -127,7 +127,7 @@ TEST_CASE("boot: DMA32 of a 6 GiB machine is released whole (slab boots in Norma
 // block counts for DMA: Unmovable 1, Movable 7") and the order-8 block 256..511 is freed onto
 // the Unmovable list.
 TEST_CASE("boot: DMA pageblock 0 stays Unmovable (pfn 0 is not in memblock.memory)",
-          "[buddy][boot][!mayfail]") {
+          "[buddy][boot]") {
     Booted b(machine(Arch::x86_64, 64 * MiB), no_pcp());
     CHECK(b.k.buddy.get_pageblock_migratetype(0) == unsigned(MIGRATE_UNMOVABLE));
     // pageblocks 1..7 (pfn 512..4095) start Movable.
@@ -148,7 +148,7 @@ TEST_CASE("boot: DMA pageblock 0 stays Unmovable (pfn 0 is not in memblock.memor
 // (With every pageblock Movable instead, the request would fall back: largest order first,
 // steal the head order-10 block 1024 whole and return pfn 1024, leaving
 // [1,1,1,1,1,1,1,1,2,2,2].)
-TEST_CASE("split: GFP_DMA order 0 on a fresh DMA zone takes pfn 256", "[buddy][split][!mayfail]") {
+TEST_CASE("split: GFP_DMA order 0 on a fresh DMA zone takes pfn 256", "[buddy][split]") {
     Booted b(machine(Arch::x86_64, 64 * MiB), no_pcp());
     Kernel& k = b.k;
     REQUIRE(buddyinfo(b.z(0)) == kDmaBoot);
@@ -412,7 +412,7 @@ TEST_CASE("fallback: whole-pageblock claim threshold below pageblock_order", "[b
 //     Movable -> alike = 512 - (256 + 0) = 256; 512 >= 256 -> pageblock 0 becomes Unmovable.
 //     Returns 256.
 TEST_CASE("fallback: a pageblock starting before the zone start can be claimed",
-          "[buddy][fallback][!mayfail]") {
+          "[buddy][fallback]") {
     Booted b(machine(Arch::x86_64, 64 * MiB), no_pcp());
     Kernel& k = b.k;
     const gfp_t movable = GFP_DMA | __GFP_MOVABLE;
@@ -668,7 +668,7 @@ TEST_CASE("watermarks: i386 2 GiB with HighMem", "[buddy][watermark]") {
 // lowmem_pages and gets a proportional min like any other zone (fact sheet §2.2: "is_highmem
 // is true ... for ZONE_MOVABLE when movable_zone == ZONE_HIGHMEM").
 TEST_CASE("watermarks: x86_64 1 GiB with movablecore=256M (Movable is not highmem)",
-          "[buddy][watermark][!mayfail]") {
+          "[buddy][watermark]") {
     KernelConfig kc;
     kc.movablecore_bytes = 256 * MiB;
     Booted b(machine(Arch::x86_64, 1 * GiB), kc);
