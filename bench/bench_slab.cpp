@@ -27,7 +27,8 @@ void BM_kmalloc64_kfree(benchmark::State& state) {
 void BM_kmem_cache_512(benchmark::State& state) {
     Booted b;
     std::string err;
-    kmem_cache* c = b.k.slab.kmem_cache_create("bench_512", 512, 0, SLAB_HWCACHE_ALIGN, std::nullopt, err);
+    kmem_cache* c =
+        b.k.slab.kmem_cache_create("bench_512", 512, 0, SLAB_HWCACHE_ALIGN, std::nullopt, err);
     for (auto _ : state) {
         const uint64_t obj = b.k.slab.kmem_cache_alloc(c, GFP_KERNEL, 0);
         benchmark::DoNotOptimize(obj);

@@ -39,7 +39,11 @@ struct LinearAddr {
     constexpr auto operator<=>(const LinearAddr&) const = default;
 };
 
-constexpr PhysAddr pfn_phys(Pfn pfn) { return PhysAddr{pfn.value << PAGE_SHIFT}; }
-constexpr Pfn phys_pfn(PhysAddr pa) { return Pfn{pa.value >> PAGE_SHIFT}; }
+constexpr PhysAddr pfn_phys(Pfn pfn) {
+    return PhysAddr{pfn.value << PAGE_SHIFT};
+}
+constexpr Pfn phys_pfn(PhysAddr pa) {
+    return Pfn{pa.value >> PAGE_SHIFT};
+}
 
 } // namespace mmemu

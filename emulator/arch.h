@@ -27,6 +27,8 @@ uint64_t arch_max_phys_bytes(Arch a);
 // 32-bit list links): 1 TiB. A bigger machine is rejected with a message saying so.
 inline constexpr uint64_t MMEMU_MAX_PHYS_BYTES = uint64_t{1} << 40;
 
-inline bool arch_is_32bit(Arch a) { return a != Arch::x86_64; }
+inline bool arch_is_32bit(Arch a) {
+    return a != Arch::x86_64;
+}
 
 } // namespace mmemu

@@ -13,8 +13,8 @@ namespace mmemu {
 
 void* reserve_lazy_host_memory(uint64_t bytes, const char* what) {
     if (bytes == 0) return nullptr;
-    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                   -1, 0);
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED)
         throw std::runtime_error(std::string("cannot reserve ") + std::to_string(bytes) +
                                  " bytes of host address space for " + what + ": " +

@@ -7,15 +7,18 @@ namespace mmemu {
 
 static MachineConfig normalised(MachineConfig cfg) {
     if (cfg.memory_bytes < MIN_MACHINE_BYTES || cfg.memory_bytes % PAGE_SIZE)
-        throw std::invalid_argument("machine memory must be a multiple of 4 KiB and at least 64 MiB");
+        throw std::invalid_argument(
+            "machine memory must be a multiple of 4 KiB and at least 64 MiB");
     if (cfg.memory_bytes > arch_max_phys_bytes(cfg.arch) || cfg.memory_bytes > MMEMU_MAX_PHYS_BYTES)
-        throw std::invalid_argument("machine memory is beyond what the arch (or mmemu) can address");
+        throw std::invalid_argument(
+            "machine memory is beyond what the arch (or mmemu) can address");
     if (cfg.nr_cpus == 0) throw std::invalid_argument("a machine needs at least one CPU");
     if (cfg.nodes.empty()) cfg.nodes.push_back({0, cfg.memory_bytes});
     uint64_t at = 0;
     for (const auto& n : cfg.nodes) {
         if (n.start != at || n.end <= n.start)
-            throw std::invalid_argument("NUMA node ranges must be contiguous, non-empty and ordered");
+            throw std::invalid_argument(
+                "NUMA node ranges must be contiguous, non-empty and ordered");
         at = n.end;
     }
     if (at != cfg.memory_bytes)

@@ -11,7 +11,9 @@ PhysicalMemory::PhysicalMemory(uint64_t bytes) : size_(bytes) {
     base_ = static_cast<uint8_t*>(reserve_lazy_host_memory(bytes, "emulated RAM"));
 }
 
-PhysicalMemory::~PhysicalMemory() { release_lazy_host_memory(base_, size_); }
+PhysicalMemory::~PhysicalMemory() {
+    release_lazy_host_memory(base_, size_);
+}
 
 void PhysicalMemory::check(PhysAddr pa, uint64_t len) const {
     if (!contains(pa, len))
@@ -47,7 +49,11 @@ uint64_t PhysicalMemory::read_u64(PhysAddr pa) const {
     return v;
 }
 
-void PhysicalMemory::write_u32(PhysAddr pa, uint32_t v) { write(pa, &v, sizeof v); }
-void PhysicalMemory::write_u64(PhysAddr pa, uint64_t v) { write(pa, &v, sizeof v); }
+void PhysicalMemory::write_u32(PhysAddr pa, uint32_t v) {
+    write(pa, &v, sizeof v);
+}
+void PhysicalMemory::write_u64(PhysAddr pa, uint64_t v) {
+    write(pa, &v, sizeof v);
+}
 
 } // namespace mmemu

@@ -108,7 +108,8 @@ std::optional<gfp_t> parse_gfp(std::string_view text, std::string& error) {
 
 std::string gfp_problem(gfp_t gfp) {
     const int zone_bits = !!(gfp & __GFP_DMA) + !!(gfp & __GFP_DMA32) + !!(gfp & __GFP_HIGHMEM);
-    if (zone_bits > 1) return "more than one of __GFP_DMA, __GFP_DMA32, __GFP_HIGHMEM (GFP_ZONE_BAD)";
+    if (zone_bits > 1)
+        return "more than one of __GFP_DMA, __GFP_DMA32, __GFP_HIGHMEM (GFP_ZONE_BAD)";
     if ((gfp & GFP_MOVABLE_MASK) == GFP_MOVABLE_MASK)
         return "both __GFP_MOVABLE and __GFP_RECLAIMABLE";
     if (gfp & __GFP_NOFAIL)

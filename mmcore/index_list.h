@@ -20,24 +20,32 @@ struct index_list {
         auto& e = s[i];
         e.lru_prev = LIST_NIL;
         e.lru_next = first;
-        if (first != LIST_NIL) s[first].lru_prev = i;
-        else last = i;
+        if (first != LIST_NIL)
+            s[first].lru_prev = i;
+        else
+            last = i;
         first = i;
     }
     template <class Store> void add_tail(Store& s, uint32_t i) {
         auto& e = s[i];
         e.lru_next = LIST_NIL;
         e.lru_prev = last;
-        if (last != LIST_NIL) s[last].lru_next = i;
-        else first = i;
+        if (last != LIST_NIL)
+            s[last].lru_next = i;
+        else
+            first = i;
         last = i;
     }
     template <class Store> void del(Store& s, uint32_t i) {
         auto& e = s[i];
-        if (e.lru_prev != LIST_NIL) s[e.lru_prev].lru_next = e.lru_next;
-        else first = e.lru_next;
-        if (e.lru_next != LIST_NIL) s[e.lru_next].lru_prev = e.lru_prev;
-        else last = e.lru_prev;
+        if (e.lru_prev != LIST_NIL)
+            s[e.lru_prev].lru_next = e.lru_next;
+        else
+            first = e.lru_next;
+        if (e.lru_next != LIST_NIL)
+            s[e.lru_next].lru_prev = e.lru_prev;
+        else
+            last = e.lru_prev;
         e.lru_next = e.lru_prev = LIST_NIL;
     }
     template <class Store> uint32_t pop_head(Store& s) {

@@ -14,15 +14,17 @@ Kernel::Kernel(Machine& m, const KernelConfig& cfg)
     : machine(m), config(cfg), memblock(boot(m, cfg, layout)), mem_map(layout.max_pfn),
       buddy(mem_map, m.ram(), m.arch(), m.nr_cpus()),
       slab(buddy, m.ram(), m.arch(), m.nr_cpus(),
-           (free_area_init(buddy, m, cfg, memblock, layout), layout.totalram_pages),
-           cfg.slab_debug, kernel_page_offset(m.arch(), cfg)),
+           (free_area_init(buddy, m, cfg, memblock, layout), layout.totalram_pages), cfg.slab_debug,
+           kernel_page_offset(m.arch(), cfg)),
       page_offset_(kernel_page_offset(m.arch(), cfg)) {
     tuning = init_per_zone_wmark_min(buddy, cfg);
     buddy.set_pcp_enabled(cfg.pcp_enabled);
     slab.kmem_cache_init();
 }
 
-void Kernel::retune(const KernelConfig& cfg) { tuning = init_per_zone_wmark_min(buddy, cfg); }
+void Kernel::retune(const KernelConfig& cfg) {
+    tuning = init_per_zone_wmark_min(buddy, cfg);
+}
 
 std::string Kernel::audit(const std::vector<std::pair<uint64_t, unsigned>>& held) const {
     std::vector<uint8_t> owner(layout.max_pfn, 0);
@@ -35,9 +37,9 @@ std::string Kernel::audit(const std::vector<std::pair<uint64_t, unsigned>>& held
             if (pfn + i < owner.size() && owner[pfn + i] < 255) owner[pfn + i]++;
     for (uint64_t pfn = 0; pfn < layout.max_pfn; pfn++) {
         if (owner[pfn] == 1) continue;
-        return "pfn " + std::to_string(pfn) + (owner[pfn] ? " is accounted to " +
-                                                                 std::to_string(owner[pfn]) + " owners"
-                                                           : " is lost (free nowhere, owned by nobody)");
+        return "pfn " + std::to_string(pfn) +
+               (owner[pfn] ? " is accounted to " + std::to_string(owner[pfn]) + " owners"
+                           : " is lost (free nowhere, owned by nobody)");
     }
     return {};
 }

@@ -14,6 +14,8 @@ MemMap::MemMap(uint64_t nr_pages) : nr_(nr_pages) {
     base_ = static_cast<page*>(reserve_lazy_host_memory(nr_pages * sizeof(page), "mem_map"));
 }
 
-MemMap::~MemMap() { release_lazy_host_memory(base_, nr_ * sizeof(page)); }
+MemMap::~MemMap() {
+    release_lazy_host_memory(base_, nr_ * sizeof(page));
+}
 
 } // namespace mmemu

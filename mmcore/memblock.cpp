@@ -59,7 +59,8 @@ uint64_t Memblock::reserved_pages_in(uint64_t start_pfn, uint64_t end_pfn) const
         const uint64_t m1 = std::min(m.end() >> PAGE_SHIFT, end_pfn);
         if (m1 <= m0) continue;
         for (const auto& r : reserved_)
-            n += overlap_pages(r.base >> PAGE_SHIFT, (r.end() + PAGE_SIZE - 1) >> PAGE_SHIFT, m0, m1);
+            n += overlap_pages(r.base >> PAGE_SHIFT, (r.end() + PAGE_SIZE - 1) >> PAGE_SHIFT, m0,
+                               m1);
     }
     return n;
 }

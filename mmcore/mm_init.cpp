@@ -8,12 +8,14 @@ namespace mmemu {
 namespace {
 
 constexpr uint64_t MiB = uint64_t{1} << 20;
-constexpr uint64_t MAX_DMA_PFN = (16 * MiB) >> PAGE_SHIFT;              // arch/x86 dma.h
-constexpr uint64_t MAX_DMA32_PFN = (uint64_t{4} << 30) >> PAGE_SHIFT;   // 4 GiB
+constexpr uint64_t MAX_DMA_PFN = (16 * MiB) >> PAGE_SHIFT;            // arch/x86 dma.h
+constexpr uint64_t MAX_DMA32_PFN = (uint64_t{4} << 30) >> PAGE_SHIFT; // 4 GiB
 constexpr uint64_t MAX_ORDER_NR_PAGES = uint64_t{1} << (MAX_ORDER - 1);
 constexpr uint64_t PAGES_PER_SECTION = (uint64_t{128} << 20) >> PAGE_SHIFT; // SECTION_SIZE_BITS 27
 
-uint64_t round_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
+uint64_t round_up(uint64_t x, uint64_t a) {
+    return (x + a - 1) / a * a;
+}
 
 } // namespace
 
@@ -43,8 +45,9 @@ Memblock boot_memblock(const Machine& m, const KernelConfig& cfg, BootLayout& la
     for (const auto& n : m.nodes()) {
         const uint64_t start_pfn = n.start >> PAGE_SHIFT, end_pfn = n.end >> PAGE_SHIFT;
         if (m.arch() == Arch::x86_64) {
-            const uint64_t sections = (end_pfn - (start_pfn & ~(PAGES_PER_SECTION - 1)) +
-                                       PAGES_PER_SECTION - 1) / PAGES_PER_SECTION;
+            const uint64_t sections =
+                (end_pfn - (start_pfn & ~(PAGES_PER_SECTION - 1)) + PAGES_PER_SECTION - 1) /
+                PAGES_PER_SECTION;
             mb.alloc_top_down(sections * 2 * MiB, 2 * MiB, n.end, n.start, "mem_map");
         } else {
             const uint64_t bytes = round_up((end_pfn - start_pfn) * 32, PAGE_SIZE);
@@ -56,11 +59,21 @@ Memblock boot_memblock(const Machine& m, const KernelConfig& cfg, BootLayout& la
     const ZoneLayout zl = ZoneLayout::for_arch(m.arch());
     for (unsigned i = 0; i < MAX_NR_ZONES; i++) {
         switch (zl.types[i]) {
-        case zone_type::DMA: layout.zone_max_pfn[i] = std::min(MAX_DMA_PFN, layout.max_low_pfn); break;
-        case zone_type::DMA32: layout.zone_max_pfn[i] = std::min(MAX_DMA32_PFN, layout.max_low_pfn); break;
-        case zone_type::NORMAL: layout.zone_max_pfn[i] = layout.max_low_pfn; break;
-        case zone_type::HIGHMEM: layout.zone_max_pfn[i] = layout.max_pfn; break;
-        case zone_type::MOVABLE: layout.zone_max_pfn[i] = 0; break;
+        case zone_type::DMA:
+            layout.zone_max_pfn[i] = std::min(MAX_DMA_PFN, layout.max_low_pfn);
+            break;
+        case zone_type::DMA32:
+            layout.zone_max_pfn[i] = std::min(MAX_DMA32_PFN, layout.max_low_pfn);
+            break;
+        case zone_type::NORMAL:
+            layout.zone_max_pfn[i] = layout.max_low_pfn;
+            break;
+        case zone_type::HIGHMEM:
+            layout.zone_max_pfn[i] = layout.max_pfn;
+            break;
+        case zone_type::MOVABLE:
+            layout.zone_max_pfn[i] = 0;
+            break;
         }
     }
     return mb;
@@ -90,9 +103,8 @@ void find_zone_movable_pfns(const Machine& m, const KernelConfig& cfg, const Mem
     uint64_t required_kernelcore = cfg.kernelcore_bytes >> PAGE_SHIFT;
     if (cfg.movablecore_bytes) {
         // Convert movablecore= into the kernelcore it leaves; kernelcore= wins if larger.
-        const uint64_t movable = std::min(round_up(cfg.movablecore_bytes >> PAGE_SHIFT,
-                                                   MAX_ORDER_NR_PAGES),
-                                          totalpages);
+        const uint64_t movable =
+            std::min(round_up(cfg.movablecore_bytes >> PAGE_SHIFT, MAX_ORDER_NR_PAGES), totalpages);
         const uint64_t corepages = totalpages - movable;
         required_kernelcore = std::max(required_kernelcore, corepages);
     }
@@ -188,8 +200,8 @@ void free_area_init(PageAllocator& pa, const Machine& m, const KernelConfig& cfg
     // (MIGRATE_UNMOVABLE), as the DMA zone's first block does (pfn 0 is not memory).
     for (const auto& r : mb.memory()) {
         const uint64_t pb = pa.pageblock_nr_pages();
-        for (uint64_t pfn = ((r.base >> PAGE_SHIFT) + pb - 1) / pb * pb; pfn < (r.end() >> PAGE_SHIFT);
-             pfn += pb)
+        for (uint64_t pfn = ((r.base >> PAGE_SHIFT) + pb - 1) / pb * pb;
+             pfn < (r.end() >> PAGE_SHIFT); pfn += pb)
             pa.set_pageblock_movable_at_init(pfn);
     }
 

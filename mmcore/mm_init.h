@@ -17,9 +17,9 @@ namespace mmemu {
 struct BootLayout {
     uint64_t max_pfn = 0;     // first pfn above RAM
     uint64_t max_low_pfn = 0; // end of the direct-mapped lowmem (== max_pfn on x86_64)
-    uint64_t zone_max_pfn[MAX_NR_ZONES] = {}; // max_zone_pfns[] as zone_sizes_init() sets them
-    uint64_t zone_movable_pfn[64] = {};       // per node, 0 = no ZONE_MOVABLE
-    uint64_t totalram_pages = 0;              // Σ managed
+    uint64_t zone_max_pfn[MAX_NR_ZONES] = {};   // max_zone_pfns[] as zone_sizes_init() sets them
+    uint64_t zone_movable_pfn[64] = {};         // per node, 0 = no ZONE_MOVABLE
+    uint64_t totalram_pages = 0;                // Σ managed
     zone_type movable_zone = zone_type::NORMAL; // the zone ZONE_MOVABLE is carved from
 };
 

@@ -11,11 +11,16 @@ std::string_view migratetype_name(unsigned mt) {
 
 std::string_view zone_type_name(zone_type t) {
     switch (t) {
-    case zone_type::DMA: return "DMA";
-    case zone_type::DMA32: return "DMA32";
-    case zone_type::NORMAL: return "Normal";
-    case zone_type::HIGHMEM: return "HighMem";
-    case zone_type::MOVABLE: return "Movable";
+    case zone_type::DMA:
+        return "DMA";
+    case zone_type::DMA32:
+        return "DMA32";
+    case zone_type::NORMAL:
+        return "Normal";
+    case zone_type::HIGHMEM:
+        return "HighMem";
+    case zone_type::MOVABLE:
+        return "Movable";
     }
     return "?";
 }
@@ -35,11 +40,16 @@ unsigned ZoneLayout::index_of(zone_type t) const {
 
 std::string_view zone_stat_name(unsigned item) {
     // mm/vmstat.c vmstat_text[], zone items.
-    static constexpr std::string_view names[] = {
-        "nr_free_pages",         "nr_zone_inactive_anon", "nr_zone_active_anon",
-        "nr_zone_inactive_file", "nr_zone_active_file",   "nr_zone_unevictable",
-        "nr_zone_write_pending", "nr_mlock",              "nr_bounce",
-        "nr_free_cma"};
+    static constexpr std::string_view names[] = {"nr_free_pages",
+                                                 "nr_zone_inactive_anon",
+                                                 "nr_zone_active_anon",
+                                                 "nr_zone_inactive_file",
+                                                 "nr_zone_active_file",
+                                                 "nr_zone_unevictable",
+                                                 "nr_zone_write_pending",
+                                                 "nr_mlock",
+                                                 "nr_bounce",
+                                                 "nr_free_cma"};
     return item < NR_VM_ZONE_STAT_ITEMS ? names[item] : "?";
 }
 

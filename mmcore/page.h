@@ -46,8 +46,8 @@ struct page {
     uint64_t flags = 0;
     uint32_t lru_next = 0; // buddy free_list / pcp list links (pfns; LIST_NIL ends a list)
     uint32_t lru_prev = 0;
-    uint64_t mapping = 0;  // anon: anon_vma; slab: the kmem_cache's id (page_set_cache)
-    uint64_t index = 0;    // anon: linear page index; slab: the slab descriptor's id (page_set_slab)
+    uint64_t mapping = 0; // anon: anon_vma; slab: the kmem_cache's id (page_set_cache)
+    uint64_t index = 0;   // anon: linear page index; slab: the slab descriptor's id (page_set_slab)
     uint64_t private_ = 0; // buddy: the order of the free block (set_buddy_order)
     int32_t _refcount = 0;
     // The number of page table entries mapping the page (page_mapcount()). Linux stores this

@@ -18,7 +18,9 @@ constexpr int kFallbacks[MIGRATE_PCPTYPES][2] = {
     /* RECLAIMABLE */ {MIGRATE_UNMOVABLE, MIGRATE_MOVABLE},
 };
 
-bool migratetype_is_mergeable(unsigned mt) { return mt < MIGRATE_PCPTYPES; }
+bool migratetype_is_mergeable(unsigned mt) {
+    return mt < MIGRATE_PCPTYPES;
+}
 
 } // namespace
 
@@ -44,8 +46,10 @@ void PageAllocator::add_to_free_list(uint32_t pfn, zone& z, unsigned order, unsi
     p.set(PG_buddy);
     p.private_ = order; // set_buddy_order()
     page_list& l = free_list_of(z, order, mt);
-    if (tail) l.add_tail(mm_, pfn);
-    else l.add_head(mm_, pfn);
+    if (tail)
+        l.add_tail(mm_, pfn);
+    else
+        l.add_head(mm_, pfn);
     z.free_area[order].nr_free++;
 }
 
@@ -163,10 +167,12 @@ void PageAllocator::steal_suitable_fallback(zone& z, uint32_t pfn, migratetype s
     const uint64_t free_pages = move_freepages_block(z, pfn, start_type, &movable_pages);
     if (!free_pages) return single_page(); // zone boundary
     uint64_t alike_pages;
-    if (start_type == MIGRATE_MOVABLE) alike_pages = movable_pages;
+    if (start_type == MIGRATE_MOVABLE)
+        alike_pages = movable_pages;
     else if (old_block_type == MIGRATE_MOVABLE)
         alike_pages = pageblock_nr_pages() - (free_pages + movable_pages);
-    else alike_pages = 0;
+    else
+        alike_pages = 0;
     if (free_pages + alike_pages >= (uint64_t{1} << (pageblock_order - 1))) {
         set_pageblock_migratetype(pfn, start_type);
         stats_.pageblock_steals++;
@@ -273,8 +279,10 @@ bool PageAllocator::__zone_watermark_ok(const zone& z, unsigned order, uint64_t 
     free_pages -= unusable;
     if (alloc_flags & ALLOC_HIGH) min -= min / 2;
     if (alloc_harder) {
-        if (alloc_flags & ALLOC_OOM) min -= min / 2;
-        else min -= min / 4;
+        if (alloc_flags & ALLOC_OOM)
+            min -= min / 2;
+        else
+            min -= min / 4;
     }
     if (free_pages <= min + z.lowmem_reserve[highest_zoneidx]) return false;
     if (!order) return true;
@@ -294,9 +302,8 @@ bool PageAllocator::zone_watermark_fast(const zone& z, unsigned order, uint64_t 
     const int64_t free_pages = z.vm_stat[NR_FREE_PAGES];
     // Fast check for order-0 only.
     if (!order) {
-        int64_t reserved = (alloc_flags & (ALLOC_HARDER | ALLOC_OOM))
-                               ? 0
-                               : int64_t(z.nr_reserved_highatomic);
+        int64_t reserved =
+            (alloc_flags & (ALLOC_HARDER | ALLOC_OOM)) ? 0 : int64_t(z.nr_reserved_highatomic);
         int64_t usable_free = free_pages - std::min(free_pages, reserved);
         if (usable_free > int64_t(mark) + z.lowmem_reserve[highest_zoneidx]) return true;
     }
@@ -325,8 +332,10 @@ void PageAllocator::zone_statistics(const zone& preferred, const zone& z, unsign
     } else {
         zs.numa_hit++;
     }
-    if (z.nid == cpu_to_node[cpu]) zs.numa_local++;
-    else zs.numa_other++;
+    if (z.nid == cpu_to_node[cpu])
+        zs.numa_local++;
+    else
+        zs.numa_other++;
 }
 
 // reserve_highatomic_pageblock(): an order > 0 ALLOC_HARDER success reserves its pageblock.
@@ -367,20 +376,17 @@ bool PageAllocator::unreserve_highatomic_pageblock(const pglist_data& pref_node,
 }
 
 page* PageAllocator::get_page_from_freelist(gfp_t gfp, unsigned order, unsigned alloc_flags,
-                                            const pglist_data& pref_node,
-                                            unsigned highest_zoneidx, migratetype mt,
-                                            unsigned cpu) {
-    const zoneref* first = nullptr;
-    for (const zoneref& zr : pref_node.zonelist)
-        if (zr.zone_idx <= highest_zoneidx && (!(gfp & __GFP_THISNODE) || zr.nid == pref_node.node_id)) {
-            first = &zr;
-            break;
-        }
-    if (!first) return nullptr;
-    zone& preferred = nodes[first->nid].node_zones[first->zone_idx];
+                                            const pglist_data& pref_node, unsigned highest_zoneidx,
+                                            migratetype mt, unsigned cpu) {
+    // first_zones_zonelist(): the zones before it are all above highest_zoneidx.
+    const int first = zonelist_start_[pref_node.node_id][highest_zoneidx].first;
+    if (first < 0) return nullptr;
+    const auto& zl = pref_node.zonelist;
+    zone& preferred = nodes[zl[first].nid].node_zones[zl[first].zone_idx];
 retry:
     const bool no_fallback = alloc_flags & ALLOC_NOFRAGMENT;
-    for (const zoneref& zr : pref_node.zonelist) {
+    for (size_t i = size_t(first); i < zl.size(); i++) {
+        const zoneref& zr = zl[i];
         if (zr.zone_idx > highest_zoneidx) continue;
         if ((gfp & __GFP_THISNODE) && zr.nid != pref_node.node_id) continue;
         zone& z = nodes[zr.nid].node_zones[zr.zone_idx];
@@ -420,32 +426,27 @@ page* PageAllocator::alloc_pages(gfp_t gfp, unsigned order, int nid, unsigned cp
         return nullptr;
     }
     const unsigned node = nid < 0 ? cpu_to_node[cpu] : unsigned(nid);
-    const pglist_data& pref = nodes.at(node);
-    const unsigned highest_zoneidx = layout.index_of(gfp_zone_type(gfp, layout));
+    const pglist_data& pref = nodes[node];
+    const unsigned highest_zoneidx = gfp_zone_idx_[gfp & GFP_ZONEMASK];
     const migratetype mt = gfp_migratetype(gfp);
-
-    // alloc_flags_nofragment(): with ZONE_DMA32 present, a ZONE_NORMAL allocation avoids
-    // fragmenting pageblocks (on NUMA only when the node also has DMA32 populated).
-    unsigned alloc_flags = ALLOC_WMARK_LOW | (gfp & __GFP_KSWAPD_RECLAIM ? unsigned(ALLOC_KSWAPD) : 0u);
-    if (layout.types[1] == zone_type::DMA32) {
-        for (const zoneref& zr : pref.zonelist) {
-            if (zr.zone_idx > highest_zoneidx) continue;
-            if (layout.types[zr.zone_idx] == zone_type::NORMAL &&
-                (nodes.size() == 1 || nodes[zr.nid].node_zones[zr.zone_idx - 1].populated()))
-                alloc_flags |= ALLOC_NOFRAGMENT;
-            break;
-        }
-    }
+    // The fast path: the low watermark, and alloc_flags_nofragment().
+    unsigned alloc_flags =
+        ALLOC_WMARK_LOW | (gfp & __GFP_KSWAPD_RECLAIM ? unsigned(ALLOC_KSWAPD) : 0u);
+    if (zonelist_start_[node][highest_zoneidx].nofragment) alloc_flags |= ALLOC_NOFRAGMENT;
     if (page* p = get_page_from_freelist(gfp, order, alloc_flags, pref, highest_zoneidx, mt, cpu)) {
         stats_.alloc_success++;
         return p;
     }
+    return alloc_pages_slowpath(gfp, order, pref, highest_zoneidx, mt, cpu);
+}
 
-    // __alloc_pages_slowpath(), without reclaim or compaction (mmemu has no reclaimable memory
-    // yet: no page cache, no swap).
+// __alloc_pages_slowpath(), without reclaim or compaction (mmemu has no reclaimable memory yet:
+// no page cache, no swap).
+page* PageAllocator::alloc_pages_slowpath(gfp_t gfp, unsigned order, const pglist_data& pref,
+                                          unsigned highest_zoneidx, migratetype mt, unsigned cpu) {
     stats_.slowpath++;
     // gfp_to_alloc_flags()
-    alloc_flags = ALLOC_WMARK_MIN | ALLOC_CPUSET;
+    unsigned alloc_flags = ALLOC_WMARK_MIN | ALLOC_CPUSET;
     if (gfp & __GFP_HIGH) alloc_flags |= ALLOC_HIGH;
     if (gfp & __GFP_KSWAPD_RECLAIM) alloc_flags |= ALLOC_KSWAPD;
     if ((gfp & __GFP_ATOMIC) && !(gfp & __GFP_NOMEMALLOC)) alloc_flags |= ALLOC_HARDER;
@@ -502,7 +503,8 @@ void PageAllocator::__free_one_page(uint32_t pfn, zone& z, unsigned order, unsig
             buddy_pfn = pfn ^ (uint64_t{1} << order);
             if (!page_is_buddy(buddy_pfn, order)) goto done_merging;
             const unsigned buddy_mt = get_pageblock_migratetype(buddy_pfn);
-            if (mt != buddy_mt && (!migratetype_is_mergeable(mt) || !migratetype_is_mergeable(buddy_mt)))
+            if (mt != buddy_mt &&
+                (!migratetype_is_mergeable(mt) || !migratetype_is_mergeable(buddy_mt)))
                 goto done_merging;
             max_order = order + 1;
             continue;
@@ -650,8 +652,8 @@ std::string PageAllocator::audit_free_lists(std::vector<uint8_t>& owner) const {
     };
     for (const auto& node : nodes) {
         for (const auto& z : node.node_zones) {
-            const std::string where = "node " + std::to_string(z.nid) + " zone " +
-                                      std::string(zone_type_name(z.type));
+            const std::string where =
+                "node " + std::to_string(z.nid) + " zone " + std::string(zone_type_name(z.type));
             int64_t free_pages = 0;
             for (unsigned order = 0; order < MAX_ORDER; order++) {
                 uint64_t blocks = 0;
@@ -711,6 +713,26 @@ void PageAllocator::build_zonelists() {
             const unsigned other = (nid + k) % nr;
             for (int i = MAX_NR_ZONES - 1; i >= 0; i--)
                 if (nodes[other].node_zones[i].managed()) zl.push_back({other, unsigned(i)});
+        }
+    }
+    for (gfp_t g = 0; g <= GFP_ZONEMASK; g++)
+        gfp_zone_idx_[g] = uint8_t(layout.index_of(gfp_zone_type(g, layout)));
+    // alloc_flags_nofragment(): where ZONE_DMA32 exists, an allocation whose preferred zone is
+    // ZONE_NORMAL avoids fragmenting pageblocks (on NUMA only if the node's DMA32 is populated).
+    zonelist_start_.assign(nr, {});
+    for (unsigned nid = 0; nid < nr; nid++) {
+        const auto& zl = nodes[nid].zonelist;
+        for (unsigned hz = 0; hz < MAX_NR_ZONES; hz++) {
+            zonelist_start& st = zonelist_start_[nid][hz];
+            for (size_t i = 0; i < zl.size(); i++)
+                if (zl[i].zone_idx <= hz) {
+                    st.first = int16_t(i);
+                    break;
+                }
+            if (st.first < 0 || layout.types[1] != zone_type::DMA32) continue;
+            const zoneref& zr = zl[size_t(st.first)];
+            st.nofragment = layout.types[zr.zone_idx] == zone_type::NORMAL &&
+                            (nr == 1 || nodes[zr.nid].node_zones[zr.zone_idx - 1].populated());
         }
     }
     numa_.assign(nr, numa_stat{});

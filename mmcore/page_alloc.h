@@ -4,6 +4,7 @@
 // lowmem_reserve, the zonelist walk and a slow path that ends in a counted failure.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -25,7 +26,7 @@ enum : unsigned {
     ALLOC_WMARK_MASK = ALLOC_NO_WATERMARKS - 1,
     ALLOC_OOM = 0x08,
     ALLOC_HARDER = 0x10,
-    ALLOC_HIGH = 0x20,     // __GFP_HIGH
+    ALLOC_HIGH = 0x20, // __GFP_HIGH
     ALLOC_CPUSET = 0x40,
     ALLOC_NOFRAGMENT = 0x100,
     ALLOC_KSWAPD = 0x800, // __GFP_KSWAPD_RECLAIM
@@ -73,7 +74,9 @@ public:
     // memmap_init_range(): every pageblock starts MIGRATE_UNMOVABLE (zeroed pageblock flags) and
     // becomes MIGRATE_MOVABLE when its first pfn is memory inside a zone (see mm_init.cpp).
     void init_pageblocks(uint64_t nr_pages);
-    void set_pageblock_movable_at_init(uint64_t pfn) { set_pageblock_migratetype(pfn, MIGRATE_MOVABLE); }
+    void set_pageblock_movable_at_init(uint64_t pfn) {
+        set_pageblock_migratetype(pfn, MIGRATE_MOVABLE);
+    }
     // The zone ZONE_MOVABLE was carved from (movable_zone); ZONE_MOVABLE is highmem when it is
     // ZONE_HIGHMEM (is_highmem_idx()).
     zone_type movable_zone = zone_type::NORMAL;
@@ -107,12 +110,14 @@ private:
     page* get_page_from_freelist(gfp_t gfp, unsigned order, unsigned alloc_flags,
                                  const pglist_data& pref_node, unsigned highest_zoneidx,
                                  migratetype mt, unsigned cpu);
+    page* alloc_pages_slowpath(gfp_t gfp, unsigned order, const pglist_data& pref,
+                               unsigned highest_zoneidx, migratetype mt, unsigned cpu);
     page* rmqueue(zone& preferred, zone& z, unsigned order, unsigned alloc_flags, migratetype mt,
                   unsigned cpu);
     page* rmqueue_pcplist(zone& z, unsigned order, migratetype mt, unsigned alloc_flags,
                           unsigned cpu);
-    unsigned rmqueue_bulk(zone& z, unsigned order, unsigned count, page_list& list,
-                          migratetype mt, unsigned alloc_flags);
+    unsigned rmqueue_bulk(zone& z, unsigned order, unsigned count, page_list& list, migratetype mt,
+                          unsigned alloc_flags);
     uint32_t __rmqueue(zone& z, unsigned order, migratetype mt, unsigned alloc_flags);
     uint32_t __rmqueue_smallest(zone& z, unsigned order, unsigned mt);
     bool __rmqueue_fallback(zone& z, unsigned order, migratetype start_mt, unsigned alloc_flags);
@@ -125,11 +130,10 @@ private:
     void free_unref_page(uint32_t pfn, zone& z, unsigned order, unsigned cpu);
     void free_pcppages_bulk(zone& z, int64_t count, per_cpu_pages& pcp, unsigned pindex);
     void drain_zone_pages(zone& z, per_cpu_pages& pcp);
-    bool zone_watermark_fast(const zone& z, unsigned order, uint64_t mark,
-                             unsigned highest_zoneidx, unsigned alloc_flags) const;
-    bool __zone_watermark_ok(const zone& z, unsigned order, uint64_t mark,
-                             unsigned highest_zoneidx, unsigned alloc_flags,
-                             int64_t free_pages) const;
+    bool zone_watermark_fast(const zone& z, unsigned order, uint64_t mark, unsigned highest_zoneidx,
+                             unsigned alloc_flags) const;
+    bool __zone_watermark_ok(const zone& z, unsigned order, uint64_t mark, unsigned highest_zoneidx,
+                             unsigned alloc_flags, int64_t free_pages) const;
     void prep_new_page(uint32_t pfn, zone& z, unsigned order, gfp_t gfp);
     void reserve_highatomic_pageblock(uint32_t pfn, zone& z);
     bool unreserve_highatomic_pageblock(const pglist_data& pref_node, unsigned highest_zoneidx,
@@ -144,6 +148,17 @@ private:
     page_list& free_list_of(zone& z, unsigned order, unsigned mt) {
         return z.free_area[order].free_list[mt];
     }
+
+    // Computed by build_zonelists() so an allocation does no searching: the zone index
+    // gfp_zone() gives for each combination of zone modifiers, and for every node and highest
+    // zone index where the zonelist walk starts (first_zones_zonelist(), -1: no zone) and
+    // whether alloc_flags_nofragment() applies.
+    struct zonelist_start {
+        int16_t first = -1;
+        bool nofragment = false;
+    };
+    uint8_t gfp_zone_idx_[GFP_ZONEMASK + 1] = {};
+    std::vector<std::array<zonelist_start, MAX_NR_ZONES>> zonelist_start_;
 
     MemMap& mm_;
     PhysicalMemory& ram_;

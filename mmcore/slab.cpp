@@ -18,9 +18,12 @@ constexpr uint32_t BOOT_CPUCACHE_ENTRIES = 1;
 
 std::string kmalloc_name(uint64_t size, bool dma) {
     std::string n;
-    if (size >= (uint64_t{1} << 20)) n = std::to_string(size >> 20) + "M";
-    else if (size >= 1024) n = std::to_string(size >> 10) + "k";
-    else n = std::to_string(size);
+    if (size >= (uint64_t{1} << 20))
+        n = std::to_string(size >> 20) + "M";
+    else if (size >= 1024)
+        n = std::to_string(size >> 10) + "k";
+    else
+        n = std::to_string(size);
     return (dma ? "dma-kmalloc-" : "kmalloc-") + n;
 }
 
@@ -114,7 +117,8 @@ void SlabAllocator::kmem_cache_init() {
     for (auto it = chain_.rbegin(); it != chain_.rend(); ++it) {
         kmem_cache* c = caches_[*it].get();
         for (unsigned n = 0; n < nr_nodes_; n++)
-            if (!c->nodelists[n].self) c->nodelists[n].self = kmalloc(sizeof_kmem_list3_, GFP_KERNEL, 0);
+            if (!c->nodelists[n].self)
+                c->nodelists[n].self = kmalloc(sizeof_kmem_list3_, GFP_KERNEL, 0);
     }
     // 4) kmem_cache_init_late(): enable_cpucache() for every cache, in cache_chain order.
     const std::vector<uint32_t> chain = chain_;
@@ -170,10 +174,9 @@ kmem_cache* SlabAllocator::create_cache(const std::string& name, uint64_t size, 
     return raw;
 }
 
-kmem_cache* SlabAllocator::kmem_cache_create(const std::string& name, uint64_t size,
-                                             uint64_t align, uint32_t flags,
-                                             std::optional<uint8_t> ctor_fill, std::string& error,
-                                             unsigned cpu) {
+kmem_cache* SlabAllocator::kmem_cache_create(const std::string& name, uint64_t size, uint64_t align,
+                                             uint32_t flags, std::optional<uint8_t> ctor_fill,
+                                             std::string& error, unsigned cpu) {
     if (name.empty()) {
         error = "a cache needs a name";
         return nullptr;
@@ -243,22 +246,44 @@ void SlabAllocator::enable_cpucache(kmem_cache* c, unsigned cpu) {
 void SlabAllocator::list_move(kmem_list3& l3, uint32_t id, slab_list to, bool tail) {
     slab& s = slabs_[id];
     switch (s.list) {
-    case slab_list::full: l3.slabs_full.del(slabs_, id); l3.nr_full--; break;
-    case slab_list::partial: l3.slabs_partial.del(slabs_, id); l3.nr_partial--; break;
-    case slab_list::free: l3.slabs_free.del(slabs_, id); l3.nr_free--; break;
-    case slab_list::none: break;
+    case slab_list::full:
+        l3.slabs_full.del(slabs_, id);
+        l3.nr_full--;
+        break;
+    case slab_list::partial:
+        l3.slabs_partial.del(slabs_, id);
+        l3.nr_partial--;
+        break;
+    case slab_list::free:
+        l3.slabs_free.del(slabs_, id);
+        l3.nr_free--;
+        break;
+    case slab_list::none:
+        break;
     }
     index_list* l = nullptr;
     switch (to) {
-    case slab_list::full: l = &l3.slabs_full; l3.nr_full++; break;
-    case slab_list::partial: l = &l3.slabs_partial; l3.nr_partial++; break;
-    case slab_list::free: l = &l3.slabs_free; l3.nr_free++; break;
-    case slab_list::none: break;
+    case slab_list::full:
+        l = &l3.slabs_full;
+        l3.nr_full++;
+        break;
+    case slab_list::partial:
+        l = &l3.slabs_partial;
+        l3.nr_partial++;
+        break;
+    case slab_list::free:
+        l = &l3.slabs_free;
+        l3.nr_free++;
+        break;
+    case slab_list::none:
+        break;
     }
     slabs_[id].list = to;
     if (l) {
-        if (tail) l->add_tail(slabs_, id);
-        else l->add_head(slabs_, id);
+        if (tail)
+            l->add_tail(slabs_, id);
+        else
+            l->add_head(slabs_, id);
     }
 }
 
@@ -389,8 +414,7 @@ void SlabAllocator::free_block(kmem_cache* c, const uint64_t* objs, uint32_t n, 
     }
 }
 
-void SlabAllocator::cache_flusharray(kmem_cache* c, array_cache& ac, unsigned node,
-                                     unsigned cpu) {
+void SlabAllocator::cache_flusharray(kmem_cache* c, array_cache& ac, unsigned node, unsigned cpu) {
     uint32_t batchcount = ac.batchcount;
     kmem_list3& l3 = c->nodelists[node];
     bool done = false;
@@ -443,7 +467,8 @@ uint64_t SlabAllocator::cache_alloc_refill(kmem_cache* c, gfp_t gfp, unsigned cp
                     id = l3.slabs_free.first;
                 }
                 slab& s = slabs_[id];
-                while (s.inuse < c->g.num && batchcount--) ac.entry[ac.avail++] = slab_get_obj(c, s);
+                while (s.inuse < c->g.num && batchcount--)
+                    ac.entry[ac.avail++] = slab_get_obj(c, s);
                 list_move(l3, id, s.free == BUFCTL_END ? slab_list::full : slab_list::partial,
                           false);
             }
@@ -498,7 +523,8 @@ uint64_t SlabAllocator::kmem_cache_alloc_slow(kmem_cache* c, gfp_t gfp, unsigned
             if (!buf) {
                 // Grow on whichever node the page allocator picks, then take from that node.
                 if (!cache_grow(c, gfp, -1, cpu)) return 0;
-                for (unsigned n = 0; n < nr_nodes_ && !buf; n++) buf = cache_alloc_node(c, gfp, n, cpu);
+                for (unsigned n = 0; n < nr_nodes_ && !buf; n++)
+                    buf = cache_alloc_node(c, gfp, n, cpu);
                 if (!buf) return 0;
             }
         }
@@ -615,8 +641,9 @@ void SlabAllocator::free_cache_memory(kmem_cache* c, unsigned cpu) {
 
 bool SlabAllocator::kmem_cache_destroy(kmem_cache* c, unsigned cpu) {
     if (kmem_cache_shrink(c, cpu)) {
-        report(c, 0, "slab error in kmem_cache_destroy(): cache `" + c->name +
-                         "': Can't free all objects");
+        report(c, 0,
+               "slab error in kmem_cache_destroy(): cache `" + c->name +
+                   "': Can't free all objects");
         return false;
     }
     free_cache_memory(c, cpu);
@@ -646,10 +673,11 @@ void SlabAllocator::check_poison_obj(kmem_cache* c, uint64_t buf) {
         const uint8_t want = i + 1 == c->g.obj_size ? POISON_END : POISON_FREE;
         if (p[i] != want) {
             char detail[96];
-            std::snprintf(detail, sizeof detail, " (first bad byte at offset %u: 0x%02x, expected 0x%02x)",
-                          i, p[i], want);
-            report(c, obj, "Slab corruption: " + c->name + " start=" + hex(kva(obj)) +
-                               ", len=" + std::to_string(c->g.obj_size) + detail);
+            std::snprintf(detail, sizeof detail,
+                          " (first bad byte at offset %u: 0x%02x, expected 0x%02x)", i, p[i], want);
+            report(c, obj,
+                   "Slab corruption: " + c->name + " start=" + hex(kva(obj)) +
+                       ", len=" + std::to_string(c->g.obj_size) + detail);
             return;
         }
     }
@@ -664,9 +692,10 @@ void SlabAllocator::debugcheck_after_alloc(kmem_cache* c, uint64_t buf) {
         const uint64_t rz1 = buf + c->g.obj_offset - 8, rz2 = buf + c->g.buffer_size - 8;
         const uint64_t v1 = read_u64(rz1), v2 = read_u64(rz2);
         if (v1 != RED_INACTIVE || v2 != RED_INACTIVE)
-            report(c, buf, "slab error in cache_alloc_debugcheck_after(): cache `" + c->name +
-                               "': double free, or memory outside object was overwritten; " +
-                               hex(kva(buf)) + ": redzone 1:" + hex(v1) + ", redzone 2:" + hex(v2));
+            report(c, buf,
+                   "slab error in cache_alloc_debugcheck_after(): cache `" + c->name +
+                       "': double free, or memory outside object was overwritten; " +
+                       hex(kva(buf)) + ": redzone 1:" + hex(v1) + ", redzone 2:" + hex(v2));
         write_u64(rz1, RED_ACTIVE);
         write_u64(rz2, RED_ACTIVE);
     }
@@ -682,9 +711,9 @@ void SlabAllocator::debugcheck_before_free(kmem_cache* c, uint64_t buf) {
             const char* what = (v1 == RED_INACTIVE && v2 == RED_INACTIVE)
                                    ? "double free detected"
                                    : "memory outside object was overwritten";
-            report(c, buf, "slab error in verify_redzone_free(): cache `" + c->name + "': " +
-                               what + "; " + hex(kva(buf)) + ": redzone 1:" + hex(v1) +
-                               ", redzone 2:" + hex(v2) + ".");
+            report(c, buf,
+                   "slab error in verify_redzone_free(): cache `" + c->name + "': " + what + "; " +
+                       hex(kva(buf)) + ": redzone 1:" + hex(v1) + ", redzone 2:" + hex(v2) + ".");
         }
         write_u64(rz1, RED_INACTIVE);
         write_u64(rz2, RED_INACTIVE);
@@ -720,16 +749,19 @@ std::string SlabAllocator::audit(std::vector<uint8_t>& owner) const {
                     const slab& s = slabs_[sid];
                     count++;
                     const bool ok = s.list == kind && s.cache_id == c->id && s.nodeid == n &&
-                                    (kind == slab_list::full ? s.inuse == c->g.num
+                                    (kind == slab_list::full   ? s.inuse == c->g.num
                                      : kind == slab_list::free ? s.inuse == 0
                                                                : s.inuse > 0 && s.inuse < c->g.num);
-                    if (!ok) err = "cache " + c->name + ": slab " + std::to_string(sid) + " on the wrong list";
+                    if (!ok)
+                        err = "cache " + c->name + ": slab " + std::to_string(sid) +
+                              " on the wrong list";
                     free_objects += c->g.num - s.inuse;
                     for (uint64_t i = 0; i < (uint64_t{1} << c->g.gfporder); i++) {
                         const uint64_t pfn = s.first_pfn + i;
                         const page& p = pa_.mem_map()[pfn];
                         if (!p.test(PG_slab) || p.mapping != c->id || p.index != sid)
-                            err = "cache " + c->name + ": page " + std::to_string(pfn) + " does not point back to its slab";
+                            err = "cache " + c->name + ": page " + std::to_string(pfn) +
+                                  " does not point back to its slab";
                         if (owner[pfn] < 255) owner[pfn]++;
                     }
                 });

@@ -41,11 +41,11 @@ struct array_cache {
 enum class slab_list : uint8_t { none, full, partial, free };
 
 struct slab {
-    uint64_t s_mem = 0;      // first object
-    uint64_t mgmt = 0;       // struct slab + bufctl[] (on-slab: inside the slab)
-    uint32_t colouroff = 0;  // colour offset (+ on-slab management) before s_mem
-    uint32_t inuse = 0;      // objects handed out
-    uint32_t free = 0;       // first free object index (BUFCTL_END: none)
+    uint64_t s_mem = 0;     // first object
+    uint64_t mgmt = 0;      // struct slab + bufctl[] (on-slab: inside the slab)
+    uint32_t colouroff = 0; // colour offset (+ on-slab management) before s_mem
+    uint32_t inuse = 0;     // objects handed out
+    uint32_t free = 0;      // first free object index (BUFCTL_END: none)
     uint32_t first_pfn = 0;
     uint16_t nodeid = 0;
     slab_list list = slab_list::none;
@@ -76,11 +76,11 @@ struct kmem_cache {
     std::string name;
     uint32_t id = 0;
     SlabGeometry g;
-    gfp_t gfpflags = 0; // GFP_DMA for DMA caches, __GFP_RECLAIMABLE for SLAB_RECLAIM_ACCOUNT
+    gfp_t gfpflags = 0;       // GFP_DMA for DMA caches, __GFP_RECLAIMABLE for SLAB_RECLAIM_ACCOUNT
     uint32_t object_size = 0; // the size the creator asked for
     std::optional<uint8_t> ctor_fill; // the constructor: fills each object with this byte
     SlabTunables tun{1, 1, 0};
-    std::vector<array_cache> array; // per CPU
+    std::vector<array_cache> array;    // per CPU
     std::vector<kmem_list3> nodelists; // per node
     kmem_cache* slabp_cache = nullptr; // off-slab management comes from this kmalloc cache
     uint64_t self = 0; // the descriptor object in cache_cache (0 for cache_cache itself)
@@ -172,9 +172,9 @@ private:
     bool remote_node(uint64_t obj, unsigned cpu) const {
         return pa_.mem_map()[obj >> PAGE_SHIFT].nid() != pa_.cpu_to_node[cpu];
     }
-    kmem_cache* create_cache(const std::string& name, uint64_t size, uint64_t align,
-                             uint32_t flags, std::optional<uint8_t> ctor_fill, bool early,
-                             std::string& error, unsigned cpu);
+    kmem_cache* create_cache(const std::string& name, uint64_t size, uint64_t align, uint32_t flags,
+                             std::optional<uint8_t> ctor_fill, bool early, std::string& error,
+                             unsigned cpu);
     uint64_t cache_alloc_refill(kmem_cache* c, gfp_t gfp, unsigned cpu);
     uint64_t cache_alloc_node(kmem_cache* c, gfp_t gfp, unsigned nid, unsigned cpu);
     bool cache_grow(kmem_cache* c, gfp_t gfp, int nid, unsigned cpu);
@@ -214,7 +214,7 @@ private:
     uint64_t page_offset_;
     bool early_ = true;
     std::vector<std::unique_ptr<kmem_cache>> caches_; // by id; destroyed caches leave nullptr
-    std::vector<uint32_t> chain_;                      // cache_chain, newest first
+    std::vector<uint32_t> chain_;                     // cache_chain, newest first
     std::vector<slab> slabs_;
     std::vector<uint32_t> free_slab_ids_;
     kmem_cache* cache_cache_ = nullptr;

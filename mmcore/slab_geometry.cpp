@@ -6,7 +6,9 @@ namespace mmemu {
 
 namespace {
 
-uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) & ~(a - 1); }
+uint64_t align_up(uint64_t x, uint64_t a) {
+    return (x + a - 1) & ~(a - 1);
+}
 
 constexpr uint64_t KMEM_BUFCTL_SIZE = 4; // sizeof(kmem_bufctl_t)
 constexpr uint64_t REDZONE_ALIGN = 8;    // max(BYTES_PER_WORD, __alignof__(unsigned long long))
@@ -152,11 +154,16 @@ SlabGeometry cache_cache_geometry(const SlabArch& a, uint64_t object_size) {
 
 SlabTunables enable_cpucache_tunables(uint64_t buffer_size, unsigned nr_cpus, bool debug) {
     uint32_t limit;
-    if (buffer_size > 131072) limit = 1;
-    else if (buffer_size > PAGE_SIZE) limit = 8;
-    else if (buffer_size > 1024) limit = 24;
-    else if (buffer_size > 256) limit = 54;
-    else limit = 120;
+    if (buffer_size > 131072)
+        limit = 1;
+    else if (buffer_size > PAGE_SIZE)
+        limit = 8;
+    else if (buffer_size > 1024)
+        limit = 24;
+    else if (buffer_size > 256)
+        limit = 54;
+    else
+        limit = 120;
     // CPU bound tasks (e.g. network routing) can exhibit cpu bound allocations; the shared
     // array gives them a second level of caching on SMP.
     const uint32_t shared = (buffer_size <= PAGE_SIZE && nr_cpus > 1) ? 8 : 0;

@@ -33,9 +33,9 @@ inline constexpr uint64_t KMALLOC_MAX_SIZE = uint64_t{1} << 22; // 4 MiB
 
 // Properties of the kernel build the geometry depends on.
 struct SlabArch {
-    unsigned bytes_per_word;    // sizeof(void*): 4 on i386/PAE, 8 on x86_64
-    unsigned cache_line_size;   // cache_line_size(): 64 on every modern x86
-    unsigned sizeof_slab;       // sizeof(struct slab): 28 on i386, 48 on x86_64
+    unsigned bytes_per_word;       // sizeof(void*): 4 on i386/PAE, 8 on x86_64
+    unsigned cache_line_size;      // cache_line_size(): 64 on every modern x86
+    unsigned sizeof_slab;          // sizeof(struct slab): 28 on i386, 48 on x86_64
     unsigned slab_break_gfp_order; // 1 with more than 32 MiB of RAM, else 0
     static SlabArch for_bits(bool is_64bit, uint64_t totalram_pages);
 };

@@ -10,7 +10,8 @@ contig_page_info fill_contig_page_info(const zone& z, unsigned suitable_order) {
         const uint64_t blocks = z.free_area[order].nr_free;
         info.free_blocks_total += blocks;
         info.free_pages += blocks << order;
-        if (order >= suitable_order) info.free_blocks_suitable += blocks << (order - suitable_order);
+        if (order >= suitable_order)
+            info.free_blocks_suitable += blocks << (order - suitable_order);
     }
     return info;
 }
@@ -32,8 +33,10 @@ int fragmentation_index(unsigned order, const contig_page_info& info) {
 
 std::string format_milli(int value) {
     char buf[32];
-    if (value < 0) std::snprintf(buf, sizeof buf, "-%d.%03d", -value / 1000, -value % 1000);
-    else std::snprintf(buf, sizeof buf, "%d.%03d", value / 1000, value % 1000);
+    if (value < 0)
+        std::snprintf(buf, sizeof buf, "-%d.%03d", -value / 1000, -value % 1000);
+    else
+        std::snprintf(buf, sizeof buf, "%d.%03d", value / 1000, value % 1000);
     return buf;
 }
 

@@ -12,9 +12,12 @@ namespace {
 uint32_t default_lowmem_reserve_ratio(zone_type t) {
     switch (t) {
     case zone_type::DMA:
-    case zone_type::DMA32: return 256;
-    case zone_type::NORMAL: return 32;
-    default: return 0;
+    case zone_type::DMA32:
+        return 256;
+    case zone_type::NORMAL:
+        return 32;
+    default:
+        return 0;
     }
 }
 
@@ -49,10 +52,8 @@ int64_t zone_batchsize(uint64_t managed_pages) {
     return std::max<int64_t>(1, batch); // zone_set_pageset_high_and_batch(): max(1, ...)
 }
 
-int64_t zone_highsize(const zone& z, int64_t batch, unsigned cpus_in_node,
-                      uint32_t high_fraction) {
-    const uint64_t total_pages =
-        high_fraction ? z.managed_pages / high_fraction : z.low_wmark();
+int64_t zone_highsize(const zone& z, int64_t batch, unsigned cpus_in_node, uint32_t high_fraction) {
+    const uint64_t total_pages = high_fraction ? z.managed_pages / high_fraction : z.low_wmark();
     // Split the high value across all online CPUs local to the zone.
     const uint64_t nr_split_cpus = std::max(1u, cpus_in_node);
     const int64_t high = int64_t(total_pages / nr_split_cpus);
@@ -94,8 +95,8 @@ static void setup_per_zone_wmarks(PageAllocator& pa, const KernelConfig& cfg,
         for (unsigned c : pa.cpu_to_node) cpus_in_node += c == n.node_id;
         for (auto& z : n.node_zones) {
             const int64_t batch = zone_batchsize(z.managed_pages);
-            const int64_t high = zone_highsize(z, batch, cpus_in_node,
-                                               cfg.percpu_pagelist_high_fraction);
+            const int64_t high =
+                zone_highsize(z, batch, cpus_in_node, cfg.percpu_pagelist_high_fraction);
             for (auto& pcp : z.pcp) {
                 pcp.batch = batch;
                 pcp.high = high;

@@ -78,7 +78,8 @@ TEST_CASE("cli: malformed JSON names the line and column", "[cli]") {
 }
 
 TEST_CASE("cli: an unknown field is named by its JSON path", "[cli]") {
-    const auto f = scenario("unknown-field", std::string("{") + kMachine + R"(, "evnets": [], "events": []})");
+    const auto f =
+        scenario("unknown-field", std::string("{") + kMachine + R"(, "evnets": [], "events": []})");
     require_bad(run("validate " + f), f + ": /evnets: unknown field");
 }
 
@@ -88,40 +89,53 @@ TEST_CASE("cli: an unknown event is rejected", "[cli]") {
 }
 
 TEST_CASE("cli: a wrong type is rejected", "[cli]") {
-    const auto f = scenario("wrong-type", with_events(R"({"op": "alloc_pages", "id": "a", "order": "three"})"));
-    require_bad(run("validate " + f), f + ": /events/0/order: expected an integer from 0 to 10, got the string \"three\"");
+    const auto f = scenario("wrong-type",
+                            with_events(R"({"op": "alloc_pages", "id": "a", "order": "three"})"));
+    require_bad(
+        run("validate " + f),
+        f + ": /events/0/order: expected an integer from 0 to 10, got the string \"three\"");
 }
 
 TEST_CASE("cli: an order above 10 is rejected", "[cli]") {
-    const auto f = scenario("order", with_events(R"({"op": "alloc_pages", "id": "a", "order": 11})"));
-    require_bad(run("validate " + f), f + ": /events/0/order: expected an integer from 0 to 10, got 11");
+    const auto f =
+        scenario("order", with_events(R"({"op": "alloc_pages", "id": "a", "order": 11})"));
+    require_bad(run("validate " + f),
+                f + ": /events/0/order: expected an integer from 0 to 10, got 11");
 }
 
 TEST_CASE("cli: memory of 0 is rejected", "[cli]") {
-    const auto f = scenario("mem0", R"({"mmemu_scenario": 1, "machine": {"memory": 0}, "events": []})");
-    require_bad(run("validate " + f), f + ": /machine/memory: expected at least 64MiB of memory, got 0 bytes");
+    const auto f =
+        scenario("mem0", R"({"mmemu_scenario": 1, "machine": {"memory": 0}, "events": []})");
+    require_bad(run("validate " + f),
+                f + ": /machine/memory: expected at least 64MiB of memory, got 0 bytes");
 }
 
 TEST_CASE("cli: memory beyond what the arch addresses is rejected", "[cli]") {
     // i386 without PAE has 32-bit physical addresses: 4 GiB at most.
-    const auto f = scenario("mem-i386", R"({"mmemu_scenario": 1, "machine": {"arch": "i386", "memory": "8GiB"}, "events": []})");
+    const auto f = scenario(
+        "mem-i386",
+        R"({"mmemu_scenario": 1, "machine": {"arch": "i386", "memory": "8GiB"}, "events": []})");
     require_bad(run("validate " + f), f + ": /machine/memory: expected at most 4GiB for arch i386");
 }
 
 TEST_CASE("cli: a bad size unit is rejected", "[cli]") {
-    const auto f = scenario("unit", R"({"mmemu_scenario": 1, "machine": {"memory": "1 GB-ish"}, "events": []})");
+    const auto f = scenario(
+        "unit", R"({"mmemu_scenario": 1, "machine": {"memory": "1 GB-ish"}, "events": []})");
     require_bad(run("validate " + f), f + ": /machine/memory: expected a size unit");
 }
 
 TEST_CASE("cli: an unknown GFP flag is rejected", "[cli]") {
-    const auto f = scenario("gfp", with_events(R"({"op": "alloc_pages", "id": "a", "gfp": "GFP_KERNEL | __GFP_SHINY"})"));
+    const auto f = scenario(
+        "gfp",
+        with_events(R"({"op": "alloc_pages", "id": "a", "gfp": "GFP_KERNEL | __GFP_SHINY"})"));
     require_bad(run("validate " + f), f + ": /events/0/gfp: expected GFP flags");
     REQUIRE(run("validate " + f).err.find("unknown GFP flag '__GFP_SHINY'") != std::string::npos);
 }
 
 TEST_CASE("cli: a free of something never allocated is rejected", "[cli]") {
     const auto f = scenario("never", with_events(R"({"op": "free_pages", "id": "ghost"})"));
-    require_bad(run("validate " + f), f + ": /events/0/id: expected the id of an alloc_pages event, but \"ghost\" was never allocated");
+    require_bad(run("validate " + f), f + ": /events/0/id: expected the id of an alloc_pages "
+                                          "event, but \"ghost\" was never allocated");
 }
 
 TEST_CASE("cli: a double free is rejected", "[cli]") {
@@ -187,6 +201,7 @@ TEST_CASE("cli: the bundled example runs and is deterministic", "[cli]") {
     // The one over-sized kmalloc is a result, not a crash.
     REQUIRE(ja["results"]["failures"].size() == 1);
     REQUIRE(ja["results"]["failures"][0]["op"] == "kmalloc");
-    // 1 GiB x86_64: min_free_kbytes = int_sqrt(16 * 4 * (3840 + 249856)) = int_sqrt(16236544) = 4029.
+    // 1 GiB x86_64: min_free_kbytes = int_sqrt(16 * 4 * (3840 + 249856)) = int_sqrt(16236544) =
+    // 4029.
     REQUIRE(ja["boot"]["min_free_kbytes"] == 4029);
 }

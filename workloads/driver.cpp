@@ -10,28 +10,44 @@ constexpr uint64_t NO_PAGE = ~uint64_t{0};
 
 const char* op_name(OpKind k) {
     switch (k) {
-    case OpKind::alloc_pages: return "alloc_pages";
-    case OpKind::free_pages: return "free_pages";
-    case OpKind::kmem_cache_create: return "kmem_cache_create";
-    case OpKind::kmem_cache_alloc: return "kmem_cache_alloc";
-    case OpKind::kmem_cache_free: return "kmem_cache_free";
-    case OpKind::kmem_cache_shrink: return "kmem_cache_shrink";
-    case OpKind::kmem_cache_destroy: return "kmem_cache_destroy";
-    case OpKind::kmalloc: return "kmalloc";
-    case OpKind::kfree: return "kfree";
-    case OpKind::write_object: return "write_object";
-    case OpKind::drain_pages: return "drain_pages";
-    case OpKind::checkpoint: return "checkpoint";
+    case OpKind::alloc_pages:
+        return "alloc_pages";
+    case OpKind::free_pages:
+        return "free_pages";
+    case OpKind::kmem_cache_create:
+        return "kmem_cache_create";
+    case OpKind::kmem_cache_alloc:
+        return "kmem_cache_alloc";
+    case OpKind::kmem_cache_free:
+        return "kmem_cache_free";
+    case OpKind::kmem_cache_shrink:
+        return "kmem_cache_shrink";
+    case OpKind::kmem_cache_destroy:
+        return "kmem_cache_destroy";
+    case OpKind::kmalloc:
+        return "kmalloc";
+    case OpKind::kfree:
+        return "kfree";
+    case OpKind::write_object:
+        return "write_object";
+    case OpKind::drain_pages:
+        return "drain_pages";
+    case OpKind::checkpoint:
+        return "checkpoint";
     }
     return "?";
 }
 
 const char* failure_reason(AllocFailure f) {
     switch (f) {
-    case AllocFailure::oom: return "out of memory: the OOM killer found nothing to kill";
-    case AllocFailure::watermark: return "no zone above its watermark";
-    case AllocFailure::no_free_block: return "no free block of that order";
-    case AllocFailure::none: break;
+    case AllocFailure::oom:
+        return "out of memory: the OOM killer found nothing to kill";
+    case AllocFailure::watermark:
+        return "no zone above its watermark";
+    case AllocFailure::no_free_block:
+        return "no free block of that order";
+    case AllocFailure::none:
+        break;
     }
     return "failed";
 }
@@ -51,7 +67,8 @@ void Driver::failure(const Op& op, const std::string& what) {
     ojson f;
     f["event"] = op.event;
     f["op"] = op_name(op.kind);
-    if (op.kind != OpKind::kmem_cache_create) f["id"] = sc_.handle_names.empty() ? "" : sc_.handle_names[op.handle];
+    if (op.kind != OpKind::kmem_cache_create)
+        f["id"] = sc_.handle_names.empty() ? "" : sc_.handle_names[op.handle];
     f["reason"] = what;
     failures_.push_back(f);
 }
@@ -83,7 +100,8 @@ void Driver::exec(const Op& op) {
             page* p = k.buddy.alloc_pages(op.gfp, op.order, op.node, op.cpu);
             if (!p) {
                 failure(op, std::string("alloc_pages(") + gfp_to_string(op.gfp) + ", order " +
-                                std::to_string(op.order) + "): " + failure_reason(k.buddy.last_failure()));
+                                std::to_string(op.order) +
+                                "): " + failure_reason(k.buddy.last_failure()));
                 s.items.push_back(NO_PAGE);
                 continue;
             }
@@ -94,15 +112,16 @@ void Driver::exec(const Op& op) {
     case OpKind::free_pages: {
         Slot& s = slots_[op.handle];
         for (uint64_t pfn : s.items)
-            if (pfn != NO_PAGE) k.buddy.free_pages(k.mem_map.pfn_to_page(Pfn{pfn}), s.order, op.cpu);
+            if (pfn != NO_PAGE)
+                k.buddy.free_pages(k.mem_map.pfn_to_page(Pfn{pfn}), s.order, op.cpu);
         s.items.clear();
         break;
     }
     case OpKind::kmem_cache_create: {
         std::string err;
-        kmem_cache* c = k.slab.kmem_cache_create(sc_.cache_names[op.cache], op.size, op.align, op.flags,
-                                                 op.has_ctor ? std::optional<uint8_t>(op.fill) : std::nullopt,
-                                                 err, op.cpu);
+        kmem_cache* c = k.slab.kmem_cache_create(
+            sc_.cache_names[op.cache], op.size, op.align, op.flags,
+            op.has_ctor ? std::optional<uint8_t>(op.fill) : std::nullopt, err, op.cpu);
         caches_[op.cache] = c;
         if (!c) failure(op, "kmem_cache_create(\"" + sc_.cache_names[op.cache] + "\"): " + err);
         break;
@@ -115,14 +134,18 @@ void Driver::exec(const Op& op) {
         kmem_cache* c = op.kind == OpKind::kmem_cache_alloc ? caches_[op.cache] : nullptr;
         for (uint32_t i = 0; i < op.count; i++) {
             uint64_t obj = 0;
-            if (op.kind == OpKind::kmalloc) obj = k.slab.kmalloc(op.size, op.gfp, op.cpu);
-            else if (c) obj = k.slab.kmem_cache_alloc(c, op.gfp, op.cpu);
+            if (op.kind == OpKind::kmalloc)
+                obj = k.slab.kmalloc(op.size, op.gfp, op.cpu);
+            else if (c)
+                obj = k.slab.kmem_cache_alloc(c, op.gfp, op.cpu);
             if (!obj) {
                 std::string why = op.kind == OpKind::kmalloc && op.size > KMALLOC_MAX_SIZE
-                                      ? "kmalloc(" + std::to_string(op.size) + "): larger than KMALLOC_MAX_SIZE (4 MiB)"
+                                      ? "kmalloc(" + std::to_string(op.size) +
+                                            "): larger than KMALLOC_MAX_SIZE (4 MiB)"
                                   : !c && op.kind == OpKind::kmem_cache_alloc
                                       ? "the cache was never created"
-                                      : std::string(op_name(op.kind)) + ": " + failure_reason(k.buddy.last_failure());
+                                      : std::string(op_name(op.kind)) + ": " +
+                                            failure_reason(k.buddy.last_failure());
                 failure(op, why);
             }
             s.items.push_back(obj);
@@ -142,8 +165,11 @@ void Driver::exec(const Op& op) {
         break;
     case OpKind::kmem_cache_destroy:
         if (kmem_cache* c = caches_[op.cache]) {
-            if (k.slab.kmem_cache_destroy(c, op.cpu)) caches_[op.cache] = nullptr;
-            else failure(op, "kmem_cache_destroy(\"" + c->name + "\"): objects are still allocated; the cache is kept");
+            if (k.slab.kmem_cache_destroy(c, op.cpu))
+                caches_[op.cache] = nullptr;
+            else
+                failure(op, "kmem_cache_destroy(\"" + c->name +
+                                "\"): objects are still allocated; the cache is kept");
         }
         break;
     case OpKind::write_object: {
@@ -157,7 +183,9 @@ void Driver::exec(const Op& op) {
         k.machine.ram().fill(at, op.fill, op.size);
         break;
     }
-    case OpKind::drain_pages: k.buddy.drain_all_pages(); break;
+    case OpKind::drain_pages:
+        k.buddy.drain_all_pages();
+        break;
     case OpKind::checkpoint: {
         audit("at checkpoint \"" + sc_.checkpoint_names[op.name] + "\"");
         ojson cp;

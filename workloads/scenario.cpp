@@ -45,7 +45,8 @@ std::optional<uint64_t> parse_size(const std::string& text, std::string& error) 
     };
     auto it = units.find(unit);
     if (it == units.end()) {
-        error = "a size unit (B, KiB, MiB, GiB, TiB, K, M, G, T, kB, MB, GB, TB), got \"" + unit + "\"";
+        error =
+            "a size unit (B, KiB, MiB, GiB, TiB, K, M, G, T, kB, MB, GB, TB), got \"" + unit + "\"";
         return std::nullopt;
     }
     if (n && it->second > UINT64_MAX / n) {
@@ -63,13 +64,20 @@ namespace {
 
 std::string type_name(const json& v) {
     switch (v.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::object: return "an object";
-    case json::value_t::array: return "an array";
-    case json::value_t::string: return "the string " + v.dump();
-    case json::value_t::boolean: return v.dump();
-    case json::value_t::number_float: return "the number " + v.dump();
-    default: return "the number " + v.dump();
+    case json::value_t::null:
+        return "null";
+    case json::value_t::object:
+        return "an object";
+    case json::value_t::array:
+        return "an array";
+    case json::value_t::string:
+        return "the string " + v.dump();
+    case json::value_t::boolean:
+        return v.dump();
+    case json::value_t::number_float:
+        return "the number " + v.dump();
+    default:
+        return "the number " + v.dump();
     }
 }
 
@@ -78,7 +86,9 @@ class Checker {
 public:
     std::vector<Diagnostic> errors;
 
-    void error(const std::string& path, std::string msg) { errors.push_back({path, std::move(msg)}); }
+    void error(const std::string& path, std::string msg) {
+        errors.push_back({path, std::move(msg)});
+    }
 
     // Reports members of `obj` not in `known`.
     void only(const json& obj, const std::string& path, std::initializer_list<const char*> known) {
@@ -106,8 +116,10 @@ public:
             return std::nullopt;
         }
         int64_t x;
-        if (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX)) x = INT64_MAX;
-        else x = v.get<int64_t>();
+        if (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX))
+            x = INT64_MAX;
+        else
+            x = v.get<int64_t>();
         if (x < lo || x > hi) {
             error(path + "/" + key, "expected an integer from " + std::to_string(lo) + " to " +
                                         std::to_string(hi) + ", got " + v.dump());
@@ -130,7 +142,8 @@ public:
         return v.get<std::string>();
     }
 
-    std::optional<bool> boolean(const json& obj, const std::string& path, const char* key, bool dflt) {
+    std::optional<bool> boolean(const json& obj, const std::string& path, const char* key,
+                                bool dflt) {
         if (!obj.contains(key)) return dflt;
         const json& v = obj[key];
         if (!v.is_boolean()) {
@@ -144,14 +157,17 @@ public:
     std::optional<uint64_t> size(const json& obj, const std::string& path, const char* key,
                                  std::optional<uint64_t> dflt) {
         if (!obj.contains(key)) {
-            if (!dflt) error(path + "/" + key, "required field is missing (expected a size such as \"1GiB\")");
+            if (!dflt)
+                error(path + "/" + key,
+                      "required field is missing (expected a size such as \"1GiB\")");
             return dflt;
         }
         const json& v = obj[key];
         if (v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0))
             return v.get<uint64_t>();
         if (!v.is_string()) {
-            error(path + "/" + key, "expected a size such as \"1GiB\" or a number of bytes, got " + type_name(v));
+            error(path + "/" + key,
+                  "expected a size such as \"1GiB\" or a number of bytes, got " + type_name(v));
             return std::nullopt;
         }
         std::string err;
@@ -177,7 +193,8 @@ public:
                 text += (text.empty() ? "" : "|") + e.get<std::string>();
             }
         } else {
-            error(p, "expected GFP flags such as \"GFP_KERNEL | __GFP_ZERO\", got " + type_name(obj[key]));
+            error(p, "expected GFP flags such as \"GFP_KERNEL | __GFP_ZERO\", got " +
+                         type_name(obj[key]));
             return std::nullopt;
         }
         std::string err;
@@ -185,7 +202,8 @@ public:
         if (!g) {
             error(p, "expected GFP flags (GFP_KERNEL, GFP_USER, GFP_HIGHUSER_MOVABLE, GFP_DMA, "
                      "GFP_DMA32, GFP_ATOMIC, __GFP_ZERO, __GFP_HIGH, __GFP_MOVABLE, "
-                     "__GFP_RECLAIMABLE, ...): " + err);
+                     "__GFP_RECLAIMABLE, ...): " +
+                         err);
             return std::nullopt;
         }
         if (std::string prob = gfp_problem(*g); !prob.empty()) {
@@ -199,9 +217,12 @@ public:
 uint32_t parse_slab_flags(Checker& ck, const json& obj, const std::string& path) {
     if (!obj.contains("flags")) return 0;
     static const std::map<std::string, uint32_t> names = {
-        {"SLAB_HWCACHE_ALIGN", SLAB_HWCACHE_ALIGN}, {"SLAB_POISON", SLAB_POISON},
-        {"SLAB_RED_ZONE", SLAB_RED_ZONE},           {"SLAB_CACHE_DMA", SLAB_CACHE_DMA},
-        {"SLAB_RECLAIM_ACCOUNT", SLAB_RECLAIM_ACCOUNT}, {"SLAB_PANIC", SLAB_PANIC},
+        {"SLAB_HWCACHE_ALIGN", SLAB_HWCACHE_ALIGN},
+        {"SLAB_POISON", SLAB_POISON},
+        {"SLAB_RED_ZONE", SLAB_RED_ZONE},
+        {"SLAB_CACHE_DMA", SLAB_CACHE_DMA},
+        {"SLAB_RECLAIM_ACCOUNT", SLAB_RECLAIM_ACCOUNT},
+        {"SLAB_PANIC", SLAB_PANIC},
     };
     std::vector<std::string> parts;
     const json& v = obj["flags"];
@@ -218,7 +239,8 @@ uint32_t parse_slab_flags(Checker& ck, const json& obj, const std::string& path)
     } else if (v.is_array()) {
         for (const auto& e : v) parts.push_back(e.is_string() ? e.get<std::string>() : "?");
     } else {
-        ck.error(path + "/flags", "expected SLAB flags such as \"SLAB_HWCACHE_ALIGN\", got " + type_name(v));
+        ck.error(path + "/flags",
+                 "expected SLAB flags such as \"SLAB_HWCACHE_ALIGN\", got " + type_name(v));
         return 0;
     }
     uint32_t flags = 0;
@@ -226,9 +248,10 @@ uint32_t parse_slab_flags(Checker& ck, const json& obj, const std::string& path)
         if (p == "0") continue;
         auto it = names.find(p);
         if (it == names.end()) {
-            ck.error(path + "/flags", "unknown SLAB flag '" + p + "' (expected SLAB_HWCACHE_ALIGN, "
-                                      "SLAB_POISON, SLAB_RED_ZONE, SLAB_CACHE_DMA, "
-                                      "SLAB_RECLAIM_ACCOUNT or SLAB_PANIC)");
+            ck.error(path + "/flags", "unknown SLAB flag '" + p +
+                                          "' (expected SLAB_HWCACHE_ALIGN, "
+                                          "SLAB_POISON, SLAB_RED_ZONE, SLAB_CACHE_DMA, "
+                                          "SLAB_RECLAIM_ACCOUNT or SLAB_PANIC)");
             continue;
         }
         flags |= it->second;
@@ -244,21 +267,29 @@ void parse_machine(Checker& ck, const json& m, Scenario& sc) {
     }
     ck.only(m, path, {"arch", "memory", "cpus", "numa"});
     if (auto a = ck.string(m, path, "arch", std::string("x86_64"))) {
-        if (auto arch = parse_arch(*a)) sc.machine.arch = *arch;
-        else ck.error(path + "/arch", "expected \"i386\", \"pae\" or \"x86_64\", got \"" + *a + "\"");
+        if (auto arch = parse_arch(*a))
+            sc.machine.arch = *arch;
+        else
+            ck.error(path + "/arch",
+                     "expected \"i386\", \"pae\" or \"x86_64\", got \"" + *a + "\"");
     }
     const uint64_t max_bytes = std::min(arch_max_phys_bytes(sc.machine.arch), MMEMU_MAX_PHYS_BYTES);
     if (auto mem = ck.size(m, path, "memory", std::nullopt)) {
         if (*mem < MIN_MACHINE_BYTES)
-            ck.error(path + "/memory", "expected at least 64MiB of memory, got " + std::to_string(*mem) + " bytes");
+            ck.error(path + "/memory",
+                     "expected at least 64MiB of memory, got " + std::to_string(*mem) + " bytes");
         else if (*mem > max_bytes)
-            ck.error(path + "/memory", "expected at most " + std::to_string(max_bytes >> 30) + "GiB for arch " +
-                                           std::string(arch_name(sc.machine.arch)) +
-                                           (max_bytes == MMEMU_MAX_PHYS_BYTES ? " (mmemu's limit)" : " (what the arch can address)") +
-                                           ", got " + std::to_string(*mem) + " bytes");
+            ck.error(path + "/memory",
+                     "expected at most " + std::to_string(max_bytes >> 30) + "GiB for arch " +
+                         std::string(arch_name(sc.machine.arch)) +
+                         (max_bytes == MMEMU_MAX_PHYS_BYTES ? " (mmemu's limit)"
+                                                            : " (what the arch can address)") +
+                         ", got " + std::to_string(*mem) + " bytes");
         else if (*mem % PAGE_SIZE)
-            ck.error(path + "/memory", "expected a multiple of 4KiB, got " + std::to_string(*mem) + " bytes");
-        else sc.machine.memory_bytes = *mem;
+            ck.error(path + "/memory",
+                     "expected a multiple of 4KiB, got " + std::to_string(*mem) + " bytes");
+        else
+            sc.machine.memory_bytes = *mem;
     }
     if (auto c = ck.integer(m, path, "cpus", 1, 64, 1)) sc.machine.nr_cpus = unsigned(*c);
     if (!m.contains("numa")) return;
@@ -270,7 +301,8 @@ void parse_machine(Checker& ck, const json& m, Scenario& sc) {
     }
     ck.only(numa, np, {"nodes"});
     if (!numa.contains("nodes")) {
-        ck.error(np + "/nodes", "required field is missing (a node count, or a list of {\"memory\": size})");
+        ck.error(np + "/nodes",
+                 "required field is missing (a node count, or a list of {\"memory\": size})");
         return;
     }
     const json& nodes = numa["nodes"];
@@ -281,11 +313,14 @@ void parse_machine(Checker& ck, const json& m, Scenario& sc) {
         if (!n) return;
         const uint64_t each = total / uint64_t(*n) / node_align * node_align;
         if (each < (uint64_t{16} << 20)) {
-            ck.error(np + "/nodes", "expected nodes of at least 16MiB each, got " + std::to_string(*n) + " nodes for " + std::to_string(total) + " bytes");
+            ck.error(np + "/nodes", "expected nodes of at least 16MiB each, got " +
+                                        std::to_string(*n) + " nodes for " + std::to_string(total) +
+                                        " bytes");
             return;
         }
         for (int64_t i = 0; i < *n; i++)
-            sc.machine.nodes.push_back({uint64_t(i) * each, i + 1 == *n ? total : uint64_t(i + 1) * each});
+            sc.machine.nodes.push_back(
+                {uint64_t(i) * each, i + 1 == *n ? total : uint64_t(i + 1) * each});
     } else if (nodes.is_array()) {
         if (nodes.empty() || nodes.size() > 8) {
             ck.error(np + "/nodes", "expected 1 to 8 nodes, got " + std::to_string(nodes.size()));
@@ -295,23 +330,30 @@ void parse_machine(Checker& ck, const json& m, Scenario& sc) {
         for (size_t i = 0; i < nodes.size(); i++) {
             const std::string ip = np + "/nodes/" + std::to_string(i);
             if (!nodes[i].is_object()) {
-                ck.error(ip, "expected an object such as {\"memory\": \"512MiB\"}, got " + type_name(nodes[i]));
+                ck.error(ip, "expected an object such as {\"memory\": \"512MiB\"}, got " +
+                                 type_name(nodes[i]));
                 return;
             }
             ck.only(nodes[i], ip, {"memory"});
             auto sz = ck.size(nodes[i], ip, "memory", std::nullopt);
             if (!sz) return;
             if (*sz < (uint64_t{16} << 20) || (*sz % node_align && i + 1 != nodes.size())) {
-                ck.error(ip + "/memory", "expected at least 16MiB and a multiple of 4MiB (except the last node), got " + std::to_string(*sz) + " bytes");
+                ck.error(
+                    ip + "/memory",
+                    "expected at least 16MiB and a multiple of 4MiB (except the last node), got " +
+                        std::to_string(*sz) + " bytes");
                 return;
             }
             sc.machine.nodes.push_back({at, at + *sz});
             at += *sz;
         }
         if (at != total)
-            ck.error(np + "/nodes", "expected node sizes adding up to the machine's memory (" + std::to_string(total) + " bytes), got " + std::to_string(at));
+            ck.error(np + "/nodes", "expected node sizes adding up to the machine's memory (" +
+                                        std::to_string(total) + " bytes), got " +
+                                        std::to_string(at));
     } else {
-        ck.error(np + "/nodes", "expected a node count or a list of {\"memory\": size}, got " + type_name(nodes));
+        ck.error(np + "/nodes",
+                 "expected a node count or a list of {\"memory\": size}, got " + type_name(nodes));
     }
 }
 
@@ -321,23 +363,30 @@ void parse_kernel(Checker& ck, const json& k, Scenario& sc) {
         ck.error(path, "expected an object, got " + type_name(k));
         return;
     }
-    ck.only(k, path, {"min_free_kbytes", "watermark_scale_factor", "lowmem_reserve_ratio", "kernelcore",
-                      "movablecore", "vmsplit", "kernel_image", "pcp", "percpu_pagelist_high_fraction",
-                      "slab_debug"});
+    ck.only(k, path,
+            {"min_free_kbytes", "watermark_scale_factor", "lowmem_reserve_ratio", "kernelcore",
+             "movablecore", "vmsplit", "kernel_image", "pcp", "percpu_pagelist_high_fraction",
+             "slab_debug"});
     KernelConfig& c = sc.kernel;
     if (k.contains("min_free_kbytes"))
-        if (auto v = ck.integer(k, path, "min_free_kbytes", 0, 1 << 30, std::nullopt)) c.min_free_kbytes = uint64_t(*v);
-    if (auto v = ck.integer(k, path, "watermark_scale_factor", 1, 3000, 10)) c.watermark_scale_factor = uint64_t(*v);
+        if (auto v = ck.integer(k, path, "min_free_kbytes", 0, 1 << 30, std::nullopt))
+            c.min_free_kbytes = uint64_t(*v);
+    if (auto v = ck.integer(k, path, "watermark_scale_factor", 1, 3000, 10))
+        c.watermark_scale_factor = uint64_t(*v);
     if (k.contains("lowmem_reserve_ratio")) {
         const json& r = k["lowmem_reserve_ratio"];
         if (!r.is_array() || r.size() != MAX_NR_ZONES) {
-            ck.error(path + "/lowmem_reserve_ratio", "expected an array of 4 integers (one per zone), got " + type_name(r));
+            ck.error(path + "/lowmem_reserve_ratio",
+                     "expected an array of 4 integers (one per zone), got " + type_name(r));
         } else {
             std::array<uint32_t, MAX_NR_ZONES> a{};
             for (unsigned i = 0; i < MAX_NR_ZONES; i++) {
-                if (!r[i].is_number_integer() || r[i].get<int64_t>() < 0 || r[i].get<int64_t>() > INT32_MAX)
-                    ck.error(path + "/lowmem_reserve_ratio/" + std::to_string(i), "expected a non-negative integer, got " + type_name(r[i]));
-                else a[i] = r[i].get<uint32_t>();
+                if (!r[i].is_number_integer() || r[i].get<int64_t>() < 0 ||
+                    r[i].get<int64_t>() > INT32_MAX)
+                    ck.error(path + "/lowmem_reserve_ratio/" + std::to_string(i),
+                             "expected a non-negative integer, got " + type_name(r[i]));
+                else
+                    a[i] = r[i].get<uint32_t>();
             }
             c.lowmem_reserve_ratio = a;
         }
@@ -349,30 +398,45 @@ void parse_kernel(Checker& ck, const json& k, Scenario& sc) {
     if (c.movablecore_bytes >= sc.machine.memory_bytes && c.movablecore_bytes)
         ck.error(path + "/movablecore", "expected less than the machine's memory");
     if (auto v = ck.string(k, path, "vmsplit", std::string("3G/1G"))) {
-        if (*v == "3G/1G") c.page_offset_32 = 0xC0000000;
-        else if (*v == "2G/2G") c.page_offset_32 = 0x80000000;
-        else if (*v == "1G/3G") c.page_offset_32 = 0x40000000;
-        else ck.error(path + "/vmsplit", "expected \"3G/1G\", \"2G/2G\" or \"1G/3G\", got \"" + *v + "\"");
+        if (*v == "3G/1G")
+            c.page_offset_32 = 0xC0000000;
+        else if (*v == "2G/2G")
+            c.page_offset_32 = 0x80000000;
+        else if (*v == "1G/3G")
+            c.page_offset_32 = 0x40000000;
+        else
+            ck.error(path + "/vmsplit",
+                     "expected \"3G/1G\", \"2G/2G\" or \"1G/3G\", got \"" + *v + "\"");
     }
     if (auto v = ck.size(k, path, "kernel_image", c.kernel_image_bytes)) {
         if (*v < PAGE_SIZE || *v > (uint64_t{256} << 20) || *v % PAGE_SIZE)
             ck.error(path + "/kernel_image", "expected a multiple of 4KiB from 4KiB to 256MiB");
-        else c.kernel_image_bytes = *v;
+        else
+            c.kernel_image_bytes = *v;
     }
     if (auto v = ck.boolean(k, path, "pcp", true)) c.pcp_enabled = *v;
     if (auto v = ck.integer(k, path, "percpu_pagelist_high_fraction", 0, 1 << 30, 0)) {
-        if (*v != 0 && *v < 8) ck.error(path + "/percpu_pagelist_high_fraction", "expected 0 or at least 8, got " + std::to_string(*v));
-        else c.percpu_pagelist_high_fraction = uint32_t(*v);
+        if (*v != 0 && *v < 8)
+            ck.error(path + "/percpu_pagelist_high_fraction",
+                     "expected 0 or at least 8, got " + std::to_string(*v));
+        else
+            c.percpu_pagelist_high_fraction = uint32_t(*v);
     }
     if (auto v = ck.string(k, path, "slab_debug", std::string("flags"))) {
-        if (*v == "off") c.slab_debug = SlabDebug::off;
-        else if (*v == "flags") c.slab_debug = SlabDebug::flags;
-        else if (*v == "forced") c.slab_debug = SlabDebug::forced;
-        else ck.error(path + "/slab_debug", "expected \"off\", \"flags\" or \"forced\", got \"" + *v + "\"");
+        if (*v == "off")
+            c.slab_debug = SlabDebug::off;
+        else if (*v == "flags")
+            c.slab_debug = SlabDebug::flags;
+        else if (*v == "forced")
+            c.slab_debug = SlabDebug::forced;
+        else
+            ck.error(path + "/slab_debug",
+                     "expected \"off\", \"flags\" or \"forced\", got \"" + *v + "\"");
     }
     const uint64_t image_end = (uint64_t{16} << 20) + c.kernel_image_bytes;
     if (image_end + (uint64_t{8} << 20) > sc.machine.memory_bytes)
-        ck.error(path + "/kernel_image", "the kernel image at 16MiB does not fit in the machine's memory");
+        ck.error(path + "/kernel_image",
+                 "the kernel image at 16MiB does not fit in the machine's memory");
 }
 
 // Tracks what each id and cache name refers to while events are compiled, so a free of
@@ -431,7 +495,8 @@ void parse_events(Checker& ck, const json& events, Scenario& sc) {
             auto it = names.handles.find(*id);
             if (it != names.handles.end() && it->second.state == Names::State::live) {
                 ck.error(p + "/id", "id \"" + *id + "\" still holds the allocation of event " +
-                                        std::to_string(it->second.defined_at) + "; free it first or use a new id");
+                                        std::to_string(it->second.defined_at) +
+                                        "; free it first or use a new id");
                 return;
             }
             uint32_t slot;
@@ -451,7 +516,8 @@ void parse_events(Checker& ck, const json& events, Scenario& sc) {
             if (!id) return nullptr;
             auto it = names.handles.find(*id);
             if (it == names.handles.end()) {
-                ck.error(p + "/id", std::string("expected the id of ") + what + ", but \"" + *id + "\" was never allocated");
+                ck.error(p + "/id", std::string("expected the id of ") + what + ", but \"" + *id +
+                                        "\" was never allocated");
                 return nullptr;
             }
             if (it->second.state == Names::State::freed) {
@@ -460,7 +526,8 @@ void parse_events(Checker& ck, const json& events, Scenario& sc) {
             }
             if (std::find(accept.begin(), accept.end(), it->second.kind) == accept.end()) {
                 ck.error(p + "/id", std::string("expected the id of ") + what + ", but \"" + *id +
-                                        "\" was allocated by event " + std::to_string(it->second.defined_at) +
+                                        "\" was allocated by event " +
+                                        std::to_string(it->second.defined_at) +
                                         ", another kind of allocation");
                 return nullptr;
             }
@@ -474,15 +541,20 @@ void parse_events(Checker& ck, const json& events, Scenario& sc) {
             auto it = names.caches.find(*name);
             if (creating) {
                 if (it != names.caches.end() && !it->second.destroyed) {
-                    ck.error(p + "/cache", "cache \"" + *name + "\" already exists (kmem_cache_create refuses duplicate names)");
+                    ck.error(p + "/cache",
+                             "cache \"" + *name +
+                                 "\" already exists (kmem_cache_create refuses duplicate names)");
                     return nullptr;
                 }
-                if (name->rfind("kmalloc-", 0) == 0 || name->rfind("dma-kmalloc-", 0) == 0 || *name == "kmem_cache") {
-                    ck.error(p + "/cache", "\"" + *name + "\" is the name of a cache the kernel creates at boot");
+                if (name->rfind("kmalloc-", 0) == 0 || name->rfind("dma-kmalloc-", 0) == 0 ||
+                    *name == "kmem_cache") {
+                    ck.error(p + "/cache",
+                             "\"" + *name + "\" is the name of a cache the kernel creates at boot");
                     return nullptr;
                 }
                 uint32_t slot;
-                if (it != names.caches.end()) slot = it->second.slot;
+                if (it != names.caches.end())
+                    slot = it->second.slot;
                 else {
                     slot = uint32_t(sc.cache_names.size());
                     sc.cache_names.push_back(*name);
@@ -492,7 +564,9 @@ void parse_events(Checker& ck, const json& events, Scenario& sc) {
                 return &names.caches[*name];
             }
             if (it == names.caches.end()) {
-                ck.error(p + "/cache", "expected a cache created by an earlier kmem_cache_create, got \"" + *name + "\"");
+                ck.error(p + "/cache",
+                         "expected a cache created by an earlier kmem_cache_create, got \"" +
+                             *name + "\"");
                 return nullptr;
             }
             if (it->second.destroyed) {
@@ -527,7 +601,9 @@ void parse_events(Checker& ck, const json& events, Scenario& sc) {
                 if (c) c->size = op.size;
             }
             if (auto v = ck.integer(e, p, "align", 0, 4096, 0)) {
-                if (*v & (*v - 1)) ck.error(p + "/align", "expected 0 or a power of two, got " + std::to_string(*v));
+                if (*v & (*v - 1))
+                    ck.error(p + "/align",
+                             "expected 0 or a power of two, got " + std::to_string(*v));
                 op.align = uint64_t(*v);
             }
             op.flags = parse_slab_flags(ck, e, p);
@@ -555,11 +631,13 @@ void parse_events(Checker& ck, const json& events, Scenario& sc) {
                 if (e.contains("cache")) {
                     auto c = cache_ref(false);
                     if (c && c->slot != h->cache)
-                        ck.error(p + "/cache", "the object was allocated from cache \"" + sc.cache_names[h->cache] + "\"");
+                        ck.error(p + "/cache", "the object was allocated from cache \"" +
+                                                   sc.cache_names[h->cache] + "\"");
                 }
             }
         } else if (o == "kmem_cache_shrink" || o == "kmem_cache_destroy") {
-            op.kind = o == "kmem_cache_shrink" ? OpKind::kmem_cache_shrink : OpKind::kmem_cache_destroy;
+            op.kind =
+                o == "kmem_cache_shrink" ? OpKind::kmem_cache_shrink : OpKind::kmem_cache_destroy;
             ck.only(e, p, {"op", "cache", "cpu"});
             auto c = cache_ref(false);
             if (c && op.kind == OpKind::kmem_cache_destroy) c->destroyed = true;
@@ -567,11 +645,13 @@ void parse_events(Checker& ck, const json& events, Scenario& sc) {
         } else if (o == "kmalloc") {
             op.kind = OpKind::kmalloc;
             ck.only(e, p, {"op", "id", "size", "gfp", "cpu", "count"});
-            if (auto v = ck.integer(e, p, "size", 0, int64_t(1) << 40, std::nullopt)) op.size = uint64_t(*v);
+            if (auto v = ck.integer(e, p, "size", 0, int64_t(1) << 40, std::nullopt))
+                op.size = uint64_t(*v);
             if (auto g = ck.gfp(e, p, "gfp", "GFP_KERNEL")) {
                 op.gfp = *g;
                 if (*g & (__GFP_HIGHMEM | __GFP_DMA32))
-                    ck.error(p + "/gfp", "kmalloc takes no __GFP_HIGHMEM or __GFP_DMA32 (slab memory must be in the direct map)");
+                    ck.error(p + "/gfp", "kmalloc takes no __GFP_HIGHMEM or __GFP_DMA32 (slab "
+                                         "memory must be in the direct map)");
             }
             cpu();
             count();
@@ -580,13 +660,16 @@ void parse_events(Checker& ck, const json& events, Scenario& sc) {
             op.kind = OpKind::kfree;
             ck.only(e, p, {"op", "id", "cpu"});
             cpu();
-            use({Names::Kind::kmalloc, Names::Kind::object}, "a kmalloc or kmem_cache_alloc event", true);
+            use({Names::Kind::kmalloc, Names::Kind::object}, "a kmalloc or kmem_cache_alloc event",
+                true);
         } else if (o == "write_object") {
             op.kind = OpKind::write_object;
             ck.only(e, p, {"op", "id", "offset", "length", "byte"});
-            use({Names::Kind::kmalloc, Names::Kind::object}, "a kmalloc or kmem_cache_alloc event", false);
+            use({Names::Kind::kmalloc, Names::Kind::object}, "a kmalloc or kmem_cache_alloc event",
+                false);
             if (auto v = ck.integer(e, p, "offset", 0, 1 << 22, 0)) op.offset = uint64_t(*v);
-            if (auto v = ck.integer(e, p, "length", 1, 1 << 22, std::nullopt)) op.size = uint64_t(*v);
+            if (auto v = ck.integer(e, p, "length", 1, 1 << 22, std::nullopt))
+                op.size = uint64_t(*v);
             if (auto v = ck.integer(e, p, "byte", 0, 255, std::nullopt)) op.fill = uint8_t(*v);
         } else if (o == "drain_pages") {
             op.kind = OpKind::drain_pages;
@@ -595,14 +678,17 @@ void parse_events(Checker& ck, const json& events, Scenario& sc) {
             op.kind = OpKind::checkpoint;
             ck.only(e, p, {"op", "name"});
             if (auto n = ck.string(e, p, "name", std::nullopt)) {
-                if (!checkpoints.insert(*n).second) ck.error(p + "/name", "checkpoint name \"" + *n + "\" is used twice");
+                if (!checkpoints.insert(*n).second)
+                    ck.error(p + "/name", "checkpoint name \"" + *n + "\" is used twice");
                 op.name = uint32_t(sc.checkpoint_names.size());
                 sc.checkpoint_names.push_back(*n);
             }
         } else {
-            ck.error(p + "/op", "unknown event \"" + o + "\" (expected alloc_pages, free_pages, kmem_cache_create, "
-                                "kmem_cache_alloc, kmem_cache_free, kmem_cache_shrink, kmem_cache_destroy, kmalloc, "
-                                "kfree, write_object, drain_pages or checkpoint)");
+            ck.error(p + "/op", "unknown event \"" + o +
+                                    "\" (expected alloc_pages, free_pages, kmem_cache_create, "
+                                    "kmem_cache_alloc, kmem_cache_free, kmem_cache_shrink, "
+                                    "kmem_cache_destroy, kmalloc, "
+                                    "kfree, write_object, drain_pages or checkpoint)");
             continue;
         }
         if (ck.errors.size() == before) sc.ops.push_back(op);
@@ -613,7 +699,8 @@ void parse_events(Checker& ck, const json& events, Scenario& sc) {
 void apply_override(json& doc, const std::string& spec, Checker& ck) {
     const size_t eq = spec.find('=');
     if (eq == std::string::npos || eq == 0) {
-        ck.error("", "--set expects key=value (for example machine.memory=2GiB), got \"" + spec + "\"");
+        ck.error("",
+                 "--set expects key=value (for example machine.memory=2GiB), got \"" + spec + "\"");
         return;
     }
     const std::string key = spec.substr(0, eq), value = spec.substr(eq + 1);
@@ -670,26 +757,39 @@ CompileResult compile_scenario(const std::string& file, const std::string& text,
     Scenario sc;
     sc.file = file;
     if (!doc.is_object()) {
-        ck.error("", "expected a JSON object with mmemu_scenario, machine and events, got " + type_name(doc));
+        ck.error("", "expected a JSON object with mmemu_scenario, machine and events, got " +
+                         type_name(doc));
         r.errors = ck.errors;
         return r;
     }
-    ck.only(doc, "", {"mmemu_scenario", "name", "description", "seed", "machine", "kernel", "events"});
+    ck.only(doc, "",
+            {"mmemu_scenario", "name", "description", "seed", "machine", "kernel", "events"});
     if (auto v = ck.integer(doc, "", "mmemu_scenario", 1, 1000, std::nullopt))
         if (*v != SCENARIO_FORMAT_VERSION)
-            ck.error("/mmemu_scenario", "expected format version 1 (this mmemu reads version 1), got " + std::to_string(*v));
+            ck.error("/mmemu_scenario",
+                     "expected format version 1 (this mmemu reads version 1), got " +
+                         std::to_string(*v));
     if (auto v = ck.string(doc, "", "name", std::string())) sc.name = *v;
     if (auto v = ck.string(doc, "", "description", std::string())) sc.description = *v;
     if (doc.contains("seed")) {
-        if (!doc["seed"].is_number_unsigned()) ck.error("/seed", "expected a non-negative integer, got " + type_name(doc["seed"]));
-        else sc.seed = doc["seed"].get<uint64_t>();
+        if (!doc["seed"].is_number_unsigned())
+            ck.error("/seed", "expected a non-negative integer, got " + type_name(doc["seed"]));
+        else
+            sc.seed = doc["seed"].get<uint64_t>();
     }
-    if (doc.contains("machine")) parse_machine(ck, doc["machine"], sc);
-    else ck.error("/machine", "required field is missing (expected {\"arch\", \"memory\", \"cpus\"})");
-    if (doc.contains("kernel")) parse_kernel(ck, doc["kernel"], sc);
-    else parse_kernel(ck, json::object(), sc);
-    if (doc.contains("events")) parse_events(ck, doc["events"], sc);
-    else ck.error("/events", "required field is missing (expected an array of events)");
+    if (doc.contains("machine"))
+        parse_machine(ck, doc["machine"], sc);
+    else
+        ck.error("/machine",
+                 "required field is missing (expected {\"arch\", \"memory\", \"cpus\"})");
+    if (doc.contains("kernel"))
+        parse_kernel(ck, doc["kernel"], sc);
+    else
+        parse_kernel(ck, json::object(), sc);
+    if (doc.contains("events"))
+        parse_events(ck, doc["events"], sc);
+    else
+        ck.error("/events", "required field is missing (expected an array of events)");
     r.errors = ck.errors;
     if (r.errors.empty()) r.scenario = std::move(sc);
     return r;

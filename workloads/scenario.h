@@ -36,20 +36,20 @@ enum class OpKind : uint8_t {
 struct Op {
     OpKind kind;
     uint16_t cpu = 0;
-    int16_t node = -1;      // alloc_pages: preferred node, -1 = the CPU's node
-    uint8_t order = 0;      // alloc_pages
-    uint8_t fill = 0;       // write_object byte
-    bool has_ctor = false;  // kmem_cache_create
+    int16_t node = -1;     // alloc_pages: preferred node, -1 = the CPU's node
+    uint8_t order = 0;     // alloc_pages
+    uint8_t fill = 0;      // write_object byte
+    bool has_ctor = false; // kmem_cache_create
     gfp_t gfp = 0;
-    uint32_t handle = 0;    // allocation slot (id)
-    uint32_t cache = 0;     // cache slot
-    uint32_t count = 1;     // allocations per event
-    uint32_t flags = 0;     // kmem_cache_create SLAB_* flags
-    uint64_t size = 0;      // kmalloc / kmem_cache_create object size / write_object length
-    uint64_t align = 0;     // kmem_cache_create
-    uint64_t offset = 0;    // write_object
-    uint32_t event = 0;     // index in the scenario's events array
-    uint32_t name = 0;      // checkpoint: index in Scenario::checkpoint_names
+    uint32_t handle = 0; // allocation slot (id)
+    uint32_t cache = 0;  // cache slot
+    uint32_t count = 1;  // allocations per event
+    uint32_t flags = 0;  // kmem_cache_create SLAB_* flags
+    uint64_t size = 0;   // kmalloc / kmem_cache_create object size / write_object length
+    uint64_t align = 0;  // kmem_cache_create
+    uint64_t offset = 0; // write_object
+    uint32_t event = 0;  // index in the scenario's events array
+    uint32_t name = 0;   // checkpoint: index in Scenario::checkpoint_names
 };
 
 struct Scenario {

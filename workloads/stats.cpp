@@ -10,11 +10,16 @@ constexpr uint64_t KB_PER_PAGE = PAGE_SIZE >> 10;
 
 std::string zone_suffix(zone_type t) {
     switch (t) {
-    case zone_type::DMA: return "dma";
-    case zone_type::DMA32: return "dma32";
-    case zone_type::NORMAL: return "normal";
-    case zone_type::HIGHMEM: return "high";
-    case zone_type::MOVABLE: return "movable";
+    case zone_type::DMA:
+        return "dma";
+    case zone_type::DMA32:
+        return "dma32";
+    case zone_type::NORMAL:
+        return "normal";
+    case zone_type::HIGHMEM:
+        return "high";
+    case zone_type::MOVABLE:
+        return "movable";
     }
     return "?";
 }
@@ -82,8 +87,10 @@ ojson vmstat(const Kernel& k) {
     v["nr_slab_reclaimable"] = k.slab.nr_slab_pages(true);
     v["nr_slab_unreclaimable"] = k.slab.nr_slab_pages(false);
     const vm_event_state& ev = pa.events();
-    for (unsigned i = 0; i < MAX_NR_ZONES; i++) v["pgalloc_" + zone_suffix(pa.layout.types[i])] = ev.pgalloc[i];
-    for (unsigned i = 0; i < MAX_NR_ZONES; i++) v["allocstall_" + zone_suffix(pa.layout.types[i])] = ev.allocstall[i];
+    for (unsigned i = 0; i < MAX_NR_ZONES; i++)
+        v["pgalloc_" + zone_suffix(pa.layout.types[i])] = ev.pgalloc[i];
+    for (unsigned i = 0; i < MAX_NR_ZONES; i++)
+        v["allocstall_" + zone_suffix(pa.layout.types[i])] = ev.allocstall[i];
     v["pgfree"] = ev.pgfree;
     return v;
 }
@@ -113,18 +120,22 @@ ojson pagetypeinfo(const Kernel& k) {
                 ojson nr = ojson::array();
                 for (unsigned o = 0; o < NR_PAGE_ORDERS; o++)
                     nr.push_back(z.free_area[o].free_list[mt].size(pa.mem_map()));
-                free_rows.push_back({{"node", z.nid}, {"zone", zone_type_name(z.type)},
-                                     {"type", migratetype_name(mt)}, {"nr_free", nr}});
+                free_rows.push_back({{"node", z.nid},
+                                     {"zone", zone_type_name(z.type)},
+                                     {"type", migratetype_name(mt)},
+                                     {"nr_free", nr}});
             }
             // pagetypeinfo_showblockcount(): pageblocks whose first pfn lies in the zone.
             uint64_t count[MIGRATE_TYPES] = {};
             const uint64_t pb = pa.pageblock_nr_pages();
-            for (uint64_t pfn = (z.zone_start_pfn + pb - 1) / pb * pb; pfn < z.zone_end_pfn(); pfn += pb)
+            for (uint64_t pfn = (z.zone_start_pfn + pb - 1) / pb * pb; pfn < z.zone_end_pfn();
+                 pfn += pb)
                 count[pa.get_pageblock_migratetype(pfn)]++;
             // The kernel rounds the first block down to the zone start.
             if (z.zone_start_pfn % pb) count[pa.get_pageblock_migratetype(z.zone_start_pfn)]++;
             ojson row = {{"node", z.nid}, {"zone", zone_type_name(z.type)}};
-            for (unsigned mt = 0; mt < MIGRATE_TYPES; mt++) row[std::string(migratetype_name(mt))] = count[mt];
+            for (unsigned mt = 0; mt < MIGRATE_TYPES; mt++)
+                row[std::string(migratetype_name(mt))] = count[mt];
             block_rows.push_back(row);
         }
     out["free"] = free_rows;
@@ -153,10 +164,13 @@ ojson zoneinfo(const Kernel& k) {
             for (unsigned j = 0; j < MAX_NR_ZONES; j++) prot.push_back(z.lowmem_reserve[j]);
             r["protection"] = prot;
             if (z.populated()) {
-                for (unsigned i = 0; i < NR_VM_ZONE_STAT_ITEMS; i++) r[std::string(zone_stat_name(i))] = z.vm_stat[i];
+                for (unsigned i = 0; i < NR_VM_ZONE_STAT_ITEMS; i++)
+                    r[std::string(zone_stat_name(i))] = z.vm_stat[i];
                 ojson sets = ojson::array();
                 for (size_t c = 0; c < z.pcp.size(); c++)
-                    sets.push_back({{"cpu", c}, {"count", z.pcp[c].count}, {"high", z.pcp[c].high},
+                    sets.push_back({{"cpu", c},
+                                    {"count", z.pcp[c].count},
+                                    {"high", z.pcp[c].high},
                                     {"batch", z.pcp[c].batch}});
                 r["pagesets"] = sets;
                 r["start_pfn"] = z.zone_start_pfn;

@@ -77,8 +77,8 @@ std::optional<Scenario> load(const std::string& path, const std::vector<std::str
 
 po::options_description run_options() {
     po::options_description d("mmemu run SCENARIO [options]");
-    d.add_options()("help,h", "show this help")(
-        "output,o", po::value<std::string>(), "write the statistics to FILE instead of stdout")(
+    d.add_options()("help,h", "show this help")("output,o", po::value<std::string>(),
+                                                "write the statistics to FILE instead of stdout")(
         "set", po::value<std::vector<std::string>>()->composing(),
         "override a scenario field before validation, e.g. --set machine.memory=2GiB "
         "(repeatable; the value is parsed as JSON, else taken as a string)")(
@@ -151,13 +151,15 @@ int cmd_run(int argc, char** argv) {
         d.run();
         st = d.statistics();
     } catch (const std::invalid_argument& e) {
-        std::cerr << "mmemu: " << path << ": the kernel cannot boot on this machine: " << e.what() << "\n";
+        std::cerr << "mmemu: " << path << ": the kernel cannot boot on this machine: " << e.what()
+                  << "\n";
         return EXIT_BAD_INPUT;
     } catch (const KernelBug& e) {
         std::cerr << "mmemu: internal error: " << e.what() << "\n";
         return EXIT_INTERNAL;
     }
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     char host[256] = {};
     gethostname(host, sizeof host - 1);
     st["host"] = {{"mmemu_version", MMEMU_VERSION},
@@ -199,9 +201,12 @@ int main(int argc, char** argv) {
         return EXIT_OK;
     }
     if (cmd == "help") {
-        if (argc > 2 && std::string(argv[2]) == "run") std::cout << run_options();
-        else if (argc > 2 && std::string(argv[2]) == "validate") std::cout << validate_options();
-        else std::cout << kUsage;
+        if (argc > 2 && std::string(argv[2]) == "run")
+            std::cout << run_options();
+        else if (argc > 2 && std::string(argv[2]) == "validate")
+            std::cout << validate_options();
+        else
+            std::cout << kUsage;
         return EXIT_OK;
     }
     try {
