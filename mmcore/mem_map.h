@@ -9,6 +9,15 @@
 
 namespace mmemu {
 
+// pte_pfn(): the frame a page table entry points to. 2-level i386 entries are 32 bits with the
+// frame in bits 31:12; PAE and x86_64 entries are 64 bits with the frame in bits 51:12
+// (PTE_PFN_MASK, the architectural maximum; bit 63 is NX and bits 62:52 are ignored or
+// protection keys, Intel SDM Vol. 3A 4.4.2 and 4.5.4).
+inline Pfn pte_pfn(uint64_t pte, bool two_level) {
+    return two_level ? Pfn{(pte & 0xfffff000u) >> PAGE_SHIFT}
+                     : Pfn{(pte & 0x000ffffffffff000ull) >> PAGE_SHIFT};
+}
+
 class MemMap {
 public:
     explicit MemMap(uint64_t nr_pages);

@@ -696,9 +696,6 @@ std::string PageAllocator::audit_free_lists(std::vector<uint8_t>& owner) const {
     return {};
 }
 
-} // namespace mmemu
-
-namespace mmemu {
 
 // build_zonelists(): for each node, its own managed zones from the highest index down, then
 // those of the other nodes in order of distance. All remote nodes are at the same distance on

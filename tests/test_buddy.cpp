@@ -907,3 +907,15 @@ TEST_CASE("failure: orders >= MAX_ORDER fail cleanly", "[buddy][failure]") {
     CHECK(b.k.buddy.stats().alloc_fail == 1);
     CHECK(b.k.audit({}) == "");
 }
+
+TEST_CASE("mem_map: pfn_to_page, page_to_pfn and pte_pfn", "[mem_map]") {
+    mmemu::MemMap mm(1024);
+    mmemu::page* p = mm.pfn_to_page(mmemu::Pfn{700});
+    REQUIRE(mm.page_to_pfn(p).value == 700);
+    REQUIRE(mm.pfn_valid(mmemu::Pfn{1023}));
+    REQUIRE_FALSE(mm.pfn_valid(mmemu::Pfn{1024}));
+    // i386 PTE 0x00123067: frame 0x123, flags in the low 12 bits.
+    REQUIRE(mmemu::pte_pfn(0x00123067, true).value == 0x123);
+    // x86_64 PTE with NX (bit 63) and frame 0x1234567: NX and the flag bits are not frame bits.
+    REQUIRE(mmemu::pte_pfn(0x8000001234567067ull, false).value == 0x1234567);
+}
