@@ -6,16 +6,23 @@ uint64_t kernel_page_offset(Arch a, const KernelConfig& cfg) {
     return a == Arch::x86_64 ? 0xffff888000000000ULL : cfg.page_offset_32;
 }
 
-static Memblock boot(Machine& m, const KernelConfig& cfg, BootLayout& layout) {
+// The boot steps that must run between members' construction, in the kernel's order:
+// memblock (setup_arch), then zones and the buddy allocator (free_area_init + memblock_free_all)
+// before the slab allocator, which sizes its slabs by the RAM that boot left managed.
+static Memblock boot_memblock_for(Machine& m, const KernelConfig& cfg, BootLayout& layout) {
     return boot_memblock(m, cfg, layout);
+}
+static uint64_t boot_zones(PageAllocator& pa, const Machine& m, const KernelConfig& cfg,
+                           const Memblock& mb, BootLayout& layout) {
+    free_area_init(pa, m, cfg, mb, layout);
+    return layout.totalram_pages;
 }
 
 Kernel::Kernel(Machine& m, const KernelConfig& cfg)
-    : machine(m), config(cfg), memblock(boot(m, cfg, layout)), mem_map(layout.max_pfn),
+    : machine(m), config(cfg), memblock(boot_memblock_for(m, cfg, layout)), mem_map(layout.max_pfn),
       buddy(mem_map, m.ram(), m.arch(), m.nr_cpus()),
-      slab(buddy, m.ram(), m.arch(), m.nr_cpus(),
-           (free_area_init(buddy, m, cfg, memblock, layout), layout.totalram_pages), cfg.slab_debug,
-           kernel_page_offset(m.arch(), cfg)),
+      slab(buddy, m.ram(), m.arch(), m.nr_cpus(), boot_zones(buddy, m, cfg, memblock, layout),
+           cfg.slab_debug, kernel_page_offset(m.arch(), cfg)),
       page_offset_(kernel_page_offset(m.arch(), cfg)) {
     tuning = init_per_zone_wmark_min(buddy, cfg);
     buddy.set_pcp_enabled(cfg.pcp_enabled);

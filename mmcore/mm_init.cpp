@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <vector>
 
 namespace mmemu {
 
@@ -108,25 +109,57 @@ void find_zone_movable_pfns(const Machine& m, const KernelConfig& cfg, const Mem
         const uint64_t corepages = totalpages - movable;
         required_kernelcore = std::max(required_kernelcore, corepages);
     }
+    // If kernelcore was not specified or is larger than all memory, there is no ZONE_MOVABLE.
     if (!required_kernelcore || required_kernelcore >= totalpages) return;
-    // Spread kernelcore evenly between the nodes (one pass; the kernel repeats the spread for
-    // what small nodes could not take, which mmemu's equal-sized nodes never need).
+
+    // Spread kernelcore as evenly as possible over the nodes with memory; memory below the
+    // movable zone counts towards it. What a node cannot take is pushed onto the others by
+    // another pass with one node fewer.
     const unsigned nr_nodes = m.nr_nodes();
-    const uint64_t kernelcore_node = required_kernelcore / nr_nodes;
-    for (unsigned nid = 0; nid < nr_nodes; nid++) {
-        uint64_t start_pfn = m.nodes()[nid].start >> PAGE_SHIFT;
-        const uint64_t end_pfn = m.nodes()[nid].end >> PAGE_SHIFT;
-        uint64_t remaining = kernelcore_node;
-        if (start_pfn < usable_startpfn) {
-            // Memory below the movable zone counts towards kernelcore.
-            const uint64_t kernel_pages =
-                mb.memory_pages_in(start_pfn, std::min(end_pfn, usable_startpfn));
-            remaining -= std::min(kernel_pages, remaining);
-            if (end_pfn <= usable_startpfn) continue;
-            start_pfn = usable_startpfn;
+    std::vector<uint64_t> movable_pfn(nr_nodes, 0);
+    unsigned usable_nodes = nr_nodes;
+    while (true) {
+        uint64_t kernelcore_node = required_kernelcore / usable_nodes;
+        for (unsigned nid = 0; nid < nr_nodes; nid++) {
+            // Once kernelcore is satisfied, the remaining nodes are movable from the start.
+            if (required_kernelcore < kernelcore_node)
+                kernelcore_node = required_kernelcore / usable_nodes;
+            uint64_t kernelcore_remaining = kernelcore_node;
+            const uint64_t node_start = m.nodes()[nid].start >> PAGE_SHIFT;
+            const uint64_t node_end = m.nodes()[nid].end >> PAGE_SHIFT;
+            for (const auto& r : mb.memory()) {
+                uint64_t start_pfn = std::max(r.base >> PAGE_SHIFT, node_start);
+                const uint64_t end_pfn = std::min(r.end() >> PAGE_SHIFT, node_end);
+                if (end_pfn <= start_pfn) continue;
+                // Account for what is only usable for kernelcore (below the movable zone).
+                start_pfn = std::max(start_pfn, movable_pfn[nid]);
+                if (start_pfn >= end_pfn) continue;
+                if (start_pfn < usable_startpfn) {
+                    const uint64_t kernel_pages = std::min(end_pfn, usable_startpfn) - start_pfn;
+                    kernelcore_remaining -= std::min(kernel_pages, kernelcore_remaining);
+                    required_kernelcore -= std::min(kernel_pages, required_kernelcore);
+                    if (end_pfn <= usable_startpfn) {
+                        // Continue to the next range; ZONE_MOVABLE starts no lower.
+                        movable_pfn[nid] = end_pfn;
+                        continue;
+                    }
+                    start_pfn = usable_startpfn;
+                }
+                const uint64_t size_pages = std::min(end_pfn - start_pfn, kernelcore_remaining);
+                movable_pfn[nid] = start_pfn + size_pages;
+                required_kernelcore -= std::min(required_kernelcore, size_pages);
+                kernelcore_remaining -= size_pages;
+                if (!kernelcore_remaining) break;
+            }
         }
-        uint64_t movable_pfn = round_up(start_pfn + remaining, MAX_ORDER_NR_PAGES);
-        if (movable_pfn < end_pfn) layout.zone_movable_pfn[nid] = movable_pfn;
+        usable_nodes--;
+        if (!usable_nodes || required_kernelcore <= usable_nodes) break;
+    }
+    // Align the start of ZONE_MOVABLE on every node to MAX_ORDER_NR_PAGES; a node whose
+    // movable start is at or beyond its end has none.
+    for (unsigned nid = 0; nid < nr_nodes; nid++) {
+        const uint64_t pfn = round_up(movable_pfn[nid], MAX_ORDER_NR_PAGES);
+        if (pfn < (m.nodes()[nid].end >> PAGE_SHIFT)) layout.zone_movable_pfn[nid] = pfn;
     }
 }
 

@@ -696,7 +696,6 @@ std::string PageAllocator::audit_free_lists(std::vector<uint8_t>& owner) const {
     return {};
 }
 
-
 // build_zonelists(): for each node, its own managed zones from the highest index down, then
 // those of the other nodes in order of distance. All remote nodes are at the same distance on
 // mmemu's machines (SLIT 10/20); ties go round from the local node (node n: n+1, n+2, ...),

@@ -919,3 +919,26 @@ TEST_CASE("mem_map: pfn_to_page, page_to_pfn and pte_pfn", "[mem_map]") {
     // x86_64 PTE with NX (bit 63) and frame 0x1234567: NX and the flag bits are not frame bits.
     REQUIRE(mmemu::pte_pfn(0x8000001234567067ull, false).value == 0x1234567);
 }
+
+// find_zone_movable_pfns_for_nodes() on 4 nodes of 2 GiB with kernelcore=1G: the movable zone
+// is ZONE_NORMAL (from 4 GiB, pfn 1048576). kernelcore_node = 262144 / 4 = 65536. Node 0's
+// memory below 4 GiB (pfns 1..524287 less the holes) already exceeds all of kernelcore, so
+// required_kernelcore drops to 0 on node 0; node 1 lies wholly below 4 GiB too. For nodes 2 and
+// 3 kernelcore_node becomes 0 / 4 = 0, so ZONE_MOVABLE starts at each node's first pfn: their
+// whole memory is Movable and their Normal zones are empty.
+TEST_CASE("zones: kernelcore spread over 4 nodes leaves the high nodes all Movable",
+          "[buddy][zones]") {
+    KernelConfig kc;
+    kc.kernelcore_bytes = 1 * GiB;
+    MachineConfig mc = machine(Arch::x86_64, 8 * GiB, 4);
+    for (uint64_t n = 0; n < 4; n++) mc.nodes.push_back({n * 2 * GiB, (n + 1) * 2 * GiB});
+    Booted b(mc, kc);
+    REQUIRE(b.k.layout.zone_movable_pfn[0] == 0);
+    REQUIRE(b.k.layout.zone_movable_pfn[1] == 0);
+    REQUIRE(b.k.layout.zone_movable_pfn[2] == 1048576);
+    REQUIRE(b.k.layout.zone_movable_pfn[3] == 1572864);
+    for (unsigned nid : {2u, 3u}) {
+        REQUIRE(b.k.buddy.nodes[nid].node_zones[2].spanned_pages == 0);      // Normal
+        REQUIRE(b.k.buddy.nodes[nid].node_zones[3].spanned_pages == 524288); // Movable
+    }
+}

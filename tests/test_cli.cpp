@@ -208,6 +208,8 @@ TEST_CASE("cli: the bundled example runs and is deterministic", "[cli]") {
 
 TEST_CASE("cli: a slab object smaller than a word is rejected", "[cli]") {
     // x86_64: BYTES_PER_WORD is 8, and kmem_cache_create() refuses smaller objects.
-    const auto f = scenario("tiny", with_events(R"({"op": "kmem_cache_create", "cache": "t", "size": 4})"));
-    require_bad(run("validate " + f), f + ": /events/0/size: expected an integer from 8 to 4194304, got 4");
+    const auto f =
+        scenario("tiny", with_events(R"({"op": "kmem_cache_create", "cache": "t", "size": 4})"));
+    require_bad(run("validate " + f),
+                f + ": /events/0/size: expected an integer from 8 to 4194304, got 4");
 }
