@@ -213,3 +213,24 @@ TEST_CASE("cli: a slab object smaller than a word is rejected", "[cli]") {
     require_bad(run("validate " + f),
                 f + ": /events/0/size: expected an integer from 8 to 4194304, got 4");
 }
+
+TEST_CASE("cli: a write past a red-zoned object is reported on free, not ignored", "[cli]") {
+    // A 100-byte object rounds to 104 (a multiple of 8); red zone 2 is the 8 bytes after it, so
+    // writing at offset 104 hits it. verify_redzone_free() then sees RED_ACTIVE in red zone 1
+    // and a damaged red zone 2: "memory outside object was overwritten".
+    const auto f = scenario("redzone", with_events(R"(
+        {"op": "kmem_cache_create", "cache": "c", "size": 100, "flags": ["SLAB_POISON", "SLAB_RED_ZONE"]},
+        {"op": "kmem_cache_alloc", "cache": "c", "id": "o"},
+        {"op": "write_object", "id": "o", "offset": 104, "length": 4, "byte": 255},
+        {"op": "kmem_cache_free", "id": "o"})"));
+    const Result r = run("run " + f);
+    REQUIRE(r.rc == 0);
+    const auto j = nlohmann::json::parse(r.out);
+    const auto& errs = j["results"]["slab_errors"];
+    REQUIRE(errs.size() == 1);
+    const std::string msg = errs[0]["message"];
+    REQUIRE(msg.find("slab error in verify_redzone_free(): cache `c': memory outside object was "
+                     "overwritten") == 0);
+    // Red zone 2 read little-endian: the four 0xff bytes land in its low half.
+    REQUIRE(msg.find("redzone 2:0xd84156c5ffffffff.") != std::string::npos);
+}

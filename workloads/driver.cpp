@@ -1,5 +1,7 @@
 #include "workloads/driver.h"
 
+#include <cstdio>
+
 #include "mmcore/bug.h"
 
 namespace mmemu {
@@ -52,6 +54,14 @@ const char* failure_reason(AllocFailure f) {
     return "failed";
 }
 
+// Kernel virtual addresses exceed 2^53, so they are written as hex strings (a JSON number would
+// lose precision in most readers).
+std::string hex_address(uint64_t a) {
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "0x%016llx", static_cast<unsigned long long>(a));
+    return buf;
+}
+
 } // namespace
 
 Driver::Driver(const Scenario& sc, RunOptions opt) : sc_(sc), opt_(opt) {
@@ -67,8 +77,19 @@ void Driver::failure(const Op& op, const std::string& what) {
     ojson f;
     f["event"] = op.event;
     f["op"] = op_name(op.kind);
-    if (op.kind != OpKind::kmem_cache_create)
-        f["id"] = sc_.handle_names.empty() ? "" : sc_.handle_names[op.handle];
+    switch (op.kind) {
+    case OpKind::kmem_cache_create:
+    case OpKind::kmem_cache_shrink:
+    case OpKind::kmem_cache_destroy:
+        f["cache"] = sc_.cache_names[op.cache];
+        break;
+    case OpKind::drain_pages:
+    case OpKind::checkpoint:
+        break;
+    default:
+        f["id"] = sc_.handle_names[op.handle];
+        break;
+    }
     f["reason"] = what;
     failures_.push_back(f);
 }
@@ -224,7 +245,8 @@ ojson Driver::statistics() const {
     st["final"] = snapshot_state(k);
     ojson reports = ojson::array();
     for (const auto& r : k.slab.reports())
-        reports.push_back({{"cache", r.cache}, {"object", r.object}, {"message", r.message}});
+        reports.push_back(
+            {{"cache", r.cache}, {"object", hex_address(r.object)}, {"message", r.message}});
     const PageAllocatorStats& ps = k.buddy.stats();
     st["results"] = {
         {"events_run", events_run_},
