@@ -1,0 +1,28 @@
+// The cycle cost model (documented in docs/cpu-model.md; every value can be overridden from a
+// scenario's "costs" section). Defaults: an L1 TLB hit is folded into the load (Intel's
+// top-down model charges nothing for it); an STLB hit costs 9 cycles (Mem_STLB_Hit_Cost for
+// Skylake in pmu-tools skl_client_ratios.py); each paging-structure entry read costs an
+// L1D-hit-like 5 cycles and a paging-structure-cache hit 1; an A/D write-back (a locked update of
+// the entry) 20; #PF delivery and return about 1000 (exception entry plus IRET on current
+// cores); the flush costs are estimates of the instructions' microcode.
+#pragma once
+
+#include <cstdint>
+
+namespace mmemu {
+
+struct CostModel {
+    uint32_t l1_tlb_hit = 0;
+    uint32_t stlb_hit = 9;
+    uint32_t walk_mem_ref = 5;
+    uint32_t psc_hit = 1;
+    uint32_t ad_writeback = 20;
+    uint32_t fault_delivery = 1000;
+    uint32_t invlpg = 100;
+    uint32_t invpcid = 150;
+    uint32_t mov_cr3 = 50;  // plus nothing extra for the flush itself
+    uint32_t mov_cr4 = 100;
+    uint32_t mov_cr0 = 100;
+};
+
+} // namespace mmemu

@@ -1,0 +1,313 @@
+#include "emulator/mmu.h"
+
+namespace mmemu {
+
+const char* flush_cause_name(FlushCause c) {
+    switch (c) {
+    case FlushCause::mov_cr3: return "mov_cr3";
+    case FlushCause::mov_cr3_noflush: return "mov_cr3_noflush";
+    case FlushCause::invlpg: return "invlpg";
+    case FlushCause::invpcid: return "invpcid";
+    case FlushCause::cr4_pge: return "cr4_pge";
+    case FlushCause::cr4_pcide: return "cr4_pcide";
+    case FlushCause::cr4_pae_smep: return "cr4_pae_smep";
+    case FlushCause::cr0_pg: return "cr0_pg";
+    case FlushCause::count: break;
+    }
+    return "?";
+}
+
+TlbConfig TlbConfig::skylake() {
+    TlbConfig c;
+    c.itlb = {{"itlb_4k", 128, 8, TLB_4K, ReplacementPolicy::lru},
+              {"itlb_2m_4m", 8, 8, TLB_2M | TLB_4M, ReplacementPolicy::lru}};
+    c.dtlb = {{"dtlb_4k", 64, 4, TLB_4K, ReplacementPolicy::lru},
+              {"dtlb_2m_4m", 32, 4, TLB_2M | TLB_4M, ReplacementPolicy::lru},
+              {"dtlb_1g", 4, 4, TLB_1G, ReplacementPolicy::lru}};
+    c.stlb = {{"stlb_4k_2m", 1536, 12, TLB_4K | TLB_2M, ReplacementPolicy::lru},
+              {"stlb_1g", 16, 4, TLB_1G, ReplacementPolicy::lru}};
+    return c;
+}
+
+Mmu::Mmu(PhysicalMemory& ram, const TlbConfig& tlb, const CostModel& cost) : ram_(ram), cost_(cost) {
+    for (const auto& c : tlb.itlb) itlb_.push_back(std::make_unique<TlbArray>(c));
+    for (const auto& c : tlb.dtlb) dtlb_.push_back(std::make_unique<TlbArray>(c));
+    for (const auto& c : tlb.stlb) stlb_.push_back(std::make_unique<TlbArray>(c));
+    pscs_.push_back(std::make_unique<PagingStructureCache>("pde_cache", 2, tlb.pde_cache));
+    pscs_.push_back(std::make_unique<PagingStructureCache>("pdpte_cache", 3, tlb.pdpte_cache));
+    pscs_.push_back(std::make_unique<PagingStructureCache>("pml4e_cache", 4, tlb.pml4e_cache));
+    pscs_.push_back(std::make_unique<PagingStructureCache>("pml5e_cache", 5, tlb.pml5e_cache));
+}
+
+namespace {
+
+// The array that caches a page of `page_shift` with the least splintering: the one holding the
+// largest size not above the page.
+TlbArray* best_array(const std::vector<std::unique_ptr<TlbArray>>& arrays, unsigned page_shift) {
+    TlbArray* best = nullptr;
+    unsigned best_shift = 0;
+    for (auto& a : arrays)
+        for (unsigned b = 0; b < 4; b++)
+            if ((a->config().size_mask >> b & 1) && size_bit_shift(b) <= page_shift &&
+                size_bit_shift(b) > best_shift) {
+                best = a.get();
+                best_shift = size_bit_shift(b);
+            }
+    return best;
+}
+
+Fault gp0(const char* rule) {
+    Fault f;
+    f.vector = VEC_GP;
+    f.error_code = 0;
+    f.rule = rule;
+    return f;
+}
+
+// The linear-address bits that select a paging-structure entry of `level` (its PSC tag).
+uint64_t psc_tag(PagingMode mode, int level, uint64_t la) {
+    if (mode == PagingMode::bits32) return (la & 0xffffffffull) >> 22;
+    if (mode == PagingMode::pae) return (la & 0xffffffffull) >> 21;
+    return la >> (12 + 9 * (level - 1));
+}
+
+} // namespace
+
+void Mmu::flush_all(FlushCause why) {
+    for (auto* set : {&itlb_, &dtlb_, &stlb_})
+        for (auto& a : *set) a->invalidate(-1, true);
+    for (auto& p : pscs_) p->invalidate(-1);
+    stats_.flushes[size_t(why)]++;
+}
+
+void Mmu::flush_pcid(uint16_t pcid, bool include_global, FlushCause why) {
+    for (auto* set : {&itlb_, &dtlb_, &stlb_})
+        for (auto& a : *set) a->invalidate(pcid, include_global);
+    for (auto& p : pscs_) p->invalidate(pcid);
+    stats_.flushes[size_t(why)]++;
+}
+
+Fault Mmu::write_cr0(uint64_t v) {
+    cycles_ += cost_.mov_cr0;
+    if ((v & CR0_PG) && !(v & CR0_PE)) return gp0("SDM Vol. 2 MOV CR0: PG=1 requires PE=1");
+    CpuRegs next = regs_;
+    next.cr0 = v;
+    const bool enabling = (v & CR0_PG) && !(regs_.cr0 & CR0_PG);
+    if (enabling && (regs_.efer & EFER_LME)) {
+        if (!(regs_.cr4 & CR4_PAE)) return gp0("SDM 9.8.5: IA-32e mode needs CR4.PAE=1 before CR0.PG=1");
+        next.efer |= EFER_LMA;
+    }
+    if (!(v & CR0_PG)) next.efer &= ~EFER_LMA;
+    if (next.paging_mode() == PagingMode::pae) {
+        PdpteRegs p;
+        if (Fault f = load_pdptes(next, ram_, p); f.raised()) return f;
+        pdptes_ = p;
+    }
+    const bool pg_changed = (v ^ regs_.cr0) & CR0_PG;
+    regs_ = next;
+    if (pg_changed) flush_all(FlushCause::cr0_pg);
+    return {};
+}
+
+Fault Mmu::write_cr3(uint64_t v) {
+    cycles_ += cost_.mov_cr3;
+    const bool pcide = regs_.cr4 & CR4_PCIDE;
+    const bool noflush = pcide && (v & CR3_NOFLUSH);
+    v &= ~CR3_NOFLUSH;
+    if (regs_.long_mode() && (v & ~(regs_.phys_addr_mask() | 0xfffull)))
+        return gp0("SDM Vol. 2 MOV CR3: a reserved bit (at or above MAXPHYADDR) is set");
+    CpuRegs next = regs_;
+    next.cr3 = v;
+    if (next.paging_mode() == PagingMode::pae) {
+        PdpteRegs p;
+        if (Fault f = load_pdptes(next, ram_, p); f.raised()) return f;
+        pdptes_ = p;
+    }
+    regs_ = next;
+    if (noflush) {
+        stats_.flushes[size_t(FlushCause::mov_cr3_noflush)]++;
+        return {};
+    }
+    // Without PCIDs this flushes PCID 000H; with them, the new PCID (SDM 4.10.4.1).
+    flush_pcid(current_pcid(), false, FlushCause::mov_cr3);
+    return {};
+}
+
+Fault Mmu::write_cr4(uint64_t v) {
+    cycles_ += cost_.mov_cr4;
+    const uint64_t old = regs_.cr4;
+    if ((v & CR4_PCIDE) && !(old & CR4_PCIDE) && (!regs_.long_mode() || (regs_.cr3 & CR3_PCID_MASK)))
+        return gp0("SDM Vol. 2 MOV CR4: setting PCIDE needs IA-32e mode and CR3[11:0]=0");
+    if (regs_.long_mode() && !(v & CR4_PAE)) return gp0("SDM Vol. 2 MOV CR4: PAE cannot be cleared in IA-32e mode");
+    if (regs_.long_mode() && ((v ^ old) & CR4_LA57)) return gp0("SDM Vol. 2 MOV CR4: LA57 cannot change in IA-32e mode");
+    CpuRegs next = regs_;
+    next.cr4 = v;
+    if (next.paging_mode() == PagingMode::pae && ((v ^ old) & (CR4_PAE | CR4_PSE | CR4_PGE | CR4_SMEP))) {
+        PdpteRegs p;
+        if (Fault f = load_pdptes(next, ram_, p); f.raised()) return f;
+        pdptes_ = p;
+    }
+    regs_ = next;
+    if (((v ^ old) & CR4_PGE) || ((old & CR4_PCIDE) && !(v & CR4_PCIDE)))
+        flush_all((v ^ old) & CR4_PGE ? FlushCause::cr4_pge : FlushCause::cr4_pcide);
+    else if (((v ^ old) & CR4_PAE) || ((v & CR4_SMEP) && !(old & CR4_SMEP)))
+        flush_pcid(current_pcid(), false, FlushCause::cr4_pae_smep);
+    return {};
+}
+
+Fault Mmu::write_efer(uint64_t v) {
+    if ((regs_.cr0 & CR0_PG) && ((v ^ regs_.efer) & EFER_LME))
+        return gp0("SDM Vol. 4 IA32_EFER: LME cannot change while paging is enabled");
+    regs_.efer = (v & ~EFER_LMA) | (regs_.efer & EFER_LMA);
+    return {};
+}
+
+void Mmu::invlpg(uint64_t la) {
+    cycles_ += cost_.invlpg;
+    const uint16_t pcid = current_pcid();
+    for (auto* set : {&itlb_, &dtlb_, &stlb_})
+        for (auto& a : *set) a->invalidate_page(la, pcid, true);
+    for (auto& p : pscs_) p->invalidate(pcid);
+    stats_.flushes[size_t(FlushCause::invlpg)]++;
+}
+
+Fault Mmu::invpcid(unsigned type, uint16_t pcid, uint64_t la) {
+    cycles_ += cost_.invpcid;
+    if (type > 3) return gp0("SDM Vol. 2 INVPCID: type above 3");
+    if (pcid > 0xfff) return gp0("SDM Vol. 2 INVPCID: PCID above 4095");
+    if (type <= 1 && !(regs_.cr4 & CR4_PCIDE) && pcid != 0)
+        return gp0("SDM Vol. 2 INVPCID: types 0 and 1 with a non-zero PCID need CR4.PCIDE=1");
+    if (type == 0 && !is_canonical(regs_, la)) return gp0("SDM Vol. 2 INVPCID: non-canonical address");
+    switch (type) {
+    case 0: // individual address, except global translations
+        for (auto* set : {&itlb_, &dtlb_, &stlb_})
+            for (auto& a : *set) a->invalidate_page(la, pcid, false);
+        for (auto& p : pscs_) p->invalidate(pcid);
+        break;
+    case 1: // single context, except global translations
+        for (auto* set : {&itlb_, &dtlb_, &stlb_})
+            for (auto& a : *set) a->invalidate(pcid, false);
+        for (auto& p : pscs_) p->invalidate(pcid);
+        break;
+    case 2: // all contexts, global translations included
+        for (auto* set : {&itlb_, &dtlb_, &stlb_})
+            for (auto& a : *set) a->invalidate(-1, true);
+        for (auto& p : pscs_) p->invalidate(-1);
+        break;
+    case 3: // all contexts, except global translations
+        for (auto* set : {&itlb_, &dtlb_, &stlb_})
+            for (auto& a : *set) a->invalidate(-1, false);
+        for (auto& p : pscs_) p->invalidate(-1);
+        break;
+    }
+    stats_.flushes[size_t(FlushCause::invpcid)]++;
+    return {};
+}
+
+Translation Mmu::translate(const AccessRequest& req) {
+    Translation t;
+    stats_.accesses++;
+    const PagingMode mode = regs_.paging_mode();
+    if (mode == PagingMode::none) {
+        t.pa = req.la & 0xffffffffull;
+        return t;
+    }
+    if (!is_canonical(regs_, req.la)) {
+        t.fault = gp0("SDM 3.3.7.1: a non-canonical linear address raises #GP(0)");
+        stats_.faults++;
+        stats_.faults_by_vector[VEC_GP]++;
+        return t;
+    }
+    const uint16_t pcid = current_pcid();
+    auto& l1 = req.type == AccessType::fetch ? itlb_ : dtlb_;
+    // An entry is usable if the cached rights permit the access and a write finds it dirty;
+    // otherwise the entry is dropped and the translation walked again (a walk re-reads the
+    // entries, so a stale entry never causes a spurious fault).
+    auto usable = [&](TlbEntry* e, TlbArray& a) {
+        bool pk;
+        if (access_permitted(regs_, req, e->rights, pk, nullptr) &&
+            !(req.type == AccessType::write && !e->dirty))
+            return true;
+        a.invalidate_entry(e);
+        return false;
+    };
+    auto hit = [&](const TlbEntry* e, TlbLevel lvl, uint64_t cost) {
+        t.pa = e->frame | (req.la & ((1ull << e->shift) - 1));
+        t.page_shift = e->page_shift;
+        t.source = lvl;
+        t.cycles = cost;
+        cycles_ += cost;
+        return t;
+    };
+    for (auto& a : l1)
+        if (TlbEntry* e = a->lookup(req.la, pcid)) {
+            if (usable(e, *a)) return hit(e, TlbLevel::l1, cost_.l1_tlb_hit);
+            break;
+        }
+    for (auto& a : stlb_)
+        if (TlbEntry* e = a->lookup(req.la, pcid)) {
+            if (!usable(e, *a)) break;
+            // Refill the L1 TLB from the STLB entry (at the entry's own size).
+            WalkResult w;
+            w.frame_pa = e->frame;
+            w.page_shift = e->shift;
+            w.rights = e->rights;
+            w.global = e->global;
+            w.dirty = e->dirty;
+            if (TlbArray* a1 = best_array(l1, e->shift)) a1->fill(req.la, pcid, w);
+            return hit(e, TlbLevel::stlb, cost_.l1_tlb_hit + cost_.stlb_hit);
+        }
+
+    // A walk, resumed below the lowest paging-structure cache that hits (SDM 4.10.3.2).
+    WalkStart start;
+    uint64_t cost = cost_.l1_tlb_hit + cost_.stlb_hit;
+    const int top = mode == PagingMode::level5 ? 5 : mode == PagingMode::level4 ? 4 : 2;
+    for (auto& p : pscs_) {
+        if (p->level() > top || p->size() == 0) continue;
+        if (mode == PagingMode::pae && p->level() != 2) continue;
+        if (const PscEntry* e = p->lookup(psc_tag(mode, p->level(), req.la), pcid)) {
+            start.level = p->level() - 1;
+            start.table_pa = e->table_pa;
+            start.rights = e->rights;
+            cost += cost_.psc_hit;
+            break;
+        }
+    }
+    WalkResult w = page_walk(regs_, pdptes_, ram_, req, start.level ? &start : nullptr);
+    stats_.walks++;
+    stats_.walk_mem_refs += w.mem_refs;
+    stats_.ad_writes += w.ad_writes;
+    cost += uint64_t(w.mem_refs) * cost_.walk_mem_ref + uint64_t(w.ad_writes) * cost_.ad_writeback;
+    // Cache the upper-level entries the walk passed.
+    for (unsigned i = 0; i < w.nsteps; i++) {
+        const WalkStep& s = w.steps[i];
+        if (s.leaf || s.level < 2 || !w.next_table[s.level]) continue;
+        if (mode == PagingMode::pae && s.level == 3) continue; // the PDPTE registers
+        for (auto& p : pscs_)
+            if (p->level() == s.level)
+                p->fill(psc_tag(mode, s.level, req.la), pcid, w.next_table[s.level], w.rights_above[s.level]);
+    }
+    t.source = TlbLevel::walk;
+    if (w.fault.raised()) {
+        t.fault = std::move(w.fault);
+        stats_.faults++;
+        stats_.faults_by_vector[t.fault.vector]++;
+        if (t.fault.vector == VEC_PF) {
+            regs_.cr2 = t.fault.cr2;
+            stats_.pf_by_error_code[t.fault.error_code]++;
+        }
+        cost += cost_.fault_delivery;
+        t.cycles = cost;
+        cycles_ += cost;
+        return t;
+    }
+    if (TlbArray* a = best_array(stlb_, w.page_shift)) a->fill(req.la, pcid, w);
+    if (TlbArray* a = best_array(l1, w.page_shift)) a->fill(req.la, pcid, w);
+    t.pa = w.pa;
+    t.page_shift = w.page_shift;
+    t.cycles = cost;
+    cycles_ += cost;
+    return t;
+}
+
+} // namespace mmemu

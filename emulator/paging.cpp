@@ -1,0 +1,302 @@
+// Intel SDM Vol. 3A chapter 4: 4.3 (32-bit paging), 4.4 (PAE paging), 4.5 (4-level and 5-level
+// paging), 4.6 (access rights), 4.7 (page-fault exceptions), 4.8 (accessed and dirty flags).
+#include "emulator/paging.h"
+
+#include <cstring>
+
+namespace mmemu {
+
+namespace {
+
+constexpr uint64_t PTE_P = 1ull << 0;
+constexpr uint64_t PTE_RW = 1ull << 1;
+constexpr uint64_t PTE_US = 1ull << 2;
+constexpr uint64_t PTE_A = 1ull << 5;
+constexpr uint64_t PTE_D = 1ull << 6;
+constexpr uint64_t PTE_PS = 1ull << 7;
+constexpr uint64_t PTE_G = 1ull << 8;
+constexpr uint64_t PTE_XD = 1ull << 63;
+
+uint64_t bits(int hi, int lo) { return ((hi >= 63) ? ~0ull : ((1ull << (hi + 1)) - 1)) & ~((1ull << lo) - 1); }
+
+// Reads of physical addresses beyond RAM return all ones, as a PC's bus does for an address
+// nothing decodes; writes there are dropped.
+uint64_t read_entry(const PhysicalMemory& ram, uint64_t pa, bool wide) {
+    const unsigned size = wide ? 8 : 4;
+    if (!ram.contains(PhysAddr{pa}, size)) return wide ? ~0ull : 0xffffffffull;
+    if (wide) {
+        uint64_t v;
+        std::memcpy(&v, ram.ptr(PhysAddr{pa}), 8);
+        return v;
+    }
+    uint32_t v;
+    std::memcpy(&v, ram.ptr(PhysAddr{pa}), 4);
+    return v;
+}
+
+void write_entry(PhysicalMemory& ram, uint64_t pa, uint64_t v, bool wide) {
+    const unsigned size = wide ? 8 : 4;
+    if (!ram.contains(PhysAddr{pa}, size)) return;
+    if (wide) std::memcpy(ram.ptr(PhysAddr{pa}), &v, 8);
+    else {
+        const uint32_t w = uint32_t(v);
+        std::memcpy(ram.ptr(PhysAddr{pa}), &w, 4);
+    }
+}
+
+// The reserved bits of an entry (SDM Tables 4-4..4-7, 4-11..4-13, 4-15..4-20). `large` is PS=1
+// on a level where it maps a page.
+uint64_t reserved_bits(const CpuRegs& regs, PagingMode mode, int level, bool large) {
+    const unsigned m = regs.maxphyaddr;
+    const bool nxe = regs.efer & EFER_NXE;
+    switch (mode) {
+    case PagingMode::bits32:
+        // Only a 4-MByte PDE has reserved bits: bit 21, and those of bits 20:13 (PA bits 39:32
+        // with PSE-36) at or above MAXPHYADDR.
+        if (level == 2 && large) {
+            uint64_t r = 1ull << 21;
+            for (unsigned k = 0; k < 8; k++)
+                if (32 + k >= m) r |= 1ull << (13 + k);
+            return r;
+        }
+        return 0;
+    case PagingMode::pae: {
+        uint64_t r = bits(62, m);
+        if (!nxe) r |= PTE_XD;
+        if (level == 2 && large) r |= bits(20, 13);
+        return r;
+    }
+    case PagingMode::level4:
+    case PagingMode::level5: {
+        uint64_t r = m < 52 ? bits(51, m) : 0;
+        if (!nxe) r |= PTE_XD;
+        if (level >= 4) r |= PTE_PS; // PS is reserved in PML4Es and PML5Es
+        if (level == 3 && large) r |= bits(29, 13);
+        if (level == 2 && large) r |= bits(20, 13);
+        return r;
+    }
+    case PagingMode::none: break;
+    }
+    return 0;
+}
+
+int lowest_set_bit(uint64_t v) { return v ? __builtin_ctzll(v) : -1; }
+
+} // namespace
+
+const char* level_entry_name(int level, PagingMode mode) {
+    if (mode == PagingMode::bits32) return level == 2 ? "PDE" : "PTE";
+    switch (level) {
+    case 5: return "PML5E";
+    case 4: return "PML4E";
+    case 3: return "PDPTE";
+    case 2: return "PDE";
+    default: return "PTE";
+    }
+}
+
+bool is_canonical(const CpuRegs& regs, uint64_t la) {
+    const PagingMode mode = regs.paging_mode();
+    if (!regs.long_mode() && mode != PagingMode::level4 && mode != PagingMode::level5) return true;
+    const unsigned width = mode == PagingMode::level5 ? 57 : 48;
+    const int64_t s = int64_t(la << (64 - width)) >> (64 - width);
+    return uint64_t(s) == la;
+}
+
+Fault load_pdptes(const CpuRegs& regs, const PhysicalMemory& ram, PdpteRegs& out) {
+    Fault f;
+    const uint64_t pdpt = regs.cr3 & 0xffffffe0u; // CR3 bits 31:5
+    const uint64_t reserved = 0x1e6ull | bits(63, regs.maxphyaddr);
+    PdpteRegs loaded;
+    for (unsigned i = 0; i < 4; i++) {
+        loaded.e[i] = read_entry(ram, pdpt + 8 * i, true);
+        if ((loaded.e[i] & PTE_P) && (loaded.e[i] & reserved)) {
+            f.vector = VEC_GP;
+            f.error_code = 0;
+            f.level = 3;
+            f.bit = lowest_set_bit(loaded.e[i] & reserved);
+            f.rule = "SDM 4.4.1: a present PDPTE with a reserved bit set makes the load of the "
+                     "PDPTE registers raise #GP(0)";
+            return f;
+        }
+    }
+    out = loaded;
+    return f;
+}
+
+uint32_t pf_access_bits(const CpuRegs& regs, const AccessRequest& req) {
+    uint32_t e = 0;
+    if (req.type == AccessType::write) e |= PFERR_W;
+    if (req.user && !req.implicit) e |= PFERR_U;
+    // I/D is reported only with SMEP, or with PAE-based paging and EFER.NXE (SDM 4.7).
+    if (req.type == AccessType::fetch &&
+        ((regs.cr4 & CR4_SMEP) || ((regs.cr4 & CR4_PAE) && (regs.efer & EFER_NXE))))
+        e |= PFERR_ID;
+    return e;
+}
+
+bool access_permitted(const CpuRegs& regs, const AccessRequest& req, const PageRights& r,
+                      bool& pk_violation, const char** why) {
+    const bool user_mode = req.user && !req.implicit;
+    const bool write = req.type == AccessType::write;
+    const bool wp = regs.cr0 & CR0_WP;
+    const char* rule = nullptr;
+    pk_violation = false;
+    if (req.type == AccessType::fetch) {
+        if (user_mode) {
+            if (!r.user) rule = "SDM 4.6.1: user-mode fetch from a supervisor-mode address";
+            else if (r.nx) rule = "SDM 4.6.1: fetch from a page with XD=1";
+        } else {
+            if (r.user && (regs.cr4 & CR4_SMEP))
+                rule = "SDM 4.6.1: supervisor-mode fetch from a user-mode address with CR4.SMEP=1";
+            else if (r.nx) rule = "SDM 4.6.1: fetch from a page with XD=1";
+        }
+    } else {
+        if (user_mode) {
+            if (!r.user) rule = "SDM 4.6.1: user-mode access to a supervisor-mode address";
+            else if (write && !r.writable) rule = "SDM 4.6.1: user-mode write to a read-only page";
+        } else {
+            if (r.user && (regs.cr4 & CR4_SMAP) && (req.implicit || !(regs.rflags & RFLAGS_AC)))
+                rule = req.implicit
+                           ? "SDM 4.6.1: implicit supervisor access to a user-mode address with "
+                             "CR4.SMAP=1 (RFLAGS.AC does not apply)"
+                           : "SDM 4.6.1: supervisor-mode access to a user-mode address with "
+                             "CR4.SMAP=1 and RFLAGS.AC=0";
+            else if (write && !r.writable && wp)
+                rule = "SDM 4.6.1: supervisor-mode write to a read-only page with CR0.WP=1";
+        }
+        // Protection keys (SDM 4.6.2): data accesses to user-mode addresses with 4/5-level paging.
+        const PagingMode mode = regs.paging_mode();
+        if ((regs.cr4 & CR4_PKE) && r.user &&
+            (mode == PagingMode::level4 || mode == PagingMode::level5)) {
+            const bool ad = (regs.pkru >> (2 * r.pkey)) & 1;
+            const bool wd = (regs.pkru >> (2 * r.pkey + 1)) & 1;
+            if (ad || (write && wd && (user_mode || wp))) {
+                pk_violation = true;
+                if (!rule)
+                    rule = ad ? "SDM 4.6.2: PKRU.AD=1 for the page's protection key"
+                              : "SDM 4.6.2: write with PKRU.WD=1 for the page's protection key";
+            }
+        }
+    }
+    if (why) *why = rule;
+    return rule == nullptr;
+}
+
+WalkResult page_walk(const CpuRegs& regs, const PdpteRegs& pdptes, PhysicalMemory& ram,
+                     const AccessRequest& req, const WalkStart* start) {
+    WalkResult w;
+    const PagingMode mode = regs.paging_mode();
+    if (mode == PagingMode::none) {
+        w.pa = w.frame_pa = req.la & 0xffffffffull;
+        return w;
+    }
+    const bool wide = mode != PagingMode::bits32;
+    const bool long_paging = mode == PagingMode::level4 || mode == PagingMode::level5;
+    const uint64_t la = long_paging ? req.la : (req.la & 0xffffffffull);
+    const uint64_t phys_mask = regs.phys_addr_mask();
+    const bool nxe = wide && (regs.efer & EFER_NXE);
+
+    int level;
+    uint64_t table;
+    PageRights rights;
+    if (start && start->level) {
+        level = start->level;
+        table = start->table_pa;
+        rights = start->rights;
+    } else {
+        level = mode == PagingMode::level5 ? 5 : mode == PagingMode::level4 ? 4 : mode == PagingMode::pae ? 3 : 2;
+        table = mode == PagingMode::bits32 ? (regs.cr3 & 0xfffff000u) : (regs.cr3 & phys_mask);
+    }
+    const uint32_t access_bits = pf_access_bits(regs, req);
+    auto fail = [&](uint32_t code, int lvl, int bit, const char* rule) {
+        w.fault.vector = VEC_PF;
+        w.fault.error_code = code | access_bits;
+        w.fault.cr2 = req.la;
+        w.fault.level = lvl;
+        w.fault.bit = bit;
+        w.fault.rule = rule;
+        return w;
+    };
+
+    for (;; level--) {
+        unsigned index;
+        if (mode == PagingMode::bits32) index = unsigned(la >> (level == 2 ? 22 : 12)) & 0x3ff;
+        else if (mode == PagingMode::pae && level == 3) index = unsigned(la >> 30) & 3;
+        else index = unsigned(la >> (12 + 9 * (level - 1))) & 0x1ff;
+
+        uint64_t entry, entry_pa = 0;
+        if (mode == PagingMode::pae && level == 3) {
+            entry = pdptes.e[index]; // from the PDPTE registers: no memory reference
+        } else {
+            entry_pa = table + uint64_t(index) * (wide ? 8 : 4);
+            entry = read_entry(ram, entry_pa, wide);
+            w.mem_refs++;
+        }
+        WalkStep& step = w.steps[w.nsteps++];
+        step = {level, index, entry_pa, entry, false};
+
+        if (!(entry & PTE_P))
+            return fail(0, level, 0, "SDM 4.7: a paging-structure entry used for the translation has P=0");
+        const bool pae_pdpte = mode == PagingMode::pae && level == 3;
+        bool large = false;
+        if (entry & PTE_PS) {
+            if (mode == PagingMode::bits32) large = level == 2 && (regs.cr4 & CR4_PSE);
+            else if (level == 2 || (level == 3 && long_paging)) large = true;
+        }
+        if (!pae_pdpte) {
+            const uint64_t rsvd = entry & reserved_bits(regs, mode, level, large);
+            if (rsvd)
+                return fail(PFERR_P | PFERR_RSVD, level, lowest_set_bit(rsvd),
+                            "SDM 4.7: a present paging-structure entry has a reserved bit set "
+                            "(RSVD=1)");
+            // Rights combine across levels; legacy PAE PDPTEs carry none (SDM 4.6.1).
+            rights.writable &= (entry & PTE_RW) != 0;
+            rights.user &= (entry & PTE_US) != 0;
+            if (nxe && (entry & PTE_XD)) rights.nx = true;
+        }
+        const bool leaf = level == 1 || large;
+        step.leaf = leaf;
+        w.rights_above[level] = rights;
+        if (!leaf) {
+            // The accessed flag of each upper-level entry is set as the walk passes it.
+            if (!pae_pdpte && !(entry & PTE_A)) {
+                write_entry(ram, entry_pa, entry | PTE_A, wide);
+                w.ad_writes++;
+            }
+            table = mode == PagingMode::bits32 ? (entry & 0xfffff000u) : (entry & phys_mask);
+            w.next_table[level] = table;
+            continue;
+        }
+
+        // The leaf: page size, frame, global, protection key.
+        if (mode == PagingMode::bits32 && level == 2) {
+            w.page_shift = 22;
+            w.frame_pa = (entry & 0xffc00000u) | (((entry >> 13) & 0xff) << 32); // PSE-36
+        } else {
+            w.page_shift = level == 1 ? 12 : level == 2 ? 21 : 30;
+            const uint64_t frame_mask = (mode == PagingMode::bits32 ? 0xfffff000ull : phys_mask) &
+                                        ~((1ull << w.page_shift) - 1);
+            w.frame_pa = entry & frame_mask;
+        }
+        if (long_paging && (regs.cr4 & CR4_PKE)) rights.pkey = uint8_t((entry >> 59) & 0xf);
+        w.global = (entry & PTE_G) && (regs.cr4 & CR4_PGE);
+        w.rights = rights;
+        bool pk = false;
+        const char* why = nullptr;
+        if (!access_permitted(regs, req, rights, pk, &why))
+            return fail(PFERR_P | (pk ? uint32_t(PFERR_PK) : 0u), level, -1, why);
+        // A on the leaf, and D on a write (SDM 4.8), after the checks passed.
+        uint64_t updated = entry | PTE_A;
+        if (req.type == AccessType::write) updated |= PTE_D;
+        if (updated != entry) {
+            write_entry(ram, entry_pa, updated, wide);
+            w.ad_writes++;
+        }
+        w.dirty = (updated & PTE_D) != 0;
+        w.pa = w.frame_pa | (la & ((1ull << w.page_shift) - 1));
+        return w;
+    }
+}
+
+} // namespace mmemu
