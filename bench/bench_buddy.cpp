@@ -7,13 +7,21 @@
 
 using namespace mmemu;
 
+static MachineConfig machine_config(uint64_t bytes, unsigned cpus) {
+    MachineConfig c;
+    c.arch = Arch::x86_64;
+    c.memory_bytes = bytes;
+    c.nr_cpus = cpus;
+    return c;
+}
+
 namespace {
 
 struct Booted {
     Machine m;
     Kernel k;
     explicit Booted(bool pcp)
-        : m(MachineConfig{Arch::x86_64, uint64_t{4} << 30, 1, {}}), k(m, cfg(pcp)) {}
+        : m(machine_config(uint64_t{4} << 30, 1)), k(m, cfg(pcp)) {}
     static KernelConfig cfg(bool pcp) {
         KernelConfig c;
         c.pcp_enabled = pcp;

@@ -7,10 +7,18 @@
 
 using namespace mmemu;
 
+static MachineConfig machine_config(uint64_t bytes, unsigned cpus) {
+    MachineConfig c;
+    c.arch = Arch::x86_64;
+    c.memory_bytes = bytes;
+    c.nr_cpus = cpus;
+    return c;
+}
+
 namespace {
 
 struct Booted {
-    Machine m{MachineConfig{Arch::x86_64, uint64_t{1} << 30, 1, {}}};
+    Machine m{machine_config(uint64_t{1} << 30, 1)};
     Kernel k{m, KernelConfig{}};
 };
 

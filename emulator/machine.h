@@ -8,7 +8,9 @@
 
 #include "emulator/addr.h"
 #include "emulator/arch.h"
+#include "emulator/cost_model.h"
 #include "emulator/e820.h"
+#include "emulator/mmu.h"
 #include "emulator/phys_mem.h"
 
 namespace mmemu {
@@ -24,6 +26,10 @@ struct MachineConfig {
     unsigned nr_cpus = 1;
     // Contiguous ranges covering [0, memory_bytes) in order; empty means one node.
     std::vector<NumaNodeRange> nodes;
+    // The CPU model: physical-address width, TLB geometry, cycle costs.
+    unsigned maxphyaddr = 0; // 0: the arch's default (36 for i386 and PAE, 46 for x86_64)
+    TlbConfig tlb = TlbConfig::skylake();
+    CostModel costs;
 };
 
 class Machine {
@@ -41,11 +47,15 @@ public:
 
     PhysicalMemory& ram() { return ram_; }
     const PhysicalMemory& ram() const { return ram_; }
+    // CPU i's MMU (registers, TLBs, paging-structure caches, cycle counter).
+    Mmu& mmu(unsigned cpu) { return *mmus_.at(cpu); }
+    const Mmu& mmu(unsigned cpu) const { return *mmus_.at(cpu); }
 
 private:
     MachineConfig cfg_;
     std::vector<E820Entry> e820_;
     PhysicalMemory ram_;
+    std::vector<std::unique_ptr<Mmu>> mmus_;
 };
 
 // The smallest machine mmemu builds (the low-memory holes and a kernel image must fit).

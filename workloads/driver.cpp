@@ -12,44 +12,37 @@ constexpr uint64_t NO_PAGE = ~uint64_t{0};
 
 const char* op_name(OpKind k) {
     switch (k) {
-    case OpKind::alloc_pages:
-        return "alloc_pages";
-    case OpKind::free_pages:
-        return "free_pages";
-    case OpKind::kmem_cache_create:
-        return "kmem_cache_create";
-    case OpKind::kmem_cache_alloc:
-        return "kmem_cache_alloc";
-    case OpKind::kmem_cache_free:
-        return "kmem_cache_free";
-    case OpKind::kmem_cache_shrink:
-        return "kmem_cache_shrink";
-    case OpKind::kmem_cache_destroy:
-        return "kmem_cache_destroy";
-    case OpKind::kmalloc:
-        return "kmalloc";
-    case OpKind::kfree:
-        return "kfree";
-    case OpKind::write_object:
-        return "write_object";
-    case OpKind::drain_pages:
-        return "drain_pages";
-    case OpKind::checkpoint:
-        return "checkpoint";
+    case OpKind::alloc_pages: return "alloc_pages";
+    case OpKind::free_pages: return "free_pages";
+    case OpKind::kmem_cache_create: return "kmem_cache_create";
+    case OpKind::kmem_cache_alloc: return "kmem_cache_alloc";
+    case OpKind::kmem_cache_free: return "kmem_cache_free";
+    case OpKind::kmem_cache_shrink: return "kmem_cache_shrink";
+    case OpKind::kmem_cache_destroy: return "kmem_cache_destroy";
+    case OpKind::kmalloc: return "kmalloc";
+    case OpKind::kfree: return "kfree";
+    case OpKind::write_object: return "write_object";
+    case OpKind::drain_pages: return "drain_pages";
+    case OpKind::checkpoint: return "checkpoint";
+    case OpKind::set_cr: return "set_cr";
+    case OpKind::wrmsr: return "wrmsr";
+    case OpKind::set_rflags: return "set_rflags";
+    case OpKind::wrpkru: return "wrpkru";
+    case OpKind::write_phys: return "write_phys";
+    case OpKind::expect_phys: return "expect_phys";
+    case OpKind::access: return "access";
+    case OpKind::invlpg: return "invlpg";
+    case OpKind::invpcid: return "invpcid";
     }
     return "?";
 }
 
 const char* failure_reason(AllocFailure f) {
     switch (f) {
-    case AllocFailure::oom:
-        return "out of memory: the OOM killer found nothing to kill";
-    case AllocFailure::watermark:
-        return "no zone above its watermark";
-    case AllocFailure::no_free_block:
-        return "no free block of that order";
-    case AllocFailure::none:
-        break;
+    case AllocFailure::oom: return "out of memory: the OOM killer found nothing to kill";
+    case AllocFailure::watermark: return "no zone above its watermark";
+    case AllocFailure::no_free_block: return "no free block of that order";
+    case AllocFailure::none: break;
     }
     return "failed";
 }
@@ -66,7 +59,7 @@ std::string hex_address(uint64_t a) {
 
 Driver::Driver(const Scenario& sc, RunOptions opt) : sc_(sc), opt_(opt) {
     machine_ = std::make_unique<Machine>(sc.machine);
-    kernel_ = std::make_unique<Kernel>(*machine_, sc.kernel);
+    if (!sc.bare) kernel_ = std::make_unique<Kernel>(*machine_, sc.kernel);
     slots_.resize(sc.handle_names.size());
     caches_.assign(sc.cache_names.size(), nullptr);
 }
@@ -80,15 +73,10 @@ void Driver::failure(const Op& op, const std::string& what) {
     switch (op.kind) {
     case OpKind::kmem_cache_create:
     case OpKind::kmem_cache_shrink:
-    case OpKind::kmem_cache_destroy:
-        f["cache"] = sc_.cache_names[op.cache];
-        break;
+    case OpKind::kmem_cache_destroy: f["cache"] = sc_.cache_names[op.cache]; break;
     case OpKind::drain_pages:
-    case OpKind::checkpoint:
-        break;
-    default:
-        f["id"] = sc_.handle_names[op.handle];
-        break;
+    case OpKind::checkpoint: break;
+    default: f["id"] = sc_.handle_names[op.handle]; break;
     }
     f["reason"] = what;
     failures_.push_back(f);
@@ -104,13 +92,170 @@ std::vector<std::pair<uint64_t, unsigned>> Driver::held_blocks() const {
 }
 
 void Driver::audit(const std::string& where) {
-    if (!opt_.audit) return;
+    if (!opt_.audit || !kernel_) return;
     audits_++;
     if (std::string e = kernel_->audit(held_blocks()); !e.empty())
         throw KernelBug("invariant check failed " + where + ": " + e);
 }
 
+const char* vector_name(uint8_t v) {
+    switch (v) {
+    case VEC_PF: return "#PF";
+    case VEC_GP: return "#GP";
+    case VEC_SS: return "#SS";
+    case VEC_NP: return "#NP";
+    }
+    return "?";
+}
+
+ojson fault_json(const Fault& f) {
+    ojson o;
+    o["fault"] = vector_name(f.vector);
+    o["error_code"] = hex_string(f.error_code);
+    if (f.vector == VEC_PF) o["cr2"] = hex_string(f.cr2);
+    if (f.level) o["level"] = f.level;
+    if (f.bit >= 0) o["bit"] = f.bit;
+    o["rule"] = f.rule;
+    return o;
+}
+
+void Driver::expectation(const Op& op, ojson& rec, const std::string& failure) {
+    expectations_checked_++;
+    if (failure.empty()) {
+        rec["expectation"] = "met";
+        return;
+    }
+    expectations_failed_++;
+    rec["expectation"] = "FAILED: " + failure;
+    expectation_failures_.push_back({{"event", op.event}, {"message", failure}});
+}
+
+void Driver::exec_bare(const Op& op) {
+    Mmu& mmu = machine_->mmu(op.cpu);
+    PhysicalMemory& ram = machine_->ram();
+    auto record_fault = [&](const Fault& f) {
+        if (!f.raised()) return;
+        ojson rec = fault_json(f);
+        rec["event"] = op.event;
+        failures_.push_back(rec);
+    };
+    switch (op.kind) {
+    case OpKind::set_cr:
+        record_fault(op.reg == 0   ? mmu.write_cr0(op.value)
+                     : op.reg == 3 ? mmu.write_cr3(op.value)
+                                   : mmu.write_cr4(op.value));
+        break;
+    case OpKind::wrmsr: record_fault(mmu.write_efer(op.value)); break;
+    case OpKind::set_rflags: mmu.write_rflags(op.value); break;
+    case OpKind::wrpkru: mmu.write_pkru(uint32_t(op.value)); break;
+    case OpKind::write_phys: {
+        const auto& b = sc_.blobs[op.blob];
+        ram.write(PhysAddr{op.la}, b.data(), b.size());
+        break;
+    }
+    case OpKind::expect_phys: {
+        const auto& b = sc_.blobs[op.blob];
+        std::vector<uint8_t> got(b.size());
+        ram.read(PhysAddr{op.la}, got.data(), got.size());
+        ojson rec = {{"event", op.event}, {"op", "expect_phys"}, {"addr", hex_string(op.la)}};
+        std::string failure;
+        for (size_t i = 0; i < b.size(); i++)
+            if (got[i] != b[i]) {
+                char buf[160];
+                std::snprintf(buf, sizeof buf, "physical byte at %s is 0x%02x, expected 0x%02x",
+                              hex_string(op.la + i).c_str(), got[i], b[i]);
+                failure = buf;
+                break;
+            }
+        expectation(op, rec, failure);
+        accesses_.push_back(rec);
+        break;
+    }
+    case OpKind::access: {
+        AccessRequest req{op.la, AccessType(op.access), op.user, op.implicit};
+        const Translation t = mmu.translate(req);
+        ojson rec;
+        rec["event"] = op.event;
+        rec["cpu"] = op.cpu;
+        rec["type"] = op.access == 0 ? "read" : op.access == 1 ? "write" : "fetch";
+        rec["la"] = hex_string(op.la);
+        uint64_t value = 0;
+        if (t.fault.raised()) {
+            rec["result"] = fault_json(t.fault);
+        } else {
+            if (req.type == AccessType::write) {
+                uint8_t bytes[8];
+                for (unsigned k = 0; k < op.size; k++) bytes[k] = uint8_t(op.value >> (8 * k));
+                if (ram.contains(PhysAddr{t.pa}, op.size))
+                    ram.write(PhysAddr{t.pa}, bytes, op.size);
+            } else if (ram.contains(PhysAddr{t.pa}, op.size)) {
+                uint8_t bytes[8] = {};
+                ram.read(PhysAddr{t.pa}, bytes, op.size);
+                for (unsigned k = 0; k < op.size; k++) value |= uint64_t(bytes[k]) << (8 * k);
+            } else {
+                value = ~0ull >> (64 - 8 * op.size); // nothing decodes the address: all ones
+            }
+            rec["result"] = {{"pa", hex_string(t.pa)},
+                             {"page_size", uint64_t{1} << t.page_shift},
+                             {"source", t.source == TlbLevel::l1     ? "l1_tlb"
+                                        : t.source == TlbLevel::stlb ? "stlb"
+                                        : t.source == TlbLevel::walk ? "walk"
+                                                                     : "no_paging"},
+                             {"cycles", t.cycles}};
+            if (req.type != AccessType::write) rec["result"]["value"] = hex_string(value);
+        }
+        if (op.expect >= 0) {
+            const AccessExpect& ex = sc_.expects[size_t(op.expect)];
+            std::string failure;
+            if (ex.fault) {
+                if (!t.fault.raised())
+                    failure = std::string("expected ") + vector_name(ex.vector) +
+                              ", the access succeeded";
+                else if (t.fault.vector != ex.vector)
+                    failure = std::string("expected ") + vector_name(ex.vector) + ", got " +
+                              vector_name(t.fault.vector);
+                else if (ex.error_code && *ex.error_code != t.fault.error_code)
+                    failure = "expected error code " + hex_string(*ex.error_code) + ", got " +
+                              hex_string(t.fault.error_code);
+            } else if (t.fault.raised()) {
+                failure = std::string("expected success, got ") + vector_name(t.fault.vector) +
+                          " error code " + hex_string(t.fault.error_code);
+            } else {
+                if (ex.pa && *ex.pa != t.pa)
+                    failure = "expected pa " + hex_string(*ex.pa) + ", got " + hex_string(t.pa);
+                else if (ex.page_size && *ex.page_size != (uint64_t{1} << t.page_shift))
+                    failure = "expected page size " + std::to_string(*ex.page_size) + ", got " +
+                              std::to_string(uint64_t{1} << t.page_shift);
+                else if (ex.value && *ex.value != value)
+                    failure =
+                        "expected value " + hex_string(*ex.value) + ", got " + hex_string(value);
+            }
+            expectation(op, rec, failure);
+        }
+        accesses_.push_back(rec);
+        break;
+    }
+    case OpKind::invlpg: mmu.invlpg(op.la); break;
+    case OpKind::invpcid: record_fault(mmu.invpcid(op.reg, uint16_t(op.value), op.la)); break;
+    case OpKind::checkpoint: {
+        ojson cp;
+        cp["name"] = sc_.checkpoint_names[op.name];
+        cp["event"] = op.event;
+        cp["state"] = snapshot();
+        checkpoints_.push_back(cp);
+        break;
+    }
+    default: break; // kernel events are rejected by the compiler in bare mode
+    }
+}
+
+ojson Driver::snapshot() const {
+    if (sc_.bare) return {{"cpus", cpu_stats(*machine_)}};
+    return snapshot_state(*kernel_);
+}
+
 void Driver::exec(const Op& op) {
+    if (sc_.bare) return exec_bare(op);
     Kernel& k = *kernel_;
     switch (op.kind) {
     case OpKind::alloc_pages: {
@@ -204,19 +349,27 @@ void Driver::exec(const Op& op) {
         k.machine.ram().fill(at, op.fill, op.size);
         break;
     }
-    case OpKind::drain_pages:
-        k.buddy.drain_all_pages();
-        break;
+    case OpKind::drain_pages: k.buddy.drain_all_pages(); break;
     case OpKind::checkpoint: {
         audit("at checkpoint \"" + sc_.checkpoint_names[op.name] + "\"");
         ojson cp;
         cp["name"] = sc_.checkpoint_names[op.name];
         cp["event"] = op.event;
-        cp["state"] = snapshot_state(k);
+        cp["state"] = snapshot();
         checkpoints_.push_back(cp);
         break;
     }
+    default: break; // bare-machine events are rejected by the compiler in kernel mode
     }
+}
+
+bool Driver::run_until_checkpoint(const std::string& name) {
+    for (const Op& op : sc_.ops) {
+        exec(op);
+        events_run_++;
+        if (op.kind == OpKind::checkpoint && sc_.checkpoint_names[op.name] == name) return true;
+    }
+    return false;
 }
 
 void Driver::run() {
@@ -228,10 +381,10 @@ void Driver::run() {
 }
 
 ojson Driver::statistics() const {
-    const Kernel& k = *kernel_;
     ojson st;
     st["mmemu_stats"] = STATS_FORMAT_VERSION;
-    st["scenario"] = {{"name", sc_.name}, {"seed", sc_.seed}};
+    st["scenario"] = {
+        {"name", sc_.name}, {"seed", sc_.seed}, {"mode", sc_.bare ? "bare" : "kernel"}};
     ojson m;
     m["arch"] = arch_name(sc_.machine.arch);
     m["memory_bytes"] = sc_.machine.memory_bytes;
@@ -239,32 +392,42 @@ ojson Driver::statistics() const {
     ojson nodes = ojson::array();
     for (const auto& n : machine_->nodes()) nodes.push_back({{"start", n.start}, {"end", n.end}});
     m["nodes"] = nodes;
+    m["maxphyaddr"] = machine_->config().maxphyaddr;
     st["machine"] = m;
-    st["boot"] = boot_summary(k);
+    if (kernel_) st["boot"] = boot_summary(*kernel_);
     st["checkpoints"] = checkpoints_;
-    st["final"] = snapshot_state(k);
+    st["final"] = snapshot();
+    ojson results;
+    results["events_run"] = events_run_;
+    if (sc_.bare) {
+        results["faults"] = failures_;
+        results["accesses"] = accesses_;
+        results["expectations"] = {{"checked", expectations_checked_},
+                                   {"failed", expectations_failed_},
+                                   {"failures", expectation_failures_}};
+        st["results"] = results;
+        return st;
+    }
+    const Kernel& k = *kernel_;
     ojson reports = ojson::array();
     for (const auto& r : k.slab.reports())
         reports.push_back(
             {{"cache", r.cache}, {"object", hex_address(r.object)}, {"message", r.message}});
     const PageAllocatorStats& ps = k.buddy.stats();
-    st["results"] = {
-        {"events_run", events_run_},
-        {"audits_passed", audits_},
-        {"failures", failures_},
-        {"slab_errors", reports},
-        {"page_allocator",
-         {{"alloc_success", ps.alloc_success},
-          {"alloc_fail", ps.alloc_fail},
-          {"alloc_fail_costly", ps.alloc_fail_costly},
-          {"slowpath", ps.slowpath},
-          {"extfrag_events", ps.extfrag_events},
-          {"pageblock_steals", ps.pageblock_steals},
-          {"pcp_refills", ps.pcp_refills},
-          {"pcp_bulk_frees", ps.pcp_bulk_frees},
-          {"pcp_pages", k.buddy.nr_pcp_pages()},
-          {"highatomic_reserved", ps.highatomic_reserved}}},
-    };
+    results["audits_passed"] = audits_;
+    results["failures"] = failures_;
+    results["slab_errors"] = reports;
+    results["page_allocator"] = {{"alloc_success", ps.alloc_success},
+                                 {"alloc_fail", ps.alloc_fail},
+                                 {"alloc_fail_costly", ps.alloc_fail_costly},
+                                 {"slowpath", ps.slowpath},
+                                 {"extfrag_events", ps.extfrag_events},
+                                 {"pageblock_steals", ps.pageblock_steals},
+                                 {"pcp_refills", ps.pcp_refills},
+                                 {"pcp_bulk_frees", ps.pcp_bulk_frees},
+                                 {"pcp_pages", k.buddy.nr_pcp_pages()},
+                                 {"highatomic_reserved", ps.highatomic_reserved}};
+    st["results"] = results;
     return st;
 }
 

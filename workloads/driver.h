@@ -25,9 +25,14 @@ public:
 
     // Runs every op. Throws KernelBug if the invariant audit fails (a bug in mmemu).
     void run();
+    // Runs the ops up to and including the checkpoint `name`; false if there is none.
+    bool run_until_checkpoint(const std::string& name);
+    // Bare-machine expectations that did not hold (mmemu run exits 1 when there are any).
+    uint64_t expectations_failed() const { return expectations_failed_; }
     // The statistics document (format v1) without the host block.
     ojson statistics() const;
     Kernel& kernel() { return *kernel_; }
+    Machine& machine() { return *machine_; }
 
 private:
     struct Slot {
@@ -35,6 +40,9 @@ private:
         uint8_t order = 0;
     };
     void exec(const Op& op);
+    void exec_bare(const Op& op);
+    ojson snapshot() const; // the state at a checkpoint or the end, kernel or bare
+    void expectation(const Op& op, ojson& rec, const std::string& failure);
     void failure(const Op& op, const std::string& what);
     std::vector<std::pair<uint64_t, unsigned>> held_blocks() const;
     void audit(const std::string& where);
@@ -50,6 +58,10 @@ private:
     ojson cache_errors_ = ojson::array();
     uint64_t events_run_ = 0;
     uint64_t audits_ = 0;
+    ojson accesses_ = ojson::array();
+    ojson expectation_failures_ = ojson::array();
+    uint64_t expectations_checked_ = 0;
+    uint64_t expectations_failed_ = 0;
 };
 
 } // namespace mmemu

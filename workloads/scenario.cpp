@@ -1,6 +1,6 @@
 #include "workloads/scenario.h"
 
-#include <nlohmann/json.hpp>
+#include "workloads/scenario_parts.h"
 
 #include <algorithm>
 #include <cctype>
@@ -10,8 +10,6 @@
 #include "mmcore/slab_geometry.h"
 
 namespace mmemu {
-
-using json = nlohmann::json;
 
 std::optional<uint64_t> parse_size(const std::string& text, std::string& error) {
     size_t i = 0;
@@ -62,201 +60,103 @@ std::string format_diagnostic(const std::string& file, const Diagnostic& d) {
 
 namespace {
 
-std::string type_name(const json& v) {
-    switch (v.type()) {
-    case json::value_t::null:
-        return "null";
-    case json::value_t::object:
-        return "an object";
-    case json::value_t::array:
-        return "an array";
-    case json::value_t::string:
-        return "the string " + v.dump();
-    case json::value_t::boolean:
-        return v.dump();
-    case json::value_t::number_float:
-        return "the number " + v.dump();
-    default:
-        return "the number " + v.dump();
+// machine.mmu: the CPU model (docs/cpu-model.md).
+void parse_mmu(Checker& ck, const json& u, Scenario& sc) {
+    const std::string path = "/machine/mmu";
+    if (!u.is_object()) {
+        ck.error(path, "expected an object, got " + type_name(u));
+        return;
     }
-}
-
-// Collects diagnostics while walking the document.
-class Checker {
-public:
-    std::vector<Diagnostic> errors;
-
-    void error(const std::string& path, std::string msg) {
-        errors.push_back({path, std::move(msg)});
-    }
-
-    // Reports members of `obj` not in `known`.
-    void only(const json& obj, const std::string& path, std::initializer_list<const char*> known) {
-        for (auto it = obj.begin(); it != obj.end(); ++it) {
-            bool ok = false;
-            for (const char* k : known) ok |= it.key() == k;
-            if (!ok) {
-                std::string list;
-                for (const char* k : known) list += std::string(list.empty() ? "" : ", ") + k;
-                error(path + "/" + it.key(), "unknown field (expected one of: " + list + ")");
-            }
-        }
-    }
-
-    std::optional<int64_t> integer(const json& obj, const std::string& path, const char* key,
-                                   int64_t lo, int64_t hi, std::optional<int64_t> dflt) {
-        if (!obj.contains(key)) {
-            if (!dflt) error(path + "/" + key, "required field is missing (expected an integer)");
-            return dflt;
-        }
-        const json& v = obj[key];
-        if (!v.is_number_integer()) {
-            error(path + "/" + key, "expected an integer from " + std::to_string(lo) + " to " +
-                                        std::to_string(hi) + ", got " + type_name(v));
-            return std::nullopt;
-        }
-        int64_t x;
-        if (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX))
-            x = INT64_MAX;
-        else
-            x = v.get<int64_t>();
-        if (x < lo || x > hi) {
-            error(path + "/" + key, "expected an integer from " + std::to_string(lo) + " to " +
-                                        std::to_string(hi) + ", got " + v.dump());
-            return std::nullopt;
-        }
-        return x;
-    }
-
-    std::optional<std::string> string(const json& obj, const std::string& path, const char* key,
-                                      std::optional<std::string> dflt) {
-        if (!obj.contains(key)) {
-            if (!dflt) error(path + "/" + key, "required field is missing (expected a string)");
-            return dflt;
-        }
-        const json& v = obj[key];
-        if (!v.is_string()) {
-            error(path + "/" + key, "expected a string, got " + type_name(v));
-            return std::nullopt;
-        }
-        return v.get<std::string>();
-    }
-
-    std::optional<bool> boolean(const json& obj, const std::string& path, const char* key,
-                                bool dflt) {
-        if (!obj.contains(key)) return dflt;
-        const json& v = obj[key];
-        if (!v.is_boolean()) {
-            error(path + "/" + key, "expected true or false, got " + type_name(v));
-            return std::nullopt;
-        }
-        return v.get<bool>();
-    }
-
-    // A size: integer bytes or a string with a unit.
-    std::optional<uint64_t> size(const json& obj, const std::string& path, const char* key,
-                                 std::optional<uint64_t> dflt) {
-        if (!obj.contains(key)) {
-            if (!dflt)
-                error(path + "/" + key,
-                      "required field is missing (expected a size such as \"1GiB\")");
-            return dflt;
-        }
-        const json& v = obj[key];
-        if (v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0))
-            return v.get<uint64_t>();
-        if (!v.is_string()) {
-            error(path + "/" + key,
-                  "expected a size such as \"1GiB\" or a number of bytes, got " + type_name(v));
-            return std::nullopt;
-        }
-        std::string err;
-        auto s = parse_size(v.get<std::string>(), err);
-        if (!s) error(path + "/" + key, "expected " + err);
-        return s;
-    }
-
-    std::optional<gfp_t> gfp(const json& obj, const std::string& path, const char* key,
-                             const char* dflt) {
-        std::string text;
-        const std::string p = path + "/" + key;
-        if (!obj.contains(key)) {
-            text = dflt;
-        } else if (obj[key].is_string()) {
-            text = obj[key].get<std::string>();
-        } else if (obj[key].is_array()) {
-            for (const auto& e : obj[key]) {
-                if (!e.is_string()) {
-                    error(p, "expected GFP flag names, got " + type_name(e));
-                    return std::nullopt;
-                }
-                text += (text.empty() ? "" : "|") + e.get<std::string>();
-            }
+    ck.only(u, path, {"maxphyaddr", "tlb", "costs"});
+    if (auto v = ck.integer(u, path, "maxphyaddr", 36, 52, 0)) sc.machine.maxphyaddr = unsigned(*v);
+    if (u.contains("costs")) {
+        const json& c = u["costs"];
+        const std::string cp = path + "/costs";
+        if (!c.is_object()) {
+            ck.error(cp, "expected an object of cycle costs");
         } else {
-            error(p, "expected GFP flags such as \"GFP_KERNEL | __GFP_ZERO\", got " +
-                         type_name(obj[key]));
-            return std::nullopt;
-        }
-        std::string err;
-        auto g = parse_gfp(text, err);
-        if (!g) {
-            error(p, "expected GFP flags (GFP_KERNEL, GFP_USER, GFP_HIGHUSER_MOVABLE, GFP_DMA, "
-                     "GFP_DMA32, GFP_ATOMIC, __GFP_ZERO, __GFP_HIGH, __GFP_MOVABLE, "
-                     "__GFP_RECLAIMABLE, ...): " +
-                         err);
-            return std::nullopt;
-        }
-        if (std::string prob = gfp_problem(*g); !prob.empty()) {
-            error(p, "invalid GFP combination: " + prob);
-            return std::nullopt;
-        }
-        return g;
-    }
-};
-
-uint32_t parse_slab_flags(Checker& ck, const json& obj, const std::string& path) {
-    if (!obj.contains("flags")) return 0;
-    static const std::map<std::string, uint32_t> names = {
-        {"SLAB_HWCACHE_ALIGN", SLAB_HWCACHE_ALIGN},
-        {"SLAB_POISON", SLAB_POISON},
-        {"SLAB_RED_ZONE", SLAB_RED_ZONE},
-        {"SLAB_CACHE_DMA", SLAB_CACHE_DMA},
-        {"SLAB_RECLAIM_ACCOUNT", SLAB_RECLAIM_ACCOUNT},
-        {"SLAB_PANIC", SLAB_PANIC},
-    };
-    std::vector<std::string> parts;
-    const json& v = obj["flags"];
-    if (v.is_string()) {
-        std::string s = v.get<std::string>(), cur;
-        for (char c : s + "|") {
-            if (c == '|') {
-                parts.push_back(cur);
-                cur.clear();
-            } else if (c != ' ') {
-                cur += c;
+            CostModel& cm = sc.machine.costs;
+            const std::pair<const char*, uint32_t*> fields[] = {
+                {"l1_tlb_hit", &cm.l1_tlb_hit}, {"stlb_hit", &cm.stlb_hit},
+                {"walk_mem_ref", &cm.walk_mem_ref}, {"psc_hit", &cm.psc_hit},
+                {"ad_writeback", &cm.ad_writeback}, {"fault_delivery", &cm.fault_delivery},
+                {"invlpg", &cm.invlpg}, {"invpcid", &cm.invpcid}, {"mov_cr3", &cm.mov_cr3},
+                {"mov_cr4", &cm.mov_cr4}, {"mov_cr0", &cm.mov_cr0}};
+            for (auto it = c.begin(); it != c.end(); ++it) {
+                bool known = false;
+                for (const auto& [name, field] : fields)
+                    if (it.key() == name) {
+                        known = true;
+                        if (auto v = ck.integer(c, cp, name, 0, 1000000, std::nullopt)) *field = uint32_t(*v);
+                    }
+                if (!known) ck.error(cp + "/" + it.key(), "unknown cost (see docs/cpu-model.md for the list)");
             }
         }
-    } else if (v.is_array()) {
-        for (const auto& e : v) parts.push_back(e.is_string() ? e.get<std::string>() : "?");
-    } else {
-        ck.error(path + "/flags",
-                 "expected SLAB flags such as \"SLAB_HWCACHE_ALIGN\", got " + type_name(v));
-        return 0;
     }
-    uint32_t flags = 0;
-    for (const auto& p : parts) {
-        if (p == "0") continue;
-        auto it = names.find(p);
-        if (it == names.end()) {
-            ck.error(path + "/flags", "unknown SLAB flag '" + p +
-                                          "' (expected SLAB_HWCACHE_ALIGN, "
-                                          "SLAB_POISON, SLAB_RED_ZONE, SLAB_CACHE_DMA, "
-                                          "SLAB_RECLAIM_ACCOUNT or SLAB_PANIC)");
+    if (!u.contains("tlb")) return;
+    const json& t = u["tlb"];
+    const std::string tp = path + "/tlb";
+    if (!t.is_object()) {
+        ck.error(tp, "expected an object with itlb, dtlb, stlb and the paging-structure cache sizes");
+        return;
+    }
+    ck.only(t, tp, {"itlb", "dtlb", "stlb", "pml5e_cache", "pml4e_cache", "pdpte_cache", "pde_cache"});
+    TlbConfig& tc = sc.machine.tlb;
+    for (const auto& [key, dest] : {std::pair<const char*, std::vector<TlbArrayConfig>*>{"itlb", &tc.itlb},
+                                    {"dtlb", &tc.dtlb}, {"stlb", &tc.stlb}}) {
+        if (!t.contains(key)) continue;
+        const json& arr = t[key];
+        const std::string ap = tp + "/" + key;
+        if (!arr.is_array() || arr.empty()) {
+            ck.error(ap, "expected a non-empty array of {name, entries, ways, sizes, policy}");
             continue;
         }
-        flags |= it->second;
+        dest->clear();
+        for (size_t i = 0; i < arr.size(); i++) {
+            const json& a = arr[i];
+            const std::string ip = ap + "/" + std::to_string(i);
+            if (!a.is_object()) {
+                ck.error(ip, "expected an object, got " + type_name(a));
+                continue;
+            }
+            ck.only(a, ip, {"name", "entries", "ways", "sizes", "policy"});
+            TlbArrayConfig c;
+            c.name = ck.string(a, ip, "name", std::string(key) + "_" + std::to_string(i)).value_or("");
+            auto entries = ck.integer(a, ip, "entries", 1, 65536, std::nullopt);
+            auto ways = ck.integer(a, ip, "ways", 1, 64, std::nullopt);
+            if (entries && ways) {
+                const int64_t sets = *entries / *ways;
+                if (*entries % *ways || (sets & (sets - 1)))
+                    ck.error(ip, "expected entries / ways to be a whole power of two (the set count)");
+                c.entries = unsigned(*entries);
+                c.ways = unsigned(*ways);
+            }
+            c.size_mask = 0;
+            if (a.contains("sizes") && a["sizes"].is_array()) {
+                for (const auto& sz : a["sizes"]) {
+                    const std::string z = sz.is_string() ? sz.get<std::string>() : "";
+                    if (z == "4K") c.size_mask |= TLB_4K;
+                    else if (z == "2M") c.size_mask |= TLB_2M;
+                    else if (z == "4M") c.size_mask |= TLB_4M;
+                    else if (z == "1G") c.size_mask |= TLB_1G;
+                    else ck.error(ip + "/sizes", "expected page sizes \"4K\", \"2M\", \"4M\" or \"1G\", got " + type_name(sz));
+                }
+            }
+            if (!c.size_mask) ck.error(ip + "/sizes", "expected a non-empty list of page sizes");
+            auto pol = ck.string(a, ip, "policy", std::string("lru"));
+            if (pol && *pol == "plru") {
+                c.policy = ReplacementPolicy::plru;
+                if (ways && (*ways & (*ways - 1))) ck.error(ip + "/policy", "tree pseudo-LRU needs a power-of-two number of ways");
+            } else if (pol && *pol != "lru") {
+                ck.error(ip + "/policy", "expected \"lru\" or \"plru\", got \"" + *pol + "\"");
+            }
+            dest->push_back(c);
+        }
     }
-    return flags;
+    if (auto v = ck.integer(t, tp, "pml5e_cache", 0, 1024, tc.pml5e_cache)) tc.pml5e_cache = unsigned(*v);
+    if (auto v = ck.integer(t, tp, "pml4e_cache", 0, 1024, tc.pml4e_cache)) tc.pml4e_cache = unsigned(*v);
+    if (auto v = ck.integer(t, tp, "pdpte_cache", 0, 1024, tc.pdpte_cache)) tc.pdpte_cache = unsigned(*v);
+    if (auto v = ck.integer(t, tp, "pde_cache", 0, 1024, tc.pde_cache)) tc.pde_cache = unsigned(*v);
 }
 
 void parse_machine(Checker& ck, const json& m, Scenario& sc) {
@@ -265,7 +165,7 @@ void parse_machine(Checker& ck, const json& m, Scenario& sc) {
         ck.error(path, "expected an object, got " + type_name(m));
         return;
     }
-    ck.only(m, path, {"arch", "memory", "cpus", "numa"});
+    ck.only(m, path, {"arch", "memory", "cpus", "numa", "mmu"});
     if (auto a = ck.string(m, path, "arch", std::string("x86_64"))) {
         if (auto arch = parse_arch(*a))
             sc.machine.arch = *arch;
@@ -292,6 +192,7 @@ void parse_machine(Checker& ck, const json& m, Scenario& sc) {
             sc.machine.memory_bytes = *mem;
     }
     if (auto c = ck.integer(m, path, "cpus", 1, 64, 1)) sc.machine.nr_cpus = unsigned(*c);
+    if (m.contains("mmu")) parse_mmu(ck, m["mmu"], sc);
     if (!m.contains("numa")) return;
     const json& numa = m["numa"];
     const std::string np = path + "/numa";
@@ -439,264 +340,6 @@ void parse_kernel(Checker& ck, const json& k, Scenario& sc) {
                  "the kernel image at 16MiB does not fit in the machine's memory");
 }
 
-// Tracks what each id and cache name refers to while events are compiled, so a free of
-// something never allocated, a double free or a use of a destroyed cache is a compile error.
-struct Names {
-    enum class State : uint8_t { live, freed };
-    enum class Kind : uint8_t { pages, object, kmalloc };
-    struct Handle {
-        uint32_t slot;
-        State state;
-        Kind kind;
-        uint32_t cache;
-        size_t defined_at;
-    };
-    std::map<std::string, Handle> handles;
-    struct Cache {
-        uint32_t slot;
-        bool destroyed;
-        uint64_t size;
-    };
-    std::map<std::string, Cache> caches;
-};
-
-void parse_events(Checker& ck, const json& events, Scenario& sc) {
-    if (!events.is_array()) {
-        ck.error("/events", "expected an array of events, got " + type_name(events));
-        return;
-    }
-    Names names;
-    std::set<std::string> checkpoints;
-    const int max_cpu = int(sc.machine.nr_cpus) - 1;
-    const int max_node = int(std::max<size_t>(1, sc.machine.nodes.size())) - 1;
-    for (size_t i = 0; i < events.size(); i++) {
-        const std::string p = "/events/" + std::to_string(i);
-        const json& e = events[i];
-        if (!e.is_object()) {
-            ck.error(p, "expected an event object with an \"op\", got " + type_name(e));
-            continue;
-        }
-        auto op_name = ck.string(e, p, "op", std::nullopt);
-        if (!op_name) continue;
-        Op op{};
-        op.event = uint32_t(i);
-        op.count = 1;
-        const size_t before = ck.errors.size();
-        auto cpu = [&] {
-            if (auto c = ck.integer(e, p, "cpu", 0, max_cpu, 0)) op.cpu = uint16_t(*c);
-        };
-        auto count = [&] {
-            if (auto c = ck.integer(e, p, "count", 1, 1 << 24, 1)) op.count = uint32_t(*c);
-        };
-        // A new id for an allocation.
-        auto define = [&](Names::Kind kind, uint32_t cache) {
-            auto id = ck.string(e, p, "id", std::nullopt);
-            if (!id) return;
-            auto it = names.handles.find(*id);
-            if (it != names.handles.end() && it->second.state == Names::State::live) {
-                ck.error(p + "/id", "id \"" + *id + "\" still holds the allocation of event " +
-                                        std::to_string(it->second.defined_at) +
-                                        "; free it first or use a new id");
-                return;
-            }
-            uint32_t slot;
-            if (it != names.handles.end()) {
-                slot = it->second.slot;
-            } else {
-                slot = uint32_t(sc.handle_names.size());
-                sc.handle_names.push_back(*id);
-            }
-            names.handles[*id] = {slot, Names::State::live, kind, cache, i};
-            op.handle = slot;
-        };
-        // An id being freed (or written to): it must hold a live allocation of an accepted kind.
-        auto use = [&](std::initializer_list<Names::Kind> accept, const char* what,
-                       bool frees) -> Names::Handle* {
-            auto id = ck.string(e, p, "id", std::nullopt);
-            if (!id) return nullptr;
-            auto it = names.handles.find(*id);
-            if (it == names.handles.end()) {
-                ck.error(p + "/id", std::string("expected the id of ") + what + ", but \"" + *id +
-                                        "\" was never allocated");
-                return nullptr;
-            }
-            if (it->second.state == Names::State::freed) {
-                ck.error(p + "/id", "\"" + *id + "\" was already freed (double free)");
-                return nullptr;
-            }
-            if (std::find(accept.begin(), accept.end(), it->second.kind) == accept.end()) {
-                ck.error(p + "/id", std::string("expected the id of ") + what + ", but \"" + *id +
-                                        "\" was allocated by event " +
-                                        std::to_string(it->second.defined_at) +
-                                        ", another kind of allocation");
-                return nullptr;
-            }
-            if (frees) it->second.state = Names::State::freed;
-            op.handle = it->second.slot;
-            return &it->second;
-        };
-        auto cache_ref = [&](bool creating) -> Names::Cache* {
-            auto name = ck.string(e, p, "cache", std::nullopt);
-            if (!name) return nullptr;
-            auto it = names.caches.find(*name);
-            if (creating) {
-                if (it != names.caches.end() && !it->second.destroyed) {
-                    ck.error(p + "/cache",
-                             "cache \"" + *name +
-                                 "\" already exists (kmem_cache_create refuses duplicate names)");
-                    return nullptr;
-                }
-                if (name->rfind("kmalloc-", 0) == 0 || name->rfind("dma-kmalloc-", 0) == 0 ||
-                    *name == "kmem_cache") {
-                    ck.error(p + "/cache",
-                             "\"" + *name + "\" is the name of a cache the kernel creates at boot");
-                    return nullptr;
-                }
-                uint32_t slot;
-                if (it != names.caches.end())
-                    slot = it->second.slot;
-                else {
-                    slot = uint32_t(sc.cache_names.size());
-                    sc.cache_names.push_back(*name);
-                }
-                names.caches[*name] = {slot, false, 0};
-                op.cache = slot;
-                return &names.caches[*name];
-            }
-            if (it == names.caches.end()) {
-                ck.error(p + "/cache",
-                         "expected a cache created by an earlier kmem_cache_create, got \"" +
-                             *name + "\"");
-                return nullptr;
-            }
-            if (it->second.destroyed) {
-                ck.error(p + "/cache", "cache \"" + *name + "\" was destroyed by an earlier event");
-                return nullptr;
-            }
-            op.cache = it->second.slot;
-            return &it->second;
-        };
-
-        const std::string& o = *op_name;
-        if (o == "alloc_pages") {
-            op.kind = OpKind::alloc_pages;
-            ck.only(e, p, {"op", "id", "order", "gfp", "node", "cpu", "count"});
-            if (auto v = ck.integer(e, p, "order", 0, MAX_ORDER - 1, 0)) op.order = uint8_t(*v);
-            if (auto g = ck.gfp(e, p, "gfp", "GFP_KERNEL")) op.gfp = *g;
-            if (auto v = ck.integer(e, p, "node", -1, max_node, -1)) op.node = int16_t(*v);
-            cpu();
-            count();
-            define(Names::Kind::pages, 0);
-        } else if (o == "free_pages") {
-            op.kind = OpKind::free_pages;
-            ck.only(e, p, {"op", "id", "cpu"});
-            cpu();
-            use({Names::Kind::pages}, "an alloc_pages event", true);
-        } else if (o == "kmem_cache_create") {
-            op.kind = OpKind::kmem_cache_create;
-            ck.only(e, p, {"op", "cache", "size", "align", "flags", "ctor_fill", "cpu"});
-            auto c = cache_ref(true);
-            // kmem_cache_create() BUGs on objects smaller than a word.
-            const int64_t word = sc.machine.arch == Arch::x86_64 ? 8 : 4;
-            if (auto v = ck.integer(e, p, "size", word, int64_t(KMALLOC_MAX_SIZE), std::nullopt)) {
-                op.size = uint64_t(*v);
-                if (c) c->size = op.size;
-            }
-            if (auto v = ck.integer(e, p, "align", 0, 4096, 0)) {
-                if (*v & (*v - 1))
-                    ck.error(p + "/align",
-                             "expected 0 or a power of two, got " + std::to_string(*v));
-                op.align = uint64_t(*v);
-            }
-            op.flags = parse_slab_flags(ck, e, p);
-            if (e.contains("ctor_fill")) {
-                if (auto v = ck.integer(e, p, "ctor_fill", 0, 255, std::nullopt)) {
-                    op.fill = uint8_t(*v);
-                    op.has_ctor = true;
-                }
-            }
-            cpu();
-        } else if (o == "kmem_cache_alloc") {
-            op.kind = OpKind::kmem_cache_alloc;
-            ck.only(e, p, {"op", "cache", "id", "gfp", "cpu", "count"});
-            auto c = cache_ref(false);
-            if (auto g = ck.gfp(e, p, "gfp", "GFP_KERNEL")) op.gfp = *g;
-            cpu();
-            count();
-            define(Names::Kind::object, c ? c->slot : 0);
-        } else if (o == "kmem_cache_free") {
-            op.kind = OpKind::kmem_cache_free;
-            ck.only(e, p, {"op", "cache", "id", "cpu"});
-            cpu();
-            if (auto h = use({Names::Kind::object}, "a kmem_cache_alloc event", true)) {
-                op.cache = h->cache;
-                if (e.contains("cache")) {
-                    auto c = cache_ref(false);
-                    if (c && c->slot != h->cache)
-                        ck.error(p + "/cache", "the object was allocated from cache \"" +
-                                                   sc.cache_names[h->cache] + "\"");
-                }
-            }
-        } else if (o == "kmem_cache_shrink" || o == "kmem_cache_destroy") {
-            op.kind =
-                o == "kmem_cache_shrink" ? OpKind::kmem_cache_shrink : OpKind::kmem_cache_destroy;
-            ck.only(e, p, {"op", "cache", "cpu"});
-            auto c = cache_ref(false);
-            if (c && op.kind == OpKind::kmem_cache_destroy) c->destroyed = true;
-            cpu();
-        } else if (o == "kmalloc") {
-            op.kind = OpKind::kmalloc;
-            ck.only(e, p, {"op", "id", "size", "gfp", "cpu", "count"});
-            if (auto v = ck.integer(e, p, "size", 0, int64_t(1) << 40, std::nullopt))
-                op.size = uint64_t(*v);
-            if (auto g = ck.gfp(e, p, "gfp", "GFP_KERNEL")) {
-                op.gfp = *g;
-                if (*g & (__GFP_HIGHMEM | __GFP_DMA32))
-                    ck.error(p + "/gfp", "kmalloc takes no __GFP_HIGHMEM or __GFP_DMA32 (slab "
-                                         "memory must be in the direct map)");
-            }
-            cpu();
-            count();
-            define(Names::Kind::kmalloc, 0);
-        } else if (o == "kfree") {
-            op.kind = OpKind::kfree;
-            ck.only(e, p, {"op", "id", "cpu"});
-            cpu();
-            use({Names::Kind::kmalloc, Names::Kind::object}, "a kmalloc or kmem_cache_alloc event",
-                true);
-        } else if (o == "write_object") {
-            op.kind = OpKind::write_object;
-            ck.only(e, p, {"op", "id", "offset", "length", "byte"});
-            use({Names::Kind::kmalloc, Names::Kind::object}, "a kmalloc or kmem_cache_alloc event",
-                false);
-            if (auto v = ck.integer(e, p, "offset", 0, 1 << 22, 0)) op.offset = uint64_t(*v);
-            if (auto v = ck.integer(e, p, "length", 1, 1 << 22, std::nullopt))
-                op.size = uint64_t(*v);
-            if (auto v = ck.integer(e, p, "byte", 0, 255, std::nullopt)) op.fill = uint8_t(*v);
-        } else if (o == "drain_pages") {
-            op.kind = OpKind::drain_pages;
-            ck.only(e, p, {"op"});
-        } else if (o == "checkpoint") {
-            op.kind = OpKind::checkpoint;
-            ck.only(e, p, {"op", "name"});
-            if (auto n = ck.string(e, p, "name", std::nullopt)) {
-                if (!checkpoints.insert(*n).second)
-                    ck.error(p + "/name", "checkpoint name \"" + *n + "\" is used twice");
-                op.name = uint32_t(sc.checkpoint_names.size());
-                sc.checkpoint_names.push_back(*n);
-            }
-        } else {
-            ck.error(p + "/op", "unknown event \"" + o +
-                                    "\" (expected alloc_pages, free_pages, kmem_cache_create, "
-                                    "kmem_cache_alloc, kmem_cache_free, kmem_cache_shrink, "
-                                    "kmem_cache_destroy, kmalloc, "
-                                    "kfree, write_object, drain_pages or checkpoint)");
-            continue;
-        }
-        if (ck.errors.size() == before) sc.ops.push_back(op);
-    }
-}
-
 // Applies "--set a.b.c=value" to the document.
 void apply_override(json& doc, const std::string& spec, Checker& ck) {
     const size_t eq = spec.find('=');
@@ -765,7 +408,12 @@ CompileResult compile_scenario(const std::string& file, const std::string& text,
         return r;
     }
     ck.only(doc, "",
-            {"mmemu_scenario", "name", "description", "seed", "machine", "kernel", "events"});
+            {"mmemu_scenario", "mode", "name", "description", "seed", "machine", "kernel", "events"});
+    if (auto m = ck.string(doc, "", "mode", std::string("kernel"))) {
+        if (*m == "bare") sc.bare = true;
+        else if (*m != "kernel")
+            ck.error("/mode", "expected \"kernel\" (the default) or \"bare\", got \"" + *m + "\"");
+    }
     if (auto v = ck.integer(doc, "", "mmemu_scenario", 1, 1000, std::nullopt))
         if (*v != SCENARIO_FORMAT_VERSION)
             ck.error("/mmemu_scenario",
@@ -784,13 +432,19 @@ CompileResult compile_scenario(const std::string& file, const std::string& text,
     else
         ck.error("/machine",
                  "required field is missing (expected {\"arch\", \"memory\", \"cpus\"})");
-    if (doc.contains("kernel"))
+    if (sc.bare) {
+        if (doc.contains("kernel"))
+            ck.error("/kernel", "a bare-machine scenario has no kernel (remove \"kernel\" or the "
+                                "\"mode\": \"bare\")");
+    } else if (doc.contains("kernel")) {
         parse_kernel(ck, doc["kernel"], sc);
-    else
+    } else {
         parse_kernel(ck, json::object(), sc);
-    if (doc.contains("events"))
-        parse_events(ck, doc["events"], sc);
-    else
+    }
+    if (doc.contains("events")) {
+        if (sc.bare) parse_bare_events(ck, doc["events"], sc);
+        else parse_kernel_events(ck, doc["events"], sc);
+    } else
         ck.error("/events", "required field is missing (expected an array of events)");
     r.errors = ck.errors;
     if (r.errors.empty()) r.scenario = std::move(sc);

@@ -30,6 +30,26 @@ enum class OpKind : uint8_t {
     write_object,
     drain_pages,
     checkpoint,
+    // bare-machine events
+    set_cr,
+    wrmsr,
+    set_rflags,
+    wrpkru,
+    write_phys,
+    expect_phys,
+    access,
+    invlpg,
+    invpcid,
+};
+
+// What an access event expects (any part may be absent).
+struct AccessExpect {
+    bool fault = false;               // a fault is expected (vector below)
+    uint8_t vector = 0;
+    std::optional<uint32_t> error_code;
+    std::optional<uint64_t> pa;
+    std::optional<unsigned> page_size; // bytes
+    std::optional<uint64_t> value;     // the data a read returns
 };
 
 // One compiled event. Names are resolved to small integer slots at compile time.
@@ -50,10 +70,20 @@ struct Op {
     uint64_t offset = 0; // write_object
     uint32_t event = 0;  // index in the scenario's events array
     uint32_t name = 0;   // checkpoint: index in Scenario::checkpoint_names
+    // bare-machine events
+    uint8_t reg = 0;       // set_cr: the control register; invpcid: the type
+    uint8_t access = 0;    // AccessType
+    bool user = false;     // CPL 3
+    bool implicit = false; // implicit supervisor access
+    uint64_t value = 0;    // set_cr/wrmsr/set_rflags/wrpkru value; write data; invpcid PCID
+    uint64_t la = 0;       // access/invlpg/invpcid linear address; write/expect_phys address
+    uint32_t blob = 0;     // write_phys/expect_phys: index in Scenario::blobs
+    int32_t expect = -1;   // access: index in Scenario::expects
 };
 
 struct Scenario {
     std::string file;
+    bool bare = false; // "mode": "bare": no kernel; events drive the CPUs' MMUs directly
     std::string name;
     std::string description;
     uint64_t seed = 0;
@@ -63,6 +93,8 @@ struct Scenario {
     std::vector<std::string> handle_names;     // slot -> id
     std::vector<std::string> cache_names;      // slot -> cache name
     std::vector<std::string> checkpoint_names; // index -> name
+    std::vector<std::vector<uint8_t>> blobs;   // bytes of write_phys / expect_phys
+    std::vector<AccessExpect> expects;         // access expectations
 };
 
 struct Diagnostic {

@@ -1,6 +1,7 @@
 #include "workloads/stats.h"
 
 #include <algorithm>
+#include <cstdio>
 
 namespace mmemu {
 
@@ -241,6 +242,60 @@ ojson snapshot_state(const Kernel& k) {
     s["slabinfo"] = slabinfo(k);
     s["extfrag"] = extfrag(k);
     return s;
+}
+
+std::string hex_string(uint64_t v) {
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+    return buf;
+}
+
+ojson cpu_stats(const Machine& m) {
+    ojson cpus = ojson::array();
+    for (unsigned c = 0; c < m.nr_cpus(); c++) {
+        const Mmu& u = m.mmu(c);
+        const CpuRegs& r = u.regs();
+        ojson o;
+        o["cpu"] = c;
+        o["cycles"] = u.cycles();
+        o["regs"] = {{"cr0", hex_string(r.cr0)}, {"cr2", hex_string(r.cr2)}, {"cr3", hex_string(r.cr3)},
+                     {"cr4", hex_string(r.cr4)}, {"efer", hex_string(r.efer)},
+                     {"rflags", hex_string(r.rflags)}, {"pkru", hex_string(r.pkru)},
+                     {"maxphyaddr", r.maxphyaddr}};
+        ojson tlbs;
+        auto put = [&](const std::vector<std::unique_ptr<TlbArray>>& arrays) {
+            for (const auto& a : arrays)
+                tlbs[a->config().name] = {{"entries", a->config().entries}, {"ways", a->config().ways},
+                                          {"valid", a->valid_entries()}, {"hits", a->stats.hits},
+                                          {"misses", a->stats.misses}, {"fills", a->stats.fills},
+                                          {"evictions", a->stats.evictions},
+                                          {"invalidations", a->stats.invalidations}};
+        };
+        put(u.itlb());
+        put(u.dtlb());
+        put(u.stlb());
+        o["tlb"] = tlbs;
+        ojson pscs;
+        for (const auto& p : u.pscs())
+            pscs[p->name()] = {{"entries", p->size()}, {"hits", p->stats.hits}, {"misses", p->stats.misses},
+                               {"fills", p->stats.fills}, {"evictions", p->stats.evictions},
+                               {"invalidations", p->stats.invalidations}};
+        o["paging_structure_caches"] = pscs;
+        const MmuStats& st = u.stats();
+        o["accesses"] = st.accesses;
+        o["walks"] = st.walks;
+        o["walk_mem_refs"] = st.walk_mem_refs;
+        o["ad_writes"] = st.ad_writes;
+        o["faults"] = st.faults;
+        ojson fl;
+        for (size_t i = 0; i < size_t(FlushCause::count); i++) fl[flush_cause_name(FlushCause(i))] = st.flushes[i];
+        o["flushes"] = fl;
+        ojson pf = ojson::object();
+        for (const auto& [code, n] : st.pf_by_error_code) pf[hex_string(code)] = n;
+        o["pf_by_error_code"] = pf;
+        cpus.push_back(o);
+    }
+    return cpus;
 }
 
 ojson boot_summary(const Kernel& k) {

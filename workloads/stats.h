@@ -14,6 +14,9 @@ inline constexpr int STATS_FORMAT_VERSION = 1;
 using ojson = nlohmann::ordered_json;
 
 ojson snapshot_state(const Kernel& k);
+// Per-CPU MMU state: registers, TLB and paging-structure-cache counters, walks, faults, cycles.
+ojson cpu_stats(const Machine& m);
+std::string hex_string(uint64_t v);
 ojson boot_summary(const Kernel& k);
 
 } // namespace mmemu

@@ -1,5 +1,6 @@
 // mmemu: the command line. Exit codes (README.md):
 //   0  success
+//   1  a bare-machine scenario's expectation did not hold (the statistics say which)
 //   2  bad input or usage (malformed or invalid scenario, unknown option, missing file)
 //   3  the statistics could not be written
 //   70 internal error: an invariant of the emulated kernel was broken (a bug in mmemu)
@@ -16,6 +17,7 @@
 #include "mmcore/bug.h"
 #include "mmemu_version.h"
 #include "workloads/driver.h"
+#include "workloads/explain.h"
 
 namespace po = boost::program_options;
 using namespace mmemu;
@@ -23,6 +25,7 @@ using namespace mmemu;
 namespace {
 
 constexpr int EXIT_OK = 0;
+constexpr int EXIT_EXPECTATION = 1;
 constexpr int EXIT_BAD_INPUT = 2;
 constexpr int EXIT_OUTPUT = 3;
 constexpr int EXIT_INTERNAL = 70;
@@ -33,13 +36,15 @@ const char* kUsage =
     "commands:\n"
     "  run SCENARIO       run a scenario and print its statistics (JSON)\n"
     "  validate SCENARIO  check a scenario without running it; reports every error\n"
+    "  explain ADDRESS    show a linear-address translation step by step\n"
     "  help [COMMAND]     show help\n"
     "\n"
     "options:\n"
     "  --help             show help\n"
     "  --version          print the version\n"
     "\n"
-    "Exit codes: 0 success, 2 bad input or usage, 3 output not written, 70 internal error.\n"
+    "Exit codes: 0 success, 1 an expectation failed, 2 bad input or usage, 3 output not written,\n"
+    "70 internal error.\n"
     "Docs: docs/scenario-format.md, docs/statistics-format.md.\n";
 
 struct Loaded {
@@ -124,6 +129,127 @@ std::vector<std::string> sets_of(const po::variables_map& vm) {
     return vm.count("set") ? vm["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
 }
 
+po::options_description explain_options() {
+    po::options_description d("mmemu explain ADDRESS [options]");
+    d.add_options()("help,h", "show this help")(
+        "arch", po::value<std::string>()->default_value("i386"),
+        "paging mode for demonstration tables: i386, pae, x86_64 or la57")(
+        "scenario", po::value<std::string>(),
+        "explain on the page tables and registers of this bare-machine scenario instead")(
+        "checkpoint", po::value<std::string>(), "with --scenario: the state after this checkpoint")(
+        "cpu", po::value<unsigned>()->default_value(0), "with --scenario: the CPU")(
+        "type", po::value<std::string>()->default_value("read"), "read, write or fetch")(
+        "cpl", po::value<unsigned>()->default_value(3), "0 (supervisor) or 3 (user)")(
+        "implicit", "an implicit supervisor access (descriptor-table read)");
+    return d;
+}
+
+int cmd_explain(int argc, char** argv) {
+    const auto desc = explain_options();
+    po::options_description all;
+    all.add(desc);
+    all.add_options()("address", po::value<std::string>());
+    po::positional_options_description pos;
+    pos.add("address", 1);
+    po::variables_map vm;
+    try {
+        po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
+        po::notify(vm);
+    } catch (const po::error& e) {
+        std::cerr << "mmemu: " << e.what() << "\n\n" << desc;
+        return EXIT_BAD_INPUT;
+    }
+    if (vm.count("help")) {
+        std::cout << desc;
+        return EXIT_OK;
+    }
+    if (!vm.count("address")) {
+        std::cerr << "mmemu: explain needs a linear address such as 0x08048568\n\n" << desc;
+        return EXIT_BAD_INPUT;
+    }
+    uint64_t la;
+    try {
+        size_t used = 0;
+        const std::string a = vm["address"].as<std::string>();
+        la = std::stoull(a, &used, 0);
+        if (used != a.size()) throw std::invalid_argument(a);
+    } catch (const std::exception&) {
+        std::cerr << "mmemu: \"" << vm["address"].as<std::string>() << "\" is not an address (expected a number such as 0x08048568)\n";
+        return EXIT_BAD_INPUT;
+    }
+    AccessRequest req;
+    req.la = la;
+    const std::string type = vm["type"].as<std::string>();
+    if (type == "read") req.type = AccessType::read;
+    else if (type == "write") req.type = AccessType::write;
+    else if (type == "fetch") req.type = AccessType::fetch;
+    else {
+        std::cerr << "mmemu: --type expects read, write or fetch, got \"" << type << "\"\n";
+        return EXIT_BAD_INPUT;
+    }
+    const unsigned cpl = vm["cpl"].as<unsigned>();
+    if (cpl != 0 && cpl != 3) {
+        std::cerr << "mmemu: --cpl expects 0 or 3\n";
+        return EXIT_BAD_INPUT;
+    }
+    req.user = cpl == 3;
+    req.implicit = vm.count("implicit") > 0;
+
+    if (vm.count("scenario")) {
+        const std::string path = vm["scenario"].as<std::string>();
+        auto sc = load(path, {});
+        if (!sc) return EXIT_BAD_INPUT;
+        if (!sc->bare) {
+            std::cerr << "mmemu: " << path << ": explain needs a bare-machine scenario (\"mode\": \"bare\"); kernel scenarios have no page tables yet\n";
+            return EXIT_BAD_INPUT;
+        }
+        const unsigned cpu = vm["cpu"].as<unsigned>();
+        if (cpu >= sc->machine.nr_cpus) {
+            std::cerr << "mmemu: --cpu " << cpu << ": the machine has " << sc->machine.nr_cpus << " CPUs\n";
+            return EXIT_BAD_INPUT;
+        }
+        Driver d(*sc);
+        if (vm.count("checkpoint")) {
+            if (!d.run_until_checkpoint(vm["checkpoint"].as<std::string>())) {
+                std::cerr << "mmemu: " << path << ": no checkpoint named \"" << vm["checkpoint"].as<std::string>() << "\"\n";
+                return EXIT_BAD_INPUT;
+            }
+        } else {
+            d.run();
+        }
+        Mmu& mmu = d.machine().mmu(cpu);
+        std::cout << explain_translation(mmu.regs(), mmu.pdptes(), d.machine().ram(), req);
+        return EXIT_OK;
+    }
+    const std::string arch = vm["arch"].as<std::string>();
+    PagingMode mode;
+    MachineConfig mc;
+    mc.memory_bytes = uint64_t{64} << 20;
+    if (arch == "i386") mode = PagingMode::bits32, mc.arch = Arch::i386;
+    else if (arch == "pae") mode = PagingMode::pae, mc.arch = Arch::pae;
+    else if (arch == "x86_64") mode = PagingMode::level4, mc.arch = Arch::x86_64;
+    else if (arch == "la57") mode = PagingMode::level5, mc.arch = Arch::x86_64;
+    else {
+        std::cerr << "mmemu: --arch expects i386, pae, x86_64 or la57, got \"" << arch << "\"\n";
+        return EXIT_BAD_INPUT;
+    }
+    if ((mode == PagingMode::bits32 || mode == PagingMode::pae) && la > 0xffffffffull) {
+        std::cerr << "mmemu: " << arch << " linear addresses are 32 bits\n";
+        return EXIT_BAD_INPUT;
+    }
+    Machine m(mc);
+    CpuRegs regs;
+    regs.maxphyaddr = m.config().maxphyaddr;
+    PdpteRegs pdptes;
+    if (!is_canonical([&] { CpuRegs r = regs; r.cr0 = CR0_PE | CR0_PG; r.cr4 = CR4_PAE | (mode == PagingMode::level5 ? CR4_LA57 : 0); r.efer = (mode == PagingMode::level4 || mode == PagingMode::level5) ? EFER_LME | EFER_LMA : 0; return r; }(), la)) {
+        std::cerr << "mmemu: " << vm["address"].as<std::string>() << " is not canonical for " << arch << "\n";
+        return EXIT_BAD_INPUT;
+    }
+    std::cout << build_demo_tables(mode, la, m.ram(), regs, pdptes);
+    std::cout << explain_translation(regs, pdptes, m.ram(), req);
+    return EXIT_OK;
+}
+
 int cmd_validate(int argc, char** argv) {
     po::variables_map vm;
     std::string path;
@@ -144,12 +270,14 @@ int cmd_run(int argc, char** argv) {
     if (!sc) return EXIT_BAD_INPUT;
     const auto t0 = std::chrono::steady_clock::now();
     ojson st;
+    uint64_t expectations_failed = 0;
     try {
         RunOptions opt;
         opt.audit = !vm.count("no-audit");
         Driver d(*sc, opt);
         d.run();
         st = d.statistics();
+        expectations_failed = d.expectations_failed();
     } catch (const std::invalid_argument& e) {
         std::cerr << "mmemu: " << path << ": the kernel cannot boot on this machine: " << e.what()
                   << "\n";
@@ -180,6 +308,11 @@ int cmd_run(int argc, char** argv) {
         std::cout << out;
         std::cout.flush();
         if (!std::cout) return EXIT_OUTPUT;
+    }
+    if (expectations_failed) {
+        std::cerr << "mmemu: " << path << ": " << expectations_failed << " expectation"
+                  << (expectations_failed == 1 ? "" : "s") << " failed (see results.expectations)\n";
+        return EXIT_EXPECTATION;
     }
     return EXIT_OK;
 }
@@ -212,6 +345,7 @@ int main(int argc, char** argv) {
     try {
         if (cmd == "run") return cmd_run(argc - 1, argv + 1);
         if (cmd == "validate") return cmd_validate(argc - 1, argv + 1);
+        if (cmd == "explain") return cmd_explain(argc - 1, argv + 1);
     } catch (const std::bad_alloc&) {
         std::cerr << "mmemu: the host ran out of memory\n";
         return EXIT_INTERNAL;

@@ -1,0 +1,248 @@
+// Bare-machine events (docs/scenario-format.md, "Bare-machine scenarios"): the scenario sets
+// control registers and MSRs, writes physical memory, and performs accesses with expectations,
+// with no kernel in between. This is how page-walk semantics are tested and taught.
+#include <set>
+
+#include "emulator/fault.h"
+#include "emulator/paging.h"
+#include "workloads/scenario_parts.h"
+
+namespace mmemu {
+
+namespace {
+
+// write_phys / expect_phys data: "bytes" (a hex string or an array of 0..255), "u32" or "u64"
+// (arrays of numbers, stored little-endian).
+bool parse_data(Checker& ck, const json& e, const std::string& p, std::vector<uint8_t>& out) {
+    int forms = 0;
+    if (e.contains("bytes")) {
+        forms++;
+        const json& b = e["bytes"];
+        if (b.is_string()) {
+            std::string hex;
+            for (char c : b.get<std::string>())
+                if (c != ' ' && c != ':') hex += c;
+            if (hex.size() % 2) {
+                ck.error(p + "/bytes", "expected an even number of hex digits");
+                return false;
+            }
+            for (size_t i = 0; i < hex.size(); i += 2) {
+                try {
+                    size_t used = 0;
+                    const unsigned long v = std::stoul(hex.substr(i, 2), &used, 16);
+                    if (used != 2) throw 0;
+                    out.push_back(uint8_t(v));
+                } catch (...) {
+                    ck.error(p + "/bytes", "expected hex digits, got \"" + hex.substr(i, 2) + "\"");
+                    return false;
+                }
+            }
+        } else if (b.is_array()) {
+            for (size_t i = 0; i < b.size(); i++) {
+                auto v = Checker::number(b[i]);
+                if (!v || *v > 255) {
+                    ck.error(p + "/bytes/" + std::to_string(i), "expected a byte (0 to 255), got " + type_name(b[i]));
+                    return false;
+                }
+                out.push_back(uint8_t(*v));
+            }
+        } else {
+            ck.error(p + "/bytes", "expected a hex string or an array of bytes, got " + type_name(b));
+            return false;
+        }
+    }
+    for (const char* key : {"u32", "u64"}) {
+        if (!e.contains(key)) continue;
+        forms++;
+        const bool wide = std::string(key) == "u64";
+        const json& a = e[key];
+        if (!a.is_array() || a.empty()) {
+            ck.error(p + "/" + key, std::string("expected a non-empty array of ") + (wide ? "64" : "32") + "-bit numbers");
+            return false;
+        }
+        for (size_t i = 0; i < a.size(); i++) {
+            auto v = Checker::number(a[i]);
+            if (!v || (!wide && *v > 0xffffffffull)) {
+                ck.error(p + "/" + key + "/" + std::to_string(i),
+                         std::string("expected a ") + (wide ? "64" : "32") + "-bit number such as \"0x1003\", got " + type_name(a[i]));
+                return false;
+            }
+            for (unsigned k = 0; k < (wide ? 8u : 4u); k++) out.push_back(uint8_t(*v >> (8 * k)));
+        }
+    }
+    if (forms != 1) {
+        ck.error(p, "expected exactly one of \"bytes\", \"u32\" or \"u64\"");
+        return false;
+    }
+    return true;
+}
+
+std::optional<uint8_t> parse_vector(const std::string& s) {
+    if (s == "#PF") return VEC_PF;
+    if (s == "#GP") return VEC_GP;
+    if (s == "#SS") return VEC_SS;
+    if (s == "#NP") return VEC_NP;
+    return std::nullopt;
+}
+
+} // namespace
+
+void parse_bare_events(Checker& ck, const json& events, Scenario& sc) {
+    if (!events.is_array()) {
+        ck.error("/events", "expected an array of events, got " + type_name(events));
+        return;
+    }
+    std::set<std::string> checkpoints;
+    const int max_cpu = int(sc.machine.nr_cpus) - 1;
+    const uint64_t ram = sc.machine.memory_bytes;
+    for (size_t i = 0; i < events.size(); i++) {
+        const std::string p = "/events/" + std::to_string(i);
+        const json& e = events[i];
+        if (!e.is_object()) {
+            ck.error(p, "expected an event object with an \"op\", got " + type_name(e));
+            continue;
+        }
+        auto op_name = ck.string(e, p, "op", std::nullopt);
+        if (!op_name) continue;
+        Op op{};
+        op.event = uint32_t(i);
+        const size_t before = ck.errors.size();
+        auto cpu = [&] {
+            if (auto c = ck.integer(e, p, "cpu", 0, max_cpu, 0)) op.cpu = uint16_t(*c);
+        };
+        auto phys_range = [&](uint64_t addr, uint64_t len, const char* key) {
+            if (addr > ram || len > ram - addr)
+                ck.error(p + "/" + key, "expected an address inside the machine's " + std::to_string(ram) +
+                                            " bytes of RAM, got a range ending at " + std::to_string(addr + len));
+        };
+        const std::string& o = *op_name;
+        if (o == "set_cr") {
+            op.kind = OpKind::set_cr;
+            ck.only(e, p, {"op", "cr", "value", "cpu"});
+            if (auto v = ck.integer(e, p, "cr", 0, 4, std::nullopt)) {
+                if (*v == 1 || *v == 2)
+                    ck.error(p + "/cr", "expected 0, 3 or 4 (CR2 is written by page faults; CR1 does not exist)");
+                op.reg = uint8_t(*v);
+            }
+            if (auto v = ck.u64(e, p, "value", std::nullopt)) op.value = *v;
+            cpu();
+        } else if (o == "wrmsr") {
+            op.kind = OpKind::wrmsr;
+            ck.only(e, p, {"op", "msr", "value", "cpu"});
+            if (auto m = ck.string(e, p, "msr", std::nullopt))
+                if (*m != "IA32_EFER")
+                    ck.error(p + "/msr", "expected \"IA32_EFER\" (the only MSR that affects paging here), got \"" + *m + "\"");
+            if (auto v = ck.u64(e, p, "value", std::nullopt)) op.value = *v;
+            cpu();
+        } else if (o == "set_rflags" || o == "wrpkru") {
+            op.kind = o == "set_rflags" ? OpKind::set_rflags : OpKind::wrpkru;
+            ck.only(e, p, {"op", "value", "cpu"});
+            if (auto v = ck.u64(e, p, "value", std::nullopt)) {
+                if (op.kind == OpKind::wrpkru && *v > 0xffffffffull) ck.error(p + "/value", "expected a 32-bit PKRU value");
+                op.value = *v;
+            }
+            cpu();
+        } else if (o == "write_phys" || o == "expect_phys") {
+            op.kind = o == "write_phys" ? OpKind::write_phys : OpKind::expect_phys;
+            ck.only(e, p, {"op", "addr", "bytes", "u32", "u64"});
+            std::vector<uint8_t> data;
+            auto addr = ck.u64(e, p, "addr", std::nullopt);
+            if (parse_data(ck, e, p, data) && addr) {
+                phys_range(*addr, data.size(), "addr");
+                op.la = *addr;
+                op.blob = uint32_t(sc.blobs.size());
+                sc.blobs.push_back(std::move(data));
+            }
+        } else if (o == "access") {
+            op.kind = OpKind::access;
+            ck.only(e, p, {"op", "type", "la", "size", "cpl", "implicit", "value", "expect", "cpu"});
+            if (auto t = ck.string(e, p, "type", std::nullopt)) {
+                if (*t == "read") op.access = uint8_t(AccessType::read);
+                else if (*t == "write") op.access = uint8_t(AccessType::write);
+                else if (*t == "fetch") op.access = uint8_t(AccessType::fetch);
+                else ck.error(p + "/type", "expected \"read\", \"write\" or \"fetch\", got \"" + *t + "\"");
+            }
+            if (auto la = ck.u64(e, p, "la", std::nullopt)) op.la = *la;
+            if (auto s = ck.integer(e, p, "size", 1, 8, 1)) {
+                if (*s != 1 && *s != 2 && *s != 4 && *s != 8) ck.error(p + "/size", "expected 1, 2, 4 or 8 bytes");
+                else if ((op.la & 0xfff) + uint64_t(*s) > 0x1000)
+                    ck.error(p + "/size", "expected an access that stays inside one 4 KiB page (split accesses are not modelled)");
+                op.size = uint64_t(*s);
+            }
+            if (auto c = ck.integer(e, p, "cpl", 0, 3, 0)) op.user = *c == 3;
+            if (auto v = ck.boolean(e, p, "implicit", false)) op.implicit = *v;
+            if (e.contains("value")) {
+                if (op.access != uint8_t(AccessType::write)) ck.error(p + "/value", "only a write carries a value");
+                if (auto v = ck.u64(e, p, "value", std::nullopt)) op.value = *v;
+            }
+            if (e.contains("expect")) {
+                const json& x = e["expect"];
+                const std::string xp = p + "/expect";
+                AccessExpect ex;
+                if (!x.is_object()) {
+                    ck.error(xp, "expected an object such as {\"pa\": \"0x5000\"} or {\"fault\": \"#PF\", \"error_code\": \"0x7\"}");
+                } else {
+                    ck.only(x, xp, {"pa", "page_size", "value", "fault", "error_code"});
+                    if (x.contains("fault")) {
+                        auto f = ck.string(x, xp, "fault", std::nullopt);
+                        if (f) {
+                            if (auto vec = parse_vector(*f)) {
+                                ex.fault = true;
+                                ex.vector = *vec;
+                            } else {
+                                ck.error(xp + "/fault", "expected \"#PF\", \"#GP\", \"#SS\" or \"#NP\", got \"" + *f + "\"");
+                            }
+                        }
+                        if (x.contains("pa") || x.contains("value") || x.contains("page_size"))
+                            ck.error(xp, "a faulting access has no pa, page_size or value");
+                        if (x.contains("error_code"))
+                            if (auto v = ck.u64(x, xp, "error_code", std::nullopt)) ex.error_code = uint32_t(*v);
+                    } else {
+                        if (x.contains("error_code")) ck.error(xp + "/error_code", "an error code needs \"fault\"");
+                        if (x.contains("pa")) ex.pa = ck.u64(x, xp, "pa", std::nullopt);
+                        if (x.contains("page_size")) {
+                            auto s = ck.size(x, xp, "page_size", std::nullopt);
+                            if (s && *s != 4096 && *s != (2u << 20) && *s != (4u << 20) && *s != (1u << 30))
+                                ck.error(xp + "/page_size", "expected 4KiB, 2MiB, 4MiB or 1GiB");
+                            if (s) ex.page_size = unsigned(*s);
+                        }
+                        if (x.contains("value")) {
+                            if (op.access == uint8_t(AccessType::write)) ck.error(xp + "/value", "only a read or fetch returns a value");
+                            ex.value = ck.u64(x, xp, "value", std::nullopt);
+                        }
+                    }
+                    op.expect = int32_t(sc.expects.size());
+                    sc.expects.push_back(ex);
+                }
+            }
+            cpu();
+        } else if (o == "invlpg") {
+            op.kind = OpKind::invlpg;
+            ck.only(e, p, {"op", "la", "cpu"});
+            if (auto la = ck.u64(e, p, "la", std::nullopt)) op.la = *la;
+            cpu();
+        } else if (o == "invpcid") {
+            op.kind = OpKind::invpcid;
+            ck.only(e, p, {"op", "type", "pcid", "la", "cpu"});
+            if (auto t = ck.integer(e, p, "type", 0, 3, std::nullopt)) op.reg = uint8_t(*t);
+            if (auto v = ck.integer(e, p, "pcid", 0, 4095, 0)) op.value = uint64_t(*v);
+            if (auto la = ck.u64(e, p, "la", 0)) op.la = *la;
+            cpu();
+        } else if (o == "checkpoint") {
+            op.kind = OpKind::checkpoint;
+            ck.only(e, p, {"op", "name"});
+            if (auto n = ck.string(e, p, "name", std::nullopt)) {
+                if (!checkpoints.insert(*n).second) ck.error(p + "/name", "checkpoint name \"" + *n + "\" is used twice");
+                op.name = uint32_t(sc.checkpoint_names.size());
+                sc.checkpoint_names.push_back(*n);
+            }
+        } else {
+            ck.error(p + "/op", "unknown bare-machine event \"" + o + "\" (expected set_cr, wrmsr, set_rflags, wrpkru, "
+                                "write_phys, expect_phys, access, invlpg, invpcid or checkpoint)");
+            continue;
+        }
+        if (ck.errors.size() == before) sc.ops.push_back(op);
+    }
+}
+
+} // namespace mmemu
