@@ -20,8 +20,7 @@ namespace {
 struct Booted {
     Machine m;
     Kernel k;
-    explicit Booted(bool pcp)
-        : m(machine_config(uint64_t{4} << 30, 1)), k(m, cfg(pcp)) {}
+    explicit Booted(bool pcp) : m(machine_config(uint64_t{4} << 30, 1)), k(m, cfg(pcp)) {}
     static KernelConfig cfg(bool pcp) {
         KernelConfig c;
         c.pcp_enabled = pcp;

@@ -20,7 +20,7 @@ struct CostModel {
     uint32_t fault_delivery = 1000;
     uint32_t invlpg = 100;
     uint32_t invpcid = 150;
-    uint32_t mov_cr3 = 50;  // plus nothing extra for the flush itself
+    uint32_t mov_cr3 = 50; // plus nothing extra for the flush itself
     uint32_t mov_cr4 = 100;
     uint32_t mov_cr0 = 100;
 };

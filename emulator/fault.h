@@ -29,11 +29,34 @@ enum : uint32_t {
 struct Fault {
     uint8_t vector = VEC_NONE;
     uint32_t error_code = 0;
-    uint64_t cr2 = 0;   // #PF: the faulting linear address
-    int level = 0;      // #PF: paging level of the entry that decided (5 PML5E .. 1 PTE), 0 n/a
-    int bit = -1;       // the bit of that entry (or descriptor) that decided, -1 n/a
-    std::string rule;   // the rule, in words, with its SDM section
+    uint64_t cr2 = 0; // #PF: the faulting linear address
+    int level = 0;    // #PF: paging level of the entry that decided (5 PML5E .. 1 PTE), 0 n/a
+    int bit = -1;     // the bit of that entry (or descriptor) that decided, -1 n/a
+    std::string rule; // the rule, in words, with its SDM section
     bool raised() const { return vector != VEC_NONE; }
+};
+
+// A fault raised by address translation (#PF, or #GP for a non-canonical address). Its rule is
+// always static text, so the type is trivially constructible and a translation that succeeds
+// costs no string work (the TLB-hit path constructs one per access).
+struct TranslationFault {
+    uint8_t vector = VEC_NONE;
+    uint32_t error_code = 0;
+    uint64_t cr2 = 0;
+    int level = 0;
+    int bit = -1;
+    const char* rule = "";
+    bool raised() const { return vector != VEC_NONE; }
+    Fault to_fault() const {
+        Fault f;
+        f.vector = vector;
+        f.error_code = error_code;
+        f.cr2 = cr2;
+        f.level = level;
+        f.bit = bit;
+        f.rule = rule;
+        return f;
+    }
 };
 
 } // namespace mmemu

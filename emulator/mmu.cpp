@@ -1,5 +1,7 @@
 #include "emulator/mmu.h"
 
+#include <stdexcept>
+
 namespace mmemu {
 
 const char* flush_cause_name(FlushCause c) {
@@ -29,7 +31,8 @@ TlbConfig TlbConfig::skylake() {
     return c;
 }
 
-Mmu::Mmu(PhysicalMemory& ram, const TlbConfig& tlb, const CostModel& cost) : ram_(ram), cost_(cost) {
+Mmu::Mmu(PhysicalMemory& ram, const TlbConfig& tlb, const CostModel& cost)
+    : ram_(ram), cost_(cost) {
     for (const auto& c : tlb.itlb) itlb_.push_back(std::make_unique<TlbArray>(c));
     for (const auto& c : tlb.dtlb) dtlb_.push_back(std::make_unique<TlbArray>(c));
     for (const auto& c : tlb.stlb) stlb_.push_back(std::make_unique<TlbArray>(c));
@@ -37,6 +40,12 @@ Mmu::Mmu(PhysicalMemory& ram, const TlbConfig& tlb, const CostModel& cost) : ram
     pscs_.push_back(std::make_unique<PagingStructureCache>("pdpte_cache", 3, tlb.pdpte_cache));
     pscs_.push_back(std::make_unique<PagingStructureCache>("pml4e_cache", 4, tlb.pml4e_cache));
     pscs_.push_back(std::make_unique<PagingStructureCache>("pml5e_cache", 5, tlb.pml5e_cache));
+    if (itlb_.empty() || dtlb_.empty() || stlb_.empty())
+        throw std::invalid_argument(
+            "a TLB configuration needs at least one itlb, dtlb and stlb array");
+    l1_first_[0] = dtlb_[0].get();
+    l1_first_[1] = itlb_[0].get();
+    refresh();
 }
 
 namespace {
@@ -94,7 +103,8 @@ Fault Mmu::write_cr0(uint64_t v) {
     next.cr0 = v;
     const bool enabling = (v & CR0_PG) && !(regs_.cr0 & CR0_PG);
     if (enabling && (regs_.efer & EFER_LME)) {
-        if (!(regs_.cr4 & CR4_PAE)) return gp0("SDM 9.8.5: IA-32e mode needs CR4.PAE=1 before CR0.PG=1");
+        if (!(regs_.cr4 & CR4_PAE))
+            return gp0("SDM 9.8.5: IA-32e mode needs CR4.PAE=1 before CR0.PG=1");
         next.efer |= EFER_LMA;
     }
     if (!(v & CR0_PG)) next.efer &= ~EFER_LMA;
@@ -105,6 +115,7 @@ Fault Mmu::write_cr0(uint64_t v) {
     }
     const bool pg_changed = (v ^ regs_.cr0) & CR0_PG;
     regs_ = next;
+    refresh();
     if (pg_changed) flush_all(FlushCause::cr0_pg);
     return {};
 }
@@ -124,6 +135,7 @@ Fault Mmu::write_cr3(uint64_t v) {
         pdptes_ = p;
     }
     regs_ = next;
+    refresh();
     if (noflush) {
         stats_.flushes[size_t(FlushCause::mov_cr3_noflush)]++;
         return {};
@@ -136,18 +148,23 @@ Fault Mmu::write_cr3(uint64_t v) {
 Fault Mmu::write_cr4(uint64_t v) {
     cycles_ += cost_.mov_cr4;
     const uint64_t old = regs_.cr4;
-    if ((v & CR4_PCIDE) && !(old & CR4_PCIDE) && (!regs_.long_mode() || (regs_.cr3 & CR3_PCID_MASK)))
+    if ((v & CR4_PCIDE) && !(old & CR4_PCIDE) &&
+        (!regs_.long_mode() || (regs_.cr3 & CR3_PCID_MASK)))
         return gp0("SDM Vol. 2 MOV CR4: setting PCIDE needs IA-32e mode and CR3[11:0]=0");
-    if (regs_.long_mode() && !(v & CR4_PAE)) return gp0("SDM Vol. 2 MOV CR4: PAE cannot be cleared in IA-32e mode");
-    if (regs_.long_mode() && ((v ^ old) & CR4_LA57)) return gp0("SDM Vol. 2 MOV CR4: LA57 cannot change in IA-32e mode");
+    if (regs_.long_mode() && !(v & CR4_PAE))
+        return gp0("SDM Vol. 2 MOV CR4: PAE cannot be cleared in IA-32e mode");
+    if (regs_.long_mode() && ((v ^ old) & CR4_LA57))
+        return gp0("SDM Vol. 2 MOV CR4: LA57 cannot change in IA-32e mode");
     CpuRegs next = regs_;
     next.cr4 = v;
-    if (next.paging_mode() == PagingMode::pae && ((v ^ old) & (CR4_PAE | CR4_PSE | CR4_PGE | CR4_SMEP))) {
+    if (next.paging_mode() == PagingMode::pae &&
+        ((v ^ old) & (CR4_PAE | CR4_PSE | CR4_PGE | CR4_SMEP))) {
         PdpteRegs p;
         if (Fault f = load_pdptes(next, ram_, p); f.raised()) return f;
         pdptes_ = p;
     }
     regs_ = next;
+    refresh();
     if (((v ^ old) & CR4_PGE) || ((old & CR4_PCIDE) && !(v & CR4_PCIDE)))
         flush_all((v ^ old) & CR4_PGE ? FlushCause::cr4_pge : FlushCause::cr4_pcide);
     else if (((v ^ old) & CR4_PAE) || ((v & CR4_SMEP) && !(old & CR4_SMEP)))
@@ -159,6 +176,7 @@ Fault Mmu::write_efer(uint64_t v) {
     if ((regs_.cr0 & CR0_PG) && ((v ^ regs_.efer) & EFER_LME))
         return gp0("SDM Vol. 4 IA32_EFER: LME cannot change while paging is enabled");
     regs_.efer = (v & ~EFER_LMA) | (regs_.efer & EFER_LMA);
+    refresh();
     return {};
 }
 
@@ -177,7 +195,8 @@ Fault Mmu::invpcid(unsigned type, uint16_t pcid, uint64_t la) {
     if (pcid > 0xfff) return gp0("SDM Vol. 2 INVPCID: PCID above 4095");
     if (type <= 1 && !(regs_.cr4 & CR4_PCIDE) && pcid != 0)
         return gp0("SDM Vol. 2 INVPCID: types 0 and 1 with a non-zero PCID need CR4.PCIDE=1");
-    if (type == 0 && !is_canonical(regs_, la)) return gp0("SDM Vol. 2 INVPCID: non-canonical address");
+    if (type == 0 && !is_canonical(regs_, la))
+        return gp0("SDM Vol. 2 INVPCID: non-canonical address");
     switch (type) {
     case 0: // individual address, except global translations
         for (auto* set : {&itlb_, &dtlb_, &stlb_})
@@ -204,49 +223,49 @@ Fault Mmu::invpcid(unsigned type, uint16_t pcid, uint64_t la) {
     return {};
 }
 
-Translation Mmu::translate(const AccessRequest& req) {
-    Translation t;
-    stats_.accesses++;
-    const PagingMode mode = regs_.paging_mode();
-    if (mode == PagingMode::none) {
-        t.pa = req.la & 0xffffffffull;
-        return t;
-    }
-    if (!is_canonical(regs_, req.la)) {
-        t.fault = gp0("SDM 3.3.7.1: a non-canonical linear address raises #GP(0)");
-        stats_.faults++;
-        stats_.faults_by_vector[VEC_GP]++;
-        return t;
-    }
-    const uint16_t pcid = current_pcid();
+void Mmu::refresh() {
+    mode_ = regs_.paging_mode();
+    canon_shift_ = mode_ == PagingMode::level5   ? 64 - 57
+                   : mode_ == PagingMode::level4 ? 64 - 48
+                                                 : 0;
+    pcid_ = (regs_.cr4 & CR4_PCIDE) ? uint16_t(regs_.cr3 & CR3_PCID_MASK) : 0;
+    perm_ = permission_context(regs_);
+    if (++perm_gen_ == 0) perm_gen_ = 1; // 0 means "not computed" in a TLB entry
+}
+
+void Mmu::non_canonical(Translation& t) {
+    stats_.untranslated++;
+    t.fault.vector = VEC_GP;
+    t.fault.error_code = 0;
+    t.fault.rule = "SDM 3.3.7.1: a non-canonical linear address raises #GP(0)";
+    stats_.faults++;
+    stats_.faults_by_vector[VEC_GP]++;
+}
+
+void Mmu::translate_miss(const AccessRequest& req, Translation& t, bool probe_l1) {
+    const PagingMode mode = mode_;
+    const uint16_t pcid = pcid_;
     auto& l1 = req.type == AccessType::fetch ? itlb_ : dtlb_;
-    // An entry is usable if the cached rights permit the access and a write finds it dirty;
-    // otherwise the entry is dropped and the translation walked again (a walk re-reads the
-    // entries, so a stale entry never causes a spurious fault).
-    auto usable = [&](TlbEntry* e, TlbArray& a) {
-        bool pk;
-        if (access_permitted(regs_, req, e->rights, pk, nullptr) &&
-            !(req.type == AccessType::write && !e->dirty))
-            return true;
-        a.invalidate_entry(e);
-        return false;
-    };
-    auto hit = [&](const TlbEntry* e, TlbLevel lvl, uint64_t cost) {
-        t.pa = e->frame | (req.la & ((1ull << e->shift) - 1));
-        t.page_shift = e->page_shift;
-        t.source = lvl;
-        t.cycles = cost;
-        cycles_ += cost;
-        return t;
-    };
-    for (auto& a : l1)
-        if (TlbEntry* e = a->lookup(req.la, pcid)) {
-            if (usable(e, *a)) return hit(e, TlbLevel::l1, cost_.l1_tlb_hit);
-            break;
-        }
+    if (probe_l1)
+        for (size_t i = 1; i < l1.size(); i++)
+            if (TlbEntry* e = l1[i]->lookup(req.la, pcid)) {
+                if (usable(*e, req)) {
+                    t.pa = e->frame | (req.la & ((1ull << e->shift) - 1));
+                    t.page_shift = e->page_shift;
+                    t.source = TlbLevel::l1;
+                    t.cycles = cost_.l1_tlb_hit;
+                    cycles_ += cost_.l1_tlb_hit;
+                    return;
+                }
+                l1[i]->invalidate_entry(e);
+                break;
+            }
     for (auto& a : stlb_)
         if (TlbEntry* e = a->lookup(req.la, pcid)) {
-            if (!usable(e, *a)) break;
+            if (!usable(*e, req)) {
+                a->invalidate_entry(e);
+                break;
+            }
             // Refill the L1 TLB from the STLB entry (at the entry's own size).
             WalkResult w;
             w.frame_pa = e->frame;
@@ -255,7 +274,12 @@ Translation Mmu::translate(const AccessRequest& req) {
             w.global = e->global;
             w.dirty = e->dirty;
             if (TlbArray* a1 = best_array(l1, e->shift)) a1->fill(req.la, pcid, w);
-            return hit(e, TlbLevel::stlb, cost_.l1_tlb_hit + cost_.stlb_hit);
+            t.pa = e->frame | (req.la & ((1ull << e->shift) - 1));
+            t.page_shift = e->page_shift;
+            t.source = TlbLevel::stlb;
+            t.cycles = cost_.l1_tlb_hit + cost_.stlb_hit;
+            cycles_ += t.cycles;
+            return;
         }
 
     // A walk, resumed below the lowest paging-structure cache that hits (SDM 4.10.3.2).
@@ -285,11 +309,12 @@ Translation Mmu::translate(const AccessRequest& req) {
         if (mode == PagingMode::pae && s.level == 3) continue; // the PDPTE registers
         for (auto& p : pscs_)
             if (p->level() == s.level)
-                p->fill(psc_tag(mode, s.level, req.la), pcid, w.next_table[s.level], w.rights_above[s.level]);
+                p->fill(psc_tag(mode, s.level, req.la), pcid, w.next_table[s.level],
+                        w.rights_above[s.level]);
     }
     t.source = TlbLevel::walk;
     if (w.fault.raised()) {
-        t.fault = std::move(w.fault);
+        t.fault = w.fault;
         stats_.faults++;
         stats_.faults_by_vector[t.fault.vector]++;
         if (t.fault.vector == VEC_PF) {
@@ -299,7 +324,7 @@ Translation Mmu::translate(const AccessRequest& req) {
         cost += cost_.fault_delivery;
         t.cycles = cost;
         cycles_ += cost;
-        return t;
+        return;
     }
     if (TlbArray* a = best_array(stlb_, w.page_shift)) a->fill(req.la, pcid, w);
     if (TlbArray* a = best_array(l1, w.page_shift)) a->fill(req.la, pcid, w);
@@ -307,7 +332,6 @@ Translation Mmu::translate(const AccessRequest& req) {
     t.page_shift = w.page_shift;
     t.cycles = cost;
     cycles_ += cost;
-    return t;
 }
 
 } // namespace mmemu

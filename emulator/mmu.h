@@ -28,18 +28,28 @@ struct TlbConfig {
 enum class TlbLevel : uint8_t { none, l1, stlb, walk };
 
 struct Translation {
-    Fault fault;
+    TranslationFault fault;
     uint64_t pa = 0;
     unsigned page_shift = 12;
     TlbLevel source = TlbLevel::none;
     uint64_t cycles = 0;
 };
 
-enum class FlushCause : uint8_t { mov_cr3, mov_cr3_noflush, invlpg, invpcid, cr4_pge, cr4_pcide, cr4_pae_smep, cr0_pg, count };
+enum class FlushCause : uint8_t {
+    mov_cr3,
+    mov_cr3_noflush,
+    invlpg,
+    invpcid,
+    cr4_pge,
+    cr4_pcide,
+    cr4_pae_smep,
+    cr0_pg,
+    count
+};
 const char* flush_cause_name(FlushCause c);
 
 struct MmuStats {
-    uint64_t accesses = 0;
+    uint64_t untranslated = 0; // accesses with paging off or a non-canonical address
     uint64_t walks = 0;
     uint64_t walk_mem_refs = 0;
     uint64_t ad_writes = 0;
@@ -51,7 +61,8 @@ struct MmuStats {
 
 class Mmu {
 public:
-    Mmu(PhysicalMemory& ram, const TlbConfig& tlb = TlbConfig::skylake(), const CostModel& cost = {});
+    Mmu(PhysicalMemory& ram, const TlbConfig& tlb = TlbConfig::skylake(),
+        const CostModel& cost = {});
 
     const CpuRegs& regs() const { return regs_; }
     const PdpteRegs& pdptes() const { return pdptes_; }
@@ -61,37 +72,110 @@ public:
     Fault write_cr3(uint64_t v);
     Fault write_cr4(uint64_t v);
     Fault write_efer(uint64_t v);
-    void write_rflags(uint64_t v) { regs_.rflags = v | 0x2; }
-    void write_pkru(uint32_t v) { regs_.pkru = v; }
-    void set_maxphyaddr(unsigned bits) { regs_.maxphyaddr = bits; }
+    void write_rflags(uint64_t v) {
+        regs_.rflags = v | 0x2;
+        refresh();
+    }
+    void write_pkru(uint32_t v) {
+        regs_.pkru = v;
+        refresh();
+    }
+    void set_maxphyaddr(unsigned bits) {
+        regs_.maxphyaddr = bits;
+        refresh();
+    }
     void invlpg(uint64_t la);
     Fault invpcid(unsigned type, uint16_t pcid, uint64_t la);
 
-    // Translates one access: TLBs, then paging-structure caches and a walk. A #PF also sets CR2.
-    Translation translate(const AccessRequest& req);
-
-    uint16_t current_pcid() const {
-        return (regs_.cr4 & CR4_PCIDE) ? uint16_t(regs_.cr3 & CR3_PCID_MASK) : 0;
+    // Translates one access: the L1 TLB here (the hot path, inline), then the STLB,
+    // paging-structure caches and a walk. A #PF also sets CR2.
+    Translation translate(const AccessRequest& req) {
+        Translation t;
+        if (mode_ == PagingMode::none) {
+            stats_.untranslated++;
+            t.pa = req.la & 0xffffffffull;
+            return t;
+        }
+        // Canonical check: sign-extending from bit la_width_-1 must give the address back
+        // (canon_shift_ is 0 outside IA-32e paging, where every address passes).
+        if (uint64_t(int64_t(req.la << canon_shift_) >> canon_shift_) != req.la) {
+            non_canonical(t);
+            return t;
+        }
+        // The first L1 array (the 4 KiB one in every real geometry) is probed here; the others
+        // in translate_miss().
+        TlbArray* a = l1_first_[req.type == AccessType::fetch];
+        if (TlbEntry* e = a->lookup(req.la, pcid_)) {
+            if (usable(*e, req)) {
+                t.pa = e->frame | (req.la & ((1ull << e->shift) - 1));
+                t.page_shift = e->page_shift;
+                t.source = TlbLevel::l1;
+                t.cycles = cost_.l1_tlb_hit; // added to cycles() from the hit counts
+                return t;
+            }
+            l1_unusable_++;
+            a->invalidate_entry(e);
+            translate_miss(req, t, false);
+            return t;
+        }
+        translate_miss(req, t, true);
+        return t;
     }
+
+    uint16_t current_pcid() const { return pcid_; }
     const std::vector<std::unique_ptr<TlbArray>>& itlb() const { return itlb_; }
     const std::vector<std::unique_ptr<TlbArray>>& dtlb() const { return dtlb_; }
     const std::vector<std::unique_ptr<TlbArray>>& stlb() const { return stlb_; }
     const std::vector<std::unique_ptr<PagingStructureCache>>& pscs() const { return pscs_; }
     const MmuStats& stats() const { return stats_; }
-    uint64_t cycles() const { return cycles_; }
+    // Every access probes the first L1 array of its side once, unless paging is off or the
+    // address is not canonical.
+    uint64_t accesses() const {
+        return stats_.untranslated + l1_first_[0]->stats.hits + l1_first_[0]->stats.misses +
+               l1_first_[1]->stats.hits + l1_first_[1]->stats.misses;
+    }
+    // Cycles of everything so far. First-L1-array hits that served the access are charged here
+    // rather than on the hot path: hits minus those whose entry turned out unusable.
+    uint64_t cycles() const {
+        const uint64_t served = l1_first_[0]->stats.hits + l1_first_[1]->stats.hits - l1_unusable_;
+        return cycles_ + served * cost_.l1_tlb_hit;
+    }
     const CostModel& cost() const { return cost_; }
 
 private:
-    void flush_all(FlushCause why);                 // every entry, global ones too, all PCIDs
+    // A cached entry serves an access if its rights permit it and a write finds it dirty;
+    // otherwise the entry is dropped and the translation walked again (a walk re-reads the
+    // entries, so a stale entry never causes a spurious fault).
+    bool usable(TlbEntry& e, const AccessRequest& req) {
+        if (e.perm_gen != perm_gen_) {
+            e.perm_mask = permission_mask(perm_, e.rights);
+            e.perm_gen = perm_gen_;
+        }
+        return (e.perm_mask >> access_kind(req) & 1) &&
+               !(req.type == AccessType::write && !e.dirty);
+    }
+    // The other L1 arrays (if `probe_l1`), the STLB, the paging-structure caches and a walk.
+    void translate_miss(const AccessRequest& req, Translation& t, bool probe_l1);
+    void non_canonical(Translation& t);
+    void refresh();                 // recompute the cached state below after a register write
+    void flush_all(FlushCause why); // every entry, global ones too, all PCIDs
     void flush_pcid(uint16_t pcid, bool include_global, FlushCause why);
     PhysicalMemory& ram_;
     CpuRegs regs_;
     PdpteRegs pdptes_;
     CostModel cost_;
     std::vector<std::unique_ptr<TlbArray>> itlb_, dtlb_, stlb_;
+    TlbArray* l1_first_[2] = {};                              // dtlb_[0], itlb_[0]
     std::vector<std::unique_ptr<PagingStructureCache>> pscs_; // PDE, PDPTE, PML4E, PML5E
     MmuStats stats_;
     uint64_t cycles_ = 0;
+    // Derived from the registers by refresh().
+    PagingMode mode_ = PagingMode::none;
+    unsigned canon_shift_ = 0; // 64 - 48 or 64 - 57 in IA-32e paging (canonical check), else 0
+    uint64_t l1_unusable_ = 0; // first-L1-array hits whose entry could not serve the access
+    uint16_t pcid_ = 0;
+    PermissionContext perm_;
+    uint32_t perm_gen_ = 1; // bumped by refresh(); TLB entries cache decisions per generation
 };
 
 } // namespace mmemu

@@ -17,7 +17,9 @@ constexpr uint64_t PTE_PS = 1ull << 7;
 constexpr uint64_t PTE_G = 1ull << 8;
 constexpr uint64_t PTE_XD = 1ull << 63;
 
-uint64_t bits(int hi, int lo) { return ((hi >= 63) ? ~0ull : ((1ull << (hi + 1)) - 1)) & ~((1ull << lo) - 1); }
+uint64_t bits(int hi, int lo) {
+    return ((hi >= 63) ? ~0ull : ((1ull << (hi + 1)) - 1)) & ~((1ull << lo) - 1);
+}
 
 // Reads of physical addresses beyond RAM return all ones, as a PC's bus does for an address
 // nothing decodes; writes there are dropped.
@@ -37,7 +39,8 @@ uint64_t read_entry(const PhysicalMemory& ram, uint64_t pa, bool wide) {
 void write_entry(PhysicalMemory& ram, uint64_t pa, uint64_t v, bool wide) {
     const unsigned size = wide ? 8 : 4;
     if (!ram.contains(PhysAddr{pa}, size)) return;
-    if (wide) std::memcpy(ram.ptr(PhysAddr{pa}), &v, 8);
+    if (wide)
+        std::memcpy(ram.ptr(PhysAddr{pa}), &v, 8);
     else {
         const uint32_t w = uint32_t(v);
         std::memcpy(ram.ptr(PhysAddr{pa}), &w, 4);
@@ -80,7 +83,9 @@ uint64_t reserved_bits(const CpuRegs& regs, PagingMode mode, int level, bool lar
     return 0;
 }
 
-int lowest_set_bit(uint64_t v) { return v ? __builtin_ctzll(v) : -1; }
+int lowest_set_bit(uint64_t v) {
+    return v ? __builtin_ctzll(v) : -1;
+}
 
 } // namespace
 
@@ -135,52 +140,16 @@ uint32_t pf_access_bits(const CpuRegs& regs, const AccessRequest& req) {
     return e;
 }
 
-bool access_permitted(const CpuRegs& regs, const AccessRequest& req, const PageRights& r,
-                      bool& pk_violation, const char** why) {
-    const bool user_mode = req.user && !req.implicit;
-    const bool write = req.type == AccessType::write;
-    const bool wp = regs.cr0 & CR0_WP;
-    const char* rule = nullptr;
-    pk_violation = false;
-    if (req.type == AccessType::fetch) {
-        if (user_mode) {
-            if (!r.user) rule = "SDM 4.6.1: user-mode fetch from a supervisor-mode address";
-            else if (r.nx) rule = "SDM 4.6.1: fetch from a page with XD=1";
-        } else {
-            if (r.user && (regs.cr4 & CR4_SMEP))
-                rule = "SDM 4.6.1: supervisor-mode fetch from a user-mode address with CR4.SMEP=1";
-            else if (r.nx) rule = "SDM 4.6.1: fetch from a page with XD=1";
-        }
-    } else {
-        if (user_mode) {
-            if (!r.user) rule = "SDM 4.6.1: user-mode access to a supervisor-mode address";
-            else if (write && !r.writable) rule = "SDM 4.6.1: user-mode write to a read-only page";
-        } else {
-            if (r.user && (regs.cr4 & CR4_SMAP) && (req.implicit || !(regs.rflags & RFLAGS_AC)))
-                rule = req.implicit
-                           ? "SDM 4.6.1: implicit supervisor access to a user-mode address with "
-                             "CR4.SMAP=1 (RFLAGS.AC does not apply)"
-                           : "SDM 4.6.1: supervisor-mode access to a user-mode address with "
-                             "CR4.SMAP=1 and RFLAGS.AC=0";
-            else if (write && !r.writable && wp)
-                rule = "SDM 4.6.1: supervisor-mode write to a read-only page with CR0.WP=1";
-        }
-        // Protection keys (SDM 4.6.2): data accesses to user-mode addresses with 4/5-level paging.
-        const PagingMode mode = regs.paging_mode();
-        if ((regs.cr4 & CR4_PKE) && r.user &&
-            (mode == PagingMode::level4 || mode == PagingMode::level5)) {
-            const bool ad = (regs.pkru >> (2 * r.pkey)) & 1;
-            const bool wd = (regs.pkru >> (2 * r.pkey + 1)) & 1;
-            if (ad || (write && wd && (user_mode || wp))) {
-                pk_violation = true;
-                if (!rule)
-                    rule = ad ? "SDM 4.6.2: PKRU.AD=1 for the page's protection key"
-                              : "SDM 4.6.2: write with PKRU.WD=1 for the page's protection key";
-            }
-        }
-    }
-    if (why) *why = rule;
-    return rule == nullptr;
+PermissionContext permission_context(const CpuRegs& regs) {
+    PermissionContext c;
+    c.wp = regs.cr0 & CR0_WP;
+    c.smep = regs.cr4 & CR4_SMEP;
+    c.smap = regs.cr4 & CR4_SMAP;
+    c.ac = regs.rflags & RFLAGS_AC;
+    const PagingMode mode = regs.paging_mode();
+    c.pkeys = (regs.cr4 & CR4_PKE) && (mode == PagingMode::level4 || mode == PagingMode::level5);
+    c.pkru = regs.pkru;
+    return c;
 }
 
 WalkResult page_walk(const CpuRegs& regs, const PdpteRegs& pdptes, PhysicalMemory& ram,
@@ -205,7 +174,10 @@ WalkResult page_walk(const CpuRegs& regs, const PdpteRegs& pdptes, PhysicalMemor
         table = start->table_pa;
         rights = start->rights;
     } else {
-        level = mode == PagingMode::level5 ? 5 : mode == PagingMode::level4 ? 4 : mode == PagingMode::pae ? 3 : 2;
+        level = mode == PagingMode::level5   ? 5
+                : mode == PagingMode::level4 ? 4
+                : mode == PagingMode::pae    ? 3
+                                             : 2;
         table = mode == PagingMode::bits32 ? (regs.cr3 & 0xfffff000u) : (regs.cr3 & phys_mask);
     }
     const uint32_t access_bits = pf_access_bits(regs, req);
@@ -221,9 +193,12 @@ WalkResult page_walk(const CpuRegs& regs, const PdpteRegs& pdptes, PhysicalMemor
 
     for (;; level--) {
         unsigned index;
-        if (mode == PagingMode::bits32) index = unsigned(la >> (level == 2 ? 22 : 12)) & 0x3ff;
-        else if (mode == PagingMode::pae && level == 3) index = unsigned(la >> 30) & 3;
-        else index = unsigned(la >> (12 + 9 * (level - 1))) & 0x1ff;
+        if (mode == PagingMode::bits32)
+            index = unsigned(la >> (level == 2 ? 22 : 12)) & 0x3ff;
+        else if (mode == PagingMode::pae && level == 3)
+            index = unsigned(la >> 30) & 3;
+        else
+            index = unsigned(la >> (12 + 9 * (level - 1))) & 0x1ff;
 
         uint64_t entry, entry_pa = 0;
         if (mode == PagingMode::pae && level == 3) {
@@ -237,12 +212,15 @@ WalkResult page_walk(const CpuRegs& regs, const PdpteRegs& pdptes, PhysicalMemor
         step = {level, index, entry_pa, entry, false};
 
         if (!(entry & PTE_P))
-            return fail(0, level, 0, "SDM 4.7: a paging-structure entry used for the translation has P=0");
+            return fail(0, level, 0,
+                        "SDM 4.7: a paging-structure entry used for the translation has P=0");
         const bool pae_pdpte = mode == PagingMode::pae && level == 3;
         bool large = false;
         if (entry & PTE_PS) {
-            if (mode == PagingMode::bits32) large = level == 2 && (regs.cr4 & CR4_PSE);
-            else if (level == 2 || (level == 3 && long_paging)) large = true;
+            if (mode == PagingMode::bits32)
+                large = level == 2 && (regs.cr4 & CR4_PSE);
+            else if (level == 2 || (level == 3 && long_paging))
+                large = true;
         }
         if (!pae_pdpte) {
             const uint64_t rsvd = entry & reserved_bits(regs, mode, level, large);

@@ -38,10 +38,10 @@ Fault load_pdptes(const CpuRegs& regs, const PhysicalMemory& ram, PdpteRegs& out
 const char* level_entry_name(int level, PagingMode mode);
 
 struct WalkStep {
-    int level;          // 5..1
-    unsigned index;     // index of the entry in its table
-    uint64_t entry_pa;  // physical address of the entry (0 for a PAE PDPTE register)
-    uint64_t entry;     // the value read (before A/D updates)
+    int level;         // 5..1
+    unsigned index;    // index of the entry in its table
+    uint64_t entry_pa; // physical address of the entry (0 for a PAE PDPTE register)
+    uint64_t entry;    // the value read (before A/D updates)
     bool leaf;
 };
 
@@ -55,15 +55,15 @@ struct PageRights {
 
 // Where a walk may start when a paging-structure cache hit skips the upper levels (SDM 4.10.3).
 struct WalkStart {
-    int level = 0;          // the level of the next entry to read (0: start from CR3)
-    uint64_t table_pa = 0;  // physical address of the table holding that entry
-    PageRights rights;      // rights of the entries above
+    int level = 0;         // the level of the next entry to read (0: start from CR3)
+    uint64_t table_pa = 0; // physical address of the table holding that entry
+    PageRights rights;     // rights of the entries above
 };
 
 struct WalkResult {
-    Fault fault;            // raised() on failure
-    uint64_t pa = 0;        // physical address of the access
-    uint64_t frame_pa = 0;  // physical base of the page
+    TranslationFault fault;   // raised() on failure
+    uint64_t pa = 0;          // physical address of the access
+    uint64_t frame_pa = 0;    // physical base of the page
     unsigned page_shift = 12; // 12, 21 (2 MiB), 22 (4 MiB) or 30 (1 GiB)
     PageRights rights;
     bool global = false;    // leaf G with CR4.PGE
@@ -85,12 +85,92 @@ struct WalkResult {
 WalkResult page_walk(const CpuRegs& regs, const PdpteRegs& pdptes, PhysicalMemory& ram,
                      const AccessRequest& req, const WalkStart* start = nullptr);
 
+// The control-register state the permission rules read, gathered once per register change
+// (the MMU keeps one up to date) so a TLB hit checks rights without decoding registers.
+struct PermissionContext {
+    bool wp = false;    // CR0.WP
+    bool smep = false;  // CR4.SMEP
+    bool smap = false;  // CR4.SMAP
+    bool ac = false;    // RFLAGS.AC
+    bool pkeys = false; // CR4.PKE with 4- or 5-level paging
+    uint32_t pkru = 0;
+};
+PermissionContext permission_context(const CpuRegs& regs);
+
 // The permission decision (SDM 4.6) for an access with the accumulated rights of a translation;
-// used both after a walk and on a TLB hit. Returns 0 if permitted, else the #PF error code bits
-// beyond P (W/U/I/D/PK are added by the caller) with PFERR_PK when a protection key decided.
-// `why` receives the rule's name.
-bool access_permitted(const CpuRegs& regs, const AccessRequest& req, const PageRights& r,
-                      bool& pk_violation, const char** why);
+// used both after a walk and on a TLB hit. Returns true if permitted. `pk_violation` says whether
+// PKRU forbids the access (the #PF PK bit); `why` (optional) receives the rule that decided.
+inline bool permitted(const PermissionContext& c, const AccessRequest& req, const PageRights& r,
+                      bool& pk_violation, const char** why) {
+    const bool user_mode = req.user && !req.implicit;
+    const bool write = req.type == AccessType::write;
+    const char* rule = nullptr;
+    pk_violation = false;
+    if (req.type == AccessType::fetch) {
+        if (user_mode) {
+            if (!r.user)
+                rule = "SDM 4.6.1: user-mode fetch from a supervisor-mode address";
+            else if (r.nx)
+                rule = "SDM 4.6.1: fetch from a page with XD=1";
+        } else {
+            if (r.user && c.smep)
+                rule = "SDM 4.6.1: supervisor-mode fetch from a user-mode address with CR4.SMEP=1";
+            else if (r.nx)
+                rule = "SDM 4.6.1: fetch from a page with XD=1";
+        }
+    } else {
+        if (user_mode) {
+            if (!r.user)
+                rule = "SDM 4.6.1: user-mode access to a supervisor-mode address";
+            else if (write && !r.writable)
+                rule = "SDM 4.6.1: user-mode write to a read-only page";
+        } else {
+            if (r.user && c.smap && (req.implicit || !c.ac))
+                rule = req.implicit
+                           ? "SDM 4.6.1: implicit supervisor access to a user-mode address with "
+                             "CR4.SMAP=1 (RFLAGS.AC does not apply)"
+                           : "SDM 4.6.1: supervisor-mode access to a user-mode address with "
+                             "CR4.SMAP=1 and RFLAGS.AC=0";
+            else if (write && !r.writable && c.wp)
+                rule = "SDM 4.6.1: supervisor-mode write to a read-only page with CR0.WP=1";
+        }
+        // Protection keys (SDM 4.6.2): data accesses to user-mode addresses.
+        if (c.pkeys && r.user) {
+            const bool ad = (c.pkru >> (2 * r.pkey)) & 1;
+            const bool wd = (c.pkru >> (2 * r.pkey + 1)) & 1;
+            if (ad || (write && wd && (user_mode || c.wp))) {
+                pk_violation = true;
+                if (!rule)
+                    rule = ad ? "SDM 4.6.2: PKRU.AD=1 for the page's protection key"
+                              : "SDM 4.6.2: write with PKRU.WD=1 for the page's protection key";
+            }
+        }
+    }
+    if (why) *why = rule;
+    return rule == nullptr;
+}
+
+// The nine kinds of access (read/write/fetch by a user-mode, explicit supervisor or implicit
+// supervisor access) as a bit index, and the set of kinds `permitted` allows for given rights.
+inline unsigned access_kind(const AccessRequest& req) {
+    const unsigned who = req.implicit ? 2 : req.user ? 0 : 1;
+    return unsigned(req.type) * 3 + who;
+}
+inline uint16_t permission_mask(const PermissionContext& c, const PageRights& r) {
+    uint16_t mask = 0;
+    for (unsigned type = 0; type < 3; type++)
+        for (unsigned who = 0; who < 3; who++) {
+            AccessRequest req{0, AccessType(type), who == 0, who == 2};
+            bool pk;
+            if (permitted(c, req, r, pk, nullptr)) mask |= uint16_t(1u << (type * 3 + who));
+        }
+    return mask;
+}
+
+inline bool access_permitted(const CpuRegs& regs, const AccessRequest& req, const PageRights& r,
+                             bool& pk_violation, const char** why) {
+    return permitted(permission_context(regs), req, r, pk_violation, why);
+}
 
 // The #PF error code of an access (without P/RSVD/PK).
 uint32_t pf_access_bits(const CpuRegs& regs, const AccessRequest& req);

@@ -19,14 +19,10 @@ std::string hex(uint64_t v) {
 
 const char* vector_name(uint8_t v) {
     switch (v) {
-    case VEC_GP:
-        return "#GP";
-    case VEC_SS:
-        return "#SS";
-    case VEC_NP:
-        return "#NP";
-    default:
-        return "#?";
+    case VEC_GP: return "#GP";
+    case VEC_SS: return "#SS";
+    case VEC_NP: return "#NP";
+    default: return "#?";
     }
 }
 
@@ -62,18 +58,12 @@ std::string desc_what(const Descriptor& d, bool ia32e) {
 
 std::string_view seg_reg_name(SegReg r) {
     switch (r) {
-    case SegReg::ES:
-        return "ES";
-    case SegReg::CS:
-        return "CS";
-    case SegReg::SS:
-        return "SS";
-    case SegReg::DS:
-        return "DS";
-    case SegReg::FS:
-        return "FS";
-    case SegReg::GS:
-        return "GS";
+    case SegReg::ES: return "ES";
+    case SegReg::CS: return "CS";
+    case SegReg::SS: return "SS";
+    case SegReg::DS: return "DS";
+    case SegReg::FS: return "FS";
+    case SegReg::GS: return "GS";
     }
     return "?";
 }

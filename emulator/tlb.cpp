@@ -8,11 +8,15 @@ TlbArray::TlbArray(const TlbArrayConfig& cfg) : cfg_(cfg) {
     if (cfg.ways == 0 || cfg.entries == 0 || cfg.entries % cfg.ways)
         throw std::invalid_argument(cfg.name + ": entries must be a non-zero multiple of ways");
     const unsigned sets = cfg.entries / cfg.ways;
-    if (sets & (sets - 1)) throw std::invalid_argument(cfg.name + ": entries / ways must be a power of two");
+    if (sets & (sets - 1))
+        throw std::invalid_argument(cfg.name + ": entries / ways must be a power of two");
     if (cfg.policy == ReplacementPolicy::plru && ((cfg.ways & (cfg.ways - 1)) || cfg.ways > 64))
-        throw std::invalid_argument(cfg.name + ": tree pseudo-LRU needs a power-of-two number of ways (at most 64)");
+        throw std::invalid_argument(
+            cfg.name + ": tree pseudo-LRU needs a power-of-two number of ways (at most 64)");
     if (!(cfg.size_mask & 0xf)) throw std::invalid_argument(cfg.name + ": holds no page size");
     set_mask_ = sets - 1;
+    for (unsigned b = 0; b < 4; b++)
+        if (cfg.size_mask >> b & 1) shifts_[nshifts_++] = uint8_t(size_bit_shift(b));
     entries_.assign(cfg.entries, TlbEntry{});
     plru_bits_.assign(sets, 0);
 }
@@ -59,6 +63,7 @@ unsigned TlbArray::plru_victim(unsigned set) const {
 }
 
 bool TlbArray::fill(uint64_t la, uint16_t pcid, const WalkResult& w) {
+    forget();
     // The largest size this array holds that is not larger than the page.
     int best = -1;
     for (unsigned b = 0; b < 4; b++)
@@ -104,15 +109,18 @@ bool TlbArray::fill(uint64_t la, uint16_t pcid, const WalkResult& w) {
     e.rights = w.rights;
     e.global = w.global;
     e.dirty = w.dirty;
+    e.perm_gen = 0;
     touch(set, victim);
     stats.fills++;
     return true;
 }
 
 void TlbArray::invalidate_page(uint64_t la, uint16_t pcid, bool include_global) {
+    forget();
     auto matches = [&](const TlbEntry& e) {
         if (!e.shift) return false;
-        if (!(e.pcid == pcid || (e.global && include_global))) return false;
+        // Global entries match any PCID, and only when they are to be included.
+        if (e.global ? !include_global : e.pcid != pcid) return false;
         // The entry's page (its full size when it is a splinter) contains la.
         const uint64_t entry_la = e.tag << e.shift;
         return (entry_la >> e.page_shift) == (la >> e.page_shift);
@@ -132,6 +140,7 @@ void TlbArray::invalidate_page(uint64_t la, uint16_t pcid, bool include_global) 
 }
 
 void TlbArray::invalidate(int pcid, bool include_global) {
+    forget();
     for (auto& e : entries_) {
         if (!e.shift) continue;
         if (e.global ? !include_global : (pcid >= 0 && e.pcid != pcid)) continue;
@@ -165,7 +174,8 @@ void PagingStructureCache::fill(uint64_t tag, uint16_t pcid, uint64_t table_pa,
             victim = &e;
             break;
         }
-        if (!victim || (!e.valid && victim->valid) || (e.valid == victim->valid && e.stamp < victim->stamp))
+        if (!victim || (!e.valid && victim->valid) ||
+            (e.valid == victim->valid && e.stamp < victim->stamp))
             victim = &e;
     }
     if (victim->valid && !(victim->tag == tag && victim->pcid == pcid)) stats.evictions++;

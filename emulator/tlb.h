@@ -17,26 +17,32 @@ namespace mmemu {
 enum class ReplacementPolicy : uint8_t { lru, plru };
 
 struct TlbArrayConfig {
-    std::string name;        // e.g. "dtlb_4k"
+    std::string name; // e.g. "dtlb_4k"
     unsigned entries = 64;
-    unsigned ways = 4;       // entries / ways sets, a power of two
-    uint8_t size_mask = 1;   // bit 0: 4K, bit 1: 2M, bit 2: 4M, bit 3: 1G
+    unsigned ways = 4;     // entries / ways sets, a power of two
+    uint8_t size_mask = 1; // bit 0: 4K, bit 1: 2M, bit 2: 4M, bit 3: 1G
     ReplacementPolicy policy = ReplacementPolicy::lru;
 };
 
 inline constexpr uint8_t TLB_4K = 1, TLB_2M = 2, TLB_4M = 4, TLB_1G = 8;
-inline unsigned size_bit_shift(unsigned bit) { return bit == 0 ? 12 : bit == 1 ? 21 : bit == 2 ? 22 : 30; }
+inline unsigned size_bit_shift(unsigned bit) {
+    return bit == 0 ? 12 : bit == 1 ? 21 : bit == 2 ? 22 : 30;
+}
 
 struct TlbEntry {
-    uint64_t tag = 0;       // la >> shift
-    uint64_t frame = 0;     // physical address of the (splinter's) first byte
-    uint32_t stamp = 0;     // LRU age
+    uint64_t tag = 0;   // la >> shift
+    uint64_t frame = 0; // physical address of the (splinter's) first byte
+    uint32_t stamp = 0; // LRU age
     uint16_t pcid = 0;
     uint8_t shift = 0;      // 0 = invalid
     uint8_t page_shift = 0; // the size of the page the walk found (>= shift when splintered)
     PageRights rights;
     bool global = false;
     bool dirty = false;
+    // The permission decision for each kind of access, cached for one generation of the
+    // control-register state (Mmu bumps the generation on every register write).
+    uint32_t perm_gen = 0; // 0: not computed
+    uint16_t perm_mask = 0;
 };
 
 struct TlbStats {
@@ -51,9 +57,16 @@ public:
 
     // Finds a valid entry translating `la` for `pcid` (global entries match any PCID).
     TlbEntry* lookup(uint64_t la, uint16_t pcid) {
-        for (unsigned b = 0; b < 4; b++) {
-            if (!(cfg_.size_mask >> b & 1)) continue;
-            const unsigned shift = size_bit_shift(b);
+        // The entry this array served last is the most recently used one of its set, so
+        // serving it again needs neither the set scan nor a replacement-state update: the TLB's
+        // state is exactly what the full lookup would leave. (Only for single-size arrays,
+        // where no other entry can also match.) Every fill and invalidation forgets it.
+        if ((la >> mru_shift_) == mru_tag_ && (mru_global_ || mru_pcid_ == pcid)) {
+            stats.hits++;
+            return mru_;
+        }
+        for (unsigned k = 0; k < nshifts_; k++) {
+            const unsigned shift = shifts_[k];
             const uint64_t tag = la >> shift;
             TlbEntry* set = &entries_[(tag & set_mask_) * cfg_.ways];
             for (unsigned w = 0; w < cfg_.ways; w++) {
@@ -61,6 +74,7 @@ public:
                 if (e.shift == shift && e.tag == tag && (e.global || e.pcid == pcid)) {
                     touch(set, w);
                     stats.hits++;
+                    if (nshifts_ == 1) remember(&e);
                     return &e;
                 }
             }
@@ -77,6 +91,7 @@ public:
     void invalidate(int pcid, bool include_global);
     void invalidate_entry(TlbEntry* e) {
         e->shift = 0;
+        forget();
         stats.invalidations++;
     }
     unsigned valid_entries() const;
@@ -84,8 +99,10 @@ public:
 
 private:
     void touch(TlbEntry* set, unsigned way) {
-        if (cfg_.policy == ReplacementPolicy::lru) set[way].stamp = ++clock_;
-        else plru_touch(unsigned((set - entries_.data()) / cfg_.ways), way);
+        if (cfg_.policy == ReplacementPolicy::lru)
+            set[way].stamp = ++clock_;
+        else
+            plru_touch(unsigned((set - entries_.data()) / cfg_.ways), way);
     }
     void plru_touch(unsigned set, unsigned way);
     unsigned plru_victim(unsigned set) const;
@@ -95,6 +112,28 @@ private:
     std::vector<uint64_t> plru_bits_;
     uint32_t clock_ = 0;
     bool splinters_ = false; // some entry caches part of a larger page
+    uint8_t shifts_[4] = {}; // the page shifts this array holds
+    unsigned nshifts_ = 0;
+    // The entry lookup() returned last (see lookup()), with its match key copied so the check
+    // needs no load through the pointer. A tag no shifted address can equal means "none".
+    TlbEntry* mru_ = nullptr;
+    uint64_t mru_tag_ = ~0ull;
+    unsigned mru_shift_ = 0;
+    uint16_t mru_pcid_ = 0;
+    bool mru_global_ = false;
+    void remember(TlbEntry* e) {
+        mru_ = e;
+        mru_tag_ = e->tag;
+        mru_shift_ = e->shift;
+        mru_pcid_ = e->pcid;
+        mru_global_ = e->global;
+    }
+    void forget() {
+        mru_ = nullptr;
+        mru_tag_ = ~0ull; // la >> 12 never has all 64 bits set
+        mru_shift_ = 0;
+        mru_global_ = false;
+    }
 };
 
 // One paging-structure cache (SDM 4.10.3): entries for a level's paging-structure entries,
@@ -114,7 +153,7 @@ public:
     PagingStructureCache(std::string name, int level, unsigned entries)
         : name_(std::move(name)), level_(level), entries_(entries) {}
     const std::string& name() const { return name_; }
-    int level() const { return level_; }  // the level of the cached entries (2 = PDE cache)
+    int level() const { return level_; } // the level of the cached entries (2 = PDE cache)
     unsigned size() const { return unsigned(entries_.size()); }
     const PscEntry* lookup(uint64_t tag, uint16_t pcid);
     void fill(uint64_t tag, uint16_t pcid, uint64_t table_pa, const PageRights& rights);

@@ -41,13 +41,15 @@ bool parse_data(Checker& ck, const json& e, const std::string& p, std::vector<ui
             for (size_t i = 0; i < b.size(); i++) {
                 auto v = Checker::number(b[i]);
                 if (!v || *v > 255) {
-                    ck.error(p + "/bytes/" + std::to_string(i), "expected a byte (0 to 255), got " + type_name(b[i]));
+                    ck.error(p + "/bytes/" + std::to_string(i),
+                             "expected a byte (0 to 255), got " + type_name(b[i]));
                     return false;
                 }
                 out.push_back(uint8_t(*v));
             }
         } else {
-            ck.error(p + "/bytes", "expected a hex string or an array of bytes, got " + type_name(b));
+            ck.error(p + "/bytes",
+                     "expected a hex string or an array of bytes, got " + type_name(b));
             return false;
         }
     }
@@ -57,14 +59,16 @@ bool parse_data(Checker& ck, const json& e, const std::string& p, std::vector<ui
         const bool wide = std::string(key) == "u64";
         const json& a = e[key];
         if (!a.is_array() || a.empty()) {
-            ck.error(p + "/" + key, std::string("expected a non-empty array of ") + (wide ? "64" : "32") + "-bit numbers");
+            ck.error(p + "/" + key, std::string("expected a non-empty array of ") +
+                                        (wide ? "64" : "32") + "-bit numbers");
             return false;
         }
         for (size_t i = 0; i < a.size(); i++) {
             auto v = Checker::number(a[i]);
             if (!v || (!wide && *v > 0xffffffffull)) {
                 ck.error(p + "/" + key + "/" + std::to_string(i),
-                         std::string("expected a ") + (wide ? "64" : "32") + "-bit number such as \"0x1003\", got " + type_name(a[i]));
+                         std::string("expected a ") + (wide ? "64" : "32") +
+                             "-bit number such as \"0x1003\", got " + type_name(a[i]));
                 return false;
             }
             for (unsigned k = 0; k < (wide ? 8u : 4u); k++) out.push_back(uint8_t(*v >> (8 * k)));
@@ -112,8 +116,9 @@ void parse_bare_events(Checker& ck, const json& events, Scenario& sc) {
         };
         auto phys_range = [&](uint64_t addr, uint64_t len, const char* key) {
             if (addr > ram || len > ram - addr)
-                ck.error(p + "/" + key, "expected an address inside the machine's " + std::to_string(ram) +
-                                            " bytes of RAM, got a range ending at " + std::to_string(addr + len));
+                ck.error(p + "/" + key,
+                         "expected an address inside the machine's " + std::to_string(ram) +
+                             " bytes of RAM, got a range ending at " + std::to_string(addr + len));
         };
         const std::string& o = *op_name;
         if (o == "set_cr") {
@@ -121,7 +126,9 @@ void parse_bare_events(Checker& ck, const json& events, Scenario& sc) {
             ck.only(e, p, {"op", "cr", "value", "cpu"});
             if (auto v = ck.integer(e, p, "cr", 0, 4, std::nullopt)) {
                 if (*v == 1 || *v == 2)
-                    ck.error(p + "/cr", "expected 0, 3 or 4 (CR2 is written by page faults; CR1 does not exist)");
+                    ck.error(
+                        p + "/cr",
+                        "expected 0, 3 or 4 (CR2 is written by page faults; CR1 does not exist)");
                 op.reg = uint8_t(*v);
             }
             if (auto v = ck.u64(e, p, "value", std::nullopt)) op.value = *v;
@@ -131,14 +138,18 @@ void parse_bare_events(Checker& ck, const json& events, Scenario& sc) {
             ck.only(e, p, {"op", "msr", "value", "cpu"});
             if (auto m = ck.string(e, p, "msr", std::nullopt))
                 if (*m != "IA32_EFER")
-                    ck.error(p + "/msr", "expected \"IA32_EFER\" (the only MSR that affects paging here), got \"" + *m + "\"");
+                    ck.error(
+                        p + "/msr",
+                        "expected \"IA32_EFER\" (the only MSR that affects paging here), got \"" +
+                            *m + "\"");
             if (auto v = ck.u64(e, p, "value", std::nullopt)) op.value = *v;
             cpu();
         } else if (o == "set_rflags" || o == "wrpkru") {
             op.kind = o == "set_rflags" ? OpKind::set_rflags : OpKind::wrpkru;
             ck.only(e, p, {"op", "value", "cpu"});
             if (auto v = ck.u64(e, p, "value", std::nullopt)) {
-                if (op.kind == OpKind::wrpkru && *v > 0xffffffffull) ck.error(p + "/value", "expected a 32-bit PKRU value");
+                if (op.kind == OpKind::wrpkru && *v > 0xffffffffull)
+                    ck.error(p + "/value", "expected a 32-bit PKRU value");
                 op.value = *v;
             }
             cpu();
@@ -155,24 +166,33 @@ void parse_bare_events(Checker& ck, const json& events, Scenario& sc) {
             }
         } else if (o == "access") {
             op.kind = OpKind::access;
-            ck.only(e, p, {"op", "type", "la", "size", "cpl", "implicit", "value", "expect", "cpu"});
+            ck.only(e, p,
+                    {"op", "type", "la", "size", "cpl", "implicit", "value", "expect", "cpu"});
             if (auto t = ck.string(e, p, "type", std::nullopt)) {
-                if (*t == "read") op.access = uint8_t(AccessType::read);
-                else if (*t == "write") op.access = uint8_t(AccessType::write);
-                else if (*t == "fetch") op.access = uint8_t(AccessType::fetch);
-                else ck.error(p + "/type", "expected \"read\", \"write\" or \"fetch\", got \"" + *t + "\"");
+                if (*t == "read")
+                    op.access = uint8_t(AccessType::read);
+                else if (*t == "write")
+                    op.access = uint8_t(AccessType::write);
+                else if (*t == "fetch")
+                    op.access = uint8_t(AccessType::fetch);
+                else
+                    ck.error(p + "/type",
+                             "expected \"read\", \"write\" or \"fetch\", got \"" + *t + "\"");
             }
             if (auto la = ck.u64(e, p, "la", std::nullopt)) op.la = *la;
             if (auto s = ck.integer(e, p, "size", 1, 8, 1)) {
-                if (*s != 1 && *s != 2 && *s != 4 && *s != 8) ck.error(p + "/size", "expected 1, 2, 4 or 8 bytes");
+                if (*s != 1 && *s != 2 && *s != 4 && *s != 8)
+                    ck.error(p + "/size", "expected 1, 2, 4 or 8 bytes");
                 else if ((op.la & 0xfff) + uint64_t(*s) > 0x1000)
-                    ck.error(p + "/size", "expected an access that stays inside one 4 KiB page (split accesses are not modelled)");
+                    ck.error(p + "/size", "expected an access that stays inside one 4 KiB page "
+                                          "(split accesses are not modelled)");
                 op.size = uint64_t(*s);
             }
             if (auto c = ck.integer(e, p, "cpl", 0, 3, 0)) op.user = *c == 3;
             if (auto v = ck.boolean(e, p, "implicit", false)) op.implicit = *v;
             if (e.contains("value")) {
-                if (op.access != uint8_t(AccessType::write)) ck.error(p + "/value", "only a write carries a value");
+                if (op.access != uint8_t(AccessType::write))
+                    ck.error(p + "/value", "only a write carries a value");
                 if (auto v = ck.u64(e, p, "value", std::nullopt)) op.value = *v;
             }
             if (e.contains("expect")) {
@@ -180,7 +200,8 @@ void parse_bare_events(Checker& ck, const json& events, Scenario& sc) {
                 const std::string xp = p + "/expect";
                 AccessExpect ex;
                 if (!x.is_object()) {
-                    ck.error(xp, "expected an object such as {\"pa\": \"0x5000\"} or {\"fault\": \"#PF\", \"error_code\": \"0x7\"}");
+                    ck.error(xp, "expected an object such as {\"pa\": \"0x5000\"} or {\"fault\": "
+                                 "\"#PF\", \"error_code\": \"0x7\"}");
                 } else {
                     ck.only(x, xp, {"pa", "page_size", "value", "fault", "error_code"});
                     if (x.contains("fault")) {
@@ -190,24 +211,30 @@ void parse_bare_events(Checker& ck, const json& events, Scenario& sc) {
                                 ex.fault = true;
                                 ex.vector = *vec;
                             } else {
-                                ck.error(xp + "/fault", "expected \"#PF\", \"#GP\", \"#SS\" or \"#NP\", got \"" + *f + "\"");
+                                ck.error(xp + "/fault",
+                                         "expected \"#PF\", \"#GP\", \"#SS\" or \"#NP\", got \"" +
+                                             *f + "\"");
                             }
                         }
                         if (x.contains("pa") || x.contains("value") || x.contains("page_size"))
                             ck.error(xp, "a faulting access has no pa, page_size or value");
                         if (x.contains("error_code"))
-                            if (auto v = ck.u64(x, xp, "error_code", std::nullopt)) ex.error_code = uint32_t(*v);
+                            if (auto v = ck.u64(x, xp, "error_code", std::nullopt))
+                                ex.error_code = uint32_t(*v);
                     } else {
-                        if (x.contains("error_code")) ck.error(xp + "/error_code", "an error code needs \"fault\"");
+                        if (x.contains("error_code"))
+                            ck.error(xp + "/error_code", "an error code needs \"fault\"");
                         if (x.contains("pa")) ex.pa = ck.u64(x, xp, "pa", std::nullopt);
                         if (x.contains("page_size")) {
                             auto s = ck.size(x, xp, "page_size", std::nullopt);
-                            if (s && *s != 4096 && *s != (2u << 20) && *s != (4u << 20) && *s != (1u << 30))
+                            if (s && *s != 4096 && *s != (2u << 20) && *s != (4u << 20) &&
+                                *s != (1u << 30))
                                 ck.error(xp + "/page_size", "expected 4KiB, 2MiB, 4MiB or 1GiB");
                             if (s) ex.page_size = unsigned(*s);
                         }
                         if (x.contains("value")) {
-                            if (op.access == uint8_t(AccessType::write)) ck.error(xp + "/value", "only a read or fetch returns a value");
+                            if (op.access == uint8_t(AccessType::write))
+                                ck.error(xp + "/value", "only a read or fetch returns a value");
                             ex.value = ck.u64(x, xp, "value", std::nullopt);
                         }
                     }
@@ -232,13 +259,16 @@ void parse_bare_events(Checker& ck, const json& events, Scenario& sc) {
             op.kind = OpKind::checkpoint;
             ck.only(e, p, {"op", "name"});
             if (auto n = ck.string(e, p, "name", std::nullopt)) {
-                if (!checkpoints.insert(*n).second) ck.error(p + "/name", "checkpoint name \"" + *n + "\" is used twice");
+                if (!checkpoints.insert(*n).second)
+                    ck.error(p + "/name", "checkpoint name \"" + *n + "\" is used twice");
                 op.name = uint32_t(sc.checkpoint_names.size());
                 sc.checkpoint_names.push_back(*n);
             }
         } else {
-            ck.error(p + "/op", "unknown bare-machine event \"" + o + "\" (expected set_cr, wrmsr, set_rflags, wrpkru, "
-                                "write_phys, expect_phys, access, invlpg, invpcid or checkpoint)");
+            ck.error(p + "/op",
+                     "unknown bare-machine event \"" + o +
+                         "\" (expected set_cr, wrmsr, set_rflags, wrpkru, "
+                         "write_phys, expect_phys, access, invlpg, invpcid or checkpoint)");
             continue;
         }
         if (ck.errors.size() == before) sc.ops.push_back(op);

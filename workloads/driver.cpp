@@ -108,7 +108,7 @@ const char* vector_name(uint8_t v) {
     return "?";
 }
 
-ojson fault_json(const Fault& f) {
+template <class F> ojson fault_json(const F& f) {
     ojson o;
     o["fault"] = vector_name(f.vector);
     o["error_code"] = hex_string(f.error_code);

@@ -34,8 +34,10 @@ std::string decode_bits(uint64_t e, bool wide, bool leaf, int level) {
     b("PCD", 4);
     b("A", 5);
     if (leaf) b("D", 6);
-    if (level > 1) b("PS", 7);
-    else b("PAT", 7);
+    if (level > 1)
+        b("PS", 7);
+    else
+        b("PAT", 7);
     if (leaf) b("G", 8);
     if (wide) b("XD", 63);
     if (wide && leaf) o << "PK=" << ((e >> 59) & 0xf) << " ";
@@ -53,8 +55,13 @@ std::string explain_translation(const CpuRegs& regs, const PdpteRegs& pdptes, Ph
     const bool wide = mode != PagingMode::bits32;
     const int w = mode == PagingMode::bits32 || mode == PagingMode::pae ? 8 : 16;
     o << "Linear address " << hex(req.la, w) << ": " << mode_name(mode) << "\n";
-    o << "Access: " << (req.type == AccessType::read ? "read" : req.type == AccessType::write ? "write" : "fetch")
-      << (req.implicit ? ", implicit supervisor" : req.user ? ", user mode (CPL 3)" : ", supervisor mode (CPL 0)")
+    o << "Access: "
+      << (req.type == AccessType::read    ? "read"
+          : req.type == AccessType::write ? "write"
+                                          : "fetch")
+      << (req.implicit ? ", implicit supervisor"
+          : req.user   ? ", user mode (CPL 3)"
+                       : ", supervisor mode (CPL 0)")
       << "\n";
     if (mode == PagingMode::none) {
         o << "Physical address " << hex(req.la & 0xffffffffull, 8) << " (no translation)\n";
@@ -70,8 +77,8 @@ std::string explain_translation(const CpuRegs& regs, const PdpteRegs& pdptes, Ph
     auto field = [&](int hi, int lo, const char* what) {
         const uint64_t v = (req.la >> lo) & ((1ull << (hi - lo + 1)) - 1);
         char buf[128];
-        std::snprintf(buf, sizeof buf, "  bits %2d:%-2d = %-7s (%llu)  %s\n", hi, lo, hex(v).c_str(),
-                      static_cast<unsigned long long>(v), what);
+        std::snprintf(buf, sizeof buf, "  bits %2d:%-2d = %-7s (%llu)  %s\n", hi, lo,
+                      hex(v).c_str(), static_cast<unsigned long long>(v), what);
         o << buf;
     };
     switch (mode) {
@@ -101,15 +108,22 @@ std::string explain_translation(const CpuRegs& regs, const PdpteRegs& pdptes, Ph
     for (unsigned i = 0; i < r.nsteps; i++) {
         const WalkStep& s = r.steps[i];
         o << "  " << (i + 1) << ". " << level_entry_name(s.level, mode) << "[" << s.index << "]";
-        if (mode == PagingMode::pae && s.level == 3) o << " (PDPTE register, loaded with CR3)";
-        else o << " at " << hex(s.entry_pa);
-        o << " = " << hex(s.entry, wide ? 16 : 8) << "\n     " << decode_bits(s.entry, wide, s.leaf, s.level);
+        if (mode == PagingMode::pae && s.level == 3)
+            o << " (PDPTE register, loaded with CR3)";
+        else
+            o << " at " << hex(s.entry_pa);
+        o << " = " << hex(s.entry, wide ? 16 : 8) << "\n     "
+          << decode_bits(s.entry, wide, s.leaf, s.level);
         if (r.fault.raised() && r.fault.level == s.level && i + 1 == r.nsteps) {
             o << "\n";
             break;
         }
         if (s.leaf) {
-            o << "\n     -> " << (r.page_shift == 12 ? "4 KiB" : r.page_shift == 21 ? "2 MiB" : r.page_shift == 22 ? "4 MiB" : "1 GiB")
+            o << "\n     -> "
+              << (r.page_shift == 12   ? "4 KiB"
+                  : r.page_shift == 21 ? "2 MiB"
+                  : r.page_shift == 22 ? "4 MiB"
+                                       : "1 GiB")
               << " page frame at " << hex(r.frame_pa) << "\n";
         } else if (i + 1 < r.nsteps) {
             o << "\n     -> next table at " << hex(r.next_table[s.level]) << "\n";
@@ -118,24 +132,29 @@ std::string explain_translation(const CpuRegs& regs, const PdpteRegs& pdptes, Ph
         }
     }
     if (r.fault.raised()) {
-        o << "Fault: #PF, error code " << hex(r.fault.error_code) << " (P=" << (r.fault.error_code & 1)
-          << " W/R=" << ((r.fault.error_code >> 1) & 1) << " U/S=" << ((r.fault.error_code >> 2) & 1)
-          << " RSVD=" << ((r.fault.error_code >> 3) & 1) << " I/D=" << ((r.fault.error_code >> 4) & 1)
-          << " PK=" << ((r.fault.error_code >> 5) & 1) << "), CR2 = " << hex(r.fault.cr2) << "\n";
+        o << "Fault: #PF, error code " << hex(r.fault.error_code)
+          << " (P=" << (r.fault.error_code & 1) << " W/R=" << ((r.fault.error_code >> 1) & 1)
+          << " U/S=" << ((r.fault.error_code >> 2) & 1)
+          << " RSVD=" << ((r.fault.error_code >> 3) & 1)
+          << " I/D=" << ((r.fault.error_code >> 4) & 1) << " PK=" << ((r.fault.error_code >> 5) & 1)
+          << "), CR2 = " << hex(r.fault.cr2) << "\n";
         o << "Decided by the " << level_entry_name(r.fault.level, mode);
         if (r.fault.bit >= 0) o << ", bit " << r.fault.bit;
         o << ": " << r.fault.rule << "\n";
         return o.str();
     }
-    o << "Physical address " << hex(r.pa, wide ? 0 : 8) << " = frame " << hex(r.frame_pa) << " + offset "
-      << hex(req.la & ((1ull << r.page_shift) - 1)) << "\n";
+    o << "Physical address " << hex(r.pa, wide ? 0 : 8) << " = frame " << hex(r.frame_pa)
+      << " + offset " << hex(req.la & ((1ull << r.page_shift) - 1)) << "\n";
     o << "Memory references: " << (r.mem_refs + 1) << " (" << r.mem_refs << " paging-structure entr"
       << (r.mem_refs == 1 ? "y" : "ies") << ", then the data)";
-    if (r.ad_writes) o << "; " << r.ad_writes << " accessed/dirty update" << (r.ad_writes == 1 ? "" : "s");
+    if (r.ad_writes)
+        o << "; " << r.ad_writes << " accessed/dirty update" << (r.ad_writes == 1 ? "" : "s");
     o << "\n";
-    o << "Permission: permitted. Rights of the translation: " << (r.rights.writable ? "writable" : "read-only")
-      << ", " << (r.rights.user ? "user-mode address" : "supervisor-mode address")
-      << (r.rights.nx ? ", execute-disable" : "") << " (R/W and U/S combined by AND over the levels, XD by OR; SDM 4.6.1)\n";
+    o << "Permission: permitted. Rights of the translation: "
+      << (r.rights.writable ? "writable" : "read-only") << ", "
+      << (r.rights.user ? "user-mode address" : "supervisor-mode address")
+      << (r.rights.nx ? ", execute-disable" : "")
+      << " (R/W and U/S combined by AND over the levels, XD by OR; SDM 4.6.1)\n";
     return o.str();
 }
 
@@ -178,7 +197,8 @@ std::string build_demo_tables(PagingMode mode, uint64_t la, PhysicalMemory& ram,
     }
     case PagingMode::none: break;
     }
-    return "Demonstration tables built by mmemu explain: the address is mapped by a 4 KiB user page "
+    return "Demonstration tables built by mmemu explain: the address is mapped by a 4 KiB user "
+           "page "
            "(P, R/W, U/S in every entry) to frame 0x200000; page tables from 0x100000.\n";
 }
 

@@ -96,11 +96,16 @@ public:
     std::optional<uint64_t> u64(const json& obj, const std::string& path, const char* key,
                                 std::optional<uint64_t> dflt) {
         if (!obj.contains(key)) {
-            if (!dflt) error(path + "/" + key, "required field is missing (expected a number such as \"0x1000\")");
+            if (!dflt)
+                error(path + "/" + key,
+                      "required field is missing (expected a number such as \"0x1000\")");
             return dflt;
         }
         auto v = number(obj[key]);
-        if (!v) error(path + "/" + key, "expected a non-negative integer or a string such as \"0x1000\", got " + type_name(obj[key]));
+        if (!v)
+            error(path + "/" + key,
+                  "expected a non-negative integer or a string such as \"0x1000\", got " +
+                      type_name(obj[key]));
         return v;
     }
     static std::optional<uint64_t> number(const json& v) {

@@ -77,19 +77,28 @@ void parse_mmu(Checker& ck, const json& u, Scenario& sc) {
         } else {
             CostModel& cm = sc.machine.costs;
             const std::pair<const char*, uint32_t*> fields[] = {
-                {"l1_tlb_hit", &cm.l1_tlb_hit}, {"stlb_hit", &cm.stlb_hit},
-                {"walk_mem_ref", &cm.walk_mem_ref}, {"psc_hit", &cm.psc_hit},
-                {"ad_writeback", &cm.ad_writeback}, {"fault_delivery", &cm.fault_delivery},
-                {"invlpg", &cm.invlpg}, {"invpcid", &cm.invpcid}, {"mov_cr3", &cm.mov_cr3},
-                {"mov_cr4", &cm.mov_cr4}, {"mov_cr0", &cm.mov_cr0}};
+                {"l1_tlb_hit", &cm.l1_tlb_hit},
+                {"stlb_hit", &cm.stlb_hit},
+                {"walk_mem_ref", &cm.walk_mem_ref},
+                {"psc_hit", &cm.psc_hit},
+                {"ad_writeback", &cm.ad_writeback},
+                {"fault_delivery", &cm.fault_delivery},
+                {"invlpg", &cm.invlpg},
+                {"invpcid", &cm.invpcid},
+                {"mov_cr3", &cm.mov_cr3},
+                {"mov_cr4", &cm.mov_cr4},
+                {"mov_cr0", &cm.mov_cr0}};
             for (auto it = c.begin(); it != c.end(); ++it) {
                 bool known = false;
                 for (const auto& [name, field] : fields)
                     if (it.key() == name) {
                         known = true;
-                        if (auto v = ck.integer(c, cp, name, 0, 1000000, std::nullopt)) *field = uint32_t(*v);
+                        if (auto v = ck.integer(c, cp, name, 0, 1000000, std::nullopt))
+                            *field = uint32_t(*v);
                     }
-                if (!known) ck.error(cp + "/" + it.key(), "unknown cost (see docs/cpu-model.md for the list)");
+                if (!known)
+                    ck.error(cp + "/" + it.key(),
+                             "unknown cost (see docs/cpu-model.md for the list)");
             }
         }
     }
@@ -97,13 +106,17 @@ void parse_mmu(Checker& ck, const json& u, Scenario& sc) {
     const json& t = u["tlb"];
     const std::string tp = path + "/tlb";
     if (!t.is_object()) {
-        ck.error(tp, "expected an object with itlb, dtlb, stlb and the paging-structure cache sizes");
+        ck.error(tp,
+                 "expected an object with itlb, dtlb, stlb and the paging-structure cache sizes");
         return;
     }
-    ck.only(t, tp, {"itlb", "dtlb", "stlb", "pml5e_cache", "pml4e_cache", "pdpte_cache", "pde_cache"});
+    ck.only(t, tp,
+            {"itlb", "dtlb", "stlb", "pml5e_cache", "pml4e_cache", "pdpte_cache", "pde_cache"});
     TlbConfig& tc = sc.machine.tlb;
-    for (const auto& [key, dest] : {std::pair<const char*, std::vector<TlbArrayConfig>*>{"itlb", &tc.itlb},
-                                    {"dtlb", &tc.dtlb}, {"stlb", &tc.stlb}}) {
+    for (const auto& [key, dest] :
+         {std::pair<const char*, std::vector<TlbArrayConfig>*>{"itlb", &tc.itlb},
+          {"dtlb", &tc.dtlb},
+          {"stlb", &tc.stlb}}) {
         if (!t.contains(key)) continue;
         const json& arr = t[key];
         const std::string ap = tp + "/" + key;
@@ -121,13 +134,15 @@ void parse_mmu(Checker& ck, const json& u, Scenario& sc) {
             }
             ck.only(a, ip, {"name", "entries", "ways", "sizes", "policy"});
             TlbArrayConfig c;
-            c.name = ck.string(a, ip, "name", std::string(key) + "_" + std::to_string(i)).value_or("");
+            c.name =
+                ck.string(a, ip, "name", std::string(key) + "_" + std::to_string(i)).value_or("");
             auto entries = ck.integer(a, ip, "entries", 1, 65536, std::nullopt);
             auto ways = ck.integer(a, ip, "ways", 1, 64, std::nullopt);
             if (entries && ways) {
                 const int64_t sets = *entries / *ways;
                 if (*entries % *ways || (sets & (sets - 1)))
-                    ck.error(ip, "expected entries / ways to be a whole power of two (the set count)");
+                    ck.error(ip,
+                             "expected entries / ways to be a whole power of two (the set count)");
                 c.entries = unsigned(*entries);
                 c.ways = unsigned(*ways);
             }
@@ -135,27 +150,38 @@ void parse_mmu(Checker& ck, const json& u, Scenario& sc) {
             if (a.contains("sizes") && a["sizes"].is_array()) {
                 for (const auto& sz : a["sizes"]) {
                     const std::string z = sz.is_string() ? sz.get<std::string>() : "";
-                    if (z == "4K") c.size_mask |= TLB_4K;
-                    else if (z == "2M") c.size_mask |= TLB_2M;
-                    else if (z == "4M") c.size_mask |= TLB_4M;
-                    else if (z == "1G") c.size_mask |= TLB_1G;
-                    else ck.error(ip + "/sizes", "expected page sizes \"4K\", \"2M\", \"4M\" or \"1G\", got " + type_name(sz));
+                    if (z == "4K")
+                        c.size_mask |= TLB_4K;
+                    else if (z == "2M")
+                        c.size_mask |= TLB_2M;
+                    else if (z == "4M")
+                        c.size_mask |= TLB_4M;
+                    else if (z == "1G")
+                        c.size_mask |= TLB_1G;
+                    else
+                        ck.error(ip + "/sizes",
+                                 "expected page sizes \"4K\", \"2M\", \"4M\" or \"1G\", got " +
+                                     type_name(sz));
                 }
             }
             if (!c.size_mask) ck.error(ip + "/sizes", "expected a non-empty list of page sizes");
             auto pol = ck.string(a, ip, "policy", std::string("lru"));
             if (pol && *pol == "plru") {
                 c.policy = ReplacementPolicy::plru;
-                if (ways && (*ways & (*ways - 1))) ck.error(ip + "/policy", "tree pseudo-LRU needs a power-of-two number of ways");
+                if (ways && (*ways & (*ways - 1)))
+                    ck.error(ip + "/policy", "tree pseudo-LRU needs a power-of-two number of ways");
             } else if (pol && *pol != "lru") {
                 ck.error(ip + "/policy", "expected \"lru\" or \"plru\", got \"" + *pol + "\"");
             }
             dest->push_back(c);
         }
     }
-    if (auto v = ck.integer(t, tp, "pml5e_cache", 0, 1024, tc.pml5e_cache)) tc.pml5e_cache = unsigned(*v);
-    if (auto v = ck.integer(t, tp, "pml4e_cache", 0, 1024, tc.pml4e_cache)) tc.pml4e_cache = unsigned(*v);
-    if (auto v = ck.integer(t, tp, "pdpte_cache", 0, 1024, tc.pdpte_cache)) tc.pdpte_cache = unsigned(*v);
+    if (auto v = ck.integer(t, tp, "pml5e_cache", 0, 1024, tc.pml5e_cache))
+        tc.pml5e_cache = unsigned(*v);
+    if (auto v = ck.integer(t, tp, "pml4e_cache", 0, 1024, tc.pml4e_cache))
+        tc.pml4e_cache = unsigned(*v);
+    if (auto v = ck.integer(t, tp, "pdpte_cache", 0, 1024, tc.pdpte_cache))
+        tc.pdpte_cache = unsigned(*v);
     if (auto v = ck.integer(t, tp, "pde_cache", 0, 1024, tc.pde_cache)) tc.pde_cache = unsigned(*v);
 }
 
@@ -407,10 +433,12 @@ CompileResult compile_scenario(const std::string& file, const std::string& text,
         r.errors = ck.errors;
         return r;
     }
-    ck.only(doc, "",
-            {"mmemu_scenario", "mode", "name", "description", "seed", "machine", "kernel", "events"});
+    ck.only(
+        doc, "",
+        {"mmemu_scenario", "mode", "name", "description", "seed", "machine", "kernel", "events"});
     if (auto m = ck.string(doc, "", "mode", std::string("kernel"))) {
-        if (*m == "bare") sc.bare = true;
+        if (*m == "bare")
+            sc.bare = true;
         else if (*m != "kernel")
             ck.error("/mode", "expected \"kernel\" (the default) or \"bare\", got \"" + *m + "\"");
     }
@@ -442,8 +470,10 @@ CompileResult compile_scenario(const std::string& file, const std::string& text,
         parse_kernel(ck, json::object(), sc);
     }
     if (doc.contains("events")) {
-        if (sc.bare) parse_bare_events(ck, doc["events"], sc);
-        else parse_kernel_events(ck, doc["events"], sc);
+        if (sc.bare)
+            parse_bare_events(ck, doc["events"], sc);
+        else
+            parse_kernel_events(ck, doc["events"], sc);
     } else
         ck.error("/events", "required field is missing (expected an array of events)");
     r.errors = ck.errors;

@@ -44,7 +44,7 @@ enum class OpKind : uint8_t {
 
 // What an access event expects (any part may be absent).
 struct AccessExpect {
-    bool fault = false;               // a fault is expected (vector below)
+    bool fault = false; // a fault is expected (vector below)
     uint8_t vector = 0;
     std::optional<uint32_t> error_code;
     std::optional<uint64_t> pa;

@@ -11,16 +11,11 @@ constexpr uint64_t KB_PER_PAGE = PAGE_SIZE >> 10;
 
 std::string zone_suffix(zone_type t) {
     switch (t) {
-    case zone_type::DMA:
-        return "dma";
-    case zone_type::DMA32:
-        return "dma32";
-    case zone_type::NORMAL:
-        return "normal";
-    case zone_type::HIGHMEM:
-        return "high";
-    case zone_type::MOVABLE:
-        return "movable";
+    case zone_type::DMA: return "dma";
+    case zone_type::DMA32: return "dma32";
+    case zone_type::NORMAL: return "normal";
+    case zone_type::HIGHMEM: return "high";
+    case zone_type::MOVABLE: return "movable";
     }
     return "?";
 }
@@ -258,18 +253,18 @@ ojson cpu_stats(const Machine& m) {
         ojson o;
         o["cpu"] = c;
         o["cycles"] = u.cycles();
-        o["regs"] = {{"cr0", hex_string(r.cr0)}, {"cr2", hex_string(r.cr2)}, {"cr3", hex_string(r.cr3)},
-                     {"cr4", hex_string(r.cr4)}, {"efer", hex_string(r.efer)},
-                     {"rflags", hex_string(r.rflags)}, {"pkru", hex_string(r.pkru)},
-                     {"maxphyaddr", r.maxphyaddr}};
+        o["regs"] = {{"cr0", hex_string(r.cr0)},   {"cr2", hex_string(r.cr2)},
+                     {"cr3", hex_string(r.cr3)},   {"cr4", hex_string(r.cr4)},
+                     {"efer", hex_string(r.efer)}, {"rflags", hex_string(r.rflags)},
+                     {"pkru", hex_string(r.pkru)}, {"maxphyaddr", r.maxphyaddr}};
         ojson tlbs;
         auto put = [&](const std::vector<std::unique_ptr<TlbArray>>& arrays) {
             for (const auto& a : arrays)
-                tlbs[a->config().name] = {{"entries", a->config().entries}, {"ways", a->config().ways},
-                                          {"valid", a->valid_entries()}, {"hits", a->stats.hits},
-                                          {"misses", a->stats.misses}, {"fills", a->stats.fills},
-                                          {"evictions", a->stats.evictions},
-                                          {"invalidations", a->stats.invalidations}};
+                tlbs[a->config().name] = {
+                    {"entries", a->config().entries},  {"ways", a->config().ways},
+                    {"valid", a->valid_entries()},     {"hits", a->stats.hits},
+                    {"misses", a->stats.misses},       {"fills", a->stats.fills},
+                    {"evictions", a->stats.evictions}, {"invalidations", a->stats.invalidations}};
         };
         put(u.itlb());
         put(u.dtlb());
@@ -277,18 +272,22 @@ ojson cpu_stats(const Machine& m) {
         o["tlb"] = tlbs;
         ojson pscs;
         for (const auto& p : u.pscs())
-            pscs[p->name()] = {{"entries", p->size()}, {"hits", p->stats.hits}, {"misses", p->stats.misses},
-                               {"fills", p->stats.fills}, {"evictions", p->stats.evictions},
+            pscs[p->name()] = {{"entries", p->size()},
+                               {"hits", p->stats.hits},
+                               {"misses", p->stats.misses},
+                               {"fills", p->stats.fills},
+                               {"evictions", p->stats.evictions},
                                {"invalidations", p->stats.invalidations}};
         o["paging_structure_caches"] = pscs;
         const MmuStats& st = u.stats();
-        o["accesses"] = st.accesses;
+        o["accesses"] = u.accesses();
         o["walks"] = st.walks;
         o["walk_mem_refs"] = st.walk_mem_refs;
         o["ad_writes"] = st.ad_writes;
         o["faults"] = st.faults;
         ojson fl;
-        for (size_t i = 0; i < size_t(FlushCause::count); i++) fl[flush_cause_name(FlushCause(i))] = st.flushes[i];
+        for (size_t i = 0; i < size_t(FlushCause::count); i++)
+            fl[flush_cause_name(FlushCause(i))] = st.flushes[i];
         o["flushes"] = fl;
         ojson pf = ojson::object();
         for (const auto& [code, n] : st.pf_by_error_code) pf[hex_string(code)] = n;
