@@ -31,6 +31,13 @@ TlbConfig TlbConfig::skylake() {
     return c;
 }
 
+namespace {
+TlbArray* best_array(const std::vector<std::unique_ptr<TlbArray>>& arrays, unsigned page_shift);
+unsigned size_index(unsigned page_shift) {
+    return page_shift == 12 ? 0 : page_shift == 21 ? 1 : page_shift == 22 ? 2 : 3;
+}
+} // namespace
+
 Mmu::Mmu(PhysicalMemory& ram, const TlbConfig& tlb, const CostModel& cost)
     : ram_(ram), cost_(cost) {
     for (const auto& c : tlb.itlb) itlb_.push_back(std::make_unique<TlbArray>(c));
@@ -45,6 +52,12 @@ Mmu::Mmu(PhysicalMemory& ram, const TlbConfig& tlb, const CostModel& cost)
             "a TLB configuration needs at least one itlb, dtlb and stlb array");
     l1_first_[0] = dtlb_[0].get();
     l1_first_[1] = itlb_[0].get();
+    for (unsigned b = 0; b < 4; b++) {
+        fill_target_[0][b] = best_array(dtlb_, size_bit_shift(b));
+        fill_target_[1][b] = best_array(itlb_, size_bit_shift(b));
+        fill_target_[2][b] = best_array(stlb_, size_bit_shift(b));
+    }
+    for (auto& p : pscs_) psc_by_level_[p->level()] = p.get();
     refresh();
 }
 
@@ -273,7 +286,8 @@ void Mmu::translate_miss(const AccessRequest& req, Translation& t, bool probe_l1
             w.rights = e->rights;
             w.global = e->global;
             w.dirty = e->dirty;
-            if (TlbArray* a1 = best_array(l1, e->shift)) a1->fill(req.la, pcid, w);
+            if (TlbArray* a1 = fill_target_[req.type == AccessType::fetch][size_index(e->shift)])
+                a1->fill(req.la, pcid, w);
             t.pa = e->frame | (req.la & ((1ull << e->shift) - 1));
             t.page_shift = e->page_shift;
             t.source = TlbLevel::stlb;
@@ -297,7 +311,7 @@ void Mmu::translate_miss(const AccessRequest& req, Translation& t, bool probe_l1
             break;
         }
     }
-    WalkResult w = page_walk(regs_, pdptes_, ram_, req, start.level ? &start : nullptr);
+    WalkResult w = page_walk(regs_, pdptes_, ram_, req, start.level ? &start : nullptr, &perm_);
     stats_.walks++;
     stats_.walk_mem_refs += w.mem_refs;
     stats_.ad_writes += w.ad_writes;
@@ -305,12 +319,10 @@ void Mmu::translate_miss(const AccessRequest& req, Translation& t, bool probe_l1
     // Cache the upper-level entries the walk passed.
     for (unsigned i = 0; i < w.nsteps; i++) {
         const WalkStep& s = w.steps[i];
-        if (s.leaf || s.level < 2 || !w.next_table[s.level]) continue;
+        if (s.leaf || s.level < 2 || !s.next_table) continue;
         if (mode == PagingMode::pae && s.level == 3) continue; // the PDPTE registers
-        for (auto& p : pscs_)
-            if (p->level() == s.level)
-                p->fill(psc_tag(mode, s.level, req.la), pcid, w.next_table[s.level],
-                        w.rights_above[s.level]);
+        if (PagingStructureCache* p = psc_by_level_[s.level])
+            p->fill(psc_tag(mode, s.level, req.la), pcid, s.next_table, s.rights);
     }
     t.source = TlbLevel::walk;
     if (w.fault.raised()) {
@@ -326,8 +338,9 @@ void Mmu::translate_miss(const AccessRequest& req, Translation& t, bool probe_l1
         cycles_ += cost;
         return;
     }
-    if (TlbArray* a = best_array(stlb_, w.page_shift)) a->fill(req.la, pcid, w);
-    if (TlbArray* a = best_array(l1, w.page_shift)) a->fill(req.la, pcid, w);
+    const unsigned sz = size_index(w.page_shift);
+    if (TlbArray* a = fill_target_[2][sz]) a->fill(req.la, pcid, w);
+    if (TlbArray* a = fill_target_[req.type == AccessType::fetch][sz]) a->fill(req.la, pcid, w);
     t.pa = w.pa;
     t.page_shift = w.page_shift;
     t.cycles = cost;

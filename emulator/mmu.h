@@ -165,7 +165,11 @@ private:
     PdpteRegs pdptes_;
     CostModel cost_;
     std::vector<std::unique_ptr<TlbArray>> itlb_, dtlb_, stlb_;
-    TlbArray* l1_first_[2] = {};                              // dtlb_[0], itlb_[0]
+    TlbArray* l1_first_[2] = {}; // dtlb_[0], itlb_[0]
+    // For each page size (index: 0 4K, 1 2M, 2 4M, 3 1G), the array of each structure that
+    // caches it with the least splintering (best_array() in mmu.cpp): [dtlb, itlb, stlb].
+    TlbArray* fill_target_[3][4] = {};
+    PagingStructureCache* psc_by_level_[6] = {};              // [2] PDE cache ... [5] PML5E cache
     std::vector<std::unique_ptr<PagingStructureCache>> pscs_; // PDE, PDPTE, PML4E, PML5E
     MmuStats stats_;
     uint64_t cycles_ = 0;

@@ -153,8 +153,9 @@ PermissionContext permission_context(const CpuRegs& regs) {
 }
 
 WalkResult page_walk(const CpuRegs& regs, const PdpteRegs& pdptes, PhysicalMemory& ram,
-                     const AccessRequest& req, const WalkStart* start) {
-    WalkResult w;
+                     const AccessRequest& req, const WalkStart* start,
+                     const PermissionContext* perm) {
+    WalkResult w; // the only object returned, so every return is the named one (NRVO)
     const PagingMode mode = regs.paging_mode();
     if (mode == PagingMode::none) {
         w.pa = w.frame_pa = req.la & 0xffffffffull;
@@ -165,6 +166,9 @@ WalkResult page_walk(const CpuRegs& regs, const PdpteRegs& pdptes, PhysicalMemor
     const uint64_t la = long_paging ? req.la : (req.la & 0xffffffffull);
     const uint64_t phys_mask = regs.phys_addr_mask();
     const bool nxe = wide && (regs.efer & EFER_NXE);
+    // Reserved bits: those every entry of the mode has, computed once; the level- and
+    // size-specific ones are added below.
+    const uint64_t rsvd_base = reserved_bits(regs, mode, 1, false);
 
     int level;
     uint64_t table;
@@ -180,16 +184,9 @@ WalkResult page_walk(const CpuRegs& regs, const PdpteRegs& pdptes, PhysicalMemor
                                              : 2;
         table = mode == PagingMode::bits32 ? (regs.cr3 & 0xfffff000u) : (regs.cr3 & phys_mask);
     }
-    const uint32_t access_bits = pf_access_bits(regs, req);
-    auto fail = [&](uint32_t code, int lvl, int bit, const char* rule) {
-        w.fault.vector = VEC_PF;
-        w.fault.error_code = code | access_bits;
-        w.fault.cr2 = req.la;
-        w.fault.level = lvl;
-        w.fault.bit = bit;
-        w.fault.rule = rule;
-        return w;
-    };
+    uint32_t code = 0;
+    int bit = -1;
+    const char* rule = nullptr;
 
     for (;; level--) {
         unsigned index;
@@ -201,7 +198,8 @@ WalkResult page_walk(const CpuRegs& regs, const PdpteRegs& pdptes, PhysicalMemor
             index = unsigned(la >> (12 + 9 * (level - 1))) & 0x1ff;
 
         uint64_t entry, entry_pa = 0;
-        if (mode == PagingMode::pae && level == 3) {
+        const bool pae_pdpte = mode == PagingMode::pae && level == 3;
+        if (pae_pdpte) {
             entry = pdptes.e[index]; // from the PDPTE registers: no memory reference
         } else {
             entry_pa = table + uint64_t(index) * (wide ? 8 : 4);
@@ -209,72 +207,98 @@ WalkResult page_walk(const CpuRegs& regs, const PdpteRegs& pdptes, PhysicalMemor
             w.mem_refs++;
         }
         WalkStep& step = w.steps[w.nsteps++];
-        step = {level, index, entry_pa, entry, false};
+        step.level = level;
+        step.index = index;
+        step.entry_pa = entry_pa;
+        step.entry = entry;
+        step.leaf = false;
+        step.next_table = 0;
 
-        if (!(entry & PTE_P))
-            return fail(0, level, 0,
-                        "SDM 4.7: a paging-structure entry used for the translation has P=0");
-        const bool pae_pdpte = mode == PagingMode::pae && level == 3;
-        bool large = false;
-        if (entry & PTE_PS) {
-            if (mode == PagingMode::bits32)
-                large = level == 2 && (regs.cr4 & CR4_PSE);
-            else if (level == 2 || (level == 3 && long_paging))
-                large = true;
+        if (!(entry & PTE_P)) {
+            code = 0;
+            bit = 0;
+            rule = "SDM 4.7: a paging-structure entry used for the translation has P=0";
+            goto fault;
         }
-        if (!pae_pdpte) {
-            const uint64_t rsvd = entry & reserved_bits(regs, mode, level, large);
-            if (rsvd)
-                return fail(PFERR_P | PFERR_RSVD, level, lowest_set_bit(rsvd),
-                            "SDM 4.7: a present paging-structure entry has a reserved bit set "
-                            "(RSVD=1)");
-            // Rights combine across levels; legacy PAE PDPTEs carry none (SDM 4.6.1).
-            rights.writable &= (entry & PTE_RW) != 0;
-            rights.user &= (entry & PTE_US) != 0;
-            if (nxe && (entry & PTE_XD)) rights.nx = true;
-        }
-        const bool leaf = level == 1 || large;
-        step.leaf = leaf;
-        w.rights_above[level] = rights;
-        if (!leaf) {
-            // The accessed flag of each upper-level entry is set as the walk passes it.
-            if (!pae_pdpte && !(entry & PTE_A)) {
-                write_entry(ram, entry_pa, entry | PTE_A, wide);
+        {
+            bool large = false;
+            if (entry & PTE_PS) {
+                if (mode == PagingMode::bits32)
+                    large = level == 2 && (regs.cr4 & CR4_PSE);
+                else if (level == 2 || (level == 3 && long_paging))
+                    large = true;
+            }
+            if (!pae_pdpte) {
+                uint64_t rsvd_mask = rsvd_base;
+                if (mode == PagingMode::bits32 || level >= 4 || large)
+                    rsvd_mask = reserved_bits(regs, mode, level, large);
+                if (const uint64_t rsvd = entry & rsvd_mask) {
+                    code = PFERR_P | PFERR_RSVD;
+                    bit = lowest_set_bit(rsvd);
+                    rule = "SDM 4.7: a present paging-structure entry has a reserved bit set "
+                           "(RSVD=1)";
+                    goto fault;
+                }
+                // Rights combine across levels; legacy PAE PDPTEs carry none (SDM 4.6.1).
+                rights.writable &= (entry & PTE_RW) != 0;
+                rights.user &= (entry & PTE_US) != 0;
+                if (nxe && (entry & PTE_XD)) rights.nx = true;
+            }
+            const bool leaf = level == 1 || large;
+            step.leaf = leaf;
+            step.rights = rights;
+            if (!leaf) {
+                // The accessed flag of each upper-level entry is set as the walk passes it.
+                if (!pae_pdpte && !(entry & PTE_A)) {
+                    write_entry(ram, entry_pa, entry | PTE_A, wide);
+                    w.ad_writes++;
+                }
+                table = mode == PagingMode::bits32 ? (entry & 0xfffff000u) : (entry & phys_mask);
+                step.next_table = table;
+                continue;
+            }
+
+            // The leaf: page size, frame, global, protection key.
+            if (mode == PagingMode::bits32 && level == 2) {
+                w.page_shift = 22;
+                w.frame_pa = (entry & 0xffc00000u) | (((entry >> 13) & 0xff) << 32); // PSE-36
+            } else {
+                w.page_shift = level == 1 ? 12 : level == 2 ? 21 : 30;
+                const uint64_t frame_mask =
+                    (mode == PagingMode::bits32 ? 0xfffff000ull : phys_mask) &
+                    ~((1ull << w.page_shift) - 1);
+                w.frame_pa = entry & frame_mask;
+            }
+            if (long_paging && (regs.cr4 & CR4_PKE)) rights.pkey = uint8_t((entry >> 59) & 0xf);
+            w.global = (entry & PTE_G) && (regs.cr4 & CR4_PGE);
+            w.rights = rights;
+            step.rights = rights;
+            bool pk = false;
+            const PermissionContext pc = perm ? *perm : permission_context(regs);
+            if (!permitted(pc, req, rights, pk, &rule)) {
+                code = PFERR_P | (pk ? uint32_t(PFERR_PK) : 0u);
+                goto fault;
+            }
+            // A on the leaf, and D on a write (SDM 4.8), after the checks passed.
+            uint64_t updated = entry | PTE_A;
+            if (req.type == AccessType::write) updated |= PTE_D;
+            if (updated != entry) {
+                write_entry(ram, entry_pa, updated, wide);
                 w.ad_writes++;
             }
-            table = mode == PagingMode::bits32 ? (entry & 0xfffff000u) : (entry & phys_mask);
-            w.next_table[level] = table;
-            continue;
+            w.dirty = (updated & PTE_D) != 0;
+            w.pa = w.frame_pa | (la & ((1ull << w.page_shift) - 1));
+            return w;
         }
-
-        // The leaf: page size, frame, global, protection key.
-        if (mode == PagingMode::bits32 && level == 2) {
-            w.page_shift = 22;
-            w.frame_pa = (entry & 0xffc00000u) | (((entry >> 13) & 0xff) << 32); // PSE-36
-        } else {
-            w.page_shift = level == 1 ? 12 : level == 2 ? 21 : 30;
-            const uint64_t frame_mask = (mode == PagingMode::bits32 ? 0xfffff000ull : phys_mask) &
-                                        ~((1ull << w.page_shift) - 1);
-            w.frame_pa = entry & frame_mask;
-        }
-        if (long_paging && (regs.cr4 & CR4_PKE)) rights.pkey = uint8_t((entry >> 59) & 0xf);
-        w.global = (entry & PTE_G) && (regs.cr4 & CR4_PGE);
-        w.rights = rights;
-        bool pk = false;
-        const char* why = nullptr;
-        if (!access_permitted(regs, req, rights, pk, &why))
-            return fail(PFERR_P | (pk ? uint32_t(PFERR_PK) : 0u), level, -1, why);
-        // A on the leaf, and D on a write (SDM 4.8), after the checks passed.
-        uint64_t updated = entry | PTE_A;
-        if (req.type == AccessType::write) updated |= PTE_D;
-        if (updated != entry) {
-            write_entry(ram, entry_pa, updated, wide);
-            w.ad_writes++;
-        }
-        w.dirty = (updated & PTE_D) != 0;
-        w.pa = w.frame_pa | (la & ((1ull << w.page_shift) - 1));
-        return w;
     }
+fault:
+    w.fault.vector = VEC_PF;
+    w.fault.error_code = code | pf_access_bits(regs, req);
+    w.fault.cr2 = req.la;
+    w.fault.level = level;
+    w.fault.bit = bit;
+    w.fault.rule = rule;
+    return w;
 }
 
 } // namespace mmemu

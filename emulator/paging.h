@@ -37,20 +37,22 @@ Fault load_pdptes(const CpuRegs& regs, const PhysicalMemory& ram, PdpteRegs& out
 // comes from the registers (level 3 without a memory reference).
 const char* level_entry_name(int level, PagingMode mode);
 
-struct WalkStep {
-    int level;         // 5..1
-    unsigned index;    // index of the entry in its table
-    uint64_t entry_pa; // physical address of the entry (0 for a PAE PDPTE register)
-    uint64_t entry;    // the value read (before A/D updates)
-    bool leaf;
-};
-
 // The rights accumulated over the entries of a walk (SDM 4.6.1).
 struct PageRights {
     bool writable = true; // AND of R/W
     bool user = true;     // AND of U/S
     bool nx = false;      // OR of XD (only with EFER.NXE outside 32-bit paging)
     uint8_t pkey = 0;     // leaf bits 62:59 with 4/5-level paging and CR4.PKE
+};
+
+struct WalkStep {
+    int level;         // 5..1
+    unsigned index;    // index of the entry in its table
+    uint64_t entry_pa; // physical address of the entry (0 for a PAE PDPTE register)
+    uint64_t entry;    // the value read (before A/D updates)
+    bool leaf;
+    uint64_t next_table; // a non-leaf entry that was passed: the table it points to, else 0
+    PageRights rights;   // the rights accumulated over this entry and those above it
 };
 
 // Where a walk may start when a paging-structure cache hit skips the upper levels (SDM 4.10.3).
@@ -71,19 +73,19 @@ struct WalkResult {
     unsigned mem_refs = 0;  // paging-structure entries read from memory
     unsigned ad_writes = 0; // entries written back to set A or D
     unsigned nsteps = 0;
-    WalkStep steps[5] = {};
-    // Tables reached on the way down, for filling paging-structure caches: next_table[l] is the
-    // physical address of the table that the level-l entry points to (0 if not reached).
-    uint64_t next_table[6] = {};
-    PageRights rights_above[6]; // rights accumulated above and including level l
+    WalkStep steps[5]; // the first nsteps are filled in
 };
+
+struct PermissionContext;
 
 // Walks the paging structures for `req`. `start` (optional) resumes below a cached
 // paging-structure entry. Sets A and D bits in emulated RAM as the SDM requires: A in every entry
 // used when the translation succeeds (upper-level A as each entry is passed), D in the leaf on a
 // write.
+// `perm` (optional) is the permission context of `regs`, when the caller keeps one.
 WalkResult page_walk(const CpuRegs& regs, const PdpteRegs& pdptes, PhysicalMemory& ram,
-                     const AccessRequest& req, const WalkStart* start = nullptr);
+                     const AccessRequest& req, const WalkStart* start = nullptr,
+                     const PermissionContext* perm = nullptr);
 
 // The control-register state the permission rules read, gathered once per register change
 // (the MMU keeps one up to date) so a TLB hit checks rights without decoding registers.

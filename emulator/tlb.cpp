@@ -64,41 +64,37 @@ unsigned TlbArray::plru_victim(unsigned set) const {
 
 bool TlbArray::fill(uint64_t la, uint16_t pcid, const WalkResult& w) {
     forget();
-    // The largest size this array holds that is not larger than the page.
-    int best = -1;
-    for (unsigned b = 0; b < 4; b++)
-        if ((cfg_.size_mask >> b & 1) && size_bit_shift(b) <= w.page_shift &&
-            (best < 0 || size_bit_shift(b) > size_bit_shift(unsigned(best))))
-            best = int(b);
-    if (best < 0) return false;
-    const unsigned shift = size_bit_shift(unsigned(best));
+    // The largest size this array holds that is not larger than the page (shifts_ ascend).
+    unsigned shift = 0;
+    for (unsigned k = 0; k < nshifts_; k++)
+        if (shifts_[k] <= w.page_shift) shift = shifts_[k];
+    if (!shift) return false;
     if (shift < w.page_shift) splinters_ = true;
     const uint64_t tag = la >> shift;
     const unsigned set_index = unsigned(tag & set_mask_);
     TlbEntry* set = &entries_[set_index * cfg_.ways];
-    unsigned victim = cfg_.ways;
+    // One pass: an entry for the same page is replaced in place, else an invalid way is used,
+    // else the policy's victim.
+    unsigned victim = cfg_.ways, invalid = cfg_.ways, lru = 0;
     for (unsigned i = 0; i < cfg_.ways; i++) {
-        // An entry for the same page is replaced in place.
-        if (set[i].shift == shift && set[i].tag == tag && (set[i].global || set[i].pcid == pcid)) {
+        const TlbEntry& e = set[i];
+        if (!e.shift) {
+            if (invalid == cfg_.ways) invalid = i;
+            continue;
+        }
+        if (e.shift == shift && e.tag == tag && (e.global || e.pcid == pcid)) {
             victim = i;
             break;
         }
+        if (e.stamp < set[lru].stamp || !set[lru].shift) lru = i;
     }
-    if (victim == cfg_.ways)
-        for (unsigned i = 0; i < cfg_.ways; i++)
-            if (!set[i].shift) {
-                victim = i;
-                break;
-            }
     if (victim == cfg_.ways) {
-        if (cfg_.policy == ReplacementPolicy::plru) {
-            victim = plru_victim(set_index);
+        if (invalid != cfg_.ways) {
+            victim = invalid;
         } else {
-            victim = 0;
-            for (unsigned i = 1; i < cfg_.ways; i++)
-                if (set[i].stamp < set[victim].stamp) victim = i;
+            victim = cfg_.policy == ReplacementPolicy::plru ? plru_victim(set_index) : lru;
+            stats.evictions++;
         }
-        stats.evictions++;
     }
     TlbEntry& e = set[victim];
     e.tag = tag;
@@ -154,39 +150,33 @@ unsigned TlbArray::valid_entries() const {
     return n;
 }
 
-const PscEntry* PagingStructureCache::lookup(uint64_t tag, uint16_t pcid) {
-    for (auto& e : entries_)
-        if (e.valid && e.tag == tag && e.pcid == pcid) {
-            e.stamp = ++clock_;
-            stats.hits++;
-            return &e;
-        }
-    stats.misses++;
-    return nullptr;
-}
-
 void PagingStructureCache::fill(uint64_t tag, uint16_t pcid, uint64_t table_pa,
                                 const PageRights& rights) {
-    if (entries_.empty()) return;
-    PscEntry* victim = nullptr;
-    for (auto& e : entries_) {
-        if (e.valid && e.tag == tag && e.pcid == pcid) {
-            victim = &e;
+    if (keys_.empty()) return;
+    const uint64_t key = make_key(tag, pcid);
+    // One pass: the entry for this key if cached, else an invalid one, else the LRU entry.
+    size_t victim = 0;
+    bool found = false;
+    for (size_t i = 0; i < keys_.size(); i++) {
+        if (keys_[i] == key) {
+            victim = i;
+            found = true;
             break;
         }
-        if (!victim || (!e.valid && victim->valid) ||
-            (e.valid == victim->valid && e.stamp < victim->stamp))
-            victim = &e;
+        if (keys_[victim] != INVALID && (keys_[i] == INVALID || stamps_[i] < stamps_[victim]))
+            victim = i;
     }
-    if (victim->valid && !(victim->tag == tag && victim->pcid == pcid)) stats.evictions++;
-    *victim = {tag, table_pa, rights, ++clock_, pcid, true};
+    if (!found && keys_[victim] != INVALID) stats.evictions++;
+    keys_[victim] = key;
+    stamps_[victim] = ++clock_;
+    data_[victim] = {table_pa, rights};
     stats.fills++;
 }
 
 void PagingStructureCache::invalidate(int pcid) {
-    for (auto& e : entries_)
-        if (e.valid && (pcid < 0 || e.pcid == pcid)) {
-            e.valid = false;
+    for (size_t i = 0; i < keys_.size(); i++)
+        if (keys_[i] != INVALID && (pcid < 0 || uint16_t(keys_[i] >> 48) == pcid)) {
+            keys_[i] = INVALID;
             stats.invalidations++;
         }
 }

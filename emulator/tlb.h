@@ -110,7 +110,7 @@ private:
     uint64_t set_mask_;
     std::vector<TlbEntry> entries_;
     std::vector<uint64_t> plru_bits_;
-    uint32_t clock_ = 0;
+    uint64_t clock_ = 0;
     bool splinters_ = false; // some entry caches part of a larger page
     uint8_t shifts_[4] = {}; // the page shifts this array holds
     unsigned nshifts_ = 0;
@@ -138,33 +138,46 @@ private:
 
 // One paging-structure cache (SDM 4.10.3): entries for a level's paging-structure entries,
 // keyed by the linear-address bits that select them and the PCID, holding the physical address
-// of the next table and the rights accumulated so far. Fully associative, LRU.
+// of the next table and the rights accumulated so far. Fully associative, LRU. Stored as
+// parallel arrays so a lookup is one scan over 64-bit keys.
 struct PscEntry {
-    uint64_t tag = 0;
     uint64_t table_pa = 0;
     PageRights rights;
-    uint32_t stamp = 0;
-    uint16_t pcid = 0;
-    bool valid = false;
 };
 
 class PagingStructureCache {
 public:
     PagingStructureCache(std::string name, int level, unsigned entries)
-        : name_(std::move(name)), level_(level), entries_(entries) {}
+        : name_(std::move(name)), level_(level), keys_(entries, INVALID), stamps_(entries, 0),
+          data_(entries) {}
     const std::string& name() const { return name_; }
     int level() const { return level_; } // the level of the cached entries (2 = PDE cache)
-    unsigned size() const { return unsigned(entries_.size()); }
-    const PscEntry* lookup(uint64_t tag, uint16_t pcid);
+    unsigned size() const { return unsigned(keys_.size()); }
+    const PscEntry* lookup(uint64_t tag, uint16_t pcid) {
+        const uint64_t key = make_key(tag, pcid);
+        for (size_t i = 0; i < keys_.size(); i++)
+            if (keys_[i] == key) {
+                stamps_[i] = ++clock_;
+                stats.hits++;
+                return &data_[i];
+            }
+        stats.misses++;
+        return nullptr;
+    }
     void fill(uint64_t tag, uint16_t pcid, uint64_t table_pa, const PageRights& rights);
     void invalidate(int pcid); // < 0: every PCID
     TlbStats stats;
 
 private:
+    // Tags are linear-address bits above bit 20 (at most 43 bits): the PCID goes above them.
+    static constexpr uint64_t INVALID = ~0ull;
+    static uint64_t make_key(uint64_t tag, uint16_t pcid) { return tag | uint64_t(pcid) << 48; }
     std::string name_;
     int level_;
-    std::vector<PscEntry> entries_;
-    uint32_t clock_ = 0;
+    std::vector<uint64_t> keys_;
+    std::vector<uint64_t> stamps_;
+    std::vector<PscEntry> data_;
+    uint64_t clock_ = 0;
 };
 
 } // namespace mmemu

@@ -126,7 +126,7 @@ std::string explain_translation(const CpuRegs& regs, const PdpteRegs& pdptes, Ph
                                        : "1 GiB")
               << " page frame at " << hex(r.frame_pa) << "\n";
         } else if (i + 1 < r.nsteps) {
-            o << "\n     -> next table at " << hex(r.next_table[s.level]) << "\n";
+            o << "\n     -> next table at " << hex(s.next_table) << "\n";
         } else {
             o << "\n";
         }
