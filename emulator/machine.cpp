@@ -32,8 +32,8 @@ static MachineConfig normalised(MachineConfig cfg) {
 Machine::Machine(const MachineConfig& cfg)
     : cfg_(normalised(cfg)), e820_(pc_e820_table(cfg_.memory_bytes)), ram_(cfg_.memory_bytes) {
     for (unsigned i = 0; i < cfg_.nr_cpus; i++) {
-        mmus_.push_back(std::make_unique<Mmu>(ram_, cfg_.tlb, cfg_.costs));
-        mmus_.back()->set_maxphyaddr(cfg_.maxphyaddr);
+        cpus_.push_back(std::make_unique<Cpu>(ram_, cfg_.tlb, cfg_.costs));
+        cpus_.back()->mmu.set_maxphyaddr(cfg_.maxphyaddr);
     }
 }
 

@@ -9,6 +9,7 @@
 #include "emulator/addr.h"
 #include "emulator/arch.h"
 #include "emulator/cost_model.h"
+#include "emulator/cpu.h"
 #include "emulator/e820.h"
 #include "emulator/mmu.h"
 #include "emulator/phys_mem.h"
@@ -47,15 +48,16 @@ public:
 
     PhysicalMemory& ram() { return ram_; }
     const PhysicalMemory& ram() const { return ram_; }
-    // CPU i's MMU (registers, TLBs, paging-structure caches, cycle counter).
-    Mmu& mmu(unsigned cpu) { return *mmus_.at(cpu); }
-    const Mmu& mmu(unsigned cpu) const { return *mmus_.at(cpu); }
+    // CPU i: its segmentation unit and MMU (registers, TLBs, paging-structure caches, cycles).
+    Cpu& cpu(unsigned i) { return *cpus_.at(i); }
+    Mmu& mmu(unsigned i) { return cpus_.at(i)->mmu; }
+    const Mmu& mmu(unsigned i) const { return cpus_.at(i)->mmu; }
 
 private:
     MachineConfig cfg_;
     std::vector<E820Entry> e820_;
     PhysicalMemory ram_;
-    std::vector<std::unique_ptr<Mmu>> mmus_;
+    std::vector<std::unique_ptr<Cpu>> cpus_;
 };
 
 // The smallest machine mmemu builds (the low-memory holes and a kernel image must fit).

@@ -4,7 +4,9 @@
 #include <set>
 
 #include "emulator/fault.h"
+#include "emulator/linux_gdt.h"
 #include "emulator/paging.h"
+#include "emulator/segmentation.h"
 #include "workloads/scenario_parts.h"
 
 namespace mmemu {
@@ -79,6 +81,14 @@ bool parse_data(Checker& ck, const json& e, const std::string& p, std::vector<ui
         return false;
     }
     return true;
+}
+
+// "es", "cs", "ss", "ds", "fs", "gs" in SegReg order.
+std::optional<int8_t> parse_seg_reg(const std::string& s) {
+    static const char* names[] = {"es", "cs", "ss", "ds", "fs", "gs"};
+    for (int i = 0; i < 6; i++)
+        if (s == names[i]) return int8_t(i);
+    return std::nullopt;
 }
 
 std::optional<uint8_t> parse_vector(const std::string& s) {
@@ -167,7 +177,8 @@ void parse_bare_events(Checker& ck, const json& events, Scenario& sc) {
         } else if (o == "access") {
             op.kind = OpKind::access;
             ck.only(e, p,
-                    {"op", "type", "la", "size", "cpl", "implicit", "value", "expect", "cpu"});
+                    {"op", "type", "la", "seg", "offset", "size", "cpl", "implicit", "value",
+                     "expect", "cpu"});
             if (auto t = ck.string(e, p, "type", std::nullopt)) {
                 if (*t == "read")
                     op.access = uint8_t(AccessType::read);
@@ -179,16 +190,34 @@ void parse_bare_events(Checker& ck, const json& events, Scenario& sc) {
                     ck.error(p + "/type",
                              "expected \"read\", \"write\" or \"fetch\", got \"" + *t + "\"");
             }
-            if (auto la = ck.u64(e, p, "la", std::nullopt)) op.la = *la;
+            if (e.contains("seg")) {
+                if (e.contains("la"))
+                    ck.error(p + "/la", "give either \"la\" or \"seg\" with \"offset\", not both");
+                if (auto r = ck.string(e, p, "seg", std::nullopt)) {
+                    if (auto sr = parse_seg_reg(*r))
+                        op.seg = *sr;
+                    else
+                        ck.error(
+                            p + "/seg",
+                            "expected \"cs\", \"ds\", \"es\", \"fs\", \"gs\" or \"ss\", got \"" +
+                                *r + "\"");
+                }
+                if (auto off = ck.u64(e, p, "offset", std::nullopt)) op.la = *off;
+            } else if (auto la = ck.u64(e, p, "la", std::nullopt)) {
+                op.la = *la;
+            }
             if (auto s = ck.integer(e, p, "size", 1, 8, 1)) {
                 if (*s != 1 && *s != 2 && *s != 4 && *s != 8)
                     ck.error(p + "/size", "expected 1, 2, 4 or 8 bytes");
-                else if ((op.la & 0xfff) + uint64_t(*s) > 0x1000)
+                else if (op.seg < 0 && (op.la & 0xfff) + uint64_t(*s) > 0x1000)
                     ck.error(p + "/size", "expected an access that stays inside one 4 KiB page "
                                           "(split accesses are not modelled)");
                 op.size = uint64_t(*s);
             }
-            if (auto c = ck.integer(e, p, "cpl", 0, 3, 0)) op.user = *c == 3;
+            if (auto c = ck.integer(e, p, "cpl", 0, 3, 0)) {
+                op.user = *c == 3;
+                op.cpl = uint8_t(*c);
+            }
             if (auto v = ck.boolean(e, p, "implicit", false)) op.implicit = *v;
             if (e.contains("value")) {
                 if (op.access != uint8_t(AccessType::write))
@@ -255,6 +284,81 @@ void parse_bare_events(Checker& ck, const json& events, Scenario& sc) {
             if (auto v = ck.integer(e, p, "pcid", 0, 4095, 0)) op.value = uint64_t(*v);
             if (auto la = ck.u64(e, p, "la", 0)) op.la = *la;
             cpu();
+        } else if (o == "load_gdt") {
+            op.kind = OpKind::load_gdt;
+            ck.only(e, p, {"op", "layout", "addr", "base", "cpu"});
+            if (auto l = ck.string(e, p, "layout", std::nullopt)) {
+                if (*l == "linux_i386")
+                    op.reg = 0;
+                else if (*l == "linux_boot")
+                    op.reg = 1;
+                else if (*l == "linux_x86_64")
+                    op.reg = 2;
+                else
+                    ck.error(p + "/layout",
+                             "expected \"linux_i386\", \"linux_boot\" or \"linux_x86_64\", got \"" +
+                                 *l + "\"");
+            }
+            if (auto a = ck.u64(e, p, "addr", std::nullopt)) {
+                phys_range(*a, 32 * 8, "addr");
+                op.la = *a;
+                op.value = *a;
+            }
+            if (auto b = ck.u64(e, p, "base", op.la)) op.value = *b; // the table's linear address
+            cpu();
+        } else if (o == "lgdt") {
+            op.kind = OpKind::lgdt;
+            ck.only(e, p, {"op", "base", "limit", "cpu"});
+            if (auto b = ck.u64(e, p, "base", std::nullopt)) op.la = *b;
+            if (auto l = ck.integer(e, p, "limit", 0, 0xffff, std::nullopt))
+                op.value = uint64_t(*l);
+            cpu();
+        } else if (o == "load_segment") {
+            op.kind = OpKind::load_segment;
+            ck.only(e, p, {"op", "reg", "selector", "cpl", "expect", "cpu"});
+            if (auto r = ck.string(e, p, "reg", std::nullopt)) {
+                if (auto sr = parse_seg_reg(*r))
+                    op.seg = *sr;
+                else
+                    ck.error(p + "/reg",
+                             "expected \"cs\", \"ds\", \"es\", \"fs\", \"gs\" or \"ss\", got \"" +
+                                 *r + "\"");
+            }
+            if (auto v = ck.u64(e, p, "selector", std::nullopt)) {
+                if (*v > 0xffff) ck.error(p + "/selector", "expected a 16-bit selector");
+                op.value = *v;
+            }
+            if (auto c = ck.integer(e, p, "cpl", 0, 3, 0)) op.cpl = uint8_t(*c);
+            if (e.contains("expect")) {
+                const json& x = e["expect"];
+                const std::string xp = p + "/expect";
+                AccessExpect ex;
+                if (!x.is_object()) {
+                    ck.error(
+                        xp,
+                        "expected {} (success) or {\"fault\": \"#GP\", \"error_code\": \"0x68\"}");
+                } else {
+                    ck.only(x, xp, {"fault", "error_code"});
+                    if (auto f = ck.string(x, xp, "fault", std::string())) {
+                        if (!f->empty()) {
+                            if (auto vec = parse_vector(*f)) {
+                                ex.fault = true;
+                                ex.vector = *vec;
+                            } else {
+                                ck.error(xp + "/fault",
+                                         "expected \"#GP\", \"#SS\", \"#NP\" or \"#PF\", got \"" +
+                                             *f + "\"");
+                            }
+                        }
+                    }
+                    if (x.contains("error_code"))
+                        if (auto v = ck.u64(x, xp, "error_code", std::nullopt))
+                            ex.error_code = uint32_t(*v);
+                    op.expect = int32_t(sc.expects.size());
+                    sc.expects.push_back(ex);
+                }
+            }
+            cpu();
         } else if (o == "checkpoint") {
             op.kind = OpKind::checkpoint;
             ck.only(e, p, {"op", "name"});
@@ -265,10 +369,11 @@ void parse_bare_events(Checker& ck, const json& events, Scenario& sc) {
                 sc.checkpoint_names.push_back(*n);
             }
         } else {
-            ck.error(p + "/op",
-                     "unknown bare-machine event \"" + o +
-                         "\" (expected set_cr, wrmsr, set_rflags, wrpkru, "
-                         "write_phys, expect_phys, access, invlpg, invpcid or checkpoint)");
+            ck.error(p + "/op", "unknown bare-machine event \"" + o +
+                                    "\" (expected set_cr, wrmsr, set_rflags, wrpkru, "
+                                    "write_phys, expect_phys, access, invlpg, invpcid, load_gdt, "
+                                    "lgdt, load_segment "
+                                    "or checkpoint)");
             continue;
         }
         if (ck.errors.size() == before) sc.ops.push_back(op);

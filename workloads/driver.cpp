@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "emulator/linux_gdt.h"
 #include "mmcore/bug.h"
 
 namespace mmemu {
@@ -33,6 +34,9 @@ const char* op_name(OpKind k) {
     case OpKind::access: return "access";
     case OpKind::invlpg: return "invlpg";
     case OpKind::invpcid: return "invpcid";
+    case OpKind::load_gdt: return "load_gdt";
+    case OpKind::lgdt: return "lgdt";
+    case OpKind::load_segment: return "load_segment";
     }
     return "?";
 }
@@ -173,15 +177,36 @@ void Driver::exec_bare(const Op& op) {
     }
     case OpKind::access: {
         AccessRequest req{op.la, AccessType(op.access), op.user, op.implicit};
-        const Translation t = mmu.translate(req);
         ojson rec;
         rec["event"] = op.event;
         rec["cpu"] = op.cpu;
         rec["type"] = op.access == 0 ? "read" : op.access == 1 ? "write" : "fetch";
-        rec["la"] = hex_string(op.la);
+        Translation t;
+        if (op.seg >= 0) {
+            // segment:offset -> linear (segmentation) -> physical (paging)
+            const CpuAccess a = machine_->cpu(op.cpu).access(
+                SegReg(op.seg), op.la, unsigned(op.size), AccessType(op.access), op.cpl);
+            rec["seg"] = std::string(seg_reg_name(SegReg(op.seg)));
+            rec["offset"] = hex_string(op.la);
+            if (!a.linear.ok())
+                t.fault = {
+                    a.linear.fault.vector, a.linear.fault.error_code, 0, 0, a.linear.fault.bit,
+                    "segmentation"};
+            else
+                t = a.paging;
+            if (a.linear.ok()) rec["la"] = hex_string(a.linear.addr.value);
+            if (!a.linear.ok()) {
+                ojson f = fault_json(a.linear.fault);
+                rec["result"] = f;
+            }
+            req.la = a.linear.ok() ? a.linear.addr.value : 0;
+        } else {
+            t = mmu.translate(req);
+            rec["la"] = hex_string(op.la);
+        }
         uint64_t value = 0;
         if (t.fault.raised()) {
-            rec["result"] = fault_json(t.fault);
+            if (!rec.contains("result")) rec["result"] = fault_json(t.fault);
         } else {
             if (req.type == AccessType::write) {
                 uint8_t bytes[8];
@@ -236,6 +261,55 @@ void Driver::exec_bare(const Op& op) {
         break;
     }
     case OpKind::invlpg: mmu.invlpg(op.la); break;
+    case OpKind::load_gdt: {
+        const uint64_t offset = op.value - op.la; // linear base minus physical address
+        DescriptorTableRegister gdtr =
+            op.reg == 0   ? write_linux_i386_gdt(ram, PhysAddr{op.la}, offset)
+            : op.reg == 1 ? write_linux_boot_gdt(ram, PhysAddr{op.la}, offset)
+                          : write_linux_x86_64_gdt(ram, PhysAddr{op.la}, offset);
+        machine_->cpu(op.cpu).seg.lgdt(gdtr);
+        break;
+    }
+    case OpKind::lgdt: {
+        DescriptorTableRegister gdtr;
+        gdtr.base = op.la;
+        gdtr.limit = uint16_t(op.value);
+        machine_->cpu(op.cpu).seg.lgdt(gdtr);
+        break;
+    }
+    case OpKind::load_segment: {
+        const Fault f =
+            machine_->cpu(op.cpu).load_segment(SegReg(op.seg), uint16_t(op.value), op.cpl);
+        ojson rec;
+        rec["event"] = op.event;
+        rec["cpu"] = op.cpu;
+        rec["op"] = "load_segment";
+        rec["reg"] = std::string(seg_reg_name(SegReg(op.seg)));
+        rec["selector"] = hex_string(op.value);
+        if (f.raised())
+            rec["result"] = fault_json(f);
+        else
+            rec["result"] = "loaded";
+        if (op.expect >= 0) {
+            const AccessExpect& ex = sc_.expects[size_t(op.expect)];
+            std::string failure;
+            if (ex.fault && !f.raised())
+                failure =
+                    std::string("expected ") + vector_name(ex.vector) + ", the load succeeded";
+            else if (!ex.fault && f.raised())
+                failure = std::string("expected success, got ") + vector_name(f.vector) +
+                          " error code " + hex_string(f.error_code);
+            else if (ex.fault && f.vector != ex.vector)
+                failure = std::string("expected ") + vector_name(ex.vector) + ", got " +
+                          vector_name(f.vector);
+            else if (ex.fault && ex.error_code && *ex.error_code != f.error_code)
+                failure = "expected error code " + hex_string(*ex.error_code) + ", got " +
+                          hex_string(f.error_code);
+            expectation(op, rec, failure);
+        }
+        accesses_.push_back(rec);
+        break;
+    }
     case OpKind::invpcid: record_fault(mmu.invpcid(op.reg, uint16_t(op.value), op.la)); break;
     case OpKind::checkpoint: {
         ojson cp;

@@ -40,6 +40,9 @@ enum class OpKind : uint8_t {
     access,
     invlpg,
     invpcid,
+    load_gdt,
+    lgdt,
+    load_segment,
 };
 
 // What an access event expects (any part may be absent).
@@ -79,6 +82,8 @@ struct Op {
     uint64_t la = 0;       // access/invlpg/invpcid linear address; write/expect_phys address
     uint32_t blob = 0;     // write_phys/expect_phys: index in Scenario::blobs
     int32_t expect = -1;   // access: index in Scenario::expects
+    uint8_t cpl = 0;       // access/load_segment: the privilege level
+    int8_t seg = -1;       // access: the segment register (SegReg), -1 = la is linear
 };
 
 struct Scenario {
