@@ -234,3 +234,68 @@ TEST_CASE("cli: a write past a red-zoned object is reported on free, not ignored
     // Red zone 2 read little-endian: the four 0xff bytes land in its low half.
     REQUIRE(msg.find("redzone 2:0xd84156c5ffffffff.") != std::string::npos);
 }
+
+TEST_CASE("cli: the bundled bare-machine examples meet every expectation", "[cli][bare]") {
+    for (const char* name : {"bare-i386-seed003.json", "bare-x86_64-tlb.json"}) {
+        const Result r = run("run " + std::string(MMEMU_SOURCE_DIR) + "/examples/" + name);
+        INFO(name << ": " << r.err);
+        REQUIRE(r.rc == 0);
+        const auto j = nlohmann::json::parse(r.out);
+        REQUIRE(j["scenario"]["mode"] == "bare");
+        REQUIRE(j["results"]["expectations"]["failed"] == 0);
+        REQUIRE(j["results"]["expectations"]["checked"].get<int>() > 5);
+    }
+}
+
+TEST_CASE("cli: a failed expectation is reported and exits 1", "[cli][bare]") {
+    // Paging is off on a fresh bare machine, so linear 0x5000 is physical 0x5000, not 0x6000.
+    const auto f = scenario("expect-fail", R"({"mmemu_scenario": 1, "mode": "bare",
+        "machine": {"arch": "x86_64", "memory": "64MiB"},
+        "events": [{"op": "access", "type": "read", "la": "0x5000", "expect": {"pa": "0x6000"}}]})");
+    const Result r = run("run " + f);
+    REQUIRE(r.rc == 1);
+    const auto j = nlohmann::json::parse(r.out);
+    REQUIRE(j["results"]["expectations"]["failed"] == 1);
+    REQUIRE(j["results"]["expectations"]["failures"][0]["message"] == "expected pa 0x6000, got 0x5000");
+}
+
+TEST_CASE("cli: bare-machine input errors", "[cli][bare]") {
+    const std::string head = R"({"mmemu_scenario": 1, "mode": "bare", "machine": {"memory": "64MiB"}, "events": [)";
+    require_bad(run("validate " + scenario("bare-kernel-op", head + R"({"op": "kmalloc", "id": "k", "size": 8}]})")),
+                "/events/0/op: unknown bare-machine event \"kmalloc\"");
+    require_bad(run("validate " + scenario("bare-cr2", head + R"({"op": "set_cr", "cr": 2, "value": 0}]})")),
+                "/events/0/cr: expected 0, 3 or 4");
+    require_bad(run("validate " + scenario("bare-split", head + R"({"op": "access", "type": "read", "la": "0xffe", "size": 4}]})")),
+                "/events/0/size: expected an access that stays inside one 4 KiB page");
+    require_bad(run("validate " + scenario("bare-phys", head + R"({"op": "write_phys", "addr": "0x4000000", "u32": [1]}]})")),
+                "/events/0/addr: expected an address inside the machine's 67108864 bytes of RAM");
+    require_bad(run("validate " + scenario("bare-kernel", R"({"mmemu_scenario": 1, "mode": "bare", "machine": {"memory": "64MiB"}, "kernel": {}, "events": []})")),
+                "/kernel: a bare-machine scenario has no kernel");
+}
+
+TEST_CASE("cli: explain reads 0x08048568 as seed 003 does", "[cli][explain]") {
+    const Result r = run("explain 0x08048568 --arch i386");
+    INFO(r.out << r.err);
+    REQUIRE(r.rc == 0);
+    // 0x08048568 >> 22 = 0x20 = 32; (0x08048568 >> 12) & 0x3ff = 0x48 = 72; & 0xfff = 0x568.
+    REQUIRE(r.out.find("bits 31:22 = 0x20    (32)  page-directory (PGD) index") != std::string::npos);
+    REQUIRE(r.out.find("bits 21:12 = 0x48    (72)  page-table index") != std::string::npos);
+    REQUIRE(r.out.find("bits 11:0  = 0x568") != std::string::npos);
+    // Two entries (PDE, PTE) and the data itself.
+    REQUIRE(r.out.find("Memory references: 3 (2 paging-structure entries, then the data)") != std::string::npos);
+    REQUIRE(r.out.find("Physical address 0x00200568") != std::string::npos);
+}
+
+TEST_CASE("cli: explain on a scenario's tables at a checkpoint, and its errors", "[cli][explain]") {
+    const std::string ex = std::string(MMEMU_SOURCE_DIR) + "/examples/bare-i386-seed003.json";
+    const Result r = run("explain 0x08049000 --scenario " + ex + " --checkpoint end --type write");
+    REQUIRE(r.rc == 0);
+    // PTE 73 maps 0x301000 read-only (0x00301005): a user write faults with P|W|U = 0x7.
+    REQUIRE(r.out.find("Fault: #PF, error code 0x7") != std::string::npos);
+    REQUIRE(r.out.find("user-mode write to a read-only page") != std::string::npos);
+    REQUIRE(run("explain 0x08049000 --scenario " + ex + " --checkpoint nope").rc == 2);
+    REQUIRE(run("explain 0x800000000000 --arch x86_64").rc == 2); // not canonical
+    REQUIRE(run("explain 0x100000000 --arch i386").rc == 2);      // beyond 32 bits
+    REQUIRE(run("explain banana").rc == 2);
+    REQUIRE(run("explain 0x1000 --arch vax").rc == 2);
+}
