@@ -43,8 +43,18 @@ CpuAccess Cpu::access(SegReg r, uint64_t offset, unsigned size, AccessType type,
     seg.sync_mode(mmu.regs());
     a.linear = seg.linearize(r, offset, size, type);
     if (!a.linear.ok()) return a;
-    a.paging = mmu.translate({a.linear.addr.value, type, cpl == 3, false});
+    a.paging = translate({a.linear.addr.value, type, cpl == 3, false}, &a.faults_handled);
     return a;
+}
+
+Translation Cpu::translate(const AccessRequest& req, unsigned* faults_handled) {
+    Translation t = mmu.translate(req);
+    for (unsigned n = 0; handler_ && t.fault.vector == VEC_PF && n < MAX_FAULT_RETRIES; n++) {
+        if (!handler_->handle_page_fault(t.fault, req)) break;
+        if (faults_handled) ++*faults_handled;
+        t = mmu.translate(req);
+    }
+    return t;
 }
 
 } // namespace mmemu

@@ -23,9 +23,27 @@ private:
     PhysicalMemory& ram_;
 };
 
+// The interface through which the CPU delivers a page fault to the operating system (the kernel
+// layer implements it; the emulator knows nothing of processes). handle() returns true if it
+// resolved the fault (mapped the page, copied on write, ...), and the access is then retried, as
+// a real CPU re-executes the faulting instruction after IRET; false leaves the fault as the
+// access's result (for a process: SIGSEGV).
+class PageFaultHandler {
+public:
+    virtual bool handle_page_fault(const TranslationFault& fault, const AccessRequest& req) = 0;
+
+protected:
+    ~PageFaultHandler() = default;
+};
+
+// At most this many deliveries for one access: a handler that keeps "resolving" the same fault
+// without fixing it is a bug in the handler, reported as the fault rather than an endless loop.
+inline constexpr unsigned MAX_FAULT_RETRIES = 8;
+
 struct CpuAccess {
-    Linearized linear;  // the segmentation step (fault raised if it failed)
-    Translation paging; // the paging step (valid when linear.ok())
+    Linearized linear;           // the segmentation step (fault raised if it failed)
+    Translation paging;          // the paging step (valid when linear.ok())
+    unsigned faults_handled = 0; // page faults the handler resolved before the access completed
     bool ok() const { return linear.ok() && !paging.fault.raised(); }
 };
 
@@ -40,9 +58,14 @@ public:
     Fault load_segment(SegReg r, uint16_t selector, unsigned cpl);
     // An access of `size` bytes at `offset` in segment `r` by code at privilege `cpl`.
     CpuAccess access(SegReg r, uint64_t offset, unsigned size, AccessType type, unsigned cpl);
+    // A translation of a linear address with page faults delivered to the handler (if one is
+    // set) and the access retried after each fault it resolves.
+    Translation translate(const AccessRequest& req, unsigned* faults_handled = nullptr);
+    void set_page_fault_handler(PageFaultHandler* h) { handler_ = h; }
 
 private:
     MmuDescriptorReader reader_;
+    PageFaultHandler* handler_ = nullptr;
 };
 
 } // namespace mmemu
