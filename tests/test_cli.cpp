@@ -256,21 +256,34 @@ TEST_CASE("cli: a failed expectation is reported and exits 1", "[cli][bare]") {
     REQUIRE(r.rc == 1);
     const auto j = nlohmann::json::parse(r.out);
     REQUIRE(j["results"]["expectations"]["failed"] == 1);
-    REQUIRE(j["results"]["expectations"]["failures"][0]["message"] == "expected pa 0x6000, got 0x5000");
+    REQUIRE(j["results"]["expectations"]["failures"][0]["message"] ==
+            "expected pa 0x6000, got 0x5000");
 }
 
 TEST_CASE("cli: bare-machine input errors", "[cli][bare]") {
-    const std::string head = R"({"mmemu_scenario": 1, "mode": "bare", "machine": {"memory": "64MiB"}, "events": [)";
-    require_bad(run("validate " + scenario("bare-kernel-op", head + R"({"op": "kmalloc", "id": "k", "size": 8}]})")),
+    const std::string head =
+        R"({"mmemu_scenario": 1, "mode": "bare", "machine": {"memory": "64MiB"}, "events": [)";
+    require_bad(run("validate " + scenario("bare-kernel-op",
+                                           head + R"({"op": "kmalloc", "id": "k", "size": 8}]})")),
                 "/events/0/op: unknown bare-machine event \"kmalloc\"");
-    require_bad(run("validate " + scenario("bare-cr2", head + R"({"op": "set_cr", "cr": 2, "value": 0}]})")),
+    require_bad(run("validate " +
+                    scenario("bare-cr2", head + R"({"op": "set_cr", "cr": 2, "value": 0}]})")),
                 "/events/0/cr: expected 0, 3 or 4");
-    require_bad(run("validate " + scenario("bare-split", head + R"({"op": "access", "type": "read", "la": "0xffe", "size": 4}]})")),
-                "/events/0/size: expected an access that stays inside one 4 KiB page");
-    require_bad(run("validate " + scenario("bare-phys", head + R"({"op": "write_phys", "addr": "0x4000000", "u32": [1]}]})")),
+    require_bad(
+        run("validate " +
+            scenario("bare-split",
+                     head + R"({"op": "access", "type": "read", "la": "0xffe", "size": 4}]})")),
+        "/events/0/size: expected an access that stays inside one 4 KiB page");
+    require_bad(run("validate " +
+                    scenario("bare-phys",
+                             head + R"({"op": "write_phys", "addr": "0x4000000", "u32": [1]}]})")),
                 "/events/0/addr: expected an address inside the machine's 67108864 bytes of RAM");
-    require_bad(run("validate " + scenario("bare-kernel", R"({"mmemu_scenario": 1, "mode": "bare", "machine": {"memory": "64MiB"}, "kernel": {}, "events": []})")),
-                "/kernel: a bare-machine scenario has no kernel");
+    require_bad(
+        run("validate " +
+            scenario(
+                "bare-kernel",
+                R"({"mmemu_scenario": 1, "mode": "bare", "machine": {"memory": "64MiB"}, "kernel": {}, "events": []})")),
+        "/kernel: a bare-machine scenario has no kernel");
 }
 
 TEST_CASE("cli: explain reads 0x08048568 as seed 003 does", "[cli][explain]") {
@@ -278,11 +291,13 @@ TEST_CASE("cli: explain reads 0x08048568 as seed 003 does", "[cli][explain]") {
     INFO(r.out << r.err);
     REQUIRE(r.rc == 0);
     // 0x08048568 >> 22 = 0x20 = 32; (0x08048568 >> 12) & 0x3ff = 0x48 = 72; & 0xfff = 0x568.
-    REQUIRE(r.out.find("bits 31:22 = 0x20    (32)  page-directory (PGD) index") != std::string::npos);
+    REQUIRE(r.out.find("bits 31:22 = 0x20    (32)  page-directory (PGD) index") !=
+            std::string::npos);
     REQUIRE(r.out.find("bits 21:12 = 0x48    (72)  page-table index") != std::string::npos);
     REQUIRE(r.out.find("bits 11:0  = 0x568") != std::string::npos);
     // Two entries (PDE, PTE) and the data itself.
-    REQUIRE(r.out.find("Memory references: 3 (2 paging-structure entries, then the data)") != std::string::npos);
+    REQUIRE(r.out.find("Memory references: 3 (2 paging-structure entries, then the data)") !=
+            std::string::npos);
     REQUIRE(r.out.find("Physical address 0x00200568") != std::string::npos);
 }
 
@@ -298,4 +313,25 @@ TEST_CASE("cli: explain on a scenario's tables at a checkpoint, and its errors",
     REQUIRE(run("explain 0x100000000 --arch i386").rc == 2);      // beyond 32 bits
     REQUIRE(run("explain banana").rc == 2);
     REQUIRE(run("explain 0x1000 --arch vax").rc == 2);
+}
+
+TEST_CASE("cli: LLDT and a segment load through the LDT", "[cli][bare]") {
+    // GDT entry 1 (selector 0x8): an LDT descriptor, base 0x3000, limit 0x17 (three entries):
+    // 0x0000820030000017 = limit 0x17, base 0x3000, type 2 (LDT), P=1. LDT entry 0 is a flat
+    // DPL-3 data segment; selector 0x7 (index 0, TI=1, RPL 3) loads it. Entry 1 is empty, so
+    // selector 0xf faults #GP with error code 0xc (the selector without its RPL bits).
+    const auto f = scenario(
+        "ldt",
+        R"({"mmemu_scenario": 1, "mode": "bare", "machine": {"arch": "i386", "memory": "64MiB"},
+        "events": [
+          {"op": "write_phys", "addr": "0x2000", "u64": ["0", "0x0000820030000017"]},
+          {"op": "lgdt", "base": "0x2000", "limit": 15},
+          {"op": "load_segment", "reg": "ldtr", "selector": "0x8", "cpl": 0, "expect": {}},
+          {"op": "write_phys", "addr": "0x3000", "u64": ["0x00cff2000000ffff"]},
+          {"op": "load_segment", "reg": "ds", "selector": "0x7", "cpl": 3, "expect": {}},
+          {"op": "load_segment", "reg": "ds", "selector": "0xf", "cpl": 3, "expect": {"fault": "#GP", "error_code": "0xc"}}]})");
+    const Result r = run("run " + f);
+    INFO(r.err);
+    REQUIRE(r.rc == 0);
+    REQUIRE(nlohmann::json::parse(r.out)["results"]["expectations"]["checked"] == 3);
 }

@@ -83,6 +83,9 @@ bool parse_data(Checker& ck, const json& e, const std::string& p, std::vector<ui
     return true;
 }
 
+// load_segment's "reg": "ldtr" (LLDT).
+constexpr int8_t LDTR_INDEX = 6;
+
 // "es", "cs", "ss", "ds", "fs", "gs" in SegReg order.
 std::optional<int8_t> parse_seg_reg(const std::string& s) {
     static const char* names[] = {"es", "cs", "ss", "ds", "fs", "gs"};
@@ -317,7 +320,9 @@ void parse_bare_events(Checker& ck, const json& events, Scenario& sc) {
             op.kind = OpKind::load_segment;
             ck.only(e, p, {"op", "reg", "selector", "cpl", "expect", "cpu"});
             if (auto r = ck.string(e, p, "reg", std::nullopt)) {
-                if (auto sr = parse_seg_reg(*r))
+                if (*r == "ldtr")
+                    op.seg = LDTR_INDEX;
+                else if (auto sr = parse_seg_reg(*r))
                     op.seg = *sr;
                 else
                     ck.error(p + "/reg",

@@ -278,13 +278,15 @@ void Driver::exec_bare(const Op& op) {
         break;
     }
     case OpKind::load_segment: {
-        const Fault f =
-            machine_->cpu(op.cpu).load_segment(SegReg(op.seg), uint16_t(op.value), op.cpl);
+        Cpu& cpu = machine_->cpu(op.cpu);
+        const bool ldtr = op.seg == 6;
+        const Fault f = ldtr ? cpu.seg.lldt(uint16_t(op.value), op.cpl, cpu.descriptor_reader())
+                             : cpu.load_segment(SegReg(op.seg), uint16_t(op.value), op.cpl);
         ojson rec;
         rec["event"] = op.event;
         rec["cpu"] = op.cpu;
         rec["op"] = "load_segment";
-        rec["reg"] = std::string(seg_reg_name(SegReg(op.seg)));
+        rec["reg"] = ldtr ? std::string("LDTR") : std::string(seg_reg_name(SegReg(op.seg)));
         rec["selector"] = hex_string(op.value);
         if (f.raised())
             rec["result"] = fault_json(f);
