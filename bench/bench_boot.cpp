@@ -3,24 +3,17 @@
 // the boot (it includes everything the process touched before, so it is an upper bound).
 #include <benchmark/benchmark.h>
 
+#include "bench/bench_util.h"
 #include "emulator/host_memory.h"
 #include "mmcore/kernel.h"
 
 using namespace mmemu;
 
-static MachineConfig machine_config(uint64_t bytes, unsigned cpus) {
-    MachineConfig c;
-    c.arch = Arch::x86_64;
-    c.memory_bytes = bytes;
-    c.nr_cpus = cpus;
-    return c;
-}
-
 static void BM_boot(benchmark::State& state) {
     const uint64_t bytes = uint64_t(state.range(0)) << 30;
     uint64_t rss = 0, free_pages = 0;
     for (auto _ : state) {
-        Machine m(machine_config(bytes, 2));
+        Machine m(bench_machine(bytes, 2));
         Kernel k(m, KernelConfig{});
         free_pages = k.buddy.nr_free_pages();
         rss = host_rss_bytes();

@@ -3,24 +3,17 @@
 //   order-3 pair                           >= 10 M pairs/s
 #include <benchmark/benchmark.h>
 
+#include "bench/bench_util.h"
 #include "mmcore/kernel.h"
 
 using namespace mmemu;
-
-static MachineConfig machine_config(uint64_t bytes, unsigned cpus) {
-    MachineConfig c;
-    c.arch = Arch::x86_64;
-    c.memory_bytes = bytes;
-    c.nr_cpus = cpus;
-    return c;
-}
 
 namespace {
 
 struct Booted {
     Machine m;
     Kernel k;
-    explicit Booted(bool pcp) : m(machine_config(uint64_t{4} << 30, 1)), k(m, cfg(pcp)) {}
+    explicit Booted(bool pcp) : m(bench_machine(uint64_t{4} << 30, 1)), k(m, cfg(pcp)) {}
     static KernelConfig cfg(bool pcp) {
         KernelConfig c;
         c.pcp_enabled = pcp;

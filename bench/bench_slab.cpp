@@ -3,22 +3,15 @@
 //   kmem_cache_alloc + kmem_cache_free, 512-byte cache >= 30 M pairs/s
 #include <benchmark/benchmark.h>
 
+#include "bench/bench_util.h"
 #include "mmcore/kernel.h"
 
 using namespace mmemu;
 
-static MachineConfig machine_config(uint64_t bytes, unsigned cpus) {
-    MachineConfig c;
-    c.arch = Arch::x86_64;
-    c.memory_bytes = bytes;
-    c.nr_cpus = cpus;
-    return c;
-}
-
 namespace {
 
 struct Booted {
-    Machine m{machine_config(uint64_t{1} << 30, 1)};
+    Machine m{bench_machine(uint64_t{1} << 30, 1)};
     Kernel k{m, KernelConfig{}};
 };
 

@@ -365,14 +365,7 @@ void parse_bare_events(Checker& ck, const json& events, Scenario& sc) {
             }
             cpu();
         } else if (o == "checkpoint") {
-            op.kind = OpKind::checkpoint;
-            ck.only(e, p, {"op", "name"});
-            if (auto n = ck.string(e, p, "name", std::nullopt)) {
-                if (!checkpoints.insert(*n).second)
-                    ck.error(p + "/name", "checkpoint name \"" + *n + "\" is used twice");
-                op.name = uint32_t(sc.checkpoint_names.size());
-                sc.checkpoint_names.push_back(*n);
-            }
+            parse_checkpoint(ck, e, p, sc, checkpoints, op);
         } else {
             ck.error(p + "/op", "unknown bare-machine event \"" + o +
                                     "\" (expected set_cr, wrmsr, set_rflags, wrpkru, "

@@ -297,14 +297,7 @@ void parse_kernel_events(Checker& ck, const json& events, Scenario& sc) {
             op.kind = OpKind::drain_pages;
             ck.only(e, p, {"op"});
         } else if (o == "checkpoint") {
-            op.kind = OpKind::checkpoint;
-            ck.only(e, p, {"op", "name"});
-            if (auto n = ck.string(e, p, "name", std::nullopt)) {
-                if (!checkpoints.insert(*n).second)
-                    ck.error(p + "/name", "checkpoint name \"" + *n + "\" is used twice");
-                op.name = uint32_t(sc.checkpoint_names.size());
-                sc.checkpoint_names.push_back(*n);
-            }
+            parse_checkpoint(ck, e, p, sc, checkpoints, op);
         } else {
             ck.error(p + "/op", "unknown event \"" + o +
                                     "\" (expected alloc_pages, free_pages, kmem_cache_create, "

@@ -398,6 +398,18 @@ void apply_override(json& doc, const std::string& spec, Checker& ck) {
 
 } // namespace
 
+void parse_checkpoint(Checker& ck, const json& e, const std::string& p, Scenario& sc,
+                      std::set<std::string>& seen, Op& op) {
+    op.kind = OpKind::checkpoint;
+    ck.only(e, p, {"op", "name"});
+    if (auto n = ck.string(e, p, "name", std::nullopt)) {
+        if (!seen.insert(*n).second)
+            ck.error(p + "/name", "checkpoint name \"" + *n + "\" is used twice");
+        op.name = uint32_t(sc.checkpoint_names.size());
+        sc.checkpoint_names.push_back(*n);
+    }
+}
+
 CompileResult compile_scenario(const std::string& file, const std::string& text,
                                const std::vector<std::string>& overrides) {
     CompileResult r;

@@ -99,13 +99,16 @@ po::options_description validate_options() {
     return d;
 }
 
+// Parses a command's options and its one positional argument (`positional`: "scenario" or
+// "address"). Returns 0 to go on, -1 after printing --help, or an exit code.
 int parse(int argc, char** argv, const po::options_description& desc, po::variables_map& vm,
-          std::string& scenario) {
+          std::string& value, const char* positional = "scenario",
+          const char* missing = "a scenario file is required") {
     po::options_description all;
     all.add(desc);
-    all.add_options()("scenario", po::value<std::string>());
+    all.add_options()(positional, po::value<std::string>());
     po::positional_options_description pos;
-    pos.add("scenario", 1);
+    pos.add(positional, 1);
     try {
         po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
         po::notify(vm);
@@ -117,11 +120,11 @@ int parse(int argc, char** argv, const po::options_description& desc, po::variab
         std::cout << desc;
         return -1;
     }
-    if (!vm.count("scenario")) {
-        std::cerr << "mmemu: a scenario file is required\n\n" << desc;
+    if (!vm.count(positional)) {
+        std::cerr << "mmemu: " << missing << "\n\n" << desc;
         return EXIT_BAD_INPUT;
     }
-    scenario = vm["scenario"].as<std::string>();
+    value = vm[positional].as<std::string>();
     return EXIT_OK;
 }
 
@@ -146,43 +149,32 @@ po::options_description explain_options() {
 
 int cmd_explain(int argc, char** argv) {
     const auto desc = explain_options();
-    po::options_description all;
-    all.add(desc);
-    all.add_options()("address", po::value<std::string>());
-    po::positional_options_description pos;
-    pos.add("address", 1);
     po::variables_map vm;
-    try {
-        po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
-        po::notify(vm);
-    } catch (const po::error& e) {
-        std::cerr << "mmemu: " << e.what() << "\n\n" << desc;
-        return EXIT_BAD_INPUT;
-    }
-    if (vm.count("help")) {
-        std::cout << desc;
-        return EXIT_OK;
-    }
-    if (!vm.count("address")) {
-        std::cerr << "mmemu: explain needs a linear address such as 0x08048568\n\n" << desc;
-        return EXIT_BAD_INPUT;
-    }
+    std::string address;
+    if (int rc = parse(argc, argv, desc, vm, address, "address",
+                       "explain needs a linear address such as 0x08048568");
+        rc)
+        return rc < 0 ? EXIT_OK : rc;
     uint64_t la;
     try {
         size_t used = 0;
-        const std::string a = vm["address"].as<std::string>();
+        const std::string& a = address;
         la = std::stoull(a, &used, 0);
         if (used != a.size()) throw std::invalid_argument(a);
     } catch (const std::exception&) {
-        std::cerr << "mmemu: \"" << vm["address"].as<std::string>() << "\" is not an address (expected a number such as 0x08048568)\n";
+        std::cerr << "mmemu: \"" << address
+                  << "\" is not an address (expected a number such as 0x08048568)\n";
         return EXIT_BAD_INPUT;
     }
     AccessRequest req;
     req.la = la;
     const std::string type = vm["type"].as<std::string>();
-    if (type == "read") req.type = AccessType::read;
-    else if (type == "write") req.type = AccessType::write;
-    else if (type == "fetch") req.type = AccessType::fetch;
+    if (type == "read")
+        req.type = AccessType::read;
+    else if (type == "write")
+        req.type = AccessType::write;
+    else if (type == "fetch")
+        req.type = AccessType::fetch;
     else {
         std::cerr << "mmemu: --type expects read, write or fetch, got \"" << type << "\"\n";
         return EXIT_BAD_INPUT;
@@ -200,18 +192,22 @@ int cmd_explain(int argc, char** argv) {
         auto sc = load(path, {});
         if (!sc) return EXIT_BAD_INPUT;
         if (!sc->bare) {
-            std::cerr << "mmemu: " << path << ": explain needs a bare-machine scenario (\"mode\": \"bare\"); kernel scenarios have no page tables yet\n";
+            std::cerr << "mmemu: " << path
+                      << ": explain needs a bare-machine scenario (\"mode\": \"bare\"); kernel "
+                         "scenarios have no page tables yet\n";
             return EXIT_BAD_INPUT;
         }
         const unsigned cpu = vm["cpu"].as<unsigned>();
         if (cpu >= sc->machine.nr_cpus) {
-            std::cerr << "mmemu: --cpu " << cpu << ": the machine has " << sc->machine.nr_cpus << " CPUs\n";
+            std::cerr << "mmemu: --cpu " << cpu << ": the machine has " << sc->machine.nr_cpus
+                      << " CPUs\n";
             return EXIT_BAD_INPUT;
         }
         Driver d(*sc);
         if (vm.count("checkpoint")) {
             if (!d.run_until_checkpoint(vm["checkpoint"].as<std::string>())) {
-                std::cerr << "mmemu: " << path << ": no checkpoint named \"" << vm["checkpoint"].as<std::string>() << "\"\n";
+                std::cerr << "mmemu: " << path << ": no checkpoint named \""
+                          << vm["checkpoint"].as<std::string>() << "\"\n";
                 return EXIT_BAD_INPUT;
             }
         } else {
@@ -225,10 +221,14 @@ int cmd_explain(int argc, char** argv) {
     PagingMode mode;
     MachineConfig mc;
     mc.memory_bytes = uint64_t{64} << 20;
-    if (arch == "i386") mode = PagingMode::bits32, mc.arch = Arch::i386;
-    else if (arch == "pae") mode = PagingMode::pae, mc.arch = Arch::pae;
-    else if (arch == "x86_64") mode = PagingMode::level4, mc.arch = Arch::x86_64;
-    else if (arch == "la57") mode = PagingMode::level5, mc.arch = Arch::x86_64;
+    if (arch == "i386")
+        mode = PagingMode::bits32, mc.arch = Arch::i386;
+    else if (arch == "pae")
+        mode = PagingMode::pae, mc.arch = Arch::pae;
+    else if (arch == "x86_64")
+        mode = PagingMode::level4, mc.arch = Arch::x86_64;
+    else if (arch == "la57")
+        mode = PagingMode::level5, mc.arch = Arch::x86_64;
     else {
         std::cerr << "mmemu: --arch expects i386, pae, x86_64 or la57, got \"" << arch << "\"\n";
         return EXIT_BAD_INPUT;
@@ -241,8 +241,18 @@ int cmd_explain(int argc, char** argv) {
     CpuRegs regs;
     regs.maxphyaddr = m.config().maxphyaddr;
     PdpteRegs pdptes;
-    if (!is_canonical([&] { CpuRegs r = regs; r.cr0 = CR0_PE | CR0_PG; r.cr4 = CR4_PAE | (mode == PagingMode::level5 ? CR4_LA57 : 0); r.efer = (mode == PagingMode::level4 || mode == PagingMode::level5) ? EFER_LME | EFER_LMA : 0; return r; }(), la)) {
-        std::cerr << "mmemu: " << vm["address"].as<std::string>() << " is not canonical for " << arch << "\n";
+    if (!is_canonical(
+            [&] {
+                CpuRegs r = regs;
+                r.cr0 = CR0_PE | CR0_PG;
+                r.cr4 = CR4_PAE | (mode == PagingMode::level5 ? CR4_LA57 : 0);
+                r.efer = (mode == PagingMode::level4 || mode == PagingMode::level5)
+                             ? EFER_LME | EFER_LMA
+                             : 0;
+                return r;
+            }(),
+            la)) {
+        std::cerr << "mmemu: " << address << " is not canonical for " << arch << "\n";
         return EXIT_BAD_INPUT;
     }
     std::cout << build_demo_tables(mode, la, m.ram(), regs, pdptes);
@@ -311,7 +321,8 @@ int cmd_run(int argc, char** argv) {
     }
     if (expectations_failed) {
         std::cerr << "mmemu: " << path << ": " << expectations_failed << " expectation"
-                  << (expectations_failed == 1 ? "" : "s") << " failed (see results.expectations)\n";
+                  << (expectations_failed == 1 ? "" : "s")
+                  << " failed (see results.expectations)\n";
         return EXIT_EXPECTATION;
     }
     return EXIT_OK;
