@@ -410,6 +410,36 @@ void parse_checkpoint(Checker& ck, const json& e, const std::string& p, Scenario
     }
 }
 
+void parse_event_list(Checker& ck, const json& events, Scenario& sc, const char* what,
+                      const char* expected, const EventParser& one) {
+    if (!events.is_array()) {
+        ck.error("/events", "expected an array of events, got " + type_name(events));
+        return;
+    }
+    std::set<std::string> checkpoints;
+    for (size_t i = 0; i < events.size(); i++) {
+        const std::string p = "/events/" + std::to_string(i);
+        const json& e = events[i];
+        if (!e.is_object()) {
+            ck.error(p, "expected an event object with an \"op\", got " + type_name(e));
+            continue;
+        }
+        auto op_name = ck.string(e, p, "op", std::nullopt);
+        if (!op_name) continue;
+        Op op{};
+        op.event = uint32_t(i);
+        const size_t before = ck.errors.size();
+        if (*op_name == "checkpoint") {
+            parse_checkpoint(ck, e, p, sc, checkpoints, op);
+        } else if (!one(e, p, *op_name, op)) {
+            ck.error(p + "/op", std::string("unknown ") + what + " \"" + *op_name +
+                                    "\" (expected " + expected + ")");
+            continue;
+        }
+        if (ck.errors.size() == before) sc.ops.push_back(op);
+    }
+}
+
 CompileResult compile_scenario(const std::string& file, const std::string& text,
                                const std::vector<std::string>& overrides) {
     CompileResult r;
