@@ -29,6 +29,13 @@ inline constexpr uint64_t EFER_NXE = 1ull << 11;
 // RFLAGS
 inline constexpr uint64_t RFLAGS_AC = 1ull << 18;
 
+// Canonical linear addresses (SDM 3.3.7.1, 4.5): bits 63:47 all equal with 4-level paging
+// (48-bit linear addresses), bits 63:56 all equal with 5-level paging (CR4.LA57 = 1).
+constexpr bool is_canonical(uint64_t la, bool la57) {
+    const unsigned shift = la57 ? 64 - 57 : 64 - 48;
+    return uint64_t(int64_t(la << shift) >> shift) == la;
+}
+
 // The paging mode CR0.PG, CR4.PAE, EFER.LME and CR4.LA57 select (SDM 4.1.1, Table 4-1).
 enum class PagingMode : uint8_t { none, bits32, pae, level4, level5 };
 

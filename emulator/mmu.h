@@ -96,8 +96,9 @@ public:
             t.pa = req.la & 0xffffffffull;
             return t;
         }
-        // Canonical check: sign-extending from bit la_width_-1 must give the address back
-        // (canon_shift_ is 0 outside IA-32e paging, where every address passes).
+        // Canonical check (as is_canonical()): sign-extending from the top linear-address bit must
+        // give the address back (canon_shift_ is 0 outside IA-32e paging, where every address
+        // passes).
         if (uint64_t(int64_t(req.la << canon_shift_) >> canon_shift_) != req.la) {
             non_canonical(t);
             return t;

@@ -103,9 +103,7 @@ const char* level_entry_name(int level, PagingMode mode) {
 bool is_canonical(const CpuRegs& regs, uint64_t la) {
     const PagingMode mode = regs.paging_mode();
     if (!regs.long_mode() && mode != PagingMode::level4 && mode != PagingMode::level5) return true;
-    const unsigned width = mode == PagingMode::level5 ? 57 : 48;
-    const int64_t s = int64_t(la << (64 - width)) >> (64 - width);
-    return uint64_t(s) == la;
+    return is_canonical(la, mode == PagingMode::level5);
 }
 
 Fault load_pdptes(const CpuRegs& regs, const PhysicalMemory& ram, PdpteRegs& out) {

@@ -169,11 +169,6 @@ inline uint16_t permission_mask(const PermissionContext& c, const PageRights& r)
     return mask;
 }
 
-inline bool access_permitted(const CpuRegs& regs, const AccessRequest& req, const PageRights& r,
-                             bool& pk_violation, const char** why) {
-    return permitted(permission_context(regs), req, r, pk_violation, why);
-}
-
 // The #PF error code of an access (without P/RSVD/PK).
 uint32_t pf_access_bits(const CpuRegs& regs, const AccessRequest& req);
 

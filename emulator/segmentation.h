@@ -80,13 +80,6 @@ private:
     PhysicalMemory& ram_;
 };
 
-// Canonical linear addresses (SDM 3.3.7.1, 4.5): bits 63:47 all equal with 4-level paging
-// (48-bit linear addresses), bits 63:56 all equal with 5-level paging (CR4.LA57 = 1).
-constexpr bool is_canonical(uint64_t la, bool la57) {
-    const unsigned shift = la57 ? 64 - 57 : 64 - 48;
-    return uint64_t(int64_t(la << shift) >> shift) == la;
-}
-
 // The outcome of Segmentation::linearize: a linear address, or a fault.
 struct Linearized {
     LinearAddr addr;

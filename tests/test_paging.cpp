@@ -2,7 +2,7 @@
 // values worked out by hand from Intel SDM Vol. 3A chapter 4 (and the summary in
 // /work/shared/reference/x86-mmu-facts.md sections 2 and 3), and against an independent
 // reference model of the SDM's #PF rules written below (namespace `ref`). Nothing here calls
-// the emulator's own permission code (access_permitted, pf_access_bits) to compute an expected
+// the emulator's own permission code (permitted, pf_access_bits) to compute an expected
 // value: entry bits, error-code bits and the rules are spelled out in this file.
 //
 // Page tables are built by hand in emulated RAM. Physical addresses of tables are chosen below
