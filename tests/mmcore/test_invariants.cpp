@@ -19,7 +19,7 @@
 #include <string>
 
 #include "mmcore/kernel.h"
-#include "tests/test_helpers.h"
+#include "tests/mmcore/test_helpers.h"
 
 using namespace mmemu;
 using namespace mmemu::test;

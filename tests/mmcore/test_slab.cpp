@@ -25,7 +25,7 @@
 #include "mmcore/kernel.h"
 #include "mmcore/slab.h"
 #include "mmcore/slab_geometry.h"
-#include "tests/test_helpers.h"
+#include "tests/mmcore/test_helpers.h"
 
 using namespace mmemu;
 using namespace mmemu::test;

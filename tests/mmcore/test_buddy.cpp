@@ -22,7 +22,7 @@
 #include "mmcore/kernel.h"
 #include "mmcore/vmstat.h"
 #include "mmcore/watermark.h"
-#include "tests/test_helpers.h"
+#include "tests/mmcore/test_helpers.h"
 
 using namespace mmemu;
 using namespace mmemu::test;

@@ -1,0 +1,47 @@
+# The layers' include rule (DESIGN.md): each layer depends only on the ones below it,
+#   emulator <- mmcore <- ksm <- system <- workloads
+# so a file of a layer may include headers of its own layer and of lower ones, never of a higher
+# layer, of the tests or of the benchmarks. Run by the build (cmake -P) before any layer compiles;
+# a violation fails the build with the file, the line and the rule.
+cmake_minimum_required(VERSION 3.20)
+set(LAYERS emulator mmcore ksm system workloads)
+set(violations "")
+list(LENGTH LAYERS nlayers)
+foreach(rank RANGE 0 ${nlayers})
+  if(rank EQUAL nlayers)
+    break()
+  endif()
+  list(GET LAYERS ${rank} layer)
+  # Everything a file of this layer may not include: the higher layers, tests/ and bench/.
+  set(forbidden tests bench)
+  math(EXPR next "${rank} + 1")
+  if(next LESS nlayers)
+    foreach(r RANGE ${next} ${nlayers})
+      if(r EQUAL nlayers)
+        break()
+      endif()
+      list(GET LAYERS ${r} higher)
+      list(APPEND forbidden ${higher})
+    endforeach()
+  endif()
+  file(GLOB_RECURSE files "${SOURCE_DIR}/${layer}/*.h" "${SOURCE_DIR}/${layer}/*.cpp")
+  foreach(f ${files})
+    file(STRINGS "${f}" lines REGEX "^[ \t]*#[ \t]*include[ \t]*\"")
+    foreach(line ${lines})
+      string(REGEX REPLACE "^[ \t]*#[ \t]*include[ \t]*\"([^\"/]*)/.*$" "\\1" top "${line}")
+      if(top STREQUAL line)
+        continue() # an include without a folder
+      endif()
+      list(FIND forbidden "${top}" hit)
+      if(NOT hit EQUAL -1)
+        file(RELATIVE_PATH rel "${SOURCE_DIR}" "${f}")
+        string(STRIP "${line}" line)
+        string(APPEND violations "  ${rel}: ${line}\n")
+      endif()
+    endforeach()
+  endforeach()
+endforeach()
+if(violations)
+  message(FATAL_ERROR "layer rule broken (emulator <- mmcore <- ksm <- system <- workloads: "
+                      "a layer includes only its own and lower layers):\n${violations}")
+endif()
