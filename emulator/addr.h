@@ -1,10 +1,12 @@
 // Address value types: a physical address can never be passed where a page frame number or a
 // linear address belongs (the SerenityOS PhysicalAddress/VirtualAddress idea, with the kernel's
-// names for the conversions).
+// names for the conversions). Each type is a bare 64-bit value: passing one costs what passing a
+// uint64_t costs. Each has one formatter, and plain numbers one more (hex).
 #pragma once
 
 #include <compare>
 #include <cstdint>
+#include <string>
 
 namespace mmemu {
 
@@ -19,6 +21,7 @@ struct Pfn {
     constexpr explicit Pfn(uint64_t v) : value(v) {}
     constexpr auto operator<=>(const Pfn&) const = default;
     constexpr Pfn operator+(uint64_t n) const { return Pfn{value + n}; }
+    constexpr uint64_t operator-(Pfn o) const { return value - o.value; }
 };
 
 // A physical address.
@@ -37,6 +40,8 @@ struct LinearAddr {
     constexpr LinearAddr() = default;
     constexpr explicit LinearAddr(uint64_t v) : value(v) {}
     constexpr auto operator<=>(const LinearAddr&) const = default;
+    constexpr LinearAddr operator+(uint64_t n) const { return LinearAddr{value + n}; }
+    constexpr uint64_t page_offset() const { return value & (PAGE_SIZE - 1); }
 };
 
 constexpr PhysAddr pfn_phys(Pfn pfn) {
@@ -45,5 +50,14 @@ constexpr PhysAddr pfn_phys(Pfn pfn) {
 constexpr Pfn phys_pfn(PhysAddr pa) {
     return Pfn{pa.value >> PAGE_SHIFT};
 }
+
+// The formatters: addresses in hex ("0x7123"), page frame numbers in decimal as the kernel
+// prints them, and plain numbers (register values, error codes, entries) in hex. hex_digits pads
+// to a width ("0x00abc568").
+std::string to_string(PhysAddr pa);
+std::string to_string(LinearAddr la);
+std::string to_string(Pfn pfn);
+std::string hex(uint64_t v);
+std::string hex_digits(uint64_t v, int digits);
 
 } // namespace mmemu

@@ -5,31 +5,21 @@
 
 namespace mmemu {
 
-Fault MmuDescriptorReader::read_u64(LinearAddr la, uint64_t& out) {
-    // A descriptor is 8 bytes; GDT/LDT bases are not necessarily 8-aligned, so an entry may
-    // straddle two pages: translate each byte run separately.
+Cpu::Cpu(unsigned id, PhysicalMemory& ram, const TlbConfig& tlb, const CostModel& cost)
+    : mmu(ram, tlb, cost), id_(id), ram_(ram), reader_(*this) {}
+
+// A descriptor is 8 bytes read as one implicit supervisor operand: if it straddles a page
+// boundary both pages are translated before it is read.
+Fault Cpu::Reader::read_u64(LinearAddr la, uint64_t& out) {
     uint8_t bytes[8];
-    for (unsigned done = 0; done < 8;) {
-        const uint64_t a = la.value + done;
-        const unsigned run =
-            unsigned(std::min<uint64_t>(8 - done, PAGE_SIZE - (a & (PAGE_SIZE - 1))));
-        const Translation t = mmu_.translate({a, AccessType::read, false, true});
-        if (t.fault.raised()) return t.fault.to_fault();
-        if (ram_.contains(PhysAddr{t.pa}, run))
-            ram_.read(PhysAddr{t.pa}, bytes + done, run);
-        else
-            std::memset(bytes + done, 0xff, run);
-        done += run;
-    }
+    const MemoryAccess a = cpu_.read_linear(la, bytes, 8, AccessMode{0, true});
+    if (!a.ok()) return a.fault;
     std::memcpy(&out, bytes, 8);
     return {};
 }
 
-Fault MmuDescriptorReader::write_u8(LinearAddr la, uint8_t value) {
-    const Translation t = mmu_.translate({la.value, AccessType::write, false, true});
-    if (t.fault.raised()) return t.fault.to_fault();
-    if (ram_.contains(PhysAddr{t.pa}, 1)) ram_.write(PhysAddr{t.pa}, &value, 1);
-    return {};
+Fault Cpu::Reader::write_u8(LinearAddr la, uint8_t value) {
+    return cpu_.write_linear(la, &value, 1, AccessMode{0, true}).fault;
 }
 
 Fault Cpu::load_segment(SegReg r, uint16_t selector, unsigned cpl) {
@@ -38,23 +28,168 @@ Fault Cpu::load_segment(SegReg r, uint16_t selector, unsigned cpl) {
     return seg.load_data_segment(r, selector, cpl, reader_);
 }
 
-CpuAccess Cpu::access(SegReg r, uint64_t offset, unsigned size, AccessType type, unsigned cpl) {
-    CpuAccess a;
+Fault Cpu::lldt(uint16_t selector, unsigned cpl) {
     seg.sync_mode(mmu.regs());
-    a.linear = seg.linearize(r, offset, size, type);
-    if (!a.linear.ok()) return a;
-    a.paging = translate({a.linear.addr.value, type, cpl == 3, false}, &a.faults_handled);
-    return a;
+    return seg.lldt(selector, cpl, reader_);
 }
 
 Translation Cpu::translate(const AccessRequest& req, unsigned* faults_handled) {
     Translation t = mmu.translate(req);
     for (unsigned n = 0; handler_ && t.fault.vector == VEC_PF && n < MAX_FAULT_RETRIES; n++) {
-        if (!handler_->handle_page_fault(t.fault, req)) break;
+        if (handler_->handle_page_fault(id_, t.fault, req) != FaultResolution::resolved) break;
         if (faults_handled) ++*faults_handled;
         t = mmu.translate(req);
     }
     return t;
+}
+
+MemoryAccess Cpu::read(SegReg r, uint64_t offset, void* dst, uint64_t len, AccessMode who,
+                       AccessType type) {
+    Data d;
+    d.dst = static_cast<uint8_t*>(dst);
+    return access(int(r), offset, len, type, who, d);
+}
+
+MemoryAccess Cpu::write(SegReg r, uint64_t offset, const void* src, uint64_t len, AccessMode who) {
+    Data d;
+    d.src = static_cast<const uint8_t*>(src);
+    return access(int(r), offset, len, AccessType::write, who, d);
+}
+
+MemoryAccess Cpu::fill(SegReg r, uint64_t offset, uint8_t byte, uint64_t len, AccessMode who) {
+    Data d;
+    d.fill = true;
+    d.byte = byte;
+    return access(int(r), offset, len, AccessType::write, who, d);
+}
+
+MemoryAccess Cpu::read_linear(LinearAddr la, void* dst, uint64_t len, AccessMode who,
+                              AccessType type) {
+    Data d;
+    d.dst = static_cast<uint8_t*>(dst);
+    return access(-1, la.value, len, type, who, d);
+}
+
+MemoryAccess Cpu::write_linear(LinearAddr la, const void* src, uint64_t len, AccessMode who) {
+    Data d;
+    d.src = static_cast<const uint8_t*>(src);
+    return access(-1, la.value, len, AccessType::write, who, d);
+}
+
+MemoryAccess Cpu::fill_linear(LinearAddr la, uint8_t byte, uint64_t len, AccessMode who) {
+    Data d;
+    d.fill = true;
+    d.byte = byte;
+    return access(-1, la.value, len, AccessType::write, who, d);
+}
+
+void Cpu::move(PhysAddr pa, uint64_t len, AccessType type, const Data& data, uint64_t data_offset) {
+    // A chunk never crosses a page, and RAM is a whole number of pages: it is in RAM or not.
+    const bool in_ram = ram_.contains(pa, len);
+    if (type != AccessType::write) {
+        if (in_ram)
+            std::memcpy(data.dst + data_offset, ram_.ptr(pa), len);
+        else
+            std::memset(data.dst + data_offset, 0xff, len);
+        return;
+    }
+    if (!in_ram) return;
+    if (data.fill)
+        std::memset(ram_.ptr(pa), data.byte, len);
+    else
+        std::memcpy(ram_.ptr(pa), data.src + data_offset, len);
+}
+
+bool Cpu::operand(LinearAddr la, uint64_t len, AccessType type, AccessMode who, const Data& data,
+                  uint64_t data_offset, MemoryAccess& out) {
+    const uint64_t first_len = std::min<uint64_t>(len, PAGE_SIZE - la.page_offset());
+    const bool split = first_len < len;
+    const bool user = who.cpl == 3;
+    const AccessRequest r1{la, type, user, who.implicit};
+    const AccessRequest r2{LinearAddr{(la.value + first_len) & la_mask()}, type, user,
+                           who.implicit};
+    // A fault goes to the handler; if it resolves it the operand is tried again from its first
+    // page, as the CPU re-executes the instruction.
+    unsigned deliveries = 0;
+    auto delivered = [&](const Translation& t, const AccessRequest& req) {
+        if (t.fault.vector != VEC_PF || !handler_ || deliveries >= MAX_FAULT_RETRIES) return false;
+        deliveries++;
+        if (handler_->handle_page_fault(id_, t.fault, req) != FaultResolution::resolved)
+            return false;
+        out.faults_handled++;
+        return true;
+    };
+    for (;;) {
+        const Translation t1 = mmu.translate(r1);
+        out.cycles += t1.cycles;
+        out.pages++;
+        if (t1.fault.raised()) {
+            if (delivered(t1, r1)) continue;
+            out.fault = t1.fault;
+            return false;
+        }
+        PhysAddr pa2;
+        if (split) {
+            const Translation t2 = mmu.translate(r2);
+            out.cycles += t2.cycles;
+            out.pages++;
+            if (t2.fault.raised()) {
+                if (delivered(t2, r2)) continue;
+                out.fault = t2.fault;
+                return false;
+            }
+            pa2 = t2.pa;
+        }
+        // Both pages translated: the bytes move.
+        move(t1.pa, first_len, type, data, data_offset);
+        if (split) move(pa2, len - first_len, type, data, data_offset + first_len);
+        if (data_offset == 0) {
+            out.first = t1;
+            out.split = split;
+            out.second_pa = pa2;
+        }
+        return true;
+    }
+}
+
+MemoryAccess Cpu::access(int seg_reg, uint64_t where, uint64_t len, AccessType type, AccessMode who,
+                         const Data& data) {
+    MemoryAccess out;
+    if (len == 0) return out;
+    if (seg_reg >= 0) seg.sync_mode(mmu.regs());
+    // The linear address of `n` bytes at offset `off` (segmentation when `seg_reg` >= 0).
+    auto linear = [&](uint64_t off, uint64_t n, LinearAddr& la) {
+        if (seg_reg < 0) {
+            la = LinearAddr{off & la_mask()};
+            return true;
+        }
+        const Linearized l = seg.linearize(SegReg(seg_reg), off, unsigned(n), type);
+        if (!l.ok()) {
+            out.fault = l.fault;
+            return false;
+        }
+        la = l.addr;
+        return true;
+    };
+    if (len <= MAX_OPERAND_BYTES) {
+        LinearAddr la;
+        if (!linear(where, len, la)) return out;
+        out.la = la;
+        if (operand(la, len, type, who, data, 0, out)) out.done = len;
+        return out;
+    }
+    // A string access: page by page.
+    while (out.done < len) {
+        const uint64_t off = seg_reg < 0 ? (where + out.done) & la_mask() : where + out.done;
+        LinearAddr la;
+        if (!linear(off, 1, la)) return out;
+        const uint64_t chunk = std::min<uint64_t>(len - out.done, PAGE_SIZE - la.page_offset());
+        if (chunk > 1 && !linear(off, chunk, la)) return out;
+        if (out.done == 0) out.la = la;
+        if (!operand(la, chunk, type, who, data, out.done, out)) return out;
+        out.done += chunk;
+    }
+    return out;
 }
 
 } // namespace mmemu

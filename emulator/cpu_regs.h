@@ -47,7 +47,7 @@ struct CpuRegs {
     uint64_t efer = 0;
     uint64_t rflags = 0x2;
     uint32_t pkru = 0;
-    unsigned maxphyaddr = 46; // a property of the emulated CPU, 36..52
+    unsigned maxphyaddr = 46; // a property of the emulated CPU, 32..52
 
     PagingMode paging_mode() const {
         if (!(cr0 & CR0_PG)) return PagingMode::none;

@@ -14,8 +14,11 @@ static MachineConfig normalised(MachineConfig cfg) {
             "machine memory is beyond what the arch (or mmemu) can address");
     if (cfg.nr_cpus == 0) throw std::invalid_argument("a machine needs at least one CPU");
     if (cfg.maxphyaddr == 0) cfg.maxphyaddr = cfg.arch == Arch::x86_64 ? 46 : 36;
-    if (cfg.maxphyaddr < 36 || cfg.maxphyaddr > 52)
-        throw std::invalid_argument("MAXPHYADDR must be from 36 to 52");
+    if (cfg.maxphyaddr < min_maxphyaddr(cfg.arch) || cfg.maxphyaddr > 52)
+        throw std::invalid_argument(cfg.arch == Arch::i386 ? "MAXPHYADDR must be from 32 to 52"
+                                                           : "MAXPHYADDR must be from 36 to 52");
+    if (cfg.maxphyaddr < 64 && cfg.memory_bytes > (uint64_t{1} << cfg.maxphyaddr))
+        throw std::invalid_argument("machine memory is beyond what MAXPHYADDR can address");
     if (cfg.nodes.empty()) cfg.nodes.push_back({0, cfg.memory_bytes});
     uint64_t at = 0;
     for (const auto& n : cfg.nodes) {
@@ -32,7 +35,7 @@ static MachineConfig normalised(MachineConfig cfg) {
 Machine::Machine(const MachineConfig& cfg)
     : cfg_(normalised(cfg)), e820_(pc_e820_table(cfg_.memory_bytes)), ram_(cfg_.memory_bytes) {
     for (unsigned i = 0; i < cfg_.nr_cpus; i++) {
-        cpus_.push_back(std::make_unique<Cpu>(ram_, cfg_.tlb, cfg_.costs));
+        cpus_.push_back(std::make_unique<Cpu>(i, ram_, cfg_.tlb, cfg_.costs));
         cpus_.back()->mmu.set_maxphyaddr(cfg_.maxphyaddr);
     }
 }

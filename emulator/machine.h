@@ -28,7 +28,8 @@ struct MachineConfig {
     // Contiguous ranges covering [0, memory_bytes) in order; empty means one node.
     std::vector<NumaNodeRange> nodes;
     // The CPU model: physical-address width, TLB geometry, cycle costs.
-    unsigned maxphyaddr = 0; // 0: the arch's default (36 for i386 and PAE, 46 for x86_64)
+    unsigned maxphyaddr = 0; // 0: the arch's default (36 for i386 and PAE, 46 for x86_64);
+                             // at least min_maxphyaddr(arch), at most 52
     TlbConfig tlb = TlbConfig::skylake();
     CostModel costs;
 };
@@ -59,6 +60,13 @@ private:
     PhysicalMemory ram_;
     std::vector<std::unique_ptr<Cpu>> cpus_;
 };
+
+// The narrowest physical-address width a CPU of the arch can have (SDM Vol. 3A 4.1.4: without
+// CPUID leaf 80000008H, MAXPHYADDR is 36 with PAE and 32 without; a 32-bit non-PAE machine may
+// have a CPU without PAE, a PAE or 64-bit machine has PAE and so at least 36).
+inline unsigned min_maxphyaddr(Arch a) {
+    return a == Arch::i386 ? 32 : 36;
+}
 
 // The smallest machine mmemu builds (the low-memory holes and a kernel image must fit).
 inline constexpr uint64_t MIN_MACHINE_BYTES = uint64_t{64} << 20;

@@ -33,8 +33,11 @@ TlbConfig TlbConfig::skylake() {
 
 namespace {
 TlbArray* best_array(const std::vector<std::unique_ptr<TlbArray>>& arrays, unsigned page_shift);
+// The size bit of a page shift (0 4K, 1 2M, 2 4M, 3 1G), by table: shift 12, 21, 22, 30.
+constexpr uint8_t SIZE_INDEX[31] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                    0, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0, 0, 0, 3};
 unsigned size_index(unsigned page_shift) {
-    return page_shift == 12 ? 0 : page_shift == 21 ? 1 : page_shift == 22 ? 2 : 3;
+    return SIZE_INDEX[page_shift & 31];
 }
 } // namespace
 
@@ -50,8 +53,13 @@ Mmu::Mmu(PhysicalMemory& ram, const TlbConfig& tlb, const CostModel& cost)
     if (itlb_.empty() || dtlb_.empty() || stlb_.empty())
         throw std::invalid_argument(
             "a TLB configuration needs at least one itlb, dtlb and stlb array");
+    if (itlb_.size() > 8 || dtlb_.size() > 8 || stlb_.size() > 8)
+        throw std::invalid_argument("a TLB configuration has at most 8 arrays per structure");
     l1_first_[0] = dtlb_[0].get();
     l1_first_[1] = itlb_[0].get();
+    for (size_t i = 1; i < dtlb_.size(); i++) l1_rest_[0][n_l1_rest_[0]++] = dtlb_[i].get();
+    for (size_t i = 1; i < itlb_.size(); i++) l1_rest_[1][n_l1_rest_[1]++] = itlb_[i].get();
+    for (auto& a : stlb_) stlb_arrays_[n_stlb_++] = a.get();
     for (unsigned b = 0; b < 4; b++) {
         fill_target_[0][b] = best_array(dtlb_, size_bit_shift(b));
         fill_target_[1][b] = best_array(itlb_, size_bit_shift(b));
@@ -86,11 +94,16 @@ Fault gp0(const char* rule) {
     return f;
 }
 
+// The PSC tag of a linear address (see psc_tag below) in the paging mode.
+uint64_t psc_tag(PagingMode mode, int level, LinearAddr la);
+
 // The linear-address bits that select a paging-structure entry of `level` (its PSC tag).
-uint64_t psc_tag(PagingMode mode, int level, uint64_t la) {
-    if (mode == PagingMode::bits32) return (la & 0xffffffffull) >> 22;
-    if (mode == PagingMode::pae) return (la & 0xffffffffull) >> 21;
-    return la >> (12 + 9 * (level - 1));
+uint64_t psc_tag(PagingMode mode, int level, LinearAddr la) {
+    if (mode == PagingMode::bits32) return (la.value & 0xffffffffull) >> 22;
+    if (mode == PagingMode::pae) return (la.value & 0xffffffffull) >> 21;
+    // Canonical addresses: bits above 56 repeat bit 56 (or 47), so dropping them keeps tags
+    // distinct and within the 48 bits below the PCID.
+    return (la.value & ((1ull << 57) - 1)) >> (12 + 9 * (level - 1));
 }
 
 } // namespace
@@ -137,7 +150,14 @@ Fault Mmu::write_cr3(uint64_t v) {
     cycles_ += cost_.mov_cr3;
     const bool pcide = regs_.cr4 & CR4_PCIDE;
     const bool noflush = pcide && (v & CR3_NOFLUSH);
-    v &= ~CR3_NOFLUSH;
+    // With CR4.PCIDE=1 bit 63 is the no-flush hint and is not stored (SDM 4.10.4.1, Table
+    // 4-13); with PCIDE=0 it is one of the reserved bits 63:MAXPHYADDR (Table 4-12), and MOV to
+    // CR3 in IA-32e mode raises #GP(0) for a reserved bit (Vol. 2 MOV CR3 exceptions; KVM's
+    // kvm_set_cr3 strips bit 63 only with PCIDE set and then rejects the address).
+    if (pcide) v &= ~CR3_NOFLUSH;
+    if (regs_.long_mode() && (v & CR3_NOFLUSH))
+        return gp0("SDM Vol. 3A Table 4-12: with CR4.PCIDE=0, CR3 bit 63 is reserved; MOV to CR3 "
+                   "setting it raises #GP(0)");
     if (regs_.long_mode() && (v & ~(regs_.phys_addr_mask() | 0xfffull)))
         return gp0("SDM Vol. 2 MOV CR3: a reserved bit (at or above MAXPHYADDR) is set");
     CpuRegs next = regs_;
@@ -193,7 +213,7 @@ Fault Mmu::write_efer(uint64_t v) {
     return {};
 }
 
-void Mmu::invlpg(uint64_t la) {
+void Mmu::invlpg(LinearAddr la) {
     cycles_ += cost_.invlpg;
     const uint16_t pcid = current_pcid();
     for (auto* set : {&itlb_, &dtlb_, &stlb_})
@@ -202,7 +222,7 @@ void Mmu::invlpg(uint64_t la) {
     stats_.flushes[size_t(FlushCause::invlpg)]++;
 }
 
-Fault Mmu::invpcid(unsigned type, uint16_t pcid, uint64_t la) {
+Fault Mmu::invpcid(unsigned type, uint16_t pcid, LinearAddr la) {
     cycles_ += cost_.invpcid;
     if (type > 3) return gp0("SDM Vol. 2 INVPCID: type above 3");
     if (pcid > 0xfff) return gp0("SDM Vol. 2 INVPCID: PCID above 4095");
@@ -242,67 +262,109 @@ void Mmu::refresh() {
                    : mode_ == PagingMode::level4 ? 64 - 48
                                                  : 0;
     pcid_ = (regs_.cr4 & CR4_PCIDE) ? uint16_t(regs_.cr3 & CR3_PCID_MASK) : 0;
-    perm_ = permission_context(regs_);
+    walk_ctx_ = WalkContext::of(regs_);
     if (++perm_gen_ == 0) perm_gen_ = 1; // 0 means "not computed" in a TLB entry
+    // SDM 4.10.3.2: the caches a walk may use in this mode, lowest level first (PAE paging
+    // keeps its PDPTEs in registers, so only the PDE cache applies there).
+    n_psc_probe_ = 0;
+    const int top = mode_ == PagingMode::level5 ? 5 : mode_ == PagingMode::level4 ? 4 : 2;
+    for (auto& p : pscs_) {
+        if (p->level() > top || p->size() == 0) continue;
+        if (mode_ == PagingMode::pae && p->level() != 2) continue;
+        psc_probe_[n_psc_probe_++] = p.get();
+    }
 }
 
-void Mmu::non_canonical(Translation& t) {
+Translation Mmu::non_canonical(const AccessRequest& req) {
+    (void)req;
+    Translation t;
     stats_.untranslated++;
     t.fault.vector = VEC_GP;
     t.fault.error_code = 0;
     t.fault.rule = "SDM 3.3.7.1: a non-canonical linear address raises #GP(0)";
     stats_.faults++;
     stats_.faults_by_vector[VEC_GP]++;
+    return t;
 }
 
-void Mmu::translate_miss(const AccessRequest& req, Translation& t, bool probe_l1) {
+Translation Mmu::translate_slow(const AccessRequest& req) {
+    TlbArray* a = l1_first_[req.type == AccessType::fetch];
+    if (TlbEntry* e = a->lookup_rest(req.la, pcid_)) {
+        if (usable(*e, req)) {
+            Translation t;
+            t.pa = e->frame + (req.la.value & ((1ull << e->shift) - 1));
+            t.page_shift = e->page_shift;
+            t.source = TlbLevel::l1;
+            t.cycles = cost_.l1_tlb_hit; // added to cycles() from the hit counts
+            return t;
+        }
+        return unusable_l1(a, e, req);
+    }
+    return translate_miss(req, true);
+}
+
+Translation Mmu::unusable_l1(TlbArray* a, TlbEntry* e, const AccessRequest& req) {
+    l1_unusable_++;
+    a->invalidate_entry(e);
+    return translate_miss(req, false);
+}
+
+Translation Mmu::translate_miss(const AccessRequest& req, bool probe_l1) {
+    Translation t;
     const PagingMode mode = mode_;
     const uint16_t pcid = pcid_;
-    auto& l1 = req.type == AccessType::fetch ? itlb_ : dtlb_;
+    const unsigned side = req.type == AccessType::fetch;
+    // Whether every L1 array of this side has been probed for the page and missed (then a
+    // refill needs no match check).
+    bool l1_absent = probe_l1;
     if (probe_l1)
-        for (size_t i = 1; i < l1.size(); i++)
-            if (TlbEntry* e = l1[i]->lookup(req.la, pcid)) {
+        for (unsigned i = 0; i < n_l1_rest_[side]; i++) {
+            TlbArray* a = l1_rest_[side][i];
+            if (TlbEntry* e = a->lookup(req.la, pcid)) {
                 if (usable(*e, req)) {
-                    t.pa = e->frame | (req.la & ((1ull << e->shift) - 1));
+                    t.pa = e->frame + (req.la.value & ((1ull << e->shift) - 1));
                     t.page_shift = e->page_shift;
                     t.source = TlbLevel::l1;
                     t.cycles = cost_.l1_tlb_hit;
                     cycles_ += cost_.l1_tlb_hit;
-                    return;
+                    return t;
                 }
-                l1[i]->invalidate_entry(e);
+                a->invalidate_entry(e);
+                l1_absent = false;
                 break;
             }
-    for (auto& a : stlb_)
+        }
+    bool stlb_absent = true;
+    for (unsigned i = 0; i < n_stlb_; i++) {
+        TlbArray* a = stlb_arrays_[i];
         if (TlbEntry* e = a->lookup(req.la, pcid)) {
             if (!usable(*e, req)) {
                 a->invalidate_entry(e);
+                stlb_absent = false;
                 break;
             }
             // Refill the L1 TLB from the STLB entry (at the entry's own size).
-            WalkResult w;
-            w.frame_pa = e->frame;
-            w.page_shift = e->shift;
-            w.rights = e->rights;
-            w.global = e->global;
-            w.dirty = e->dirty;
-            if (TlbArray* a1 = fill_target_[req.type == AccessType::fetch][size_index(e->shift)])
-                a1->fill(req.la, pcid, w);
-            t.pa = e->frame | (req.la & ((1ull << e->shift) - 1));
+            // An L1 array that holds the entry's size takes a copy; one that does not (the iTLB
+            // for a 1 GiB page) caches a splinter of it.
+            if (TlbArray* a1 = fill_target_[side][size_index(e->shift)])
+                if (!a1->refill(req.la, e, pcid, l1_absent))
+                    a1->fill(req.la, pcid,
+                             TlbFill{e->page_base(req.la), e->page_shift, e->rights, e->global,
+                                     e->dirty});
+            t.pa = e->frame + (req.la.value & ((1ull << e->shift) - 1));
             t.page_shift = e->page_shift;
             t.source = TlbLevel::stlb;
             t.cycles = cost_.l1_tlb_hit + cost_.stlb_hit;
             cycles_ += t.cycles;
-            return;
+            return t;
         }
+    }
 
     // A walk, resumed below the lowest paging-structure cache that hits (SDM 4.10.3.2).
     WalkStart start;
     uint64_t cost = cost_.l1_tlb_hit + cost_.stlb_hit;
-    const int top = mode == PagingMode::level5 ? 5 : mode == PagingMode::level4 ? 4 : 2;
-    for (auto& p : pscs_) {
-        if (p->level() > top || p->size() == 0) continue;
-        if (mode == PagingMode::pae && p->level() != 2) continue;
+    for (unsigned i = 0; i < n_psc_probe_; i++) {
+        PagingStructureCache* p = psc_probe_[i];
         if (const PscEntry* e = p->lookup(psc_tag(mode, p->level(), req.la), pcid)) {
             start.level = p->level() - 1;
             start.table_pa = e->table_pa;
@@ -311,7 +373,7 @@ void Mmu::translate_miss(const AccessRequest& req, Translation& t, bool probe_l1
             break;
         }
     }
-    WalkResult w = page_walk(regs_, pdptes_, ram_, req, start.level ? &start : nullptr, &perm_);
+    WalkResult w = page_walk(walk_ctx_, pdptes_, ram_, req, start.level ? &start : nullptr);
     stats_.walks++;
     stats_.walk_mem_refs += w.mem_refs;
     stats_.ad_writes += w.ad_writes;
@@ -319,7 +381,7 @@ void Mmu::translate_miss(const AccessRequest& req, Translation& t, bool probe_l1
     // Cache the upper-level entries the walk passed.
     for (unsigned i = 0; i < w.nsteps; i++) {
         const WalkStep& s = w.steps[i];
-        if (s.leaf || s.level < 2 || !s.next_table) continue;
+        if (!s.passed || s.level < 2) continue;
         if (mode == PagingMode::pae && s.level == 3) continue; // the PDPTE registers
         if (PagingStructureCache* p = psc_by_level_[s.level])
             p->fill(psc_tag(mode, s.level, req.la), pcid, s.next_table, s.rights);
@@ -330,21 +392,23 @@ void Mmu::translate_miss(const AccessRequest& req, Translation& t, bool probe_l1
         stats_.faults++;
         stats_.faults_by_vector[t.fault.vector]++;
         if (t.fault.vector == VEC_PF) {
-            regs_.cr2 = t.fault.cr2;
+            regs_.cr2 = t.fault.cr2.value;
             stats_.pf_by_error_code[t.fault.error_code]++;
         }
         cost += cost_.fault_delivery;
         t.cycles = cost;
         cycles_ += cost;
-        return;
+        return t;
     }
     const unsigned sz = size_index(w.page_shift);
-    if (TlbArray* a = fill_target_[2][sz]) a->fill(req.la, pcid, w);
-    if (TlbArray* a = fill_target_[req.type == AccessType::fetch][sz]) a->fill(req.la, pcid, w);
+    const TlbFill f = TlbFill::of(w);
+    if (TlbArray* a = fill_target_[2][sz]) a->fill(req.la, pcid, f, stlb_absent);
+    if (TlbArray* a = fill_target_[side][sz]) a->fill(req.la, pcid, f, l1_absent);
     t.pa = w.pa;
     t.page_shift = w.page_shift;
     t.cycles = cost;
     cycles_ += cost;
+    return t;
 }
 
 } // namespace mmemu

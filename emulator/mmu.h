@@ -27,12 +27,13 @@ struct TlbConfig {
 
 enum class TlbLevel : uint8_t { none, l1, stlb, walk };
 
+// The outcome of translating one linear address.
 struct Translation {
-    TranslationFault fault;
-    uint64_t pa = 0;
-    unsigned page_shift = 12;
+    Fault fault;              // raised() if the translation failed
+    PhysAddr pa;              // the physical address of the byte
+    unsigned page_shift = 12; // the size of the page that maps it
     TlbLevel source = TlbLevel::none;
-    uint64_t cycles = 0;
+    uint64_t cycles = 0; // cycles of this translation (cost model)
 };
 
 enum class FlushCause : uint8_t {
@@ -84,43 +85,38 @@ public:
         regs_.maxphyaddr = bits;
         refresh();
     }
-    void invlpg(uint64_t la);
-    Fault invpcid(unsigned type, uint16_t pcid, uint64_t la);
+    void invlpg(LinearAddr la);
+    Fault invpcid(unsigned type, uint16_t pcid, LinearAddr la);
 
     // Translates one access: the L1 TLB here (the hot path, inline), then the STLB,
     // paging-structure caches and a walk. A #PF also sets CR2.
     Translation translate(const AccessRequest& req) {
-        Translation t;
         if (mode_ == PagingMode::none) {
             stats_.untranslated++;
-            t.pa = req.la & 0xffffffffull;
+            Translation t;
+            t.pa = PhysAddr{req.la.value & 0xffffffffull};
             return t;
         }
         // Canonical check (as is_canonical()): sign-extending from the top linear-address bit must
         // give the address back (canon_shift_ is 0 outside IA-32e paging, where every address
         // passes).
-        if (uint64_t(int64_t(req.la << canon_shift_) >> canon_shift_) != req.la) {
-            non_canonical(t);
-            return t;
-        }
-        // The first L1 array (the 4 KiB one in every real geometry) is probed here; the others
-        // in translate_miss().
+        if (uint64_t(int64_t(req.la.value << canon_shift_) >> canon_shift_) != req.la.value)
+            return non_canonical(req);
+        // The hot path: the entry the first L1 array (the 4 KiB one in every real geometry)
+        // served last; everything else in translate_slow().
         TlbArray* a = l1_first_[req.type == AccessType::fetch];
-        if (TlbEntry* e = a->lookup(req.la, pcid_)) {
+        if (TlbEntry* e = a->mru_lookup(req.la, pcid_)) {
             if (usable(*e, req)) {
-                t.pa = e->frame | (req.la & ((1ull << e->shift) - 1));
+                Translation t;
+                t.pa = e->frame + (req.la.value & ((1ull << e->shift) - 1));
                 t.page_shift = e->page_shift;
                 t.source = TlbLevel::l1;
                 t.cycles = cost_.l1_tlb_hit; // added to cycles() from the hit counts
                 return t;
             }
-            l1_unusable_++;
-            a->invalidate_entry(e);
-            translate_miss(req, t, false);
-            return t;
+            return unusable_l1(a, e, req);
         }
-        translate_miss(req, t, true);
-        return t;
+        return translate_slow(req);
     }
 
     uint16_t current_pcid() const { return pcid_; }
@@ -149,15 +145,21 @@ private:
     // entries, so a stale entry never causes a spurious fault).
     bool usable(TlbEntry& e, const AccessRequest& req) {
         if (e.perm_gen != perm_gen_) {
-            e.perm_mask = permission_mask(perm_, e.rights);
+            e.perm_mask = permission_mask(walk_ctx_.perm, e.rights);
             e.perm_gen = perm_gen_;
         }
         return (e.perm_mask >> access_kind(req) & 1) &&
                !(req.type == AccessType::write && !e.dirty);
     }
     // The other L1 arrays (if `probe_l1`), the STLB, the paging-structure caches and a walk.
-    void translate_miss(const AccessRequest& req, Translation& t, bool probe_l1);
-    void non_canonical(Translation& t);
+    // The first L1 array's sets (after its MRU entry missed or could not serve), the other L1
+    // arrays, the STLB, then walk().
+    Translation translate_slow(const AccessRequest& req);
+    // A first-L1-array entry whose rights do not allow the access: dropped, and the
+    // translation looked up again past the L1 arrays.
+    Translation unusable_l1(TlbArray* a, TlbEntry* e, const AccessRequest& req);
+    Translation translate_miss(const AccessRequest& req, bool probe_l1);
+    Translation non_canonical(const AccessRequest& req);
     void refresh();                 // recompute the cached state below after a register write
     void flush_all(FlushCause why); // every entry, global ones too, all PCIDs
     void flush_pcid(uint16_t pcid, bool include_global, FlushCause why);
@@ -167,6 +169,16 @@ private:
     CostModel cost_;
     std::vector<std::unique_ptr<TlbArray>> itlb_, dtlb_, stlb_;
     TlbArray* l1_first_[2] = {}; // dtlb_[0], itlb_[0]
+    // The other L1 arrays of each side and the STLB arrays, in probe order (no vector walks
+    // on the miss path).
+    TlbArray* l1_rest_[2][8] = {};
+    unsigned n_l1_rest_[2] = {};
+    TlbArray* stlb_arrays_[8] = {};
+    unsigned n_stlb_ = 0;
+    // The paging-structure caches a walk in the current paging mode may start below, lowest
+    // level first (refresh()).
+    PagingStructureCache* psc_probe_[4] = {};
+    unsigned n_psc_probe_ = 0;
     // For each page size (index: 0 4K, 1 2M, 2 4M, 3 1G), the array of each structure that
     // caches it with the least splintering (best_array() in mmu.cpp): [dtlb, itlb, stlb].
     TlbArray* fill_target_[3][4] = {};
@@ -179,7 +191,7 @@ private:
     unsigned canon_shift_ = 0; // 64 - 48 or 64 - 57 in IA-32e paging (canonical check), else 0
     uint64_t l1_unusable_ = 0; // first-L1-array hits whose entry could not serve the access
     uint16_t pcid_ = 0;
-    PermissionContext perm_;
+    WalkContext walk_ctx_;  // the walker's decoded register state, permission context included
     uint32_t perm_gen_ = 1; // bumped by refresh(); TLB entries cache decisions per generation
 };
 

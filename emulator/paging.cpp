@@ -100,10 +100,10 @@ const char* level_entry_name(int level, PagingMode mode) {
     }
 }
 
-bool is_canonical(const CpuRegs& regs, uint64_t la) {
+bool is_canonical(const CpuRegs& regs, LinearAddr la) {
     const PagingMode mode = regs.paging_mode();
     if (!regs.long_mode() && mode != PagingMode::level4 && mode != PagingMode::level5) return true;
-    return is_canonical(la, mode == PagingMode::level5);
+    return is_canonical(la.value, mode == PagingMode::level5);
 }
 
 Fault load_pdptes(const CpuRegs& regs, const PhysicalMemory& ram, PdpteRegs& out) {
@@ -117,7 +117,7 @@ Fault load_pdptes(const CpuRegs& regs, const PhysicalMemory& ram, PdpteRegs& out
             f.vector = VEC_GP;
             f.error_code = 0;
             f.level = 3;
-            f.bit = lowest_set_bit(loaded.e[i] & reserved);
+            f.bit = int8_t(lowest_set_bit(loaded.e[i] & reserved));
             f.rule = "SDM 4.4.1: a present PDPTE with a reserved bit set makes the load of the "
                      "PDPTE registers raise #GP(0)";
             return f;
@@ -125,17 +125,6 @@ Fault load_pdptes(const CpuRegs& regs, const PhysicalMemory& ram, PdpteRegs& out
     }
     out = loaded;
     return f;
-}
-
-uint32_t pf_access_bits(const CpuRegs& regs, const AccessRequest& req) {
-    uint32_t e = 0;
-    if (req.type == AccessType::write) e |= PFERR_W;
-    if (req.user && !req.implicit) e |= PFERR_U;
-    // I/D is reported only with SMEP, or with PAE-based paging and EFER.NXE (SDM 4.7).
-    if (req.type == AccessType::fetch &&
-        ((regs.cr4 & CR4_SMEP) || ((regs.cr4 & CR4_PAE) && (regs.efer & EFER_NXE))))
-        e |= PFERR_ID;
-    return e;
 }
 
 PermissionContext permission_context(const CpuRegs& regs) {
@@ -150,37 +139,56 @@ PermissionContext permission_context(const CpuRegs& regs) {
     return c;
 }
 
+WalkContext WalkContext::of(const CpuRegs& regs) {
+    WalkContext c;
+    c.mode = regs.paging_mode();
+    c.wide = c.mode != PagingMode::bits32;
+    c.long_paging = c.mode == PagingMode::level4 || c.mode == PagingMode::level5;
+    c.nxe = c.wide && (regs.efer & EFER_NXE);
+    c.pse = regs.cr4 & CR4_PSE;
+    c.pke = c.long_paging && (regs.cr4 & CR4_PKE);
+    c.pge = regs.cr4 & CR4_PGE;
+    c.id_bit = (regs.cr4 & CR4_SMEP) || ((regs.cr4 & CR4_PAE) && (regs.efer & EFER_NXE));
+    c.top = c.mode == PagingMode::level5   ? 5
+            : c.mode == PagingMode::level4 ? 4
+            : c.mode == PagingMode::pae    ? 3
+                                           : 2;
+    c.phys_mask = regs.phys_addr_mask();
+    c.root = c.mode == PagingMode::bits32 ? (regs.cr3 & 0xfffff000u) : (regs.cr3 & c.phys_mask);
+    if (c.mode != PagingMode::none)
+        for (int level = 1; level <= 5; level++)
+            for (int large = 0; large < 2; large++)
+                c.rsvd[level][large] = reserved_bits(regs, c.mode, level, large);
+    c.perm = permission_context(regs);
+    return c;
+}
+
 WalkResult page_walk(const CpuRegs& regs, const PdpteRegs& pdptes, PhysicalMemory& ram,
-                     const AccessRequest& req, const WalkStart* start,
-                     const PermissionContext* perm) {
+                     const AccessRequest& req, const WalkStart* start) {
+    return page_walk(WalkContext::of(regs), pdptes, ram, req, start);
+}
+
+WalkResult page_walk(const WalkContext& c, const PdpteRegs& pdptes, PhysicalMemory& ram,
+                     const AccessRequest& req, const WalkStart* start) {
     WalkResult w; // the only object returned, so every return is the named one (NRVO)
-    const PagingMode mode = regs.paging_mode();
+    const PagingMode mode = c.mode;
     if (mode == PagingMode::none) {
-        w.pa = w.frame_pa = req.la & 0xffffffffull;
+        w.pa = w.frame_pa = PhysAddr{req.la.value & 0xffffffffull};
         return w;
     }
-    const bool wide = mode != PagingMode::bits32;
-    const bool long_paging = mode == PagingMode::level4 || mode == PagingMode::level5;
-    const uint64_t la = long_paging ? req.la : (req.la & 0xffffffffull);
-    const uint64_t phys_mask = regs.phys_addr_mask();
-    const bool nxe = wide && (regs.efer & EFER_NXE);
-    // Reserved bits: those every entry of the mode has, computed once; the level- and
-    // size-specific ones are added below.
-    const uint64_t rsvd_base = reserved_bits(regs, mode, 1, false);
+    const bool wide = c.wide;
+    const uint64_t la = c.long_paging ? req.la.value : (req.la.value & 0xffffffffull);
 
     int level;
     uint64_t table;
     PageRights rights;
     if (start && start->level) {
         level = start->level;
-        table = start->table_pa;
+        table = start->table_pa.value;
         rights = start->rights;
     } else {
-        level = mode == PagingMode::level5   ? 5
-                : mode == PagingMode::level4 ? 4
-                : mode == PagingMode::pae    ? 3
-                                             : 2;
-        table = mode == PagingMode::bits32 ? (regs.cr3 & 0xfffff000u) : (regs.cr3 & phys_mask);
+        level = c.top;
+        table = c.root;
     }
     uint32_t code = 0;
     int bit = -1;
@@ -207,10 +215,10 @@ WalkResult page_walk(const CpuRegs& regs, const PdpteRegs& pdptes, PhysicalMemor
         WalkStep& step = w.steps[w.nsteps++];
         step.level = level;
         step.index = index;
-        step.entry_pa = entry_pa;
+        step.entry_pa = PhysAddr{entry_pa};
         step.entry = entry;
         step.leaf = false;
-        step.next_table = 0;
+        step.passed = false;
 
         if (!(entry & PTE_P)) {
             code = 0;
@@ -222,15 +230,12 @@ WalkResult page_walk(const CpuRegs& regs, const PdpteRegs& pdptes, PhysicalMemor
             bool large = false;
             if (entry & PTE_PS) {
                 if (mode == PagingMode::bits32)
-                    large = level == 2 && (regs.cr4 & CR4_PSE);
-                else if (level == 2 || (level == 3 && long_paging))
+                    large = level == 2 && c.pse;
+                else if (level == 2 || (level == 3 && c.long_paging))
                     large = true;
             }
             if (!pae_pdpte) {
-                uint64_t rsvd_mask = rsvd_base;
-                if (mode == PagingMode::bits32 || level >= 4 || large)
-                    rsvd_mask = reserved_bits(regs, mode, level, large);
-                if (const uint64_t rsvd = entry & rsvd_mask) {
+                if (const uint64_t rsvd = entry & c.rsvd[level][large]) {
                     code = PFERR_P | PFERR_RSVD;
                     bit = lowest_set_bit(rsvd);
                     rule = "SDM 4.7: a present paging-structure entry has a reserved bit set "
@@ -240,7 +245,7 @@ WalkResult page_walk(const CpuRegs& regs, const PdpteRegs& pdptes, PhysicalMemor
                 // Rights combine across levels; legacy PAE PDPTEs carry none (SDM 4.6.1).
                 rights.writable &= (entry & PTE_RW) != 0;
                 rights.user &= (entry & PTE_US) != 0;
-                if (nxe && (entry & PTE_XD)) rights.nx = true;
+                if (c.nxe && (entry & PTE_XD)) rights.nx = true;
             }
             const bool leaf = level == 1 || large;
             step.leaf = leaf;
@@ -251,29 +256,30 @@ WalkResult page_walk(const CpuRegs& regs, const PdpteRegs& pdptes, PhysicalMemor
                     write_entry(ram, entry_pa, entry | PTE_A, wide);
                     w.ad_writes++;
                 }
-                table = mode == PagingMode::bits32 ? (entry & 0xfffff000u) : (entry & phys_mask);
-                step.next_table = table;
+                table = mode == PagingMode::bits32 ? (entry & 0xfffff000u) : (entry & c.phys_mask);
+                step.passed = true;
+                step.next_table = PhysAddr{table};
                 continue;
             }
 
             // The leaf: page size, frame, global, protection key.
             if (mode == PagingMode::bits32 && level == 2) {
                 w.page_shift = 22;
-                w.frame_pa = (entry & 0xffc00000u) | (((entry >> 13) & 0xff) << 32); // PSE-36
+                w.frame_pa =
+                    PhysAddr{(entry & 0xffc00000u) | (((entry >> 13) & 0xff) << 32)}; // PSE-36
             } else {
                 w.page_shift = level == 1 ? 12 : level == 2 ? 21 : 30;
                 const uint64_t frame_mask =
-                    (mode == PagingMode::bits32 ? 0xfffff000ull : phys_mask) &
+                    (mode == PagingMode::bits32 ? 0xfffff000ull : c.phys_mask) &
                     ~((1ull << w.page_shift) - 1);
-                w.frame_pa = entry & frame_mask;
+                w.frame_pa = PhysAddr{entry & frame_mask};
             }
-            if (long_paging && (regs.cr4 & CR4_PKE)) rights.pkey = uint8_t((entry >> 59) & 0xf);
-            w.global = (entry & PTE_G) && (regs.cr4 & CR4_PGE);
+            if (c.pke) rights.pkey = uint8_t((entry >> 59) & 0xf);
+            w.global = (entry & PTE_G) && c.pge;
             w.rights = rights;
             step.rights = rights;
             bool pk = false;
-            const PermissionContext pc = perm ? *perm : permission_context(regs);
-            if (!permitted(pc, req, rights, pk, &rule)) {
+            if (!permitted(c.perm, req, rights, pk, &rule)) {
                 code = PFERR_P | (pk ? uint32_t(PFERR_PK) : 0u);
                 goto fault;
             }
@@ -285,16 +291,20 @@ WalkResult page_walk(const CpuRegs& regs, const PdpteRegs& pdptes, PhysicalMemor
                 w.ad_writes++;
             }
             w.dirty = (updated & PTE_D) != 0;
-            w.pa = w.frame_pa | (la & ((1ull << w.page_shift) - 1));
+            w.pa = w.frame_pa + (la & ((1ull << w.page_shift) - 1));
             return w;
         }
     }
 fault:
     w.fault.vector = VEC_PF;
-    w.fault.error_code = code | pf_access_bits(regs, req);
+    // The #PF error code of the access (SDM 4.7): W/R, U/S and I/D beside P, RSVD and PK.
+    code |= req.type == AccessType::write ? uint32_t(PFERR_W) : 0u;
+    code |= req.user && !req.implicit ? uint32_t(PFERR_U) : 0u;
+    code |= req.type == AccessType::fetch && c.id_bit ? uint32_t(PFERR_ID) : 0u;
+    w.fault.error_code = code;
     w.fault.cr2 = req.la;
-    w.fault.level = level;
-    w.fault.bit = bit;
+    w.fault.level = int8_t(level);
+    w.fault.bit = int8_t(bit);
     w.fault.rule = rule;
     return w;
 }

@@ -17,7 +17,7 @@ namespace mmemu {
 enum class AccessType : uint8_t { read, write, fetch };
 
 struct AccessRequest {
-    uint64_t la = 0;
+    LinearAddr la;
     AccessType type = AccessType::read;
     bool user = false;     // CPL = 3
     bool implicit = false; // an implicit supervisor access (GDT/LDT/IDT/TSS), whatever the CPL
@@ -48,24 +48,25 @@ struct PageRights {
 struct WalkStep {
     int level;         // 5..1
     unsigned index;    // index of the entry in its table
-    uint64_t entry_pa; // physical address of the entry (0 for a PAE PDPTE register)
+    PhysAddr entry_pa; // physical address of the entry (0 for a PAE PDPTE register)
     uint64_t entry;    // the value read (before A/D updates)
     bool leaf;
-    uint64_t next_table; // a non-leaf entry that was passed: the table it points to, else 0
+    bool passed;         // a non-leaf entry the walk went through to the next table
+    PhysAddr next_table; // when passed: the table it points to
     PageRights rights;   // the rights accumulated over this entry and those above it
 };
 
 // Where a walk may start when a paging-structure cache hit skips the upper levels (SDM 4.10.3).
 struct WalkStart {
-    int level = 0;         // the level of the next entry to read (0: start from CR3)
-    uint64_t table_pa = 0; // physical address of the table holding that entry
-    PageRights rights;     // rights of the entries above
+    int level = 0;     // the level of the next entry to read (0: start from CR3)
+    PhysAddr table_pa; // physical address of the table holding that entry
+    PageRights rights; // rights of the entries above
 };
 
 struct WalkResult {
-    TranslationFault fault;   // raised() on failure
-    uint64_t pa = 0;          // physical address of the access
-    uint64_t frame_pa = 0;    // physical base of the page
+    Fault fault;              // raised() on failure
+    PhysAddr pa;              // physical address of the access
+    PhysAddr frame_pa;        // physical base of the page
     unsigned page_shift = 12; // 12, 21 (2 MiB), 22 (4 MiB) or 30 (1 GiB)
     PageRights rights;
     bool global = false;    // leaf G with CR4.PGE
@@ -77,6 +78,7 @@ struct WalkResult {
 };
 
 struct PermissionContext;
+struct WalkContext;
 
 // Walks the paging structures for `req`. `start` (optional) resumes below a cached
 // paging-structure entry. Sets A and D bits in emulated RAM as the SDM requires: A in every entry
@@ -84,8 +86,10 @@ struct PermissionContext;
 // write.
 // `perm` (optional) is the permission context of `regs`, when the caller keeps one.
 WalkResult page_walk(const CpuRegs& regs, const PdpteRegs& pdptes, PhysicalMemory& ram,
-                     const AccessRequest& req, const WalkStart* start = nullptr,
-                     const PermissionContext* perm = nullptr);
+                     const AccessRequest& req, const WalkStart* start = nullptr);
+// The same with the register-derived state computed once (an MMU keeps one per register state).
+WalkResult page_walk(const WalkContext& ctx, const PdpteRegs& pdptes, PhysicalMemory& ram,
+                     const AccessRequest& req, const WalkStart* start = nullptr);
 
 // The control-register state the permission rules read, gathered once per register change
 // (the MMU keeps one up to date) so a TLB hit checks rights without decoding registers.
@@ -98,6 +102,26 @@ struct PermissionContext {
     uint32_t pkru = 0;
 };
 PermissionContext permission_context(const CpuRegs& regs);
+
+// Everything a walk reads from the control registers, decoded once: the paging mode, the
+// reserved bits of each level and page size, the physical-address mask, the root table, the
+// permission context, and the I/D rule of the error code.
+struct WalkContext {
+    PagingMode mode = PagingMode::none;
+    bool wide = false;        // 8-byte entries (not 32-bit paging)
+    bool long_paging = false; // 4- or 5-level
+    bool nxe = false;         // XD honoured
+    bool pse = false;         // CR4.PSE (32-bit paging's 4 MiB pages)
+    bool pke = false;         // protection keys in leaf entries
+    bool pge = false;         // G honoured
+    bool id_bit = false;      // fetch faults report I/D (SMEP, or PAE-based paging with NXE)
+    int top = 0;              // the level a walk from CR3 starts at
+    uint64_t root = 0;        // the physical address of the top table (from CR3)
+    uint64_t phys_mask = 0;   // bits of a table or frame address in a wide entry
+    uint64_t rsvd[6][2] = {}; // reserved bits by level and by large (PS=1 leaf) or not
+    PermissionContext perm;
+    static WalkContext of(const CpuRegs& regs);
+};
 
 // The permission decision (SDM 4.6) for an access with the accumulated rights of a translation;
 // used both after a walk and on a TLB hit. Returns true if permitted. `pk_violation` says whether
@@ -162,17 +186,14 @@ inline uint16_t permission_mask(const PermissionContext& c, const PageRights& r)
     uint16_t mask = 0;
     for (unsigned type = 0; type < 3; type++)
         for (unsigned who = 0; who < 3; who++) {
-            AccessRequest req{0, AccessType(type), who == 0, who == 2};
+            AccessRequest req{LinearAddr{}, AccessType(type), who == 0, who == 2};
             bool pk;
             if (permitted(c, req, r, pk, nullptr)) mask |= uint16_t(1u << (type * 3 + who));
         }
     return mask;
 }
 
-// The #PF error code of an access (without P/RSVD/PK).
-uint32_t pf_access_bits(const CpuRegs& regs, const AccessRequest& req);
-
 // True if `la` is canonical for the paging mode (48 or 57 bits; always true outside IA-32e).
-bool is_canonical(const CpuRegs& regs, uint64_t la);
+bool is_canonical(const CpuRegs& regs, LinearAddr la);
 
 } // namespace mmemu

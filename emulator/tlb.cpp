@@ -1,12 +1,17 @@
 #include "emulator/tlb.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace mmemu {
 
-TlbArray::TlbArray(const TlbArrayConfig& cfg) : cfg_(cfg) {
+TlbArray::TlbArray(const TlbArrayConfig& cfg)
+    : cfg_(cfg), ways_(cfg.ways), repl_(cfg.policy == ReplacementPolicy::plru ? Repl::plru
+                                        : cfg.ways <= 16                      ? Repl::order
+                                                                              : Repl::stamps) {
     if (cfg.ways == 0 || cfg.entries == 0 || cfg.entries % cfg.ways)
         throw std::invalid_argument(cfg.name + ": entries must be a non-zero multiple of ways");
+    if (cfg.ways > 64) throw std::invalid_argument(cfg.name + ": at most 64 ways");
     const unsigned sets = cfg.entries / cfg.ways;
     if (sets & (sets - 1))
         throw std::invalid_argument(cfg.name + ": entries / ways must be a power of two");
@@ -16,9 +21,21 @@ TlbArray::TlbArray(const TlbArrayConfig& cfg) : cfg_(cfg) {
     if (!(cfg.size_mask & 0xf)) throw std::invalid_argument(cfg.name + ": holds no page size");
     set_mask_ = sets - 1;
     for (unsigned b = 0; b < 4; b++)
-        if (cfg.size_mask >> b & 1) shifts_[nshifts_++] = uint8_t(size_bit_shift(b));
-    entries_.assign(cfg.entries, TlbEntry{});
-    plru_bits_.assign(sets, 0);
+        if (cfg.size_mask >> b & 1) {
+            shifts_[nshifts_] = uint8_t(size_bit_shift(b));
+            index_of_size_bit_[b] = uint8_t(nshifts_);
+            size_bits_[nshifts_++] = uint8_t(b);
+        }
+    for (unsigned b = 0; b < 4; b++) {
+        fill_index_[b] = 0xff;
+        for (unsigned k = 0; k < nshifts_; k++)
+            if (shifts_[k] <= size_bit_shift(b)) fill_index_[b] = uint8_t(k);
+    }
+    keys_.assign(cfg.entries, 0);
+    payload_.assign(cfg.entries, TlbEntry{});
+    if (repl_ == Repl::stamps) stamps_.assign(cfg.entries, 0);
+    if (repl_ == Repl::plru) plru_bits_.assign(sets, 0);
+    if (repl_ == Repl::order) order_.assign(sets, recency::initial(cfg.ways));
 }
 
 bool TlbArray::holds(unsigned page_shift) const {
@@ -62,121 +79,206 @@ unsigned TlbArray::plru_victim(unsigned set) const {
     return lo;
 }
 
-bool TlbArray::fill(uint64_t la, uint16_t pcid, const WalkResult& w) {
+bool TlbArray::fill(LinearAddr la, uint16_t pcid, const TlbFill& w, bool absent) {
     forget();
-    // The largest size this array holds that is not larger than the page (shifts_ ascend).
-    unsigned shift = 0;
-    for (unsigned k = 0; k < nshifts_; k++)
-        if (shifts_[k] <= w.page_shift) shift = shifts_[k];
-    if (!shift) return false;
+    // The largest size this array holds that is not larger than the page.
+    const unsigned kidx = fill_index_[w.page_shift == 12   ? 0
+                                      : w.page_shift == 21 ? 1
+                                      : w.page_shift == 22 ? 2
+                                                           : 3];
+    if (kidx == 0xff) return false;
+    const unsigned shift = shifts_[kidx], size_bit = size_bits_[kidx];
     if (shift < w.page_shift) splinters_ = true;
-    const uint64_t tag = la >> shift;
-    const unsigned set_index = unsigned(tag & set_mask_);
-    TlbEntry* set = &entries_[set_index * cfg_.ways];
-    // One pass: an entry for the same page is replaced in place, else an invalid way is used,
-    // else the policy's victim.
-    unsigned victim = cfg_.ways, invalid = cfg_.ways, lru = 0;
-    for (unsigned i = 0; i < cfg_.ways; i++) {
-        const TlbEntry& e = set[i];
-        if (!e.shift) {
-            if (invalid == cfg_.ways) invalid = i;
-            continue;
-        }
-        if (e.shift == shift && e.tag == tag && (e.global || e.pcid == pcid)) {
-            victim = i;
-            break;
-        }
-        if (e.stamp < set[lru].stamp || !set[lru].shift) lru = i;
-    }
-    if (victim == cfg_.ways) {
-        if (invalid != cfg_.ways) {
-            victim = invalid;
-        } else {
-            victim = cfg_.policy == ReplacementPolicy::plru ? plru_victim(set_index) : lru;
-            stats.evictions++;
-        }
-    }
-    TlbEntry& e = set[victim];
-    e.tag = tag;
+    const uint64_t tag = (la.value & LA_BITS) >> shift;
+    const unsigned set = unsigned(tag & set_mask_);
+    const uint64_t key = make_key(tag, w.global ? GLOBAL_KEY : pcid, size_bit);
+    const unsigned victim = place(set, make_key(tag, pcid, size_bit), kidx, absent);
+    const size_t base = size_t(set) * ways_;
+    keys_[base + victim] = key;
+    TlbEntry& e = payload_[base + victim];
     e.shift = uint8_t(shift);
     e.page_shift = uint8_t(w.page_shift);
-    e.frame = w.frame_pa + (la & ((1ull << w.page_shift) - 1) & ~((1ull << shift) - 1));
+    e.frame = w.frame + (la.value & ((1ull << w.page_shift) - 1) & ~((1ull << shift) - 1));
     e.pcid = pcid;
     e.rights = w.rights;
     e.global = w.global;
     e.dirty = w.dirty;
     e.perm_gen = 0;
-    touch(set, victim);
-    stats.fills++;
     return true;
 }
 
-void TlbArray::invalidate_page(uint64_t la, uint16_t pcid, bool include_global) {
+void TlbArray::invalidate_page(LinearAddr la, uint16_t pcid, bool include_global) {
     forget();
-    auto matches = [&](const TlbEntry& e) {
-        if (!e.shift) return false;
+    if (empty()) return;
+    auto matches = [&](size_t slot) {
+        if (!keys_[slot]) return false;
+        const TlbEntry& e = payload_[slot];
         // Global entries match any PCID, and only when they are to be included.
         if (e.global ? !include_global : e.pcid != pcid) return false;
         // The entry's page (its full size when it is a splinter) contains la.
-        const uint64_t entry_la = e.tag << e.shift;
-        return (entry_la >> e.page_shift) == (la >> e.page_shift);
+        const uint64_t entry_la = (keys_[slot] >> 16) << e.shift;
+        return (entry_la >> e.page_shift) == ((la.value & LA_BITS) >> e.page_shift);
     };
     if (splinters_) {
-        for (auto& e : entries_)
-            if (matches(e)) invalidate_entry(&e);
+        for (size_t slot = 0; slot < keys_.size(); slot++)
+            if (matches(slot)) invalidate_slot(unsigned(slot));
         return;
     }
-    for (unsigned b = 0; b < 4; b++) {
-        if (!(cfg_.size_mask >> b & 1)) continue;
-        const uint64_t tag = la >> size_bit_shift(b);
-        TlbEntry* set = &entries_[(tag & set_mask_) * cfg_.ways];
-        for (unsigned w = 0; w < cfg_.ways; w++)
-            if (matches(set[w])) invalidate_entry(&set[w]);
+    for (unsigned k = 0; k < nshifts_; k++) {
+        if (!size_count_[k]) continue;
+        const uint64_t tag = (la.value & LA_BITS) >> shifts_[k];
+        const size_t base = size_t(tag & set_mask_) * ways_;
+        for (unsigned w = 0; w < ways_; w++)
+            if (matches(base + w)) invalidate_slot(unsigned(base + w));
     }
 }
 
 void TlbArray::invalidate(int pcid, bool include_global) {
     forget();
-    for (auto& e : entries_) {
-        if (!e.shift) continue;
+    if (empty()) return;
+    for (size_t slot = 0; slot < keys_.size(); slot++) {
+        if (!keys_[slot]) continue;
+        const TlbEntry& e = payload_[slot];
         if (e.global ? !include_global : (pcid >= 0 && e.pcid != pcid)) continue;
-        invalidate_entry(&e);
+        invalidate_slot(unsigned(slot));
     }
 }
 
 unsigned TlbArray::valid_entries() const {
     unsigned n = 0;
-    for (const auto& e : entries_) n += e.shift != 0;
+    for (uint64_t k : keys_) n += k != 0;
     return n;
 }
 
-void PagingStructureCache::fill(uint64_t tag, uint16_t pcid, uint64_t table_pa,
+// ---------------------------------------------------------------------------------------------
+// Paging-structure caches.
+
+PagingStructureCache::PagingStructureCache(std::string name, int level, unsigned entries)
+    : name_(std::move(name)), level_(level), small_(entries <= 16), keys_(entries, INVALID),
+      data_(entries) {
+    if (small_) {
+        order_ = recency::initial(entries);
+        return;
+    }
+    prev_.assign(entries, NIL);
+    next_.assign(entries, NIL);
+    pos_.assign(entries, 0);
+    for (unsigned i = entries; i-- > 0;) free_.push_back(i); // entry 0 is taken first
+    size_t n = 4;
+    while (n < 2 * size_t(entries)) n *= 2; // load factor at most 1/2
+    index_.assign(n, NIL);
+    index_mask_ = n - 1;
+}
+
+void PagingStructureCache::index_insert(uint32_t slot) {
+    if (tombs_ > (index_mask_ + 1) / 4) rebuild_index(slot);
+    size_t b = bucket(keys_[slot]);
+    while (index_[b] != NIL && index_[b] != TOMB) b = (b + 1) & index_mask_;
+    if (index_[b] == TOMB) tombs_--;
+    index_[b] = slot;
+    pos_[slot] = uint32_t(b);
+}
+
+void PagingStructureCache::index_erase(uint32_t slot) {
+    index_[pos_[slot]] = TOMB;
+    tombs_++;
+}
+
+// Every valid entry but `skip` (the one about to be inserted) back into an empty table.
+void PagingStructureCache::rebuild_index(uint32_t skip) {
+    std::fill(index_.begin(), index_.end(), NIL);
+    tombs_ = 0;
+    for (uint32_t slot = 0; slot < keys_.size(); slot++)
+        if (keys_[slot] != INVALID && slot != skip) index_insert(slot);
+}
+
+void PagingStructureCache::unlink(uint32_t slot) {
+    if (prev_[slot] != NIL)
+        next_[prev_[slot]] = next_[slot];
+    else
+        head_ = next_[slot];
+    if (next_[slot] != NIL)
+        prev_[next_[slot]] = prev_[slot];
+    else
+        tail_ = prev_[slot];
+    prev_[slot] = next_[slot] = NIL;
+}
+
+void PagingStructureCache::push_front(uint32_t slot) {
+    prev_[slot] = NIL;
+    next_[slot] = head_;
+    if (head_ != NIL) prev_[head_] = slot;
+    head_ = slot;
+    if (tail_ == NIL) tail_ = slot;
+}
+
+void PagingStructureCache::to_front(uint32_t slot) {
+    if (head_ == slot) return;
+    unlink(slot);
+    push_front(slot);
+}
+
+void PagingStructureCache::drop(uint32_t slot) {
+    index_erase(slot);
+    unlink(slot);
+    keys_[slot] = INVALID;
+    free_.push_back(slot);
+    valid_--;
+}
+
+void PagingStructureCache::fill(uint64_t tag, uint16_t pcid, PhysAddr table_pa,
                                 const PageRights& rights) {
     if (keys_.empty()) return;
     const uint64_t key = make_key(tag, pcid);
-    // One pass: the entry for this key if cached, else an invalid one, else the LRU entry.
-    size_t victim = 0;
-    bool found = false;
-    for (size_t i = 0; i < keys_.size(); i++) {
-        if (keys_[i] == key) {
-            victim = i;
-            found = true;
-            break;
+    int found = find(key);
+    uint32_t slot;
+    if (small_) {
+        const unsigned n = unsigned(keys_.size());
+        if (found >= 0) {
+            slot = uint32_t(found);
+        } else {
+            // The least recent entry: an invalid one if any (they sit at that end).
+            slot = recency::lru(order_, n);
+            if (keys_[slot] != INVALID)
+                stats.evictions++;
+            else
+                valid_++;
+            keys_[slot] = key;
         }
-        if (keys_[victim] != INVALID && (keys_[i] == INVALID || stamps_[i] < stamps_[victim]))
-            victim = i;
+        recency::touch(order_, slot);
+    } else if (found >= 0) {
+        slot = uint32_t(found);
+        to_front(slot);
+    } else {
+        if (free_.empty()) {
+            // Evict the least recently used entry.
+            slot = tail_;
+            index_erase(slot);
+            unlink(slot);
+            stats.evictions++;
+        } else {
+            slot = free_.back();
+            free_.pop_back();
+            valid_++;
+        }
+        keys_[slot] = key;
+        index_insert(slot);
+        push_front(slot);
     }
-    if (!found && keys_[victim] != INVALID) stats.evictions++;
-    keys_[victim] = key;
-    stamps_[victim] = ++clock_;
-    data_[victim] = {table_pa, rights};
+    data_[slot] = {table_pa, rights};
     stats.fills++;
 }
 
 void PagingStructureCache::invalidate(int pcid) {
-    for (size_t i = 0; i < keys_.size(); i++)
-        if (keys_[i] != INVALID && (pcid < 0 || uint16_t(keys_[i] >> 48) == pcid)) {
-            keys_[i] = INVALID;
+    for (uint32_t slot = 0; slot < keys_.size(); slot++)
+        if (keys_[slot] != INVALID && (pcid < 0 || uint16_t(keys_[slot] >> 48) == pcid)) {
+            if (small_) {
+                keys_[slot] = INVALID;
+                recency::demote(order_, slot, unsigned(keys_.size()));
+                valid_--;
+            } else {
+                drop(slot);
+            }
             stats.invalidations++;
         }
 }

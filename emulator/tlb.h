@@ -4,6 +4,12 @@
 // sizes (a unified second-level TLB holds 4K and 2M entries in the same sets). Entries carry a
 // 12-bit PCID tag and a global bit; a page larger than every size an array holds is cached as a
 // splinter of the largest size it does hold, as real L1 TLBs do for 1 GiB pages.
+//
+// Layout for speed: the match key of every entry (tag, PCID or global, size, valid) is one
+// 64-bit word in a flat array, a set's keys side by side, so a lookup reads one short run of
+// words and compares each twice (its PCID, or global); the payload (frame, rights, cached
+// permission decisions) and the replacement state live in arrays of their own and are touched
+// only on a hit or a fill.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +17,7 @@
 #include <vector>
 
 #include "emulator/paging.h"
+#include "emulator/recency_order.h"
 
 namespace mmemu {
 
@@ -25,24 +32,40 @@ struct TlbArrayConfig {
 };
 
 inline constexpr uint8_t TLB_4K = 1, TLB_2M = 2, TLB_4M = 4, TLB_1G = 8;
-inline unsigned size_bit_shift(unsigned bit) {
+inline constexpr unsigned size_bit_shift(unsigned bit) {
     return bit == 0 ? 12 : bit == 1 ? 21 : bit == 2 ? 22 : 30;
 }
 
+// What a valid entry holds besides its key.
 struct TlbEntry {
-    uint64_t tag = 0;   // la >> shift
-    uint64_t frame = 0; // physical address of the (splinter's) first byte
-    uint32_t stamp = 0; // LRU age
-    uint16_t pcid = 0;
-    uint8_t shift = 0;      // 0 = invalid
+    PhysAddr frame; // physical address of the (splinter's) first byte
+    PageRights rights;
+    uint8_t shift = 0;      // the size this entry maps
     uint8_t page_shift = 0; // the size of the page the walk found (>= shift when splintered)
+    bool global = false;
+    bool dirty = false;
+    uint16_t pcid = 0;
+    // The permission decision for each kind of access, cached for one generation of the
+    // control-register state (Mmu bumps the generation on every register write).
+    uint16_t perm_mask = 0;
+    uint32_t perm_gen = 0; // 0: not computed
+    // The physical base of the whole page (of page_shift) when this entry translates `la`.
+    PhysAddr page_base(LinearAddr la) const {
+        return PhysAddr{frame.value -
+                        (la.value & ((1ull << page_shift) - 1) & ~((1ull << shift) - 1))};
+    }
+};
+
+// What a fill caches: the page the walk (or the STLB entry refilling an L1 TLB) found.
+struct TlbFill {
+    PhysAddr frame;           // physical base of the page
+    unsigned page_shift = 12; // its size
     PageRights rights;
     bool global = false;
     bool dirty = false;
-    // The permission decision for each kind of access, cached for one generation of the
-    // control-register state (Mmu bumps the generation on every register write).
-    uint32_t perm_gen = 0; // 0: not computed
-    uint16_t perm_mask = 0;
+    static TlbFill of(const WalkResult& w) {
+        return TlbFill{w.frame_pa, w.page_shift, w.rights, w.global, w.dirty};
+    }
 };
 
 struct TlbStats {
@@ -55,65 +78,137 @@ public:
     const TlbArrayConfig& config() const { return cfg_; }
     bool holds(unsigned page_shift) const;
 
-    // Finds a valid entry translating `la` for `pcid` (global entries match any PCID).
-    TlbEntry* lookup(uint64_t la, uint16_t pcid) {
-        // The entry this array served last is the most recently used one of its set, so
-        // serving it again needs neither the set scan nor a replacement-state update: the TLB's
-        // state is exactly what the full lookup would leave. (Only for single-size arrays,
-        // where no other entry can also match.) Every fill and invalidation forgets it.
-        if ((la >> mru_shift_) == mru_tag_ && (mru_global_ || mru_pcid_ == pcid)) {
+    // The entry served last, if it translates `la` for `pcid` (see lookup()); no miss counted.
+    TlbEntry* mru_lookup(LinearAddr la, uint16_t pcid) {
+        if ((la.value >> mru_shift_) == mru_tag_ && (mru_global_ || mru_pcid_ == pcid)) {
             stats.hits++;
             return mru_;
         }
-        for (unsigned k = 0; k < nshifts_; k++) {
-            const unsigned shift = shifts_[k];
-            const uint64_t tag = la >> shift;
-            TlbEntry* set = &entries_[(tag & set_mask_) * cfg_.ways];
-            for (unsigned w = 0; w < cfg_.ways; w++) {
-                TlbEntry& e = set[w];
-                if (e.shift == shift && e.tag == tag && (e.global || e.pcid == pcid)) {
-                    touch(set, w);
-                    stats.hits++;
-                    if (nshifts_ == 1) remember(&e);
-                    return &e;
-                }
-            }
-        }
-        stats.misses++;
         return nullptr;
+    }
+    // lookup() after mru_lookup() missed.
+    TlbEntry* lookup_rest(LinearAddr la, uint16_t pcid) {
+        if (empty()) {
+            stats.misses++;
+            return nullptr;
+        }
+        return lookup_sets(la, pcid);
+    }
+    // Finds a valid entry translating `la` for `pcid` (global entries match any PCID).
+    TlbEntry* lookup(LinearAddr la, uint16_t pcid) {
+        // The entry this array served last is the most recently used one of its set, so
+        // serving it again needs neither the set probe nor a replacement-state update: the
+        // TLB's state is exactly what the full lookup would leave. (Only for single-size
+        // arrays, where no other entry can also match.) Every fill and invalidation forgets it.
+        if ((la.value >> mru_shift_) == mru_tag_ && (mru_global_ || mru_pcid_ == pcid)) {
+            stats.hits++;
+            return mru_;
+        }
+        if (empty()) { // nothing to probe (an array of sizes the workload does not use)
+            stats.misses++;
+            return nullptr;
+        }
+        return lookup_sets(la, pcid);
     }
     // Caches a translation (splintered to the largest size this array holds). Returns false if
     // the array holds no size small enough.
-    bool fill(uint64_t la, uint16_t pcid, const WalkResult& w);
+    // `absent` as for refill() below.
+    bool fill(LinearAddr la, uint16_t pcid, const TlbFill& f, bool absent = false);
+    bool fill(LinearAddr la, uint16_t pcid, const WalkResult& w) {
+        return fill(la, pcid, TlbFill::of(w));
+    }
+    // Caches a copy of `src`, an entry of another array that translates `la` (an L1 TLB
+    // refilled from the STLB):
+    // the same page size, so the same key and payload, cached decisions included. Returns false
+    // if this array does not hold that size.
+    // `absent`: the caller has just probed this array for the page and missed, so no entry
+    // for it (or its global twin) can be in the set and the match check is skipped.
+    bool refill(LinearAddr la, const TlbEntry* src, uint16_t pcid, bool absent);
     // INVLPG semantics: entries for `la`'s page with `pcid`, and global ones with any PCID.
-    void invalidate_page(uint64_t la, uint16_t pcid, bool include_global);
+    void invalidate_page(LinearAddr la, uint16_t pcid, bool include_global);
     // Entries of one PCID (non-global unless `include_global`), or of all PCIDs (pcid < 0).
     void invalidate(int pcid, bool include_global);
-    void invalidate_entry(TlbEntry* e) {
-        e->shift = 0;
-        forget();
-        stats.invalidations++;
-    }
+    void invalidate_entry(TlbEntry* e) { invalidate_slot(unsigned(e - payload_.data())); }
     unsigned valid_entries() const;
+    bool empty() const { return valid_ == 0; }
     TlbStats stats;
 
 private:
-    void touch(TlbEntry* set, unsigned way) {
-        if (cfg_.policy == ReplacementPolicy::lru)
-            set[way].stamp = ++clock_;
-        else
-            plru_touch(unsigned((set - entries_.data()) / cfg_.ways), way);
+    // Picks the way of `set` a new entry with key `k` goes to (see fill()), keeping the counts.
+    unsigned place(unsigned set, uint64_t k, unsigned kidx, bool absent = false);
+    // Keys: bits 63:16 the tag (linear address >> the entry's shift, bits above 56 dropped:
+    // every address the TLB sees is canonical), bits 15:3 the PCID or GLOBAL_KEY, bits 2:1 the
+    // size, bit 0 valid. Zero is an invalid entry.
+    static constexpr uint64_t LA_BITS = (uint64_t{1} << 57) - 1;
+    static constexpr uint64_t GLOBAL_KEY = 0x1000;
+    static constexpr uint64_t PCID_FIELD = uint64_t{0x1fff} << 3;
+    static uint64_t make_key(uint64_t tag, uint64_t pcid_field, unsigned size_bit) {
+        return tag << 16 | pcid_field << 3 | uint64_t(size_bit) << 1 | 1;
     }
+    TlbEntry* lookup_sets(LinearAddr la, uint16_t pcid);
+    TlbEntry* hit(unsigned set, unsigned way, uint64_t mru_tag) {
+        const size_t slot = size_t(set) * ways_ + way;
+        touch(set, way);
+        stats.hits++;
+        TlbEntry* e = &payload_[slot];
+        if (nshifts_ == 1) remember(e, mru_tag);
+        return e;
+    }
+    // The way of `set` whose key is k or k's global twin, or ways_ if none.
+    unsigned find(unsigned set, uint64_t k) const {
+        const uint64_t* __restrict keys = keys_.data() + size_t(set) * ways_;
+        const uint64_t kg = (k & ~PCID_FIELD) | GLOBAL_KEY << 3;
+        const unsigned ways = ways_;
+        for (unsigned w = 0; w < ways; w++)
+            if ((keys[w] == k) | (keys[w] == kg)) return w;
+        return ways;
+    }
+    // Replacement state. LRU with at most 16 ways keeps each set's ways in a recency-order word
+    // (recency_order.h), so a touch is a few bit operations and the victim is read off;
+    // invalidated ways are moved to the least recent end, so an invalid way is always taken
+    // before a valid one is evicted. Wider LRU sets keep a stamp per entry; tree-PLRU keeps
+    // ways-1 bits per set.
+    void touch(unsigned set, unsigned way) {
+        switch (repl_) {
+        case Repl::order: recency::touch(order_[set], way); break;
+        case Repl::stamps: stamps_[size_t(set) * ways_ + way] = ++clock_; break;
+        case Repl::plru: plru_touch(set, way); break;
+        }
+    }
+    void invalidate_slot(unsigned slot) {
+        size_count_[size_index_of(keys_[slot])]--;
+        valid_--;
+        if (repl_ == Repl::order) recency::demote(order_[slot / ways_], slot % ways_, ways_);
+        keys_[slot] = 0;
+        forget();
+        stats.invalidations++;
+    }
+    // The position in shifts_ of a valid key's size.
+    unsigned size_index_of(uint64_t key) const { return index_of_size_bit_[(key >> 1) & 3]; }
     void plru_touch(unsigned set, unsigned way);
     unsigned plru_victim(unsigned set) const;
     TlbArrayConfig cfg_;
+    unsigned ways_;
+    enum class Repl : uint8_t { order, stamps, plru } repl_;
     uint64_t set_mask_;
-    std::vector<TlbEntry> entries_;
+    std::vector<uint64_t> keys_;
+    std::vector<TlbEntry> payload_;
+    std::vector<uint64_t> order_;  // LRU up to 16 ways: per set, the ways in recency order
+    std::vector<uint64_t> stamps_; // LRU above 16 ways: the clock at the last use of each entry
     std::vector<uint64_t> plru_bits_;
     uint64_t clock_ = 0;
-    bool splinters_ = false; // some entry caches part of a larger page
-    uint8_t shifts_[4] = {}; // the page shifts this array holds
+    bool splinters_ = false;    // some entry caches part of a larger page
+    uint8_t shifts_[4] = {};    // the page shifts this array holds, ascending
+    uint8_t size_bits_[4] = {}; // their size bits (0 4K, 1 2M, 2 4M, 3 1G)
+    uint8_t index_of_size_bit_[4] = {};
+    // For a page of each size (size bit), the position in shifts_ of the size it is cached at
+    // (the largest held size not above it), 0xff if none.
+    uint8_t fill_index_[4] = {};
     unsigned nshifts_ = 0;
+    // Valid entries of each size (by position in shifts_): a lookup skips the sizes the array
+    // holds none of, which leaves its result unchanged.
+    uint32_t size_count_[4] = {};
+    uint32_t valid_ = 0; // all sizes
     // The entry lookup() returned last (see lookup()), with its match key copied so the check
     // needs no load through the pointer. A tag no shifted address can equal means "none".
     TlbEntry* mru_ = nullptr;
@@ -121,9 +216,9 @@ private:
     unsigned mru_shift_ = 0;
     uint16_t mru_pcid_ = 0;
     bool mru_global_ = false;
-    void remember(TlbEntry* e) {
+    void remember(TlbEntry* e, uint64_t tag) {
         mru_ = e;
-        mru_tag_ = e->tag;
+        mru_tag_ = tag;
         mru_shift_ = e->shift;
         mru_pcid_ = e->pcid;
         mru_global_ = e->global;
@@ -136,48 +231,185 @@ private:
     }
 };
 
+// ---- the probe and fill paths, inline: they run on every TLB miss -------------------------
+
+inline TlbEntry* TlbArray::lookup_sets(LinearAddr la, uint16_t pcid) {
+    const uint64_t la_bits = la.value & LA_BITS;
+    if (nshifts_ == 1) {
+        const unsigned shift = shifts_[0];
+        const uint64_t tag = la_bits >> shift;
+        const unsigned set = unsigned(tag & set_mask_);
+        const unsigned w = find(set, make_key(tag, pcid, size_bits_[0]));
+        if (w != ways_) return hit(set, w, la.value >> shift);
+    } else {
+        for (unsigned k = 0; k < nshifts_; k++) {
+            if (!size_count_[k]) continue;
+            const unsigned shift = shifts_[k];
+            const uint64_t tag = la_bits >> shift;
+            const unsigned set = unsigned(tag & set_mask_);
+            const unsigned w = find(set, make_key(tag, pcid, size_bits_[k]));
+            if (w != ways_) return hit(set, w, la.value >> shift);
+        }
+    }
+    stats.misses++;
+    return nullptr;
+}
+
+inline unsigned TlbArray::place(unsigned set, uint64_t k, unsigned kidx, bool absent) {
+    // An entry for the same page is replaced in place (unless the caller knows there is none),
+    // else an invalid way is used, else the policy's victim.
+    const size_t base = size_t(set) * ways_;
+    const uint64_t* __restrict keys = keys_.data() + base;
+    const unsigned ways = ways_;
+    unsigned victim = ways;
+    if (!absent) victim = find(set, k);
+    if (victim == ways) {
+        if (repl_ == Repl::order) {
+            // Invalid ways sit at the least recent end: the last nibble is one if any is.
+            victim = recency::lru(order_[set], ways);
+            if (keys[victim]) stats.evictions++;
+        } else {
+            unsigned invalid = ways;
+            for (unsigned i = 0; i < ways; i++)
+                if (!keys[i]) {
+                    invalid = i;
+                    break;
+                }
+            if (invalid != ways) {
+                victim = invalid;
+            } else if (repl_ == Repl::stamps) {
+                const uint64_t* __restrict stamps = stamps_.data() + base;
+                victim = 0;
+                for (unsigned i = 1; i < ways; i++)
+                    if (stamps[i] < stamps[victim]) victim = i;
+                stats.evictions++;
+            } else {
+                victim = plru_victim(set);
+                stats.evictions++;
+            }
+        }
+    }
+    // Keep the counts of valid entries by size (nothing changes when an entry of the same size
+    // is replaced, the common case).
+    const uint64_t replaced = keys[victim];
+    if (!replaced) {
+        valid_++;
+        size_count_[kidx]++;
+    } else if (const unsigned old = size_index_of(replaced); old != kidx) {
+        size_count_[old]--;
+        size_count_[kidx]++;
+    }
+    touch(set, victim);
+    stats.fills++;
+    return victim;
+}
+
+inline bool TlbArray::refill(LinearAddr la, const TlbEntry* src, uint16_t pcid, bool absent) {
+    forget();
+    // The entry's size must be one this array holds (else the caller splinters it with fill()).
+    const unsigned size_bit = src->shift == 12   ? 0
+                              : src->shift == 21 ? 1
+                              : src->shift == 22 ? 2
+                                                 : 3;
+    const unsigned kidx = fill_index_[size_bit];
+    if (kidx == 0xff || shifts_[kidx] != src->shift) return false;
+    // The key, from the address and the entry (no load from the other array).
+    const uint64_t tag = (la.value & LA_BITS) >> src->shift;
+    const unsigned set = unsigned(tag & set_mask_);
+    // As fill(): an entry for the page under the current PCID, or a global one, is replaced.
+    const unsigned victim = place(set, make_key(tag, pcid, size_bit), kidx, absent);
+    const size_t slot = size_t(set) * ways_ + victim;
+    keys_[slot] = make_key(tag, src->global ? GLOBAL_KEY : pcid, size_bit);
+    payload_[slot] = *src;
+    payload_[slot].pcid = pcid;
+    if (src->shift < src->page_shift) splinters_ = true;
+    return true;
+}
+
 // One paging-structure cache (SDM 4.10.3): entries for a level's paging-structure entries,
 // keyed by the linear-address bits that select them and the PCID, holding the physical address
-// of the next table and the rights accumulated so far. Fully associative, LRU. Stored as
-// parallel arrays so a lookup is one scan over 64-bit keys.
+// of the next table and the rights accumulated so far. Fully associative with exact LRU
+// replacement. Up to 16 entries it is searched like a TLB set (a scan of 16 keys at most and a
+// recency-order word); above that a lookup is one probe of a hash index over the keys and the
+// LRU order is a doubly linked list through the entries, so a hit, a fill and an eviction each
+// cost O(1).
 struct PscEntry {
-    uint64_t table_pa = 0;
+    PhysAddr table_pa;
     PageRights rights;
 };
 
 class PagingStructureCache {
 public:
-    PagingStructureCache(std::string name, int level, unsigned entries)
-        : name_(std::move(name)), level_(level), keys_(entries, INVALID), stamps_(entries, 0),
-          data_(entries) {}
+    PagingStructureCache(std::string name, int level, unsigned entries);
     const std::string& name() const { return name_; }
     int level() const { return level_; } // the level of the cached entries (2 = PDE cache)
     unsigned size() const { return unsigned(keys_.size()); }
     const PscEntry* lookup(uint64_t tag, uint16_t pcid) {
-        const uint64_t key = make_key(tag, pcid);
-        for (size_t i = 0; i < keys_.size(); i++)
-            if (keys_[i] == key) {
-                stamps_[i] = ++clock_;
-                stats.hits++;
-                return &data_[i];
-            }
-        stats.misses++;
-        return nullptr;
+        const int slot = find(make_key(tag, pcid));
+        if (slot < 0) {
+            stats.misses++;
+            return nullptr;
+        }
+        stats.hits++;
+        if (small_)
+            recency::touch(order_, unsigned(slot));
+        else
+            to_front(unsigned(slot));
+        return &data_[unsigned(slot)];
     }
-    void fill(uint64_t tag, uint16_t pcid, uint64_t table_pa, const PageRights& rights);
+    void fill(uint64_t tag, uint16_t pcid, PhysAddr table_pa, const PageRights& rights);
     void invalidate(int pcid); // < 0: every PCID
+    unsigned valid_entries() const { return valid_; }
     TlbStats stats;
 
 private:
     // Tags are linear-address bits above bit 20 (at most 43 bits): the PCID goes above them.
     static constexpr uint64_t INVALID = ~0ull;
+    static constexpr uint32_t NIL = ~0u;      // an empty bucket (ends a probe)
+    static constexpr uint32_t TOMB = ~0u - 1; // a bucket whose entry left (probes go past it)
     static uint64_t make_key(uint64_t tag, uint16_t pcid) { return tag | uint64_t(pcid) << 48; }
+    size_t bucket(uint64_t key) const {
+        return size_t((key * 0x9e3779b97f4a7c15ull) >> 32) & index_mask_;
+    }
+    int find(uint64_t key) const {
+        if (small_) {
+            for (unsigned slot = 0; slot < keys_.size(); slot++)
+                if (keys_[slot] == key) return int(slot);
+            return -1;
+        }
+        for (size_t b = bucket(key);; b = (b + 1) & index_mask_) {
+            const uint32_t slot = index_[b];
+            if (slot == NIL) return -1;
+            if (slot != TOMB && keys_[slot] == key) return int(slot);
+        }
+    }
+    void index_insert(uint32_t slot);
+    void index_erase(uint32_t slot);
+    void to_front(uint32_t slot);
+    void unlink(uint32_t slot);
+    void push_front(uint32_t slot);
+    void drop(uint32_t slot); // invalidate one entry
     std::string name_;
     int level_;
-    std::vector<uint64_t> keys_;
-    std::vector<uint64_t> stamps_;
+    // A cache of at most 16 entries is kept like one TLB set: a scan of its keys and a
+    // recency-order word (invalid entries at the least recent end). A larger one uses the hash
+    // index and the LRU list below.
+    bool small_;
+    uint64_t order_ = 0;
+    std::vector<uint64_t> keys_; // INVALID when the entry is free
     std::vector<PscEntry> data_;
-    uint64_t clock_ = 0;
+    std::vector<uint32_t> prev_, next_; // LRU list, most recent at head_
+    uint32_t head_ = NIL, tail_ = NIL;
+    std::vector<uint32_t> free_; // invalid entries, taken from the back
+    // Open addressing with linear probing: an entry number, NIL or TOMB. An entry's bucket is
+    // kept in pos_, so removing it is one store; tombstones are swept by a rebuild when they
+    // reach a quarter of the table.
+    std::vector<uint32_t> index_;
+    std::vector<uint32_t> pos_;
+    size_t index_mask_ = 0;
+    size_t tombs_ = 0;
+    void rebuild_index(uint32_t skip);
+    unsigned valid_ = 0;
 };
 
 } // namespace mmemu

@@ -27,12 +27,6 @@ std::string kmalloc_name(uint64_t size, bool dma) {
     return (dma ? "dma-kmalloc-" : "kmalloc-") + n;
 }
 
-std::string hex(uint64_t v) {
-    char buf[24];
-    std::snprintf(buf, sizeof buf, "0x%" PRIx64, v);
-    return buf;
-}
-
 } // namespace
 
 SlabAllocator::SlabAllocator(PageAllocator& pa, PhysicalMemory& ram, Arch arch, unsigned nr_cpus,
@@ -258,8 +252,7 @@ void SlabAllocator::list_move(kmem_list3& l3, uint32_t id, slab_list to, bool ta
         l3.slabs_free.del(slabs_, id);
         l3.nr_free--;
         break;
-    case slab_list::none:
-        break;
+    case slab_list::none: break;
     }
     index_list* l = nullptr;
     switch (to) {
@@ -275,8 +268,7 @@ void SlabAllocator::list_move(kmem_list3& l3, uint32_t id, slab_list to, bool ta
         l = &l3.slabs_free;
         l3.nr_free++;
         break;
-    case slab_list::none:
-        break;
+    case slab_list::none: break;
     }
     slabs_[id].list = to;
     if (l) {

@@ -198,9 +198,6 @@ void parse_bare_events(Checker& ck, const json& events, Scenario& sc) {
                 if (auto s = ck.integer(e, p, "size", 1, 8, 1)) {
                     if (*s != 1 && *s != 2 && *s != 4 && *s != 8)
                         ck.error(p + "/size", "expected 1, 2, 4 or 8 bytes");
-                    else if (op.seg < 0 && (op.la & 0xfff) + uint64_t(*s) > 0x1000)
-                        ck.error(p + "/size", "expected an access that stays inside one 4 KiB page "
-                                              "(split accesses are not modelled)");
                     op.size = uint64_t(*s);
                 }
                 if (auto c = ck.integer(e, p, "cpl", 0, 3, 0)) {

@@ -102,24 +102,14 @@ void Driver::audit(const std::string& where) {
         throw KernelBug("invariant check failed " + where + ": " + e);
 }
 
-const char* vector_name(uint8_t v) {
-    switch (v) {
-    case VEC_PF: return "#PF";
-    case VEC_GP: return "#GP";
-    case VEC_SS: return "#SS";
-    case VEC_NP: return "#NP";
-    }
-    return "?";
-}
-
-template <class F> ojson fault_json(const F& f) {
+ojson fault_json(const Fault& f) {
     ojson o;
     o["fault"] = vector_name(f.vector);
     o["error_code"] = hex_string(f.error_code);
-    if (f.vector == VEC_PF) o["cr2"] = hex_string(f.cr2);
+    if (f.vector == VEC_PF) o["cr2"] = hex_string(f.cr2.value);
     if (f.level) o["level"] = f.level;
     if (f.bit >= 0) o["bit"] = f.bit;
-    o["rule"] = f.rule;
+    o["rule"] = fault_message(f);
     return o;
 }
 
@@ -176,78 +166,67 @@ void Driver::exec_bare(const Op& op) {
         break;
     }
     case OpKind::access: {
-        AccessRequest req{op.la, AccessType(op.access), op.user, op.implicit};
+        Cpu& cpu = machine_->cpu(op.cpu);
         ojson rec;
         rec["event"] = op.event;
         rec["cpu"] = op.cpu;
         rec["type"] = op.access == 0 ? "read" : op.access == 1 ? "write" : "fetch";
-        Translation t;
+        const AccessType type = AccessType(op.access);
+        const AccessMode who{op.cpl, op.implicit};
+        const unsigned size = unsigned(op.size);
+        uint8_t bytes[8] = {};
+        for (unsigned k = 0; k < size; k++) bytes[k] = uint8_t(op.value >> (8 * k));
+        MemoryAccess a;
         if (op.seg >= 0) {
             // segment:offset -> linear (segmentation) -> physical (paging)
-            const CpuAccess a = machine_->cpu(op.cpu).access(
-                SegReg(op.seg), op.la, unsigned(op.size), AccessType(op.access), op.cpl);
             rec["seg"] = std::string(seg_reg_name(SegReg(op.seg)));
             rec["offset"] = hex_string(op.la);
-            if (!a.linear.ok())
-                t.fault = {
-                    a.linear.fault.vector, a.linear.fault.error_code, 0, 0, a.linear.fault.bit,
-                    "segmentation"};
-            else
-                t = a.paging;
-            if (a.linear.ok()) rec["la"] = hex_string(a.linear.addr.value);
-            if (!a.linear.ok()) {
-                ojson f = fault_json(a.linear.fault);
-                rec["result"] = f;
-            }
-            req.la = a.linear.ok() ? a.linear.addr.value : 0;
+            a = type == AccessType::write ? cpu.write(SegReg(op.seg), op.la, bytes, size, who)
+                                          : cpu.read(SegReg(op.seg), op.la, bytes, size, who, type);
         } else {
-            t = mmu.translate(req);
-            rec["la"] = hex_string(op.la);
+            a = type == AccessType::write
+                    ? cpu.write_linear(LinearAddr{op.la}, bytes, size, who)
+                    : cpu.read_linear(LinearAddr{op.la}, bytes, size, who, type);
         }
+        if (op.seg < 0 || a.fault.seg == FAULT_NO_SEG) rec["la"] = hex_string(a.la.value);
         uint64_t value = 0;
-        if (t.fault.raised()) {
-            if (!rec.contains("result")) rec["result"] = fault_json(t.fault);
+        for (unsigned k = 0; k < size; k++) value |= uint64_t(bytes[k]) << (8 * k);
+        if (!a.ok()) {
+            rec["result"] = fault_json(a.fault);
         } else {
-            if (req.type == AccessType::write) {
-                uint8_t bytes[8];
-                for (unsigned k = 0; k < op.size; k++) bytes[k] = uint8_t(op.value >> (8 * k));
-                if (ram.contains(PhysAddr{t.pa}, op.size))
-                    ram.write(PhysAddr{t.pa}, bytes, op.size);
-            } else if (ram.contains(PhysAddr{t.pa}, op.size)) {
-                uint8_t bytes[8] = {};
-                ram.read(PhysAddr{t.pa}, bytes, op.size);
-                for (unsigned k = 0; k < op.size; k++) value |= uint64_t(bytes[k]) << (8 * k);
-            } else {
-                value = ~0ull >> (64 - 8 * op.size); // nothing decodes the address: all ones
-            }
-            rec["result"] = {{"pa", hex_string(t.pa)},
+            const Translation& t = a.first;
+            rec["result"] = {{"pa", hex_string(t.pa.value)},
                              {"page_size", uint64_t{1} << t.page_shift},
                              {"source", t.source == TlbLevel::l1     ? "l1_tlb"
                                         : t.source == TlbLevel::stlb ? "stlb"
                                         : t.source == TlbLevel::walk ? "walk"
                                                                      : "no_paging"},
-                             {"cycles", t.cycles}};
-            if (req.type != AccessType::write) rec["result"]["value"] = hex_string(value);
+                             {"cycles", a.cycles}};
+            if (a.split) rec["result"]["split_pa"] = hex_string(a.second_pa.value);
+            if (type != AccessType::write) rec["result"]["value"] = hex_string(value);
         }
         if (op.expect >= 0) {
             const AccessExpect& ex = sc_.expects[size_t(op.expect)];
+            const Fault& f = a.fault;
             std::string failure;
             if (ex.fault) {
-                if (!t.fault.raised())
+                if (!f.raised())
                     failure = std::string("expected ") + vector_name(ex.vector) +
                               ", the access succeeded";
-                else if (t.fault.vector != ex.vector)
+                else if (f.vector != ex.vector)
                     failure = std::string("expected ") + vector_name(ex.vector) + ", got " +
-                              vector_name(t.fault.vector);
-                else if (ex.error_code && *ex.error_code != t.fault.error_code)
+                              vector_name(f.vector);
+                else if (ex.error_code && *ex.error_code != f.error_code)
                     failure = "expected error code " + hex_string(*ex.error_code) + ", got " +
-                              hex_string(t.fault.error_code);
-            } else if (t.fault.raised()) {
-                failure = std::string("expected success, got ") + vector_name(t.fault.vector) +
-                          " error code " + hex_string(t.fault.error_code);
+                              hex_string(f.error_code);
+            } else if (f.raised()) {
+                failure = std::string("expected success, got ") + vector_name(f.vector) +
+                          " error code " + hex_string(f.error_code);
             } else {
-                if (ex.pa && *ex.pa != t.pa)
-                    failure = "expected pa " + hex_string(*ex.pa) + ", got " + hex_string(t.pa);
+                const Translation& t = a.first;
+                if (ex.pa && *ex.pa != t.pa.value)
+                    failure =
+                        "expected pa " + hex_string(*ex.pa) + ", got " + hex_string(t.pa.value);
                 else if (ex.page_size && *ex.page_size != (uint64_t{1} << t.page_shift))
                     failure = "expected page size " + std::to_string(*ex.page_size) + ", got " +
                               std::to_string(uint64_t{1} << t.page_shift);
@@ -260,7 +239,7 @@ void Driver::exec_bare(const Op& op) {
         accesses_.push_back(rec);
         break;
     }
-    case OpKind::invlpg: mmu.invlpg(op.la); break;
+    case OpKind::invlpg: mmu.invlpg(LinearAddr{op.la}); break;
     case OpKind::load_gdt: {
         const uint64_t offset = op.value - op.la; // linear base minus physical address
         DescriptorTableRegister gdtr =
@@ -280,7 +259,7 @@ void Driver::exec_bare(const Op& op) {
     case OpKind::load_segment: {
         Cpu& cpu = machine_->cpu(op.cpu);
         const bool ldtr = op.seg == 6;
-        const Fault f = ldtr ? cpu.seg.lldt(uint16_t(op.value), op.cpl, cpu.descriptor_reader())
+        const Fault f = ldtr ? cpu.lldt(uint16_t(op.value), op.cpl)
                              : cpu.load_segment(SegReg(op.seg), uint16_t(op.value), op.cpl);
         ojson rec;
         rec["event"] = op.event;
@@ -312,7 +291,9 @@ void Driver::exec_bare(const Op& op) {
         accesses_.push_back(rec);
         break;
     }
-    case OpKind::invpcid: record_fault(mmu.invpcid(op.reg, uint16_t(op.value), op.la)); break;
+    case OpKind::invpcid:
+        record_fault(mmu.invpcid(op.reg, uint16_t(op.value), LinearAddr{op.la}));
+        break;
     case OpKind::checkpoint: {
         ojson cp;
         cp["name"] = sc_.checkpoint_names[op.name];

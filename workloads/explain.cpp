@@ -7,12 +7,6 @@ namespace mmemu {
 
 namespace {
 
-std::string hex(uint64_t v, int width = 0) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "0x%0*llx", width, static_cast<unsigned long long>(v));
-    return buf;
-}
-
 const char* mode_name(PagingMode m) {
     switch (m) {
     case PagingMode::none: return "paging disabled";
@@ -54,7 +48,7 @@ std::string explain_translation(const CpuRegs& regs, const PdpteRegs& pdptes, Ph
     const PagingMode mode = regs.paging_mode();
     const bool wide = mode != PagingMode::bits32;
     const int w = mode == PagingMode::bits32 || mode == PagingMode::pae ? 8 : 16;
-    o << "Linear address " << hex(req.la, w) << ": " << mode_name(mode) << "\n";
+    o << "Linear address " << hex_digits(req.la.value, w) << ": " << mode_name(mode) << "\n";
     o << "Access: "
       << (req.type == AccessType::read    ? "read"
           : req.type == AccessType::write ? "write"
@@ -64,7 +58,8 @@ std::string explain_translation(const CpuRegs& regs, const PdpteRegs& pdptes, Ph
                        : ", supervisor mode (CPL 0)")
       << "\n";
     if (mode == PagingMode::none) {
-        o << "Physical address " << hex(req.la & 0xffffffffull, 8) << " (no translation)\n";
+        o << "Physical address " << hex_digits(req.la.value & 0xffffffffull, 8)
+          << " (no translation)\n";
         return o.str();
     }
     if (!is_canonical(regs, req.la)) {
@@ -75,7 +70,7 @@ std::string explain_translation(const CpuRegs& regs, const PdpteRegs& pdptes, Ph
     // The index fields.
     o << "Fields:\n";
     auto field = [&](int hi, int lo, const char* what) {
-        const uint64_t v = (req.la >> lo) & ((1ull << (hi - lo + 1)) - 1);
+        const uint64_t v = (req.la.value >> lo) & ((1ull << (hi - lo + 1)) - 1);
         char buf[128];
         std::snprintf(buf, sizeof buf, "  bits %2d:%-2d = %-7s (%llu)  %s\n", hi, lo,
                       hex(v).c_str(), static_cast<unsigned long long>(v), what);
@@ -111,8 +106,8 @@ std::string explain_translation(const CpuRegs& regs, const PdpteRegs& pdptes, Ph
         if (mode == PagingMode::pae && s.level == 3)
             o << " (PDPTE register, loaded with CR3)";
         else
-            o << " at " << hex(s.entry_pa);
-        o << " = " << hex(s.entry, wide ? 16 : 8) << "\n     "
+            o << " at " << to_string(s.entry_pa);
+        o << " = " << hex_digits(s.entry, wide ? 16 : 8) << "\n     "
           << decode_bits(s.entry, wide, s.leaf, s.level);
         if (r.fault.raised() && r.fault.level == s.level && i + 1 == r.nsteps) {
             o << "\n";
@@ -124,9 +119,9 @@ std::string explain_translation(const CpuRegs& regs, const PdpteRegs& pdptes, Ph
                   : r.page_shift == 21 ? "2 MiB"
                   : r.page_shift == 22 ? "4 MiB"
                                        : "1 GiB")
-              << " page frame at " << hex(r.frame_pa) << "\n";
+              << " page frame at " << to_string(r.frame_pa) << "\n";
         } else if (i + 1 < r.nsteps) {
-            o << "\n     -> next table at " << hex(s.next_table) << "\n";
+            o << "\n     -> next table at " << to_string(s.next_table) << "\n";
         } else {
             o << "\n";
         }
@@ -137,14 +132,15 @@ std::string explain_translation(const CpuRegs& regs, const PdpteRegs& pdptes, Ph
           << " U/S=" << ((r.fault.error_code >> 2) & 1)
           << " RSVD=" << ((r.fault.error_code >> 3) & 1)
           << " I/D=" << ((r.fault.error_code >> 4) & 1) << " PK=" << ((r.fault.error_code >> 5) & 1)
-          << "), CR2 = " << hex(r.fault.cr2) << "\n";
+          << "), CR2 = " << to_string(r.fault.cr2) << "\n";
         o << "Decided by the " << level_entry_name(r.fault.level, mode);
         if (r.fault.bit >= 0) o << ", bit " << r.fault.bit;
         o << ": " << r.fault.rule << "\n";
         return o.str();
     }
-    o << "Physical address " << hex(r.pa, wide ? 0 : 8) << " = frame " << hex(r.frame_pa)
-      << " + offset " << hex(req.la & ((1ull << r.page_shift) - 1)) << "\n";
+    o << "Physical address " << hex_digits(r.pa.value, wide ? 0 : 8) << " = frame "
+      << to_string(r.frame_pa) << " + offset " << hex(req.la.value & ((1ull << r.page_shift) - 1))
+      << "\n";
     o << "Memory references: " << (r.mem_refs + 1) << " (" << r.mem_refs << " paging-structure entr"
       << (r.mem_refs == 1 ? "y" : "ies") << ", then the data)";
     if (r.ad_writes)

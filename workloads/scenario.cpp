@@ -68,7 +68,14 @@ void parse_mmu(Checker& ck, const json& u, Scenario& sc) {
         return;
     }
     ck.only(u, path, {"maxphyaddr", "tlb", "costs"});
-    if (auto v = ck.integer(u, path, "maxphyaddr", 36, 52, 0)) sc.machine.maxphyaddr = unsigned(*v);
+    const int64_t min_bits = min_maxphyaddr(sc.machine.arch);
+    if (auto v = ck.integer(u, path, "maxphyaddr", min_bits, 52, 0)) {
+        sc.machine.maxphyaddr = unsigned(*v);
+        if (*v && *v < 64 && sc.machine.memory_bytes > (uint64_t{1} << *v))
+            ck.error(path + "/maxphyaddr", "expected a width that addresses the machine's " +
+                                               std::to_string(sc.machine.memory_bytes) +
+                                               " bytes of memory");
+    }
     if (u.contains("costs")) {
         const json& c = u["costs"];
         const std::string cp = path + "/costs";

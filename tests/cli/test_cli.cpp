@@ -269,11 +269,6 @@ TEST_CASE("cli: bare-machine input errors", "[cli][bare]") {
     require_bad(run("validate " +
                     scenario("bare-cr2", head + R"({"op": "set_cr", "cr": 2, "value": 0}]})")),
                 "/events/0/cr: expected 0, 3 or 4");
-    require_bad(
-        run("validate " +
-            scenario("bare-split",
-                     head + R"({"op": "access", "type": "read", "la": "0xffe", "size": 4}]})")),
-        "/events/0/size: expected an access that stays inside one 4 KiB page");
     require_bad(run("validate " +
                     scenario("bare-phys",
                              head + R"({"op": "write_phys", "addr": "0x4000000", "u32": [1]}]})")),

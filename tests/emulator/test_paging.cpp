@@ -2,7 +2,7 @@
 // values worked out by hand from Intel SDM Vol. 3A chapter 4 (and the summary in
 // /work/shared/reference/x86-mmu-facts.md sections 2 and 3), and against an independent
 // reference model of the SDM's #PF rules written below (namespace `ref`). Nothing here calls
-// the emulator's own permission code (permitted, pf_access_bits) to compute an expected
+// the emulator's own permission code (permitted) to compute an expected
 // value: entry bits, error-code bits and the rules are spelled out in this file.
 //
 // Page tables are built by hand in emulated RAM. Physical addresses of tables are chosen below
@@ -33,13 +33,22 @@ constexpr uint32_t E_P = 1, E_W = 2, E_U = 4, E_RSVD = 8, E_ID = 16, E_PK = 32;
 
 constexpr uint64_t RAM_BYTES = 64ull << 20;
 
-void w64(PhysicalMemory& ram, uint64_t pa, uint64_t v) { ram.write_u64(PhysAddr{pa}, v); }
-void w32(PhysicalMemory& ram, uint64_t pa, uint32_t v) { ram.write_u32(PhysAddr{pa}, v); }
-uint64_t r64(const PhysicalMemory& ram, uint64_t pa) { return ram.read_u64(PhysAddr{pa}); }
-uint32_t r32(const PhysicalMemory& ram, uint64_t pa) { return ram.read_u32(PhysAddr{pa}); }
+void w64(PhysicalMemory& ram, uint64_t pa, uint64_t v) {
+    ram.write_u64(PhysAddr{pa}, v);
+}
+void w32(PhysicalMemory& ram, uint64_t pa, uint32_t v) {
+    ram.write_u32(PhysAddr{pa}, v);
+}
+uint64_t r64(const PhysicalMemory& ram, uint64_t pa) {
+    return ram.read_u64(PhysAddr{pa});
+}
+uint32_t r32(const PhysicalMemory& ram, uint64_t pa) {
+    return ram.read_u32(PhysAddr{pa});
+}
 
-AccessRequest req(uint64_t la, AccessType t = AccessType::read, bool user = false, bool implicit = false) {
-    return AccessRequest{la, t, user, implicit};
+AccessRequest req(uint64_t la, AccessType t = AccessType::read, bool user = false,
+                  bool implicit = false) {
+    return AccessRequest{LinearAddr{la}, t, user, implicit};
 }
 
 // Mode entry, in the order the SDM requires (CR4/EFER before CR0.PG).
@@ -100,14 +109,14 @@ TEST_CASE("paging: 32-bit 4 KiB walk of the i386 example address 0x08048568") {
 
     WalkResult w = page_walk(mmu.regs(), mmu.pdptes(), ram, req(la));
     REQUIRE_FALSE(w.fault.raised());
-    CHECK(w.pa == 0x00abc568);
+    CHECK(w.pa.value == 0x00abc568);
     CHECK(w.page_shift == 12);
     CHECK(w.mem_refs == 2);
     REQUIRE(w.nsteps == 2);
     CHECK(w.steps[0].index == 32);
-    CHECK(w.steps[0].entry_pa == 0x10080);
+    CHECK(w.steps[0].entry_pa.value == 0x10080);
     CHECK(w.steps[1].index == 72);
-    CHECK(w.steps[1].entry_pa == 0x11120);
+    CHECK(w.steps[1].entry_pa.value == 0x11120);
     // A read sets A (bit 5, 0x20) on both entries and no D.
     CHECK(r32(ram, 0x10080) == 0x00011027);
     CHECK(r32(ram, 0x11120) == 0x00abc027);
@@ -119,7 +128,7 @@ TEST_CASE("paging: 32-bit 4 KiB walk of the i386 example address 0x08048568") {
     // references a page table has no D.
     Translation t = mmu.translate(req(la, AccessType::write));
     REQUIRE_FALSE(t.fault.raised());
-    CHECK(t.pa == 0x00abc568);
+    CHECK(t.pa.value == 0x00abc568);
     CHECK(t.page_shift == 12);
     CHECK(t.source == TlbLevel::walk);
     CHECK(r32(ram, 0x10080) == 0x00011027);
@@ -131,14 +140,15 @@ TEST_CASE("paging: 32-bit 4 KiB walk of the i386 example address 0x08048568") {
 TEST_CASE("paging: 32-bit 4 MiB page with CR4.PSE, PS ignored when PSE=0") {
     PhysicalMemory ram(RAM_BYTES);
     Mmu mmu(ram);
-    const uint64_t la = 0x08048568; // PDE index 32 (at 0x10080), PTE index 72, la & 0x3fffff = 0x48568
+    const uint64_t la =
+        0x08048568; // PDE index 32 (at 0x10080), PTE index 72, la & 0x3fffff = 0x48568
 
     SECTION("PSE=1: PDE 0x00800087 maps a 4 MiB page at 8 MiB") {
         w32(ram, 0x10080, 0x00800087); // frame bits 31:22 = 0x00800000, PS|US|RW|P
         enter_32bit(mmu, 0x10000, CR4_PSE);
         Translation t = mmu.translate(req(la, AccessType::write));
         REQUIRE_FALSE(t.fault.raised());
-        CHECK(t.pa == 0x00848568); // 0x00800000 + 0x48568
+        CHECK(t.pa.value == 0x00848568); // 0x00800000 + 0x48568
         CHECK(t.page_shift == 22);
         CHECK(r32(ram, 0x10080) == 0x008000e7); // + A + D on the leaf PDE
     }
@@ -148,7 +158,7 @@ TEST_CASE("paging: 32-bit 4 MiB page with CR4.PSE, PS ignored when PSE=0") {
         enter_32bit(mmu, 0x10000, 0);
         Translation t = mmu.translate(req(la, AccessType::write));
         REQUIRE_FALSE(t.fault.raised());
-        CHECK(t.pa == 0x00abc568);
+        CHECK(t.pa.value == 0x00abc568);
         CHECK(t.page_shift == 12);
         CHECK(r32(ram, 0x10080) == 0x000110a7); // A only (no D on a non-leaf PDE)
         CHECK(r32(ram, 0x11120) == 0x00abc067); // A + D
@@ -162,7 +172,7 @@ TEST_CASE("paging: 32-bit 4 MiB page with CR4.PSE, PS ignored when PSE=0") {
         // bit of 20:13 is reserved. PA = 0x800000000 + 0x48568.
         Translation t = mmu.translate(req(la));
         REQUIRE_FALSE(t.fault.raised());
-        CHECK(t.pa == 0x800048568ull);
+        CHECK(t.pa.value == 0x800048568ull);
         CHECK(t.page_shift == 22);
         CHECK(r32(ram, 0x10080) == 0x000110a7); // A on the leaf, no D for a read
         CHECK(r32(ram, 0x11120) == 0x00abc007); // the PT is not used
@@ -182,7 +192,7 @@ TEST_CASE("paging: 32-bit PSE-36 page above 4 GiB and MAXPHYADDR-reserved PDE bi
     SECTION("PDE 0x00002083, MAXPHYADDR 36: bit 13 -> PA bit 32") {
         Translation t = run(36, 0x00002083);
         REQUIRE_FALSE(t.fault.raised());
-        CHECK(t.pa == 0x100048568ull); // frame 0x1_0000_0000 + 0x48568
+        CHECK(t.pa.value == 0x100048568ull); // frame 0x1_0000_0000 + 0x48568
         CHECK(t.page_shift == 22);
         CHECK(r32(ram, 0x10080) == 0x000020a3);
     }
@@ -190,27 +200,27 @@ TEST_CASE("paging: 32-bit PSE-36 page above 4 GiB and MAXPHYADDR-reserved PDE bi
         // bits 31:22 = 0x3ff -> 0xffc00000; bits 16:13 = 0xf -> PA 35:32 = 0xf.
         Translation t = run(36, 0xffc1e083);
         REQUIRE_FALSE(t.fault.raised());
-        CHECK(t.pa == 0xfffc48568ull); // 0xf_ffc0_0000 + 0x48568
+        CHECK(t.pa.value == 0xfffc48568ull); // 0xf_ffc0_0000 + 0x48568
     }
     SECTION("PDE 0x00022083, MAXPHYADDR 36: bit 17 (PA bit 36) is reserved -> #PF P|RSVD") {
         Translation t = run(36, 0x00022083);
         REQUIRE(t.fault.raised());
         CHECK(t.fault.vector == VEC_PF);
         CHECK(t.fault.error_code == (E_P | E_RSVD)); // supervisor read: 0x9
-        CHECK(t.fault.cr2 == la);
+        CHECK(t.fault.cr2.value == la);
         CHECK(mmu.regs().cr2 == la);
         CHECK(r32(ram, 0x10080) == 0x00022083); // no A on a faulting leaf
     }
     SECTION("PDE 0x00022083, MAXPHYADDR 40: bits 20:13 = 0x11 -> PA bits 39:32 = 0x11") {
         Translation t = run(40, 0x00022083);
         REQUIRE_FALSE(t.fault.raised());
-        CHECK(t.pa == 0x1100048568ull);
+        CHECK(t.pa.value == 0x1100048568ull);
     }
     SECTION("PDE 0x00122083, MAXPHYADDR 40: bit 20 -> PA bit 39") {
         // bits 20:13 = 0x122000 >> 13 = 0x91 (bits 20, 17, 13) -> PA bits 39:32 = 0x91.
         Translation t = run(40, 0x00122083);
         REQUIRE_FALSE(t.fault.raised());
-        CHECK(t.pa == 0x9100048568ull);
+        CHECK(t.pa.value == 0x9100048568ull);
     }
     SECTION("PDE bit 21 is always reserved in a 4 MiB PDE") {
         Translation t = run(40, 0x00202083);
@@ -233,11 +243,11 @@ TEST_CASE("paging: PAE walk uses the PDPTE registers loaded at MOV CR3") {
     PhysicalMemory ram(RAM_BYTES);
     Mmu mmu(ram);
     const uint64_t la1 = 0xC0A45678, la2 = 0xC0C45678;
-    w64(ram, 0x20018, 0x21001);           // PDPTE 3 -> PD 0x21000
-    w64(ram, 0x21028, 0x22007);           // PDE 5 -> PT 0x22000
-    w64(ram, 0x21030, 0x25007);           // PDE 6 -> PT 0x25000
-    w64(ram, 0x22228, 0x123456007ull);    // PTE 0x45 -> 0x1_2345_6000
-    w64(ram, 0x25228, 0x07777007ull);     // PTE 0x45 -> 0x0777_7000
+    w64(ram, 0x20018, 0x21001);        // PDPTE 3 -> PD 0x21000
+    w64(ram, 0x21028, 0x22007);        // PDE 5 -> PT 0x22000
+    w64(ram, 0x21030, 0x25007);        // PDE 6 -> PT 0x25000
+    w64(ram, 0x22228, 0x123456007ull); // PTE 0x45 -> 0x1_2345_6000
+    w64(ram, 0x25228, 0x07777007ull);  // PTE 0x45 -> 0x0777_7000
     // A second PD at 0x23000 with PDE 5 and 6 -> PT 0x24000, whose PTE 0x45 -> 0x0999_9000.
     w64(ram, 0x23028, 0x24007);
     w64(ram, 0x23030, 0x24007);
@@ -248,7 +258,7 @@ TEST_CASE("paging: PAE walk uses the PDPTE registers loaded at MOV CR3") {
     const uint64_t refs0 = mmu.stats().walk_mem_refs;
     Translation t = mmu.translate(req(la1));
     REQUIRE_FALSE(t.fault.raised());
-    CHECK(t.pa == 0x123456678ull);
+    CHECK(t.pa.value == 0x123456678ull);
     // The PDPTE comes from a register: only the PDE and the PTE are read from memory.
     CHECK(mmu.stats().walk_mem_refs - refs0 == 2);
     CHECK(r64(ram, 0x20018) == 0x21001); // no A written into the PDPT
@@ -260,23 +270,23 @@ TEST_CASE("paging: PAE walk uses the PDPTE registers loaded at MOV CR3") {
     w64(ram, 0x20018, 0x23001);
     WalkResult w = page_walk(mmu.regs(), mmu.pdptes(), ram, req(la1));
     REQUIRE_FALSE(w.fault.raised());
-    CHECK(w.pa == 0x123456678ull);
+    CHECK(w.pa.value == 0x123456678ull);
     CHECK(w.mem_refs == 2);
     // la2 was never translated (no TLB or PDE-cache entry): a full walk, from the old PDPTE.
     t = mmu.translate(req(la2));
     REQUIRE_FALSE(t.fault.raised());
     CHECK(t.source == TlbLevel::walk);
-    CHECK(t.pa == 0x07777678ull);
+    CHECK(t.pa.value == 0x07777678ull);
 
     // MOV CR3 reloads the registers: both addresses now go through PD 0x23000.
     REQUIRE_FALSE(mmu.write_cr3(0x20000).raised());
     CHECK(mmu.pdptes().e[3] == 0x23001);
     t = mmu.translate(req(la1));
     REQUIRE_FALSE(t.fault.raised());
-    CHECK(t.pa == 0x09999678ull);
+    CHECK(t.pa.value == 0x09999678ull);
     t = mmu.translate(req(la2));
     REQUIRE_FALSE(t.fault.raised());
-    CHECK(t.pa == 0x09999678ull);
+    CHECK(t.pa.value == 0x09999678ull);
 }
 
 TEST_CASE("paging: PAE PDPTE with a reserved bit makes MOV CR3 raise #GP(0)") {
@@ -298,7 +308,7 @@ TEST_CASE("paging: PAE PDPTE with a reserved bit makes MOV CR3 raise #GP(0)") {
         CHECK(mmu.pdptes().e[3] == 0x21001);
         Translation t = mmu.translate(req(la1));
         REQUIRE_FALSE(t.fault.raised());
-        CHECK(t.pa == 0x123456678ull);
+        CHECK(t.pa.value == 0x123456678ull);
     }
     SECTION("bit 63 in a present PDPTE") {
         w64(ram, 0x26010, 0x8000000000021001ull);
@@ -320,7 +330,7 @@ TEST_CASE("paging: PAE PDPTE with a reserved bit makes MOV CR3 raise #GP(0)") {
         Translation t = mmu.translate(req(0x1000));
         REQUIRE(t.fault.raised());
         CHECK(t.fault.error_code == 0);
-        CHECK(mmu.translate(req(la1)).pa == 0x123456678ull);
+        CHECK(mmu.translate(req(la1)).pa.value == 0x123456678ull);
     }
 }
 
@@ -334,7 +344,7 @@ TEST_CASE("paging: PAE 2 MiB page and NX with EFER.NXE") {
         enter_pae(mmu, 0x20000);
         Translation t = mmu.translate(req(la1, AccessType::write));
         REQUIRE_FALSE(t.fault.raised());
-        CHECK(t.pa == 0x40645678);
+        CHECK(t.pa.value == 0x40645678);
         CHECK(t.page_shift == 21);
         CHECK(r64(ram, 0x21028) == 0x406000e7);
     }
@@ -344,14 +354,14 @@ TEST_CASE("paging: PAE 2 MiB page and NX with EFER.NXE") {
         enter_pae(mmu, 0x20000, EFER_NXE);
         Translation t = mmu.translate(req(la1));
         REQUIRE_FALSE(t.fault.raised());
-        CHECK(t.pa == 0x123456678ull);
+        CHECK(t.pa.value == 0x123456678ull);
         t = mmu.translate(req(la1, AccessType::fetch));
         REQUIRE(t.fault.raised());
         CHECK(t.fault.error_code == (E_P | E_ID)); // 0x11
         t = mmu.translate(req(la1, AccessType::fetch, true));
         REQUIRE(t.fault.raised());
         CHECK(t.fault.error_code == (E_P | E_U | E_ID)); // 0x15
-        CHECK(t.fault.cr2 == la1);
+        CHECK(t.fault.cr2.value == la1);
     }
     SECTION("XD on the PTE with NXE=0: bit 63 is reserved") {
         w64(ram, 0x21028, 0x22007);
@@ -362,8 +372,8 @@ TEST_CASE("paging: PAE 2 MiB page and NX with EFER.NXE") {
         CHECK(t.fault.error_code == (E_P | E_RSVD)); // 0x9
         t = mmu.translate(req(la1, AccessType::fetch));
         REQUIRE(t.fault.raised());
-        CHECK(t.fault.error_code == (E_P | E_RSVD)); // no I/D: no SMEP, NXE=0
-        CHECK(r64(ram, 0x21028) == 0x22027);          // the PDE was passed: A
+        CHECK(t.fault.error_code == (E_P | E_RSVD));       // no I/D: no SMEP, NXE=0
+        CHECK(r64(ram, 0x21028) == 0x22027);               // the PDE was passed: A
         CHECK(r64(ram, 0x22228) == (XD | 0x123456007ull)); // the faulting leaf: untouched
     }
 }
@@ -381,7 +391,7 @@ TEST_CASE("paging: 4-level 4 KiB, 2 MiB and 1 GiB pages with A and D written bac
         const uint64_t refs0 = mmu.stats().walk_mem_refs;
         Translation t = mmu.translate(req(LA4));
         REQUIRE_FALSE(t.fault.raised());
-        CHECK(t.pa == 0x789abc345ull); // frame 0x7_89ab_c000 + 0x345
+        CHECK(t.pa.value == 0x789abc345ull); // frame 0x7_89ab_c000 + 0x345
         CHECK(t.page_shift == 12);
         CHECK(mmu.stats().walk_mem_refs - refs0 == 4);
         CHECK(r64(ram, PML4E_AT) == 0x31027);
@@ -401,7 +411,7 @@ TEST_CASE("paging: 4-level 4 KiB, 2 MiB and 1 GiB pages with A and D written bac
         enter_long(mmu, 0x30000);
         Translation t = mmu.translate(req(LA4, AccessType::write));
         REQUIRE_FALSE(t.fault.raised());
-        CHECK(t.pa == 0x5557e1345ull); // 0x5_5560_0000 + (la & 0x1fffff = 0x1e1345)
+        CHECK(t.pa.value == 0x5557e1345ull); // 0x5_5560_0000 + (la & 0x1fffff = 0x1e1345)
         CHECK(t.page_shift == 21);
         CHECK(r64(ram, PML4E_AT) == 0x31027);
         CHECK(r64(ram, PDPTE_AT) == 0x32027);
@@ -413,7 +423,7 @@ TEST_CASE("paging: 4-level 4 KiB, 2 MiB and 1 GiB pages with A and D written bac
         enter_long(mmu, 0x30000);
         Translation t = mmu.translate(req(LA4));
         REQUIRE_FALSE(t.fault.raised());
-        CHECK(t.pa == 0x859be1345ull); // 0x8_4000_0000 + (la & 0x3fffffff = 0x19be1345)
+        CHECK(t.pa.value == 0x859be1345ull); // 0x8_4000_0000 + (la & 0x3fffffff = 0x19be1345)
         CHECK(t.page_shift == 30);
         CHECK(r64(ram, PML4E_AT) == 0x31027);
         CHECK(r64(ram, PDPTE_AT) == 0x8400000a7ull); // A, no D on a read
@@ -430,7 +440,7 @@ TEST_CASE("paging: 4-level 4 KiB, 2 MiB and 1 GiB pages with A and D written bac
         t = mmu.translate(req(LA4, AccessType::fetch));
         REQUIRE(t.fault.raised());
         CHECK(t.fault.error_code == (E_P | E_ID));
-        CHECK(t.fault.cr2 == LA4);
+        CHECK(t.fault.cr2.value == LA4);
     }
     SECTION("XD on the PTE, user fetch") {
         w64(ram, PTE_AT, XD | 0x789abc007ull);
@@ -456,12 +466,12 @@ TEST_CASE("paging: 5-level walk with CR4.LA57 for an address using bits 56:48") 
         REQUIRE(mmu.regs().paging_mode() == PagingMode::level5);
         WalkResult w = page_walk(mmu.regs(), mmu.pdptes(), ram, req(la5, AccessType::write));
         REQUIRE_FALSE(w.fault.raised());
-        CHECK(w.pa == 0x789abc345ull);
+        CHECK(w.pa.value == 0x789abc345ull);
         CHECK(w.mem_refs == 5);
         REQUIRE(w.nsteps == 5);
         CHECK(w.steps[0].level == 5);
         CHECK(w.steps[0].index == 0xa3);
-        CHECK(w.steps[0].entry_pa == 0x40518);
+        CHECK(w.steps[0].entry_pa.value == 0x40518);
         CHECK(r64(ram, 0x40518) == 0x30027);
         CHECK(r64(ram, PML4E_AT) == 0x31027);
         CHECK(r64(ram, PTE_AT) == 0x789abc067ull);
@@ -495,22 +505,22 @@ TEST_CASE("paging: MAXPHYADDR decides whether PTE bit 40 is reserved") {
             bool user;
             uint32_t err;
         } cases[] = {
-            {AccessType::read, false, E_P | E_RSVD},                // 0x09
-            {AccessType::write, false, E_P | E_RSVD | E_W},         // 0x0b
-            {AccessType::write, true, E_P | E_RSVD | E_W | E_U},    // 0x0f
-            {AccessType::fetch, false, E_P | E_RSVD | E_ID},        // 0x19 (PAE-based + NXE)
-            {AccessType::fetch, true, E_P | E_RSVD | E_ID | E_U},   // 0x1d
+            {AccessType::read, false, E_P | E_RSVD},              // 0x09
+            {AccessType::write, false, E_P | E_RSVD | E_W},       // 0x0b
+            {AccessType::write, true, E_P | E_RSVD | E_W | E_U},  // 0x0f
+            {AccessType::fetch, false, E_P | E_RSVD | E_ID},      // 0x19 (PAE-based + NXE)
+            {AccessType::fetch, true, E_P | E_RSVD | E_ID | E_U}, // 0x1d
         };
         for (auto& c : cases) {
             Translation t = mmu.translate(req(LA4, c.type, c.user));
             REQUIRE(t.fault.raised());
             CHECK(t.fault.vector == VEC_PF);
             CHECK(t.fault.error_code == c.err);
-            CHECK(t.fault.cr2 == LA4);
+            CHECK(t.fault.cr2.value == LA4);
             CHECK(mmu.regs().cr2 == LA4);
         }
-        CHECK(r64(ram, PDE_AT) == 0x33027);                           // passed: A
-        CHECK(r64(ram, PTE_AT) == ((1ull << 40) | 0x789abc007ull));  // faulting leaf untouched
+        CHECK(r64(ram, PDE_AT) == 0x33027);                         // passed: A
+        CHECK(r64(ram, PTE_AT) == ((1ull << 40) | 0x789abc007ull)); // faulting leaf untouched
     }
     SECTION("MAXPHYADDR 46: bit 40 is an address bit") {
         Mmu mmu(ram);
@@ -518,11 +528,12 @@ TEST_CASE("paging: MAXPHYADDR decides whether PTE bit 40 is reserved") {
         enter_long(mmu, 0x30000);
         Translation t = mmu.translate(req(LA4));
         REQUIRE_FALSE(t.fault.raised());
-        CHECK(t.pa == 0x10789abc345ull); // 1<<40 | 0x7_89ab_c345
+        CHECK(t.pa.value == 0x10789abc345ull); // 1<<40 | 0x7_89ab_c345
     }
 }
 
-TEST_CASE("paging: fault order not-present then reserved then protection, error-code bits and CR2") {
+TEST_CASE(
+    "paging: fault order not-present then reserved then protection, error-code bits and CR2") {
     PhysicalMemory ram(RAM_BYTES);
     Mmu mmu(ram);
     mmu.set_maxphyaddr(36);
@@ -571,7 +582,7 @@ TEST_CASE("paging: fault order not-present then reserved then protection, error-
         Translation t = mmu.translate(req(LA4, AccessType::read, true));
         REQUIRE(t.fault.raised());
         CHECK(t.fault.error_code == (E_P | E_U)); // 0x5
-        CHECK(t.fault.cr2 == LA4);
+        CHECK(t.fault.cr2.value == LA4);
         // The implicit supervisor access at CPL 3 is allowed and reports no U.
         t = mmu.translate(req(LA4, AccessType::read, true, true));
         CHECK_FALSE(t.fault.raised());
@@ -605,7 +616,7 @@ TEST_CASE("paging: fault order not-present then reserved then protection, error-
         t = mmu.translate(req(0xC0A45678, AccessType::fetch));
         REQUIRE(t.fault.raised());
         CHECK(t.fault.error_code == E_ID); // 0x10
-        CHECK(t.fault.cr2 == 0xC0A45678);
+        CHECK(t.fault.cr2.value == 0xC0A45678);
     }
     SECTION("I/D: 4-level paging with NXE=0 and SMEP=0: no I/D") {
         build4(ram, 0x789abc006ull);
@@ -638,12 +649,12 @@ const char* mode_name(Mode m) {
 // MAXPHYADDR" reserved-bit variant, and all frames below are below 2^36.
 struct Layout {
     Mode mode;
-    int top;            // the first level read from memory (PAE: 2, the PDPTE is a register)
+    int top; // the first level read from memory (PAE: 2, the PDPTE is a register)
     uint64_t la;
     uint64_t cr3;
-    uint64_t table[6];  // table[l]: physical address of the table holding the level-l entry
-    uint64_t frame[4];  // frame[l]: the page's physical base when level l is the leaf
-    unsigned shift[4];  // page size when level l is the leaf
+    uint64_t table[6]; // table[l]: physical address of the table holding the level-l entry
+    uint64_t frame[4]; // frame[l]: the page's physical base when level l is the leaf
+    unsigned shift[4]; // page size when level l is the leaf
     bool wide() const { return mode != Mode::b32; }
     bool ia32e() const { return mode == Mode::l4 || mode == Mode::l5; }
     unsigned index(int l) const {
@@ -726,9 +737,12 @@ uint64_t entry_value(const Layout& L, const Case& c, int l) {
         v |= PS;
         large = true;
     }
-    if (large) v |= L.mode == Mode::b32 ? (0x00c00000ull | (1ull << 13)) : L.frame[l];
-    else if (l == 1) v |= L.frame[1];
-    else v |= L.table[l - 1];
+    if (large)
+        v |= L.mode == Mode::b32 ? (0x00c00000ull | (1ull << 13)) : L.frame[l];
+    else if (l == 1)
+        v |= L.frame[1];
+    else
+        v |= L.table[l - 1];
     // Protection keys: key 1 in an entry that maps a page, key 2 in the others (bits 62:59 are
     // ignored in non-leaf entries; PKRU disables key 2 entirely, so using it would show).
     if (L.ia32e()) v |= uint64_t(l == 1 || large ? 1 : 2) << 59;
@@ -784,10 +798,11 @@ Expect model(const Layout& L, const Case& c, const uint64_t (&val)[6]) {
     if (fetch) {
         ok = sup ? (!xd && !(u && c.smep)) : (u && !xd);
     } else {
-        if (!sup) ok = u && (!write || w);
-        else ok = !(u && c.smap && (c.implicit || !c.ac)) && (!write || w || !c.wp);
-        if (L.ia32e() && c.pke && u &&
-            (c.pkru_ad || (write && c.pkru_wd && (!sup || c.wp)))) {
+        if (!sup)
+            ok = u && (!write || w);
+        else
+            ok = !(u && c.smap && (c.implicit || !c.ac)) && (!write || w || !c.wp);
+        if (L.ia32e() && c.pke && u && (c.pkru_ad || (write && c.pkru_wd && (!sup || c.wp)))) {
             pk = true;
             ok = false;
         }
@@ -807,15 +822,20 @@ std::string describe(const Layout& L, const Case& c) {
     std::string s = mode_name(L.mode);
     char buf[96];
     for (int l = L.top; l >= 1; l--) {
-        std::snprintf(buf, sizeof buf, " L%d[%s%s%s%s%s%s%s]", l, c.p[l] ? "P" : "-", c.rw[l] ? "W" : "-",
-                      c.us[l] ? "U" : "-", c.xd[l] ? "X" : "-", c.a0[l] ? "A" : "", c.d0[l] ? "D" : "",
+        std::snprintf(buf, sizeof buf, " L%d[%s%s%s%s%s%s%s]", l, c.p[l] ? "P" : "-",
+                      c.rw[l] ? "W" : "-", c.us[l] ? "U" : "-", c.xd[l] ? "X" : "-",
+                      c.a0[l] ? "A" : "", c.d0[l] ? "D" : "",
                       (l == 2 && c.ps2) || (l == 3 && c.ps3) ? "S" : "");
         s += buf;
     }
-    std::snprintf(buf, sizeof buf, " %s%s%s", c.type == AccessType::read ? "read" : c.type == AccessType::write ? "write" : "fetch",
+    std::snprintf(buf, sizeof buf, " %s%s%s",
+                  c.type == AccessType::read    ? "read"
+                  : c.type == AccessType::write ? "write"
+                                                : "fetch",
                   c.user ? " cpl3" : " cpl0", c.implicit ? " implicit" : "");
     s += buf;
-    std::snprintf(buf, sizeof buf, " wp%d nxe%d smep%d smap%d ac%d pse%d pke%d ad%d wd%d rsv(L%d,b%d)", c.wp, c.nxe,
+    std::snprintf(buf, sizeof buf,
+                  " wp%d nxe%d smep%d smap%d ac%d pse%d pke%d ad%d wd%d rsv(L%d,b%d)", c.wp, c.nxe,
                   c.smep, c.smap, c.ac, c.pse, c.pke, c.pkru_ad, c.pkru_wd, c.rsv_level, c.rsv_bit);
     s += buf;
     return s;
@@ -835,12 +855,14 @@ struct Runner {
         CpuRegs regs;
         regs.cr0 = CR0_PE | CR0_PG | (c.wp ? CR0_WP : 0);
         regs.cr4 = (L.wide() ? CR4_PAE : 0) | (c.pse ? CR4_PSE : 0) | (c.smep ? CR4_SMEP : 0) |
-                   (c.smap ? CR4_SMAP : 0) | (c.pke ? CR4_PKE : 0) | (L.mode == Mode::l5 ? CR4_LA57 : 0);
+                   (c.smap ? CR4_SMAP : 0) | (c.pke ? CR4_PKE : 0) |
+                   (L.mode == Mode::l5 ? CR4_LA57 : 0);
         regs.efer = (L.ia32e() ? (EFER_LME | EFER_LMA) : 0) | (c.nxe ? EFER_NXE : 0);
         regs.rflags = 0x2 | (c.ac ? RFLAGS_AC : 0);
         // PKRU: key 1 from the case (AD bit 2, WD bit 3), key 2 fully disabled (bits 4, 5).
         // Outside IA-32e paging every key is disabled: protection keys must not apply there.
-        regs.pkru = L.ia32e() ? ((c.pkru_ad ? 4u : 0u) | (c.pkru_wd ? 8u : 0u) | 0x30u) : 0xffffffffu;
+        regs.pkru =
+            L.ia32e() ? ((c.pkru_ad ? 4u : 0u) | (c.pkru_wd ? 8u : 0u) | 0x30u) : 0xffffffffu;
         regs.maxphyaddr = 36;
         regs.cr3 = L.cr3;
         PdpteRegs pdptes; // PAE: PDPTE 3 -> the PD, present (set by hand, as MOV CR3 would)
@@ -849,35 +871,41 @@ struct Runner {
         uint64_t val[6] = {};
         for (int l = L.top; l >= 1; l--) {
             val[l] = entry_value(L, c, l);
-            if (L.wide()) w64(ram, L.entry_pa(l), val[l]);
-            else w32(ram, L.entry_pa(l), uint32_t(val[l]));
+            if (L.wide())
+                w64(ram, L.entry_pa(l), val[l]);
+            else
+                w32(ram, L.entry_pa(l), uint32_t(val[l]));
         }
-        const WalkResult w = page_walk(regs, pdptes, ram, AccessRequest{L.la, c.type, c.user, c.implicit});
+        const WalkResult w = page_walk(regs, pdptes, ram,
+                                       AccessRequest{LinearAddr{L.la}, c.type, c.user, c.implicit});
         const Expect x = model(L, c, val);
         checked++;
 
         std::string why;
         char buf[160];
         if (w.fault.raised() != x.fault) {
-            std::snprintf(buf, sizeof buf, " fault: got %d (err %#x) want %d (err %#x);", int(w.fault.raised()),
-                          w.fault.error_code, int(x.fault), x.err);
+            std::snprintf(buf, sizeof buf, " fault: got %d (err %#x) want %d (err %#x);",
+                          int(w.fault.raised()), w.fault.error_code, int(x.fault), x.err);
             why += buf;
         } else if (x.fault) {
-            if (w.fault.vector != VEC_PF || w.fault.error_code != x.err || w.fault.cr2 != L.la) {
-                std::snprintf(buf, sizeof buf, " #PF: got vec %d err %#x cr2 %#llx, want err %#x;", w.fault.vector,
-                              w.fault.error_code, (unsigned long long)w.fault.cr2, x.err);
+            if (w.fault.vector != VEC_PF || w.fault.error_code != x.err ||
+                w.fault.cr2.value != L.la) {
+                std::snprintf(buf, sizeof buf, " #PF: got vec %d err %#x cr2 %#llx, want err %#x;",
+                              w.fault.vector, w.fault.error_code,
+                              (unsigned long long)w.fault.cr2.value, x.err);
                 why += buf;
             }
-        } else if (w.pa != x.pa || w.page_shift != x.shift) {
-            std::snprintf(buf, sizeof buf, " pa %#llx/%u want %#llx/%u;", (unsigned long long)w.pa, w.page_shift,
-                          (unsigned long long)x.pa, x.shift);
+        } else if (w.pa.value != x.pa || w.page_shift != x.shift) {
+            std::snprintf(buf, sizeof buf, " pa %#llx/%u want %#llx/%u;",
+                          (unsigned long long)w.pa.value, w.page_shift, (unsigned long long)x.pa,
+                          x.shift);
             why += buf;
         }
         for (int l = L.top; l >= 1; l--) {
             const uint64_t got = L.wide() ? r64(ram, L.entry_pa(l)) : r32(ram, L.entry_pa(l));
             if (got != x.entry[l]) {
-                std::snprintf(buf, sizeof buf, " L%d entry %#llx want %#llx;", l, (unsigned long long)got,
-                              (unsigned long long)x.entry[l]);
+                std::snprintf(buf, sizeof buf, " L%d entry %#llx want %#llx;", l,
+                              (unsigned long long)got, (unsigned long long)x.entry[l]);
                 why += buf;
             }
         }
@@ -905,7 +933,8 @@ struct Runner {
     }
 
     void report(uint64_t want_checked) {
-        INFO(mode_name(L.mode) << ": " << checked << " combinations checked, " << mismatches << " mismatches");
+        INFO(mode_name(L.mode) << ": " << checked << " combinations checked, " << mismatches
+                               << " mismatches");
         for (const auto& s : first) UNSCOPED_INFO(s);
         CHECK(checked == want_checked);
         CHECK(mismatches == 0);
@@ -946,8 +975,8 @@ TEST_CASE("paging: permission matrix, 32-bit paging, full product") {
         auto bit = [&](int i) { return bool(bitsv >> i & 1); };
         c.p[2] = bit(0), c.rw[2] = bit(1), c.us[2] = bit(2), c.ps2 = bit(3);
         c.p[1] = bit(4), c.rw[1] = bit(5), c.us[1] = bit(6);
-        c.pse = bit(7), c.wp = bit(8), c.nxe = bit(9), c.smep = bit(10), c.smap = bit(11), c.ac = bit(12),
-        c.pke = bit(13);
+        c.pse = bit(7), c.wp = bit(8), c.nxe = bit(9), c.smep = bit(10), c.smap = bit(11),
+        c.ac = bit(12), c.pke = bit(13);
         const bool large = c.ps2 && c.pse;
         for (int v = 0; v < 3; v++) {
             if (v && !large) continue;
@@ -976,7 +1005,8 @@ TEST_CASE("paging: permission matrix, PAE paging, full product") {
         auto bit = [&](int i) { return bool(bitsv >> i & 1); };
         c.p[2] = bit(0), c.rw[2] = bit(1), c.us[2] = bit(2), c.xd[2] = bit(3), c.ps2 = bit(4);
         c.p[1] = bit(5), c.rw[1] = bit(6), c.us[1] = bit(7), c.xd[1] = bit(8);
-        c.wp = bit(9), c.nxe = bit(10), c.smep = bit(11), c.smap = bit(12), c.ac = bit(13), c.pke = bit(14);
+        c.wp = bit(9), c.nxe = bit(10), c.smep = bit(11), c.smap = bit(12), c.ac = bit(13),
+        c.pke = bit(14);
         for (int v = 0; v < 4; v++) {
             if (v == 3 && !c.ps2) continue;
             c.rsv_level = v == 0 ? 0 : v == 2 ? 1 : 2;
@@ -1022,12 +1052,14 @@ void sampled_matrix(ref::Mode mode, uint64_t n, uint64_t seed) {
         c.ps3 = (rng() & 3) == 0, c.ps2 = (rng() & 3) == 0;
         const Access& a = acc[rng() % acc.size()];
         c.type = a.type, c.user = a.user, c.implicit = a.implicit;
-        c.wp = coin(), c.nxe = (rng() & 3) != 0, c.smep = coin(), c.smap = coin(), c.ac = coin(), c.pse = coin();
+        c.wp = coin(), c.nxe = (rng() & 3) != 0, c.smep = coin(), c.smap = coin(), c.ac = coin(),
+        c.pse = coin();
         c.pke = coin(), c.pkru_ad = coin(), c.pkru_wd = coin();
         if (rng() & 1) {
             const V v = variants[rng() % variants.size()];
             // Bit 13 is reserved only in an entry that maps a page; elsewhere it is an address bit.
-            const bool legal = !(v.bit == 13 && ((v.level == 3 && !c.ps3) || (v.level == 2 && !c.ps2)));
+            const bool legal =
+                !(v.bit == 13 && ((v.level == 3 && !c.ps3) || (v.level == 2 && !c.ps2)));
             if (legal) c.rsv_level = v.level, c.rsv_bit = v.bit;
         }
         r.run(c);

@@ -167,7 +167,7 @@ int cmd_explain(int argc, char** argv) {
         return EXIT_BAD_INPUT;
     }
     AccessRequest req;
-    req.la = la;
+    req.la = LinearAddr{la};
     const std::string type = vm["type"].as<std::string>();
     if (type == "read")
         req.type = AccessType::read;
@@ -251,7 +251,7 @@ int cmd_explain(int argc, char** argv) {
                              : 0;
                 return r;
             }(),
-            la)) {
+            LinearAddr{la})) {
         std::cerr << "mmemu: " << address << " is not canonical for " << arch << "\n";
         return EXIT_BAD_INPUT;
     }
