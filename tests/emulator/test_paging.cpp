@@ -222,6 +222,21 @@ TEST_CASE("paging: 32-bit PSE-36 page above 4 GiB and MAXPHYADDR-reserved PDE bi
         REQUIRE_FALSE(t.fault.raised());
         CHECK(t.pa.value == 0x9100048568ull);
     }
+    SECTION("MAXPHYADDR 32 (a CPU without PAE, SDM 4.1.4): every PSE-36 bit 20:13 is reserved") {
+        // PA bits 39:32 would come from PDE bits 20:13; with MAXPHYADDR 32 all of them are at or
+        // above it, so bit 13 alone (0x2000) faults, and a PDE without them translates below
+        // 4 GiB.
+        Translation t = run(32, 0x00002083);
+        REQUIRE(t.fault.raised());
+        CHECK(t.fault.error_code == (E_P | E_RSVD));
+        CHECK(t.fault.bit == 13);
+        t = run(32, 0x00c00083); // frame 0x00c00000
+        REQUIRE_FALSE(t.fault.raised());
+        CHECK(t.pa.value == 0x00c48568u);
+        t = run(32, 0x00100083); // bit 20: the top PSE-36 bit, also reserved
+        REQUIRE(t.fault.raised());
+        CHECK(t.fault.bit == 20);
+    }
     SECTION("PDE bit 21 is always reserved in a 4 MiB PDE") {
         Translation t = run(40, 0x00202083);
         REQUIRE(t.fault.raised());
@@ -491,6 +506,25 @@ TEST_CASE("paging: 5-level walk with CR4.LA57 for an address using bits 56:48") 
         CHECK(t.fault.vector == VEC_GP);
         CHECK(t.fault.error_code == 0);
     }
+}
+
+TEST_CASE("paging: MOV to CR3 with bit 63 set raises #GP(0) unless CR4.PCIDE=1") {
+    // SDM Vol. 3A Table 4-12: with CR4.PCIDE=0, CR3 bits 63:MAXPHYADDR are reserved, and MOV to
+    // CR3 setting a reserved bit raises #GP(0) (Vol. 2 MOV CR exceptions). With PCIDE=1, bit 63
+    // is the no-flush hint and is not stored (4.10.4.1, Table 4-13).
+    PhysicalMemory ram(RAM_BYTES);
+    build4(ram, 0x789abc007ull);
+    Mmu mmu(ram);
+    enter_long(mmu, 0x30000);
+    const Fault f = mmu.write_cr3(0x30000 | (1ull << 63));
+    REQUIRE(f.raised());
+    CHECK(f.vector == VEC_GP);
+    CHECK(f.error_code == 0);
+    CHECK(mmu.regs().cr3 == 0x30000); // the write did not happen
+    // With PCIDE=1 the same value is accepted, bit 63 dropped.
+    REQUIRE_FALSE(mmu.write_cr4(mmu.regs().cr4 | CR4_PCIDE).raised());
+    REQUIRE_FALSE(mmu.write_cr3(0x30000 | (1ull << 63)).raised());
+    CHECK(mmu.regs().cr3 == 0x30000);
 }
 
 TEST_CASE("paging: MAXPHYADDR decides whether PTE bit 40 is reserved") {
