@@ -6,31 +6,43 @@ uint64_t kernel_page_offset(Arch a, const KernelConfig& cfg) {
     return a == Arch::x86_64 ? 0xffff888000000000ULL : cfg.page_offset_32;
 }
 
-// The boot steps that must run between members' construction, in the kernel's order:
-// memblock (setup_arch), then zones and the buddy allocator (free_area_init + memblock_free_all)
-// before the slab allocator, which sizes its slabs by the RAM that boot left managed.
-static Memblock boot_memblock_for(Machine& m, const KernelConfig& cfg, BootLayout& layout) {
-    return boot_memblock(m, cfg, layout);
-}
-static uint64_t boot_zones(PageAllocator& pa, const Machine& m, const KernelConfig& cfg,
-                           const Memblock& mb, BootLayout& layout) {
-    free_area_init(pa, m, cfg, mb, layout);
-    return layout.totalram_pages;
+Kernel::Kernel(Machine& m, const KernelConfig& cfg)
+    : machine(m), config(cfg), buddy(mem_map, m.ram(), m.arch(), m.nr_cpus()),
+      slab(buddy, m.ram(), m.arch(), m.nr_cpus(), cfg.slab_debug,
+           kernel_page_offset(m.arch(), cfg)),
+      page_offset_(kernel_page_offset(m.arch(), cfg)) {}
+
+std::string Kernel::setup_arch() {
+    if (std::string e = setup_memblock(machine, config, memblock, layout); !e.empty()) return e;
+    mem_map.init(layout.max_pfn);
+    return {};
 }
 
-Kernel::Kernel(Machine& m, const KernelConfig& cfg)
-    : machine(m), config(cfg), memblock(boot_memblock_for(m, cfg, layout)), mem_map(layout.max_pfn),
-      buddy(mem_map, m.ram(), m.arch(), m.nr_cpus()),
-      slab(buddy, m.ram(), m.arch(), m.nr_cpus(), boot_zones(buddy, m, cfg, memblock, layout),
-           cfg.slab_debug, kernel_page_offset(m.arch(), cfg)),
-      page_offset_(kernel_page_offset(m.arch(), cfg)) {
-    tuning = init_per_zone_wmark_min(buddy, cfg);
-    buddy.set_pcp_enabled(cfg.pcp_enabled);
-    slab.kmem_cache_init();
+void Kernel::free_area_init() {
+    mmemu::free_area_init(buddy, machine, config, memblock, layout);
+}
+
+void Kernel::build_all_zonelists() {
+    buddy.build_zonelists();
+}
+
+std::string Kernel::mm_core_init() {
+    memblock_free_all(buddy, memblock);
+    return slab.kmem_cache_init(layout.totalram_pages);
+}
+
+void Kernel::setup_per_cpu_pageset() {
+    mmemu::setup_per_cpu_pageset(buddy, config);
+}
+
+void Kernel::init_per_zone_wmark_min() {
+    tuning = mmemu::init_per_zone_wmark_min(buddy, config);
+    buddy.set_pcp_enabled(config.pcp_enabled);
+    booted_ = true;
 }
 
 void Kernel::retune(const KernelConfig& cfg) {
-    tuning = init_per_zone_wmark_min(buddy, cfg);
+    tuning = mmemu::init_per_zone_wmark_min(buddy, cfg);
 }
 
 std::string Kernel::audit(const std::vector<std::pair<uint64_t, unsigned>>& held) const {

@@ -1,5 +1,8 @@
-// The emulated kernel's memory manager for one Machine: boot (memblock, zones, buddy), zone
-// tuning, and the slab allocator. Owns all of its state; many Kernels can live side by side.
+// The emulated kernel's memory manager for one Machine: memblock, mem_map, zones and the buddy
+// allocator, zone tuning, the slab allocator, and the page-fault handler the CPUs deliver to.
+// Constructing a Kernel builds the objects only; the boot steps below fill them, and
+// System::start_kernel() (system/system.h) runs them in start_kernel()'s order. Owns all of its
+// state; many Kernels can live side by side.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +11,7 @@
 #include <vector>
 
 #include "emulator/machine.h"
+#include "mmcore/fault_handler.h"
 #include "mmcore/kernel_config.h"
 #include "mmcore/mem_map.h"
 #include "mmcore/memblock.h"
@@ -24,8 +28,31 @@ uint64_t kernel_page_offset(Arch a, const KernelConfig& cfg);
 
 class Kernel {
 public:
-    // Boots: throws std::invalid_argument for a configuration the kernel could not boot with.
     Kernel(Machine& m, const KernelConfig& cfg);
+    Kernel(const Kernel&) = delete;
+    Kernel& operator=(const Kernel&) = delete;
+
+    // ---- Boot, the memory-management steps of start_kernel() (init/main.c, Linux 6.1) ------
+    // Each step that can fail returns "" or why Linux could not boot on this machine (where it
+    // would panic).
+    // setup_arch(): memblock from the e820 table, the boot reservations (first MiB, kernel
+    // image, mem_map placed per node) and the zone limits (zone_sizes_init()).
+    std::string setup_arch();
+    // free_area_init() (from paging_init()): nodes, zones, ZONE_MOVABLE, the state of mem_map;
+    // every zone on the boot pageset.
+    void free_area_init();
+    // build_all_zonelists()
+    void build_all_zonelists();
+    // mm_core_init(): mem_init() releases all free memory to the buddy allocator
+    // (memblock_free_all()), then kmem_cache_init() and kmem_cache_init_late() bring up SLAB.
+    std::string mm_core_init();
+    // setup_per_cpu_pageset(): the populated zones leave the boot pageset.
+    void setup_per_cpu_pageset();
+    // init_per_zone_wmark_min() (a core initcall): min_free_kbytes (the vm.min_free_kbytes
+    // sysctl when the scenario sets one, as if applied by sysctl.conf), the watermarks,
+    // lowmem_reserve and every pageset's high and batch; then mmemu's own pcp switch.
+    void init_per_zone_wmark_min();
+    bool booted() const { return booted_; }
 
     Machine& machine;
     const KernelConfig config;
@@ -35,6 +62,8 @@ public:
     PageAllocator buddy;
     ZoneTuning tuning;
     SlabAllocator slab;
+    // arch/x86/mm/fault.c: the handler System installs on every CPU.
+    X86FaultHandler faults;
 
     // Re-run init_per_zone_wmark_min() after a sysctl change.
     void retune(const KernelConfig& cfg);
@@ -46,6 +75,7 @@ public:
 
 private:
     uint64_t page_offset_;
+    bool booted_ = false;
 };
 
 } // namespace mmemu

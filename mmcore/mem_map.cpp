@@ -10,7 +10,9 @@ namespace mmemu {
 // (see page.h); nothing needs constructing.
 static_assert(std::is_trivially_destructible_v<page>);
 
-MemMap::MemMap(uint64_t nr_pages) : nr_(nr_pages) {
+void MemMap::init(uint64_t nr_pages) {
+    if (base_) release_lazy_host_memory(base_, nr_ * sizeof(page));
+    nr_ = nr_pages;
     base_ = static_cast<page*>(reserve_lazy_host_memory(nr_pages * sizeof(page), "mem_map"));
 }
 

@@ -20,7 +20,9 @@ inline Pfn pte_pfn(uint64_t pte, bool two_level) {
 
 class MemMap {
 public:
-    explicit MemMap(uint64_t nr_pages);
+    MemMap() = default;
+    // Reserves the lazily backed array for `nr_pages` frames (once, at boot).
+    void init(uint64_t nr_pages);
     ~MemMap();
     MemMap(const MemMap&) = delete;
     MemMap& operator=(const MemMap&) = delete;

@@ -1,7 +1,6 @@
 #include "mmcore/memblock.h"
 
 #include <algorithm>
-#include <stdexcept>
 
 #include "emulator/addr.h"
 
@@ -24,8 +23,8 @@ void Memblock::reserve(uint64_t base, uint64_t size, std::string name) {
               [](const memblock_region& a, const memblock_region& b) { return a.base < b.base; });
 }
 
-uint64_t Memblock::alloc_top_down(uint64_t size, uint64_t align, uint64_t limit, uint64_t floor,
-                                  std::string name) {
+std::optional<uint64_t> Memblock::alloc_top_down(uint64_t size, uint64_t align, uint64_t limit,
+                                                 uint64_t floor, std::string name) {
     // Walk the free ranges from the top, as memblock_find_in_range_node() does by default.
     auto ranges = free_pfn_ranges();
     for (auto it = ranges.rbegin(); it != ranges.rend(); ++it) {
@@ -36,8 +35,7 @@ uint64_t Memblock::alloc_top_down(uint64_t size, uint64_t align, uint64_t limit,
         reserve(base, size, std::move(name));
         return base;
     }
-    throw std::runtime_error("memblock: cannot allocate " + std::to_string(size) + " bytes for " +
-                             name);
+    return std::nullopt;
 }
 
 static uint64_t overlap_pages(uint64_t a0, uint64_t a1, uint64_t b0, uint64_t b1) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,9 +25,10 @@ public:
     static Memblock from_e820(const std::vector<E820Entry>& e820);
 
     void reserve(uint64_t base, uint64_t size, std::string name);
-    // memblock_alloc(): top-down below `limit`, `align` aligned; returns the base.
-    uint64_t alloc_top_down(uint64_t size, uint64_t align, uint64_t limit, uint64_t floor,
-                            std::string name);
+    // memblock_alloc(): top-down in [floor, limit), `align` aligned; the base, or nothing if no
+    // free range can hold it.
+    std::optional<uint64_t> alloc_top_down(uint64_t size, uint64_t align, uint64_t limit,
+                                           uint64_t floor, std::string name);
 
     const std::vector<memblock_region>& memory() const { return memory_; }
     const std::vector<memblock_region>& reserved() const { return reserved_; }

@@ -1,7 +1,8 @@
 #include "mmcore/mm_init.h"
 
+#include "mmcore/bug.h"
+
 #include <algorithm>
-#include <stdexcept>
 #include <vector>
 
 namespace mmemu {
@@ -18,6 +19,14 @@ uint64_t round_up(uint64_t x, uint64_t a) {
     return (x + a - 1) / a * a;
 }
 
+// The zone that spans `pfn`, or nullptr (a hole between nodes' zones).
+zone* zone_of(PageAllocator& pa, uint64_t pfn) {
+    for (auto& node : pa.nodes)
+        for (auto& z : node.node_zones)
+            if (z.spanned_pages && z.spans(pfn)) return &z;
+    return nullptr;
+}
+
 } // namespace
 
 uint64_t maxmem_32(uint64_t page_offset) {
@@ -25,8 +34,9 @@ uint64_t maxmem_32(uint64_t page_offset) {
     return (uint64_t{1} << 32) - page_offset - vmalloc_reserve;
 }
 
-Memblock boot_memblock(const Machine& m, const KernelConfig& cfg, BootLayout& layout) {
-    Memblock mb = Memblock::from_e820(m.e820());
+std::string setup_memblock(const Machine& m, const KernelConfig& cfg, Memblock& mb,
+                           BootLayout& layout) {
+    mb = Memblock::from_e820(m.e820());
     layout.max_pfn = m.config().memory_bytes >> PAGE_SHIFT;
     layout.max_low_pfn = layout.max_pfn;
     if (arch_is_32bit(m.arch()))
@@ -37,23 +47,38 @@ Memblock boot_memblock(const Machine& m, const KernelConfig& cfg, BootLayout& la
     mb.reserve(0, 1 * MiB, "first 1 MiB (BIOS, real mode)");
     const uint64_t image_base = 16 * MiB;
     if (image_base + cfg.kernel_image_bytes > (layout.max_low_pfn << PAGE_SHIFT))
-        throw std::invalid_argument("the kernel image does not fit in lowmem");
+        return "the kernel image (" + std::to_string(cfg.kernel_image_bytes) +
+               " bytes at 16 MiB) does not fit in lowmem (" +
+               std::to_string(layout.max_low_pfn << PAGE_SHIFT) + " bytes)";
     mb.reserve(image_base, cfg.kernel_image_bytes, "kernel image");
 
     // mem_map, allocated from each node's memory top-down. x86_64 (SPARSEMEM_VMEMMAP): 64-byte
     // struct pages, 2 MiB of vmemmap per 128 MiB section, PMD-mapped. 32-bit: 32-byte struct
-    // pages below the lowmem limit.
-    for (const auto& n : m.nodes()) {
+    // pages below the lowmem limit. A node that cannot hold its own takes it from any memory,
+    // as memblock_alloc_try_nid() falls back to NUMA_NO_NODE; if no memory can, Linux panics.
+    for (unsigned nid = 0; nid < m.nr_nodes(); nid++) {
+        const auto& n = m.nodes()[nid];
         const uint64_t start_pfn = n.start >> PAGE_SHIFT, end_pfn = n.end >> PAGE_SHIFT;
+        uint64_t bytes, align, limit, floor;
         if (m.arch() == Arch::x86_64) {
             const uint64_t sections =
                 (end_pfn - (start_pfn & ~(PAGES_PER_SECTION - 1)) + PAGES_PER_SECTION - 1) /
                 PAGES_PER_SECTION;
-            mb.alloc_top_down(sections * 2 * MiB, 2 * MiB, n.end, n.start, "mem_map");
+            bytes = sections * 2 * MiB;
+            align = 2 * MiB;
+            limit = n.end;
+            floor = n.start;
         } else {
-            const uint64_t bytes = round_up((end_pfn - start_pfn) * 32, PAGE_SIZE);
-            mb.alloc_top_down(bytes, PAGE_SIZE, layout.max_low_pfn << PAGE_SHIFT, 0, "mem_map");
+            bytes = round_up((end_pfn - start_pfn) * 32, PAGE_SIZE);
+            align = PAGE_SIZE;
+            limit = layout.max_low_pfn << PAGE_SHIFT;
+            floor = 0;
         }
+        if (mb.alloc_top_down(bytes, align, limit, floor, "mem_map")) continue;
+        if (mb.alloc_top_down(bytes, align, layout.max_low_pfn << PAGE_SHIFT, 0, "mem_map"))
+            continue;
+        return "node " + std::to_string(nid) + "'s mem_map (" + std::to_string(bytes) +
+               " bytes) does not fit in the free memory left by the boot reservations";
     }
 
     // zone_sizes_init()
@@ -66,18 +91,12 @@ Memblock boot_memblock(const Machine& m, const KernelConfig& cfg, BootLayout& la
         case zone_type::DMA32:
             layout.zone_max_pfn[i] = std::min(MAX_DMA32_PFN, layout.max_low_pfn);
             break;
-        case zone_type::NORMAL:
-            layout.zone_max_pfn[i] = layout.max_low_pfn;
-            break;
-        case zone_type::HIGHMEM:
-            layout.zone_max_pfn[i] = layout.max_pfn;
-            break;
-        case zone_type::MOVABLE:
-            layout.zone_max_pfn[i] = 0;
-            break;
+        case zone_type::NORMAL: layout.zone_max_pfn[i] = layout.max_low_pfn; break;
+        case zone_type::HIGHMEM: layout.zone_max_pfn[i] = layout.max_pfn; break;
+        case zone_type::MOVABLE: layout.zone_max_pfn[i] = 0; break;
         }
     }
-    return mb;
+    return {};
 }
 
 namespace {
@@ -85,14 +104,18 @@ namespace {
 // find_zone_movable_pfns_for_nodes(): where ZONE_MOVABLE starts in each node.
 void find_zone_movable_pfns(const Machine& m, const KernelConfig& cfg, const Memblock& mb,
                             const ZoneLayout& zl, BootLayout& layout) {
-    if (!cfg.kernelcore_bytes && !cfg.movablecore_bytes) return;
-    // find_usable_zone_for_movable(): the highest populated zone below ZONE_MOVABLE.
+    // find_usable_zone_for_movable() (Linux 6.1 mm/page_alloc.c) is the first thing
+    // find_zone_movable_pfns_for_nodes() does, on every boot, before it looks at kernelcore= or
+    // movablecore=: the highest zone below ZONE_MOVABLE whose architectural pfn range is not
+    // empty (arch_zone_highest_possible_pfn > arch_zone_lowest_possible_pfn; the ranges run from
+    // the first memory pfn, each zone from where the one below ended). So on i386 and PAE with
+    // HighMem, ZONE_MOVABLE is a highmem zone (is_highmem_idx()) even when it stays empty.
     int movable_zone = -1;
     uint64_t usable_startpfn = 0;
-    uint64_t lower = 0;
+    uint64_t lower = mb.memory().empty() ? 0 : mb.memory().front().base >> PAGE_SHIFT;
     for (int i = 0; i < int(MAX_NR_ZONES) - 1; i++) {
         const uint64_t lo = lower, hi = std::max(lower, layout.zone_max_pfn[i]);
-        if (mb.memory_pages_in(lo, hi)) {
+        if (hi > lo) {
             movable_zone = i;
             usable_startpfn = lo;
         }
@@ -100,6 +123,7 @@ void find_zone_movable_pfns(const Machine& m, const KernelConfig& cfg, const Mem
     }
     if (movable_zone < 0) return;
     layout.movable_zone = zl.types[movable_zone];
+    if (!cfg.kernelcore_bytes && !cfg.movablecore_bytes) return;
     const uint64_t totalpages = mb.memory_pages_in(0, layout.max_pfn);
     uint64_t required_kernelcore = cfg.kernelcore_bytes >> PAGE_SHIFT;
     if (cfg.movablecore_bytes) {
@@ -199,7 +223,13 @@ void free_area_init(PageAllocator& pa, const Machine& m, const KernelConfig& cfg
             z.type = zl.types[i];
             z.idx = i;
             z.nid = nid;
+            // zone_pcp_init(): every zone starts on the boot pageset (BOOT_PAGESET_HIGH 0,
+            // BOOT_PAGESET_BATCH 1), which holds no pages: setup_per_cpu_pageset() later.
             z.pcp.assign(m.nr_cpus(), per_cpu_pages{});
+            for (auto& pcp : z.pcp) {
+                pcp.high = 0;
+                pcp.batch = 1;
+            }
             uint64_t lo, hi;
             if (i == movable_idx) {
                 lo = movable_start ? movable_start : node_end;
@@ -240,18 +270,12 @@ void free_area_init(PageAllocator& pa, const Machine& m, const KernelConfig& cfg
 
     // memmap_init(): every frame that will not be freed is PageReserved with one reference
     // (holes in the e820 map and memblock reservations); everything else stays all-zero.
-    auto zone_of = [&](uint64_t pfn) -> zone* {
-        for (auto& node : pa.nodes)
-            for (auto& z : node.node_zones)
-                if (z.spanned_pages && z.spans(pfn)) return &z;
-        return nullptr;
-    };
     auto mark_reserved = [&](uint64_t from, uint64_t to) {
         for (uint64_t pfn = from; pfn < to && pfn < layout.max_pfn; pfn++) {
             page& p = mm[pfn];
             p.set(PG_reserved);
             p._refcount = 1;
-            if (zone* z = zone_of(pfn)) p.set_zone(z->nid, z->idx);
+            if (zone* z = zone_of(pa, pfn)) p.set_zone(z->nid, z->idx);
         }
     };
     uint64_t at = 0;
@@ -260,14 +284,17 @@ void free_area_init(PageAllocator& pa, const Machine& m, const KernelConfig& cfg
         at = to;
     }
     mark_reserved(at, layout.max_pfn);
+}
 
-    // memblock_free_all(): free every range in the largest naturally aligned blocks, split at
-    // zone boundaries (highmem is released separately on 32-bit, so no block straddles).
+void memblock_free_all(PageAllocator& pa, const Memblock& mb) {
+    MemMap& mm = pa.mem_map();
+    // Free every range in the largest naturally aligned blocks, split at zone boundaries
+    // (highmem is released separately on 32-bit, so no block straddles).
     for (const auto& [from, to] : mb.free_pfn_ranges()) {
         uint64_t start = from;
         while (start < to) {
-            zone* z = zone_of(start);
-            if (!z) throw std::logic_error("free memory outside every zone");
+            zone* z = zone_of(pa, start);
+            if (!z) throw KernelBug("memblock_free_all: free memory outside every zone");
             const uint64_t end = std::min(to, z->zone_end_pfn());
             while (start < end) {
                 unsigned order = MAX_ORDER - 1;
@@ -279,7 +306,6 @@ void free_area_init(PageAllocator& pa, const Machine& m, const KernelConfig& cfg
             }
         }
     }
-    pa.build_zonelists();
 }
 
 } // namespace mmemu

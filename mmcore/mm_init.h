@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "emulator/machine.h"
 #include "mmcore/kernel_config.h"
@@ -23,13 +24,19 @@ struct BootLayout {
     zone_type movable_zone = zone_type::NORMAL; // the zone ZONE_MOVABLE is carved from
 };
 
-// Builds memblock for the machine (reservations: the first MiB, the kernel image, mem_map).
-Memblock boot_memblock(const Machine& m, const KernelConfig& cfg, BootLayout& layout);
+// setup_arch()'s memory part: memblock from the e820 table with the boot reservations (the
+// first MiB, the kernel image, mem_map) and the zone limits. Returns "" or why Linux could not
+// boot on this machine.
+std::string setup_memblock(const Machine& m, const KernelConfig& cfg, Memblock& mb,
+                           BootLayout& layout);
 
-// free_area_init() + memblock_free_all(): sets up every node and zone in `pa`, marks reserved
-// frames in mem_map, and frees the rest into the buddy lists.
+// free_area_init(): every node and zone of `pa` (spans, present and managed pages, ZONE_MOVABLE,
+// the boot pagesets) and the initial state of mem_map (reserved frames marked).
 void free_area_init(PageAllocator& pa, const Machine& m, const KernelConfig& cfg,
                     const Memblock& mb, BootLayout& layout);
+
+// memblock_free_all() (mem_init()): every free range into the buddy lists.
+void memblock_free_all(PageAllocator& pa, const Memblock& mb);
 
 // Lowest address of the lowmem limit for i386/PAE: MAXMEM = 4 GiB - PAGE_OFFSET - 128 MiB
 // (__VMALLOC_RESERVE), the classic 896 MiB with the 3G/1G split.

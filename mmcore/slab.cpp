@@ -30,10 +30,18 @@ std::string kmalloc_name(uint64_t size, bool dma) {
 } // namespace
 
 SlabAllocator::SlabAllocator(PageAllocator& pa, PhysicalMemory& ram, Arch arch, unsigned nr_cpus,
-                             uint64_t totalram_pages, SlabDebug debug, uint64_t page_offset)
-    : pa_(pa), ram_(ram), arch_(SlabArch::for_bits(arch == Arch::x86_64, totalram_pages)),
-      nr_cpus_(nr_cpus), nr_nodes_(unsigned(pa.nodes.size())), debug_(debug),
-      page_offset_(page_offset) {
+                             SlabDebug debug, uint64_t page_offset)
+    : pa_(pa), ram_(ram), machine_arch_(arch), nr_cpus_(nr_cpus), debug_(debug),
+      page_offset_(page_offset) {}
+
+SlabAllocator::~SlabAllocator() = default;
+
+// ---------------------------------------------------------------------------------------------
+// Bootstrap
+
+std::string SlabAllocator::kmem_cache_init(uint64_t totalram_pages) {
+    arch_ = SlabArch::for_bits(machine_arch_ == Arch::x86_64, totalram_pages);
+    nr_nodes_ = unsigned(pa_.nodes.size());
     const unsigned ptr = arch_.bytes_per_word;
     // struct array_cache: avail, limit, batchcount, touched, spinlock_t, then entry[] (SMP).
     sizeof_array_header_ = ptr == 8 ? 24 : 20;
@@ -41,15 +49,8 @@ SlabAllocator::SlabAllocator(PageAllocator& pa, PhysicalMemory& ram, Arch arch, 
     sizeof_kmem_list3_ = ptr == 8 ? 104 : 56;
     // struct kmem_cache: array[NR_CPUS], the scalars, then nodelists[nr_node_ids]; mmemu's
     // kernel is built with NR_CPUS equal to the machine's CPU count.
-    sizeof_kmem_cache_ = ptr * nr_cpus + (ptr == 8 ? 104 : 72) + nr_nodes_ * ptr;
-}
+    sizeof_kmem_cache_ = ptr * nr_cpus_ + (ptr == 8 ? 104 : 72) + nr_nodes_ * ptr;
 
-SlabAllocator::~SlabAllocator() = default;
-
-// ---------------------------------------------------------------------------------------------
-// Bootstrap
-
-void SlabAllocator::kmem_cache_init() {
     // 1) cache_cache: statically allocated, sized for this machine's NR_CPUS and nodes.
     auto cc = std::make_unique<kmem_cache>();
     cc->name = "kmem_cache";
@@ -78,7 +79,8 @@ void SlabAllocator::kmem_cache_init() {
         while (kmalloc_sizes_[k] < size) k++;
         size_index_[i] = uint8_t(k);
     }
-    auto create_kmalloc = [&](unsigned idx) {
+    // SLAB_PANIC: a cache the kernel cannot create at boot panics it.
+    auto create_kmalloc = [&](unsigned idx) -> std::string {
         std::string err;
         for (int dma = 0; dma < 2; dma++) {
             if (kmalloc_caches_[dma][idx]) continue;
@@ -87,9 +89,10 @@ void SlabAllocator::kmem_cache_init() {
                              8, // ARCH_KMALLOC_MINALIGN
                              SLAB_HWCACHE_ALIGN | SLAB_PANIC | (dma ? SLAB_CACHE_DMA : 0),
                              std::nullopt, early_, err, 0);
-            if (!c) throw KernelBug("kmem_cache_init: " + err);
+            if (!c) return "kmem_cache_init: " + err;
             kmalloc_caches_[dma][idx] = c;
         }
+        return {};
     };
     // The caches that hold the array_cache and kmem_list3 come first, created with
     // slab_early_init (never off-slab).
@@ -102,10 +105,11 @@ void SlabAllocator::kmem_cache_init() {
         kmalloc_caches_[0][idx] =
             create_cache(kmalloc_name(kmalloc_sizes_[idx], false), kmalloc_sizes_[idx], 8,
                          SLAB_HWCACHE_ALIGN | SLAB_PANIC, std::nullopt, true, err, 0);
-        if (!kmalloc_caches_[0][idx]) throw KernelBug("kmem_cache_init: " + err);
+        if (!kmalloc_caches_[0][idx]) return "kmem_cache_init: " + err;
     }
     early_ = false;
-    for (unsigned idx = 0; idx < nr_kmalloc_; idx++) create_kmalloc(idx);
+    for (unsigned idx = 0; idx < nr_kmalloc_; idx++)
+        if (std::string e = create_kmalloc(idx); !e.empty()) return e;
 
     // 3) Replace the bootstrap kmem_list3s with kmalloc'd ones (init_list), oldest cache first.
     for (auto it = chain_.rbegin(); it != chain_.rend(); ++it) {
@@ -117,6 +121,7 @@ void SlabAllocator::kmem_cache_init() {
     // 4) kmem_cache_init_late(): enable_cpucache() for every cache, in cache_chain order.
     const std::vector<uint32_t> chain = chain_;
     for (uint32_t id : chain) enable_cpucache(caches_[id].get(), 0);
+    return {};
 }
 
 kmem_cache* SlabAllocator::create_cache(const std::string& name, uint64_t size, uint64_t align,

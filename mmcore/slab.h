@@ -100,13 +100,15 @@ struct SlabReport {
 
 class SlabAllocator {
 public:
+    // The allocator object; nothing exists until kmem_cache_init().
     SlabAllocator(PageAllocator& pa, PhysicalMemory& ram, Arch arch, unsigned nr_cpus,
-                  uint64_t totalram_pages, SlabDebug debug, uint64_t page_offset);
+                  SlabDebug debug, uint64_t page_offset);
     ~SlabAllocator();
 
-    // kmem_cache_init() + kmem_cache_init_late(): cache_cache, the kmalloc caches, then every
-    // cache's real per-CPU arrays.
-    void kmem_cache_init();
+    // kmem_cache_init() + kmem_cache_init_late() at boot, once the buddy allocator holds the
+    // free memory: cache_cache, the kmalloc caches, then every cache's real per-CPU arrays.
+    // `totalram_pages` decides slab_break_gfp_order. Returns "" or why the kernel panics.
+    std::string kmem_cache_init(uint64_t totalram_pages);
 
     // kmem_cache_create(): nullptr and `error` set when the kernel would refuse.
     kmem_cache* kmem_cache_create(const std::string& name, uint64_t size, uint64_t align,
@@ -207,9 +209,10 @@ private:
 
     PageAllocator& pa_;
     PhysicalMemory& ram_;
-    SlabArch arch_;
+    Arch machine_arch_;
+    SlabArch arch_{};
     unsigned nr_cpus_;
-    unsigned nr_nodes_;
+    unsigned nr_nodes_ = 0;
     SlabDebug debug_;
     uint64_t page_offset_;
     bool early_ = true;
@@ -224,9 +227,9 @@ private:
     uint8_t size_index_[24] = {}; // (size - 1) / 8 -> kmalloc index, sizes up to 192
     uint64_t nr_slab_pages_[2] = {};
     std::vector<SlabReport> reports_;
-    uint32_t sizeof_array_header_;
-    uint32_t sizeof_kmem_list3_;
-    uint32_t sizeof_kmem_cache_;
+    uint32_t sizeof_array_header_ = 0;
+    uint32_t sizeof_kmem_list3_ = 0;
+    uint32_t sizeof_kmem_cache_ = 0;
 };
 
 } // namespace mmemu

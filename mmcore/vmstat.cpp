@@ -31,12 +31,19 @@ int fragmentation_index(unsigned order, const contig_page_info& info) {
     return int(1000 - (1000 + (info.free_pages * 1000 / requested)) / info.free_blocks_total);
 }
 
-std::string format_milli(int value) {
+// mm/vmstat.c (Linux 6.1) prints each value as index / 1000 and index % 1000 with C's
+// truncating division: unusable_show_print() with "%d.%03d ", extfrag_show_print() with
+// "%2d.%03d " (the width since 5.16). A negative fragmentation index other than -1000 prints as
+// the kernel prints it, " 0.-500" (the same C expressions here, so the same text).
+std::string format_unusable_index(int value) {
     char buf[32];
-    if (value < 0)
-        std::snprintf(buf, sizeof buf, "-%d.%03d", -value / 1000, -value % 1000);
-    else
-        std::snprintf(buf, sizeof buf, "%d.%03d", value / 1000, value % 1000);
+    std::snprintf(buf, sizeof buf, "%d.%03d", value / 1000, value % 1000);
+    return buf;
+}
+
+std::string format_extfrag_index(int value) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%2d.%03d", value / 1000, value % 1000);
     return buf;
 }
 

@@ -37,7 +37,9 @@ contig_page_info fill_contig_page_info(const zone& z, unsigned suitable_order);
 int unusable_free_index(unsigned order, const contig_page_info& info);
 // __fragmentation_index(): 0..1000, or -1000 when an allocation of this order would succeed.
 int fragmentation_index(unsigned order, const contig_page_info& info);
-// "%d.%03d" as debugfs prints them (negative values as "-1.000").
-std::string format_milli(int value);
+// The text debugfs prints for each value (without the separating space): unusable_index with
+// "%d.%03d", extfrag_index with "%2d.%03d" (so " 0.250", "-1.000", and " 0.-500" for -500).
+std::string format_unusable_index(int value);
+std::string format_extfrag_index(int value);
 
 } // namespace mmemu

@@ -12,12 +12,9 @@ namespace {
 uint32_t default_lowmem_reserve_ratio(zone_type t) {
     switch (t) {
     case zone_type::DMA:
-    case zone_type::DMA32:
-        return 256;
-    case zone_type::NORMAL:
-        return 32;
-    default:
-        return 0;
+    case zone_type::DMA32: return 256;
+    case zone_type::NORMAL: return 32;
+    default: return 0;
     }
 }
 
@@ -52,12 +49,37 @@ int64_t zone_batchsize(uint64_t managed_pages) {
     return std::max<int64_t>(1, batch); // zone_set_pageset_high_and_batch(): max(1, ...)
 }
 
-int64_t zone_highsize(const zone& z, int64_t batch, unsigned cpus_in_node, uint32_t high_fraction) {
+int64_t zone_highsize(const zone& z, int64_t batch, unsigned cpus_in_node, unsigned online_cpus,
+                      uint32_t high_fraction) {
     const uint64_t total_pages = high_fraction ? z.managed_pages / high_fraction : z.low_wmark();
-    // Split the high value across all online CPUs local to the zone.
-    const uint64_t nr_split_cpus = std::max(1u, cpus_in_node);
-    const int64_t high = int64_t(total_pages / nr_split_cpus);
+    // Split the high value across all online CPUs local to the zone (cpu_online is 0 for
+    // every update after boot: setup_zone_pageset(), zone_pcp_update() from
+    // setup_per_zone_wmarks()). A node without CPUs splits it across all online CPUs
+    // (Linux 6.1 mm/page_alloc.c zone_highsize(): "if (!nr_split_cpus) nr_split_cpus =
+    // num_online_cpus();").
+    uint64_t nr_split_cpus = cpus_in_node;
+    if (!nr_split_cpus) nr_split_cpus = online_cpus;
+    const int64_t high = int64_t(total_pages / std::max<uint64_t>(1, nr_split_cpus));
     return std::max(high, batch << 2);
+}
+
+void zone_set_pageset_high_and_batch(PageAllocator& pa, zone& z, uint32_t high_fraction) {
+    unsigned cpus_in_node = 0;
+    for (unsigned c : pa.cpu_to_node) cpus_in_node += c == z.nid;
+    const int64_t batch = zone_batchsize(z.managed_pages);
+    const int64_t high =
+        zone_highsize(z, batch, cpus_in_node, unsigned(pa.cpu_to_node.size()), high_fraction);
+    for (auto& pcp : z.pcp) {
+        pcp.batch = batch;
+        pcp.high = high;
+    }
+}
+
+void setup_per_cpu_pageset(PageAllocator& pa, const KernelConfig& cfg) {
+    for (auto& n : pa.nodes)
+        for (auto& z : n.node_zones)
+            if (z.populated())
+                zone_set_pageset_high_and_batch(pa, z, cfg.percpu_pagelist_high_fraction);
 }
 
 static void setup_per_zone_wmarks(PageAllocator& pa, const KernelConfig& cfg,
@@ -89,20 +111,10 @@ static void setup_per_zone_wmarks(PageAllocator& pa, const KernelConfig& cfg,
             z._watermark[WMARK_PROMO] = z._watermark[WMARK_HIGH] + tmp;
         }
     }
-    // The watermarks changed, so update the pagesets (zone_pcp_update()).
-    for (auto& n : pa.nodes) {
-        unsigned cpus_in_node = 0;
-        for (unsigned c : pa.cpu_to_node) cpus_in_node += c == n.node_id;
-        for (auto& z : n.node_zones) {
-            const int64_t batch = zone_batchsize(z.managed_pages);
-            const int64_t high =
-                zone_highsize(z, batch, cpus_in_node, cfg.percpu_pagelist_high_fraction);
-            for (auto& pcp : z.pcp) {
-                pcp.batch = batch;
-                pcp.high = high;
-            }
-        }
-    }
+    // The watermarks changed, so update the pagesets (zone_pcp_update(), every zone).
+    for (auto& n : pa.nodes)
+        for (auto& z : n.node_zones)
+            zone_set_pageset_high_and_batch(pa, z, cfg.percpu_pagelist_high_fraction);
 }
 
 static void setup_per_zone_lowmem_reserve(PageAllocator& pa, const KernelConfig& cfg) {

@@ -62,8 +62,14 @@ std::string hex_address(uint64_t a) {
 } // namespace
 
 Driver::Driver(const Scenario& sc, RunOptions opt) : sc_(sc), opt_(opt) {
-    machine_ = std::make_unique<Machine>(sc.machine);
-    if (!sc.bare) kernel_ = std::make_unique<Kernel>(*machine_, sc.kernel);
+    SystemConfig cfg;
+    cfg.machine = sc.machine;
+    if (!sc.bare) cfg.kernel = sc.kernel;
+    BootResult r = System::boot(cfg);
+    if (!r.ok()) throw std::invalid_argument(r.error);
+    system_ = std::move(r.system);
+    machine_ = &system_->machine();
+    if (!sc.bare) kernel_ = &system_->kernel();
     slots_.resize(sc.handle_names.size());
     caches_.assign(sc.cache_names.size(), nullptr);
 }

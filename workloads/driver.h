@@ -8,6 +8,7 @@
 
 #include "emulator/machine.h"
 #include "mmcore/kernel.h"
+#include "system/system.h"
 #include "workloads/scenario.h"
 #include "workloads/stats.h"
 
@@ -49,8 +50,9 @@ private:
 
     const Scenario& sc_;
     RunOptions opt_;
-    std::unique_ptr<Machine> machine_;
-    std::unique_ptr<Kernel> kernel_;
+    std::unique_ptr<System> system_;
+    Machine* machine_ = nullptr;
+    Kernel* kernel_ = nullptr;
     std::vector<Slot> slots_;
     std::vector<kmem_cache*> caches_;
     ojson checkpoints_ = ojson::array();

@@ -216,8 +216,8 @@ ojson extfrag(const Kernel& k) {
             ojson u = ojson::array(), f = ojson::array();
             for (unsigned o = 0; o < NR_PAGE_ORDERS; o++) {
                 const contig_page_info info = fill_contig_page_info(z, o);
-                u.push_back(format_milli(unusable_free_index(o, info)));
-                f.push_back(format_milli(fragmentation_index(o, info)));
+                u.push_back(format_unusable_index(unusable_free_index(o, info)));
+                f.push_back(format_extfrag_index(fragmentation_index(o, info)));
             }
             unusable.push_back({{"node", z.nid}, {"zone", zone_type_name(z.type)}, {"index", u}});
             index.push_back({{"node", z.nid}, {"zone", zone_type_name(z.type)}, {"index", f}});

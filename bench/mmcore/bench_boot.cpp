@@ -13,9 +13,8 @@ static void BM_boot(benchmark::State& state) {
     const uint64_t bytes = uint64_t(state.range(0)) << 30;
     uint64_t rss = 0, free_pages = 0;
     for (auto _ : state) {
-        Machine m(bench_machine(bytes, 2));
-        Kernel k(m, KernelConfig{});
-        free_pages = k.buddy.nr_free_pages();
+        std::unique_ptr<System> sys = bench_system(bench_machine(bytes, 2), KernelConfig{});
+        free_pages = sys->kernel().buddy.nr_free_pages();
         rss = host_rss_bytes();
         benchmark::DoNotOptimize(free_pages);
     }

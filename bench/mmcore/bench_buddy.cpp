@@ -11,9 +11,10 @@ using namespace mmemu;
 namespace {
 
 struct Booted {
-    Machine m;
-    Kernel k;
-    explicit Booted(bool pcp) : m(bench_machine(uint64_t{4} << 30, 1)), k(m, cfg(pcp)) {}
+    std::unique_ptr<System> sys;
+    Kernel& k;
+    explicit Booted(bool pcp)
+        : sys(bench_system(bench_machine(uint64_t{4} << 30, 1), cfg(pcp))), k(sys->kernel()) {}
     static KernelConfig cfg(bool pcp) {
         KernelConfig c;
         c.pcp_enabled = pcp;

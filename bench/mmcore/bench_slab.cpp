@@ -11,8 +11,8 @@ using namespace mmemu;
 namespace {
 
 struct Booted {
-    Machine m{bench_machine(uint64_t{1} << 30, 1)};
-    Kernel k{m, KernelConfig{}};
+    std::unique_ptr<System> sys = bench_system(bench_machine(uint64_t{1} << 30, 1), KernelConfig{});
+    Kernel& k = sys->kernel();
 };
 
 void BM_kmalloc64_kfree(benchmark::State& state) {

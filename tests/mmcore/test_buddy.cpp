@@ -664,6 +664,64 @@ TEST_CASE("watermarks: i386 2 GiB with HighMem", "[buddy][watermark]") {
     check_reserve(b.z(2), {0, 0, 0, 0}); // ratio 0
 }
 
+// i386 with 1 GiB: HighMem holds only 128 MiB, and ZONE_MOVABLE is empty. Linux 6.1
+// find_zone_movable_pfns_for_nodes() calls find_usable_zone_for_movable() first on every boot,
+// so movable_zone = ZONE_HIGHMEM (the highest zone with a non-empty arch pfn range), and
+// is_highmem_idx(ZONE_MOVABLE) is true: __setup_per_zone_wmarks() gives the empty zone the
+// highmem minimum clamp(0 / 1024, SWAP_CLUSTER_MAX, 128) = 32 and a distance of
+// max(0 >> 2, 0 * 10 / 10000) = 0.
+TEST_CASE("watermarks: i386 1 GiB, HighMem below 128 MiB and the empty Movable zone",
+          "[buddy][watermark]") {
+    Booted b(machine(Arch::i386, 1 * GiB));
+    // memblock.memory [1, 159) and [256, 262144); reserved: the first MiB, the image
+    // [4096, 8192), mem_map 262144 * 32 bytes = 8 MiB = 2048 pages top-down below 896 MiB.
+    REQUIRE(b.z(0).managed_pages == 3840);                 // 3998 present - 158 in the first MiB
+    REQUIRE(b.z(1).managed_pages == 225280 - 4096 - 2048); // 219136
+    REQUIRE(b.z(2).managed_pages == 32768);                // [229376, 262144), nothing reserved
+    REQUIRE(b.z(3).managed_pages == 0);
+    CHECK(b.k.layout.movable_zone == zone_type::HIGHMEM);
+    // nr_free_buffer_pages = 3840 + 219136 = 222976 -> 891904 kB; *16 = 14270464; int_sqrt =
+    // 3777 (3777^2 = 14265729, 3778^2 = 14273284). pages_min = 944, lowmem_pages = 222976.
+    CHECK(b.k.tuning.min_free_kbytes == 3777);
+    // DMA: 944*3840/222976 = 16; delta max(4, 3) = 4.
+    check_wmarks(b.z(0), 16, 20, 24, 28);
+    // Normal: 944*219136/222976 = 927; delta max(231, 219) = 231.
+    check_wmarks(b.z(1), 927, 1158, 1389, 1620);
+    // HighMem: min = clamp(32768/1024 = 32, 32, 128) = 32; its uncapped share 944*32768/222976
+    // = 138 gives the distance max(34, 32768*10/10000 = 32) = 34.
+    check_wmarks(b.z(2), 32, 66, 100, 134);
+    // Movable (empty, highmem): min 32, distance 0.
+    check_wmarks(b.z(3), 32, 32, 32, 32);
+    // totalreserve_pages: min(984 + 24, 3840) + min(1024 + 1389, 219136) + min(0 + 100, 32768)
+    // + min(0 + 32, 0) = 1008 + 2413 + 100 + 0 = 3521 (DMA reserve 251904/256 = 984, Normal
+    // 32768/32 = 1024).
+    CHECK(b.k.tuning.totalreserve_pages == 3521);
+}
+
+// zone_highsize() with a node that has no CPU: x86_64 3 GiB, three 1 GiB nodes, two CPUs (CPU c
+// on node c * 3 / 2: CPU 0 on node 0, CPU 1 on node 1; node 2 has none). Linux 6.1 splits the
+// low watermark of node 2's zone across num_online_cpus() = 2.
+TEST_CASE("pcp: a node without CPUs splits pcp->high across every online CPU", "[buddy][pcp]") {
+    Booted b(
+        machine(Arch::x86_64, 3 * GiB, 2, {{0, 1 * GiB}, {1 * GiB, 2 * GiB}, {2 * GiB, 3 * GiB}}));
+    REQUIRE(b.k.buddy.cpu_to_node == std::vector<unsigned>{0, 1});
+    // Node 2's DMA32 [524288, 786432) less its mem_map (8 sections x 2 MiB = 4096 pages).
+    const zone& z = b.z(1, 2);
+    REQUIRE(z.managed_pages == 258048);
+    // managed: 3840 + 249856 (node 0) + 258048 + 258048 = 769792 -> 3079168 kB; *16 =
+    // 49266688; int_sqrt = 7019. pages_min = 1754; node 2 DMA32: 1754*258048/769792 = 587,
+    // distance max(146, 258) = 258 -> low 845.
+    REQUIRE(b.k.tuning.min_free_kbytes == 7019);
+    REQUIRE(z.low_wmark() == 845);
+    // batch: min(258048 >> 10 = 252, 256) / 4 = 63 -> rounddown_pow2(63 + 31) - 1 = 63.
+    CHECK(z.pcp[0].batch == 63);
+    // high = max(845 / 2, 63 << 2) = max(422, 252) = 422 (dividing by 1 would give 845).
+    CHECK(z.pcp[0].high == 422);
+    CHECK(z.pcp[1].high == 422);
+    // Node 1 has CPU 1: its DMA32 divides by 1.
+    CHECK(b.z(1, 1).pcp[0].high == int64_t(b.z(1, 1).low_wmark()));
+}
+
 // On x86_64 (no CONFIG_HIGHMEM) is_highmem() is always false, so ZONE_MOVABLE counts in
 // lowmem_pages and gets a proportional min like any other zone (fact sheet §2.2: "is_highmem
 // is true ... for ZONE_MOVABLE when movable_zone == ZONE_HIGHMEM").
@@ -727,16 +785,22 @@ TEST_CASE("watermarks: pure helpers", "[buddy][watermark]") {
         zone z;
         z.managed_pages = 258048;
         z._watermark[WMARK_LOW] = 1265;
-        CHECK(zone_highsize(z, 63, 1, 0) == 1265);  // max(1265/1, 252)
-        CHECK(zone_highsize(z, 63, 4, 0) == 316);   // max(1265/4, 252)
-        CHECK(zone_highsize(z, 63, 8, 0) == 252);   // max(158, 252)
-        CHECK(zone_highsize(z, 63, 1, 8) == 32256); // fraction 8: 258048/8
-        z.watermark_boost = 100;                    // low_wmark_pages includes the boost
-        CHECK(zone_highsize(z, 63, 1, 0) == 1365);
+        // (zone, batch, CPUs of the zone's node, online CPUs, percpu_pagelist_high_fraction)
+        CHECK(zone_highsize(z, 63, 1, 1, 0) == 1265);  // max(1265/1, 252)
+        CHECK(zone_highsize(z, 63, 4, 4, 0) == 316);   // max(1265/4, 252)
+        CHECK(zone_highsize(z, 63, 8, 8, 0) == 252);   // max(158, 252)
+        CHECK(zone_highsize(z, 63, 1, 1, 8) == 32256); // fraction 8: 258048/8
+        // A node without CPUs splits the zone's low watermark over all online CPUs (6.1
+        // zone_highsize(): nr_split_cpus 0 -> num_online_cpus()): 1265 / 4 = 316, not 1265.
+        CHECK(zone_highsize(z, 63, 0, 4, 0) == 316);
+        CHECK(zone_highsize(z, 63, 0, 2, 0) == 632); // 1265 / 2
+        CHECK(zone_highsize(z, 63, 0, 1, 0) == 1265);
+        z.watermark_boost = 100; // low_wmark_pages includes the boost
+        CHECK(zone_highsize(z, 63, 1, 1, 0) == 1365);
         zone d;
         d._watermark[WMARK_LOW] = 18;
-        CHECK(zone_highsize(d, 1, 1, 0) == 18); // max(18, 4)
-        CHECK(zone_highsize(d, 1, 8, 0) == 4);  // max(2, 4)
+        CHECK(zone_highsize(d, 1, 1, 1, 0) == 18); // max(18, 4)
+        CHECK(zone_highsize(d, 1, 8, 8, 0) == 4);  // max(2, 4)
     }
 }
 
@@ -789,12 +853,38 @@ TEST_CASE("fragmentation: contig info, unusable and fragmentation index", "[budd
         CHECK(unusable_free_index(4, i) == 1000);
         CHECK(fragmentation_index(4, i) == 0);
     }
-    SECTION("format_milli") {
-        CHECK(format_milli(-1000) == "-1.000");
-        CHECK(format_milli(250) == "0.250");
-        CHECK(format_milli(0) == "0.000");
-        CHECK(format_milli(1000) == "1.000");
-        CHECK(format_milli(869) == "0.869");
+    SECTION("one free order-2 block: negative indices other than -1000") {
+        // __fragmentation_index() with no suitable block and one free block of order 2
+        // (free_pages 4, free_blocks_total 1): order 3 requests 8 pages,
+        // 1000 - (1000 + 4 * 1000 / 8) / 1 = -500; order 4: 1000 - (1000 + 250) = -250;
+        // order 9: 1000 - (1000 + 4000 / 512 = 7) = -7.
+        zone one;
+        one.free_area[2].nr_free = 1;
+        CHECK(fragmentation_index(2, fill_contig_page_info(one, 2)) == -1000);
+        CHECK(fragmentation_index(3, fill_contig_page_info(one, 3)) == -500);
+        CHECK(fragmentation_index(4, fill_contig_page_info(one, 4)) == -250);
+        CHECK(fragmentation_index(9, fill_contig_page_info(one, 9)) == -7);
+        CHECK(format_extfrag_index(fragmentation_index(3, fill_contig_page_info(one, 3))) ==
+              " 0.-500");
+        // unusable_index at order 3: (4 - 0) * 1000 / 4 = 1000.
+        CHECK(format_unusable_index(unusable_free_index(3, fill_contig_page_info(one, 3))) ==
+              "1.000");
+    }
+    SECTION("as debugfs prints them") {
+        // unusable_index: "%d.%03d" of index / 1000, index % 1000.
+        CHECK(format_unusable_index(250) == "0.250");
+        CHECK(format_unusable_index(0) == "0.000");
+        CHECK(format_unusable_index(1000) == "1.000");
+        CHECK(format_unusable_index(869) == "0.869");
+        // extfrag_index: "%2d.%03d": a width of 2 for the integer part.
+        CHECK(format_extfrag_index(250) == " 0.250");
+        CHECK(format_extfrag_index(-1000) == "-1.000");
+        CHECK(format_extfrag_index(0) == " 0.000");
+        // C truncates toward zero: -500 / 1000 = 0 and -500 % 1000 = -500, which "%03d" prints
+        // as "-500"; -62 and -7 pad to three characters with the sign: "-62", "-07".
+        CHECK(format_extfrag_index(-500) == " 0.-500");
+        CHECK(format_extfrag_index(-62) == " 0.-62");
+        CHECK(format_extfrag_index(-7) == " 0.-07");
     }
 }
 
@@ -909,7 +999,8 @@ TEST_CASE("failure: orders >= MAX_ORDER fail cleanly", "[buddy][failure]") {
 }
 
 TEST_CASE("mem_map: pfn_to_page, page_to_pfn and pte_pfn", "[mem_map]") {
-    mmemu::MemMap mm(1024);
+    mmemu::MemMap mm;
+    mm.init(1024);
     mmemu::page* p = mm.pfn_to_page(mmemu::Pfn{700});
     REQUIRE(mm.page_to_pfn(p).value == 700);
     REQUIRE(mm.pfn_valid(mmemu::Pfn{1023}));

@@ -3,10 +3,13 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
+#include <stdexcept>
 #include <vector>
 
 #include "emulator/machine.h"
 #include "mmcore/kernel.h"
+#include "system/system.h"
 
 namespace mmemu::test {
 
@@ -14,14 +17,19 @@ inline constexpr uint64_t KiB = uint64_t{1} << 10;
 inline constexpr uint64_t MiB = uint64_t{1} << 20;
 inline constexpr uint64_t GiB = uint64_t{1} << 30;
 
-// A machine and the kernel booted on it (the Kernel keeps a reference to the Machine, so both
-// live together).
+// A machine and the kernel booted on it, built by System as every machine is.
 struct Booted {
-    Machine m;
-    Kernel k;
+    std::unique_ptr<System> sys;
+    Machine& m;
+    Kernel& k;
     explicit Booted(const MachineConfig& mc, const KernelConfig& kc = KernelConfig{})
-        : m(mc), k(m, kc) {}
+        : sys(boot(mc, kc)), m(sys->machine()), k(sys->kernel()) {}
     zone& z(unsigned idx, unsigned nid = 0) { return k.buddy.nodes.at(nid).node_zones[idx]; }
+    static std::unique_ptr<System> boot(const MachineConfig& mc, const KernelConfig& kc) {
+        BootResult r = System::boot(SystemConfig{mc, kc});
+        if (!r.ok()) throw std::invalid_argument(r.error);
+        return std::move(r.system);
+    }
 };
 
 inline MachineConfig machine(Arch a, uint64_t bytes, unsigned cpus = 1,

@@ -41,8 +41,8 @@ template <class T> T take_random(std::vector<T>& v, std::mt19937_64& rng) {
 
 void run_property(const MachineConfig& mc, uint64_t seed, const KernelConfig& kc = KernelConfig{},
                   unsigned steps = 20000) {
-    Machine m(mc);
-    Kernel k(m, kc);
+    Booted b(mc, kc);
+    Kernel& k = b.k;
     const unsigned ncpu = mc.nr_cpus;
     std::string err;
     kmem_cache* cache =

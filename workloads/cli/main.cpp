@@ -289,8 +289,7 @@ int cmd_run(int argc, char** argv) {
         st = d.statistics();
         expectations_failed = d.expectations_failed();
     } catch (const std::invalid_argument& e) {
-        std::cerr << "mmemu: " << path << ": the kernel cannot boot on this machine: " << e.what()
-                  << "\n";
+        std::cerr << "mmemu: " << path << ": " << e.what() << "\n";
         return EXIT_BAD_INPUT;
     } catch (const KernelBug& e) {
         std::cerr << "mmemu: internal error: " << e.what() << "\n";

@@ -1,0 +1,63 @@
+#include "system/system.h"
+
+#include <stdexcept>
+
+namespace mmemu {
+
+System::~System() {
+    // The kernel holds references into the machine: it goes first.
+    kernel_.reset();
+    machine_.reset();
+}
+
+BootResult System::boot(const SystemConfig& cfg) {
+    BootResult r;
+    std::unique_ptr<System> s(new System());
+    try {
+        s->machine_ = std::make_unique<Machine>(cfg.machine);
+    } catch (const std::invalid_argument& e) {
+        r.error = std::string("this machine cannot be built: ") + e.what();
+        return r;
+    } catch (const std::runtime_error& e) {
+        r.error = std::string("the host refused the machine: ") + e.what();
+        return r;
+    }
+    if (cfg.kernel) {
+        s->kernel_ = std::make_unique<Kernel>(*s->machine_, *cfg.kernel);
+        try {
+            if (std::string e = s->start_kernel(); !e.empty()) {
+                r.error = "the kernel cannot boot on this machine: " + e;
+                return r;
+            }
+        } catch (const std::runtime_error& e) {
+            r.error = std::string("the host refused the kernel's memory: ") + e.what();
+            return r;
+        }
+    }
+    s->wire_hooks();
+    r.system = std::move(s);
+    return r;
+}
+
+std::string System::start_kernel() {
+    Kernel& k = *kernel_;
+    // setup_arch(): e820 -> memblock, the boot reservations; paging_init() -> free_area_init().
+    if (std::string e = k.setup_arch(); !e.empty()) return e;
+    k.free_area_init();
+    // build_all_zonelists(), then mm_core_init(): mem_init() -> memblock_free_all(), and
+    // kmem_cache_init() / kmem_cache_init_late().
+    k.build_all_zonelists();
+    if (std::string e = k.mm_core_init(); !e.empty()) return e;
+    // setup_per_cpu_pageset(), then the initcalls: init_per_zone_wmark_min() (core_initcall).
+    k.setup_per_cpu_pageset();
+    k.init_per_zone_wmark_min();
+    return {};
+}
+
+void System::wire_hooks() {
+    if (!kernel_) return;
+    for (unsigned c = 0; c < machine_->nr_cpus(); c++)
+        machine_->cpu(c).set_page_fault_handler(&kernel_->faults);
+}
+
+} // namespace mmemu

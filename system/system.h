@@ -1,0 +1,57 @@
+// One emulated system: the machine and, unless it is a bare machine, the kernel booted on it in
+// start_kernel()'s order, with every upward hook wired (the CPUs' page faults go to the kernel;
+// fork/exit notifications and KSM join here later). The driver, mmemu explain, the tests and the
+// benchmarks get their machines from System; nothing else wires hooks.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "emulator/machine.h"
+#include "mmcore/kernel.h"
+#include "mmcore/kernel_config.h"
+
+namespace mmemu {
+
+struct SystemConfig {
+    MachineConfig machine;
+    std::optional<KernelConfig> kernel; // none: a bare machine (no kernel booted)
+};
+
+class System;
+
+// What System::boot() gives: a running system, or why this machine cannot be built or this
+// kernel cannot boot on it (what Linux would panic with, or what the host refuses).
+struct BootResult {
+    std::unique_ptr<System> system;
+    std::string error;
+    bool ok() const { return system != nullptr; }
+};
+
+class System {
+public:
+    static BootResult boot(const SystemConfig& cfg);
+    System(const System&) = delete;
+    System& operator=(const System&) = delete;
+    ~System();
+
+    Machine& machine() { return *machine_; }
+    const Machine& machine() const { return *machine_; }
+    bool bare() const { return !kernel_; }
+    // The kernel (a kernel system only).
+    Kernel& kernel() { return *kernel_; }
+    const Kernel& kernel() const { return *kernel_; }
+
+private:
+    System() = default;
+    // The memory-management steps of start_kernel() (init/main.c), in order; "" or why the
+    // kernel panics.
+    std::string start_kernel();
+    // Every upward hook: each CPU delivers its page faults to the kernel.
+    void wire_hooks();
+    std::unique_ptr<Machine> machine_;
+    std::unique_ptr<Kernel> kernel_;
+};
+
+} // namespace mmemu
