@@ -129,12 +129,15 @@ kmem_cache* SlabAllocator::create_cache(const std::string& name, uint64_t size, 
                                         bool early, std::string& error, unsigned cpu) {
     bool debug = false;
     if (debug_ == SlabDebug::forced) {
-        // FORCED_DEBUG: red-zone everything that is not too big, poison everything.
-        if (size < 4096) flags |= SLAB_RED_ZONE;
+        // FORCED_DEBUG (2.6.32 kmem_cache_create()): red zones and the last-user word unless
+        // the object is large and the 24 bytes would push it past a power of two (caches with
+        // sizes just above a power of two waste the most), and poisoning for every cache.
+        if (size < 4096 || std::bit_width(size - 1) == std::bit_width(size - 1 + 8 + 2 * 8))
+            flags |= SLAB_RED_ZONE | SLAB_STORE_USER;
         flags |= SLAB_POISON;
         debug = true;
     } else if (debug_ == SlabDebug::flags) {
-        debug = flags & (SLAB_RED_ZONE | SLAB_POISON);
+        debug = flags & (SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER);
     }
     auto c = std::make_unique<kmem_cache>();
     error = calculate_geometry(arch_, size, align, flags, debug, early, c->g);
@@ -182,10 +185,6 @@ kmem_cache* SlabAllocator::kmem_cache_create(const std::string& name, uint64_t s
     }
     if (find_cache(name)) {
         error = "duplicate cache " + name;
-        return nullptr;
-    }
-    if (flags & SLAB_STORE_USER) {
-        error = "SLAB_STORE_USER is not supported by mmemu (no caller addresses to store)";
         return nullptr;
     }
     kmem_cache* c = create_cache(name, size, align, flags, ctor_fill, false, error, cpu);
@@ -284,19 +283,52 @@ void SlabAllocator::list_move(kmem_list3& l3, uint32_t id, slab_list to, bool ta
     }
 }
 
+// The free list of a slab is a chain of kmem_bufctl_t indices in emulated RAM, so a write past an
+// object can overwrite it. Every step is checked against what the slab can hold, as DEBUG
+// SLAB's check_slabp() does before it BUG()s: an index outside the slab, more objects in use
+// than the slab has, or a list that ends before (or runs past) the free count stops the run
+// rather than hand out a wild address or loop forever.
 uint64_t SlabAllocator::slab_get_obj(kmem_cache* c, slab& s) {
+    if (s.inuse >= c->g.num || s.free >= c->g.num)
+        list_corruption(c, s,
+                        s.inuse >= c->g.num
+                            ? "an object was taken from a slab whose objects are all in use"
+                            : "the free-list head index " + std::to_string(s.free) +
+                                  " is outside the slab's " + std::to_string(c->g.num) +
+                                  " objects");
     const uint64_t obj = s.s_mem + uint64_t(s.free) * c->g.buffer_size;
     const uint32_t next = ram_.read_u32(PhysAddr{bufctl_addr(c, s, s.free)});
+    if (next != BUFCTL_END && next >= c->g.num)
+        list_corruption(c, s,
+                        "kmem_bufctl_t[" + std::to_string(s.free) + "] = " + hex(next) +
+                            " is neither BUFCTL_END nor an object index (below " +
+                            std::to_string(c->g.num) + ")");
     s.inuse++;
     s.free = next;
+    if ((s.free == BUFCTL_END) != (s.inuse == c->g.num))
+        list_corruption(c, s,
+                        "the free list ends after " + std::to_string(s.inuse) +
+                            " objects in use, the slab holds " + std::to_string(c->g.num));
     return obj;
 }
 
 void SlabAllocator::slab_put_obj(kmem_cache* c, slab& s, uint64_t obj) {
     const uint32_t objnr = obj_to_index(c, s, obj);
+    if (objnr >= c->g.num || s.inuse == 0)
+        list_corruption(c, s, "an object was freed into a slab that does not hold it in use");
     ram_.write_u32(PhysAddr{bufctl_addr(c, s, objnr)}, s.free);
     s.free = objnr;
     s.inuse--;
+}
+
+void SlabAllocator::list_corruption(const kmem_cache* c, const slab& s, const std::string& what) {
+    // check_slabp(): "slab: Internal list corruption detected in cache '%s'(%d), slabp %p(%d).
+    // Hexdump:" and then BUG().
+    throw KernelBugOn("slab: Internal list corruption detected in cache '" + c->name + "'(" +
+                      std::to_string(c->g.num) + "), slabp " + hex(kva(s.mgmt)) + "(" +
+                      std::to_string(s.inuse) + "): " + what +
+                      " (a write past an object "
+                      "overwrote the slab's management)");
 }
 
 // cache_grow(): one more slab for the cache on node `nid` (-1: wherever the page allocator
@@ -354,10 +386,11 @@ bool SlabAllocator::cache_grow(kmem_cache* c, gfp_t gfp, int nid, unsigned cpu) 
     // cache_init_objs()
     for (uint32_t i = 0; i < c->g.num; i++) {
         const uint64_t buf = s.s_mem + uint64_t(i) * c->g.buffer_size;
+        if (c->g.flags & SLAB_STORE_USER) store_user(c, buf, 0);
         if (c->g.flags & SLAB_POISON) poison_obj(c, buf, POISON_FREE);
         if (c->g.flags & SLAB_RED_ZONE) {
-            write_u64(buf + c->g.obj_offset - 8, RED_INACTIVE);
-            write_u64(buf + c->g.buffer_size - 8, RED_INACTIVE);
+            write_u64(redzone1(c, buf), RED_INACTIVE);
+            write_u64(redzone2(c, buf), RED_INACTIVE);
         }
         if (c->ctor_fill && !(c->g.flags & SLAB_POISON))
             ram_.fill(PhysAddr{buf + c->g.obj_offset}, *c->ctor_fill, c->g.obj_size);
@@ -503,7 +536,8 @@ uint64_t SlabAllocator::cache_alloc_node(kmem_cache* c, gfp_t gfp, unsigned nid,
     return obj;
 }
 
-uint64_t SlabAllocator::kmem_cache_alloc_slow(kmem_cache* c, gfp_t gfp, unsigned cpu) {
+uint64_t SlabAllocator::kmem_cache_alloc_slow(kmem_cache* c, gfp_t gfp, unsigned cpu,
+                                              uint64_t caller) {
     array_cache& ac = c->array[cpu];
     uint64_t buf;
     if (ac.avail) {
@@ -527,15 +561,16 @@ uint64_t SlabAllocator::kmem_cache_alloc_slow(kmem_cache* c, gfp_t gfp, unsigned
         }
     }
     c->stats.num_allocations++;
-    if (c->debug()) debugcheck_after_alloc(c, buf);
+    if (c->debug()) debugcheck_after_alloc(c, buf, caller);
     const uint64_t obj = buf + c->g.obj_offset;
     if (gfp & __GFP_ZERO) ram_.fill(PhysAddr{obj}, 0, c->usable_size());
     return obj;
 }
 
-void SlabAllocator::kmem_cache_free_slow(kmem_cache* c, uint64_t obj, unsigned cpu) {
+void SlabAllocator::kmem_cache_free_slow(kmem_cache* c, uint64_t obj, unsigned cpu,
+                                         uint64_t caller) {
     const uint64_t buf = obj - c->g.obj_offset;
-    if (c->debug()) debugcheck_before_free(c, buf);
+    if (c->debug()) debugcheck_before_free(c, buf, caller);
     const unsigned obj_node = pa_.mem_map()[buf >> PAGE_SHIFT].nid();
     if (obj_node != pa_.cpu_to_node[cpu]) {
         // cache_free_alien() without alien arrays: straight back to the object's node.
@@ -553,11 +588,11 @@ void SlabAllocator::kmem_cache_free_slow(kmem_cache* c, uint64_t obj, unsigned c
     c->array[cpu].entry[c->array[cpu].avail++] = buf;
 }
 
-void SlabAllocator::kfree(uint64_t obj, unsigned cpu) {
+void SlabAllocator::kfree(uint64_t obj, unsigned cpu, uint64_t caller) {
     if (obj <= ZERO_SIZE_PTR) return; // ZERO_OR_NULL_PTR
     kmem_cache* c = virt_to_cache(obj);
     if (!c) throw KernelBug("kfree of " + hex(obj) + " which is not a slab object");
-    kmem_cache_free(c, obj, cpu);
+    kmem_cache_free(c, obj, cpu, caller);
 }
 
 kmem_cache* SlabAllocator::virt_to_cache(uint64_t obj) const {
@@ -663,6 +698,30 @@ void SlabAllocator::poison_obj(const kmem_cache* c, uint64_t buf, uint8_t val) {
     ram_.fill(PhysAddr{obj + c->g.obj_size - 1}, POISON_END, 1);
 }
 
+// cache_alloc_debugcheck_after() and cache_free_debugcheck() write the caller into the last-user
+// word (the kernel: __builtin_return_address(0) of the allocation or free; mmemu: the scenario
+// event + 1, 0 for the kernel's own allocations). cache_init_objs() clears it.
+void SlabAllocator::store_user(const kmem_cache* c, uint64_t buf, uint64_t caller) {
+    if (arch_.bytes_per_word == 8)
+        write_u64(userword(c, buf), caller);
+    else
+        ram_.write_u32(PhysAddr{userword(c, buf)}, uint32_t(caller));
+}
+
+// print_objinfo(): the red zones and the last user, when the cache keeps them.
+std::string SlabAllocator::objinfo(const kmem_cache* c, uint64_t buf) const {
+    std::string s;
+    if (c->g.flags & SLAB_RED_ZONE)
+        s += "; Redzone: " + hex(read_u64(redzone1(c, buf))) + "/" +
+             hex(read_u64(redzone2(c, buf))) + ".";
+    if (c->g.flags & SLAB_STORE_USER) {
+        const uint64_t user = arch_.bytes_per_word == 8 ? read_u64(userword(c, buf))
+                                                        : ram_.read_u32(PhysAddr{userword(c, buf)});
+        s += "; Last user: " + (user ? "event " + std::to_string(user - 1) : std::string("none"));
+    }
+    return s;
+}
+
 void SlabAllocator::check_poison_obj(kmem_cache* c, uint64_t buf) {
     const uint64_t obj = buf + c->g.obj_offset;
     const uint8_t* p = ram_.ptr(PhysAddr{obj});
@@ -674,19 +733,20 @@ void SlabAllocator::check_poison_obj(kmem_cache* c, uint64_t buf) {
                           " (first bad byte at offset %u: 0x%02x, expected 0x%02x)", i, p[i], want);
             report(c, obj,
                    "Slab corruption: " + c->name + " start=" + hex(kva(obj)) +
-                       ", len=" + std::to_string(c->g.obj_size) + detail);
+                       ", len=" + std::to_string(c->g.obj_size) + detail + objinfo(c, buf));
             return;
         }
     }
 }
 
-void SlabAllocator::debugcheck_after_alloc(kmem_cache* c, uint64_t buf) {
+void SlabAllocator::debugcheck_after_alloc(kmem_cache* c, uint64_t buf, uint64_t caller) {
     if (c->g.flags & SLAB_POISON) {
         check_poison_obj(c, buf);
         poison_obj(c, buf, POISON_INUSE);
     }
+    if (c->g.flags & SLAB_STORE_USER) store_user(c, buf, caller);
     if (c->g.flags & SLAB_RED_ZONE) {
-        const uint64_t rz1 = buf + c->g.obj_offset - 8, rz2 = buf + c->g.buffer_size - 8;
+        const uint64_t rz1 = redzone1(c, buf), rz2 = redzone2(c, buf);
         const uint64_t v1 = read_u64(rz1), v2 = read_u64(rz2);
         if (v1 != RED_INACTIVE || v2 != RED_INACTIVE)
             report(c, buf,
@@ -700,9 +760,9 @@ void SlabAllocator::debugcheck_after_alloc(kmem_cache* c, uint64_t buf) {
         ram_.fill(PhysAddr{buf + c->g.obj_offset}, *c->ctor_fill, c->g.obj_size);
 }
 
-void SlabAllocator::debugcheck_before_free(kmem_cache* c, uint64_t buf) {
+void SlabAllocator::debugcheck_before_free(kmem_cache* c, uint64_t buf, uint64_t caller) {
     if (c->g.flags & SLAB_RED_ZONE) {
-        const uint64_t rz1 = buf + c->g.obj_offset - 8, rz2 = buf + c->g.buffer_size - 8;
+        const uint64_t rz1 = redzone1(c, buf), rz2 = redzone2(c, buf);
         const uint64_t v1 = read_u64(rz1), v2 = read_u64(rz2);
         if (!(v1 == RED_ACTIVE && v2 == RED_ACTIVE)) {
             const char* what = (v1 == RED_INACTIVE && v2 == RED_INACTIVE)
@@ -715,6 +775,7 @@ void SlabAllocator::debugcheck_before_free(kmem_cache* c, uint64_t buf) {
         write_u64(rz1, RED_INACTIVE);
         write_u64(rz2, RED_INACTIVE);
     }
+    if (c->g.flags & SLAB_STORE_USER) store_user(c, buf, caller);
     if (c->g.flags & SLAB_POISON) poison_obj(c, buf, POISON_FREE);
 }
 

@@ -85,7 +85,7 @@ struct kmem_cache {
     kmem_cache* slabp_cache = nullptr; // off-slab management comes from this kmalloc cache
     uint64_t self = 0; // the descriptor object in cache_cache (0 for cache_cache itself)
     kmem_cache_stats stats;
-    bool debug() const { return g.flags & (SLAB_RED_ZONE | SLAB_POISON); }
+    bool debug() const { return g.flags & (SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER); }
     // obj_size(cachep): the usable bytes of an object (the whole buffer unless debugging adds
     // red zones around it); what ksize() returns and __GFP_ZERO clears.
     uint32_t usable_size() const { return debug() ? g.obj_size : g.buffer_size; }
@@ -120,8 +120,10 @@ public:
     // kmem_cache_shrink(): drain the arrays and free every free slab; true if slabs remain.
     bool kmem_cache_shrink(kmem_cache* c, unsigned cpu = 0);
 
-    // Object allocation: a physical address, 0 on failure.
-    uint64_t kmem_cache_alloc(kmem_cache* c, gfp_t gfp, unsigned cpu) {
+    // Object allocation: a physical address, 0 on failure. `caller` identifies the call site
+    // for SLAB_STORE_USER's last-user word (the kernel stores the caller's return address; a
+    // scenario passes its event number + 1, 0 for the kernel's own allocations).
+    uint64_t kmem_cache_alloc(kmem_cache* c, gfp_t gfp, unsigned cpu, uint64_t caller = 0) {
         array_cache& ac = c->array[cpu];
         uint64_t obj;
         if (ac.avail && !c->debug()) {
@@ -132,23 +134,23 @@ public:
             if (gfp & __GFP_ZERO) ram_.fill(PhysAddr{obj}, 0, c->usable_size());
             return obj;
         }
-        return kmem_cache_alloc_slow(c, gfp, cpu);
+        return kmem_cache_alloc_slow(c, gfp, cpu, caller);
     }
-    void kmem_cache_free(kmem_cache* c, uint64_t obj, unsigned cpu) {
+    void kmem_cache_free(kmem_cache* c, uint64_t obj, unsigned cpu, uint64_t caller = 0) {
         array_cache& ac = c->array[cpu];
         if (ac.avail < ac.limit && !c->debug() && !remote_node(obj, cpu)) {
             c->stats.freehit++;
             ac.entry[ac.avail++] = obj;
             return;
         }
-        kmem_cache_free_slow(c, obj, cpu);
+        kmem_cache_free_slow(c, obj, cpu, caller);
     }
-    uint64_t kmalloc(uint64_t size, gfp_t gfp, unsigned cpu) {
+    uint64_t kmalloc(uint64_t size, gfp_t gfp, unsigned cpu, uint64_t caller = 0) {
         kmem_cache* c = kmalloc_slab(size, gfp);
         if (!c) return size == 0 ? ZERO_SIZE_PTR : 0;
-        return kmem_cache_alloc(c, gfp, cpu);
+        return kmem_cache_alloc(c, gfp, cpu, caller);
     }
-    void kfree(uint64_t obj, unsigned cpu);
+    void kfree(uint64_t obj, unsigned cpu, uint64_t caller = 0);
     // The cache an object belongs to (virt_to_cache), nullptr if it is not a slab object.
     kmem_cache* virt_to_cache(uint64_t obj) const;
     // The kmalloc cache for a size (nullptr for 0 or above KMALLOC_MAX_SIZE).
@@ -169,8 +171,8 @@ public:
     std::string audit(std::vector<uint8_t>& owner) const;
 
 private:
-    uint64_t kmem_cache_alloc_slow(kmem_cache* c, gfp_t gfp, unsigned cpu);
-    void kmem_cache_free_slow(kmem_cache* c, uint64_t obj, unsigned cpu);
+    uint64_t kmem_cache_alloc_slow(kmem_cache* c, gfp_t gfp, unsigned cpu, uint64_t caller);
+    void kmem_cache_free_slow(kmem_cache* c, uint64_t obj, unsigned cpu, uint64_t caller);
     bool remote_node(uint64_t obj, unsigned cpu) const {
         return pa_.mem_map()[obj >> PAGE_SHIFT].nid() != pa_.cpu_to_node[cpu];
     }
@@ -201,8 +203,19 @@ private:
     // Debug aids (CONFIG_DEBUG_SLAB)
     void poison_obj(const kmem_cache* c, uint64_t obj, uint8_t val);
     void check_poison_obj(kmem_cache* c, uint64_t obj);
-    void debugcheck_after_alloc(kmem_cache* c, uint64_t obj);
-    void debugcheck_before_free(kmem_cache* c, uint64_t obj);
+    void debugcheck_after_alloc(kmem_cache* c, uint64_t buf, uint64_t caller);
+    void debugcheck_before_free(kmem_cache* c, uint64_t buf, uint64_t caller);
+    // dbg_redzone1(), dbg_redzone2(), dbg_userword(): where the debug words of a buffer sit.
+    uint64_t redzone1(const kmem_cache* c, uint64_t buf) const { return buf + c->g.obj_offset - 8; }
+    uint64_t redzone2(const kmem_cache* c, uint64_t buf) const {
+        return buf + c->g.buffer_size - 8 - ((c->g.flags & SLAB_STORE_USER) ? 8 : 0);
+    }
+    uint64_t userword(const kmem_cache* c, uint64_t buf) const {
+        return buf + c->g.buffer_size - arch_.bytes_per_word;
+    }
+    void store_user(const kmem_cache* c, uint64_t buf, uint64_t caller);
+    std::string objinfo(const kmem_cache* c, uint64_t buf) const; // print_objinfo()
+    [[noreturn]] void list_corruption(const kmem_cache* c, const slab& s, const std::string& what);
     void report(kmem_cache* c, uint64_t obj, std::string msg);
     uint64_t read_u64(uint64_t pa) const { return ram_.read_u64(PhysAddr{pa}); }
     void write_u64(uint64_t pa, uint64_t v) { ram_.write_u64(PhysAddr{pa}, v); }

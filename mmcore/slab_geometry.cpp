@@ -92,20 +92,30 @@ std::string calculate_geometry(const SlabArch& a, uint64_t size, uint64_t align,
     } else {
         ralign = a.bytes_per_word;
     }
+    // Redzoning and user store require word alignment or possibly larger (mm/slab.c 2.6.32
+    // kmem_cache_create(); the same through 2.6.34 and again from 2.6.39).
     if (flags & SLAB_STORE_USER) ralign = a.bytes_per_word;
     if (flags & SLAB_RED_ZONE) {
         ralign = REDZONE_ALIGN;
+        // The second red zone must be aligned: round the object up.
         size = align_up(size, REDZONE_ALIGN);
     }
+    // The caller's alignment, if larger.
     if (ralign < align) ralign = align;
-    // Red zones need u64 alignment of the buffer.
-    if (ralign & (8 - 1)) flags &= ~(SLAB_RED_ZONE | SLAB_STORE_USER);
+    // "disable debug if necessary": an alignment above __alignof__(unsigned long long) (8)
+    // drops the red zones and the last-user word (a 64-byte cache aligned to 64 stays 64 bytes).
+    if (ralign > REDZONE_ALIGN) flags &= ~(SLAB_RED_ZONE | SLAB_STORE_USER);
     align = ralign;
     g.obj_size = uint32_t(size);
     if (flags & SLAB_RED_ZONE) {
-        // Red zone 1 before the object (one alignment unit), red zone 2 after it.
-        g.obj_offset += uint32_t(align);
-        size += align + 8;
+        // Red zone 1 (8 bytes) before the object, red zone 2 (8 bytes) after it.
+        g.obj_offset += 8;
+        size += 2 * 8;
+    }
+    if (flags & SLAB_STORE_USER) {
+        // The last-user word after the object; with red zones, REDZONE_ALIGN bytes so the
+        // second red zone stays 64-bit aligned.
+        size += (flags & SLAB_RED_ZONE) ? REDZONE_ALIGN : a.bytes_per_word;
     }
     // Determine if the slab management is 'on' or 'off' slab (decided before the alignment).
     if (size >= (PAGE_SIZE >> 3) && !early) flags |= CFLGS_OFF_SLAB;

@@ -59,10 +59,12 @@ struct SlabGeometry {
 void cache_estimate(const SlabArch& a, unsigned gfporder, uint64_t buffer_size, uint64_t align,
                     bool off_slab, uint64_t& left_over, uint64_t& num);
 
-// kmem_cache_create()'s size, alignment and order decisions. `debug` says whether the debug
-// flags (SLAB_RED_ZONE, SLAB_POISON) take effect (CONFIG_DEBUG_SLAB). `early` is
-// slab_early_init (the first kmalloc caches are never off-slab). Returns "" or why the cache
-// cannot be created.
+// kmem_cache_create()'s size, alignment and order decisions (2.6.32 mm/slab.c). `debug` says
+// whether the debug flags (SLAB_RED_ZONE, SLAB_POISON, SLAB_STORE_USER) take effect
+// (CONFIG_DEBUG_SLAB). Buffer layout with debug: [red zone 1: 8][object: obj_size][red zone 2: 8]
+// [last-user word: REDZONE_ALIGN with red zones, else BYTES_PER_WORD], the word at the very end.
+// `early` is slab_early_init (the first kmalloc caches are never off-slab). Returns "" or why the
+// cache cannot be created.
 std::string calculate_geometry(const SlabArch& a, uint64_t size, uint64_t align, uint32_t flags,
                                bool debug, bool early, SlabGeometry& g);
 

@@ -22,6 +22,7 @@
 #include <set>
 #include <string>
 
+#include "mmcore/bug.h"
 #include "mmcore/kernel.h"
 #include "mmcore/slab.h"
 #include "mmcore/slab_geometry.h"
@@ -606,4 +607,190 @@ TEST_CASE("slab: colouring offsets consecutive slabs", "[slab][colour]") {
         CHECK(k.slab.kmem_cache_destroy(c, 0));
     }
     CHECK(k.audit({}) == "");
+}
+
+// ---- Debug layout: red zones, SLAB_STORE_USER and FORCED_DEBUG (2.6.32 mm/slab.c) ------------
+//
+// kmem_cache_create() with DEBUG: ralign = BYTES_PER_WORD for SLAB_STORE_USER, REDZONE_ALIGN (8)
+// for SLAB_RED_ZONE (size rounded up to 8), the caller's align if larger, and "disable debug if
+// necessary": ralign > __alignof__(unsigned long long) (8) drops RED_ZONE and STORE_USER. Then
+// RED_ZONE adds 2 * 8 bytes (obj_offset 8) and STORE_USER adds REDZONE_ALIGN (with red zones) or
+// BYTES_PER_WORD. The off-slab test sees the size after these additions.
+
+TEST_CASE("slab geometry: an alignment above 8 drops the red zones", "[slab][geometry][debug]") {
+    SlabGeometry g;
+    // 64 bytes aligned to 64 with SLAB_RED_ZONE: ralign 8 -> 64 (the caller's) > 8: no red
+    // zone. buffer 64; nr = (4096 - 48) / (64 + 4) = 59; mgmt ALIGN(48 + 236, 64) = 320;
+    // 320 + 59*64 = 4096 fits, left 0.
+    for (const SlabArch& a : {kX64, kI386}) {
+        REQUIRE(calculate_geometry(a, 64, 64, SLAB_RED_ZONE, true, false, g).empty());
+        CHECK(g.buffer_size == 64);
+        CHECK(g.obj_offset == 0);
+        CHECK_FALSE(g.flags & SLAB_RED_ZONE);
+        CHECK(g.num == 59);
+        CHECK(g.gfporder == 0);
+        CHECK(g.left_over == 0);
+        CHECK(g.slab_size == 320); // i386: ALIGN(28 + 236, 64) = 320 too
+    }
+}
+
+TEST_CASE("slab geometry: SLAB_RED_ZONE | SLAB_STORE_USER on 100-byte objects",
+          "[slab][geometry][debug]") {
+    SlabGeometry g;
+    // x86_64: size 104 (a word multiple, already 8-aligned); obj_offset 8; 104 + 16 + 8 = 128.
+    // nr = 4048 / 132 = 30; mgmt ALIGN(48 + 120, 8) = 168; 168 + 30*128 = 4008 fits; left 88;
+    // colour 88 / 64 = 1. Layout: rz1 [0,8), object [8,112), rz2 [112,120), user [120,128).
+    REQUIRE(
+        calculate_geometry(kX64, 100, 0, SLAB_RED_ZONE | SLAB_STORE_USER, true, false, g).empty());
+    CHECK(g.obj_offset == 8);
+    CHECK(g.obj_size == 104);
+    CHECK(g.buffer_size == 128);
+    CHECK(g.num == 30);
+    CHECK(g.left_over == 88);
+    CHECK(g.colour == 1);
+    CHECK(g.slab_size == 168);
+    // i386: size 100 -> 100 (word multiple) -> 104 (red zone alignment); 104 + 16 + 8 = 128.
+    // nr = 4068 / 132 = 30; mgmt ALIGN(28 + 120, 8) = 152; left 4096 - 152 - 3840 = 104.
+    REQUIRE(
+        calculate_geometry(kI386, 100, 0, SLAB_RED_ZONE | SLAB_STORE_USER, true, false, g).empty());
+    CHECK(g.buffer_size == 128);
+    CHECK(g.num == 30);
+    CHECK(g.left_over == 104);
+    CHECK(g.slab_size == 152);
+    // SLAB_STORE_USER alone on i386: ralign 4 (BYTES_PER_WORD) is kept; 100 + 4 = 104.
+    REQUIRE(calculate_geometry(kI386, 100, 0, SLAB_STORE_USER, true, false, g).empty());
+    CHECK(g.flags & SLAB_STORE_USER);
+    CHECK(g.obj_offset == 0);
+    CHECK(g.buffer_size == 104);
+}
+
+namespace {
+KernelConfig forced_debug() {
+    KernelConfig kc;
+    kc.slab_debug = SlabDebug::forced;
+    return kc;
+}
+} // namespace
+
+// FORCED_DEBUG: SLAB_RED_ZONE | SLAB_STORE_USER when size < 4096 or fls(size - 1) ==
+// fls(size - 1 + REDZONE_ALIGN + 2 * 8), and SLAB_POISON for every cache.
+TEST_CASE("slab: FORCED_DEBUG cache sizes with red zones and the last-user word", "[slab][debug]") {
+    SECTION("x86_64") {
+        Booted b(machine(Arch::x86_64, 256 * MiB), forced_debug());
+        // 32 bytes: obj_offset 8, 32 + 16 + 8 = 56; nr = 4048 / 60 = 67; mgmt ALIGN(48 + 268,
+        // 8) = 320; 320 + 67*56 = 4072 fits, left 24.
+        kmem_cache* c = create(b.k, "f32", 32, 0, 0);
+        CHECK(c->g.flags & SLAB_RED_ZONE);
+        CHECK(c->g.flags & SLAB_STORE_USER);
+        CHECK(c->g.flags & SLAB_POISON);
+        CHECK(c->g.buffer_size == 56);
+        CHECK(c->g.num == 67);
+        CHECK(c->g.left_over == 24);
+        // 3000 bytes: 3000 + 24 = 3024 >= 512, provisionally off-slab; order 0 holds 1 with
+        // 1072 left (1072 * 8 > 4096), order 1 holds 2 with 2144 left, then stops (break
+        // order 1). slab_size ALIGN(2*4 + 48, 8) = 56 <= 2144: back on-slab, left 2088,
+        // colour 2088 / 64 = 32.
+        c = create(b.k, "f3000", 3000, 0, 0);
+        CHECK(c->g.buffer_size == 3024);
+        CHECK(c->g.obj_offset == 8);
+        CHECK(c->g.num == 2);
+        CHECK(c->g.gfporder == 1);
+        CHECK_FALSE(c->g.off_slab());
+        CHECK(c->g.left_over == 2088);
+        CHECK(c->g.colour == 32);
+        // 488 bytes: 488 + 24 = 512 is off-slab (the size after the debug words decides); 8
+        // per order-0 slab with nothing left, so the management stays off-slab.
+        c = create(b.k, "f488", 488, 0, 0);
+        CHECK(c->g.buffer_size == 512);
+        CHECK(c->g.off_slab());
+        CHECK(c->g.num == 8);
+        // 5000 bytes: fls(4999) = fls(5023) = 13, so red zones and the user word too: 5024;
+        // order 1 holds 1 (3168 left; on-slab after the move: 3168 - 56 = 3112), colour 48.
+        c = create(b.k, "f5000", 5000, 0, 0);
+        CHECK(c->g.flags & SLAB_RED_ZONE);
+        CHECK(c->g.buffer_size == 5024);
+        CHECK(c->g.gfporder == 1);
+        CHECK(c->g.num == 1);
+        CHECK(c->g.left_over == 3112);
+        CHECK(c->g.colour == 48);
+        // 4096 bytes: fls(4095) = 12, fls(4095 + 24) = 13: poisoned only, 4096 bytes.
+        c = create(b.k, "f4096", 4096, 0, 0);
+        CHECK_FALSE(c->g.flags & SLAB_RED_ZONE);
+        CHECK_FALSE(c->g.flags & SLAB_STORE_USER);
+        CHECK(c->g.flags & SLAB_POISON);
+        CHECK(c->g.buffer_size == 4096);
+    }
+    SECTION("i386") {
+        Booted b(machine(Arch::i386, 256 * MiB), forced_debug());
+        // 32 bytes: 56 as on x86_64 (the user word takes REDZONE_ALIGN = 8 with red zones);
+        // nr = 4068 / 60 = 67; mgmt ALIGN(28 + 268, 8) = 296; left 4096 - 296 - 3752 = 48.
+        kmem_cache* c = create(b.k, "f32", 32, 0, 0);
+        CHECK(c->g.buffer_size == 56);
+        CHECK(c->g.num == 67);
+        CHECK(c->g.left_over == 48);
+        // 3000 bytes: 3024, order 1, 2 per slab; slab_size ALIGN(8 + 28, 8) = 40: left 2104.
+        c = create(b.k, "f3000", 3000, 0, 0);
+        CHECK(c->g.buffer_size == 3024);
+        CHECK(c->g.left_over == 2104);
+        CHECK(c->g.colour == 32);
+    }
+}
+
+TEST_CASE("slab: the last-user word records the allocating and the freeing call", "[slab][debug]") {
+    Booted b(machine(Arch::x86_64, 256 * MiB));
+    kmem_cache* c = create(b.k, "users", 100, 0, SLAB_RED_ZONE | SLAB_STORE_USER | SLAB_POISON);
+    REQUIRE(c->g.buffer_size == 128);
+    // The object starts 8 bytes into its 128-byte buffer; the user word is the buffer's last
+    // 8 bytes (buffer + 120), red zone 2 the 8 before it (buffer + 112).
+    const uint64_t obj = b.k.slab.kmem_cache_alloc(c, GFP_KERNEL, 0, 6);
+    REQUIRE(obj);
+    const uint64_t buf = obj - 8;
+    CHECK(b.m.ram().read_u64(PhysAddr{buf + 120}) == 6);
+    CHECK(b.m.ram().read_u64(PhysAddr{buf + 112}) == RED_ACTIVE);
+    CHECK(b.m.ram().read_u64(PhysAddr{buf}) == RED_ACTIVE);
+    b.k.slab.kmem_cache_free(c, obj, 0, 9);
+    CHECK(b.m.ram().read_u64(PhysAddr{buf + 120}) == 9);
+    CHECK(b.m.ram().read_u64(PhysAddr{buf + 112}) == RED_INACTIVE);
+    // A write into the freed object is found by the poison check of the next allocation,
+    // whose report names the red zones and the last user (event 9 - 1 = 8).
+    b.m.ram().write_u32(PhysAddr{obj + 20}, 0);
+    REQUIRE(b.k.slab.kmem_cache_alloc(c, GFP_KERNEL, 0, 11) == obj);
+    REQUIRE(b.k.slab.reports().size() == 1);
+    const std::string& msg = b.k.slab.reports()[0].message;
+    INFO(msg);
+    CHECK(msg.find("Slab corruption: users start=") == 0);
+    CHECK(msg.find("first bad byte at offset 20") != std::string::npos);
+    CHECK(msg.find("Redzone: 0x9f911029d74e35b/0x9f911029d74e35b.") != std::string::npos);
+    CHECK(msg.find("Last user: event 8") != std::string::npos);
+}
+
+TEST_CASE("slab: a corrupted free list stops with the kernel's list-corruption BUG",
+          "[slab][debug]") {
+    Booted b(machine(Arch::x86_64, 256 * MiB));
+    // 256-byte objects, on-slab: struct slab (48 bytes) then kmem_bufctl_t[15] at the slab's
+    // start; no debug, so only the list checks guard the free list.
+    kmem_cache* c = create(b.k, "victim", 256, 0, SLAB_HWCACHE_ALIGN);
+    REQUIRE_FALSE(c->g.off_slab());
+    const uint64_t obj = b.k.slab.kmem_cache_alloc(c, GFP_KERNEL, 0);
+    REQUIRE(obj);
+    // The refill moved the slab's other 14 objects into the per-CPU array; shrinking the cache
+    // gives them back (slab_put_obj() relinks the free list in RAM), leaving one slab in use by
+    // one object, its free list 14 long.
+    b.k.slab.kmem_cache_shrink(c, 0);
+    // Its bufctl array (colour 0 for the first slab): the slab's page + 48, 15 entries.
+    // Overwrite every entry with 0xffff0000 (as a write past an object in the page below
+    // would): the refill that walks the list must stop with the BUG, not hand out a wild
+    // address or loop.
+    const uint64_t page = obj & ~uint64_t{4095};
+    for (unsigned i = 0; i < 15; i++) b.m.ram().write_u32(PhysAddr{page + 48 + 4 * i}, 0xffff0000u);
+    std::string what;
+    try {
+        for (int i = 0; i < 64; i++) b.k.slab.kmem_cache_alloc(c, GFP_KERNEL, 0);
+    } catch (const KernelBugOn& e) {
+        what = e.what();
+    }
+    INFO(what);
+    CHECK(what.find("slab: Internal list corruption detected in cache 'victim'(15)") == 0);
+    CHECK(what.find("] = 0xffff0000 is neither BUFCTL_END nor an object index (below 15)") !=
+          std::string::npos);
 }
