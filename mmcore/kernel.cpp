@@ -1,5 +1,7 @@
 #include "mmcore/kernel.h"
 
+#include <algorithm>
+
 namespace mmemu {
 
 uint64_t kernel_page_offset(Arch a, const KernelConfig& cfg) {
@@ -46,21 +48,30 @@ void Kernel::retune(const KernelConfig& cfg) {
 }
 
 std::string Kernel::audit(const std::vector<std::pair<uint64_t, unsigned>>& held) const {
-    std::vector<uint8_t> owner(layout.max_pfn, 0);
-    for (uint64_t pfn = 0; pfn < layout.max_pfn; pfn++)
-        if (mem_map[pfn].test(PG_reserved)) owner[pfn]++;
-    if (std::string e = buddy.audit_free_lists(owner); !e.empty()) return e;
-    if (std::string e = slab.audit(owner); !e.empty()) return e;
-    for (auto [pfn, order] : held)
-        for (uint64_t i = 0; i < (uint64_t{1} << order); i++)
-            if (pfn + i < owner.size() && owner[pfn + i] < 255) owner[pfn + i]++;
-    for (uint64_t pfn = 0; pfn < layout.max_pfn; pfn++) {
-        if (owner[pfn] == 1) continue;
-        return "pfn " + std::to_string(pfn) +
-               (owner[pfn] ? " is accounted to " + std::to_string(owner[pfn]) + " owners"
-                           : " is lost (free nowhere, owned by nobody)");
+    std::vector<OwnedFrames> owned;
+    // The frames boot reserved (holes in the e820 map and memblock.reserved): every one must
+    // still be PageReserved. Nothing reserves or releases frames after boot.
+    uint64_t at = 0;
+    auto reserved = [&](uint64_t from, uint64_t to) {
+        to = std::min(to, layout.max_pfn);
+        if (from >= to) return std::string();
+        for (uint64_t pfn = from; pfn < to; pfn++)
+            if (!mem_map[pfn].test(PG_reserved))
+                return "pfn " + std::to_string(pfn) +
+                       " was reserved at boot but is not PageReserved";
+        owned.push_back({from, to, "reserved", 0});
+        return std::string();
+    };
+    for (const auto& [from, to] : memblock.free_pfn_ranges()) {
+        if (std::string e = reserved(at, from); !e.empty()) return e;
+        at = to;
     }
-    return {};
+    if (std::string e = reserved(at, layout.max_pfn); !e.empty()) return e;
+    if (std::string e = buddy.audit_free_lists(owned); !e.empty()) return e;
+    if (std::string e = slab.audit(owned); !e.empty()) return e;
+    for (auto [pfn, order] : held)
+        owned.push_back({pfn, pfn + (uint64_t{1} << order), "held", order});
+    return check_frames_owned_once(owned, layout.max_pfn);
 }
 
 } // namespace mmemu

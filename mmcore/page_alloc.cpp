@@ -645,11 +645,7 @@ uint64_t PageAllocator::nr_pcp_pages() const {
     return n;
 }
 
-std::string PageAllocator::audit_free_lists(std::vector<uint8_t>& owner) const {
-    auto mark = [&](uint64_t pfn, uint64_t n) {
-        for (uint64_t i = 0; i < n; i++)
-            if (owner[pfn + i] < 255) owner[pfn + i]++;
-    };
+std::string PageAllocator::audit_free_lists(std::vector<OwnedFrames>& owned) const {
     for (const auto& node : nodes) {
         for (const auto& z : node.node_zones) {
             const std::string where =
@@ -661,11 +657,12 @@ std::string PageAllocator::audit_free_lists(std::vector<uint8_t>& owner) const {
                     std::string err;
                     z.free_area[order].free_list[mt].for_each(mm_, [&](uint32_t pfn) {
                         const page& p = mm_[pfn];
-                        if (!p.test(PG_buddy) || p.private_ != order || p.index != mt ||
-                            p.nid() != z.nid || p.zone_idx() != z.idx || !z.spans(pfn) ||
-                            (pfn & ((uint64_t{1} << order) - 1)))
+                        if (!p.test(PG_buddy) || p.test(PG_reserved) || p.private_ != order ||
+                            p.index != mt || p.nid() != z.nid || p.zone_idx() != z.idx ||
+                            !z.spans(pfn) || (pfn & ((uint64_t{1} << order) - 1)))
                             err = where + ": bad free block at pfn " + std::to_string(pfn);
-                        mark(pfn, uint64_t{1} << order);
+                        owned.push_back(
+                            {pfn, pfn + (uint64_t{1} << order), "buddy free list", order});
                         blocks++;
                     });
                     if (!err.empty()) return err;
@@ -684,7 +681,7 @@ std::string PageAllocator::audit_free_lists(std::vector<uint8_t>& owner) const {
                 for (unsigned i = 0; i < NR_PCP_LISTS; i++)
                     pcp.lists[i].for_each(mm_, [&](uint32_t pfn) {
                         const unsigned order = i / MIGRATE_PCPTYPES;
-                        mark(pfn, uint64_t{1} << order);
+                        owned.push_back({pfn, pfn + (uint64_t{1} << order), "pcp list", order});
                         n += int64_t{1} << order;
                     });
                 if (n != pcp.count)

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "emulator/phys_mem.h"
+#include "mmcore/frame_audit.h"
 #include "mmcore/gfp.h"
 #include "mmcore/mem_map.h"
 #include "mmcore/mmzone.h"
@@ -101,9 +102,9 @@ public:
     AllocFailure last_failure() const { return last_failure_; }
     uint64_t nr_free_pages() const; // Σ NR_FREE_PAGES (buddy lists only, as the kernel)
     uint64_t nr_pcp_pages() const;
-    // Checks the lists against the pages and counters; "" when consistent. Marks every free
-    // pfn in `owner` (which must be sized to the mem_map) with +1.
-    std::string audit_free_lists(std::vector<uint8_t>& owner) const;
+    // Checks the lists against the pages and counters; "" when consistent. Appends every free
+    // block (buddy and pcp lists) to `owned`.
+    std::string audit_free_lists(std::vector<OwnedFrames>& owned) const;
 
 private:
     // mm/page_alloc.c internals, named as there.

@@ -794,7 +794,7 @@ kmem_cache* SlabAllocator::find_cache(const std::string& name) const {
     return nullptr;
 }
 
-std::string SlabAllocator::audit(std::vector<uint8_t>& owner) const {
+std::string SlabAllocator::audit(std::vector<OwnedFrames>& owned) const {
     for (uint32_t id : chain_) {
         const kmem_cache* c = caches_[id].get();
         for (unsigned n = 0; n < nr_nodes_; n++) {
@@ -820,8 +820,9 @@ std::string SlabAllocator::audit(std::vector<uint8_t>& owner) const {
                         if (!p.test(PG_slab) || p.mapping != c->id || p.index != sid)
                             err = "cache " + c->name + ": page " + std::to_string(pfn) +
                                   " does not point back to its slab";
-                        if (owner[pfn] < 255) owner[pfn]++;
                     }
+                    owned.push_back(
+                        {s.first_pfn, s.first_pfn + (uint64_t{1} << c->g.gfporder), "slab", c->id});
                 });
                 if (count != expect)
                     err = "cache " + c->name + ": list length " + std::to_string(count) +

@@ -166,9 +166,9 @@ public:
     uint64_t kva(uint64_t phys) const { return phys + page_offset_; } // __va()
     const SlabArch& arch() const { return arch_; }
 
-    // Marks every page owned by a slab in `owner` (+1 per page) and checks each cache's lists
-    // and counters; "" when consistent.
-    std::string audit(std::vector<uint8_t>& owner) const;
+    // Appends every slab's pages to `owned` and checks each cache's lists and counters; ""
+    // when consistent.
+    std::string audit(std::vector<OwnedFrames>& owned) const;
 
 private:
     uint64_t kmem_cache_alloc_slow(kmem_cache* c, gfp_t gfp, unsigned cpu, uint64_t caller);

@@ -193,3 +193,38 @@ TEST_CASE("invariants: x86_64 128 MiB, 2 CPUs, every cache poisoned and red-zone
     kc.slab_debug = SlabDebug::forced;
     run_property(machine(Arch::x86_64, 128 * MiB, 2), 0x5eed0004, kc);
 }
+
+// The audit itself must catch what it guards against: a frame nobody owns, a frame owned twice,
+// a boot reservation that lost its PageReserved, and a free block whose page says otherwise.
+TEST_CASE("invariants: the frame audit finds lost, doubly owned and mislabelled frames",
+          "[invariants]") {
+    Booted b(machine(Arch::x86_64, 64 * MiB));
+    Kernel& k = b.k;
+    page* p = k.buddy.alloc_pages(GFP_KERNEL, 2, -1, 0);
+    REQUIRE(p);
+    const uint64_t pfn = k.buddy.mem_map().page_to_pfn(p).value;
+    // Held and declared: consistent.
+    CHECK(k.audit({{pfn, 2}}) == "");
+    // Held but not declared: its 4 frames are lost.
+    CHECK(k.audit({}).rfind("pfn " + std::to_string(pfn) + " is lost", 0) == 0);
+    // Declared twice: owned twice.
+    CHECK(k.audit({{pfn, 2}, {pfn, 0}}) ==
+          "pfn " + std::to_string(pfn) + " is accounted to 2 owners: held [" + std::to_string(pfn) +
+              ", " + std::to_string(pfn + 1) + ") and held [" + std::to_string(pfn) + ", " +
+              std::to_string(pfn + 4) + ")");
+    k.buddy.free_pages(p, 2, 0);
+    CHECK(k.audit({}) == "");
+    // Page 5 lies in the first MiB, reserved at boot: clearing PageReserved is caught.
+    k.mem_map[5].clear(PG_reserved);
+    CHECK(k.audit({}) == "pfn 5 was reserved at boot but is not PageReserved");
+    k.mem_map[5].set(PG_reserved);
+    CHECK(k.audit({}) == "");
+    // A block on the DMA zone's order-10 movable list whose page says order 9.
+    const zone& dma = b.z(0);
+    const std::vector<uint64_t> heads = free_list_pfns(k, dma, 10, MIGRATE_MOVABLE);
+    REQUIRE_FALSE(heads.empty());
+    k.mem_map[heads[0]].private_ = 9;
+    CHECK(k.audit({}) == "node 0 zone DMA: bad free block at pfn " + std::to_string(heads[0]));
+    k.mem_map[heads[0]].private_ = 10;
+    CHECK(k.audit({}) == "");
+}
