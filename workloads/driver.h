@@ -1,69 +1,54 @@
-// The driver: boots a Machine and Kernel for a compiled Scenario and executes its op list,
-// taking a statistics snapshot at each checkpoint and at the end.
+// The driver: boots the scenario's System and runs its ops in order, one loop for bare and
+// kernel scenarios. Ops record typed results; the statistics document is made from them, and
+// from the tables of workloads/statistics.h, only when it is written.
 #pragma once
 
 #include <memory>
 #include <string>
-#include <vector>
 
-#include "emulator/machine.h"
-#include "mmcore/kernel.h"
 #include "system/system.h"
+#include "workloads/ops_kernel.h"
+#include "workloads/results.h"
 #include "workloads/scenario.h"
-#include "workloads/stats.h"
+#include "workloads/statistics.h"
 
 namespace mmemu {
 
 struct RunOptions {
-    bool audit = true; // check the "nothing lost" invariant at every checkpoint and at the end
+    bool audit = true; // check the frame invariant at every checkpoint and at the end
 };
 
 class Driver {
 public:
-    // Boots the machine (throws std::invalid_argument if the kernel cannot boot with it).
-    Driver(const Scenario& sc, RunOptions opt = {});
+    // Boots the scenario's machine (and kernel). On failure returns nullptr with `error`: why
+    // this machine cannot be built or this kernel cannot boot on it.
+    static std::unique_ptr<Driver> boot(const Scenario& sc, RunOptions opt, std::string& error);
     ~Driver();
 
-    // Runs every op. Throws KernelBug if the invariant audit fails (a bug in mmemu).
+    // Runs every op, then audits. A kernel BUG the scenario caused (KernelBugOn) stops the run
+    // and is recorded in results().kernel_bug. Throws KernelBug if an audit fails (a bug in
+    // mmemu).
     void run();
     // Runs the ops up to and including the checkpoint `name`; false if there is none.
     bool run_until_checkpoint(const std::string& name);
-    // Bare-machine expectations that did not hold (mmemu run exits 1 when there are any).
-    uint64_t expectations_failed() const { return expectations_failed_; }
-    // The statistics document (format v1) without the host block.
-    ojson statistics() const;
-    Kernel& kernel() { return *kernel_; }
-    Machine& machine() { return *machine_; }
+
+    const Results& results() const { return results_; }
+    System& system() { return *system_; }
+    // The statistics document (format v1), with the host block if `host` is given.
+    ojson statistics(const HostInfo* host = nullptr) const;
 
 private:
-    struct Slot {
-        std::vector<uint64_t> items; // pfns (alloc_pages) or object addresses; 0/~0 = failed
-        uint8_t order = 0;
-    };
-    void exec(const Op& op);
-    void exec_bare(const Op& op);
-    ojson snapshot() const; // the state at a checkpoint or the end, kernel or bare
-    void expectation(const Op& op, ojson& rec, const std::string& failure);
-    void failure(const Op& op, const std::string& what);
-    std::vector<std::pair<uint64_t, unsigned>> held_blocks() const;
-    void audit(const std::string& where);
+    Driver(const Scenario& sc, RunOptions opt, std::unique_ptr<System> sys);
+    // Runs op `i`; false when a kernel BUG stopped the run.
+    bool step(size_t i);
 
     const Scenario& sc_;
     RunOptions opt_;
     std::unique_ptr<System> system_;
-    Machine* machine_ = nullptr;
-    Kernel* kernel_ = nullptr;
-    std::vector<Slot> slots_;
-    std::vector<kmem_cache*> caches_;
-    ojson checkpoints_ = ojson::array();
-    ojson failures_ = ojson::array();
-    ojson cache_errors_ = ojson::array();
-    uint64_t events_run_ = 0;
-    uint64_t audits_ = 0;
-    ojson accesses_ = ojson::array();
-    ojson expectation_failures_ = ojson::array();
-    uint64_t expectations_checked_ = 0;
-    uint64_t expectations_failed_ = 0;
+    Results results_;
+    KernelRunState kernel_state_;
+    RunContext cx_;
+    size_t next_ = 0; // the next op to run
 };
 
 } // namespace mmemu

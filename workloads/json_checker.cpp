@@ -1,5 +1,8 @@
 #include "workloads/json_checker.h"
 
+#include <cctype>
+#include <map>
+
 namespace mmemu {
 
 std::string type_name(const json& v) {
@@ -12,6 +15,228 @@ std::string type_name(const json& v) {
     case json::value_t::number_float: return "the number " + v.dump();
     default: return "the number " + v.dump();
     }
+}
+
+std::optional<uint64_t> parse_size(const std::string& text, std::string& error) {
+    size_t i = 0;
+    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) i++;
+    if (i == 0) {
+        error = "a size such as \"4GiB\", \"512MiB\" or a number of bytes, got \"" + text + "\"";
+        return std::nullopt;
+    }
+    if (i > 19) {
+        error = "a size that fits in 64 bits, got \"" + text + "\"";
+        return std::nullopt;
+    }
+    const uint64_t n = std::stoull(text.substr(0, i));
+    std::string unit = text.substr(i);
+    while (!unit.empty() && unit.front() == ' ') unit.erase(unit.begin());
+    static const std::map<std::string, uint64_t> units = {
+        {"", 1},
+        {"B", 1},
+        {"KiB", uint64_t{1} << 10},
+        {"MiB", uint64_t{1} << 20},
+        {"GiB", uint64_t{1} << 30},
+        {"TiB", uint64_t{1} << 40},
+        {"K", uint64_t{1} << 10},
+        {"M", uint64_t{1} << 20},
+        {"G", uint64_t{1} << 30},
+        {"T", uint64_t{1} << 40},
+        {"kB", 1000},
+        {"MB", 1000 * 1000},
+        {"GB", 1000ull * 1000 * 1000},
+        {"TB", 1000ull * 1000 * 1000 * 1000},
+    };
+    auto it = units.find(unit);
+    if (it == units.end()) {
+        error =
+            "a size unit (B, KiB, MiB, GiB, TiB, K, M, G, T, kB, MB, GB, TB), got \"" + unit + "\"";
+        return std::nullopt;
+    }
+    if (n && it->second > UINT64_MAX / n) {
+        error = "a size that fits in 64 bits, got \"" + text + "\"";
+        return std::nullopt;
+    }
+    return n * it->second;
+}
+
+namespace {
+template <class List>
+void report_unknown(Checker& ck, const json& obj, const std::string& path, const List& known) {
+    for (auto it = obj.begin(); it != obj.end(); ++it) {
+        bool ok = false;
+        for (const char* k : known) ok |= it.key() == k;
+        if (ok) continue;
+        std::string list;
+        for (const char* k : known) list += std::string(list.empty() ? "" : ", ") + k;
+        ck.error(json_pointer_append(path, it.key()),
+                 "unknown field (expected one of: " + list + ")");
+    }
+}
+} // namespace
+
+void Checker::only(const json& obj, const std::string& path,
+                   std::initializer_list<const char*> known) {
+    report_unknown(*this, obj, path, known);
+}
+
+void Checker::only(const json& obj, const std::string& path,
+                   const std::vector<const char*>& known) {
+    report_unknown(*this, obj, path, known);
+}
+
+std::optional<int64_t> Checker::integer(const json& obj, const std::string& path, const char* key,
+                                        int64_t lo, int64_t hi, std::optional<int64_t> dflt) {
+    const std::string p = json_pointer_append(path, key);
+    if (!obj.contains(key)) {
+        if (!dflt) error(p, "required field is missing (expected an integer)");
+        return dflt;
+    }
+    const json& v = obj[key];
+    if (!v.is_number_integer()) {
+        error(p, "expected an integer from " + std::to_string(lo) + " to " + std::to_string(hi) +
+                     ", got " + type_name(v));
+        return std::nullopt;
+    }
+    int64_t x;
+    if (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX))
+        x = INT64_MAX;
+    else
+        x = v.get<int64_t>();
+    if (x < lo || x > hi) {
+        error(p, "expected an integer from " + std::to_string(lo) + " to " + std::to_string(hi) +
+                     ", got " + v.dump());
+        return std::nullopt;
+    }
+    return x;
+}
+
+std::optional<std::string> Checker::string(const json& obj, const std::string& path,
+                                           const char* key, std::optional<std::string> dflt) {
+    const std::string p = json_pointer_append(path, key);
+    if (!obj.contains(key)) {
+        if (!dflt) error(p, "required field is missing (expected a string)");
+        return dflt;
+    }
+    const json& v = obj[key];
+    if (!v.is_string()) {
+        error(p, "expected a string, got " + type_name(v));
+        return std::nullopt;
+    }
+    return v.get<std::string>();
+}
+
+std::optional<bool> Checker::boolean(const json& obj, const std::string& path, const char* key,
+                                     bool dflt) {
+    if (!obj.contains(key)) return dflt;
+    const json& v = obj[key];
+    if (!v.is_boolean()) {
+        error(json_pointer_append(path, key), "expected true or false, got " + type_name(v));
+        return std::nullopt;
+    }
+    return v.get<bool>();
+}
+
+std::optional<uint64_t> Checker::u64(const json& obj, const std::string& path, const char* key,
+                                     std::optional<uint64_t> dflt) {
+    const std::string p = json_pointer_append(path, key);
+    if (!obj.contains(key)) {
+        if (!dflt) error(p, "required field is missing (expected a number such as \"0x1000\")");
+        return dflt;
+    }
+    auto v = number(obj[key]);
+    if (!v)
+        error(p, "expected a non-negative integer or a string such as \"0x1000\", got " +
+                     type_name(obj[key]));
+    return v;
+}
+
+std::optional<uint64_t> Checker::number(const json& v) {
+    if (v.is_number_unsigned()) return v.get<uint64_t>();
+    if (v.is_number_integer()) {
+        if (v.get<int64_t>() < 0) return std::nullopt;
+        return uint64_t(v.get<int64_t>());
+    }
+    if (!v.is_string()) return std::nullopt;
+    const std::string t = v.get<std::string>();
+    // Decimal digits, or 0x and hex digits; nothing else (no sign, no octal, no spaces).
+    const bool hex = t.size() > 2 && t[0] == '0' && (t[1] == 'x' || t[1] == 'X');
+    const size_t start = hex ? 2 : 0;
+    if (t.size() == start || t.size() - start > (hex ? 16u : 20u)) return std::nullopt;
+    uint64_t x = 0;
+    for (size_t i = start; i < t.size(); i++) {
+        const char c = t[i];
+        unsigned d;
+        if (c >= '0' && c <= '9')
+            d = unsigned(c - '0');
+        else if (hex && c >= 'a' && c <= 'f')
+            d = unsigned(c - 'a' + 10);
+        else if (hex && c >= 'A' && c <= 'F')
+            d = unsigned(c - 'A' + 10);
+        else
+            return std::nullopt;
+        const unsigned base = hex ? 16 : 10;
+        if (x > (UINT64_MAX - d) / base) return std::nullopt; // beyond 64 bits
+        x = x * base + d;
+    }
+    return x;
+}
+
+std::optional<uint64_t> Checker::size(const json& obj, const std::string& path, const char* key,
+                                      std::optional<uint64_t> dflt) {
+    const std::string p = json_pointer_append(path, key);
+    if (!obj.contains(key)) {
+        if (!dflt) error(p, "required field is missing (expected a size such as \"1GiB\")");
+        return dflt;
+    }
+    const json& v = obj[key];
+    if (v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0))
+        return v.get<uint64_t>();
+    if (!v.is_string()) {
+        error(p, "expected a size such as \"1GiB\" or a number of bytes, got " + type_name(v));
+        return std::nullopt;
+    }
+    std::string err;
+    auto s = parse_size(v.get<std::string>(), err);
+    if (!s) error(p, "expected " + err);
+    return s;
+}
+
+std::optional<gfp_t> Checker::gfp(const json& obj, const std::string& path, const char* key,
+                                  const char* dflt) {
+    std::string text;
+    const std::string p = json_pointer_append(path, key);
+    if (!obj.contains(key)) {
+        text = dflt;
+    } else if (obj[key].is_string()) {
+        text = obj[key].get<std::string>();
+    } else if (obj[key].is_array()) {
+        for (const auto& e : obj[key]) {
+            if (!e.is_string()) {
+                error(p, "expected GFP flag names, got " + type_name(e));
+                return std::nullopt;
+            }
+            text += (text.empty() ? "" : "|") + e.get<std::string>();
+        }
+    } else {
+        error(p,
+              "expected GFP flags such as \"GFP_KERNEL | __GFP_ZERO\", got " + type_name(obj[key]));
+        return std::nullopt;
+    }
+    std::string err;
+    auto g = parse_gfp(text, err);
+    if (!g) {
+        error(p, "expected GFP flags (GFP_KERNEL, GFP_USER, GFP_HIGHUSER_MOVABLE, GFP_DMA, "
+                 "GFP_DMA32, GFP_ATOMIC, __GFP_ZERO, __GFP_HIGH, __GFP_MOVABLE, "
+                 "__GFP_RECLAIMABLE, ...): " +
+                     err);
+        return std::nullopt;
+    }
+    if (std::string prob = gfp_problem(*g); !prob.empty()) {
+        error(p, "invalid GFP combination: " + prob);
+        return std::nullopt;
+    }
+    return g;
 }
 
 } // namespace mmemu

@@ -1,79 +1,98 @@
 #include "workloads/scenario.h"
 
-#include "workloads/scenario_parts.h"
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
-#include <map>
-#include <set>
+#include <cerrno>
+#include <cstring>
 
-#include "mmcore/slab_geometry.h"
+#include "workloads/json_reader.h"
+#include "workloads/op_table.h"
+#include "workloads/ops_kernel.h"
 
 namespace mmemu {
 
-std::optional<uint64_t> parse_size(const std::string& text, std::string& error) {
-    size_t i = 0;
-    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) i++;
-    if (i == 0) {
-        error = "a size such as \"4GiB\", \"512MiB\" or a number of bytes, got \"" + text + "\"";
-        return std::nullopt;
-    }
-    if (i > 19) {
-        error = "a size that fits in 64 bits, got \"" + text + "\"";
-        return std::nullopt;
-    }
-    const uint64_t n = std::stoull(text.substr(0, i));
-    std::string unit = text.substr(i);
-    while (!unit.empty() && unit.front() == ' ') unit.erase(unit.begin());
-    static const std::map<std::string, uint64_t> units = {
-        {"", 1},
-        {"B", 1},
-        {"KiB", uint64_t{1} << 10},
-        {"MiB", uint64_t{1} << 20},
-        {"GiB", uint64_t{1} << 30},
-        {"TiB", uint64_t{1} << 40},
-        {"K", uint64_t{1} << 10},
-        {"M", uint64_t{1} << 20},
-        {"G", uint64_t{1} << 30},
-        {"T", uint64_t{1} << 40},
-        {"kB", 1000},
-        {"MB", 1000 * 1000},
-        {"GB", 1000ull * 1000 * 1000},
-        {"TB", 1000ull * 1000 * 1000 * 1000},
-    };
-    auto it = units.find(unit);
-    if (it == units.end()) {
-        error =
-            "a size unit (B, KiB, MiB, GiB, TiB, K, M, G, T, kB, MB, GB, TB), got \"" + unit + "\"";
-        return std::nullopt;
-    }
-    if (n && it->second > UINT64_MAX / n) {
-        error = "a size that fits in 64 bits, got \"" + text + "\"";
-        return std::nullopt;
-    }
-    return n * it->second;
+std::string format_diagnostic(const std::string& file, const Diagnostic& d) {
+    std::string where = file;
+    if (d.line) where += ":" + std::to_string(d.line) + ":" + std::to_string(d.column);
+    return where + ": " + (d.path.empty() ? std::string() : d.path + ": ") + d.message;
 }
 
-std::string format_diagnostic(const std::string& file, const Diagnostic& d) {
-    return file + ": " + (d.path.empty() ? std::string("(document)") : d.path) + ": " + d.message;
+bool read_scenario_file(const std::string& path, std::string& text, std::string& error) {
+    // Open without blocking (a FIFO with no writer would wait forever), then refuse anything
+    // that is not a regular file before reading a byte.
+    const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        error = std::string("cannot open the scenario file: ") + std::strerror(errno);
+        return false;
+    }
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+        error = std::string("cannot read the scenario file: ") + std::strerror(errno);
+        ::close(fd);
+        return false;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        error = std::string("the scenario is not a regular file (it is ") +
+                (S_ISDIR(st.st_mode)    ? "a directory"
+                 : S_ISCHR(st.st_mode)  ? "a character device"
+                 : S_ISBLK(st.st_mode)  ? "a block device"
+                 : S_ISFIFO(st.st_mode) ? "a pipe"
+                 : S_ISSOCK(st.st_mode) ? "a socket"
+                                        : "not a file") +
+                "); give the path of a .json file";
+        ::close(fd);
+        return false;
+    }
+    if (uint64_t(st.st_size) > MAX_SCENARIO_BYTES) {
+        error = "the scenario file is " + std::to_string(st.st_size) +
+                " bytes; mmemu reads scenarios of at most " +
+                std::to_string(MAX_SCENARIO_BYTES >> 20) +
+                " MiB (use an event's count to repeat work)";
+        ::close(fd);
+        return false;
+    }
+    text.clear();
+    char buf[65536];
+    while (true) {
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            error = std::string("cannot read the scenario file: ") + std::strerror(errno);
+            ::close(fd);
+            return false;
+        }
+        if (n == 0) break;
+        text.append(buf, size_t(n));
+        if (text.size() > MAX_SCENARIO_BYTES) { // the file grew while it was read
+            error = "the scenario file is larger than " + std::to_string(MAX_SCENARIO_BYTES >> 20) +
+                    " MiB";
+            ::close(fd);
+            return false;
+        }
+    }
+    ::close(fd);
+    return true;
 }
 
 namespace {
 
 // machine.mmu: the CPU model (docs/cpu-model.md).
-void parse_mmu(Checker& ck, const json& u, Scenario& sc) {
+void parse_mmu(Checker& ck, const json& u, MachineConfig& mc) {
     const std::string path = "/machine/mmu";
     if (!u.is_object()) {
         ck.error(path, "expected an object, got " + type_name(u));
         return;
     }
     ck.only(u, path, {"maxphyaddr", "tlb", "costs"});
-    const int64_t min_bits = min_maxphyaddr(sc.machine.arch);
+    const int64_t min_bits = min_maxphyaddr(mc.arch);
     if (auto v = ck.integer(u, path, "maxphyaddr", min_bits, 52, 0)) {
-        sc.machine.maxphyaddr = unsigned(*v);
-        if (*v && *v < 64 && sc.machine.memory_bytes > (uint64_t{1} << *v))
+        mc.maxphyaddr = unsigned(*v);
+        if (*v && *v < 64 && mc.memory_bytes > (uint64_t{1} << *v))
             ck.error(path + "/maxphyaddr", "expected a width that addresses the machine's " +
-                                               std::to_string(sc.machine.memory_bytes) +
+                                               std::to_string(mc.memory_bytes) +
                                                " bytes of memory");
     }
     if (u.contains("costs")) {
@@ -82,7 +101,7 @@ void parse_mmu(Checker& ck, const json& u, Scenario& sc) {
         if (!c.is_object()) {
             ck.error(cp, "expected an object of cycle costs");
         } else {
-            CostModel& cm = sc.machine.costs;
+            CostModel& cm = mc.costs;
             const std::pair<const char*, uint32_t*> fields[] = {
                 {"l1_tlb_hit", &cm.l1_tlb_hit},
                 {"stlb_hit", &cm.stlb_hit},
@@ -104,7 +123,7 @@ void parse_mmu(Checker& ck, const json& u, Scenario& sc) {
                             *field = uint32_t(*v);
                     }
                 if (!known)
-                    ck.error(cp + "/" + it.key(),
+                    ck.error(json_pointer_append(cp, it.key()),
                              "unknown cost (see docs/cpu-model.md for the list)");
             }
         }
@@ -119,7 +138,7 @@ void parse_mmu(Checker& ck, const json& u, Scenario& sc) {
     }
     ck.only(t, tp,
             {"itlb", "dtlb", "stlb", "pml5e_cache", "pml4e_cache", "pdpte_cache", "pde_cache"});
-    TlbConfig& tc = sc.machine.tlb;
+    TlbConfig& tc = mc.tlb;
     for (const auto& [key, dest] :
          {std::pair<const char*, std::vector<TlbArrayConfig>*>{"itlb", &tc.itlb},
           {"dtlb", &tc.dtlb},
@@ -192,7 +211,7 @@ void parse_mmu(Checker& ck, const json& u, Scenario& sc) {
     if (auto v = ck.integer(t, tp, "pde_cache", 0, 1024, tc.pde_cache)) tc.pde_cache = unsigned(*v);
 }
 
-void parse_machine(Checker& ck, const json& m, Scenario& sc) {
+void parse_machine(Checker& ck, const json& m, MachineConfig& mc) {
     const std::string path = "/machine";
     if (!m.is_object()) {
         ck.error(path, "expected an object, got " + type_name(m));
@@ -201,12 +220,12 @@ void parse_machine(Checker& ck, const json& m, Scenario& sc) {
     ck.only(m, path, {"arch", "memory", "cpus", "numa", "mmu"});
     if (auto a = ck.string(m, path, "arch", std::string("x86_64"))) {
         if (auto arch = parse_arch(*a))
-            sc.machine.arch = *arch;
+            mc.arch = *arch;
         else
             ck.error(path + "/arch",
                      "expected \"i386\", \"pae\" or \"x86_64\", got \"" + *a + "\"");
     }
-    const uint64_t max_bytes = std::min(arch_max_phys_bytes(sc.machine.arch), MMEMU_MAX_PHYS_BYTES);
+    const uint64_t max_bytes = std::min(arch_max_phys_bytes(mc.arch), MMEMU_MAX_PHYS_BYTES);
     if (auto mem = ck.size(m, path, "memory", std::nullopt)) {
         if (*mem < MIN_MACHINE_BYTES)
             ck.error(path + "/memory",
@@ -214,7 +233,7 @@ void parse_machine(Checker& ck, const json& m, Scenario& sc) {
         else if (*mem > max_bytes)
             ck.error(path + "/memory",
                      "expected at most " + std::to_string(max_bytes >> 30) + "GiB for arch " +
-                         std::string(arch_name(sc.machine.arch)) +
+                         std::string(arch_name(mc.arch)) +
                          (max_bytes == MMEMU_MAX_PHYS_BYTES ? " (mmemu's limit)"
                                                             : " (what the arch can address)") +
                          ", got " + std::to_string(*mem) + " bytes");
@@ -222,10 +241,10 @@ void parse_machine(Checker& ck, const json& m, Scenario& sc) {
             ck.error(path + "/memory",
                      "expected a multiple of 4KiB, got " + std::to_string(*mem) + " bytes");
         else
-            sc.machine.memory_bytes = *mem;
+            mc.memory_bytes = *mem;
     }
-    if (auto c = ck.integer(m, path, "cpus", 1, 64, 1)) sc.machine.nr_cpus = unsigned(*c);
-    if (m.contains("mmu")) parse_mmu(ck, m["mmu"], sc);
+    if (auto c = ck.integer(m, path, "cpus", 1, 64, 1)) mc.nr_cpus = unsigned(*c);
+    if (m.contains("mmu")) parse_mmu(ck, m["mmu"], mc);
     if (!m.contains("numa")) return;
     const json& numa = m["numa"];
     const std::string np = path + "/numa";
@@ -241,7 +260,7 @@ void parse_machine(Checker& ck, const json& m, Scenario& sc) {
     }
     const json& nodes = numa["nodes"];
     constexpr uint64_t node_align = uint64_t{4} << 20; // MAX_ORDER_NR_PAGES
-    const uint64_t total = sc.machine.memory_bytes;
+    const uint64_t total = mc.memory_bytes;
     if (nodes.is_number_integer()) {
         auto n = ck.integer(numa, np, "nodes", 1, 8, std::nullopt);
         if (!n) return;
@@ -253,8 +272,7 @@ void parse_machine(Checker& ck, const json& m, Scenario& sc) {
             return;
         }
         for (int64_t i = 0; i < *n; i++)
-            sc.machine.nodes.push_back(
-                {uint64_t(i) * each, i + 1 == *n ? total : uint64_t(i + 1) * each});
+            mc.nodes.push_back({uint64_t(i) * each, i + 1 == *n ? total : uint64_t(i + 1) * each});
     } else if (nodes.is_array()) {
         if (nodes.empty() || nodes.size() > 8) {
             ck.error(np + "/nodes", "expected 1 to 8 nodes, got " + std::to_string(nodes.size()));
@@ -278,7 +296,7 @@ void parse_machine(Checker& ck, const json& m, Scenario& sc) {
                         std::to_string(*sz) + " bytes");
                 return;
             }
-            sc.machine.nodes.push_back({at, at + *sz});
+            mc.nodes.push_back({at, at + *sz});
             at += *sz;
         }
         if (at != total)
@@ -291,7 +309,7 @@ void parse_machine(Checker& ck, const json& m, Scenario& sc) {
     }
 }
 
-void parse_kernel(Checker& ck, const json& k, Scenario& sc) {
+void parse_kernel(Checker& ck, const json& k, const MachineConfig& mc, KernelConfig& c) {
     const std::string path = "/kernel";
     if (!k.is_object()) {
         ck.error(path, "expected an object, got " + type_name(k));
@@ -301,7 +319,6 @@ void parse_kernel(Checker& ck, const json& k, Scenario& sc) {
             {"min_free_kbytes", "watermark_scale_factor", "lowmem_reserve_ratio", "kernelcore",
              "movablecore", "vmsplit", "kernel_image", "pcp", "percpu_pagelist_high_fraction",
              "slab_debug"});
-    KernelConfig& c = sc.kernel;
     if (k.contains("min_free_kbytes"))
         if (auto v = ck.integer(k, path, "min_free_kbytes", 0, 1 << 30, std::nullopt))
             c.min_free_kbytes = uint64_t(*v);
@@ -327,9 +344,9 @@ void parse_kernel(Checker& ck, const json& k, Scenario& sc) {
     }
     if (auto v = ck.size(k, path, "kernelcore", 0)) c.kernelcore_bytes = *v;
     if (auto v = ck.size(k, path, "movablecore", 0)) c.movablecore_bytes = *v;
-    if (c.kernelcore_bytes >= sc.machine.memory_bytes && c.kernelcore_bytes)
+    if (c.kernelcore_bytes >= mc.memory_bytes && c.kernelcore_bytes)
         ck.error(path + "/kernelcore", "expected less than the machine's memory");
-    if (c.movablecore_bytes >= sc.machine.memory_bytes && c.movablecore_bytes)
+    if (c.movablecore_bytes >= mc.memory_bytes && c.movablecore_bytes)
         ck.error(path + "/movablecore", "expected less than the machine's memory");
     if (auto v = ck.string(k, path, "vmsplit", std::string("3G/1G"))) {
         if (*v == "3G/1G")
@@ -368,13 +385,14 @@ void parse_kernel(Checker& ck, const json& k, Scenario& sc) {
                      "expected \"off\", \"flags\" or \"forced\", got \"" + *v + "\"");
     }
     const uint64_t image_end = (uint64_t{16} << 20) + c.kernel_image_bytes;
-    if (image_end + (uint64_t{8} << 20) > sc.machine.memory_bytes)
+    if (image_end + (uint64_t{8} << 20) > mc.memory_bytes)
         ck.error(path + "/kernel_image",
                  "the kernel image at 16MiB does not fit in the machine's memory");
 }
 
-// Applies "--set a.b.c=value" to the document.
-void apply_override(json& doc, const std::string& spec, Checker& ck) {
+// Applies "--set a.b.c=value" to the document; `set_paths` receives the JSON pointer it set.
+void apply_override(json& doc, const std::string& spec, Checker& ck,
+                    std::vector<std::string>& set_paths) {
     const size_t eq = spec.find('=');
     if (eq == std::string::npos || eq == 0) {
         ck.error("",
@@ -382,19 +400,27 @@ void apply_override(json& doc, const std::string& spec, Checker& ck) {
         return;
     }
     const std::string key = spec.substr(0, eq), value = spec.substr(eq + 1);
-    json v = json::parse(value, nullptr, false);
-    if (v.is_discarded()) v = value;
+    JsonReadResult parsed = read_json(value);
+    json v = parsed.ok ? std::move(parsed.doc.value) : json(value);
     json* at = &doc;
+    std::string pointer;
     size_t start = 0;
     while (true) {
         const size_t dot = key.find('.', start);
         const std::string part = key.substr(start, dot - start);
-        if (!at->is_object()) {
-            ck.error("", "--set " + key + ": \"" + part + "\" is not inside an object");
+        if (part.empty()) {
+            ck.error("", "--set " + key + ": expected dot-separated field names");
             return;
         }
+        if (!at->is_object()) {
+            ck.error(pointer, "--set " + key + ": expected an object here to set \"" + part +
+                                  "\" in, got " + type_name(*at));
+            return;
+        }
+        pointer = json_pointer_append(pointer, part);
         if (dot == std::string::npos) {
-            (*at)[part] = v;
+            (*at)[part] = std::move(v);
+            set_paths.push_back(pointer);
             return;
         }
         at = &(*at)[part];
@@ -403,129 +429,97 @@ void apply_override(json& doc, const std::string& spec, Checker& ck) {
     }
 }
 
+// True when `path` is `prefix` or inside it.
+bool within(const std::string& path, const std::string& prefix) {
+    return path.compare(0, prefix.size(), prefix) == 0 &&
+           (path.size() == prefix.size() || path[prefix.size()] == '/');
+}
+
 } // namespace
-
-void parse_checkpoint(Checker& ck, const json& e, const std::string& p, Scenario& sc,
-                      std::set<std::string>& seen, Op& op) {
-    op.kind = OpKind::checkpoint;
-    ck.only(e, p, {"op", "name"});
-    if (auto n = ck.string(e, p, "name", std::nullopt)) {
-        if (!seen.insert(*n).second)
-            ck.error(p + "/name", "checkpoint name \"" + *n + "\" is used twice");
-        op.name = uint32_t(sc.checkpoint_names.size());
-        sc.checkpoint_names.push_back(*n);
-    }
-}
-
-void parse_event_list(Checker& ck, const json& events, Scenario& sc, const char* what,
-                      const char* expected, const EventParser& one) {
-    if (!events.is_array()) {
-        ck.error("/events", "expected an array of events, got " + type_name(events));
-        return;
-    }
-    std::set<std::string> checkpoints;
-    for (size_t i = 0; i < events.size(); i++) {
-        const std::string p = "/events/" + std::to_string(i);
-        const json& e = events[i];
-        if (!e.is_object()) {
-            ck.error(p, "expected an event object with an \"op\", got " + type_name(e));
-            continue;
-        }
-        auto op_name = ck.string(e, p, "op", std::nullopt);
-        if (!op_name) continue;
-        Op op{};
-        op.event = uint32_t(i);
-        const size_t before = ck.errors.size();
-        if (*op_name == "checkpoint") {
-            parse_checkpoint(ck, e, p, sc, checkpoints, op);
-        } else if (!one(e, p, *op_name, op)) {
-            ck.error(p + "/op", std::string("unknown ") + what + " \"" + *op_name +
-                                    "\" (expected " + expected + ")");
-            continue;
-        }
-        if (ck.errors.size() == before) sc.ops.push_back(op);
-    }
-}
 
 CompileResult compile_scenario(const std::string& file, const std::string& text,
                                const std::vector<std::string>& overrides) {
     CompileResult r;
-    Checker ck;
-    json doc;
-    try {
-        doc = json::parse(text);
-    } catch (const json::parse_error& e) {
-        // Convert the byte offset into a line and column.
-        size_t line = 1, col = 1;
-        const size_t upto = std::min<size_t>(e.byte ? e.byte - 1 : 0, text.size());
-        for (size_t i = 0; i < upto; i++) {
-            if (text[i] == '\n') {
-                line++;
-                col = 1;
-            } else {
-                col++;
-            }
-        }
-        std::string what = e.what();
-        const size_t colon = what.find("syntax error");
-        if (colon != std::string::npos) what = what.substr(colon);
-        r.errors.push_back({"", "malformed JSON at line " + std::to_string(line) + ", column " +
-                                    std::to_string(col) + ": " + what});
+    JsonReadResult read = read_json(text);
+    if (!read.ok) {
+        r.errors.push_back({"", "malformed JSON: expected " + read.error, read.error_pos.line,
+                            read.error_pos.column});
         return r;
     }
-    for (const auto& o : overrides) apply_override(doc, o, ck);
+    json& doc = read.doc.value;
+    Checker ck;
+    std::vector<std::string> set_paths;
+    for (const auto& o : overrides) apply_override(doc, o, ck, set_paths);
     Scenario sc;
     sc.file = file;
     if (!doc.is_object()) {
         ck.error("", "expected a JSON object with mmemu_scenario, machine and events, got " +
                          type_name(doc));
-        r.errors = ck.errors;
-        return r;
-    }
-    ck.only(
-        doc, "",
-        {"mmemu_scenario", "mode", "name", "description", "seed", "machine", "kernel", "events"});
-    if (auto m = ck.string(doc, "", "mode", std::string("kernel"))) {
-        if (*m == "bare")
-            sc.bare = true;
-        else if (*m != "kernel")
-            ck.error("/mode", "expected \"kernel\" (the default) or \"bare\", got \"" + *m + "\"");
-    }
-    if (auto v = ck.integer(doc, "", "mmemu_scenario", 1, 1000, std::nullopt))
-        if (*v != SCENARIO_FORMAT_VERSION)
-            ck.error("/mmemu_scenario",
-                     "expected format version 1 (this mmemu reads version 1), got " +
-                         std::to_string(*v));
-    if (auto v = ck.string(doc, "", "name", std::string())) sc.name = *v;
-    if (auto v = ck.string(doc, "", "description", std::string())) sc.description = *v;
-    if (doc.contains("seed")) {
-        if (!doc["seed"].is_number_unsigned())
-            ck.error("/seed", "expected a non-negative integer, got " + type_name(doc["seed"]));
-        else
-            sc.seed = doc["seed"].get<uint64_t>();
-    }
-    if (doc.contains("machine"))
-        parse_machine(ck, doc["machine"], sc);
-    else
-        ck.error("/machine",
-                 "required field is missing (expected {\"arch\", \"memory\", \"cpus\"})");
-    if (sc.bare) {
-        if (doc.contains("kernel"))
-            ck.error("/kernel", "a bare-machine scenario has no kernel (remove \"kernel\" or the "
-                                "\"mode\": \"bare\")");
-    } else if (doc.contains("kernel")) {
-        parse_kernel(ck, doc["kernel"], sc);
     } else {
-        parse_kernel(ck, json::object(), sc);
-    }
-    if (doc.contains("events")) {
-        if (sc.bare)
-            parse_bare_events(ck, doc["events"], sc);
+        ck.only(doc, "",
+                {"mmemu_scenario", "mode", "name", "description", "seed", "machine", "kernel",
+                 "events"});
+        if (auto m = ck.string(doc, "", "mode", std::string("kernel"))) {
+            if (*m == "bare")
+                sc.bare = true;
+            else if (*m != "kernel")
+                ck.error("/mode",
+                         "expected \"kernel\" (the default) or \"bare\", got \"" + *m + "\"");
+        }
+        if (auto v = ck.integer(doc, "", "mmemu_scenario", 1, 1000, std::nullopt))
+            if (*v != SCENARIO_FORMAT_VERSION)
+                ck.error("/mmemu_scenario",
+                         "expected format version 1 (this mmemu reads version 1), got " +
+                             std::to_string(*v));
+        if (auto v = ck.string(doc, "", "name", std::string())) sc.name = *v;
+        if (auto v = ck.string(doc, "", "description", std::string())) sc.description = *v;
+        if (doc.contains("seed")) {
+            if (!doc["seed"].is_number_unsigned())
+                ck.error("/seed", "expected a non-negative integer below 2^64, got " +
+                                      type_name(doc["seed"]));
+            else
+                sc.seed = doc["seed"].get<uint64_t>();
+        }
+        if (doc.contains("machine"))
+            parse_machine(ck, doc["machine"], sc.machine);
         else
-            parse_kernel_events(ck, doc["events"], sc);
-    } else
-        ck.error("/events", "required field is missing (expected an array of events)");
-    r.errors = ck.errors;
+            ck.error("/machine",
+                     "required field is missing (expected {\"arch\", \"memory\", \"cpus\"})");
+        if (sc.bare) {
+            if (doc.contains("kernel"))
+                ck.error("/kernel", "a bare-machine scenario has no kernel (remove \"kernel\" or "
+                                    "the \"mode\": \"bare\")");
+        } else {
+            parse_kernel(ck, doc.contains("kernel") ? doc["kernel"] : json::object(), sc.machine,
+                         sc.kernel);
+        }
+        if (!doc.contains("events")) {
+            ck.error("/events", "required field is missing (expected an array of events)");
+        } else if (doc["events"].is_array() && doc["events"].size() > MAX_EVENTS) {
+            ck.error("/events", "expected at most " + std::to_string(MAX_EVENTS) +
+                                    " events (use an event's count to repeat work), got " +
+                                    std::to_string(doc["events"].size()));
+        } else {
+            CompileState st;
+            st.machine = &sc.machine;
+            st.bare = sc.bare;
+            compile_events(ck, doc["events"], st, sc.ops);
+            sc.kernel_names = st.kernel_names;
+            sc.checkpoint_names = std::move(st.checkpoint_names);
+        }
+    }
+    r.errors = std::move(ck.errors);
+    for (auto& d : r.errors) {
+        bool set = false;
+        for (const auto& p : set_paths) set |= within(d.path, p);
+        if (set) {
+            d.message += " (the value given with --set)";
+            continue;
+        }
+        const TextPos at = read.doc.position_of(d.path);
+        d.line = at.line;
+        d.column = at.column;
+    }
     if (r.errors.empty()) r.scenario = std::move(sc);
     return r;
 }

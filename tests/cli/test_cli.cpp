@@ -1,6 +1,6 @@
 // The mmemu command, run as a user runs it: every kind of bad input gets a message naming the
-// file, the JSON path and what was expected, exit code 2, and no statistics; good input runs
-// and gives byte-identical statistics on a second run.
+// file, the line and column, the JSON path and what was expected, exit code 2, and no statistics;
+// good input runs and gives byte-identical statistics on a second run.
 #include <catch2/catch.hpp>
 
 #include <sys/wait.h>
@@ -74,18 +74,20 @@ TEST_CASE("cli: malformed JSON names the line and column", "[cli]") {
     const auto f = scenario("malformed", "{\n  \"mmemu_scenario\": 1,\n  \"machine\": {,\n}\n");
     const Result r = run("validate " + f);
     // Line 3, column 15 is the stray comma inside "machine": {,
-    require_bad(r, f + ": (document): malformed JSON at line 3, column 15");
+    require_bad(r, f + ":3:15: malformed JSON: expected a member name in double quotes, got ','");
 }
 
 TEST_CASE("cli: an unknown field is named by its JSON path", "[cli]") {
     const auto f =
         scenario("unknown-field", std::string("{") + kMachine + R"(, "evnets": [], "events": []})");
-    require_bad(run("validate " + f), f + ": /evnets: unknown field");
+    // kMachine is 70 characters after the "{": ", " then "evnets" (8) and ": " put the value
+    // at column 1 + 70 + 2 + 8 + 2 + 1 = 84.
+    require_bad(run("validate " + f), f + ":1:84: /evnets: unknown field");
 }
 
 TEST_CASE("cli: an unknown event is rejected", "[cli]") {
     const auto f = scenario("unknown-op", with_events(R"({"op": "alloc_page", "id": "a"})"));
-    require_bad(run("validate " + f), f + ": /events/0/op: unknown event \"alloc_page\"");
+    require_bad(run("validate " + f), f + ":1:92: /events/0/op: unknown event \"alloc_page\"");
 }
 
 TEST_CASE("cli: a wrong type is rejected", "[cli]") {
@@ -93,21 +95,21 @@ TEST_CASE("cli: a wrong type is rejected", "[cli]") {
                             with_events(R"({"op": "alloc_pages", "id": "a", "order": "three"})"));
     require_bad(
         run("validate " + f),
-        f + ": /events/0/order: expected an integer from 0 to 10, got the string \"three\"");
+        f + ":1:127: /events/0/order: expected an integer from 0 to 10, got the string \"three\"");
 }
 
 TEST_CASE("cli: an order above 10 is rejected", "[cli]") {
     const auto f =
         scenario("order", with_events(R"({"op": "alloc_pages", "id": "a", "order": 11})"));
     require_bad(run("validate " + f),
-                f + ": /events/0/order: expected an integer from 0 to 10, got 11");
+                f + ":1:127: /events/0/order: expected an integer from 0 to 10, got 11");
 }
 
 TEST_CASE("cli: memory of 0 is rejected", "[cli]") {
     const auto f =
         scenario("mem0", R"({"mmemu_scenario": 1, "machine": {"memory": 0}, "events": []})");
     require_bad(run("validate " + f),
-                f + ": /machine/memory: expected at least 64MiB of memory, got 0 bytes");
+                f + ":1:45: /machine/memory: expected at least 64MiB of memory, got 0 bytes");
 }
 
 TEST_CASE("cli: memory beyond what the arch addresses is rejected", "[cli]") {
@@ -115,33 +117,35 @@ TEST_CASE("cli: memory beyond what the arch addresses is rejected", "[cli]") {
     const auto f = scenario(
         "mem-i386",
         R"({"mmemu_scenario": 1, "machine": {"arch": "i386", "memory": "8GiB"}, "events": []})");
-    require_bad(run("validate " + f), f + ": /machine/memory: expected at most 4GiB for arch i386");
+    require_bad(run("validate " + f),
+                f + ":1:61: /machine/memory: expected at most 4GiB for arch i386");
 }
 
 TEST_CASE("cli: a bad size unit is rejected", "[cli]") {
     const auto f = scenario(
         "unit", R"({"mmemu_scenario": 1, "machine": {"memory": "1 GB-ish"}, "events": []})");
-    require_bad(run("validate " + f), f + ": /machine/memory: expected a size unit");
+    require_bad(run("validate " + f), f + ":1:45: /machine/memory: expected a size unit");
 }
 
 TEST_CASE("cli: an unknown GFP flag is rejected", "[cli]") {
     const auto f = scenario(
         "gfp",
         with_events(R"({"op": "alloc_pages", "id": "a", "gfp": "GFP_KERNEL | __GFP_SHINY"})"));
-    require_bad(run("validate " + f), f + ": /events/0/gfp: expected GFP flags");
+    require_bad(run("validate " + f), f + ":1:125: /events/0/gfp: expected GFP flags");
     REQUIRE(run("validate " + f).err.find("unknown GFP flag '__GFP_SHINY'") != std::string::npos);
 }
 
 TEST_CASE("cli: a free of something never allocated is rejected", "[cli]") {
     const auto f = scenario("never", with_events(R"({"op": "free_pages", "id": "ghost"})"));
-    require_bad(run("validate " + f), f + ": /events/0/id: expected the id of an alloc_pages "
+    require_bad(run("validate " + f), f + ":1:112: /events/0/id: expected the id of an alloc_pages "
                                           "event, but \"ghost\" was never allocated");
 }
 
 TEST_CASE("cli: a double free is rejected", "[cli]") {
     const auto f = scenario("double", with_events(R"({"op": "kmalloc", "id": "k", "size": 64},
         {"op": "kfree", "id": "k"}, {"op": "kfree", "id": "k"})"));
-    require_bad(run("validate " + f), f + ": /events/2/id: \"k\" was already freed (double free)");
+    require_bad(run("validate " + f),
+                f + ":2:59: /events/2/id: \"k\" was already freed (double free)");
 }
 
 TEST_CASE("cli: validate reports every error, not just the first", "[cli]") {
@@ -184,7 +188,8 @@ TEST_CASE("cli: --help and --version", "[cli]") {
 TEST_CASE("cli: --set overrides a field before validation", "[cli]") {
     const auto f = scenario("set", with_events(""));
     const Result r = run("validate " + f + " --set machine.memory=0");
-    require_bad(r, f + ": /machine/memory: expected at least 64MiB");
+    require_bad(r, f + ": /machine/memory: expected at least 64MiB of memory, got 0 bytes (the "
+                       "value given with --set)");
 }
 
 TEST_CASE("cli: the bundled example runs and is deterministic", "[cli]") {
@@ -211,7 +216,8 @@ TEST_CASE("cli: a slab object smaller than a word is rejected", "[cli]") {
     const auto f =
         scenario("tiny", with_events(R"({"op": "kmem_cache_create", "cache": "t", "size": 4})"));
     require_bad(run("validate " + f),
-                f + ": /events/0/size: expected an integer from 8 to 4194304, got 4");
+                f + ":1:135: /events/0/size: expected at least 8 bytes (a word: "
+                    "kmem_cache_create() BUGs on smaller objects), got 4");
 }
 
 TEST_CASE("cli: a write past a red-zoned object is reported on free, not ignored", "[cli]") {

@@ -3,7 +3,10 @@
 //   1  a bare-machine scenario's expectation did not hold (the statistics say which)
 //   2  bad input or usage (malformed or invalid scenario, unknown option, missing file)
 //   3  the statistics could not be written
-//   70 internal error: an invariant of the emulated kernel was broken (a bug in mmemu)
+//   4  the emulated kernel hit a BUG the scenario caused (a slab's free list overwritten by
+//      write_object): the run stopped there; the statistics (results.kernel_bug) say where
+//   70 internal error: a bug in mmemu (an invariant of the emulated kernel broken)
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
@@ -18,6 +21,7 @@
 #include "mmemu_version.h"
 #include "workloads/driver.h"
 #include "workloads/explain.h"
+#include "workloads/statistics.h"
 
 namespace po = boost::program_options;
 using namespace mmemu;
@@ -28,6 +32,7 @@ constexpr int EXIT_OK = 0;
 constexpr int EXIT_EXPECTATION = 1;
 constexpr int EXIT_BAD_INPUT = 2;
 constexpr int EXIT_OUTPUT = 3;
+constexpr int EXIT_KERNEL_BUG = 4;
 constexpr int EXIT_INTERNAL = 70;
 
 const char* kUsage =
@@ -37,40 +42,25 @@ const char* kUsage =
     "  run SCENARIO       run a scenario and print its statistics (JSON)\n"
     "  validate SCENARIO  check a scenario without running it; reports every error\n"
     "  explain ADDRESS    show a linear-address translation step by step\n"
-    "  help [COMMAND]     show help\n"
+    "  help [COMMAND]     show help for run, validate or explain\n"
+    "  help statistics    the reference of every statistic (markdown)\n"
     "\n"
     "options:\n"
     "  --help             show help\n"
     "  --version          print the version\n"
     "\n"
     "Exit codes: 0 success, 1 an expectation failed, 2 bad input or usage, 3 output not written,\n"
-    "70 internal error.\n"
+    "4 the emulated kernel hit a BUG the scenario caused, 70 internal error (a bug in mmemu).\n"
     "Docs: docs/scenario-format.md, docs/statistics-format.md.\n";
 
-struct Loaded {
-    std::string text;
-    bool ok = false;
-};
-
-Loaded read_file(const std::string& path) {
-    Loaded l;
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        std::cerr << "mmemu: " << path << ": cannot open the scenario file\n";
-        return l;
-    }
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    l.text = ss.str();
-    l.ok = true;
-    return l;
-}
-
-// Compiles the scenario, printing every diagnostic; nullopt on error.
+// Reads and compiles the scenario, printing every diagnostic; nullopt on error.
 std::optional<Scenario> load(const std::string& path, const std::vector<std::string>& sets) {
-    Loaded l = read_file(path);
-    if (!l.ok) return std::nullopt;
-    CompileResult r = compile_scenario(path, l.text, sets);
+    std::string text, error;
+    if (!read_scenario_file(path, text, error)) {
+        std::cerr << "mmemu: " << path << ": " << error << "\n";
+        return std::nullopt;
+    }
+    CompileResult r = compile_scenario(path, text, sets);
     for (const auto& d : r.errors) std::cerr << format_diagnostic(path, d) << "\n";
     if (!r.errors.empty()) {
         std::cerr << "mmemu: " << path << ": " << r.errors.size() << " error"
@@ -78,6 +68,11 @@ std::optional<Scenario> load(const std::string& path, const std::vector<std::str
         return std::nullopt;
     }
     return std::move(r.scenario);
+}
+
+// A number on the command line: decimal or 0x hex, as in scenario files (no octal, no sign).
+std::optional<uint64_t> cli_number(const std::string& text) {
+    return Checker::number(json(text));
 }
 
 po::options_description run_options() {
@@ -140,9 +135,9 @@ po::options_description explain_options() {
         "scenario", po::value<std::string>(),
         "explain on the page tables and registers of this bare-machine scenario instead")(
         "checkpoint", po::value<std::string>(), "with --scenario: the state after this checkpoint")(
-        "cpu", po::value<unsigned>()->default_value(0), "with --scenario: the CPU")(
+        "cpu", po::value<std::string>()->default_value("0"), "with --scenario: the CPU")(
         "type", po::value<std::string>()->default_value("read"), "read, write or fetch")(
-        "cpl", po::value<unsigned>()->default_value(3), "0 (supervisor) or 3 (user)")(
+        "cpl", po::value<std::string>()->default_value("3"), "0 (supervisor) or 3 (user)")(
         "implicit", "an implicit supervisor access (descriptor-table read)");
     return d;
 }
@@ -155,15 +150,20 @@ int cmd_explain(int argc, char** argv) {
                        "explain needs a linear address such as 0x08048568");
         rc)
         return rc < 0 ? EXIT_OK : rc;
-    uint64_t la;
-    try {
-        size_t used = 0;
-        const std::string& a = address;
-        la = std::stoull(a, &used, 0);
-        if (used != a.size()) throw std::invalid_argument(a);
-    } catch (const std::exception&) {
+    const auto parsed = cli_number(address);
+    if (!parsed) {
         std::cerr << "mmemu: \"" << address
-                  << "\" is not an address (expected a number such as 0x08048568)\n";
+                  << "\" is not an address (expected 0x and hex digits, such as 0x08048568, or "
+                     "decimal digits)\n";
+        return EXIT_BAD_INPUT;
+    }
+    const uint64_t la = *parsed;
+    if (vm.count("checkpoint") && !vm.count("scenario")) {
+        std::cerr << "mmemu: --checkpoint needs --scenario (the checkpoint of which scenario?)\n";
+        return EXIT_BAD_INPUT;
+    }
+    if (!vm["cpu"].defaulted() && !vm.count("scenario")) {
+        std::cerr << "mmemu: --cpu needs --scenario (the demonstration tables have one CPU)\n";
         return EXIT_BAD_INPUT;
     }
     AccessRequest req;
@@ -179,11 +179,12 @@ int cmd_explain(int argc, char** argv) {
         std::cerr << "mmemu: --type expects read, write or fetch, got \"" << type << "\"\n";
         return EXIT_BAD_INPUT;
     }
-    const unsigned cpl = vm["cpl"].as<unsigned>();
-    if (cpl != 0 && cpl != 3) {
-        std::cerr << "mmemu: --cpl expects 0 or 3\n";
+    const std::string cpl_text = vm["cpl"].as<std::string>();
+    if (cpl_text != "0" && cpl_text != "3") {
+        std::cerr << "mmemu: --cpl expects 0 or 3, got \"" << cpl_text << "\"\n";
         return EXIT_BAD_INPUT;
     }
+    const unsigned cpl = cpl_text == "3" ? 3 : 0;
     req.user = cpl == 3;
     req.implicit = vm.count("implicit") > 0;
 
@@ -197,24 +198,31 @@ int cmd_explain(int argc, char** argv) {
                          "scenarios have no page tables yet\n";
             return EXIT_BAD_INPUT;
         }
-        const unsigned cpu = vm["cpu"].as<unsigned>();
-        if (cpu >= sc->machine.nr_cpus) {
-            std::cerr << "mmemu: --cpu " << cpu << ": the machine has " << sc->machine.nr_cpus
-                      << " CPUs\n";
+        const std::string cpu_text = vm["cpu"].as<std::string>();
+        const auto cpu = cli_number(cpu_text);
+        if (!cpu || *cpu >= sc->machine.nr_cpus) {
+            std::cerr << "mmemu: --cpu expects a CPU of the scenario's machine (0 to "
+                      << sc->machine.nr_cpus - 1 << "), got \"" << cpu_text << "\"\n";
             return EXIT_BAD_INPUT;
         }
-        Driver d(*sc);
+        std::string error;
+        auto d = Driver::boot(*sc, RunOptions{}, error);
+        if (!d) {
+            std::cerr << "mmemu: " << path << ": the machine cannot boot: " << error << "\n";
+            return EXIT_BAD_INPUT;
+        }
         if (vm.count("checkpoint")) {
-            if (!d.run_until_checkpoint(vm["checkpoint"].as<std::string>())) {
-                std::cerr << "mmemu: " << path << ": no checkpoint named \""
-                          << vm["checkpoint"].as<std::string>() << "\"\n";
+            const std::string name = vm["checkpoint"].as<std::string>();
+            if (!d->run_until_checkpoint(name)) {
+                std::cerr << "mmemu: " << path << ": no checkpoint named \"" << name << "\"\n";
                 return EXIT_BAD_INPUT;
             }
         } else {
-            d.run();
+            d->run();
         }
-        Mmu& mmu = d.machine().mmu(cpu);
-        std::cout << explain_translation(mmu.regs(), mmu.pdptes(), d.machine().ram(), req);
+        Machine& m = d->system().machine();
+        Mmu& mmu = m.mmu(unsigned(*cpu));
+        std::cout << explain_translation(mmu.regs(), mmu.pdptes(), m.ram(), req);
         return EXIT_OK;
     }
     const std::string arch = vm["arch"].as<std::string>();
@@ -237,7 +245,13 @@ int cmd_explain(int argc, char** argv) {
         std::cerr << "mmemu: " << arch << " linear addresses are 32 bits\n";
         return EXIT_BAD_INPUT;
     }
-    Machine m(mc);
+    BootResult booted = System::boot(SystemConfig{mc, std::nullopt});
+    if (!booted.ok()) {
+        std::cerr << "mmemu: internal error: the demonstration machine cannot be built: "
+                  << booted.error << "\n";
+        return EXIT_INTERNAL;
+    }
+    Machine& m = booted.system->machine();
     CpuRegs regs;
     regs.maxphyaddr = m.config().maxphyaddr;
     PdpteRegs pdptes;
@@ -278,39 +292,55 @@ int cmd_run(int argc, char** argv) {
     if (int rc = parse(argc, argv, desc, vm, path); rc) return rc < 0 ? EXIT_OK : rc;
     auto sc = load(path, sets_of(vm));
     if (!sc) return EXIT_BAD_INPUT;
+    // The output is checked before anything runs: a usage error writes nothing.
+    std::string out_file;
+    if (vm.count("output")) {
+        out_file = vm["output"].as<std::string>();
+        if (out_file.empty()) {
+            std::cerr << "mmemu: -o/--output needs a file name (or leave it out for stdout)\n";
+            return EXIT_BAD_INPUT;
+        }
+        struct stat a {
+        }, b{};
+        if (::stat(out_file.c_str(), &a) == 0 && ::stat(path.c_str(), &b) == 0 &&
+            a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+            std::cerr << "mmemu: -o " << out_file
+                      << ": that is the scenario file; the statistics would overwrite it\n";
+            return EXIT_BAD_INPUT;
+        }
+    }
     const auto t0 = std::chrono::steady_clock::now();
-    ojson st;
-    uint64_t expectations_failed = 0;
-    try {
-        RunOptions opt;
-        opt.audit = !vm.count("no-audit");
-        Driver d(*sc, opt);
-        d.run();
-        st = d.statistics();
-        expectations_failed = d.expectations_failed();
-    } catch (const std::invalid_argument& e) {
-        std::cerr << "mmemu: " << path << ": " << e.what() << "\n";
+    RunOptions opt;
+    opt.audit = !vm.count("no-audit");
+    std::string error;
+    auto d = Driver::boot(*sc, opt, error);
+    if (!d) {
+        std::cerr << "mmemu: " << path << ": the machine cannot boot: " << error << "\n";
         return EXIT_BAD_INPUT;
+    }
+    try {
+        d->run();
     } catch (const KernelBug& e) {
         std::cerr << "mmemu: internal error: " << e.what() << "\n";
         return EXIT_INTERNAL;
     }
-    const double secs =
+    const Results& res = d->results();
+    HostInfo host;
+    host.version = MMEMU_VERSION;
+    char name[256] = {};
+    gethostname(name, sizeof name - 1);
+    host.hostname = name;
+    host.wall_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    char host[256] = {};
-    gethostname(host, sizeof host - 1);
-    st["host"] = {{"mmemu_version", MMEMU_VERSION},
-                  {"hostname", host},
-                  {"wall_seconds", secs},
-                  {"rss_bytes", host_rss_bytes()}};
+    host.rss_bytes = host_rss_bytes();
+    const ojson st = d->statistics(&host);
     const std::string out = st.dump(vm.count("compact") ? -1 : 2) + "\n";
-    if (vm.count("output")) {
-        const std::string file = vm["output"].as<std::string>();
-        std::ofstream f(file, std::ios::binary);
+    if (!out_file.empty()) {
+        std::ofstream f(out_file, std::ios::binary);
         f << out;
         f.close();
         if (!f) {
-            std::cerr << "mmemu: " << file << ": cannot write the statistics\n";
+            std::cerr << "mmemu: " << out_file << ": cannot write the statistics\n";
             return EXIT_OUTPUT;
         }
     } else {
@@ -318,9 +348,15 @@ int cmd_run(int argc, char** argv) {
         std::cout.flush();
         if (!std::cout) return EXIT_OUTPUT;
     }
-    if (expectations_failed) {
-        std::cerr << "mmemu: " << path << ": " << expectations_failed << " expectation"
-                  << (expectations_failed == 1 ? "" : "s")
+    if (res.kernel_bug) {
+        std::cerr << "mmemu: " << path << ": the emulated kernel hit a BUG at event "
+                  << res.kernel_bug->event << " (" << res.kernel_bug->op
+                  << "); the run stopped there: " << res.kernel_bug->message << "\n";
+        return EXIT_KERNEL_BUG;
+    }
+    if (res.expectations_failed) {
+        std::cerr << "mmemu: " << path << ": " << res.expectations_failed << " expectation"
+                  << (res.expectations_failed == 1 ? "" : "s")
                   << " failed (see results.expectations)\n";
         return EXIT_EXPECTATION;
     }
@@ -344,12 +380,26 @@ int main(int argc, char** argv) {
         return EXIT_OK;
     }
     if (cmd == "help") {
-        if (argc > 2 && std::string(argv[2]) == "run")
-            std::cout << run_options();
-        else if (argc > 2 && std::string(argv[2]) == "validate")
-            std::cout << validate_options();
-        else
+        const std::string topic = argc > 2 ? argv[2] : "";
+        if (argc > 3) {
+            std::cerr << "mmemu: help takes one topic\n\n" << kUsage;
+            return EXIT_BAD_INPUT;
+        }
+        if (topic.empty())
             std::cout << kUsage;
+        else if (topic == "run")
+            std::cout << run_options();
+        else if (topic == "validate")
+            std::cout << validate_options();
+        else if (topic == "explain")
+            std::cout << explain_options();
+        else if (topic == "statistics")
+            std::cout << statistics_reference_markdown();
+        else {
+            std::cerr << "mmemu: no help on \"" << topic
+                      << "\" (topics: run, validate, explain, statistics)\n";
+            return EXIT_BAD_INPUT;
+        }
         return EXIT_OK;
     }
     try {
@@ -358,6 +408,9 @@ int main(int argc, char** argv) {
         if (cmd == "explain") return cmd_explain(argc - 1, argv + 1);
     } catch (const std::bad_alloc&) {
         std::cerr << "mmemu: the host ran out of memory\n";
+        return EXIT_INTERNAL;
+    } catch (const std::exception& e) {
+        std::cerr << "mmemu: internal error: " << e.what() << "\n";
         return EXIT_INTERNAL;
     }
     std::cerr << "mmemu: unknown command \"" << cmd << "\"\n\n" << kUsage;

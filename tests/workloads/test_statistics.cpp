@@ -1,0 +1,240 @@
+// Statistics are declared once, in tables (workloads/stats_*.cpp). These tests hold the three
+// things that read them together: the field reference in docs/statistics-format.md is what the
+// tables generate; every field a run writes is declared; every declared field is written by some
+// run (the runs below are chosen so that each one is: kernel scenarios on x86_64, i386 and two
+// nodes, with failures, slab errors and a kernel BUG; bare machines with faults, split and string
+// accesses, segment loads, physical-memory checks and a failed expectation).
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include "workloads/driver.h"
+#include "workloads/scenario.h"
+#include "workloads/statistics.h"
+
+#ifndef MMEMU_SOURCE_DIR
+#error "MMEMU_SOURCE_DIR must point at the source tree"
+#endif
+
+using namespace mmemu;
+
+namespace {
+
+std::string slurp(const std::string& path) {
+    std::ifstream in(path);
+    REQUIRE(in.good());
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+std::string trim_end(std::string s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    return s;
+}
+
+// Compiles and runs a scenario; its statistics with a host block.
+ojson run_scenario(const std::string& name, const std::string& text) {
+    CompileResult c = compile_scenario(name, text);
+    std::string errors;
+    for (const auto& d : c.errors) errors += format_diagnostic(name, d) + "\n";
+    INFO(errors);
+    REQUIRE(c.errors.empty());
+    std::string boot_error;
+    auto d = Driver::boot(*c.scenario, RunOptions{}, boot_error);
+    INFO(boot_error);
+    REQUIRE(d);
+    d->run();
+    HostInfo host{"test", "host", 0.5, 1};
+    return d->statistics(&host);
+}
+
+// Every key path in a document: "a.b", arrays as "a[]" (their rows' keys as "a[].c"). The keys
+// of a state (final, checkpoints[].state) are written as the docs write them, under "state.".
+void collect(const ojson& v, const std::string& path, std::set<std::string>& out) {
+    if (v.is_object()) {
+        for (auto it = v.begin(); it != v.end(); ++it) {
+            std::string p = path.empty() ? it.key() : path + "." + it.key();
+            out.insert(p);
+            const std::string base = p == "final" || p == "checkpoints[].state" ? "state" : p;
+            collect(it.value(), base, out);
+        }
+    } else if (v.is_array()) {
+        for (const auto& row : v) collect(row, path + "[]", out);
+    }
+}
+
+// A declared path as a pattern: "<name>" stands for any key.
+std::regex pattern_of(const std::string& declared) {
+    std::string re;
+    for (size_t i = 0; i < declared.size(); i++) {
+        const char c = declared[i];
+        if (c == '<') {
+            i = declared.find('>', i);
+            re += "[^.]+";
+        } else if (std::string("[].\\^$|?*+(){}").find(c) != std::string::npos) {
+            re += '\\';
+            re += c;
+        } else {
+            re += c;
+        }
+    }
+    return std::regex(re);
+}
+
+const char* KERNEL_X86_64 = R"({"mmemu_scenario": 1, "name": "k64",
+ "machine": {"arch": "x86_64", "memory": "256MiB", "cpus": 2, "numa": {"nodes": 2}},
+ "events": [
+  {"op": "alloc_pages", "id": "p", "order": 2, "count": 4},
+  {"op": "kmem_cache_create", "cache": "rz", "size": 100, "flags": "SLAB_RED_ZONE"},
+  {"op": "kmem_cache_alloc", "cache": "rz", "id": "o"},
+  {"op": "write_object", "id": "o", "offset": 104, "length": 1, "byte": 0},
+  {"op": "kmem_cache_free", "id": "o"},
+  {"op": "kmalloc", "id": "huge", "size": 8388608, "count": 3},
+  {"op": "kmem_cache_destroy", "cache": "rz"},
+  {"op": "kmem_cache_create", "cache": "left", "size": 64},
+  {"op": "kmem_cache_alloc", "cache": "left", "id": "x"},
+  {"op": "kmem_cache_destroy", "cache": "left"},
+  {"op": "checkpoint", "name": "middle"},
+  {"op": "free_pages", "id": "p"}
+ ]})";
+
+const char* KERNEL_I386 = R"({"mmemu_scenario": 1, "name": "k32",
+ "machine": {"arch": "i386", "memory": "1GiB"},
+ "events": [{"op": "alloc_pages", "id": "h", "gfp": "GFP_HIGHUSER_MOVABLE"}]})";
+
+const char* KERNEL_BUG = R"({"mmemu_scenario": 1, "name": "bug",
+ "machine": {"memory": "128MiB"}, "kernel": {"slab_debug": "off"},
+ "events": [
+  {"op": "kmem_cache_create", "cache": "c", "size": 64},
+  {"op": "kmem_cache_alloc", "cache": "c", "id": "a"},
+  {"op": "kmem_cache_alloc", "cache": "c", "id": "b", "count": 200},
+  {"op": "kmem_cache_free", "id": "b"},
+  {"op": "write_object", "id": "a", "offset": 0, "length": 65536, "byte": 7},
+  {"op": "kmem_cache_alloc", "cache": "c", "id": "d", "count": 200}
+ ]})";
+
+// 4-level paging: la 0x1000 -> 0x200000 and 0x2000 -> 0x201000 (user, writable); 0x3000 is not
+// mapped. A GDT of one null descriptor (limit 7).
+const char* BARE = R"({"mmemu_scenario": 1, "mode": "bare", "name": "bare",
+ "machine": {"arch": "x86_64", "memory": "64MiB"},
+ "events": [
+  {"op": "set_cr", "cr": 0, "value": "0x80000000"},
+  {"op": "write_phys", "addr": "0x100000", "u64": ["0x101007"]},
+  {"op": "write_phys", "addr": "0x101000", "u64": ["0x102007"]},
+  {"op": "write_phys", "addr": "0x102000", "u64": ["0x103007"]},
+  {"op": "write_phys", "addr": "0x103008", "u64": ["0x200007", "0x201007"]},
+  {"op": "set_cr", "cr": 4, "value": "0x20"},
+  {"op": "wrmsr", "msr": "IA32_EFER", "value": "0x100"},
+  {"op": "set_cr", "cr": 3, "value": "0x100000"},
+  {"op": "set_cr", "cr": 0, "value": "0x80000001"},
+  {"op": "access", "type": "write", "la": "0x1ffc", "size": 8, "value": "0x1122334455667788"},
+  {"op": "access", "type": "write", "la": "0x2ffc", "size": 8, "value": "0x1122334455667788"},
+  {"op": "expect_phys", "addr": "0x201ffc", "bytes": "00000000"},
+  {"op": "access", "type": "read", "la": "0x1ffc", "size": 4, "expect": {"value": "0x55667788"}},
+  {"op": "access", "type": "read", "la": "0x1000", "size": 4, "expect": {"value": "0x1"}},
+  {"op": "access", "type": "write", "la": "0x2f00", "size": 512, "fill": 255},
+  {"op": "access", "type": "read", "seg": "ds", "offset": "0x1000", "cpl": 3},
+  {"op": "lgdt", "base": "0x300000", "limit": 7},
+  {"op": "load_segment", "reg": "ds", "selector": "0x0"},
+  {"op": "load_segment", "reg": "ds", "selector": "0x10", "expect": {"fault": "#GP", "error_code": "0x10"}},
+  {"op": "checkpoint", "name": "end"}
+ ]})";
+
+std::set<std::string> emitted_paths() {
+    std::set<std::string> paths;
+    const std::string ex = std::string(MMEMU_SOURCE_DIR) + "/examples/";
+    for (const char* f : {"buddy-and-slab.json", "bare-x86_64-tlb.json", "bare-i386-seed003.json"})
+        collect(run_scenario(f, slurp(ex + f)), "", paths);
+    for (const char* t : {KERNEL_X86_64, KERNEL_I386, KERNEL_BUG, BARE})
+        collect(run_scenario("inline.json", t), "", paths);
+    return paths;
+}
+
+} // namespace
+
+TEST_CASE("statistics: docs/statistics-format.md holds the generated reference",
+          "[workloads][statistics]") {
+    const std::string doc = slurp(std::string(MMEMU_SOURCE_DIR) + "/docs/statistics-format.md");
+    const std::string begin = "<!-- BEGIN GENERATED (mmemu help statistics) -->\n";
+    const std::string end = "<!-- END GENERATED -->";
+    const size_t a = doc.find(begin), b = doc.find(end);
+    REQUIRE(a != std::string::npos);
+    REQUIRE(b != std::string::npos);
+    INFO("run scripts/update-docs.sh after changing a statistics table");
+    REQUIRE(trim_end(doc.substr(a + begin.size(), b - a - begin.size())) ==
+            trim_end(statistics_reference_markdown()));
+}
+
+TEST_CASE("statistics: every written field is declared, every declared field is written",
+          "[workloads][statistics]") {
+    const std::set<std::string> paths = emitted_paths();
+    // A group's own path (the object that holds its fields, such as one TLB array by name) is
+    // declared by the group.
+    std::vector<std::pair<std::string, std::regex>> declared, groups;
+    for (const auto& g : statistics_reference()) {
+        groups.emplace_back(g.path, pattern_of(g.path));
+        for (const auto& s : g.stats) declared.emplace_back(s.path, pattern_of(s.path));
+    }
+    REQUIRE(declared.size() > 150);
+    for (const auto& p : paths) {
+        bool found = false;
+        for (const auto& [name, re] : declared) found |= std::regex_match(p, re);
+        for (const auto& [name, re] : groups) found |= std::regex_match(p, re);
+        INFO("written but not declared: " << p);
+        CHECK(found);
+    }
+    for (const auto& [name, re] : declared) {
+        bool found = false;
+        for (const auto& p : paths) found |= std::regex_match(p, re);
+        INFO("declared but never written: " << name);
+        CHECK(found);
+    }
+}
+
+TEST_CASE("statistics: the results the runs above must show", "[workloads][statistics]") {
+    // The count of 3 failing kmallocs is one aggregated row: tries 0 to 2.
+    const ojson k = run_scenario("k64.json", KERNEL_X86_64);
+    const ojson& f = k["results"]["failures"];
+    REQUIRE(f.size() == 2);
+    CHECK(f[0]["op"] == "kmalloc");
+    CHECK(f[0]["count"] == 3);
+    CHECK(f[0]["first"] == 0);
+    CHECK(f[0]["last"] == 2);
+    // kmem_cache_destroy() of a cache with an object left fails and keeps the cache.
+    CHECK(f[1]["op"] == "kmem_cache_destroy");
+    CHECK(f[1]["cache"] == "left");
+    // The byte after the 100-byte object (rounded to 104) is red zone 2.
+    REQUIRE(k["results"]["slab_errors"].size() >= 1);
+    // The kernel BUG stops the run at event 5: events 0-4 ran, and no final audit.
+    const ojson bug = run_scenario("bug.json", KERNEL_BUG);
+    CHECK(bug["results"]["events_run"] == 5);
+    CHECK(bug["results"]["kernel_bug"]["event"] == 5);
+    CHECK(bug["results"]["kernel_bug"]["op"] == "kmem_cache_alloc");
+    CHECK(bug["results"]["audits_passed"] == 0);
+    // The register write with PG and not PE is #GP(0) (SDM Vol. 2 MOV CR0).
+    const ojson bare = run_scenario("bare.json", BARE);
+    CHECK(bare["results"]["faults"][0]["fault"] == "#GP");
+    CHECK(bare["results"]["faults"][0]["event"] == 0);
+    const ojson& acc = bare["results"]["accesses"];
+    // 0x1ffc + 8 crosses onto 0x2000, mapped to 0x201000: split.
+    CHECK(acc[0]["result"]["pa"] == "0x200ffc");
+    CHECK(acc[0]["result"]["split_pa"] == "0x201000");
+    // 0x2ffc + 8 crosses onto 0x3000, not mapped: #PF for 0x3000 (not present, write, user=0:
+    // error code 0x2) and nothing written, checked by the expect_phys after it.
+    CHECK(acc[1]["result"]["fault"] == "#PF");
+    CHECK(acc[1]["result"]["cr2"] == "0x3000");
+    CHECK(acc[1]["result"]["error_code"] == "0x2");
+    CHECK(acc[2]["expectation"] == "met");
+    CHECK(acc[3]["expectation"] == "met");                 // bytes 88 77 66 55 at 0x1ffc
+    CHECK(bare["results"]["expectations"]["failed"] == 1); // 0x1000 holds 0, not 1
+    // The 512-byte fill from 0x2f00 moves the 256 bytes before 0x3000, then faults.
+    CHECK(acc[5]["done"] == 256);
+    CHECK(acc[5]["result"]["cr2"] == "0x3000");
+    // Selector 0x10 is beyond the GDT's limit of 7: #GP(0x10).
+    CHECK(acc[8]["result"]["error_code"] == "0x10");
+}

@@ -1,0 +1,85 @@
+#include "workloads/op_table.h"
+
+#include "workloads/ops_kernel.h"
+#include "workloads/ops_machine.h"
+#include "workloads/ops_run.h"
+
+namespace mmemu {
+
+const std::vector<OpFamily>& op_families() {
+    static const std::vector<OpFamily> families = {
+        {"run", &run_op_specs()},
+        {"kernel", &kernel_op_specs()},
+        {"machine", &machine_op_specs()},
+    };
+    return families;
+}
+
+const OpSpec* find_op_spec(const std::string& name) {
+    for (const auto& fam : op_families())
+        for (const auto& spec : *fam.ops)
+            if (name == spec.name) return &spec;
+    return nullptr;
+}
+
+namespace {
+// "alloc_pages, free_pages, ... or checkpoint": the ops a scenario of this mode can use.
+std::string op_list(bool bare) {
+    std::vector<const char*> names;
+    for (const auto& fam : op_families())
+        for (const auto& spec : *fam.ops)
+            if (spec.mode == OpMode::any || (spec.mode == OpMode::bare) == bare)
+                names.push_back(spec.name);
+    std::string s;
+    for (size_t i = 0; i < names.size(); i++)
+        s += std::string(i ? (i + 1 == names.size() ? " or " : ", ") : "") + names[i];
+    return s;
+}
+} // namespace
+
+void compile_events(Checker& ck, const json& events, CompileState& st,
+                    std::vector<std::unique_ptr<Op>>& ops) {
+    if (!events.is_array()) {
+        ck.error("/events", "expected an array of events, got " + type_name(events));
+        return;
+    }
+    for (size_t i = 0; i < events.size(); i++) {
+        const std::string p = "/events/" + std::to_string(i);
+        const json& e = events[i];
+        if (!e.is_object()) {
+            ck.error(p, "expected an event object with an \"op\", got " + type_name(e));
+            continue;
+        }
+        auto name = ck.string(e, p, "op", std::nullopt);
+        if (!name) continue;
+        const OpSpec* spec = find_op_spec(*name);
+        if (!spec) {
+            ck.error(p + "/op", std::string("unknown ") + (st.bare ? "bare-machine " : "") +
+                                    "event \"" + *name + "\" (expected " + op_list(st.bare) + ")");
+            continue;
+        }
+        if (spec->mode == OpMode::bare && !st.bare) {
+            ck.error(p + "/op",
+                     "\"" + *name +
+                         "\" is a bare-machine op (\"mode\": \"bare\"): in a "
+                         "kernel scenario the kernel owns the control registers, the page "
+                         "tables and physical memory");
+            continue;
+        }
+        if (spec->mode == OpMode::kernel && st.bare) {
+            ck.error(p + "/op", "unknown bare-machine event \"" + *name +
+                                    "\": it needs a kernel "
+                                    "(remove \"mode\": \"bare\"; expected " +
+                                    op_list(true) + ")");
+            continue;
+        }
+        const size_t before = ck.errors.size();
+        OpParser parser(ck, e, p, *spec, st, uint32_t(i));
+        std::unique_ptr<Op> op = spec->parse(parser);
+        if (ck.errors.size() != before || !op) continue;
+        op->event = uint32_t(i);
+        ops.push_back(std::move(op));
+    }
+}
+
+} // namespace mmemu

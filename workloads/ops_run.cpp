@@ -1,0 +1,55 @@
+// The run op family: checkpoint, the same in kernel and bare scenarios.
+#include "workloads/ops_run.h"
+
+#include "mmcore/bug.h"
+#include "system/system.h"
+#include "workloads/ops_kernel.h"
+#include "workloads/results.h"
+#include "workloads/statistics.h"
+
+namespace mmemu {
+
+void audit_frames(RunContext& cx, const std::string& where) {
+    if (std::string e = cx.sys.kernel().audit(cx.kernel->held_blocks()); !e.empty())
+        throw KernelBug("invariant check failed " + where + ": " + e);
+    cx.results.audits_passed++;
+}
+
+namespace {
+
+// A statistics snapshot (after the frame audit, in kernel scenarios).
+struct Checkpoint final : Op {
+    std::string label;
+    const char* name() const override { return "checkpoint"; }
+    const std::string* checkpoint_name() const override { return &label; }
+    void run(RunContext& cx) const override {
+        if (cx.kernel && cx.audit) audit_frames(cx, "at checkpoint \"" + label + "\"");
+        cx.results.checkpoints.push_back({label, event, state_json(cx.sys)});
+    }
+};
+
+std::unique_ptr<Op> parse_checkpoint(OpParser& p) {
+    auto op = std::make_unique<Checkpoint>();
+    if (auto n = p.string("name", std::nullopt)) {
+        for (const auto& seen : p.state.checkpoint_names)
+            if (seen == *n) p.error("name", "checkpoint name \"" + *n + "\" is used twice");
+        p.state.checkpoint_names.push_back(*n);
+        op->label = *n;
+    }
+    return op;
+}
+
+} // namespace
+
+const std::vector<OpSpec>& run_op_specs() {
+    static const std::vector<OpSpec> specs = {
+        {"checkpoint",
+         OpMode::any,
+         {{"name", FieldKind::string, true, 0, 0, {}, "unique among the checkpoints"}},
+         parse_checkpoint,
+         "a statistics snapshot, in checkpoints"},
+    };
+    return specs;
+}
+
+} // namespace mmemu

@@ -1,0 +1,17 @@
+// The run op family, shared by every scenario: checkpoint.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "workloads/op.h"
+
+namespace mmemu {
+
+const std::vector<OpSpec>& run_op_specs();
+
+// The frame audit of a kernel scenario (Kernel::audit with the blocks the scenario holds):
+// counts a pass in the results, throws KernelBug (a bug in mmemu) naming `where` on a failure.
+void audit_frames(RunContext& cx, const std::string& where);
+
+} // namespace mmemu

@@ -1,0 +1,113 @@
+// What ops record while a scenario runs, as typed records: failed allocations (identical ones
+// of one event aggregated), faults of register writes, accesses and their expectations,
+// checkpoints, and a stop on a kernel BUG. JSON is made from them only when the statistics are
+// written (workloads/statistics.h).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "emulator/cpu.h"
+
+namespace mmemu {
+
+using ojson = nlohmann::ordered_json;
+
+// An emulated failure: an allocation that could not be met, a cache that could not be created
+// or destroyed, a write through an id that holds no object. Identical failures of consecutive
+// tries in one event (a count of 1000 blocks, all failing for the same reason) are one record
+// with `count` and the first and last index.
+struct FailureRecord {
+    uint32_t event;
+    const char* op;
+    std::string subject; // the id, or the cache name (is_cache)
+    bool is_cache;
+    std::string reason;
+    uint64_t count = 1;
+    uint64_t first = 0, last = 0; // indices of the failed tries within the event
+};
+
+// A fault raised by a register write or INVPCID (bare machines).
+struct FaultRecord {
+    uint32_t event;
+    Fault fault;
+};
+
+// Whether an access or load met what the scenario expected.
+struct Expectation {
+    bool checked = false;
+    std::string failure; // "" when met
+};
+
+// One access (bare machines): where, and what happened.
+struct AccessRecord {
+    uint32_t event;
+    uint16_t cpu;
+    AccessType type;
+    int8_t seg;      // SegReg, or -1 for a linear address
+    uint64_t offset; // the segment offset (seg >= 0)
+    bool has_la;     // the linear address is known (segmentation passed)
+    LinearAddr la;
+    uint32_t size;
+    MemoryAccess outcome;
+    uint64_t value; // what a read returned
+    Expectation expect;
+};
+
+// expect_phys: physical bytes checked.
+struct PhysCheckRecord {
+    uint32_t event;
+    PhysAddr addr;
+    Expectation expect;
+};
+
+// load_segment (and LLDT).
+struct SegmentLoadRecord {
+    uint32_t event;
+    uint16_t cpu;
+    uint8_t reg; // SegReg, or FAULT_SEG_LDTR
+    uint16_t selector;
+    Fault fault;
+    Expectation expect;
+};
+
+using AccessLikeRecord = std::variant<AccessRecord, PhysCheckRecord, SegmentLoadRecord>;
+
+// The run stopped at a kernel BUG caused by the scenario (KernelBugOn).
+struct KernelBugRecord {
+    uint32_t event;
+    const char* op;
+    std::string message;
+};
+
+struct CheckpointRecord {
+    std::string name;
+    uint32_t event;
+    ojson state; // the statistics state at that moment
+};
+
+struct Results {
+    uint64_t events_run = 0;
+    uint64_t audits_passed = 0;
+    std::vector<FailureRecord> failures;
+    std::vector<FaultRecord> faults;
+    std::vector<AccessLikeRecord> accesses;
+    uint64_t expectations_checked = 0, expectations_failed = 0;
+    std::vector<std::pair<uint32_t, std::string>> expectation_failures; // event, message
+    std::optional<KernelBugRecord> kernel_bug;
+    std::vector<CheckpointRecord> checkpoints;
+
+    // Records a failed try `index` of `event`, merged into the previous record when it is the
+    // same failure of the same event.
+    void failure(uint32_t event, const char* op, const std::string& subject, bool is_cache,
+                 const std::string& reason, uint64_t index = 0);
+    // Counts an expectation and returns it (`failure` empty when met).
+    Expectation expectation(uint32_t event, std::string failure);
+};
+
+} // namespace mmemu

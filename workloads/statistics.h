@@ -1,0 +1,118 @@
+// Statistics format v1 (docs/statistics-format.md). Every statistic is declared once, in a table
+// per group: its name, unit, the /proc or /sys file it mirrors, a one-line meaning, and how its
+// value is read. The JSON output, the field reference in the docs (mmemu help statistics) and
+// the test that keeps the two equal all read those tables.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+namespace mmemu {
+
+inline constexpr int STATS_FORMAT_VERSION = 1;
+
+using ojson = nlohmann::ordered_json;
+
+class System;
+struct Results;
+struct Scenario;
+
+enum class Unit : uint8_t {
+    none,
+    pages,
+    kB,
+    bytes,
+    blocks, // free blocks
+    objects,
+    slabs,
+    entries,
+    count,
+    cycles,
+    pfn,
+    event, // an index in the scenario's events array
+    text,
+    hex,   // a hex string ("0x1f")
+    milli, // a text index as debugfs prints it ("0.250")
+    flag,  // true or false
+    seconds,
+};
+const char* unit_name(Unit u);
+
+// One statistic as the docs show it. `path` names where it appears: "state.meminfo.MemTotal";
+// "[]" marks the rows of an array, "<name>" a key that varies (a zone, a TLB array).
+struct StatDoc {
+    std::string path;
+    Unit unit;
+    std::string mirrors; // the /proc or /sys file (or tracepoint) it mirrors; "" for mmemu's own
+    std::string meaning;
+};
+
+// A group of statistics: one JSON object (or the rows of an array) and its declared fields.
+struct StatGroupDoc {
+    std::string path;
+    std::string title;
+    std::string about;
+    std::vector<StatDoc> stats;
+};
+
+// How each statistic of a group is declared and emitted: `emit` writes its key (or keys, for
+// a name with a <placeholder>) into the group's object.
+template <class Row> struct Stat {
+    const char* name;
+    Unit unit;
+    const char* mirrors;
+    const char* meaning;
+    void (*emit)(ojson& out, const Row& row);
+};
+
+template <class Row> struct StatGroup {
+    const char* path;
+    const char* title;
+    const char* about;
+    std::vector<Stat<Row>> stats;
+    ojson object(const Row& row) const {
+        ojson o = ojson::object();
+        for (const auto& s : stats) s.emit(o, row);
+        return o;
+    }
+    StatGroupDoc doc() const {
+        StatGroupDoc d{path, title, about, {}};
+        for (const auto& s : stats)
+            d.stats.push_back({*path ? std::string(path) + "." + s.name : std::string(s.name),
+                               s.unit, s.mirrors, s.meaning});
+        return d;
+    }
+};
+
+// The state of a system at a checkpoint or at the end: the kernel's /proc view, or a bare
+// machine's per-CPU MMU statistics.
+ojson state_json(const System& sys);
+
+// What `mmemu run` adds about the host (not a function of the scenario).
+struct HostInfo {
+    std::string version;
+    std::string hostname;
+    double wall_seconds = 0;
+    uint64_t rss_bytes = 0;
+};
+
+// What the whole document is made from.
+struct RunSummary {
+    const Scenario& scenario;
+    const System& system;
+    const Results& results;
+    const HostInfo* host = nullptr; // none: no host block
+};
+// The statistics document.
+ojson statistics_json(const RunSummary& run);
+
+// Every group, in the order the document has them (the state groups of kernel scenarios, then
+// those of bare machines, then the document, results and host).
+std::vector<StatGroupDoc> state_reference();
+std::vector<StatGroupDoc> statistics_reference();
+// The reference as markdown (the generated part of docs/statistics-format.md).
+std::string statistics_reference_markdown();
+
+} // namespace mmemu

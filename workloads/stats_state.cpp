@@ -1,0 +1,665 @@
+// The statistics groups of a state (docs/statistics-format.md, "state"): for kernel scenarios
+// the /proc files a Linux user knows (meminfo, vmstat, buddyinfo, pagetypeinfo, zoneinfo,
+// slabinfo) and debugfs extfrag; for bare machines each CPU's MMU. Each group is one table.
+#include <algorithm>
+
+#include "mmcore/kernel.h"
+#include "mmcore/vmstat.h"
+#include "system/system.h"
+#include "workloads/statistics.h"
+
+namespace mmemu {
+
+namespace {
+
+// A simple statistic: the key `name` holds `expr`, computed from the row `r`.
+#define STAT(name, unit, mirrors, meaning, expr)                                                   \
+    {                                                                                              \
+        name, Unit::unit, mirrors, meaning, [](ojson& o, const auto& r) {                          \
+            (void)r;                                                                               \
+            o[name] = (expr);                                                                      \
+        }                                                                                          \
+    }
+
+constexpr uint64_t KB_PER_PAGE = PAGE_SIZE >> 10;
+
+std::string zone_suffix(zone_type t) {
+    switch (t) {
+    case zone_type::DMA: return "dma";
+    case zone_type::DMA32: return "dma32";
+    case zone_type::NORMAL: return "normal";
+    case zone_type::HIGHMEM: return "high";
+    case zone_type::MOVABLE: return "movable";
+    }
+    return "?";
+}
+
+// ---- meminfo ------------------------------------------------------------------------------
+
+struct Meminfo {
+    bool is32;
+    uint64_t total = 0, free = 0, available = 0, high_total = 0, high_free = 0, srec = 0,
+             sunrec = 0;
+};
+
+Meminfo meminfo_of(const Kernel& k) {
+    Meminfo m;
+    m.is32 = arch_is_32bit(k.machine.arch());
+    uint64_t wmark_low = 0;
+    for (const auto& n : k.buddy.nodes)
+        for (const auto& z : n.node_zones) {
+            m.total += z.managed_pages;
+            m.free += uint64_t(z.vm_stat[NR_FREE_PAGES]);
+            wmark_low += z.low_wmark();
+            if (z.type == zone_type::HIGHMEM) {
+                m.high_total += z.managed_pages;
+                m.high_free += uint64_t(z.vm_stat[NR_FREE_PAGES]);
+            }
+        }
+    m.srec = k.slab.nr_slab_pages(true);
+    m.sunrec = k.slab.nr_slab_pages(false);
+    // si_mem_available(): free pages above the reserves, plus the part of reclaimable slab the
+    // kernel could get back (there is no page cache yet).
+    int64_t available = int64_t(m.free) - int64_t(k.tuning.totalreserve_pages);
+    available += int64_t(m.srec) - int64_t(std::min(m.srec / 2, wmark_low));
+    m.available = available < 0 ? 0 : uint64_t(available);
+    return m;
+}
+
+const StatGroup<Meminfo> MEMINFO = {
+    "state.meminfo",
+    "meminfo",
+    "/proc/meminfo, in kB.",
+    {
+        STAT("MemTotal", kB, "/proc/meminfo", "managed pages of every zone", r.total* KB_PER_PAGE),
+        STAT(
+            "MemFree", kB, "/proc/meminfo",
+            "NR_FREE_PAGES: pages on the buddy free lists (pcp lists are not counted, as in Linux)",
+            r.free* KB_PER_PAGE),
+        STAT("MemAvailable", kB, "/proc/meminfo",
+             "si_mem_available(): free pages above totalreserve_pages, plus the reclaimable slab "
+             "the kernel could get back",
+             r.available* KB_PER_PAGE),
+        {"HighTotal", Unit::kB, "/proc/meminfo", "32-bit only: managed HighMem pages",
+         [](ojson& o, const Meminfo& r) {
+             if (r.is32) o["HighTotal"] = r.high_total * KB_PER_PAGE;
+         }},
+        {"HighFree", Unit::kB, "/proc/meminfo", "32-bit only: free HighMem pages",
+         [](ojson& o, const Meminfo& r) {
+             if (r.is32) o["HighFree"] = r.high_free * KB_PER_PAGE;
+         }},
+        {"LowTotal", Unit::kB, "/proc/meminfo", "32-bit only: managed pages below HighMem",
+         [](ojson& o, const Meminfo& r) {
+             if (r.is32) o["LowTotal"] = (r.total - r.high_total) * KB_PER_PAGE;
+         }},
+        {"LowFree", Unit::kB, "/proc/meminfo", "32-bit only: free pages below HighMem",
+         [](ojson& o, const Meminfo& r) {
+             if (r.is32) o["LowFree"] = (r.free - r.high_free) * KB_PER_PAGE;
+         }},
+        STAT("Slab", kB, "/proc/meminfo", "pages in slabs", (r.srec + r.sunrec) * KB_PER_PAGE),
+        STAT("SReclaimable", kB, "/proc/meminfo", "pages in slabs of SLAB_RECLAIM_ACCOUNT caches",
+             r.srec* KB_PER_PAGE),
+        STAT("SUnreclaim", kB, "/proc/meminfo", "pages in the other slabs", r.sunrec* KB_PER_PAGE),
+    }};
+
+// ---- vmstat -------------------------------------------------------------------------------
+
+struct Vmstat {
+    const Kernel& k;
+    int64_t zone_items[NR_VM_ZONE_STAT_ITEMS] = {};
+    numa_stat numa;
+};
+
+Vmstat vmstat_of(const Kernel& k) {
+    Vmstat v{k};
+    for (const auto& n : k.buddy.nodes)
+        for (const auto& z : n.node_zones)
+            for (unsigned i = 0; i < NR_VM_ZONE_STAT_ITEMS; i++) v.zone_items[i] += z.vm_stat[i];
+    for (unsigned n = 0; n < k.buddy.nodes.size(); n++) {
+        const numa_stat& s = k.buddy.numa(n);
+        v.numa.numa_hit += s.numa_hit;
+        v.numa.numa_miss += s.numa_miss;
+        v.numa.numa_foreign += s.numa_foreign;
+        v.numa.numa_interleave += s.numa_interleave;
+        v.numa.numa_local += s.numa_local;
+        v.numa.numa_other += s.numa_other;
+    }
+    return v;
+}
+
+// The per-zone event counters, one key per zone of the arch (TEXTS_FOR_ZONES).
+template <uint64_t (vm_event_state::*Counter)[MAX_NR_ZONES]>
+void per_zone(ojson& o, const Vmstat& v, const char* prefix) {
+    for (unsigned i = 0; i < MAX_NR_ZONES; i++)
+        o[prefix + zone_suffix(v.k.buddy.layout.types[i])] = (v.k.buddy.events().*Counter)[i];
+}
+
+const StatGroup<Vmstat> VMSTAT = {
+    "state.vmstat",
+    "vmstat",
+    "/proc/vmstat, in the kernel's order. <zone> is dma, dma32, normal, movable on x86_64 and "
+    "dma, normal, high, movable on 32-bit.",
+    {
+        {"<zone counter>", Unit::pages, "/proc/vmstat",
+         "the zone counters summed over zones, named as the kernel names them: nr_free_pages, "
+         "nr_zone_inactive_anon, nr_zone_active_anon, nr_zone_inactive_file, "
+         "nr_zone_active_file, nr_zone_unevictable, nr_zone_write_pending, nr_mlock, nr_bounce, "
+         "nr_free_cma",
+         [](ojson& o, const Vmstat& v) {
+             for (unsigned i = 0; i < NR_VM_ZONE_STAT_ITEMS; i++)
+                 o[std::string(zone_stat_name(i))] = v.zone_items[i];
+         }},
+        STAT("numa_hit", count, "/proc/vmstat", "allocations satisfied on the preferred node",
+             r.numa.numa_hit),
+        STAT("numa_miss", count, "/proc/vmstat", "allocations satisfied on another node",
+             r.numa.numa_miss),
+        STAT("numa_foreign", count, "/proc/vmstat",
+             "counted on the preferred node when an allocation was satisfied elsewhere",
+             r.numa.numa_foreign),
+        STAT("numa_interleave", count, "/proc/vmstat", "interleaved allocations (none yet)",
+             r.numa.numa_interleave),
+        STAT("numa_local", count, "/proc/vmstat", "allocations on the allocating CPU's node",
+             r.numa.numa_local),
+        STAT("numa_other", count, "/proc/vmstat", "allocations on another node than the CPU's",
+             r.numa.numa_other),
+        STAT("nr_slab_reclaimable", pages, "/proc/vmstat",
+             "pages in slabs of SLAB_RECLAIM_ACCOUNT caches", r.k.slab.nr_slab_pages(true)),
+        STAT("nr_slab_unreclaimable", pages, "/proc/vmstat", "pages in the other slabs",
+             r.k.slab.nr_slab_pages(false)),
+        {"pgalloc_<zone>", Unit::pages, "/proc/vmstat",
+         "pages allocated from the zone (2^order per allocation)",
+         [](ojson& o, const Vmstat& v) { per_zone<&vm_event_state::pgalloc>(o, v, "pgalloc_"); }},
+        {"allocstall_<zone>", Unit::count, "/proc/vmstat",
+         "entries into direct reclaim, by the highest zone the allocation could use",
+         [](ojson& o, const Vmstat& v) {
+             per_zone<&vm_event_state::allocstall>(o, v, "allocstall_");
+         }},
+        STAT("pgfree", pages, "/proc/vmstat",
+             "pages freed, including the boot-time release of all free memory",
+             r.k.buddy.events().pgfree),
+    }};
+
+// ---- per-zone groups ----------------------------------------------------------------------
+
+struct ZoneRow {
+    const Kernel& k;
+    const zone& z;
+};
+
+template <class F> void each_zone(const Kernel& k, bool populated_only, F f) {
+    for (const auto& n : k.buddy.nodes)
+        for (const auto& z : n.node_zones)
+            if (!populated_only || z.populated()) f(z);
+}
+
+const StatGroup<ZoneRow> BUDDYINFO = {
+    "state.buddyinfo[]",
+    "buddyinfo",
+    "/proc/buddyinfo: a row per populated zone.",
+    {
+        STAT("node", count, "/proc/buddyinfo", "the node", r.z.nid),
+        STAT("zone", text, "/proc/buddyinfo", "the zone (DMA, DMA32, Normal, HighMem, Movable)",
+             zone_type_name(r.z.type)),
+        {"nr_free", Unit::blocks, "/proc/buddyinfo", "free blocks of each order, 0 to 10",
+         [](ojson& o, const ZoneRow& r) {
+             ojson nr = ojson::array();
+             for (unsigned ord = 0; ord < NR_PAGE_ORDERS; ord++)
+                 nr.push_back(r.z.free_area[ord].nr_free);
+             o["nr_free"] = nr;
+         }},
+    }};
+
+struct Pagetype {
+    const Kernel& k;
+    const zone& z;
+    unsigned mt;
+};
+
+const StatGroup<Pagetype> PAGETYPE_FREE = {
+    "state.pagetypeinfo.free[]",
+    "pagetypeinfo free lists",
+    "/proc/pagetypeinfo's free-page table: a row per populated zone and migratetype.",
+    {
+        STAT("node", count, "/proc/pagetypeinfo", "the node", r.z.nid),
+        STAT("zone", text, "/proc/pagetypeinfo", "the zone", zone_type_name(r.z.type)),
+        STAT("type", text, "/proc/pagetypeinfo",
+             "the migratetype (Unmovable, Movable, Reclaimable, HighAtomic, Isolate)",
+             migratetype_name(r.mt)),
+        {"nr_free", Unit::blocks, "/proc/pagetypeinfo",
+         "free blocks of each order on that migratetype's list",
+         [](ojson& o, const Pagetype& r) {
+             ojson nr = ojson::array();
+             for (unsigned ord = 0; ord < NR_PAGE_ORDERS; ord++)
+                 nr.push_back(r.z.free_area[ord].free_list[r.mt].size(r.k.buddy.mem_map()));
+             o["nr_free"] = nr;
+         }},
+    }};
+
+const StatGroup<ZoneRow> PAGETYPE_BLOCKS = {
+    "state.pagetypeinfo.blocks[]",
+    "pagetypeinfo pageblocks",
+    "/proc/pagetypeinfo's block table: a row per populated zone.",
+    {
+        STAT("node", count, "/proc/pagetypeinfo", "the node", r.z.nid),
+        STAT("zone", text, "/proc/pagetypeinfo", "the zone", zone_type_name(r.z.type)),
+        {"<migratetype>", Unit::count, "/proc/pagetypeinfo",
+         "pageblocks of each migratetype (Unmovable, Movable, Reclaimable, HighAtomic, Isolate) "
+         "whose first pfn lies in the zone (pagetypeinfo_showblockcount())",
+         [](ojson& o, const ZoneRow& r) {
+             const PageAllocator& pa = r.k.buddy;
+             uint64_t count[MIGRATE_TYPES] = {};
+             const uint64_t pb = pa.pageblock_nr_pages();
+             for (uint64_t pfn = (r.z.zone_start_pfn + pb - 1) / pb * pb; pfn < r.z.zone_end_pfn();
+                  pfn += pb)
+                 count[pa.get_pageblock_migratetype(pfn)]++;
+             // The kernel rounds the first block down to the zone start.
+             if (r.z.zone_start_pfn % pb) count[pa.get_pageblock_migratetype(r.z.zone_start_pfn)]++;
+             for (unsigned mt = 0; mt < MIGRATE_TYPES; mt++)
+                 o[std::string(migratetype_name(mt))] = count[mt];
+         }},
+    }};
+
+const StatGroup<Kernel> PAGETYPEINFO = {
+    "state.pagetypeinfo",
+    "pagetypeinfo",
+    "/proc/pagetypeinfo's header.",
+    {
+        STAT("page_block_order", count, "/proc/pagetypeinfo",
+             "pageblock order: 9 on PAE and x86_64, 10 on i386", r.buddy.pageblock_order),
+        STAT("pages_per_block", pages, "/proc/pagetypeinfo", "pages per pageblock",
+             r.buddy.pageblock_nr_pages()),
+        {"free", Unit::none, "/proc/pagetypeinfo", "free blocks by migratetype (below)",
+         [](ojson& o, const Kernel& k) {
+             ojson rows = ojson::array();
+             each_zone(k, true, [&](const zone& z) {
+                 for (unsigned mt = 0; mt < MIGRATE_TYPES; mt++)
+                     rows.push_back(PAGETYPE_FREE.object({k, z, mt}));
+             });
+             o["free"] = rows;
+         }},
+        {"blocks", Unit::none, "/proc/pagetypeinfo", "pageblocks by migratetype (below)",
+         [](ojson& o, const Kernel& k) {
+             ojson rows = ojson::array();
+             each_zone(k, true, [&](const zone& z) {
+                 rows.push_back(PAGETYPE_BLOCKS.object({k, z}));
+             });
+             o["blocks"] = rows;
+         }},
+    }};
+
+struct PagesetRow {
+    size_t cpu;
+    const per_cpu_pages& pcp;
+};
+
+const StatGroup<PagesetRow> PAGESETS = {
+    "state.zoneinfo[].pagesets[]",
+    "zoneinfo pagesets",
+    "/proc/zoneinfo's pagesets of a populated zone: one per CPU.",
+    {
+        STAT("cpu", count, "/proc/zoneinfo", "the CPU", r.cpu),
+        STAT("count", pages, "/proc/zoneinfo", "pages on its pcp lists", r.pcp.count),
+        STAT("high", pages, "/proc/zoneinfo", "pcp->high (zone_highsize())", r.pcp.high),
+        STAT("batch", pages, "/proc/zoneinfo", "pcp->batch (zone_batchsize())", r.pcp.batch),
+    }};
+
+const StatGroup<ZoneRow> ZONEINFO = {
+    "state.zoneinfo[]",
+    "zoneinfo",
+    "/proc/zoneinfo: a row per zone of every node, populated or not.",
+    {
+        STAT("node", count, "/proc/zoneinfo", "the node", r.z.nid),
+        STAT("zone", text, "/proc/zoneinfo", "the zone", zone_type_name(r.z.type)),
+        STAT("pages_free", pages, "/proc/zoneinfo", "NR_FREE_PAGES", r.z.vm_stat[NR_FREE_PAGES]),
+        STAT("boost", pages, "/proc/zoneinfo", "watermark_boost (always 0: no kswapd)",
+             r.z.watermark_boost),
+        STAT("min", pages, "/proc/zoneinfo", "the min watermark", r.z.min_wmark()),
+        STAT("low", pages, "/proc/zoneinfo", "the low watermark", r.z.low_wmark()),
+        STAT("high", pages, "/proc/zoneinfo", "the high watermark", r.z.high_wmark()),
+        STAT("promo", pages, "/proc/zoneinfo", "the promo watermark",
+             r.z._watermark[WMARK_PROMO] + r.z.watermark_boost),
+        STAT("spanned", pages, "/proc/zoneinfo", "spanned_pages", r.z.spanned_pages),
+        STAT("present", pages, "/proc/zoneinfo", "present_pages", r.z.present_pages),
+        STAT("managed", pages, "/proc/zoneinfo", "managed_pages", r.z.managed_pages),
+        STAT("cma", pages, "/proc/zoneinfo", "CMA pages (always 0)", 0),
+        {"protection", Unit::pages, "/proc/zoneinfo", "lowmem_reserve against each zone index",
+         [](ojson& o, const ZoneRow& r) {
+             ojson prot = ojson::array();
+             for (unsigned j = 0; j < MAX_NR_ZONES; j++) prot.push_back(r.z.lowmem_reserve[j]);
+             o["protection"] = prot;
+         }},
+        {"<zone counter>", Unit::pages, "/proc/zoneinfo",
+         "populated zones: the zone counters (nr_free_pages, ... as in vmstat)",
+         [](ojson& o, const ZoneRow& r) {
+             if (!r.z.populated()) return;
+             for (unsigned i = 0; i < NR_VM_ZONE_STAT_ITEMS; i++)
+                 o[std::string(zone_stat_name(i))] = r.z.vm_stat[i];
+         }},
+        {"pagesets", Unit::none, "/proc/zoneinfo", "populated zones: the pagesets (below)",
+         [](ojson& o, const ZoneRow& r) {
+             if (!r.z.populated()) return;
+             ojson sets = ojson::array();
+             for (size_t c = 0; c < r.z.pcp.size(); c++)
+                 sets.push_back(PAGESETS.object(PagesetRow{c, r.z.pcp[c]}));
+             o["pagesets"] = sets;
+         }},
+        {"start_pfn", Unit::pfn, "/proc/zoneinfo", "populated zones: zone_start_pfn",
+         [](ojson& o, const ZoneRow& r) {
+             if (r.z.populated()) o["start_pfn"] = r.z.zone_start_pfn;
+         }},
+        {"reserved_highatomic", Unit::pages, "/proc/zoneinfo",
+         "populated zones: nr_reserved_highatomic",
+         [](ojson& o, const ZoneRow& r) {
+             if (r.z.populated()) o["reserved_highatomic"] = r.z.nr_reserved_highatomic;
+         }},
+    }};
+
+// ---- slabinfo -----------------------------------------------------------------------------
+
+struct CacheRow {
+    const kmem_cache& c;
+    uint64_t active_objs = 0, active_slabs = 0, num_slabs = 0, shared_avail = 0;
+};
+
+CacheRow cache_row(const kmem_cache& c) {
+    CacheRow r{c};
+    for (const auto& l3 : c.nodelists) {
+        // s_show(): every object of a full slab plus the in-use ones of partial slabs (objects
+        // cached in the per-CPU and shared arrays count as active).
+        const uint64_t free_in_partial = l3.free_objects - l3.nr_free * c.g.num;
+        r.active_objs += (l3.nr_full + l3.nr_partial) * c.g.num - free_in_partial;
+        r.active_slabs += l3.nr_full + l3.nr_partial;
+        r.num_slabs += l3.nr_full + l3.nr_partial + l3.nr_free;
+        if (l3.shared) r.shared_avail += l3.shared->avail;
+    }
+    return r;
+}
+
+const StatGroup<CacheRow> SLABINFO = {
+    "state.slabinfo[]",
+    "slabinfo",
+    "/proc/slabinfo (version 2.1): a row per cache, newest first, kmem_cache last.",
+    {
+        STAT("name", text, "/proc/slabinfo", "the cache", r.c.name),
+        STAT("active_objs", objects, "/proc/slabinfo",
+             "objects in full slabs plus the in-use objects of partial slabs (objects in the "
+             "per-CPU and shared arrays count as active, as in SLAB)",
+             r.active_objs),
+        STAT("num_objs", objects, "/proc/slabinfo", "objects in all slabs", r.num_slabs* r.c.g.num),
+        STAT("objsize", bytes, "/proc/slabinfo", "bytes per object slot (buffer_size)",
+             r.c.g.buffer_size),
+        STAT("objperslab", objects, "/proc/slabinfo", "objects per slab", r.c.g.num),
+        STAT("pagesperslab", pages, "/proc/slabinfo", "pages per slab", 1u << r.c.g.gfporder),
+        STAT("limit", objects, "/proc/slabinfo", "the per-CPU array's limit (tunable)",
+             r.c.tun.limit),
+        STAT("batchcount", objects, "/proc/slabinfo", "the per-CPU array's batchcount (tunable)",
+             r.c.tun.batchcount),
+        STAT("sharedfactor", count, "/proc/slabinfo", "the shared array's factor (tunable)",
+             r.c.tun.shared),
+        STAT("active_slabs", slabs, "/proc/slabinfo", "full and partial slabs", r.active_slabs),
+        STAT("num_slabs", slabs, "/proc/slabinfo", "all slabs", r.num_slabs),
+        STAT("sharedavail", objects, "/proc/slabinfo", "objects in the shared arrays",
+             r.shared_avail),
+    }};
+
+// ---- extfrag ------------------------------------------------------------------------------
+
+const StatGroup<ZoneRow> UNUSABLE = {
+    "state.extfrag.unusable_index[]",
+    "extfrag unusable_index",
+    "debugfs extfrag/unusable_index: a row per populated zone.",
+    {
+        STAT("node", count, "/sys/kernel/debug/extfrag/unusable_index", "the node", r.z.nid),
+        STAT("zone", text, "/sys/kernel/debug/extfrag/unusable_index", "the zone",
+             zone_type_name(r.z.type)),
+        {"index", Unit::milli, "/sys/kernel/debug/extfrag/unusable_index",
+         "for each order, the share of free memory in blocks too small for it, printed "
+         "\"%d.%03d\" as the kernel prints it",
+         [](ojson& o, const ZoneRow& r) {
+             ojson u = ojson::array();
+             for (unsigned ord = 0; ord < NR_PAGE_ORDERS; ord++)
+                 u.push_back(format_unusable_index(
+                     unusable_free_index(ord, fill_contig_page_info(r.z, ord))));
+             o["index"] = u;
+         }},
+    }};
+
+const StatGroup<ZoneRow> EXTFRAG = {
+    "state.extfrag.extfrag_index[]",
+    "extfrag extfrag_index",
+    "debugfs extfrag/extfrag_index: a row per populated zone.",
+    {
+        STAT("node", count, "/sys/kernel/debug/extfrag/extfrag_index", "the node", r.z.nid),
+        STAT("zone", text, "/sys/kernel/debug/extfrag/extfrag_index", "the zone",
+             zone_type_name(r.z.type)),
+        {"index", Unit::milli, "/sys/kernel/debug/extfrag/extfrag_index",
+         "for each order, __fragmentation_index() printed \"%2d.%03d\" as the kernel prints it: "
+         "\"-1.000\" when an allocation would succeed, \" 0.-500\" for -500",
+         [](ojson& o, const ZoneRow& r) {
+             ojson f = ojson::array();
+             for (unsigned ord = 0; ord < NR_PAGE_ORDERS; ord++)
+                 f.push_back(format_extfrag_index(
+                     fragmentation_index(ord, fill_contig_page_info(r.z, ord))));
+             o["index"] = f;
+         }},
+    }};
+
+const StatGroup<Kernel> EXTFRAG_FILES = {
+    "state.extfrag",
+    "extfrag",
+    "The two debugfs files of /sys/kernel/debug/extfrag.",
+    {
+        {"unusable_index", Unit::none, "/sys/kernel/debug/extfrag/unusable_index",
+         "a row per populated zone (below)",
+         [](ojson& o, const Kernel& k) {
+             ojson rows = ojson::array();
+             each_zone(k, true, [&](const zone& z) { rows.push_back(UNUSABLE.object({k, z})); });
+             o["unusable_index"] = rows;
+         }},
+        {"extfrag_index", Unit::none, "/sys/kernel/debug/extfrag/extfrag_index",
+         "a row per populated zone (below)",
+         [](ojson& o, const Kernel& k) {
+             ojson rows = ojson::array();
+             each_zone(k, true, [&](const zone& z) { rows.push_back(EXTFRAG.object({k, z})); });
+             o["extfrag_index"] = rows;
+         }},
+    }};
+
+// ---- bare machines: each CPU's MMU ------------------------------------------------------------
+
+struct CpuRow {
+    unsigned cpu;
+    const Mmu& mmu;
+};
+
+const StatGroup<CpuRegs> REGS = {
+    "state.cpus[].regs",
+    "CPU registers",
+    "The registers that decide segmentation and paging.",
+    {
+        STAT("cr0", hex, "", "CR0", hex(r.cr0)),
+        STAT("cr2", hex, "", "CR2: the last page-fault address", hex(r.cr2)),
+        STAT("cr3", hex, "", "CR3", hex(r.cr3)),
+        STAT("cr4", hex, "", "CR4", hex(r.cr4)),
+        STAT("efer", hex, "", "IA32_EFER", hex(r.efer)),
+        STAT("rflags", hex, "", "RFLAGS", hex(r.rflags)),
+        STAT("pkru", hex, "", "PKRU", hex(r.pkru)),
+        STAT("maxphyaddr", count, "", "the CPU's physical-address width", r.maxphyaddr),
+    }};
+
+const StatGroup<TlbArray> TLB = {
+    "state.cpus[].tlb.<array>",
+    "TLB arrays",
+    "Per TLB array, by its name (itlb_4k, dtlb_4k, stlb_4k_2m, ... docs/cpu-model.md).",
+    {
+        STAT("entries", entries, "", "its size", r.config().entries),
+        STAT("ways", count, "", "its associativity", r.config().ways),
+        STAT("valid", entries, "", "entries valid now", r.valid_entries()),
+        STAT("hits", count, "", "lookups that hit", r.stats.hits),
+        STAT("misses", count, "", "lookups that missed", r.stats.misses),
+        STAT("fills", count, "", "entries written", r.stats.fills),
+        STAT("evictions", count, "", "valid entries replaced", r.stats.evictions),
+        STAT("invalidations", count, "", "entries invalidated", r.stats.invalidations),
+    }};
+
+const StatGroup<PagingStructureCache> PSC = {
+    "state.cpus[].paging_structure_caches.<cache>",
+    "paging-structure caches",
+    "pde_cache, pdpte_cache, pml4e_cache, pml5e_cache.",
+    {
+        STAT("entries", entries, "", "its size", r.size()),
+        STAT("hits", count, "", "lookups that hit", r.stats.hits),
+        STAT("misses", count, "", "lookups that missed", r.stats.misses),
+        STAT("fills", count, "", "entries written", r.stats.fills),
+        STAT("evictions", count, "", "valid entries replaced", r.stats.evictions),
+        STAT("invalidations", count, "", "entries invalidated", r.stats.invalidations),
+    }};
+
+const StatGroup<MmuStats> FLUSHES = {
+    "state.cpus[].flushes",
+    "TLB flushes",
+    "Invalidations by cause (SDM 4.10.4.1).",
+    {
+        {"<cause>", Unit::count, "",
+         "mov_cr3, mov_cr3_noflush, invlpg, invpcid, cr4_pge, cr4_pcide, cr4_pae_smep, cr0_pg",
+         [](ojson& o, const MmuStats& st) {
+             for (size_t i = 0; i < size_t(FlushCause::count); i++)
+                 o[flush_cause_name(FlushCause(i))] = st.flushes[i];
+         }},
+    }};
+
+const StatGroup<MmuStats> PF_CODES = {
+    "state.cpus[].pf_by_error_code",
+    "page faults by error code",
+    "Page faults by error code, e.g. \"0x7\": 2.",
+    {
+        {"<error code>", Unit::count, "", "page faults with that error code",
+         [](ojson& o, const MmuStats& st) {
+             for (const auto& [code, n] : st.pf_by_error_code) o[hex(code)] = n;
+         }},
+    }};
+
+const StatGroup<CpuRow> CPUS = {
+    "state.cpus[]",
+    "CPUs",
+    "Bare machines: a state is {\"cpus\": [...]}, one row per CPU.",
+    {
+        STAT("cpu", count, "", "the CPU", r.cpu),
+        STAT("cycles", cycles, "", "its cycle counter (docs/cpu-model.md)", r.mmu.cycles()),
+        {"regs", Unit::none, "", "its registers (below)",
+         [](ojson& o, const CpuRow& r) { o["regs"] = REGS.object(r.mmu.regs()); }},
+        {"tlb", Unit::none, "", "its TLB arrays (below)",
+         [](ojson& o, const CpuRow& r) {
+             ojson t = ojson::object();
+             for (const auto* set : {&r.mmu.itlb(), &r.mmu.dtlb(), &r.mmu.stlb()})
+                 for (const auto& a : *set) t[a->config().name] = TLB.object(*a);
+             o["tlb"] = t;
+         }},
+        {"paging_structure_caches", Unit::none, "", "its paging-structure caches (below)",
+         [](ojson& o, const CpuRow& r) {
+             ojson p = ojson::object();
+             for (const auto& c : r.mmu.pscs()) p[c->name()] = PSC.object(*c);
+             o["paging_structure_caches"] = p;
+         }},
+        STAT("accesses", count, "", "translations requested", r.mmu.accesses()),
+        STAT("walks", count, "", "page walks", r.mmu.stats().walks),
+        STAT("walk_mem_refs", count, "", "paging-structure entries the walks read",
+             r.mmu.stats().walk_mem_refs),
+        STAT("ad_writes", count, "", "accessed/dirty updates the walks wrote",
+             r.mmu.stats().ad_writes),
+        STAT("faults", count, "", "faults raised by translation", r.mmu.stats().faults),
+        {"flushes", Unit::none, "", "invalidations by cause (below)",
+         [](ojson& o, const CpuRow& r) { o["flushes"] = FLUSHES.object(r.mmu.stats()); }},
+        {"pf_by_error_code", Unit::none, "", "page faults by error code (below)",
+         [](ojson& o, const CpuRow& r) { o["pf_by_error_code"] = PF_CODES.object(r.mmu.stats()); }},
+    }};
+
+// A state: the kernel's /proc and debugfs view, or a bare machine's CPUs.
+const StatGroup<System> STATE = {
+    "state",
+    "a state",
+    "What a checkpoint (checkpoints[].state) and the end of the run (final) show: the kernel's "
+    "files in a kernel scenario, the CPUs in a bare one.",
+    {
+        {"meminfo", Unit::none, "/proc/meminfo", "kernel scenarios (below)",
+         [](ojson& o, const System& s) {
+             if (!s.bare()) o["meminfo"] = MEMINFO.object(meminfo_of(s.kernel()));
+         }},
+        {"vmstat", Unit::none, "/proc/vmstat", "kernel scenarios (below)",
+         [](ojson& o, const System& s) {
+             if (!s.bare()) o["vmstat"] = VMSTAT.object(vmstat_of(s.kernel()));
+         }},
+        {"buddyinfo", Unit::none, "/proc/buddyinfo",
+         "kernel scenarios: a row per populated zone (below)",
+         [](ojson& o, const System& s) {
+             if (s.bare()) return;
+             ojson rows = ojson::array();
+             each_zone(s.kernel(), true, [&](const zone& z) {
+                 rows.push_back(BUDDYINFO.object({s.kernel(), z}));
+             });
+             o["buddyinfo"] = rows;
+         }},
+        {"pagetypeinfo", Unit::none, "/proc/pagetypeinfo", "kernel scenarios (below)",
+         [](ojson& o, const System& s) {
+             if (!s.bare()) o["pagetypeinfo"] = PAGETYPEINFO.object(s.kernel());
+         }},
+        {"zoneinfo", Unit::none, "/proc/zoneinfo", "kernel scenarios: a row per zone (below)",
+         [](ojson& o, const System& s) {
+             if (s.bare()) return;
+             ojson rows = ojson::array();
+             each_zone(s.kernel(), false, [&](const zone& z) {
+                 rows.push_back(ZONEINFO.object({s.kernel(), z}));
+             });
+             o["zoneinfo"] = rows;
+         }},
+        {"slabinfo", Unit::none, "/proc/slabinfo", "kernel scenarios: a row per cache (below)",
+         [](ojson& o, const System& s) {
+             if (s.bare()) return;
+             ojson rows = ojson::array();
+             for (const kmem_cache* c : s.kernel().slab.caches())
+                 rows.push_back(SLABINFO.object(cache_row(*c)));
+             o["slabinfo"] = rows;
+         }},
+        {"extfrag", Unit::none, "/sys/kernel/debug/extfrag", "kernel scenarios (below)",
+         [](ojson& o, const System& s) {
+             if (!s.bare()) o["extfrag"] = EXTFRAG_FILES.object(s.kernel());
+         }},
+        {"cpus", Unit::none, "", "bare machines: a row per CPU (below)",
+         [](ojson& o, const System& s) {
+             if (!s.bare()) return;
+             ojson rows = ojson::array();
+             for (unsigned c = 0; c < s.machine().nr_cpus(); c++)
+                 rows.push_back(CPUS.object({c, s.machine().mmu(c)}));
+             o["cpus"] = rows;
+         }},
+    }};
+
+} // namespace
+
+ojson state_json(const System& sys) {
+    return STATE.object(sys);
+}
+
+std::vector<StatGroupDoc> state_reference() {
+    return {STATE.doc(),
+            MEMINFO.doc(),
+            VMSTAT.doc(),
+            BUDDYINFO.doc(),
+            PAGETYPEINFO.doc(),
+            PAGETYPE_FREE.doc(),
+            PAGETYPE_BLOCKS.doc(),
+            ZONEINFO.doc(),
+            PAGESETS.doc(),
+            SLABINFO.doc(),
+            EXTFRAG_FILES.doc(),
+            UNUSABLE.doc(),
+            EXTFRAG.doc(),
+            CPUS.doc(),
+            REGS.doc(),
+            TLB.doc(),
+            PSC.doc(),
+            FLUSHES.doc(),
+            PF_CODES.doc()};
+}
+
+} // namespace mmemu
