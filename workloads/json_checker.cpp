@@ -211,12 +211,14 @@ std::optional<gfp_t> Checker::gfp(const json& obj, const std::string& path, cons
     } else if (obj[key].is_string()) {
         text = obj[key].get<std::string>();
     } else if (obj[key].is_array()) {
-        for (const auto& e : obj[key]) {
-            if (!e.is_string()) {
-                error(p, "expected GFP flag names, got " + type_name(e));
+        const json& list = obj[key];
+        for (size_t i = 0; i < list.size(); i++) {
+            if (!list[i].is_string()) {
+                error(p + "/" + std::to_string(i),
+                      "expected GFP flag names, got " + type_name(list[i]));
                 return std::nullopt;
             }
-            text += (text.empty() ? "" : "|") + e.get<std::string>();
+            text += (text.empty() ? "" : "|") + list[i].get<std::string>();
         }
     } else {
         error(p,

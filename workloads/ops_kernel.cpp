@@ -85,7 +85,8 @@ const KernelNames::Handle* use(OpParser& p, std::initializer_list<KernelNames::K
         return nullptr;
     }
     if (it->second.state == KernelNames::State::freed) {
-        p.error("id", "\"" + *id + "\" was already freed (double free)");
+        p.error("id", "\"" + *id + "\" was already freed (" +
+                          (frees ? "double free" : "use after free") + ")");
         return nullptr;
     }
     if (std::find(accept.begin(), accept.end(), it->second.kind) == accept.end()) {
@@ -259,7 +260,14 @@ uint32_t parse_slab_flags(OpParser& p) {
             }
         }
     } else if (v->is_array()) {
-        for (const auto& e : *v) parts.push_back(e.is_string() ? e.get<std::string>() : "?");
+        for (size_t i = 0; i < v->size(); i++) {
+            if (!(*v)[i].is_string()) {
+                p.ck.error(p.field_path("flags") + "/" + std::to_string(i),
+                           "expected SLAB flag names, got " + type_name((*v)[i]));
+                return 0;
+            }
+            parts.push_back((*v)[i].get<std::string>());
+        }
     } else {
         p.error("flags",
                 "expected SLAB flags such as \"SLAB_HWCACHE_ALIGN\", got " + type_name(*v));

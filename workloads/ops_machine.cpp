@@ -160,9 +160,17 @@ bool parse_data(OpParser& p, std::vector<uint8_t>& out) {
 
 void phys_range(OpParser& p, uint64_t addr, uint64_t len, const char* key) {
     const uint64_t ram = p.state.machine->memory_bytes;
-    if (addr > ram || len > ram - addr)
+    if (addr > ram || len > ram - addr) {
+        // The end may lie beyond 2^64: written in 128 bits.
+        unsigned __int128 end = (unsigned __int128)addr + len;
+        std::string digits;
+        do {
+            digits.insert(digits.begin(), char('0' + int(end % 10)));
+            end /= 10;
+        } while (end);
         p.error(key, "expected an address inside the machine's " + std::to_string(ram) +
-                         " bytes of RAM, got a range ending at " + std::to_string(addr + len));
+                         " bytes of RAM, got a range ending at " + digits);
+    }
 }
 
 struct PhysOp final : Op {

@@ -80,7 +80,7 @@ bool read_scenario_file(const std::string& path, std::string& text, std::string&
 namespace {
 
 // machine.mmu: the CPU model (docs/cpu-model.md).
-void parse_mmu(Checker& ck, const json& u, MachineConfig& mc) {
+void parse_mmu(Checker& ck, const json& u, MachineConfig& mc, bool memory_ok) {
     const std::string path = "/machine/mmu";
     if (!u.is_object()) {
         ck.error(path, "expected an object, got " + type_name(u));
@@ -90,7 +90,7 @@ void parse_mmu(Checker& ck, const json& u, MachineConfig& mc) {
     const int64_t min_bits = min_maxphyaddr(mc.arch);
     if (auto v = ck.integer(u, path, "maxphyaddr", min_bits, 52, 0)) {
         mc.maxphyaddr = unsigned(*v);
-        if (*v && *v < 64 && mc.memory_bytes > (uint64_t{1} << *v))
+        if (memory_ok && *v && *v < 64 && mc.memory_bytes > (uint64_t{1} << *v))
             ck.error(path + "/maxphyaddr", "expected a width that addresses the machine's " +
                                                std::to_string(mc.memory_bytes) +
                                                " bytes of memory");
@@ -174,7 +174,8 @@ void parse_mmu(Checker& ck, const json& u, MachineConfig& mc) {
             }
             c.size_mask = 0;
             if (a.contains("sizes") && a["sizes"].is_array()) {
-                for (const auto& sz : a["sizes"]) {
+                for (size_t k = 0; k < a["sizes"].size(); k++) {
+                    const json& sz = a["sizes"][k];
                     const std::string z = sz.is_string() ? sz.get<std::string>() : "";
                     if (z == "4K")
                         c.size_mask |= TLB_4K;
@@ -185,8 +186,8 @@ void parse_mmu(Checker& ck, const json& u, MachineConfig& mc) {
                     else if (z == "1G")
                         c.size_mask |= TLB_1G;
                     else
-                        ck.error(ip + "/sizes",
-                                 "expected page sizes \"4K\", \"2M\", \"4M\" or \"1G\", got " +
+                        ck.error(ip + "/sizes/" + std::to_string(k),
+                                 "expected a page size \"4K\", \"2M\", \"4M\" or \"1G\", got " +
                                      type_name(sz));
                 }
             }
@@ -211,7 +212,10 @@ void parse_mmu(Checker& ck, const json& u, MachineConfig& mc) {
     if (auto v = ck.integer(t, tp, "pde_cache", 0, 1024, tc.pde_cache)) tc.pde_cache = unsigned(*v);
 }
 
-void parse_machine(Checker& ck, const json& m, MachineConfig& mc) {
+// `memory_ok` says whether the memory size was given and valid: checks that compare against it
+// are skipped otherwise (they would compare against a size the scenario did not ask for).
+void parse_machine(Checker& ck, const json& m, MachineConfig& mc, bool& memory_ok) {
+    memory_ok = false;
     const std::string path = "/machine";
     if (!m.is_object()) {
         ck.error(path, "expected an object, got " + type_name(m));
@@ -240,11 +244,13 @@ void parse_machine(Checker& ck, const json& m, MachineConfig& mc) {
         else if (*mem % PAGE_SIZE)
             ck.error(path + "/memory",
                      "expected a multiple of 4KiB, got " + std::to_string(*mem) + " bytes");
-        else
+        else {
             mc.memory_bytes = *mem;
+            memory_ok = true;
+        }
     }
     if (auto c = ck.integer(m, path, "cpus", 1, 64, 1)) mc.nr_cpus = unsigned(*c);
-    if (m.contains("mmu")) parse_mmu(ck, m["mmu"], mc);
+    if (m.contains("mmu")) parse_mmu(ck, m["mmu"], mc, memory_ok);
     if (!m.contains("numa")) return;
     const json& numa = m["numa"];
     const std::string np = path + "/numa";
@@ -263,7 +269,7 @@ void parse_machine(Checker& ck, const json& m, MachineConfig& mc) {
     const uint64_t total = mc.memory_bytes;
     if (nodes.is_number_integer()) {
         auto n = ck.integer(numa, np, "nodes", 1, 8, std::nullopt);
-        if (!n) return;
+        if (!n || !memory_ok) return; // the nodes divide the memory: nothing to divide
         const uint64_t each = total / uint64_t(*n) / node_align * node_align;
         if (each < (uint64_t{16} << 20)) {
             ck.error(np + "/nodes", "expected nodes of at least 16MiB each, got " +
@@ -299,7 +305,7 @@ void parse_machine(Checker& ck, const json& m, MachineConfig& mc) {
             mc.nodes.push_back({at, at + *sz});
             at += *sz;
         }
-        if (at != total)
+        if (memory_ok && at != total)
             ck.error(np + "/nodes", "expected node sizes adding up to the machine's memory (" +
                                         std::to_string(total) + " bytes), got " +
                                         std::to_string(at));
@@ -309,7 +315,8 @@ void parse_machine(Checker& ck, const json& m, MachineConfig& mc) {
     }
 }
 
-void parse_kernel(Checker& ck, const json& k, const MachineConfig& mc, KernelConfig& c) {
+void parse_kernel(Checker& ck, const json& k, const MachineConfig& mc, bool memory_ok,
+                  KernelConfig& c) {
     const std::string path = "/kernel";
     if (!k.is_object()) {
         ck.error(path, "expected an object, got " + type_name(k));
@@ -328,25 +335,30 @@ void parse_kernel(Checker& ck, const json& k, const MachineConfig& mc, KernelCon
         const json& r = k["lowmem_reserve_ratio"];
         if (!r.is_array() || r.size() != MAX_NR_ZONES) {
             ck.error(path + "/lowmem_reserve_ratio",
-                     "expected an array of 4 integers (one per zone), got " + type_name(r));
+                     "expected an array of 4 integers (one per zone), got " +
+                         (r.is_array() ? "an array of " + std::to_string(r.size()) : type_name(r)));
         } else {
             std::array<uint32_t, MAX_NR_ZONES> a{};
             for (unsigned i = 0; i < MAX_NR_ZONES; i++) {
-                if (!r[i].is_number_integer() || r[i].get<int64_t>() < 0 ||
-                    r[i].get<int64_t>() > INT32_MAX)
+                const json& v = r[i];
+                const bool ok = v.is_number_unsigned()
+                                    ? v.get<uint64_t>() <= uint64_t(INT32_MAX)
+                                    : v.is_number_integer() && v.get<int64_t>() >= 0;
+                if (!ok)
                     ck.error(path + "/lowmem_reserve_ratio/" + std::to_string(i),
-                             "expected a non-negative integer, got " + type_name(r[i]));
+                             "expected an integer from 0 to " + std::to_string(INT32_MAX) +
+                                 ", got " + (v.is_number_integer() ? v.dump() : type_name(v)));
                 else
-                    a[i] = r[i].get<uint32_t>();
+                    a[i] = uint32_t(v.get<uint64_t>());
             }
             c.lowmem_reserve_ratio = a;
         }
     }
     if (auto v = ck.size(k, path, "kernelcore", 0)) c.kernelcore_bytes = *v;
     if (auto v = ck.size(k, path, "movablecore", 0)) c.movablecore_bytes = *v;
-    if (c.kernelcore_bytes >= mc.memory_bytes && c.kernelcore_bytes)
+    if (memory_ok && c.kernelcore_bytes >= mc.memory_bytes && c.kernelcore_bytes)
         ck.error(path + "/kernelcore", "expected less than the machine's memory");
-    if (c.movablecore_bytes >= mc.memory_bytes && c.movablecore_bytes)
+    if (memory_ok && c.movablecore_bytes >= mc.memory_bytes && c.movablecore_bytes)
         ck.error(path + "/movablecore", "expected less than the machine's memory");
     if (auto v = ck.string(k, path, "vmsplit", std::string("3G/1G"))) {
         if (*v == "3G/1G")
@@ -385,12 +397,14 @@ void parse_kernel(Checker& ck, const json& k, const MachineConfig& mc, KernelCon
                      "expected \"off\", \"flags\" or \"forced\", got \"" + *v + "\"");
     }
     const uint64_t image_end = (uint64_t{16} << 20) + c.kernel_image_bytes;
-    if (image_end + (uint64_t{8} << 20) > mc.memory_bytes)
+    if (memory_ok && image_end + (uint64_t{8} << 20) > mc.memory_bytes)
         ck.error(path + "/kernel_image",
                  "the kernel image at 16MiB does not fit in the machine's memory");
 }
 
-// Applies "--set a.b.c=value" to the document; `set_paths` receives the JSON pointer it set.
+// Applies "--set a.b.c=value" to the document; `set_paths` receives the JSON pointer it set. An
+// override that cannot be applied is an error about the command line (no place in the file) and
+// leaves the document as it was.
 void apply_override(json& doc, const std::string& spec, Checker& ck,
                     std::vector<std::string>& set_paths) {
     const size_t eq = spec.find('=');
@@ -402,7 +416,8 @@ void apply_override(json& doc, const std::string& spec, Checker& ck,
     const std::string key = spec.substr(0, eq), value = spec.substr(eq + 1);
     JsonReadResult parsed = read_json(value);
     json v = parsed.ok ? std::move(parsed.doc.value) : json(value);
-    json* at = &doc;
+    json copy = doc;
+    json* at = &copy;
     std::string pointer;
     size_t start = 0;
     while (true) {
@@ -413,14 +428,16 @@ void apply_override(json& doc, const std::string& spec, Checker& ck,
             return;
         }
         if (!at->is_object()) {
-            ck.error(pointer, "--set " + key + ": expected an object here to set \"" + part +
-                                  "\" in, got " + type_name(*at));
+            ck.error("", "--set " + key + ": " + (pointer.empty() ? "the document" : pointer) +
+                             " is " + type_name(*at) + ", not an object to set \"" + part +
+                             "\" in");
             return;
         }
         pointer = json_pointer_append(pointer, part);
         if (dot == std::string::npos) {
             (*at)[part] = std::move(v);
             set_paths.push_back(pointer);
+            doc = std::move(copy);
             return;
         }
         at = &(*at)[part];
@@ -447,9 +464,9 @@ CompileResult compile_scenario(const std::string& file, const std::string& text,
         return r;
     }
     json& doc = read.doc.value;
-    Checker ck;
+    Checker ck, set_ck;
     std::vector<std::string> set_paths;
-    for (const auto& o : overrides) apply_override(doc, o, ck, set_paths);
+    for (const auto& o : overrides) apply_override(doc, o, set_ck, set_paths);
     Scenario sc;
     sc.file = file;
     if (!doc.is_object()) {
@@ -480,8 +497,9 @@ CompileResult compile_scenario(const std::string& file, const std::string& text,
             else
                 sc.seed = doc["seed"].get<uint64_t>();
         }
+        bool memory_ok = false;
         if (doc.contains("machine"))
-            parse_machine(ck, doc["machine"], sc.machine);
+            parse_machine(ck, doc["machine"], sc.machine, memory_ok);
         else
             ck.error("/machine",
                      "required field is missing (expected {\"arch\", \"memory\", \"cpus\"})");
@@ -491,7 +509,7 @@ CompileResult compile_scenario(const std::string& file, const std::string& text,
                                     "the \"mode\": \"bare\")");
         } else {
             parse_kernel(ck, doc.contains("kernel") ? doc["kernel"] : json::object(), sc.machine,
-                         sc.kernel);
+                         memory_ok, sc.kernel);
         }
         if (!doc.contains("events")) {
             ck.error("/events", "required field is missing (expected an array of events)");
@@ -520,6 +538,8 @@ CompileResult compile_scenario(const std::string& file, const std::string& text,
         d.line = at.line;
         d.column = at.column;
     }
+    // Errors about the --set text itself have no place in the file.
+    r.errors.insert(r.errors.begin(), set_ck.errors.begin(), set_ck.errors.end());
     if (r.errors.empty()) r.scenario = std::move(sc);
     return r;
 }

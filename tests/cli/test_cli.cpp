@@ -3,6 +3,7 @@
 // good input runs and gives byte-identical statistics on a second run.
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -335,4 +336,193 @@ TEST_CASE("cli: LLDT and a segment load through the LDT", "[cli][bare]") {
     INFO(r.err);
     REQUIRE(r.rc == 0);
     REQUIRE(nlohmann::json::parse(r.out)["results"]["expectations"]["checked"] == 3);
+}
+
+// ---- Hostile input, class by class: each through the real command -----------------------------
+
+TEST_CASE("cli: a number a double cannot hold is an error in run, validate and explain",
+          "[cli][hostile]") {
+    // `{"mmemu_scenario": 1, "machine": {"memory": ` is 44 characters: 1e400 is at column 45.
+    const auto f =
+        scenario("e400", R"({"mmemu_scenario": 1, "machine": {"memory": 1e400}, "events": []})");
+    for (const std::string cmd : {"run " + f, "validate " + f, "explain 0x1000 --scenario " + f})
+        require_bad(run(cmd), f + ":1:45: malformed JSON: expected a number a double can hold, got "
+                                  "1e400");
+    // Anywhere: deep inside an event too.
+    const auto g =
+        scenario("e400b", with_events(R"({"op": "kmalloc", "id": "k", "size": -2e999})"));
+    REQUIRE(run("validate " + g).rc == 2);
+}
+
+TEST_CASE("cli: a key given twice is an error naming both places", "[cli][hostile]") {
+    const auto f = scenario("dupkey", "{\"mmemu_scenario\": 1,\n \"machine\": {\"memory\": "
+                                      "\"128MiB\", \"cpus\": 1, \"cpus\": 2},\n \"events\": []}");
+    // Line 2 is ` "machine": {"memory": "128MiB", "cpus": 1, "cpus": 2},`: a space, "machine"
+    // (9), ": {" (3), "memory" (8), ": " (2), "128MiB" (8), ", " (2) put the first "cpus" at
+    // column 1 + 9 + 3 + 8 + 2 + 8 + 2 + 1 = 34; "cpus": 1, (10 more) the second at 45.
+    require_bad(run("validate " + f), f + ":2:45: malformed JSON: expected each key once per "
+                                          "object, but \"cpus\" appears again (first at line 2, "
+                                          "column 34)");
+}
+
+TEST_CASE("cli: a scenario must be a regular file of bounded size", "[cli][hostile]") {
+    require_bad(run("run /dev/zero"), "/dev/zero: the scenario is not a regular file (it is a "
+                                      "character device)");
+    require_bad(run("validate /tmp"), "/tmp: the scenario is not a regular file (it is a "
+                                      "directory)");
+    const std::string fifo = temp_path("fifo.json");
+    std::remove(fifo.c_str());
+    REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+    require_bad(run("run " + fifo), "the scenario is not a regular file (it is a pipe)");
+    std::remove(fifo.c_str());
+    // 16 MiB is the limit: one byte more is refused before it is read.
+    const std::string big = temp_path("big.json");
+    {
+        std::ofstream out(big);
+        out << std::string((16u << 20) + 1, ' ');
+    }
+    require_bad(run("validate " + big), "mmemu reads scenarios of at most 16 MiB");
+    std::remove(big.c_str());
+}
+
+TEST_CASE("cli: what validate accepts, run runs", "[cli][hostile]") {
+    // Four nodes on 64 MiB: 16 MiB each; each node's mem_map that does not fit falls back to
+    // any node's memory (memblock_alloc_try_nid), and the machine boots.
+    const auto f = scenario("numa4", R"({"mmemu_scenario": 1, "machine": {"memory": "64MiB",
+        "numa": {"nodes": 4}}, "events": [{"op": "alloc_pages", "id": "a", "count": 10}]})");
+    REQUIRE(run("validate " + f).rc == 0);
+    Result r = run("run " + f);
+    INFO(r.err);
+    REQUIRE(r.rc == 0);
+    REQUIRE(nlohmann::json::parse(r.out)["machine"]["nodes"].size() == 4);
+    // min_free_kbytes above RAM (the sysctl has no upper bound): every zone's min watermark is
+    // above its managed pages, so allocations fail, as results.
+    const auto g = scenario("minfree", R"({"mmemu_scenario": 1, "machine": {"memory": "128MiB"},
+        "kernel": {"min_free_kbytes": 1000000},
+        "events": [{"op": "alloc_pages", "id": "a", "count": 10}]})");
+    REQUIRE(run("validate " + g).rc == 0);
+    r = run("run " + g);
+    REQUIRE(r.rc == 0);
+    const auto st = nlohmann::json::parse(r.out);
+    REQUIRE(st["boot"]["min_free_kbytes"] == 1000000);
+    REQUIRE(st["results"]["failures"].size() == 1);
+    REQUIRE(st["results"]["failures"][0]["count"] == 10);
+}
+
+TEST_CASE("cli: a write that corrupts a slab's free list stops the run with exit 4",
+          "[cli][hostile]") {
+    // 201 objects of 64 bytes make four slabs of 59; freeing 200 puts them back (free_block()
+    // rewrites their kmem_bufctl_t chains); 64 KiB of 0x07 from the first object then overwrites
+    // the on-slab management of the slabs after it, so the next refill reads
+    // kmem_bufctl_t = 0x07070707, beyond the 59 objects: SLAB's check_slabp() would BUG().
+    const auto f = scenario("corrupt", R"({"mmemu_scenario": 1, "machine": {"memory": "128MiB"},
+      "kernel": {"slab_debug": "off"}, "events": [
+       {"op": "kmem_cache_create", "cache": "c", "size": 64},
+       {"op": "kmem_cache_alloc", "cache": "c", "id": "a"},
+       {"op": "kmem_cache_alloc", "cache": "c", "id": "b", "count": 200},
+       {"op": "kmem_cache_free", "id": "b"},
+       {"op": "write_object", "id": "a", "offset": 0, "length": 65536, "byte": 7},
+       {"op": "kmem_cache_alloc", "cache": "c", "id": "d", "count": 200},
+       {"op": "checkpoint", "name": "never"}]})");
+    const Result r = run("run " + f);
+    INFO(r.err);
+    REQUIRE(r.rc == 4);
+    REQUIRE(r.err.find("the emulated kernel hit a BUG at event 5 (kmem_cache_alloc)") !=
+            std::string::npos);
+    const auto st = nlohmann::json::parse(r.out); // the statistics are still written
+    REQUIRE(st["results"]["events_run"] == 5);
+    REQUIRE(st["results"]["kernel_bug"]["event"] == 5);
+    REQUIRE(st["results"]["kernel_bug"]["message"].get<std::string>().find(
+                "slab: Internal list corruption detected in cache 'c'(59)") == 0);
+    REQUIRE(st["checkpoints"].empty()); // the run stopped before it
+}
+
+TEST_CASE("cli: identical failures of one event are one row", "[cli][hostile]") {
+    // 128 MiB cannot hold 100000 blocks of 4 MiB: the first ones succeed, the rest fail for the
+    // same reason and make one row, not 99975.
+    const auto f = scenario("agg", with_events(R"({"op": "alloc_pages", "id": "a", "order": 10,
+                                                   "count": 100000})"));
+    const Result r = run("run --compact " + f);
+    REQUIRE(r.rc == 0);
+    REQUIRE(r.out.size() < 100000);
+    const auto st = nlohmann::json::parse(r.out);
+    const auto& fl = st["results"]["failures"];
+    REQUIRE(fl.size() == 1);
+    const uint64_t n = fl[0]["count"], first = fl[0]["first"], last = fl[0]["last"];
+    REQUIRE(last == 99999);
+    REQUIRE(n == last - first + 1);
+    REQUIRE(st["results"]["page_allocator"]["alloc_fail"] == n);
+    REQUIRE(st["results"]["page_allocator"]["alloc_success"].get<uint64_t>() >= first);
+}
+
+TEST_CASE("cli: write_object through a failed or zero-size kmalloc", "[cli][hostile]") {
+    // kmalloc(0) returns ZERO_SIZE_PTR: a write through it would oops, so it is an input error.
+    const auto f = scenario("zero", with_events(R"({"op": "kmalloc", "id": "z", "size": 0},
+        {"op": "write_object", "id": "z", "length": 1, "byte": 1})"));
+    require_bad(run("validate " + f), "/events/1/id: the id holds ZERO_SIZE_PTR");
+    // A kmalloc that fails at run time (above KMALLOC_MAX_SIZE) leaves nothing to write through:
+    // a failure row of the write, after the kmalloc's own.
+    const auto g = scenario("failed", with_events(R"({"op": "kmalloc", "id": "h", "size": 8388608},
+        {"op": "write_object", "id": "h", "length": 1, "byte": 1})"));
+    const Result r = run("run " + g);
+    REQUIRE(r.rc == 0);
+    const auto fl = nlohmann::json::parse(r.out)["results"]["failures"];
+    REQUIRE(fl.size() == 2);
+    REQUIRE(fl[1]["op"] == "write_object");
+    REQUIRE(fl[1]["reason"].get<std::string>().find("its allocation failed") != std::string::npos);
+}
+
+TEST_CASE("cli: -o must name another file", "[cli][hostile]") {
+    const auto f = scenario("outself", with_events(""));
+    const std::string before = slurp(f);
+    require_bad(run("run " + f + " -o ''"), "-o/--output needs a file name");
+    require_bad(run("run " + f + " -o " + f), "that is the scenario file");
+    REQUIRE(slurp(f) == before);
+    REQUIRE(run("run " + f + " -o /dev/null").rc == 0); // a device is a fine output
+}
+
+TEST_CASE("cli: help topics and explain's arguments", "[cli][hostile]") {
+    Result r = run("help explain");
+    REQUIRE(r.rc == 0);
+    REQUIRE(r.out.find("--checkpoint") != std::string::npos);
+    REQUIRE(run("help run").out.find("--no-audit") != std::string::npos);
+    REQUIRE(run("help statistics").out.find("### `state.meminfo`") != std::string::npos);
+    r = run("help foo");
+    REQUIRE(r.rc == 2);
+    REQUIRE(r.err.find("no help on \"foo\"") != std::string::npos);
+    // Numbers on the command line read as in scenarios: 010 is ten, not octal eight.
+    r = run("explain 010 --arch i386");
+    REQUIRE(r.rc == 0);
+    REQUIRE(r.out.find("Linear address 0x0000000a") != std::string::npos);
+    require_bad(run("explain 0x1000 --checkpoint end"), "--checkpoint needs --scenario");
+    const std::string ex = std::string(MMEMU_SOURCE_DIR) + "/examples/bare-i386-seed003.json";
+    require_bad(run("explain 0x1000 --scenario " + ex + " --cpu -1"),
+                "--cpu expects a CPU of the scenario's machine (0 to 0), got \"-1\"");
+    require_bad(run("explain 0x1000 --scenario " + ex + " --cpu 1"), "got \"1\"");
+}
+
+TEST_CASE("cli: an operand across a page boundary is translated on both pages first",
+          "[cli][bare]") {
+    // i386 paging, one page table: la 0x1000 -> 0x5000 and 0x2000 -> 0x9000, 0x3000 absent.
+    // A 4-byte write at 0x1ffe lands 2 bytes at 0x5ffe and 2 at 0x9000; one at 0x2ffe faults
+    // on 0x3000 (#PF, not present, write: error code 0x2) and writes nothing at 0x9ffe.
+    const auto f = scenario("split", R"({"mmemu_scenario": 1, "mode": "bare",
+      "machine": {"arch": "i386", "memory": "64MiB"}, "events": [
+        {"op": "write_phys", "addr": "0x100000", "u32": ["0x101003"]},
+        {"op": "write_phys", "addr": "0x101004", "u32": ["0x5003", "0x9003"]},
+        {"op": "set_cr", "cr": 3, "value": "0x100000"},
+        {"op": "set_cr", "cr": 0, "value": "0x80000001"},
+        {"op": "access", "type": "write", "la": "0x1ffe", "size": 4, "value": "0xaabbccdd",
+         "expect": {"pa": "0x5ffe"}},
+        {"op": "expect_phys", "addr": "0x5ffe", "bytes": "ddcc"},
+        {"op": "expect_phys", "addr": "0x9000", "bytes": "bbaa"},
+        {"op": "access", "type": "write", "la": "0x2ffe", "size": 4, "value": "0x11223344",
+         "expect": {"fault": "#PF", "error_code": "0x2"}},
+        {"op": "expect_phys", "addr": "0x9ffe", "bytes": "0000"}]})");
+    const Result r = run("run " + f);
+    INFO(r.out << r.err);
+    REQUIRE(r.rc == 0);
+    const auto st = nlohmann::json::parse(r.out);
+    REQUIRE(st["results"]["expectations"]["checked"] == 5);
+    REQUIRE(st["results"]["accesses"][0]["result"]["split_pa"] == "0x9000");
 }

@@ -317,6 +317,55 @@ TEST_CASE("merge: two order-0 buddies reform the block on free", "[buddy][merge]
     CHECK(k.audit({}) == "");
 }
 
+// buddy_merge_likely() (6.1 mm/page_alloc.c, __free_one_page()): a freed block whose buddy is
+// still in use goes to the TAIL of its free list when the next larger block's buddy is free (the
+// buddy is likely to be freed soon and merge further), else to the HEAD; the next allocation of
+// that order takes the head. 64 MiB x86_64, pcp off: DMA32's free Movable order-9 block 15360 is
+// the only block below order 10 (r below = pfn - 15360).
+TEST_CASE("merge: buddy_merge_likely puts a freed block at the head or the tail",
+          "[buddy][merge]") {
+    Booted b(machine(Arch::x86_64, 64 * MiB), no_pcp());
+    Kernel& k = b.k;
+    const zone& z = b.z(1);
+    REQUIRE(free_list_pfns(k, z, 9, MIGRATE_MOVABLE) == std::vector<uint64_t>{15360});
+    const gfp_t gfp = GFP_DMA32 | __GFP_MOVABLE;
+    const uint64_t r = 15360;
+    auto take = [&](unsigned order, uint64_t want) {
+        page* p = alloc(k, gfp, order);
+        REQUIRE(p);
+        REQUIRE(pfn_of(k, p) == want);
+        return p;
+    };
+    // r0 splits the order-9 block (free: r1 o0, r2 o1, r4 o2, r8 o3, ...); then r1, r2 (o1),
+    // r4 (o2); r8 (o0) splits r8 o3 (free: r9 o0, r10 o1, r12 o2); r10 (o1).
+    page* p0 = take(0, r + 0);
+    page* p1 = take(0, r + 1);
+    take(1, r + 2);
+    page* p4 = take(2, r + 4);
+    take(0, r + 8);
+    page* p10 = take(1, r + 10);
+    // Free r4 (o2): its buddy r0 is in use. Next larger block r0 (o3): its buddy r8 is in use,
+    // so not likely -> head of the order-2 list, before r12.
+    k.buddy.free_pages(p4, 2, 0);
+    CHECK(free_list_pfns(k, z, 2, MIGRATE_MOVABLE) == std::vector<uint64_t>{r + 4, r + 12});
+    // Free r0 (o0): buddy r1 in use; the order-1 block r0's buddy r2 is in use -> head, before
+    // r9; the next order-0 allocation takes it back.
+    k.buddy.free_pages(p0, 0, 0);
+    CHECK(free_list_pfns(k, z, 0, MIGRATE_MOVABLE) == std::vector<uint64_t>{r + 0, r + 9});
+    p0 = take(0, r + 0);
+    k.buddy.free_pages(p0, 0, 0);
+    // Free r10 (o1): buddy r8 in use; the order-2 block r8's buddy r12 is free at order 2 ->
+    // tail (the list was empty).
+    k.buddy.free_pages(p10, 1, 0);
+    // Free r1: merges with r0 into r0 (o1); its buddy r2 is in use; the order-2 block r0's
+    // buddy r4 is free at order 2 -> likely -> TAIL, behind r10.
+    k.buddy.free_pages(p1, 0, 0);
+    CHECK(free_list_pfns(k, z, 1, MIGRATE_MOVABLE) == std::vector<uint64_t>{r + 10, r + 0});
+    // So the next order-1 allocation takes r10, not the block just freed.
+    take(1, r + 10);
+    CHECK(k.audit({{r + 2, 1}, {r + 8, 0}, {r + 10, 1}}) == "");
+}
+
 // steal_suitable_fallback() below pageblock_order: the whole pageblock is claimed when
 // free_pages + alike_pages >= 1 << (pageblock_order - 1) = 256.
 // Machine: 2 nodes of 64 MiB, 1 CPU (on node 0), pcp off. Node 1 = pfns [16384, 32768), all

@@ -794,3 +794,105 @@ TEST_CASE("slab: a corrupted free list stops with the kernel's list-corruption B
     CHECK(what.find("] = 0xffff0000 is neither BUFCTL_END nor an object index (below 15)") !=
           std::string::npos);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Geometry below 32 bytes, and the property that everything fits
+
+namespace {
+SlabGeometry plain_geom(const SlabArch& a, uint64_t size) {
+    SlabGeometry g;
+    const std::string err = calculate_geometry(a, size, 0, 0, false, false, g);
+    REQUIRE(err.empty());
+    return g;
+}
+} // namespace
+
+TEST_CASE("slab geometry: objects under 32 bytes", "[slab][geometry]") {
+    // No flags, no alignment asked: ralign = BYTES_PER_WORD, so the object size is only rounded
+    // to a word. On-slab: nr = (4096 - sizeof(struct slab)) / (size + 4), mgmt = ALIGN(slab +
+    // 4 nr, align); order 0 always (left_over * 8 <= 4096). colour_off = 64.
+    // x86_64 (slab 48, word 8):
+    //  8: nr = 4048 / 12 = 337; mgmt ALIGN(48 + 1348, 8) = 1400; 1400 + 2696 = 4096; left 0.
+    check(plain_geom(kX64, 8), {8, 8, 8, 337, 0, 0, 1400, 0, false});
+    //  12 rounds to 16: nr = 4048 / 20 = 202; mgmt ALIGN(48 + 808, 8) = 856; 856 + 3232 = 4088;
+    //  left 8.
+    check(plain_geom(kX64, 12), {12, 16, 8, 202, 0, 8, 856, 0, false});
+    //  24: nr = 4048 / 28 = 144; mgmt ALIGN(48 + 576, 8) = 624; 624 + 3456 = 4080; left 16.
+    check(plain_geom(kX64, 24), {24, 24, 8, 144, 0, 16, 624, 0, false});
+    // i386 (slab 28, word 4):
+    //  4: nr = 4068 / 8 = 508; mgmt ALIGN(28 + 2032, 4) = 2060; 2060 + 2032 = 4092; left 4.
+    check(plain_geom(kI386, 4), {4, 4, 4, 508, 0, 4, 2060, 0, false});
+    //  12: nr = 4068 / 16 = 254; mgmt 28 + 1016 = 1044; 1044 + 3048 = 4092; left 4.
+    check(plain_geom(kI386, 12), {12, 12, 4, 254, 0, 4, 1044, 0, false});
+    //  20: nr = 4068 / 24 = 169; mgmt 28 + 676 = 704; 704 + 3380 = 4084; left 12.
+    check(plain_geom(kI386, 20), {20, 20, 4, 169, 0, 12, 704, 0, false});
+    //  21 rounds to 24: nr = 4068 / 28 = 145; mgmt 28 + 580 = 608; 608 + 3480 = 4088; left 8.
+    check(plain_geom(kI386, 21), {21, 24, 4, 145, 0, 8, 608, 0, false});
+}
+
+TEST_CASE("slab geometry: objects, management and colours fit in the slab, for every size",
+          "[slab][geometry]") {
+    // For every size up to 1 KiB, then every 8 bytes to 8 KiB, then around each power of two to
+    // 4 MiB, with each alignment and flag combination, on both arches, with and without debug:
+    // the slab holds at least one object; num buffers, the on-slab management and the left-over
+    // add up to exactly the slab; the management holds struct slab and a bufctl per object; the
+    // colours fit in the left-over; each buffer holds the object (and its red zones and
+    // last-user word when debug keeps them) at the alignment.
+    std::vector<uint64_t> sizes;
+    for (uint64_t s = 4; s <= 1024; s++) sizes.push_back(s);
+    for (uint64_t s = 1032; s <= 8192; s += 8) sizes.push_back(s);
+    for (uint64_t p = 16384; p <= KMALLOC_MAX_SIZE; p *= 2)
+        for (uint64_t s : {p - 8, p, p + 8})
+            if (s <= KMALLOC_MAX_SIZE) sizes.push_back(s);
+    const uint32_t flag_sets[] = {0,
+                                  SLAB_HWCACHE_ALIGN,
+                                  SLAB_RED_ZONE,
+                                  SLAB_POISON,
+                                  SLAB_RED_ZONE | SLAB_STORE_USER,
+                                  SLAB_STORE_USER,
+                                  SLAB_HWCACHE_ALIGN | SLAB_RED_ZONE | SLAB_STORE_USER |
+                                      SLAB_POISON};
+    uint64_t checked = 0, failures = 0;
+    std::string first;
+    for (const SlabArch& a : {kX64, kI386})
+        for (uint64_t size : sizes) {
+            if (size < a.bytes_per_word) continue;
+            for (uint64_t align : {0, 8, 32, 64, 256, 4096})
+                for (uint32_t flags : flag_sets)
+                    for (bool debug : {false, true}) {
+                        SlabGeometry g;
+                        if (!calculate_geometry(a, size, align, flags, debug, false, g).empty())
+                            continue;
+                        checked++;
+                        const uint64_t bytes = uint64_t{4096} << g.gfporder;
+                        const uint64_t mgmt_need = a.sizeof_slab + 4ull * g.num;
+                        const uint64_t total = uint64_t(g.num) * g.buffer_size +
+                                               (g.off_slab() ? 0 : g.slab_size) + g.left_over;
+                        const uint32_t colour_off = std::max<uint32_t>(64, g.align);
+                        const bool rz = g.flags & SLAB_RED_ZONE, su = g.flags & SLAB_STORE_USER;
+                        const uint64_t tail = (rz ? 8 : 0) + (su ? (rz ? 8 : a.bytes_per_word) : 0);
+                        std::string why;
+                        if (g.num < 1) why += " no object;";
+                        if (g.gfporder > KMALLOC_MAX_ORDER) why += " order;";
+                        if (total != bytes) why += " does not add up;";
+                        if (g.slab_size < mgmt_need) why += " management too small;";
+                        if (g.colour_off != colour_off || g.colour != g.left_over / colour_off)
+                            why += " colour;";
+                        if (g.align < std::max<uint64_t>(align, 1) || g.buffer_size % g.align)
+                            why += " alignment;";
+                        if (g.obj_size < size || g.obj_offset + g.obj_size + tail > g.buffer_size)
+                            why += " object does not fit its buffer;";
+                        if (!debug && (rz || su || g.obj_offset)) why += " debug without debug;";
+                        if (!why.empty()) {
+                            failures++;
+                            if (first.empty())
+                                first = "size " + std::to_string(size) + " align " +
+                                        std::to_string(align) + " flags " + std::to_string(flags) +
+                                        " debug " + std::to_string(debug) + ":" + why;
+                        }
+                    }
+        }
+    INFO(first);
+    CHECK(failures == 0);
+    CHECK(checked > 100000);
+}
