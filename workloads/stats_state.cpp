@@ -107,11 +107,11 @@ const StatGroup<Meminfo> MEMINFO = {
 struct Vmstat {
     const Kernel& k;
     int64_t zone_items[NR_VM_ZONE_STAT_ITEMS] = {};
-    numa_stat numa;
+    numa_stat numa{};
 };
 
 Vmstat vmstat_of(const Kernel& k) {
-    Vmstat v{k};
+    Vmstat v{k, {}, {}};
     for (const auto& n : k.buddy.nodes)
         for (const auto& z : n.node_zones)
             for (unsigned i = 0; i < NR_VM_ZONE_STAT_ITEMS; i++) v.zone_items[i] += z.vm_stat[i];
