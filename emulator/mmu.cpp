@@ -311,7 +311,6 @@ Translation Mmu::unusable_l1(TlbArray* a, TlbEntry* e, const AccessRequest& req)
 
 Translation Mmu::translate_miss(const AccessRequest& req, bool probe_l1) {
     Translation t;
-    const PagingMode mode = mode_;
     const uint16_t pcid = pcid_;
     const unsigned side = req.type == AccessType::fetch;
     // Whether every L1 array of this side has been probed for the page and missed (then a
@@ -360,6 +359,14 @@ Translation Mmu::translate_miss(const AccessRequest& req, bool probe_l1) {
         }
     }
 
+    return translate_walk(req, l1_absent, stlb_absent);
+}
+
+Translation Mmu::translate_walk(const AccessRequest& req, bool l1_absent, bool stlb_absent) {
+    Translation t;
+    const PagingMode mode = mode_;
+    const uint16_t pcid = pcid_;
+    const unsigned side = req.type == AccessType::fetch;
     // A walk, resumed below the lowest paging-structure cache that hits (SDM 4.10.3.2).
     WalkStart start;
     uint64_t cost = cost_.l1_tlb_hit + cost_.stlb_hit;

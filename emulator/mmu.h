@@ -159,6 +159,10 @@ private:
     // translation looked up again past the L1 arrays.
     Translation unusable_l1(TlbArray* a, TlbEntry* e, const AccessRequest& req);
     Translation translate_miss(const AccessRequest& req, bool probe_l1);
+    // The walk part of translate_miss(), out of line so that the TLB-hit paths stay small (no
+    // walk result on their stack, few registers to save).
+    [[gnu::noinline]] Translation translate_walk(const AccessRequest& req, bool l1_absent,
+                                                 bool stlb_absent);
     Translation non_canonical(const AccessRequest& req);
     void refresh();                 // recompute the cached state below after a register write
     void flush_all(FlushCause why); // every entry, global ones too, all PCIDs
