@@ -50,6 +50,16 @@ uint32_t count_of(OpParser& p) {
     return n;
 }
 
+// The slot a name had before (an id or cache name reused after a free or destroy keeps its
+// slot), or a new one.
+template <class Map>
+uint32_t slot_of(const Map& m, typename Map::const_iterator it, std::vector<std::string>& names,
+                 const std::string& name) {
+    if (it != m.end()) return it->second.slot;
+    names.push_back(name);
+    return uint32_t(names.size() - 1);
+}
+
 // A new id for an allocation.
 uint32_t define(OpParser& p, KernelNames::Kind kind, uint32_t cache, bool zero_size = false) {
     KernelNames& n = names(p);
@@ -61,13 +71,7 @@ uint32_t define(OpParser& p, KernelNames::Kind kind, uint32_t cache, bool zero_s
                           std::to_string(it->second.event) + "; free it first or use a new id");
         return 0;
     }
-    uint32_t slot;
-    if (it != n.handles.end()) {
-        slot = it->second.slot;
-    } else {
-        slot = uint32_t(n.handle_names.size());
-        n.handle_names.push_back(*id);
-    }
+    const uint32_t slot = slot_of(n.handles, it, n.handle_names, *id);
     n.handles[*id] = {slot, KernelNames::State::live, kind, cache, p.index, zero_size};
     return slot;
 }
@@ -119,14 +123,7 @@ KernelNames::Cache* cache_ref(OpParser& p, bool creating) {
             p.error("cache", "\"" + *name + "\" is the name of a cache the kernel creates at boot");
             return nullptr;
         }
-        uint32_t slot;
-        if (it != n.caches.end()) {
-            slot = it->second.slot;
-        } else {
-            slot = uint32_t(n.cache_names.size());
-            n.cache_names.push_back(*name);
-        }
-        n.caches[*name] = {slot, false};
+        n.caches[*name] = {slot_of(n.caches, it, n.cache_names, *name), false};
         return &n.caches[*name];
     }
     if (it == n.caches.end()) {

@@ -174,8 +174,8 @@ void sweep(Mode m, const Kind& k, unsigned maxphy, bool nxe, Tally& tally) {
         const bool got = w.fault.raised() && (w.fault.error_code & E_RSVD);
         tally.checked++;
         tally.reserved_seen += want;
-        if (got != want || (want && (w.fault.error_code != (E_P | E_RSVD) ||
-                                     int(w.fault.level) != k.level))) {
+        if (got != want ||
+            (want && (w.fault.error_code != (E_P | E_RSVD) || int(w.fault.level) != k.level))) {
             tally.wrong.push_back(std::string(k.name) + " maxphyaddr " + std::to_string(maxphy) +
                                   " nxe " + std::to_string(nxe) + " bit " + std::to_string(bit) +
                                   ": want " + (want ? "RSVD" : "no RSVD") + ", got error code " +

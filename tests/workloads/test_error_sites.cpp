@@ -586,7 +586,6 @@ std::vector<Entry> entries() {
         {"write_object to an id never allocated",
          kern(R"({"op": "write_object", "id": "k", "length": 1, "byte": 0})"), "/events/0/id",
          R"(expected the id of a kmalloc or kmem_cache_alloc event, but "k" was never allocated)"},
-        // Its message calls the use after free a double free: known_bugs().
         {"write_object after kfree",
          kern(
              R"({"op": "kmalloc", "id": "k", "size": 8}, {"op": "kfree", "id": "k"}, {"op": "write_object", "id": "k", "length": 1, "byte": 0})"),
@@ -730,7 +729,7 @@ std::vector<Entry> entries() {
         {"flags unknown in a list",
          kern(R"({"op": "kmem_cache_create", "cache": "c", "size": 64, "flags": ["SLAB_BAR"]})"),
          "/events/0/flags", "unknown SLAB flag 'SLAB_BAR'"},
-        // A number in the flags list: known_bugs().
+        // A number in the flags list: at the end of the table.
         {"ctor_fill above the range",
          kern(R"({"op": "kmem_cache_create", "cache": "c", "size": 64, "ctor_fill": 256})"),
          "/events/0/ctor_fill", "expected an integer from 0 to 255, got 256"},
@@ -855,7 +854,7 @@ std::vector<Entry> entries() {
          bare(R"({"op": "expect_phys", "addr": "0x3fffffe", "u32": [0]})"), "/events/0/addr",
          "expected an address inside the machine's 67108864 bytes of RAM, got a range ending at "
          "67108866"},
-        // An address whose range wraps past 2^64: known_bugs().
+        // An address whose range wraps past 2^64: at the end of the table.
 
         // ---- ops_machine.cpp: access ----
         {"access type missing", bare(R"({"op": "access", "la": 0})"), "/events/0/type", REQ_STR},
