@@ -445,6 +445,81 @@ TEST_CASE("fallback: whole-pageblock claim threshold below pageblock_order", "[b
     CHECK(k.audit({}) == "");
 }
 
+// can_steal_fallback() (6.1): a Movable request may take a whole fallback pageblock's free pages
+// only from a block of order >= pageblock_order / 2 = 4; below that, __rmqueue_fallback() takes
+// the smallest fallback block instead and moves only it (single_page). The two sides of the
+// threshold differ in what moves: one order-3 block, or every free block of the pageblock.
+// Machine: 2 nodes of 64 MiB, 1 CPU, pcp off, min_free_kbytes 128 so that a few free blocks pass
+// the watermarks: pages_min 32; node 1 DMA32: min = 32 * 15872 / 27392 = 18, low = 18 + max(18
+// >> 2, 15872 * 10 / 10000 = 15) = 33. Node 1 is free from pfn 16384: 15 Movable order-10 blocks
+// and the order-9 block 31744.
+//  1. Unmovable blocks of order `o` (3 or 4) until the first order-10 block is used up: the
+//     first falls back to Movable 16384 (order 10 >= pageblock_order: both pageblocks become
+//     Unmovable), then each split hands out the lowest part, so block k is 16384 + k * 2^o.
+//  2. Free the odd blocks k = 1, 3, ..., 19 (their even buddies are held): ten free Unmovable
+//     blocks of order o in pageblock 16384 (80 or 160 pages), each freed to the head (the next
+//     larger block's buddy is in use).
+//  3. Take every Movable block (the 14 order-10 ones and 31744): the last passes the low
+//     watermark with 512 + 80 - 511 = 81 > 33 free.
+//  4. A Movable order-0 request: no Movable block; the fallback finds the Unmovable blocks.
+TEST_CASE("fallback: can_steal's order-4 threshold for a Movable request", "[buddy][fallback]") {
+    for (unsigned o : {3u, 4u}) {
+        INFO("fallback blocks of order " << o);
+        KernelConfig kc = no_pcp();
+        kc.min_free_kbytes = 128;
+        Booted b(machine(Arch::x86_64, 128 * MiB, 1, {{0, 64 * MiB}, {64 * MiB, 128 * MiB}}), kc);
+        Kernel& k = b.k;
+        zone& z = b.z(1, 1);
+        REQUIRE(z._watermark[WMARK_LOW] == 33);
+        REQUIRE(buddyinfo(z) == Row{0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 15});
+        const gfp_t movable = GFP_KERNEL | __GFP_MOVABLE | __GFP_THISNODE;
+        const gfp_t unmovable = GFP_KERNEL | __GFP_THISNODE;
+        const uint64_t step = uint64_t{1} << o;
+        std::vector<page*> blocks;
+        for (uint64_t i = 0; i < 1024 / step; i++) {
+            page* p = alloc(k, unmovable, o, 1);
+            REQUIRE(p);
+            REQUIRE(pfn_of(k, p) == 16384 + i * step);
+            blocks.push_back(p);
+        }
+        REQUIRE(k.buddy.get_pageblock_migratetype(16384) == unsigned(MIGRATE_UNMOVABLE));
+        for (unsigned i = 1; i <= 19; i += 2) k.buddy.free_pages(blocks[i], o, 0);
+        std::vector<uint64_t> freed; // head first: the last freed
+        for (int i = 19; i >= 1; i -= 2) freed.push_back(16384 + uint64_t(i) * step);
+        REQUIRE(free_list_pfns(k, z, o, MIGRATE_UNMOVABLE) == freed);
+        for (unsigned i = 0; i < 14; i++) REQUIRE(alloc(k, movable, 10, 1));
+        REQUIRE(alloc(k, movable, 9, 1));
+        for (unsigned q = 0; q < MAX_ORDER; q++)
+            REQUIRE(z.free_area[q].free_list[MIGRATE_MOVABLE].empty());
+
+        page* m = alloc(k, movable, 0, 1);
+        REQUIRE(m);
+        // The pageblock is not claimed either way (80 or 160 free pages < 256).
+        CHECK(k.buddy.get_pageblock_migratetype(16384) == unsigned(MIGRATE_UNMOVABLE));
+        if (o == 3) {
+            // can_steal false, order 3 > 0: find_smallest takes the head of the Unmovable
+            // order-3 list, 16384 + 19 * 8 = 16536, and moves it alone to the Movable list;
+            // the Movable retry splits it and returns its first page.
+            CHECK(pfn_of(k, m) == 16536);
+            CHECK(free_list_pfns(k, z, 3, MIGRATE_UNMOVABLE) ==
+                  std::vector<uint64_t>(freed.begin() + 1, freed.end()));
+            CHECK(z.free_area[3].free_list[MIGRATE_MOVABLE].empty());
+        } else {
+            // can_steal true (4 >= 4): move_freepages_block() moves all ten free blocks of the
+            // pageblock to the Movable lists, in pfn order (to the tail); the retry splits the
+            // first, 16400.
+            CHECK(pfn_of(k, m) == 16400);
+            CHECK(z.free_area[4].free_list[MIGRATE_UNMOVABLE].empty());
+            std::vector<uint64_t> moved;
+            for (unsigned i = 3; i <= 19; i += 2) moved.push_back(16384 + i * 16);
+            CHECK(free_list_pfns(k, z, 4, MIGRATE_MOVABLE) == moved);
+        }
+        // The rest of the split block is on the Movable lists: orders 0, 1, 2 (and 3 for o=4).
+        CHECK(free_list_pfns(k, z, 0, MIGRATE_MOVABLE) == std::vector<uint64_t>{pfn_of(k, m) + 1});
+        CHECK(free_list_pfns(k, z, 2, MIGRATE_MOVABLE) == std::vector<uint64_t>{pfn_of(k, m) + 4});
+    }
+}
+
 // move_freepages_block() at a zone's start: the kernel clamps a pageblock start that lies
 // before the zone to the page itself ("if (!zone_spans_pfn(zone, start_pfn)) start_pfn = pfn")
 // and gives up only when the pageblock's END lies outside the zone. DMA starts at pfn 1, so its
