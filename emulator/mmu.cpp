@@ -290,14 +290,8 @@ Translation Mmu::non_canonical(const AccessRequest& req) {
 Translation Mmu::translate_slow(const AccessRequest& req) {
     TlbArray* a = l1_first_[req.type == AccessType::fetch];
     if (TlbEntry* e = a->lookup_rest(req.la, pcid_)) {
-        if (usable(*e, req)) {
-            Translation t;
-            t.pa = e->frame + (req.la.value & ((1ull << e->shift) - 1));
-            t.page_shift = e->page_shift;
-            t.source = TlbLevel::l1;
-            t.cycles = cost_.l1_tlb_hit; // added to cycles() from the hit counts
-            return t;
-        }
+        // The cycles of a first-array hit are added to cycles() from the hit counts.
+        if (usable(*e, req)) return served(*e, req.la, TlbLevel::l1, cost_.l1_tlb_hit);
         return unusable_l1(a, e, req);
     }
     return translate_miss(req, true);
@@ -310,7 +304,6 @@ Translation Mmu::unusable_l1(TlbArray* a, TlbEntry* e, const AccessRequest& req)
 }
 
 Translation Mmu::translate_miss(const AccessRequest& req, bool probe_l1) {
-    Translation t;
     const uint16_t pcid = pcid_;
     const unsigned side = req.type == AccessType::fetch;
     // Whether every L1 array of this side has been probed for the page and missed (then a
@@ -321,12 +314,8 @@ Translation Mmu::translate_miss(const AccessRequest& req, bool probe_l1) {
             TlbArray* a = l1_rest_[side][i];
             if (TlbEntry* e = a->lookup(req.la, pcid)) {
                 if (usable(*e, req)) {
-                    t.pa = e->frame + (req.la.value & ((1ull << e->shift) - 1));
-                    t.page_shift = e->page_shift;
-                    t.source = TlbLevel::l1;
-                    t.cycles = cost_.l1_tlb_hit;
                     cycles_ += cost_.l1_tlb_hit;
-                    return t;
+                    return served(*e, req.la, TlbLevel::l1, cost_.l1_tlb_hit);
                 }
                 a->invalidate_entry(e);
                 l1_absent = false;
@@ -350,12 +339,8 @@ Translation Mmu::translate_miss(const AccessRequest& req, bool probe_l1) {
                     a1->fill(req.la, pcid,
                              TlbFill{e->page_base(req.la), e->page_shift, e->rights, e->global,
                                      e->dirty});
-            t.pa = e->frame + (req.la.value & ((1ull << e->shift) - 1));
-            t.page_shift = e->page_shift;
-            t.source = TlbLevel::stlb;
-            t.cycles = cost_.l1_tlb_hit + cost_.stlb_hit;
-            cycles_ += t.cycles;
-            return t;
+            cycles_ += cost_.l1_tlb_hit + cost_.stlb_hit;
+            return served(*e, req.la, TlbLevel::stlb, cost_.l1_tlb_hit + cost_.stlb_hit);
         }
     }
 

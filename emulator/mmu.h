@@ -106,14 +106,7 @@ public:
         // served last; everything else in translate_slow().
         TlbArray* a = l1_first_[req.type == AccessType::fetch];
         if (TlbEntry* e = a->mru_lookup(req.la, pcid_)) {
-            if (usable(*e, req)) {
-                Translation t;
-                t.pa = e->frame + (req.la.value & ((1ull << e->shift) - 1));
-                t.page_shift = e->page_shift;
-                t.source = TlbLevel::l1;
-                t.cycles = cost_.l1_tlb_hit; // added to cycles() from the hit counts
-                return t;
-            }
+            if (usable(*e, req)) return served(*e, req.la, TlbLevel::l1, cost_.l1_tlb_hit);
             return unusable_l1(a, e, req);
         }
         return translate_slow(req);
@@ -143,6 +136,15 @@ private:
     // A cached entry serves an access if its rights permit it and a write finds it dirty;
     // otherwise the entry is dropped and the translation walked again (a walk re-reads the
     // entries, so a stale entry never causes a spurious fault).
+    // The translation a TLB entry gives for `la`, from `level` at `cycles`.
+    static Translation served(const TlbEntry& e, LinearAddr la, TlbLevel level, uint64_t cycles) {
+        Translation t;
+        t.pa = e.frame + (la.value & ((1ull << e.shift) - 1));
+        t.page_shift = e.page_shift;
+        t.source = level;
+        t.cycles = cycles;
+        return t;
+    }
     bool usable(TlbEntry& e, const AccessRequest& req) {
         if (e.perm_gen != perm_gen_) {
             e.perm_mask = permission_mask(walk_ctx_.perm, e.rights);

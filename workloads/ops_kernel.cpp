@@ -177,9 +177,16 @@ struct AllocPages final : Op {
         s.items.clear();
         s.order = order;
         s.pages = true;
+        // The reason of a failure depends on the event and on why the allocator failed: a try
+        // that fails as the one before it is counted without formatting the reason again.
+        AllocFailure before = AllocFailure::none;
         for (uint32_t i = 0; i < count; i++) {
             page* pg = k.buddy.alloc_pages(gfp, order, node, cpu);
+            const AllocFailure why = pg ? AllocFailure::none : k.buddy.last_failure();
+            const bool same = i && why == before;
+            before = why;
             if (!pg) {
+                if (same && cx.results.repeat_failure(event, i)) continue;
                 cx.results.failure(event, name(), id_name(cx, slot), false,
                                    std::string("alloc_pages(") + gfp_to_string(gfp) + ", order " +
                                        std::to_string(order) +
@@ -385,16 +392,21 @@ struct ObjectAlloc final : Op {
         s.items.clear();
         s.pages = false;
         kmem_cache* c = cache >= 0 ? cx.kernel->caches[size_t(cache)] : nullptr;
+        AllocFailure before = AllocFailure::none; // as in alloc_pages
         for (uint32_t i = 0; i < count; i++) {
             uint64_t obj = 0;
             if (cache < 0)
                 obj = k.slab.kmalloc(size, gfp, cpu, caller(*this));
             else if (c)
                 obj = k.slab.kmem_cache_alloc(c, gfp, cpu, caller(*this));
+            const AllocFailure failed = obj ? AllocFailure::none : k.buddy.last_failure();
+            const bool same = i && failed == before;
+            before = failed;
             if (obj) {
                 s.items.push_back(obj);
                 continue;
             }
+            if (same && cx.results.repeat_failure(event, i)) continue;
             const std::string why =
                 cache < 0 && size > KMALLOC_MAX_SIZE
                     ? "kmalloc(" + std::to_string(size) + "): larger than KMALLOC_MAX_SIZE (4 MiB)"

@@ -30,6 +30,11 @@ struct Checkpoint final : Op {
 
 std::unique_ptr<Op> parse_checkpoint(OpParser& p) {
     auto op = std::make_unique<Checkpoint>();
+    // Each checkpoint keeps a whole state until the statistics are written (up to ~600 KB of
+    // memory and ~50 KB of JSON on a 64-CPU, 8-node machine): bounded.
+    if (p.state.checkpoint_names.size() >= MAX_CHECKPOINTS)
+        p.error("op", "expected at most " + std::to_string(MAX_CHECKPOINTS) +
+                          " checkpoints in a scenario");
     if (auto n = p.string("name", std::nullopt)) {
         for (const auto& seen : p.state.checkpoint_names)
             if (seen == *n) p.error("name", "checkpoint name \"" + *n + "\" is used twice");

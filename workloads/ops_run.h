@@ -8,6 +8,8 @@
 
 namespace mmemu {
 
+inline constexpr size_t MAX_CHECKPOINTS = 1000; // per scenario (docs/scenario-format.md, Limits)
+
 const std::vector<OpSpec>& run_op_specs();
 
 // The frame audit of a kernel scenario (Kernel::audit with the blocks the scenario holds):

@@ -97,7 +97,7 @@ struct Results {
     std::vector<FailureRecord> failures;
     std::vector<FaultRecord> faults;
     std::vector<AccessLikeRecord> accesses;
-    uint64_t expectations_checked = 0, expectations_failed = 0;
+    uint64_t expectations_checked = 0;
     std::vector<std::pair<uint32_t, std::string>> expectation_failures; // event, message
     std::optional<KernelBugRecord> kernel_bug;
     std::vector<CheckpointRecord> checkpoints;
@@ -106,6 +106,17 @@ struct Results {
     // same failure of the same event.
     void failure(uint32_t event, const char* op, const std::string& subject, bool is_cache,
                  const std::string& reason, uint64_t index = 0);
+    // The try `index` of `event` failed for the same reason as the try before it, which was
+    // recorded: counted in that record without building the reason again. False (nothing
+    // recorded) when the last record is not that try's.
+    bool repeat_failure(uint32_t event, uint64_t index) {
+        if (failures.empty() || failures.back().event != event || failures.back().last + 1 != index)
+            return false;
+        failures.back().count++;
+        failures.back().last = index;
+        return true;
+    }
+    uint64_t expectations_failed() const { return expectation_failures.size(); }
     // Counts an expectation and returns it (`failure` empty when met).
     Expectation expectation(uint32_t event, std::string failure);
 };

@@ -77,6 +77,12 @@ template <class Row> struct StatGroup {
         for (const auto& s : stats) s.emit(o, row);
         return o;
     }
+    // The rows of an array of this group: one object per element of `range`.
+    template <class Range> ojson rows(const Range& range) const {
+        ojson a = ojson::array();
+        for (const auto& row : range) a.push_back(object(row));
+        return a;
+    }
     StatGroupDoc doc() const {
         StatGroupDoc d{path, title, about, {}};
         for (const auto& s : stats)

@@ -82,9 +82,7 @@ const StatGroup<RunSummary> MACHINE = {
         STAT("cpus", count, "", "CPUs", r.system.machine().nr_cpus()),
         {"nodes", Unit::none, "", "the NUMA nodes (below)",
          [](ojson& o, const RunSummary& r) {
-             ojson nodes = ojson::array();
-             for (const auto& n : r.system.machine().nodes()) nodes.push_back(NODES.object(n));
-             o["nodes"] = nodes;
+             o["nodes"] = NODES.rows(r.system.machine().nodes());
          }},
         STAT("maxphyaddr", count, "", "the CPUs' physical-address width",
              r.system.machine().config().maxphyaddr),
@@ -123,16 +121,10 @@ const StatGroup<Kernel> BOOT = {
         STAT("totalreserve_pages", pages, "", "calculate_totalreserve_pages()",
              r.tuning.totalreserve_pages),
         {"e820", Unit::none, "", "the e820 table (below)",
-         [](ojson& o, const Kernel& k) {
-             ojson rows = ojson::array();
-             for (const auto& e : k.machine.e820()) rows.push_back(E820.object(e));
-             o["e820"] = rows;
-         }},
+         [](ojson& o, const Kernel& k) { o["e820"] = E820.rows(k.machine.e820()); }},
         {"memblock_reserved", Unit::none, "", "the boot reservations (below)",
          [](ojson& o, const Kernel& k) {
-             ojson rows = ojson::array();
-             for (const auto& r : k.memblock.reserved()) rows.push_back(RESERVED.object(r));
-             o["memblock_reserved"] = rows;
+             o["memblock_reserved"] = RESERVED.rows(k.memblock.reserved());
          }},
     }};
 
@@ -388,13 +380,10 @@ const StatGroup<Results> EXPECTATIONS = {
     "Bare machines: what the scenario expected; a failure makes `mmemu run` exit 1.",
     {
         STAT("checked", count, "", "expectations checked", r.expectations_checked),
-        STAT("failed", count, "", "of those, failed", r.expectations_failed),
+        STAT("failed", count, "", "of those, failed", r.expectations_failed()),
         {"failures", Unit::none, "", "the failures (below)",
          [](ojson& o, const Results& r) {
-             ojson rows = ojson::array();
-             for (const auto& f : r.expectation_failures)
-                 rows.push_back(EXPECTATION_FAILURES.object(f));
-             o["failures"] = rows;
+             o["failures"] = EXPECTATION_FAILURES.rows(r.expectation_failures);
          }},
     }};
 
@@ -412,17 +401,12 @@ const StatGroup<RunSummary> RESULTS = {
         {"failures", Unit::none, "", "kernel scenarios: emulated failures (below)",
          [](ojson& o, const RunSummary& r) {
              if (r.system.bare()) return;
-             ojson rows = ojson::array();
-             for (const auto& f : r.results.failures) rows.push_back(FAILURES.object(f));
-             o["failures"] = rows;
+             o["failures"] = FAILURES.rows(r.results.failures);
          }},
         {"slab_errors", Unit::none, "", "kernel scenarios: SLAB debug reports (below)",
          [](ojson& o, const RunSummary& r) {
-             if (r.system.bare()) return;
-             ojson rows = ojson::array();
-             for (const auto& e : r.system.kernel().slab.reports())
-                 rows.push_back(SLAB_ERRORS.object(e));
-             o["slab_errors"] = rows;
+             if (!r.system.bare())
+                 o["slab_errors"] = SLAB_ERRORS.rows(r.system.kernel().slab.reports());
          }},
         {"page_allocator", Unit::none, "", "kernel scenarios: page allocator counters (below)",
          [](ojson& o, const RunSummary& r) {
@@ -443,9 +427,7 @@ const StatGroup<RunSummary> RESULTS = {
         {"accesses", Unit::none, "", "bare machines: accesses and loads (below)",
          [](ojson& o, const RunSummary& r) {
              if (!r.system.bare()) return;
-             ojson rows = ojson::array();
-             for (const auto& a : r.results.accesses) rows.push_back(ACCESSES.object(a));
-             o["accesses"] = rows;
+             o["accesses"] = ACCESSES.rows(r.results.accesses);
          }},
         {"expectations", Unit::none, "", "bare machines: expectations (below)",
          [](ojson& o, const RunSummary& r) {
@@ -480,9 +462,7 @@ const StatGroup<RunSummary> DOCUMENT = {
          }},
         {"checkpoints", Unit::none, "", "a row per checkpoint event (below)",
          [](ojson& o, const RunSummary& r) {
-             ojson rows = ojson::array();
-             for (const auto& c : r.results.checkpoints) rows.push_back(CHECKPOINTS.object(c));
-             o["checkpoints"] = rows;
+             o["checkpoints"] = CHECKPOINTS.rows(r.results.checkpoints);
          }},
         {"final", Unit::none, "", "the state after the last event (a state, below)",
          [](ojson& o, const RunSummary& r) { o["final"] = state_json(r.system); }},

@@ -192,6 +192,13 @@ template <class F> void each_zone(const Kernel& k, bool populated_only, F f) {
             if (!populated_only || z.populated()) f(z);
 }
 
+// The rows of `group`, one per zone (populated ones only, if asked).
+ojson zone_rows(const StatGroup<ZoneRow>& group, const Kernel& k, bool populated_only) {
+    ojson rows = ojson::array();
+    each_zone(k, populated_only, [&](const zone& z) { rows.push_back(group.object({k, z})); });
+    return rows;
+}
+
 const StatGroup<ZoneRow> BUDDYINFO = {
     "state.buddyinfo[]",
     "buddyinfo",
@@ -278,13 +285,7 @@ const StatGroup<Kernel> PAGETYPEINFO = {
              o["free"] = rows;
          }},
         {"blocks", Unit::none, "/proc/pagetypeinfo", "pageblocks by migratetype (below)",
-         [](ojson& o, const Kernel& k) {
-             ojson rows = ojson::array();
-             each_zone(k, true, [&](const zone& z) {
-                 rows.push_back(PAGETYPE_BLOCKS.object({k, z}));
-             });
-             o["blocks"] = rows;
-         }},
+         [](ojson& o, const Kernel& k) { o["blocks"] = zone_rows(PAGETYPE_BLOCKS, k, true); }},
     }};
 
 struct PagesetRow {
@@ -404,45 +405,40 @@ const StatGroup<CacheRow> SLABINFO = {
 
 // ---- extfrag ------------------------------------------------------------------------------
 
-const StatGroup<ZoneRow> UNUSABLE = {
-    "state.extfrag.unusable_index[]",
-    "extfrag unusable_index",
-    "debugfs extfrag/unusable_index: a row per populated zone.",
-    {
-        STAT("node", count, "/sys/kernel/debug/extfrag/unusable_index", "the node", r.z.nid),
-        STAT("zone", text, "/sys/kernel/debug/extfrag/unusable_index", "the zone",
-             zone_type_name(r.z.type)),
-        {"index", Unit::milli, "/sys/kernel/debug/extfrag/unusable_index",
-         "for each order, the share of free memory in blocks too small for it, printed "
-         "\"%d.%03d\" as the kernel prints it",
-         [](ojson& o, const ZoneRow& r) {
-             ojson u = ojson::array();
-             for (unsigned ord = 0; ord < NR_PAGE_ORDERS; ord++)
-                 u.push_back(format_unusable_index(
-                     unusable_free_index(ord, fill_contig_page_info(r.z, ord))));
-             o["index"] = u;
-         }},
-    }};
+// One of the two debugfs extfrag files: a row per populated zone with the index of each order,
+// computed by Index and printed by Format as the kernel prints it.
+template <int (*Index)(unsigned, const contig_page_info&), std::string (*Format)(int)>
+StatGroup<ZoneRow> extfrag_file(const char* path, const char* title, const char* file,
+                                const char* meaning) {
+    return {path,
+            title,
+            "debugfs extfrag: a row per populated zone.",
+            {
+                {"node", Unit::count, file, "the node",
+                 [](ojson& o, const ZoneRow& r) { o["node"] = r.z.nid; }},
+                {"zone", Unit::text, file, "the zone",
+                 [](ojson& o, const ZoneRow& r) { o["zone"] = zone_type_name(r.z.type); }},
+                {"index", Unit::milli, file, meaning,
+                 [](ojson& o, const ZoneRow& r) {
+                     ojson v = ojson::array();
+                     for (unsigned ord = 0; ord < NR_PAGE_ORDERS; ord++)
+                         v.push_back(Format(Index(ord, fill_contig_page_info(r.z, ord))));
+                     o["index"] = v;
+                 }},
+            }};
+}
 
-const StatGroup<ZoneRow> EXTFRAG = {
-    "state.extfrag.extfrag_index[]",
-    "extfrag extfrag_index",
-    "debugfs extfrag/extfrag_index: a row per populated zone.",
-    {
-        STAT("node", count, "/sys/kernel/debug/extfrag/extfrag_index", "the node", r.z.nid),
-        STAT("zone", text, "/sys/kernel/debug/extfrag/extfrag_index", "the zone",
-             zone_type_name(r.z.type)),
-        {"index", Unit::milli, "/sys/kernel/debug/extfrag/extfrag_index",
-         "for each order, __fragmentation_index() printed \"%2d.%03d\" as the kernel prints it: "
-         "\"-1.000\" when an allocation would succeed, \" 0.-500\" for -500",
-         [](ojson& o, const ZoneRow& r) {
-             ojson f = ojson::array();
-             for (unsigned ord = 0; ord < NR_PAGE_ORDERS; ord++)
-                 f.push_back(format_extfrag_index(
-                     fragmentation_index(ord, fill_contig_page_info(r.z, ord))));
-             o["index"] = f;
-         }},
-    }};
+const StatGroup<ZoneRow> UNUSABLE = extfrag_file<unusable_free_index, format_unusable_index>(
+    "state.extfrag.unusable_index[]", "extfrag unusable_index",
+    "/sys/kernel/debug/extfrag/unusable_index",
+    "for each order, the share of free memory in blocks too small for it, printed \"%d.%03d\" as "
+    "the kernel prints it");
+
+const StatGroup<ZoneRow> EXTFRAG = extfrag_file<fragmentation_index, format_extfrag_index>(
+    "state.extfrag.extfrag_index[]", "extfrag extfrag_index",
+    "/sys/kernel/debug/extfrag/extfrag_index",
+    "for each order, __fragmentation_index() printed \"%2d.%03d\" as the kernel prints it: "
+    "\"-1.000\" when an allocation would succeed, \" 0.-500\" for -500");
 
 const StatGroup<Kernel> EXTFRAG_FILES = {
     "state.extfrag",
@@ -451,18 +447,10 @@ const StatGroup<Kernel> EXTFRAG_FILES = {
     {
         {"unusable_index", Unit::none, "/sys/kernel/debug/extfrag/unusable_index",
          "a row per populated zone (below)",
-         [](ojson& o, const Kernel& k) {
-             ojson rows = ojson::array();
-             each_zone(k, true, [&](const zone& z) { rows.push_back(UNUSABLE.object({k, z})); });
-             o["unusable_index"] = rows;
-         }},
+         [](ojson& o, const Kernel& k) { o["unusable_index"] = zone_rows(UNUSABLE, k, true); }},
         {"extfrag_index", Unit::none, "/sys/kernel/debug/extfrag/extfrag_index",
          "a row per populated zone (below)",
-         [](ojson& o, const Kernel& k) {
-             ojson rows = ojson::array();
-             each_zone(k, true, [&](const zone& z) { rows.push_back(EXTFRAG.object({k, z})); });
-             o["extfrag_index"] = rows;
-         }},
+         [](ojson& o, const Kernel& k) { o["extfrag_index"] = zone_rows(EXTFRAG, k, true); }},
     }};
 
 // ---- bare machines: each CPU's MMU ------------------------------------------------------------
@@ -592,12 +580,7 @@ const StatGroup<System> STATE = {
         {"buddyinfo", Unit::none, "/proc/buddyinfo",
          "kernel scenarios: a row per populated zone (below)",
          [](ojson& o, const System& s) {
-             if (s.bare()) return;
-             ojson rows = ojson::array();
-             each_zone(s.kernel(), true, [&](const zone& z) {
-                 rows.push_back(BUDDYINFO.object({s.kernel(), z}));
-             });
-             o["buddyinfo"] = rows;
+             if (!s.bare()) o["buddyinfo"] = zone_rows(BUDDYINFO, s.kernel(), true);
          }},
         {"pagetypeinfo", Unit::none, "/proc/pagetypeinfo", "kernel scenarios (below)",
          [](ojson& o, const System& s) {
@@ -605,12 +588,7 @@ const StatGroup<System> STATE = {
          }},
         {"zoneinfo", Unit::none, "/proc/zoneinfo", "kernel scenarios: a row per zone (below)",
          [](ojson& o, const System& s) {
-             if (s.bare()) return;
-             ojson rows = ojson::array();
-             each_zone(s.kernel(), false, [&](const zone& z) {
-                 rows.push_back(ZONEINFO.object({s.kernel(), z}));
-             });
-             o["zoneinfo"] = rows;
+             if (!s.bare()) o["zoneinfo"] = zone_rows(ZONEINFO, s.kernel(), false);
          }},
         {"slabinfo", Unit::none, "/proc/slabinfo", "kernel scenarios: a row per cache (below)",
          [](ojson& o, const System& s) {

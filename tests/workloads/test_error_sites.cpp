@@ -544,6 +544,15 @@ std::vector<Entry> entries() {
          bare(
              R"({"op": "checkpoint", "name": "a"}, {"op": "checkpoint", "name": "b"}, {"op": "checkpoint", "name": "a"})"),
          "/events/2/name", R"(checkpoint name "a" is used twice)"},
+        // 1,000 checkpoints are allowed (MAX_CHECKPOINTS); the 1,001st (event 1000) is not.
+        {"checkpoint beyond the limit", kern([] {
+             std::string e;
+             for (int i = 0; i <= 1000; i++)
+                 e += std::string(i ? ", " : "") + R"({"op": "checkpoint", "name": "c)" +
+                      std::to_string(i) + R"("})";
+             return e;
+         }()),
+         "/events/1000/op", "expected at most 1000 checkpoints in a scenario"},
 
         // ---- ops_kernel.cpp: ids ----
         {"id missing", kern(R"({"op": "alloc_pages"})"), "/events/0/id", REQ_STR},

@@ -354,9 +354,9 @@ int cmd_run(int argc, char** argv) {
                   << "); the run stopped there: " << res.kernel_bug->message << "\n";
         return EXIT_KERNEL_BUG;
     }
-    if (res.expectations_failed) {
-        std::cerr << "mmemu: " << path << ": " << res.expectations_failed << " expectation"
-                  << (res.expectations_failed == 1 ? "" : "s")
+    if (res.expectations_failed()) {
+        std::cerr << "mmemu: " << path << ": " << res.expectations_failed() << " expectation"
+                  << (res.expectations_failed() == 1 ? "" : "s")
                   << " failed (see results.expectations)\n";
         return EXIT_EXPECTATION;
     }
