@@ -334,7 +334,7 @@ Translation Mmu::translate_miss(const AccessRequest& req, bool probe_l1) {
             // Refill the L1 TLB from the STLB entry (at the entry's own size).
             // An L1 array that holds the entry's size takes a copy; one that does not (the iTLB
             // for a 1 GiB page) caches a splinter of it.
-            if (TlbArray* a1 = fill_target_[side][size_index(e->shift)])
+            if (TlbArray* a1 = fill_target_[side][size_bit_of_shift(e->shift)])
                 if (!a1->refill(req.la, e, pcid, l1_absent))
                     a1->fill(req.la, pcid,
                              TlbFill{e->page_base(req.la), e->page_shift, e->rights, e->global,
@@ -355,9 +355,12 @@ Translation Mmu::translate_walk(const AccessRequest& req, bool l1_absent, bool s
     // A walk, resumed below the lowest paging-structure cache that hits (SDM 4.10.3.2).
     WalkStart start;
     uint64_t cost = cost_.l1_tlb_hit + cost_.stlb_hit;
+    unsigned missed = 0; // bit L: the cache of level L was probed for this address and missed
     for (unsigned i = 0; i < n_psc_probe_; i++) {
         PagingStructureCache* p = psc_probe_[i];
+        missed |= 1u << p->level();
         if (const PscEntry* e = p->lookup(psc_tag(mode, p->level(), req.la), pcid)) {
+            missed &= ~(1u << p->level());
             start.level = p->level() - 1;
             start.table_pa = e->table_pa;
             start.rights = e->rights;
@@ -376,7 +379,8 @@ Translation Mmu::translate_walk(const AccessRequest& req, bool l1_absent, bool s
         if (!s.passed || s.level < 2) continue;
         if (mode == PagingMode::pae && s.level == 3) continue; // the PDPTE registers
         if (PagingStructureCache* p = psc_by_level_[s.level])
-            p->fill(psc_tag(mode, s.level, req.la), pcid, s.next_table, s.rights);
+            p->fill(psc_tag(mode, s.level, req.la), pcid, s.next_table, s.rights,
+                    missed >> s.level & 1);
     }
     t.source = TlbLevel::walk;
     if (w.fault.raised()) {

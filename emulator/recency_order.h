@@ -44,6 +44,13 @@ inline void demote(uint64_t& order, unsigned way, unsigned n) {
             (order & ~upto_last);
 }
 
+// The least recently used of the n ways becomes the most recently used (touch() of the way
+// lru() names, without the search).
+inline void touch_lru(uint64_t& order, unsigned n) {
+    const uint64_t mask = n == 16 ? ~0ull : (uint64_t{1} << (4 * n)) - 1;
+    order = ((order << 4) | (order >> (4 * (n - 1)) & 0xf)) & mask;
+}
+
 // The least recently used of the n ways.
 inline unsigned lru(uint64_t order, unsigned n) {
     return unsigned(order >> (4 * (n - 1))) & 0xf;

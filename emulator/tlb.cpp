@@ -171,25 +171,28 @@ PagingStructureCache::PagingStructureCache(std::string name, int level, unsigned
 }
 
 void PagingStructureCache::index_insert(uint32_t slot) {
-    if (tombs_ > (index_mask_ + 1) / 4) rebuild_index(slot);
     size_t b = bucket(keys_[slot]);
-    while (index_[b] != NIL && index_[b] != TOMB) b = (b + 1) & index_mask_;
-    if (index_[b] == TOMB) tombs_--;
+    while (index_[b] != NIL) b = (b + 1) & index_mask_;
     index_[b] = slot;
     pos_[slot] = uint32_t(b);
 }
 
+// Backward-shift deletion: walk the probe run after the emptied bucket; an entry whose home
+// bucket is not cyclically within (gap, its bucket] can move into the gap (its probe from home
+// passes the gap), which then moves to where it was.
 void PagingStructureCache::index_erase(uint32_t slot) {
-    index_[pos_[slot]] = TOMB;
-    tombs_++;
-}
-
-// Every valid entry but `skip` (the one about to be inserted) back into an empty table.
-void PagingStructureCache::rebuild_index(uint32_t skip) {
-    std::fill(index_.begin(), index_.end(), NIL);
-    tombs_ = 0;
-    for (uint32_t slot = 0; slot < keys_.size(); slot++)
-        if (keys_[slot] != INVALID && slot != skip) index_insert(slot);
+    size_t gap = pos_[slot];
+    for (size_t b = (gap + 1) & index_mask_; index_[b] != NIL; b = (b + 1) & index_mask_) {
+        const uint32_t other = index_[b];
+        const size_t home = bucket(keys_[other]);
+        // Distances along the probe direction: the entry stays if its home lies after the gap
+        // and not after b.
+        if (((b - home) & index_mask_) < ((b - gap) & index_mask_)) continue;
+        index_[gap] = other;
+        pos_[other] = uint32_t(gap);
+        gap = b;
+    }
+    index_[gap] = NIL;
 }
 
 void PagingStructureCache::unlink(uint32_t slot) {
@@ -227,10 +230,10 @@ void PagingStructureCache::drop(uint32_t slot) {
 }
 
 void PagingStructureCache::fill(uint64_t tag, uint16_t pcid, PhysAddr table_pa,
-                                const PageRights& rights) {
+                                const PageRights& rights, bool absent) {
     if (keys_.empty()) return;
     const uint64_t key = make_key(tag, pcid);
-    int found = find(key);
+    const int found = absent ? -1 : find(key);
     uint32_t slot;
     if (small_) {
         const unsigned n = unsigned(keys_.size());
@@ -244,8 +247,9 @@ void PagingStructureCache::fill(uint64_t tag, uint16_t pcid, PhysAddr table_pa,
             else
                 valid_++;
             keys_[slot] = key;
+            recency::touch_lru(order_, n);
         }
-        recency::touch(order_, slot);
+        if (found >= 0) recency::touch(order_, slot);
     } else if (found >= 0) {
         slot = uint32_t(found);
         to_front(slot);

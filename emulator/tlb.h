@@ -35,6 +35,10 @@ inline constexpr uint8_t TLB_4K = 1, TLB_2M = 2, TLB_4M = 4, TLB_1G = 8;
 inline constexpr unsigned size_bit_shift(unsigned bit) {
     return bit == 0 ? 12 : bit == 1 ? 21 : bit == 2 ? 22 : 30;
 }
+// The size bit of a page shift (12, 21, 22 or 30), by compares rather than a table load.
+inline constexpr unsigned size_bit_of_shift(unsigned shift) {
+    return unsigned(shift > 12) + unsigned(shift > 21) + unsigned(shift > 22);
+}
 
 // What a valid entry holds besides its key.
 struct TlbEntry {
@@ -96,17 +100,18 @@ public:
     }
     // Finds a valid entry translating `la` for `pcid` (global entries match any PCID).
     TlbEntry* lookup(LinearAddr la, uint16_t pcid) {
-        // The entry this array served last is the most recently used one of its set, so
-        // serving it again needs neither the set probe nor a replacement-state update: the
-        // TLB's state is exactly what the full lookup would leave. (Only for single-size
-        // arrays, where no other entry can also match.) Every fill and invalidation forgets it.
-        if ((la.value >> mru_shift_) == mru_tag_ && (mru_global_ || mru_pcid_ == pcid)) {
-            stats.hits++;
-            return mru_;
-        }
         if (empty()) { // nothing to probe (an array of sizes the workload does not use)
             stats.misses++;
             return nullptr;
+        }
+        // The entry this array served last is the most recently used one of its set, so
+        // serving it again needs neither the set probe nor a replacement-state update: the
+        // TLB's state is exactly what the full lookup would leave. (Only for single-size
+        // arrays, where no other entry can also match.) Every fill and invalidation forgets it
+        // (so an empty array has none).
+        if ((la.value >> mru_shift_) == mru_tag_ && (mru_global_ || mru_pcid_ == pcid)) {
+            stats.hits++;
+            return mru_;
         }
         return lookup_sets(la, pcid);
     }
@@ -169,11 +174,12 @@ private:
     // before a valid one is evicted. Wider LRU sets keep a stamp per entry; tree-PLRU keeps
     // ways-1 bits per set.
     void touch(unsigned set, unsigned way) {
-        switch (repl_) {
-        case Repl::order: recency::touch(order_[set], way); break;
-        case Repl::stamps: stamps_[size_t(set) * ways_ + way] = ++clock_; break;
-        case Repl::plru: plru_touch(set, way); break;
-        }
+        if (repl_ == Repl::order) [[likely]]
+            recency::touch(order_[set], way);
+        else if (repl_ == Repl::stamps)
+            stamps_[size_t(set) * ways_ + way] = ++clock_;
+        else
+            plru_touch(set, way);
     }
     void invalidate_slot(unsigned slot) {
         size_count_[size_index_of(keys_[slot])]--;
@@ -262,6 +268,26 @@ inline unsigned TlbArray::place(unsigned set, uint64_t k, unsigned kidx, bool ab
     const uint64_t* __restrict keys = keys_.data() + base;
     const unsigned ways = ways_;
     unsigned victim = ways;
+    if (repl_ == Repl::order && absent) {
+        // The least recent way (an invalid one if any: they sit at that end) becomes the most
+        // recent: a rotation of the order word, no search.
+        victim = recency::lru(order_[set], ways);
+        const uint64_t replaced = keys[victim];
+        if (!replaced) {
+            valid_++;
+            size_count_[kidx]++;
+        } else {
+            stats.evictions++;
+            if (nshifts_ > 1)
+                if (const unsigned old = size_index_of(replaced); old != kidx) {
+                    size_count_[old]--;
+                    size_count_[kidx]++;
+                }
+        }
+        recency::touch_lru(order_[set], ways);
+        stats.fills++;
+        return victim;
+    }
     if (!absent) victim = find(set, k);
     if (victim == ways) {
         if (repl_ == Repl::order) {
@@ -307,10 +333,7 @@ inline unsigned TlbArray::place(unsigned set, uint64_t k, unsigned kidx, bool ab
 inline bool TlbArray::refill(LinearAddr la, const TlbEntry* src, uint16_t pcid, bool absent) {
     forget();
     // The entry's size must be one this array holds (else the caller splinters it with fill()).
-    const unsigned size_bit = src->shift == 12   ? 0
-                              : src->shift == 21 ? 1
-                              : src->shift == 22 ? 2
-                                                 : 3;
+    const unsigned size_bit = size_bit_of_shift(src->shift);
     const unsigned kidx = fill_index_[size_bit];
     if (kidx == 0xff || shifts_[kidx] != src->shift) return false;
     // The key, from the address and the entry (no load from the other array).
@@ -357,7 +380,10 @@ public:
             to_front(unsigned(slot));
         return &data_[unsigned(slot)];
     }
-    void fill(uint64_t tag, uint16_t pcid, PhysAddr table_pa, const PageRights& rights);
+    // `absent`: the caller has just looked the tag up and missed, so no entry for it is
+    // searched for.
+    void fill(uint64_t tag, uint16_t pcid, PhysAddr table_pa, const PageRights& rights,
+              bool absent = false);
     void invalidate(int pcid); // < 0: every PCID
     unsigned valid_entries() const { return valid_; }
     TlbStats stats;
@@ -365,8 +391,7 @@ public:
 private:
     // Tags are linear-address bits above bit 20 (at most 43 bits): the PCID goes above them.
     static constexpr uint64_t INVALID = ~0ull;
-    static constexpr uint32_t NIL = ~0u;      // an empty bucket (ends a probe)
-    static constexpr uint32_t TOMB = ~0u - 1; // a bucket whose entry left (probes go past it)
+    static constexpr uint32_t NIL = ~0u; // an empty bucket (ends a probe)
     static uint64_t make_key(uint64_t tag, uint16_t pcid) { return tag | uint64_t(pcid) << 48; }
     size_t bucket(uint64_t key) const {
         return size_t((key * 0x9e3779b97f4a7c15ull) >> 32) & index_mask_;
@@ -380,7 +405,7 @@ private:
         for (size_t b = bucket(key);; b = (b + 1) & index_mask_) {
             const uint32_t slot = index_[b];
             if (slot == NIL) return -1;
-            if (slot != TOMB && keys_[slot] == key) return int(slot);
+            if (keys_[slot] == key) return int(slot);
         }
     }
     void index_insert(uint32_t slot);
@@ -401,14 +426,13 @@ private:
     std::vector<uint32_t> prev_, next_; // LRU list, most recent at head_
     uint32_t head_ = NIL, tail_ = NIL;
     std::vector<uint32_t> free_; // invalid entries, taken from the back
-    // Open addressing with linear probing: an entry number, NIL or TOMB. An entry's bucket is
-    // kept in pos_, so removing it is one store; tombstones are swept by a rebuild when they
-    // reach a quarter of the table.
+    // Open addressing with linear probing: an entry number or NIL per bucket, at most half
+    // full. An entry's bucket is kept in pos_; removing it shifts the entries of the probe run
+    // after it back into the gap (backward-shift deletion), so there are no tombstones and a
+    // probe ends at the first empty bucket.
     std::vector<uint32_t> index_;
     std::vector<uint32_t> pos_;
     size_t index_mask_ = 0;
-    size_t tombs_ = 0;
-    void rebuild_index(uint32_t skip);
     unsigned valid_ = 0;
 };
 

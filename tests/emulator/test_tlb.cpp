@@ -573,6 +573,15 @@ struct RefTlb {
         }
         return ~0ull;
     }
+    // Whether an entry for the page (cached at the size a fill would use) matches `pcid`.
+    bool has(uint64_t la, uint16_t pcid, unsigned page_shift) {
+        unsigned sh = 0;
+        for (unsigned x : shifts)
+            if (x <= page_shift) sh = x;
+        for (const RefEntry& e : of(la >> sh))
+            if (e.shift == sh && e.tag == (la >> sh) && (e.global || e.pcid == pcid)) return true;
+        return false;
+    }
     void fill(uint64_t la, uint16_t pcid, unsigned page_shift, bool global, uint64_t page_frame) {
         unsigned sh = 0;
         for (unsigned x : shifts)
@@ -642,8 +651,12 @@ TEST_CASE("tlb: arrays match a reference LRU model over random lookups, fills an
                 const bool big = (r >> 44 & 7) == 0, global = (la >> 22) & 1;
                 const unsigned ps = big ? 21 : 12;
                 const uint64_t frame = ((r >> 50) & 0xff) << ps;
+                // When the model holds no entry for the page, the fill says so half of the
+                // time (as the MMU does after a probe that missed), taking the path that skips
+                // the search of the set.
+                const bool absent = !ref.has(la, pcid, ps) && (r >> 62 & 1);
                 REQUIRE(t.fill(LinearAddr{la}, pcid,
-                               TlbFill{PhysAddr{frame}, ps, PageRights{}, global, false}));
+                               TlbFill{PhysAddr{frame}, ps, PageRights{}, global, false}, absent));
                 ref.fill(la, pcid, ps, global, frame);
             } else if (op == 14) {
                 const int p = (r >> 60 & 1) ? -1 : int(pcid);
@@ -659,7 +672,7 @@ TEST_CASE("tlb: arrays match a reference LRU model over random lookups, fills an
 }
 
 TEST_CASE("tlb: paging-structure caches match a reference LRU model") {
-    for (unsigned size : {2u, 4u, 16u, 17u, 32u}) {
+    for (unsigned size : {2u, 4u, 16u, 17u, 32u, 100u}) {
         INFO("entries " << size);
         PagingStructureCache c("psc", 2, size);
         struct E {
@@ -699,7 +712,8 @@ TEST_CASE("tlb: paging-structure caches match a reference LRU model") {
             }
             default: {
                 const uint64_t table = (r >> 32) << 12;
-                c.fill(tag, pcid, PhysAddr{table}, PageRights{});
+                // Told the tag is absent (as after a missed probe) half of the time it is.
+                c.fill(tag, pcid, PhysAddr{table}, PageRights{}, it == ref.end() && (r >> 40 & 1));
                 if (it != ref.end())
                     ref.erase(it);
                 else if (ref.size() == size) {
