@@ -10,16 +10,18 @@
 #include <string>
 #include <vector>
 
+#include "emulator/addr.h"
+
 namespace mmemu {
 
 struct OwnedFrames {
-    uint64_t start = 0;     // first pfn
-    uint64_t end = 0;       // last pfn + 1
+    Pfn start;              // first frame
+    Pfn end;                // last frame + 1
     const char* owner = ""; // "reserved", "buddy free list", "pcp list", "slab", "held"
     uint64_t detail = 0;    // the order of a free block, the cache id of a slab, ...
 };
 
 // "" if `ranges` tile [0, max_pfn) exactly, else the first gap or overlap in words. Sorts them.
-std::string check_frames_owned_once(std::vector<OwnedFrames>& ranges, uint64_t max_pfn);
+std::string check_frames_owned_once(std::vector<OwnedFrames>& ranges, Pfn max_pfn);
 
 } // namespace mmemu

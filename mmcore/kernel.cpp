@@ -56,10 +56,10 @@ std::string Kernel::audit(const std::vector<std::pair<uint64_t, unsigned>>& held
         to = std::min(to, layout.max_pfn);
         if (from >= to) return std::string();
         for (uint64_t pfn = from; pfn < to; pfn++)
-            if (!mem_map[pfn].test(PG_reserved))
+            if (!mem_map[Pfn{pfn}].test(PG_reserved))
                 return "pfn " + std::to_string(pfn) +
                        " was reserved at boot but is not PageReserved";
-        owned.push_back({from, to, "reserved", 0});
+        owned.push_back({Pfn{from}, Pfn{to}, "reserved", 0});
         return std::string();
     };
     for (const auto& [from, to] : memblock.free_pfn_ranges()) {
@@ -70,8 +70,8 @@ std::string Kernel::audit(const std::vector<std::pair<uint64_t, unsigned>>& held
     if (std::string e = buddy.audit_free_lists(owned); !e.empty()) return e;
     if (std::string e = slab.audit(owned); !e.empty()) return e;
     for (auto [pfn, order] : held)
-        owned.push_back({pfn, pfn + (uint64_t{1} << order), "held", order});
-    return check_frames_owned_once(owned, layout.max_pfn);
+        owned.push_back({Pfn{pfn}, Pfn{pfn} + (uint64_t{1} << order), "held", order});
+    return check_frames_owned_once(owned, Pfn{layout.max_pfn});
 }
 
 } // namespace mmemu

@@ -34,8 +34,8 @@ public:
     const page* pfn_to_page(Pfn pfn) const { return base_ + pfn.value; }
     Pfn page_to_pfn(const page* p) const { return Pfn{uint64_t(p - base_)}; }
 
-    page& operator[](uint64_t pfn) { return base_[pfn]; }
-    const page& operator[](uint64_t pfn) const { return base_[pfn]; }
+    page& operator[](Pfn pfn) { return base_[pfn.value]; }
+    const page& operator[](Pfn pfn) const { return base_[pfn.value]; }
 
 private:
     page* base_ = nullptr;

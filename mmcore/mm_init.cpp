@@ -20,7 +20,7 @@ uint64_t round_up(uint64_t x, uint64_t a) {
 }
 
 // The zone that spans `pfn`, or nullptr (a hole between nodes' zones).
-zone* zone_of(PageAllocator& pa, uint64_t pfn) {
+zone* zone_of(PageAllocator& pa, Pfn pfn) {
     for (auto& node : pa.nodes)
         for (auto& z : node.node_zones)
             if (z.spanned_pages && z.spans(pfn)) return &z;
@@ -265,17 +265,17 @@ void free_area_init(PageAllocator& pa, const Machine& m, const KernelConfig& cfg
         const uint64_t pb = pa.pageblock_nr_pages();
         for (uint64_t pfn = ((r.base >> PAGE_SHIFT) + pb - 1) / pb * pb;
              pfn < (r.end() >> PAGE_SHIFT); pfn += pb)
-            pa.set_pageblock_movable_at_init(pfn);
+            pa.set_pageblock_movable_at_init(Pfn{pfn});
     }
 
     // memmap_init(): every frame that will not be freed is PageReserved with one reference
     // (holes in the e820 map and memblock reservations); everything else stays all-zero.
     auto mark_reserved = [&](uint64_t from, uint64_t to) {
         for (uint64_t pfn = from; pfn < to && pfn < layout.max_pfn; pfn++) {
-            page& p = mm[pfn];
+            page& p = mm[Pfn{pfn}];
             p.set(PG_reserved);
             p._refcount = 1;
-            if (zone* z = zone_of(pa, pfn)) p.set_zone(z->nid, z->idx);
+            if (zone* z = zone_of(pa, Pfn{pfn})) p.set_zone(z->nid, z->idx);
         }
     };
     uint64_t at = 0;
@@ -293,15 +293,15 @@ void memblock_free_all(PageAllocator& pa, const Memblock& mb) {
     for (const auto& [from, to] : mb.free_pfn_ranges()) {
         uint64_t start = from;
         while (start < to) {
-            zone* z = zone_of(pa, start);
+            zone* z = zone_of(pa, Pfn{start});
             if (!z) throw KernelBug("memblock_free_all: free memory outside every zone");
             const uint64_t end = std::min(to, z->zone_end_pfn());
             while (start < end) {
                 unsigned order = MAX_ORDER - 1;
                 while (order && (start & ((uint64_t{1} << order) - 1))) order--;
                 while (start + (uint64_t{1} << order) > end) order--;
-                mm[start].set_zone(z->nid, z->idx);
-                pa.free_boot_block(start, order);
+                mm[Pfn{start}].set_zone(z->nid, z->idx);
+                pa.free_boot_block(Pfn{start}, order);
                 start += uint64_t{1} << order;
             }
         }

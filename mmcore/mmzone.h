@@ -102,7 +102,7 @@ struct zone {
     uint64_t zone_end_pfn() const { return zone_start_pfn + spanned_pages; }
     bool populated() const { return present_pages != 0; }
     bool managed() const { return managed_pages != 0; }
-    bool spans(uint64_t pfn) const { return pfn >= zone_start_pfn && pfn < zone_end_pfn(); }
+    bool spans(Pfn pfn) const { return pfn.value >= zone_start_pfn && pfn.value < zone_end_pfn(); }
     uint64_t min_wmark() const { return _watermark[WMARK_MIN] + watermark_boost; }
     uint64_t low_wmark() const { return _watermark[WMARK_LOW] + watermark_boost; }
     uint64_t high_wmark() const { return _watermark[WMARK_HIGH] + watermark_boost; }

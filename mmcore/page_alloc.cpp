@@ -39,8 +39,7 @@ void PageAllocator::init_pageblocks(uint64_t nr_pages) {
 // ---------------------------------------------------------------------------------------------
 // Free lists
 
-void PageAllocator::add_to_free_list(uint32_t pfn, zone& z, unsigned order, unsigned mt,
-                                     bool tail) {
+void PageAllocator::add_to_free_list(Pfn pfn, zone& z, unsigned order, unsigned mt, bool tail) {
     page& p = mm_[pfn];
     p.set_zone(z.nid, z.idx);
     p.set(PG_buddy);
@@ -53,7 +52,7 @@ void PageAllocator::add_to_free_list(uint32_t pfn, zone& z, unsigned order, unsi
     z.free_area[order].nr_free++;
 }
 
-void PageAllocator::del_page_from_free_list(uint32_t pfn, zone& z, unsigned order, unsigned mt) {
+void PageAllocator::del_page_from_free_list(Pfn pfn, zone& z, unsigned order, unsigned mt) {
     page& p = mm_[pfn];
     free_list_of(z, order, mt).del(mm_, pfn);
     p.clear(PG_buddy);
@@ -66,28 +65,28 @@ void PageAllocator::del_page_from_free_list(uint32_t pfn, zone& z, unsigned orde
 
 // expand(): split a 2^high block, keeping the lowest 2^low pages and putting each upper half on
 // the head of the free list of its order.
-void PageAllocator::expand(zone& z, uint32_t pfn, unsigned low, unsigned high, unsigned mt) {
+void PageAllocator::expand(zone& z, Pfn pfn, unsigned low, unsigned high, unsigned mt) {
     uint64_t size = uint64_t{1} << high;
     while (high > low) {
         high--;
         size >>= 1;
-        add_to_free_list(uint32_t(pfn + size), z, high, mt, false);
-        mm_[uint32_t(pfn + size)].index = mt;
+        add_to_free_list(pfn + size, z, high, mt, false);
+        mm_[pfn + size].index = mt;
     }
 }
 
 // __rmqueue_smallest(): the first block at or above `order` on this type's lists.
-uint32_t PageAllocator::__rmqueue_smallest(zone& z, unsigned order, unsigned mt) {
+Pfn PageAllocator::__rmqueue_smallest(zone& z, unsigned order, unsigned mt) {
     for (unsigned current_order = order; current_order < MAX_ORDER; ++current_order) {
         page_list& l = free_list_of(z, current_order, mt);
         if (l.empty()) continue;
-        const uint32_t pfn = l.first;
+        const Pfn pfn = l.head();
         del_page_from_free_list(pfn, z, current_order, mt);
         expand(z, pfn, order, current_order, mt);
         mm_[pfn].index = mt; // set_pcppage_migratetype()
         return pfn;
     }
-    return LIST_NIL;
+    return PFN_NIL;
 }
 
 // can_steal_fallback()
@@ -112,29 +111,29 @@ int PageAllocator::find_suitable_fallback(const free_area& area, unsigned order,
 
 // move_freepages_block(): move every free block in the pageblock of `pfn` to `mt`'s lists;
 // returns the pages moved and counts in-use movable (LRU) pages.
-uint64_t PageAllocator::move_freepages_block(zone& z, uint32_t pfn, unsigned mt,
+uint64_t PageAllocator::move_freepages_block(zone& z, Pfn pfn, unsigned mt,
                                              uint64_t* movable_pages) {
-    uint64_t start = pfn & ~(pageblock_nr_pages() - 1);
-    const uint64_t end = start + pageblock_nr_pages();
+    Pfn start = pageblock_start_pfn(pfn);
+    const Pfn end = start + pageblock_nr_pages();
     if (movable_pages) *movable_pages = 0;
     // Do not cross zone boundaries: a block starting before the zone is moved from `pfn` on; one
     // ending beyond it is not moved at all.
     if (!z.spans(start)) start = pfn;
-    if (!z.spans(end - 1)) return 0;
+    if (!z.spans(Pfn{end.value - 1})) return 0;
     uint64_t moved = 0;
-    for (uint64_t p = start; p < end;) {
+    for (Pfn p = start; p < end;) {
         page& pg = mm_[p];
         if (!pg.test(PG_buddy)) {
             if (movable_pages && pg.test(PG_lru)) ++*movable_pages;
-            ++p;
+            p = p + 1;
             continue;
         }
         const unsigned order = unsigned(pg.private_);
         const unsigned old_mt = unsigned(pg.index);
-        free_list_of(z, order, old_mt).del(mm_, uint32_t(p));
-        free_list_of(z, order, mt).add_tail(mm_, uint32_t(p)); // move_to_free_list()
+        free_list_of(z, order, old_mt).del(mm_, p);
+        free_list_of(z, order, mt).add_tail(mm_, p); // move_to_free_list()
         pg.index = mt;
-        p += uint64_t{1} << order;
+        p = p + (uint64_t{1} << order);
         moved += uint64_t{1} << order;
     }
     return moved;
@@ -142,7 +141,7 @@ uint64_t PageAllocator::move_freepages_block(zone& z, uint32_t pfn, unsigned mt,
 
 // steal_suitable_fallback(): claim the whole pageblock when enough of it is free or compatible,
 // otherwise take the single block.
-void PageAllocator::steal_suitable_fallback(zone& z, uint32_t pfn, migratetype start_type,
+void PageAllocator::steal_suitable_fallback(zone& z, Pfn pfn, migratetype start_type,
                                             bool whole_block) {
     page& pg = mm_[pfn];
     const unsigned current_order = unsigned(pg.private_);
@@ -156,7 +155,7 @@ void PageAllocator::steal_suitable_fallback(zone& z, uint32_t pfn, migratetype s
     if (old_block_type == MIGRATE_HIGHATOMIC) return single_page();
     // Take ownership for orders >= pageblock_order.
     if (current_order >= pageblock_order) {
-        for (uint64_t p = pfn; p < pfn + (uint64_t{1} << current_order); p += pageblock_nr_pages())
+        for (Pfn p = pfn; p < pfn + (uint64_t{1} << current_order); p = p + pageblock_nr_pages())
             set_pageblock_migratetype(p, start_type);
         stats_.pageblock_steals++;
         return single_page();
@@ -199,7 +198,7 @@ bool PageAllocator::__rmqueue_fallback(zone& z, unsigned order, migratetype star
                 if (fallback_mt != -1) break;
             }
         }
-        const uint32_t pfn = free_list_of(z, current_order, fallback_mt).first;
+        const Pfn pfn = free_list_of(z, current_order, fallback_mt).head();
         steal_suitable_fallback(z, pfn, start_mt, can_steal);
         stats_.extfrag_events++;
         return true;
@@ -208,11 +207,11 @@ bool PageAllocator::__rmqueue_fallback(zone& z, unsigned order, migratetype star
 }
 
 // __rmqueue()
-uint32_t PageAllocator::__rmqueue(zone& z, unsigned order, migratetype mt, unsigned alloc_flags) {
+Pfn PageAllocator::__rmqueue(zone& z, unsigned order, migratetype mt, unsigned alloc_flags) {
     while (true) {
-        const uint32_t pfn = __rmqueue_smallest(z, order, mt);
-        if (pfn != LIST_NIL) return pfn;
-        if (!__rmqueue_fallback(z, order, mt, alloc_flags)) return LIST_NIL;
+        const Pfn pfn = __rmqueue_smallest(z, order, mt);
+        if (pfn != PFN_NIL) return pfn;
+        if (!__rmqueue_fallback(z, order, mt, alloc_flags)) return PFN_NIL;
     }
 }
 
@@ -221,8 +220,8 @@ unsigned PageAllocator::rmqueue_bulk(zone& z, unsigned order, unsigned count, pa
                                      migratetype mt, unsigned alloc_flags) {
     unsigned i;
     for (i = 0; i < count; ++i) {
-        const uint32_t pfn = __rmqueue(z, order, mt, alloc_flags);
-        if (pfn == LIST_NIL) break;
+        const Pfn pfn = __rmqueue(z, order, mt, alloc_flags);
+        if (pfn == PFN_NIL) break;
         list.add_tail(mm_, pfn);
     }
     z.vm_stat[NR_FREE_PAGES] -= int64_t(i) << order;
@@ -244,7 +243,7 @@ page* PageAllocator::rmqueue_pcplist(zone& z, unsigned order, migratetype mt, un
         pcp.count += int64_t(alloced) << order;
         if (list.empty()) return nullptr;
     }
-    const uint32_t pfn = list.pop_head(mm_);
+    const Pfn pfn = list.pop_head(mm_);
     pcp.count -= int64_t{1} << order;
     return &mm_[pfn];
 }
@@ -256,11 +255,11 @@ page* PageAllocator::rmqueue(zone& preferred, zone& z, unsigned order, unsigned 
     if (pcp_enabled_ && order <= PAGE_ALLOC_COSTLY_ORDER)
         return rmqueue_pcplist(z, order, mt, alloc_flags, cpu);
     // rmqueue_buddy()
-    uint32_t pfn = LIST_NIL;
+    Pfn pfn = PFN_NIL;
     if (order > 0 && (alloc_flags & ALLOC_HARDER))
         pfn = __rmqueue_smallest(z, order, MIGRATE_HIGHATOMIC);
-    if (pfn == LIST_NIL) pfn = __rmqueue(z, order, mt, alloc_flags);
-    if (pfn == LIST_NIL) return nullptr;
+    if (pfn == PFN_NIL) pfn = __rmqueue(z, order, mt, alloc_flags);
+    if (pfn == PFN_NIL) return nullptr;
     if (mm_[pfn].index != MIGRATE_ISOLATE) z.vm_stat[NR_FREE_PAGES] -= int64_t{1} << order;
     return &mm_[pfn];
 }
@@ -313,7 +312,7 @@ bool PageAllocator::zone_watermark_fast(const zone& z, unsigned order, uint64_t 
 // ---------------------------------------------------------------------------------------------
 // The zonelist walk
 
-void PageAllocator::prep_new_page(uint32_t pfn, zone& z, unsigned order, gfp_t gfp) {
+void PageAllocator::prep_new_page(Pfn pfn, zone& z, unsigned order, gfp_t gfp) {
     page& p = mm_[pfn];
     p.set_zone(z.nid, z.idx);
     p.lru_next = p.lru_prev = 0;
@@ -339,7 +338,7 @@ void PageAllocator::zone_statistics(const zone& preferred, const zone& z, unsign
 }
 
 // reserve_highatomic_pageblock(): an order > 0 ALLOC_HARDER success reserves its pageblock.
-void PageAllocator::reserve_highatomic_pageblock(uint32_t pfn, zone& z) {
+void PageAllocator::reserve_highatomic_pageblock(Pfn pfn, zone& z) {
     // Limit the number reserved to 1 pageblock or roughly 1% of a zone.
     const uint64_t max_managed = z.managed_pages / 100 + pageblock_nr_pages();
     if (z.nr_reserved_highatomic >= max_managed) return;
@@ -363,7 +362,7 @@ bool PageAllocator::unreserve_highatomic_pageblock(const pglist_data& pref_node,
         for (unsigned order = 0; order < MAX_ORDER; order++) {
             page_list& l = free_list_of(z, order, MIGRATE_HIGHATOMIC);
             if (l.empty()) continue;
-            const uint32_t pfn = l.first;
+            const Pfn pfn = l.head();
             if (get_pageblock_migratetype(pfn) == MIGRATE_HIGHATOMIC) {
                 z.nr_reserved_highatomic -=
                     std::min<uint64_t>(pageblock_nr_pages(), z.nr_reserved_highatomic);
@@ -401,7 +400,7 @@ retry:
             !zone_watermark_fast(z, order, mark, highest_zoneidx, alloc_flags))
             continue; // node_reclaim_mode is 0
         if (page* p = rmqueue(preferred, z, order, alloc_flags, mt, cpu)) {
-            const uint32_t pfn = uint32_t(mm_.page_to_pfn(p).value);
+            const Pfn pfn = mm_.page_to_pfn(p);
             events_.pgalloc[z.idx] += uint64_t{1} << order;
             zone_statistics(preferred, z, cpu);
             prep_new_page(pfn, z, order, gfp);
@@ -478,29 +477,37 @@ page* PageAllocator::alloc_pages_slowpath(gfp_t gfp, unsigned order, const pglis
 // ---------------------------------------------------------------------------------------------
 // Freeing
 
+// __find_buddy_pfn(): the buddy of the 2^order block at `pfn`, and the 2^(order+1) block the two
+// make, which starts at the lower of them.
+constexpr Pfn find_buddy_pfn(Pfn pfn, unsigned order) {
+    return Pfn{pfn.value ^ (uint64_t{1} << order)};
+}
+constexpr Pfn combined_pfn(Pfn buddy, Pfn pfn) {
+    return Pfn{buddy.value & pfn.value};
+}
+
 // __free_one_page(): merge with free buddies, then put the block at the head of its list, or at
 // the tail when the next-larger buddy is free too (buddy_merge_likely) or the caller asks.
-void PageAllocator::__free_one_page(uint32_t pfn, zone& z, unsigned order, unsigned mt,
-                                    bool to_tail) {
-    auto page_is_buddy = [&](uint64_t buddy_pfn, unsigned o) {
-        if (buddy_pfn >= mm_.nr_pages()) return false;
+void PageAllocator::__free_one_page(Pfn pfn, zone& z, unsigned order, unsigned mt, bool to_tail) {
+    auto page_is_buddy = [&](Pfn buddy_pfn, unsigned o) {
+        if (!mm_.pfn_valid(buddy_pfn)) return false;
         const page& b = mm_[buddy_pfn];
         return b.test(PG_buddy) && b.private_ == o && b.nid() == z.nid && b.zone_idx() == z.idx;
     };
     if (mt != MIGRATE_ISOLATE) z.vm_stat[NR_FREE_PAGES] += int64_t{1} << order;
     unsigned max_order = std::min(MAX_ORDER - 1, pageblock_order);
-    uint64_t buddy_pfn = 0;
+    Pfn buddy_pfn;
     while (true) {
         while (order < max_order) {
-            buddy_pfn = pfn ^ (uint64_t{1} << order);
+            buddy_pfn = find_buddy_pfn(pfn, order);
             if (!page_is_buddy(buddy_pfn, order)) goto done_merging;
-            del_page_from_free_list(uint32_t(buddy_pfn), z, order, unsigned(mm_[buddy_pfn].index));
-            pfn = uint32_t(buddy_pfn & pfn);
+            del_page_from_free_list(buddy_pfn, z, order, unsigned(mm_[buddy_pfn].index));
+            pfn = combined_pfn(buddy_pfn, pfn);
             order++;
         }
         if (order < MAX_ORDER - 1) {
             // Merging above pageblock_order only between mergeable migratetypes.
-            buddy_pfn = pfn ^ (uint64_t{1} << order);
+            buddy_pfn = find_buddy_pfn(pfn, order);
             if (!page_is_buddy(buddy_pfn, order)) goto done_merging;
             const unsigned buddy_mt = get_pageblock_migratetype(buddy_pfn);
             if (mt != buddy_mt &&
@@ -514,19 +521,18 @@ void PageAllocator::__free_one_page(uint32_t pfn, zone& z, unsigned order, unsig
 done_merging:
     if (!to_tail && order < MAX_ORDER - 2) {
         // buddy_merge_likely(): is the buddy of the combined block free at order + 1?
-        const uint64_t combined_pfn = (pfn ^ (uint64_t{1} << order)) & pfn;
-        const uint64_t higher_buddy = combined_pfn ^ (uint64_t{1} << (order + 1));
-        to_tail = page_is_buddy(higher_buddy, order + 1);
+        const Pfn combined = combined_pfn(find_buddy_pfn(pfn, order), pfn);
+        to_tail = page_is_buddy(find_buddy_pfn(combined, order + 1), order + 1);
     }
     add_to_free_list(pfn, z, order, mt, to_tail);
     mm_[pfn].index = mt;
 }
 
-void PageAllocator::free_boot_block(uint64_t pfn, unsigned order) {
+void PageAllocator::free_boot_block(Pfn pfn, unsigned order) {
     page& p = mm_[pfn];
     zone& z = nodes[p.nid()].node_zones[p.zone_idx()];
     // __free_pages_core() frees boot memory with FPI_TO_TAIL; it counts in pgfree.
-    __free_one_page(uint32_t(pfn), z, order, get_pageblock_migratetype(pfn), true);
+    __free_one_page(pfn, z, order, get_pageblock_migratetype(pfn), true);
     events_.pgfree += uint64_t{1} << order;
 }
 
@@ -546,7 +552,7 @@ void PageAllocator::free_pcppages_bulk(zone& z, int64_t count, per_cpu_pages& pc
         const unsigned order = unsigned(p) / MIGRATE_PCPTYPES;
         const int64_t nr_pages = int64_t{1} << order;
         do {
-            const uint32_t pfn = list->pop_tail(mm_);
+            const Pfn pfn = list->pop_tail(mm_);
             const unsigned mt = unsigned(mm_[pfn].index);
             count -= nr_pages;
             pcp.count -= nr_pages;
@@ -571,7 +577,7 @@ void PageAllocator::set_pcp_enabled(bool on) {
 }
 
 // free_unref_page() / free_unref_page_commit()
-void PageAllocator::free_unref_page(uint32_t pfn, zone& z, unsigned order, unsigned cpu) {
+void PageAllocator::free_unref_page(Pfn pfn, zone& z, unsigned order, unsigned cpu) {
     unsigned mt = get_pageblock_migratetype(pfn);
     mm_[pfn].index = mt; // set_pcppage_migratetype()
     if (mt >= MIGRATE_PCPTYPES) {
@@ -609,13 +615,13 @@ void PageAllocator::free_unref_page(uint32_t pfn, zone& z, unsigned order, unsig
 }
 
 void PageAllocator::free_pages(page* p, unsigned order, unsigned cpu) {
-    const uint32_t pfn = uint32_t(mm_.page_to_pfn(p).value);
+    const Pfn pfn = mm_.page_to_pfn(p);
     if (p->test(PG_buddy) || p->test(PG_reserved) || p->_refcount <= 0)
-        throw KernelBug("bad_page: freeing pfn " + std::to_string(pfn) +
+        throw KernelBug("bad_page: freeing pfn " + to_string(pfn) +
                         " which is not an allocated page");
     if (--p->_refcount > 0) return;
     if (p->test(PG_slab) || p->_mapcount != 0)
-        throw KernelBug("bad_page: freeing pfn " + std::to_string(pfn) +
+        throw KernelBug("bad_page: freeing pfn " + to_string(pfn) +
                         " which is still a slab page or mapped");
     p->flags &= ~PAGEFLAGS_MASK;
     p->mapping = 0;
@@ -655,12 +661,12 @@ std::string PageAllocator::audit_free_lists(std::vector<OwnedFrames>& owned) con
                 uint64_t blocks = 0;
                 for (unsigned mt = 0; mt < MIGRATE_TYPES; mt++) {
                     std::string err;
-                    z.free_area[order].free_list[mt].for_each(mm_, [&](uint32_t pfn) {
+                    z.free_area[order].free_list[mt].for_each(mm_, [&](Pfn pfn) {
                         const page& p = mm_[pfn];
                         if (!p.test(PG_buddy) || p.test(PG_reserved) || p.private_ != order ||
                             p.index != mt || p.nid() != z.nid || p.zone_idx() != z.idx ||
-                            !z.spans(pfn) || (pfn & ((uint64_t{1} << order) - 1)))
-                            err = where + ": bad free block at pfn " + std::to_string(pfn);
+                            !z.spans(pfn) || (pfn.value & ((uint64_t{1} << order) - 1)))
+                            err = where + ": bad free block at pfn " + to_string(pfn);
                         owned.push_back(
                             {pfn, pfn + (uint64_t{1} << order), "buddy free list", order});
                         blocks++;
@@ -679,7 +685,7 @@ std::string PageAllocator::audit_free_lists(std::vector<OwnedFrames>& owned) con
             for (const auto& pcp : z.pcp) {
                 int64_t n = 0;
                 for (unsigned i = 0; i < NR_PCP_LISTS; i++)
-                    pcp.lists[i].for_each(mm_, [&](uint32_t pfn) {
+                    pcp.lists[i].for_each(mm_, [&](Pfn pfn) {
                         const unsigned order = i / MIGRATE_PCPTYPES;
                         owned.push_back({pfn, pfn + (uint64_t{1} << order), "pcp list", order});
                         n += int64_t{1} << order;

@@ -71,13 +71,11 @@ public:
     unsigned pageblock_order;
     std::vector<unsigned> cpu_to_node;
     // __free_pages_core(): a boot-time free of a block that was never allocated.
-    void free_boot_block(uint64_t pfn, unsigned order);
+    void free_boot_block(Pfn pfn, unsigned order);
     // memmap_init_range(): every pageblock starts MIGRATE_UNMOVABLE (zeroed pageblock flags) and
     // becomes MIGRATE_MOVABLE when its first pfn is memory inside a zone (see mm_init.cpp).
     void init_pageblocks(uint64_t nr_pages);
-    void set_pageblock_movable_at_init(uint64_t pfn) {
-        set_pageblock_migratetype(pfn, MIGRATE_MOVABLE);
-    }
+    void set_pageblock_movable_at_init(Pfn pfn) { set_pageblock_migratetype(pfn, MIGRATE_MOVABLE); }
     // The zone ZONE_MOVABLE was carved from (movable_zone); ZONE_MOVABLE is highmem when it is
     // ZONE_HIGHMEM (is_highmem_idx()).
     zone_type movable_zone = zone_type::NORMAL;
@@ -91,10 +89,11 @@ public:
     MemMap& mem_map() { return mm_; }
     const MemMap& mem_map() const { return mm_; }
     zone& page_zone(const page* p) { return nodes[p->nid()].node_zones[p->zone_idx()]; }
-    unsigned get_pageblock_migratetype(uint64_t pfn) const {
-        return pageblock_mt_[pfn >> pageblock_order];
+    unsigned get_pageblock_migratetype(Pfn pfn) const {
+        return pageblock_mt_[pfn.value >> pageblock_order];
     }
     uint64_t pageblock_nr_pages() const { return uint64_t{1} << pageblock_order; }
+    Pfn pageblock_start_pfn(Pfn pfn) const { return Pfn{pfn.value & ~(pageblock_nr_pages() - 1)}; }
     uint64_t nr_pageblocks() const { return pageblock_mt_.size(); }
     const vm_event_state& events() const { return events_; }
     const numa_stat& numa(unsigned nid) const { return numa_[nid]; }
@@ -119,32 +118,32 @@ private:
                           unsigned cpu);
     unsigned rmqueue_bulk(zone& z, unsigned order, unsigned count, page_list& list, migratetype mt,
                           unsigned alloc_flags);
-    uint32_t __rmqueue(zone& z, unsigned order, migratetype mt, unsigned alloc_flags);
-    uint32_t __rmqueue_smallest(zone& z, unsigned order, unsigned mt);
+    Pfn __rmqueue(zone& z, unsigned order, migratetype mt, unsigned alloc_flags);
+    Pfn __rmqueue_smallest(zone& z, unsigned order, unsigned mt);
     bool __rmqueue_fallback(zone& z, unsigned order, migratetype start_mt, unsigned alloc_flags);
     int find_suitable_fallback(const free_area& area, unsigned order, unsigned mt,
                                bool only_stealable, bool& can_steal) const;
-    void steal_suitable_fallback(zone& z, uint32_t pfn, migratetype start_type, bool whole_block);
-    uint64_t move_freepages_block(zone& z, uint32_t pfn, unsigned mt, uint64_t* movable_pages);
-    void expand(zone& z, uint32_t pfn, unsigned low, unsigned high, unsigned mt);
-    void __free_one_page(uint32_t pfn, zone& z, unsigned order, unsigned mt, bool to_tail);
-    void free_unref_page(uint32_t pfn, zone& z, unsigned order, unsigned cpu);
+    void steal_suitable_fallback(zone& z, Pfn pfn, migratetype start_type, bool whole_block);
+    uint64_t move_freepages_block(zone& z, Pfn pfn, unsigned mt, uint64_t* movable_pages);
+    void expand(zone& z, Pfn pfn, unsigned low, unsigned high, unsigned mt);
+    void __free_one_page(Pfn pfn, zone& z, unsigned order, unsigned mt, bool to_tail);
+    void free_unref_page(Pfn pfn, zone& z, unsigned order, unsigned cpu);
     void free_pcppages_bulk(zone& z, int64_t count, per_cpu_pages& pcp, unsigned pindex);
     void drain_zone_pages(zone& z, per_cpu_pages& pcp);
     bool zone_watermark_fast(const zone& z, unsigned order, uint64_t mark, unsigned highest_zoneidx,
                              unsigned alloc_flags) const;
     bool __zone_watermark_ok(const zone& z, unsigned order, uint64_t mark, unsigned highest_zoneidx,
                              unsigned alloc_flags, int64_t free_pages) const;
-    void prep_new_page(uint32_t pfn, zone& z, unsigned order, gfp_t gfp);
-    void reserve_highatomic_pageblock(uint32_t pfn, zone& z);
+    void prep_new_page(Pfn pfn, zone& z, unsigned order, gfp_t gfp);
+    void reserve_highatomic_pageblock(Pfn pfn, zone& z);
     bool unreserve_highatomic_pageblock(const pglist_data& pref_node, unsigned highest_zoneidx,
                                         migratetype mt, bool force);
     void zone_statistics(const zone& preferred, const zone& z, unsigned cpu);
 
-    void add_to_free_list(uint32_t pfn, zone& z, unsigned order, unsigned mt, bool tail);
-    void del_page_from_free_list(uint32_t pfn, zone& z, unsigned order, unsigned mt);
-    void set_pageblock_migratetype(uint64_t pfn, unsigned mt) {
-        pageblock_mt_[pfn >> pageblock_order] = uint8_t(mt);
+    void add_to_free_list(Pfn pfn, zone& z, unsigned order, unsigned mt, bool tail);
+    void del_page_from_free_list(Pfn pfn, zone& z, unsigned order, unsigned mt);
+    void set_pageblock_migratetype(Pfn pfn, unsigned mt) {
+        pageblock_mt_[pfn.value >> pageblock_order] = uint8_t(mt);
     }
     page_list& free_list_of(zone& z, unsigned order, unsigned mt) {
         return z.free_area[order].free_list[mt];

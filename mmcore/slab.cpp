@@ -339,7 +339,7 @@ bool SlabAllocator::cache_grow(kmem_cache* c, gfp_t gfp, int nid, unsigned cpu) 
     if (nid >= 0) page_gfp |= __GFP_THISNODE;
     page* pg = pa_.alloc_pages(page_gfp, c->g.gfporder, nid, cpu);
     if (!pg) return false;
-    const uint64_t first_pfn = pa_.mem_map().page_to_pfn(pg).value;
+    const Pfn first_pfn = pa_.mem_map().page_to_pfn(pg);
     const unsigned node = pg->nid();
     kmem_list3& l3 = c->nodelists[node];
     uint64_t offset = uint64_t(l3.colour_next) * c->g.colour_off;
@@ -347,7 +347,7 @@ bool SlabAllocator::cache_grow(kmem_cache* c, gfp_t gfp, int nid, unsigned cpu) 
 
     // alloc_slabmgmt()
     uint64_t mgmt;
-    const uint64_t addr = first_pfn << PAGE_SHIFT;
+    const uint64_t addr = pfn_phys(first_pfn).value;
     if (c->g.off_slab()) {
         mgmt = kmem_cache_alloc(c->slabp_cache, gfp & ~__GFP_ZERO, cpu);
         if (!mgmt) {
@@ -371,7 +371,7 @@ bool SlabAllocator::cache_grow(kmem_cache* c, gfp_t gfp, int nid, unsigned cpu) 
     s.s_mem = addr + offset;
     s.mgmt = mgmt;
     s.colouroff = uint32_t(offset);
-    s.first_pfn = uint32_t(first_pfn);
+    s.first_pfn = uint32_t(first_pfn.value);
     s.nodeid = uint16_t(node);
     s.cache_id = c->id;
     // slab_map_pages(): every page of the slab points to its cache and slab.
@@ -406,7 +406,7 @@ void SlabAllocator::slab_destroy(kmem_cache* c, uint32_t id, unsigned cpu) {
     const slab s = slabs_[id];
     const bool reclaimable = c->gfpflags & __GFP_RECLAIMABLE;
     for (uint64_t i = 0; i < (uint64_t{1} << c->g.gfporder); i++) {
-        page& p = pa_.mem_map()[s.first_pfn + i];
+        page& p = pa_.mem_map()[s.first() + i];
         p.clear(PG_slab);
         p.mapping = 0;
         p.index = 0;
@@ -415,7 +415,7 @@ void SlabAllocator::slab_destroy(kmem_cache* c, uint32_t id, unsigned cpu) {
     slabs_[id] = slab{};
     free_slab_ids_.push_back(id);
     c->stats.reaped++;
-    pa_.free_pages(&pa_.mem_map()[s.first_pfn], c->g.gfporder, cpu);
+    pa_.free_pages(&pa_.mem_map()[s.first()], c->g.gfporder, cpu);
     if (c->g.off_slab()) kmem_cache_free(c->slabp_cache, s.mgmt, cpu);
 }
 
@@ -426,7 +426,7 @@ void SlabAllocator::free_block(kmem_cache* c, const uint64_t* objs, uint32_t n, 
     kmem_list3& l3 = c->nodelists[node];
     for (uint32_t i = 0; i < n; i++) {
         const uint64_t obj = objs[i];
-        const uint32_t id = uint32_t(pa_.mem_map()[obj >> PAGE_SHIFT].index);
+        const uint32_t id = uint32_t(virt_to_page(obj).index);
         list_move(l3, id, slab_list::none, false);
         slab_put_obj(c, slabs_[id], obj);
         l3.free_objects++;
@@ -490,11 +490,11 @@ uint64_t SlabAllocator::cache_alloc_refill(kmem_cache* c, gfp_t gfp, unsigned cp
             while (batchcount > 0) {
                 uint32_t id;
                 if (!l3.slabs_partial.empty()) {
-                    id = l3.slabs_partial.first;
+                    id = l3.slabs_partial.head();
                 } else {
                     l3.free_touched = true;
                     if (l3.slabs_free.empty()) break; // must_grow
-                    id = l3.slabs_free.first;
+                    id = l3.slabs_free.head();
                 }
                 slab& s = slabs_[id];
                 while (s.inuse < c->g.num && batchcount--)
@@ -523,11 +523,11 @@ uint64_t SlabAllocator::cache_alloc_node(kmem_cache* c, gfp_t gfp, unsigned nid,
     kmem_list3& l3 = c->nodelists[nid];
     uint32_t id;
     if (!l3.slabs_partial.empty()) {
-        id = l3.slabs_partial.first;
+        id = l3.slabs_partial.head();
     } else {
         l3.free_touched = true;
         if (l3.slabs_free.empty()) return 0;
-        id = l3.slabs_free.first;
+        id = l3.slabs_free.head();
     }
     slab& s = slabs_[id];
     const uint64_t obj = slab_get_obj(c, s);
@@ -571,7 +571,7 @@ void SlabAllocator::kmem_cache_free_slow(kmem_cache* c, uint64_t obj, unsigned c
                                          uint64_t caller) {
     const uint64_t buf = obj - c->g.obj_offset;
     if (c->debug()) debugcheck_before_free(c, buf, caller);
-    const unsigned obj_node = pa_.mem_map()[buf >> PAGE_SHIFT].nid();
+    const unsigned obj_node = virt_to_page(buf).nid();
     if (obj_node != pa_.cpu_to_node[cpu]) {
         // cache_free_alien() without alien arrays: straight back to the object's node.
         c->stats.freemiss++;
@@ -596,8 +596,8 @@ void SlabAllocator::kfree(uint64_t obj, unsigned cpu, uint64_t caller) {
 }
 
 kmem_cache* SlabAllocator::virt_to_cache(uint64_t obj) const {
-    if ((obj >> PAGE_SHIFT) >= pa_.mem_map().nr_pages()) return nullptr;
-    const page& p = pa_.mem_map()[obj >> PAGE_SHIFT];
+    if (!pa_.mem_map().pfn_valid(phys_pfn(PhysAddr{obj}))) return nullptr;
+    const page& p = virt_to_page(obj);
     if (!p.test(PG_slab)) return nullptr;
     return caches_[p.mapping].get();
 }
@@ -627,7 +627,7 @@ uint32_t SlabAllocator::drain_freelist(kmem_cache* c, kmem_list3& l3, uint64_t t
                                        unsigned cpu) {
     uint32_t nr = 0;
     while (nr < tofree && !l3.slabs_free.empty()) {
-        const uint32_t id = l3.slabs_free.last;
+        const uint32_t id = l3.slabs_free.tail();
         list_move(l3, id, slab_list::none, false);
         l3.free_objects -= c->g.num;
         slab_destroy(c, id, cpu);
@@ -815,14 +815,14 @@ std::string SlabAllocator::audit(std::vector<OwnedFrames>& owned) const {
                               " on the wrong list";
                     free_objects += c->g.num - s.inuse;
                     for (uint64_t i = 0; i < (uint64_t{1} << c->g.gfporder); i++) {
-                        const uint64_t pfn = s.first_pfn + i;
+                        const Pfn pfn = s.first() + i;
                         const page& p = pa_.mem_map()[pfn];
                         if (!p.test(PG_slab) || p.mapping != c->id || p.index != sid)
-                            err = "cache " + c->name + ": page " + std::to_string(pfn) +
+                            err = "cache " + c->name + ": page " + to_string(pfn) +
                                   " does not point back to its slab";
                     }
                     owned.push_back(
-                        {s.first_pfn, s.first_pfn + (uint64_t{1} << c->g.gfporder), "slab", c->id});
+                        {s.first(), s.first() + (uint64_t{1} << c->g.gfporder), "slab", c->id});
                 });
                 if (count != expect)
                     err = "cache " + c->name + ": list length " + std::to_string(count) +

@@ -46,11 +46,12 @@ struct slab {
     uint32_t colouroff = 0; // colour offset (+ on-slab management) before s_mem
     uint32_t inuse = 0;     // objects handed out
     uint32_t free = 0;      // first free object index (BUFCTL_END: none)
-    uint32_t first_pfn = 0;
+    uint32_t first_pfn = 0; // stored in 32 bits, as the list links; first() gives the Pfn
     uint16_t nodeid = 0;
     slab_list list = slab_list::none;
     uint32_t lru_next = LIST_NIL, lru_prev = LIST_NIL;
     uint32_t cache_id = 0;
+    Pfn first() const { return Pfn{first_pfn}; }
 };
 
 struct kmem_list3 {
@@ -173,8 +174,10 @@ public:
 private:
     uint64_t kmem_cache_alloc_slow(kmem_cache* c, gfp_t gfp, unsigned cpu, uint64_t caller);
     void kmem_cache_free_slow(kmem_cache* c, uint64_t obj, unsigned cpu, uint64_t caller);
+    // virt_to_page(): the page holding an object (objects are addressed physically).
+    const page& virt_to_page(uint64_t obj) const { return pa_.mem_map()[phys_pfn(PhysAddr{obj})]; }
     bool remote_node(uint64_t obj, unsigned cpu) const {
-        return pa_.mem_map()[obj >> PAGE_SHIFT].nid() != pa_.cpu_to_node[cpu];
+        return virt_to_page(obj).nid() != pa_.cpu_to_node[cpu];
     }
     kmem_cache* create_cache(const std::string& name, uint64_t size, uint64_t align, uint32_t flags,
                              std::optional<uint8_t> ctor_fill, bool early, std::string& error,

@@ -258,9 +258,10 @@ const StatGroup<ZoneRow> PAGETYPE_BLOCKS = {
              const uint64_t pb = pa.pageblock_nr_pages();
              for (uint64_t pfn = (r.z.zone_start_pfn + pb - 1) / pb * pb; pfn < r.z.zone_end_pfn();
                   pfn += pb)
-                 count[pa.get_pageblock_migratetype(pfn)]++;
+                 count[pa.get_pageblock_migratetype(Pfn{pfn})]++;
              // The kernel rounds the first block down to the zone start.
-             if (r.z.zone_start_pfn % pb) count[pa.get_pageblock_migratetype(r.z.zone_start_pfn)]++;
+             if (r.z.zone_start_pfn % pb)
+                 count[pa.get_pageblock_migratetype(Pfn{r.z.zone_start_pfn})]++;
              for (unsigned mt = 0; mt < MIGRATE_TYPES; mt++)
                  o[std::string(migratetype_name(mt))] = count[mt];
          }},

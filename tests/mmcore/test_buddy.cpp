@@ -129,10 +129,10 @@ TEST_CASE("boot: DMA32 of a 6 GiB machine is released whole (slab boots in Norma
 TEST_CASE("boot: DMA pageblock 0 stays Unmovable (pfn 0 is not in memblock.memory)",
           "[buddy][boot]") {
     Booted b(machine(Arch::x86_64, 64 * MiB), no_pcp());
-    CHECK(b.k.buddy.get_pageblock_migratetype(0) == unsigned(MIGRATE_UNMOVABLE));
+    CHECK(b.k.buddy.get_pageblock_migratetype(Pfn{0}) == unsigned(MIGRATE_UNMOVABLE));
     // pageblocks 1..7 (pfn 512..4095) start Movable.
     for (uint64_t pb = 1; pb < 8; pb++)
-        CHECK(b.k.buddy.get_pageblock_migratetype(pb * 512) == unsigned(MIGRATE_MOVABLE));
+        CHECK(b.k.buddy.get_pageblock_migratetype(Pfn{pb * 512}) == unsigned(MIGRATE_MOVABLE));
     CHECK(free_list_pfns(b.k, b.z(0), 8, MIGRATE_UNMOVABLE) == std::vector<uint64_t>{256});
     CHECK(free_list_pfns(b.k, b.z(0), 8, MIGRATE_MOVABLE).empty());
 }
@@ -180,8 +180,8 @@ TEST_CASE("split: GFP_DMA order 9 steals a whole order-10 pageblock pair", "[bud
     REQUIRE(p != nullptr);
     CHECK(pfn_of(k, p) == 1024);
     CHECK(buddyinfo(b.z(0)) == Row{0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 2});
-    CHECK(k.buddy.get_pageblock_migratetype(1024) == unsigned(MIGRATE_UNMOVABLE));
-    CHECK(k.buddy.get_pageblock_migratetype(1536) == unsigned(MIGRATE_UNMOVABLE));
+    CHECK(k.buddy.get_pageblock_migratetype(Pfn{1024}) == unsigned(MIGRATE_UNMOVABLE));
+    CHECK(k.buddy.get_pageblock_migratetype(Pfn{1536}) == unsigned(MIGRATE_UNMOVABLE));
     CHECK(free_list_pfns(k, b.z(0), 9, MIGRATE_UNMOVABLE) == std::vector<uint64_t>{1536});
     CHECK(k.buddy.stats().pageblock_steals == steals + 1);
     CHECK(k.audit({{1024, 9}}) == "");
@@ -414,7 +414,7 @@ TEST_CASE("fallback: whole-pageblock claim threshold below pageblock_order", "[b
     REQUIRE(u0);
     CHECK(pfn_of(k, u0) == 32000);
     held.push_back({u0, 0});
-    CHECK(k.buddy.get_pageblock_migratetype(31744) == unsigned(MIGRATE_UNMOVABLE));
+    CHECK(k.buddy.get_pageblock_migratetype(Pfn{31744}) == unsigned(MIGRATE_UNMOVABLE));
     CHECK(buddyinfo(z) == Row{1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0});
     for (unsigned o = 0; o < 8; o++)
         CHECK(z.free_area[o].free_list[MIGRATE_UNMOVABLE].size(k.buddy.mem_map()) == 1);
@@ -428,7 +428,7 @@ TEST_CASE("fallback: whole-pageblock claim threshold below pageblock_order", "[b
     REQUIRE(m0);
     CHECK(pfn_of(k, m0) == 32001);
     held.push_back({m0, 0});
-    CHECK(k.buddy.get_pageblock_migratetype(31744) == unsigned(MIGRATE_UNMOVABLE));
+    CHECK(k.buddy.get_pageblock_migratetype(Pfn{31744}) == unsigned(MIGRATE_UNMOVABLE));
     CHECK(buddyinfo(z) == Row{0, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0});
     for (unsigned o = 1; o < 8; o++) {
         CHECK(z.free_area[o].free_list[MIGRATE_MOVABLE].size(k.buddy.mem_map()) == 1);
@@ -482,7 +482,7 @@ TEST_CASE("fallback: can_steal's order-4 threshold for a Movable request", "[bud
             REQUIRE(pfn_of(k, p) == 16384 + i * step);
             blocks.push_back(p);
         }
-        REQUIRE(k.buddy.get_pageblock_migratetype(16384) == unsigned(MIGRATE_UNMOVABLE));
+        REQUIRE(k.buddy.get_pageblock_migratetype(Pfn{16384}) == unsigned(MIGRATE_UNMOVABLE));
         for (unsigned i = 1; i <= 19; i += 2) k.buddy.free_pages(blocks[i], o, 0);
         std::vector<uint64_t> freed; // head first: the last freed
         for (int i = 19; i >= 1; i -= 2) freed.push_back(16384 + uint64_t(i) * step);
@@ -495,7 +495,7 @@ TEST_CASE("fallback: can_steal's order-4 threshold for a Movable request", "[bud
         page* m = alloc(k, movable, 0, 1);
         REQUIRE(m);
         // The pageblock is not claimed either way (80 or 160 free pages < 256).
-        CHECK(k.buddy.get_pageblock_migratetype(16384) == unsigned(MIGRATE_UNMOVABLE));
+        CHECK(k.buddy.get_pageblock_migratetype(Pfn{16384}) == unsigned(MIGRATE_UNMOVABLE));
         if (o == 3) {
             // can_steal false, order 3 > 0: find_smallest takes the head of the Unmovable
             // order-3 list, 16384 + 19 * 8 = 16536, and moves it alone to the Movable list;
@@ -557,12 +557,12 @@ TEST_CASE("fallback: a pageblock starting before the zone start can be claimed",
     k.buddy.free_pages(m, 0, 0);
     REQUIRE(buddyinfo(b.z(0)) == Row{0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0});
     REQUIRE(free_list_pfns(k, b.z(0), 8, MIGRATE_MOVABLE) == std::vector<uint64_t>{256});
-    REQUIRE(k.buddy.get_pageblock_migratetype(0) == unsigned(MIGRATE_MOVABLE));
+    REQUIRE(k.buddy.get_pageblock_migratetype(Pfn{0}) == unsigned(MIGRATE_MOVABLE));
 
     page* u = alloc(k, GFP_DMA, 0);
     REQUIRE(u);
     CHECK(pfn_of(k, u) == 256);
-    CHECK(k.buddy.get_pageblock_migratetype(0) == unsigned(MIGRATE_UNMOVABLE));
+    CHECK(k.buddy.get_pageblock_migratetype(Pfn{0}) == unsigned(MIGRATE_UNMOVABLE));
     held.push_back({u, 0});
     for (auto [p, o] : held) k.buddy.free_pages(p, o, 0);
     CHECK(buddyinfo(b.z(0)) == kDmaBoot);

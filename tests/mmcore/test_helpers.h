@@ -71,7 +71,7 @@ inline std::vector<uint64_t> free_list_pfns(const Kernel& k, const zone& z, unsi
                                             unsigned mt) {
     std::vector<uint64_t> out;
     z.free_area[order].free_list[mt].for_each(k.buddy.mem_map(),
-                                              [&](uint32_t pfn) { out.push_back(pfn); });
+                                              [&](Pfn pfn) { out.push_back(pfn.value); });
     return out;
 }
 

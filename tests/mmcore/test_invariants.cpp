@@ -215,16 +215,16 @@ TEST_CASE("invariants: the frame audit finds lost, doubly owned and mislabelled 
     k.buddy.free_pages(p, 2, 0);
     CHECK(k.audit({}) == "");
     // Page 5 lies in the first MiB, reserved at boot: clearing PageReserved is caught.
-    k.mem_map[5].clear(PG_reserved);
+    k.mem_map[Pfn{5}].clear(PG_reserved);
     CHECK(k.audit({}) == "pfn 5 was reserved at boot but is not PageReserved");
-    k.mem_map[5].set(PG_reserved);
+    k.mem_map[Pfn{5}].set(PG_reserved);
     CHECK(k.audit({}) == "");
     // A block on the DMA zone's order-10 movable list whose page says order 9.
     const zone& dma = b.z(0);
     const std::vector<uint64_t> heads = free_list_pfns(k, dma, 10, MIGRATE_MOVABLE);
     REQUIRE_FALSE(heads.empty());
-    k.mem_map[heads[0]].private_ = 9;
+    k.mem_map[Pfn{heads[0]}].private_ = 9;
     CHECK(k.audit({}) == "node 0 zone DMA: bad free block at pfn " + std::to_string(heads[0]));
-    k.mem_map[heads[0]].private_ = 10;
+    k.mem_map[Pfn{heads[0]}].private_ = 10;
     CHECK(k.audit({}) == "");
 }
