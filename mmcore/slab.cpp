@@ -11,6 +11,10 @@
 
 namespace mmemu {
 
+std::string to_string(SlabObj o) {
+    return hex(o.value);
+}
+
 namespace {
 
 constexpr uint32_t BATCHREFILL_LIMIT = 16;
@@ -115,7 +119,7 @@ std::string SlabAllocator::kmem_cache_init(uint64_t totalram_pages) {
     for (auto it = chain_.rbegin(); it != chain_.rend(); ++it) {
         kmem_cache* c = caches_[*it].get();
         for (unsigned n = 0; n < nr_nodes_; n++)
-            if (!c->nodelists[n].self)
+            if (c->nodelists[n].self.null())
                 c->nodelists[n].self = kmalloc(sizeof_kmem_list3_, GFP_KERNEL, 0);
     }
     // 4) kmem_cache_init_late(): enable_cpucache() for every cache, in cache_chain order.
@@ -156,7 +160,7 @@ kmem_cache* SlabAllocator::create_cache(const std::string& name, uint64_t size, 
     }
     // The descriptor itself is an object of cache_cache.
     c->self = kmem_cache_alloc(cache_cache_, GFP_KERNEL | __GFP_ZERO, cpu);
-    if (!c->self) {
+    if (c->self.null()) {
         error = "out of memory for the kmem_cache descriptor";
         return nullptr;
     }
@@ -222,7 +226,7 @@ void SlabAllocator::enable_cpucache(kmem_cache* c, unsigned cpu) {
         array_cache old = std::move(c->array[i]);
         c->array[i] = std::move(fresh[i]);
         free_block(c, old.entry.data(), old.avail, pa_.cpu_to_node[i], cpu);
-        if (old.self) kfree(old.self, cpu);
+        if (!old.self.null()) kfree(old.self, cpu);
     }
     for (unsigned n = 0; n < nr_nodes_; n++) {
         kmem_list3& l3 = c->nodelists[n];
@@ -230,7 +234,7 @@ void SlabAllocator::enable_cpucache(kmem_cache* c, unsigned cpu) {
         l3.shared = std::move(shared[n]);
         if (old) {
             free_block(c, old->entry.data(), old->avail, n, cpu);
-            if (old->self) kfree(old->self, cpu);
+            if (!old->self.null()) kfree(old->self, cpu);
         }
         unsigned cpus_on_node = 0;
         for (unsigned x : pa_.cpu_to_node) cpus_on_node += x == n;
@@ -349,7 +353,7 @@ bool SlabAllocator::cache_grow(kmem_cache* c, gfp_t gfp, int nid, unsigned cpu) 
     uint64_t mgmt;
     const uint64_t addr = pfn_phys(first_pfn).value;
     if (c->g.off_slab()) {
-        mgmt = kmem_cache_alloc(c->slabp_cache, gfp & ~__GFP_ZERO, cpu);
+        mgmt = kmem_cache_alloc(c->slabp_cache, gfp & ~__GFP_ZERO, cpu).value;
         if (!mgmt) {
             pa_.free_pages(pg, c->g.gfporder, cpu);
             return false;
@@ -416,7 +420,7 @@ void SlabAllocator::slab_destroy(kmem_cache* c, uint32_t id, unsigned cpu) {
     free_slab_ids_.push_back(id);
     c->stats.reaped++;
     pa_.free_pages(&pa_.mem_map()[s.first()], c->g.gfporder, cpu);
-    if (c->g.off_slab()) kmem_cache_free(c->slabp_cache, s.mgmt, cpu);
+    if (c->g.off_slab()) kmem_cache_free(c->slabp_cache, SlabObj{s.mgmt}, cpu);
 }
 
 // free_block(): objects back to their slabs; an emptied slab is destroyed once the node holds
@@ -588,16 +592,16 @@ void SlabAllocator::kmem_cache_free_slow(kmem_cache* c, uint64_t obj, unsigned c
     c->array[cpu].entry[c->array[cpu].avail++] = buf;
 }
 
-void SlabAllocator::kfree(uint64_t obj, unsigned cpu, uint64_t caller) {
-    if (obj <= ZERO_SIZE_PTR) return; // ZERO_OR_NULL_PTR
+void SlabAllocator::kfree(SlabObj obj, unsigned cpu, uint64_t caller) {
+    if (zero_or_null(obj)) return;
     kmem_cache* c = virt_to_cache(obj);
-    if (!c) throw KernelBug("kfree of " + hex(obj) + " which is not a slab object");
+    if (!c) throw KernelBug("kfree of " + to_string(obj) + " which is not a slab object");
     kmem_cache_free(c, obj, cpu, caller);
 }
 
-kmem_cache* SlabAllocator::virt_to_cache(uint64_t obj) const {
-    if (!pa_.mem_map().pfn_valid(phys_pfn(PhysAddr{obj}))) return nullptr;
-    const page& p = virt_to_page(obj);
+kmem_cache* SlabAllocator::virt_to_cache(SlabObj obj) const {
+    if (!pa_.mem_map().pfn_valid(phys_pfn(obj.phys()))) return nullptr;
+    const page& p = virt_to_page(obj.value);
     if (!p.test(PG_slab)) return nullptr;
     return caches_[p.mapping].get();
 }
@@ -614,8 +618,8 @@ kmem_cache* SlabAllocator::kmalloc_slab(uint64_t size, gfp_t gfp) const {
     return kmalloc_caches_[(gfp & __GFP_DMA) ? 1 : 0][idx];
 }
 
-uint64_t SlabAllocator::ksize(uint64_t obj) const {
-    if (obj <= ZERO_SIZE_PTR) return 0;
+uint64_t SlabAllocator::ksize(SlabObj obj) const {
+    if (zero_or_null(obj)) return 0;
     const kmem_cache* c = virt_to_cache(obj);
     return c ? c->usable_size() : 0;
 }
@@ -663,10 +667,10 @@ bool SlabAllocator::kmem_cache_shrink(kmem_cache* c, unsigned cpu) {
 
 void SlabAllocator::free_cache_memory(kmem_cache* c, unsigned cpu) {
     for (auto& ac : c->array)
-        if (ac.self) kfree(ac.self, cpu);
+        if (!ac.self.null()) kfree(ac.self, cpu);
     for (auto& l3 : c->nodelists) {
-        if (l3.shared && l3.shared->self) kfree(l3.shared->self, cpu);
-        if (l3.self) kfree(l3.self, cpu);
+        if (l3.shared && !l3.shared->self.null()) kfree(l3.shared->self, cpu);
+        if (!l3.self.null()) kfree(l3.self, cpu);
     }
     kmem_cache_free(cache_cache_, c->self, cpu);
 }

@@ -26,8 +26,28 @@
 
 namespace mmemu {
 
-// ZERO_SIZE_PTR: what kmalloc(0) returns (include/linux/slab.h), as a physical-address handle.
-inline constexpr uint64_t ZERO_SIZE_PTR = 16;
+// A slab object: what kmalloc() and kmem_cache_alloc() return and kfree() and
+// kmem_cache_free() take (the kernel's object pointer). mmemu names an object by the physical
+// address of its first usable byte (SlabAllocator::kva() gives the direct-map address the kernel
+// would print); a null object is a failed allocation. A bare 64-bit value, so passing one costs
+// what passing a uint64_t costs; it converts to an address only explicitly (phys()).
+struct SlabObj {
+    uint64_t value = 0;
+    constexpr SlabObj() = default;
+    constexpr explicit SlabObj(uint64_t v) : value(v) {}
+    constexpr auto operator<=>(const SlabObj&) const = default;
+    constexpr bool null() const { return value == 0; }
+    constexpr PhysAddr phys() const { return PhysAddr{value}; }
+};
+
+// ZERO_SIZE_PTR: what kmalloc(0) returns (include/linux/slab.h).
+inline constexpr SlabObj ZERO_SIZE_PTR{16};
+// ZERO_OR_NULL_PTR()
+constexpr bool zero_or_null(SlabObj o) {
+    return o.value <= ZERO_SIZE_PTR.value;
+}
+// The formatter: the object's physical address in hex.
+std::string to_string(SlabObj o);
 
 struct array_cache {
     uint32_t avail = 0;
@@ -35,7 +55,7 @@ struct array_cache {
     uint32_t batchcount = 0;
     bool touched = false;
     std::vector<uint64_t> entry; // object addresses, LIFO at the top
-    uint64_t self = 0;           // where the array lives (a kmalloc object), 0 = not charged
+    SlabObj self;                // where the array lives (a kmalloc object), null = not charged
 };
 
 enum class slab_list : uint8_t { none, full, partial, free };
@@ -61,7 +81,7 @@ struct kmem_list3 {
     uint32_t colour_next = 0;
     bool free_touched = false;
     std::optional<array_cache> shared;
-    uint64_t self = 0; // the kmalloc object holding this kmem_list3, 0 = static (cache_cache)
+    SlabObj self; // the kmalloc object holding this kmem_list3, null = static (cache_cache)
     uint64_t nr_full = 0, nr_partial = 0, nr_free = 0;
 };
 
@@ -84,7 +104,7 @@ struct kmem_cache {
     std::vector<array_cache> array;    // per CPU
     std::vector<kmem_list3> nodelists; // per node
     kmem_cache* slabp_cache = nullptr; // off-slab management comes from this kmalloc cache
-    uint64_t self = 0; // the descriptor object in cache_cache (0 for cache_cache itself)
+    SlabObj self; // the descriptor object in cache_cache (null for cache_cache itself)
     kmem_cache_stats stats;
     bool debug() const { return g.flags & (SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER); }
     // obj_size(cachep): the usable bytes of an object (the whole buffer unless debugging adds
@@ -121,43 +141,42 @@ public:
     // kmem_cache_shrink(): drain the arrays and free every free slab; true if slabs remain.
     bool kmem_cache_shrink(kmem_cache* c, unsigned cpu = 0);
 
-    // Object allocation: a physical address, 0 on failure. `caller` identifies the call site
-    // for SLAB_STORE_USER's last-user word (the kernel stores the caller's return address; a
+    // Object allocation: a null object on failure. `caller` identifies the call site for
+    // SLAB_STORE_USER's last-user word (the kernel stores the caller's return address; a
     // scenario passes its event number + 1, 0 for the kernel's own allocations).
-    uint64_t kmem_cache_alloc(kmem_cache* c, gfp_t gfp, unsigned cpu, uint64_t caller = 0) {
+    SlabObj kmem_cache_alloc(kmem_cache* c, gfp_t gfp, unsigned cpu, uint64_t caller = 0) {
         array_cache& ac = c->array[cpu];
-        uint64_t obj;
         if (ac.avail && !c->debug()) {
             ac.touched = true;
             c->stats.allochit++;
             c->stats.num_allocations++;
-            obj = ac.entry[--ac.avail];
+            const uint64_t obj = ac.entry[--ac.avail];
             if (gfp & __GFP_ZERO) ram_.fill(PhysAddr{obj}, 0, c->usable_size());
-            return obj;
+            return SlabObj{obj};
         }
-        return kmem_cache_alloc_slow(c, gfp, cpu, caller);
+        return SlabObj{kmem_cache_alloc_slow(c, gfp, cpu, caller)};
     }
-    void kmem_cache_free(kmem_cache* c, uint64_t obj, unsigned cpu, uint64_t caller = 0) {
+    void kmem_cache_free(kmem_cache* c, SlabObj obj, unsigned cpu, uint64_t caller = 0) {
         array_cache& ac = c->array[cpu];
-        if (ac.avail < ac.limit && !c->debug() && !remote_node(obj, cpu)) {
+        if (ac.avail < ac.limit && !c->debug() && !remote_node(obj.value, cpu)) {
             c->stats.freehit++;
-            ac.entry[ac.avail++] = obj;
+            ac.entry[ac.avail++] = obj.value;
             return;
         }
-        kmem_cache_free_slow(c, obj, cpu, caller);
+        kmem_cache_free_slow(c, obj.value, cpu, caller);
     }
-    uint64_t kmalloc(uint64_t size, gfp_t gfp, unsigned cpu, uint64_t caller = 0) {
+    SlabObj kmalloc(uint64_t size, gfp_t gfp, unsigned cpu, uint64_t caller = 0) {
         kmem_cache* c = kmalloc_slab(size, gfp);
-        if (!c) return size == 0 ? ZERO_SIZE_PTR : 0;
+        if (!c) return size == 0 ? ZERO_SIZE_PTR : SlabObj{};
         return kmem_cache_alloc(c, gfp, cpu, caller);
     }
-    void kfree(uint64_t obj, unsigned cpu, uint64_t caller = 0);
+    void kfree(SlabObj obj, unsigned cpu, uint64_t caller = 0);
     // The cache an object belongs to (virt_to_cache), nullptr if it is not a slab object.
-    kmem_cache* virt_to_cache(uint64_t obj) const;
+    kmem_cache* virt_to_cache(SlabObj obj) const;
     // The kmalloc cache for a size (nullptr for 0 or above KMALLOC_MAX_SIZE).
     kmem_cache* kmalloc_slab(uint64_t size, gfp_t gfp) const;
     // ksize(): usable size of a kmalloc object.
-    uint64_t ksize(uint64_t obj) const;
+    uint64_t ksize(SlabObj obj) const;
 
     // Caches in /proc/slabinfo order (newest first; "kmem_cache" last).
     std::vector<const kmem_cache*> caches() const;

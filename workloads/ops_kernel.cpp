@@ -394,16 +394,16 @@ struct ObjectAlloc final : Op {
         kmem_cache* c = cache >= 0 ? cx.kernel->caches[size_t(cache)] : nullptr;
         AllocFailure before = AllocFailure::none; // as in alloc_pages
         for (uint32_t i = 0; i < count; i++) {
-            uint64_t obj = 0;
+            SlabObj obj;
             if (cache < 0)
                 obj = k.slab.kmalloc(size, gfp, cpu, caller(*this));
             else if (c)
                 obj = k.slab.kmem_cache_alloc(c, gfp, cpu, caller(*this));
-            const AllocFailure failed = obj ? AllocFailure::none : k.buddy.last_failure();
+            const AllocFailure failed = !obj.null() ? AllocFailure::none : k.buddy.last_failure();
             const bool same = i && failed == before;
             before = failed;
-            if (obj) {
-                s.items.push_back(obj);
+            if (!obj.null()) {
+                s.items.push_back(obj.value);
                 continue;
             }
             if (same && cx.results.repeat_failure(event, i)) continue;
@@ -452,7 +452,7 @@ struct ObjectFree final : Op {
     const char* name() const override { return kfree ? "kfree" : "kmem_cache_free"; }
     void run(RunContext& cx) const override {
         auto& s = cx.kernel->slots[slot];
-        for (uint64_t obj : s.items) kernel(cx).slab.kfree(obj, cpu, caller(*this));
+        for (uint64_t obj : s.items) kernel(cx).slab.kfree(SlabObj{obj}, cpu, caller(*this));
         s.items.clear();
     }
 };

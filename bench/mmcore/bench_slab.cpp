@@ -18,7 +18,7 @@ struct Booted {
 void BM_kmalloc64_kfree(benchmark::State& state) {
     Booted b;
     for (auto _ : state) {
-        const uint64_t obj = b.k.slab.kmalloc(64, GFP_KERNEL, 0);
+        const SlabObj obj = b.k.slab.kmalloc(64, GFP_KERNEL, 0);
         benchmark::DoNotOptimize(obj);
         b.k.slab.kfree(obj, 0);
     }
@@ -31,7 +31,7 @@ void BM_kmem_cache_512(benchmark::State& state) {
     kmem_cache* c =
         b.k.slab.kmem_cache_create("bench_512", 512, 0, SLAB_HWCACHE_ALIGN, std::nullopt, err);
     for (auto _ : state) {
-        const uint64_t obj = b.k.slab.kmem_cache_alloc(c, GFP_KERNEL, 0);
+        const SlabObj obj = b.k.slab.kmem_cache_alloc(c, GFP_KERNEL, 0);
         benchmark::DoNotOptimize(obj);
         b.k.slab.kmem_cache_free(c, obj, 0);
     }
@@ -41,10 +41,10 @@ void BM_kmem_cache_512(benchmark::State& state) {
 // Beyond the per-CPU array: 1000 objects live, so refills and flushes reach the slab lists.
 void BM_kmalloc64_working_set(benchmark::State& state) {
     Booted b;
-    std::vector<uint64_t> held(1000, 0);
+    std::vector<SlabObj> held(1000);
     size_t i = 0;
     for (auto _ : state) {
-        if (held[i]) b.k.slab.kfree(held[i], 0);
+        if (!held[i].null()) b.k.slab.kfree(held[i], 0);
         held[i] = b.k.slab.kmalloc(64, GFP_KERNEL, 0);
         i = i + 1 == held.size() ? 0 : i + 1;
     }

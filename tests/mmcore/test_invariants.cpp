@@ -72,7 +72,7 @@ void run_property(const MachineConfig& mc, uint64_t seed, const KernelConfig& kc
 
     std::mt19937_64 rng(seed);
     std::vector<Block> blocks;
-    std::vector<uint64_t> kobjs, cobjs;
+    std::vector<SlabObj> kobjs, cobjs;
     uint64_t held_pages = 0;
     // Alternate between filling memory (until 20 small page allocations in a row fail or the test
     // holds 99% of it, so that zones run into their watermarks, the slow path, highatomic
@@ -126,7 +126,7 @@ void run_property(const MachineConfig& mc, uint64_t seed, const KernelConfig& kc
             } else if (r < 70) {
                 const uint64_t size = 1 + rng() % 8192;
                 const gfp_t gfp = (rng() % 10 == 0) ? (GFP_KERNEL | GFP_DMA) : GFP_KERNEL;
-                if (const uint64_t o = k.slab.kmalloc(size, gfp, cpu)) {
+                if (const SlabObj o = k.slab.kmalloc(size, gfp, cpu); !o.null()) {
                     REQUIRE(o > ZERO_SIZE_PTR);
                     REQUIRE(k.slab.ksize(o) >= size);
                     kobjs.push_back(o);
@@ -135,7 +135,7 @@ void run_property(const MachineConfig& mc, uint64_t seed, const KernelConfig& kc
                 if (kobjs.empty()) return;
                 k.slab.kfree(take_random(kobjs, rng), cpu);
             } else if (r < 92) {
-                if (const uint64_t o = k.slab.kmem_cache_alloc(cache, GFP_KERNEL, cpu)) {
+                if (const SlabObj o = k.slab.kmem_cache_alloc(cache, GFP_KERNEL, cpu); !o.null()) {
                     REQUIRE(k.slab.virt_to_cache(o) == cache);
                     cobjs.push_back(o);
                 }
@@ -160,8 +160,8 @@ void run_property(const MachineConfig& mc, uint64_t seed, const KernelConfig& kc
 
     for (const Block& b : blocks) k.buddy.free_pages(b.p, b.order, 0);
     blocks.clear();
-    for (uint64_t o : kobjs) k.slab.kfree(o, 0);
-    for (uint64_t o : cobjs) k.slab.kmem_cache_free(cache, o, 0);
+    for (SlabObj o : kobjs) k.slab.kfree(o, 0);
+    for (SlabObj o : cobjs) k.slab.kmem_cache_free(cache, o, 0);
     kobjs.clear();
     cobjs.clear();
     settle();

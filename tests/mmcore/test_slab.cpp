@@ -264,22 +264,22 @@ TEST_CASE("slab: kmalloc caches of a booted x86_64 kernel", "[slab][kmalloc]") {
     CHECK(c64->tun.shared == 0);
 
     CHECK(k.slab.kmalloc(0, GFP_KERNEL, 0) == ZERO_SIZE_PTR);
-    CHECK(k.slab.kmalloc(KMALLOC_MAX_SIZE + 1, GFP_KERNEL, 0) == 0);
+    CHECK(k.slab.kmalloc(KMALLOC_MAX_SIZE + 1, GFP_KERNEL, 0).null());
     CHECK(k.slab.ksize(ZERO_SIZE_PTR) == 0);
     k.slab.kfree(ZERO_SIZE_PTR, 0); // no-op
-    k.slab.kfree(0, 0);             // no-op
+    k.slab.kfree(SlabObj{}, 0);     // no-op
 
     // kmalloc(100) -> the first class >= 100 is 128: ksize 128.
-    const uint64_t o100 = k.slab.kmalloc(100, GFP_KERNEL, 0);
+    const SlabObj o100 = k.slab.kmalloc(100, GFP_KERNEL, 0);
     REQUIRE(o100 > ZERO_SIZE_PTR);
     CHECK(k.slab.ksize(o100) == 128);
     CHECK(k.slab.virt_to_cache(o100) == k.slab.find_cache("kmalloc-128"));
     // Size classes: 33 -> 64, 97 -> 128, 193 -> 256, 8193 -> 16384.
     const std::pair<uint64_t, uint32_t> classes[] = {
         {1, 32}, {32, 32}, {33, 64}, {97, 128}, {193, 256}, {257, 512}, {8193, 16384}};
-    std::vector<uint64_t> objs{o100};
+    std::vector<SlabObj> objs{o100};
     for (auto [size, buf] : classes) {
-        const uint64_t o = k.slab.kmalloc(size, GFP_KERNEL, 0);
+        const SlabObj o = k.slab.kmalloc(size, GFP_KERNEL, 0);
         REQUIRE(o > ZERO_SIZE_PTR);
         INFO("kmalloc(" << size << ")");
         REQUIRE(k.slab.virt_to_cache(o));
@@ -287,20 +287,20 @@ TEST_CASE("slab: kmalloc caches of a booted x86_64 kernel", "[slab][kmalloc]") {
         objs.push_back(o);
     }
     // The largest class: 4 MiB, one object in an order-10 slab.
-    const uint64_t big = k.slab.kmalloc(KMALLOC_MAX_SIZE, GFP_KERNEL, 0);
+    const SlabObj big = k.slab.kmalloc(KMALLOC_MAX_SIZE, GFP_KERNEL, 0);
     REQUIRE(big > ZERO_SIZE_PTR);
     CHECK(k.slab.virt_to_cache(big)->g.gfporder == 10);
-    CHECK(big % (4 * MiB) == 0); // an order-10 block is 4 MiB aligned, s_mem at offset 0
+    CHECK(big.value % (4 * MiB) == 0); // an order-10 block is 4 MiB aligned, s_mem at offset 0
     objs.push_back(big);
     // GFP_DMA goes to a DMA cache whose slabs come from ZONE_DMA (below 16 MiB).
-    const uint64_t dma = k.slab.kmalloc(64, GFP_KERNEL | GFP_DMA, 0);
+    const SlabObj dma = k.slab.kmalloc(64, GFP_KERNEL | GFP_DMA, 0);
     REQUIRE(dma > ZERO_SIZE_PTR);
-    CHECK(dma < 16 * MiB);
+    CHECK(dma.value < 16 * MiB);
     CHECK(k.slab.virt_to_cache(dma) != c64);
     CHECK(k.slab.virt_to_cache(dma)->g.buffer_size == 64);
     objs.push_back(dma);
     CHECK(k.audit({}) == "");
-    for (uint64_t o : objs) k.slab.kfree(o, 0);
+    for (SlabObj o : objs) k.slab.kfree(o, 0);
     CHECK(k.audit({}) == "");
 }
 
@@ -320,7 +320,7 @@ TEST_CASE("slab: ksize is the buffer size without debug", "[slab][kmalloc]") {
     KernelConfig kc;
     kc.slab_debug = SlabDebug::off;
     Booted b(machine(Arch::x86_64, 64 * MiB), kc);
-    const uint64_t o = b.k.slab.kmalloc(90, GFP_KERNEL, 0);
+    const SlabObj o = b.k.slab.kmalloc(90, GFP_KERNEL, 0);
     REQUIRE(o > ZERO_SIZE_PTR);
     CHECK(b.k.slab.ksize(o) == 128);
     b.k.slab.kfree(o, 0);
@@ -357,21 +357,22 @@ TEST_CASE("slab: kmem_cache_create/alloc/free/destroy of 200-byte objects", "[sl
     CHECK_FALSE(err.empty());
 
     const unsigned N = 40;
-    std::vector<uint64_t> objs;
+    std::vector<SlabObj> objs;
     for (unsigned i = 0; i < N; i++) {
-        const uint64_t o = k.slab.kmem_cache_alloc(c, GFP_KERNEL, 0);
-        REQUIRE(o != 0);
+        const SlabObj o = k.slab.kmem_cache_alloc(c, GFP_KERNEL, 0);
+        REQUIRE(!o.null());
         objs.push_back(o);
     }
-    std::set<uint64_t> distinct(objs.begin(), objs.end());
+    std::set<SlabObj> distinct(objs.begin(), objs.end());
     CHECK(distinct.size() == N);
-    for (uint64_t o : objs) {
-        CHECK(o % 64 == 0);
-        CHECK(o + 200 <= 64 * MiB);
+    for (SlabObj o : objs) {
+        CHECK(o.value % 64 == 0);
+        CHECK(o.value + 200 <= 64 * MiB);
         CHECK(k.slab.virt_to_cache(o) == c);
     }
     // Objects of one slab are 256 bytes apart and never overlap.
-    std::vector<uint64_t> sorted(objs.begin(), objs.end());
+    std::vector<uint64_t> sorted;
+    for (SlabObj o : objs) sorted.push_back(o.value);
     std::sort(sorted.begin(), sorted.end());
     for (size_t i = 1; i < sorted.size(); i++) CHECK(sorted[i] - sorted[i - 1] >= 256);
     CHECK(c->stats.grown == 3);
@@ -381,7 +382,7 @@ TEST_CASE("slab: kmem_cache_create/alloc/free/destroy of 200-byte objects", "[sl
     CHECK(c->nodelists[0].free_objects == 0);
     CHECK(c->array[0].avail == 5);
     std::set<uint64_t> pages;
-    for (uint64_t o : objs) pages.insert(o >> 12);
+    for (SlabObj o : objs) pages.insert(o.value >> 12);
     CHECK(pages.size() == 3);
     CHECK(k.slab.nr_slab_pages(false) == slab_pages0 + 3); // three order-0 slabs
     CHECK(k.audit({}) == "");
@@ -394,7 +395,7 @@ TEST_CASE("slab: kmem_cache_create/alloc/free/destroy of 200-byte objects", "[sl
     CHECK(k.slab.find_cache("test-200") == c);
     CHECK(k.audit({}) == "");
 
-    for (uint64_t o : objs) k.slab.kmem_cache_free(c, o, 0);
+    for (SlabObj o : objs) k.slab.kmem_cache_free(c, o, 0);
     CHECK(k.slab.kmem_cache_destroy(c, 0));
     CHECK(k.slab.find_cache("test-200") == nullptr);
     // Its three slabs are destroyed (the descriptor, arrays and list3 go back to the per-CPU
@@ -422,15 +423,15 @@ TEST_CASE("slab: free_limit decides when emptied slabs are destroyed", "[slab][c
     kmem_cache* c = create(k, "limit-200", 200, 0, SLAB_HWCACHE_ALIGN);
     REQUIRE(c->g.num == 15);
     CHECK(c->nodelists[0].free_limit == 135);
-    std::vector<uint64_t> objs;
+    std::vector<SlabObj> objs;
     for (int i = 0; i < 300; i++) {
         objs.push_back(k.slab.kmem_cache_alloc(c, GFP_KERNEL, 0));
-        REQUIRE(objs.back() != 0);
+        REQUIRE(!objs.back().null());
     }
     CHECK(c->stats.grown == 20);
     CHECK(c->nodelists[0].nr_full == 20);
     CHECK(c->array[0].avail == 0);
-    for (uint64_t o : objs) k.slab.kmem_cache_free(c, o, 0);
+    for (SlabObj o : objs) k.slab.kmem_cache_free(c, o, 0);
     CHECK(c->stats.reaped == 3);
     CHECK(c->nodelists[0].nr_free == 9);
     CHECK(c->nodelists[0].nr_full == 8);
@@ -450,10 +451,10 @@ TEST_CASE("slab: LIFO per-CPU array", "[slab][cache]") {
     Booted b(machine(Arch::x86_64, 64 * MiB, 2));
     Kernel& k = b.k;
     kmem_cache* c = create(k, "lifo", 128, 0, SLAB_HWCACHE_ALIGN);
-    const uint64_t a = k.slab.kmem_cache_alloc(c, GFP_KERNEL, 0);
-    const uint64_t x = k.slab.kmem_cache_alloc(c, GFP_KERNEL, 0);
-    REQUIRE(a);
-    REQUIRE(x);
+    const SlabObj a = k.slab.kmem_cache_alloc(c, GFP_KERNEL, 0);
+    const SlabObj x = k.slab.kmem_cache_alloc(c, GFP_KERNEL, 0);
+    REQUIRE(!a.null());
+    REQUIRE(!x.null());
     REQUIRE(a != x);
     // ac->entry[ac->avail++] = obj on free, ac->entry[--ac->avail] on allocation.
     k.slab.kmem_cache_free(c, a, 0);
@@ -461,15 +462,15 @@ TEST_CASE("slab: LIFO per-CPU array", "[slab][cache]") {
     CHECK(k.slab.kmem_cache_alloc(c, GFP_KERNEL, 0) == x);
     CHECK(k.slab.kmem_cache_alloc(c, GFP_KERNEL, 0) == a);
     // Another CPU has its own array: an object freed on CPU 1 is CPU 1's next one.
-    const uint64_t y = k.slab.kmem_cache_alloc(c, GFP_KERNEL, 1);
+    const SlabObj y = k.slab.kmem_cache_alloc(c, GFP_KERNEL, 1);
     k.slab.kmem_cache_free(c, x, 1);
     CHECK(k.slab.kmem_cache_alloc(c, GFP_KERNEL, 1) == x);
     // Same with kmalloc/kfree.
-    const uint64_t m = k.slab.kmalloc(50, GFP_KERNEL, 0);
+    const SlabObj m = k.slab.kmalloc(50, GFP_KERNEL, 0);
     k.slab.kfree(m, 0);
     CHECK(k.slab.kmalloc(60, GFP_KERNEL, 0) == m); // both are kmalloc-64
     k.slab.kfree(m, 0);
-    for (uint64_t o : {a, x, y}) k.slab.kmem_cache_free(c, o, 0);
+    for (SlabObj o : {a, x, y}) k.slab.kmem_cache_free(c, o, 0);
     CHECK(k.slab.kmem_cache_destroy(c, 0));
     CHECK(k.audit({}) == "");
 }
@@ -492,31 +493,31 @@ TEST_CASE("slab debug: poison and red zones", "[slab][debug]") {
     CHECK(c->tun.limit == 32); // DEBUG caps 120 at 32
     auto& ram = k.machine.ram();
 
-    const uint64_t o = k.slab.kmem_cache_alloc(c, GFP_KERNEL, 0);
-    REQUIRE(o);
-    CHECK((o - 8) % 8 == 0);
+    const SlabObj o = k.slab.kmem_cache_alloc(c, GFP_KERNEL, 0);
+    REQUIRE(!o.null());
+    CHECK((o.value - 8) % 8 == 0);
     // Allocated: POISON_INUSE 0x5a with POISON_END 0xa5 last; both red zones RED_ACTIVE.
-    auto bytes = read(k, o, 96);
+    auto bytes = read(k, o.value, 96);
     CHECK(std::all_of(bytes.begin(), bytes.end() - 1, [](uint8_t v) { return v == 0x5a; }));
     CHECK(bytes.back() == 0xa5);
-    CHECK(ram.read_u64(PhysAddr{o - 8}) == 0xD84156C5635688C0ULL);
-    CHECK(ram.read_u64(PhysAddr{o + 96}) == 0xD84156C5635688C0ULL);
+    CHECK(ram.read_u64(PhysAddr{o.value - 8}) == 0xD84156C5635688C0ULL);
+    CHECK(ram.read_u64(PhysAddr{o.value + 96}) == 0xD84156C5635688C0ULL);
 
     // Freed: POISON_FREE 0x6b with 0xa5 last; red zones RED_INACTIVE.
     const size_t r0 = k.slab.reports().size();
     k.slab.kmem_cache_free(c, o, 0);
-    bytes = read(k, o, 96);
+    bytes = read(k, o.value, 96);
     CHECK(std::all_of(bytes.begin(), bytes.end() - 1, [](uint8_t v) { return v == 0x6b; }));
     CHECK(bytes.back() == 0xa5);
-    CHECK(ram.read_u64(PhysAddr{o - 8}) == 0x09F911029D74E35BULL);
-    CHECK(ram.read_u64(PhysAddr{o + 96}) == 0x09F911029D74E35BULL);
+    CHECK(ram.read_u64(PhysAddr{o.value - 8}) == 0x09F911029D74E35BULL);
+    CHECK(ram.read_u64(PhysAddr{o.value + 96}) == 0x09F911029D74E35BULL);
     CHECK(k.slab.reports().size() == r0); // a clean alloc/free reports nothing
 
     SECTION("one byte past the end is caught at free") {
-        const uint64_t p = k.slab.kmem_cache_alloc(c, GFP_KERNEL, 0);
+        const SlabObj p = k.slab.kmem_cache_alloc(c, GFP_KERNEL, 0);
         REQUIRE(p == o); // LIFO
         const uint8_t junk = 0x00;
-        ram.write(PhysAddr{p + 96}, &junk, 1); // the first byte of red zone 2
+        ram.write(PhysAddr{p.value + 96}, &junk, 1); // the first byte of red zone 2
         k.slab.kmem_cache_free(c, p, 0);
         CHECK(k.slab.reports().size() == r0 + 1);
         CHECK(any_report_contains(k, "memory outside object was overwritten", r0));
@@ -524,8 +525,8 @@ TEST_CASE("slab debug: poison and red zones", "[slab][debug]") {
     }
     SECTION("a write after free is caught at the next allocation") {
         const uint8_t junk = 0x00;
-        ram.write(PhysAddr{o + 10}, &junk, 1);
-        const uint64_t p = k.slab.kmem_cache_alloc(c, GFP_KERNEL, 0);
+        ram.write(PhysAddr{o.value + 10}, &junk, 1);
+        const SlabObj p = k.slab.kmem_cache_alloc(c, GFP_KERNEL, 0);
         CHECK(p == o);
         CHECK(k.slab.reports().size() == r0 + 1);
         CHECK(any_report_contains(k, "Slab corruption", r0));
@@ -536,7 +537,7 @@ TEST_CASE("slab debug: poison and red zones", "[slab][debug]") {
         // in the lists; only the report is checked here.
         Booted b2(machine(Arch::x86_64, 64 * MiB));
         kmem_cache* c2 = create(b2.k, "poisoned2", 96, 0, SLAB_POISON | SLAB_RED_ZONE);
-        const uint64_t q = b2.k.slab.kmem_cache_alloc(c2, GFP_KERNEL, 0);
+        const SlabObj q = b2.k.slab.kmem_cache_alloc(c2, GFP_KERNEL, 0);
         b2.k.slab.kmem_cache_free(c2, q, 0);
         const size_t before = b2.k.slab.reports().size();
         b2.k.slab.kmem_cache_free(c2, q, 0);
@@ -554,11 +555,11 @@ TEST_CASE("slab debug: off ignores SLAB_POISON and SLAB_RED_ZONE", "[slab][debug
     CHECK(c->g.buffer_size == 96);
     CHECK(c->g.obj_offset == 0);
     CHECK(c->g.num == 40);
-    const uint64_t o = b.k.slab.kmem_cache_alloc(c, GFP_KERNEL, 0);
+    const SlabObj o = b.k.slab.kmem_cache_alloc(c, GFP_KERNEL, 0);
     const uint8_t v = 0x11;
-    b.k.machine.ram().write(PhysAddr{o + 95}, &v, 1);
+    b.k.machine.ram().write(PhysAddr{o.value + 95}, &v, 1);
     b.k.slab.kmem_cache_free(c, o, 0);
-    CHECK(read(b.k, o, 96)[95] == 0x11); // not poisoned
+    CHECK(read(b.k, o.value, 96)[95] == 0x11); // not poisoned
     CHECK(b.k.slab.reports().empty());
 }
 
@@ -575,17 +576,18 @@ TEST_CASE("slab: colouring offsets consecutive slabs", "[slab][colour]") {
         // 45 allocations = 3 slabs of 15, grown in allocation order (each refill grows one
         // slab and takes all of it). First object of slab s at page offset
         // (s mod 2) * 64 + 128: 128, 192, 128.
-        std::vector<uint64_t> objs;
+        std::vector<SlabObj> objs;
         for (int i = 0; i < 45; i++) objs.push_back(k.slab.kmem_cache_alloc(c, GFP_KERNEL, 0));
         const uint64_t expect[3] = {128, 192, 128};
         for (int s = 0; s < 3; s++) {
             const auto first = std::min_element(objs.begin() + 15 * s, objs.begin() + 15 * (s + 1));
             INFO("slab " << s);
-            CHECK((*first & 4095) == expect[s]);
+            CHECK((first->value & 4095) == expect[s]);
             // All 15 objects of the slab share its page.
-            for (int i = 15 * s; i < 15 * (s + 1); i++) CHECK(objs[i] >> 12 == *first >> 12);
+            for (int i = 15 * s; i < 15 * (s + 1); i++)
+                CHECK(objs[i].value >> 12 == first->value >> 12);
         }
-        for (uint64_t o : objs) k.slab.kmem_cache_free(c, o, 0);
+        for (SlabObj o : objs) k.slab.kmem_cache_free(c, o, 0);
         CHECK(k.slab.kmem_cache_destroy(c, 0));
     }
     SECTION("3000-byte objects: colour 33, order-1 slabs, management 64") {
@@ -594,16 +596,16 @@ TEST_CASE("slab: colouring offsets consecutive slabs", "[slab][colour]") {
         REQUIRE(c->g.gfporder == 1);
         REQUIRE(c->g.num == 2);
         // Slab s: s_mem = slab base + 64 s + 64 (for s < 33).
-        std::vector<uint64_t> objs;
+        std::vector<SlabObj> objs;
         for (int i = 0; i < 8; i++) objs.push_back(k.slab.kmem_cache_alloc(c, GFP_KERNEL, 0));
         for (int s = 0; s < 4; s++) {
-            const uint64_t first = std::min(objs[2 * s], objs[2 * s + 1]);
-            const uint64_t second = std::max(objs[2 * s], objs[2 * s + 1]);
+            const uint64_t first = std::min(objs[2 * s], objs[2 * s + 1]).value;
+            const uint64_t second = std::max(objs[2 * s], objs[2 * s + 1]).value;
             INFO("slab " << s);
             CHECK((first & 8191) == uint64_t(64 * s + 64));
             CHECK(second - first == 3008);
         }
-        for (uint64_t o : objs) k.slab.kmem_cache_free(c, o, 0);
+        for (SlabObj o : objs) k.slab.kmem_cache_free(c, o, 0);
         CHECK(k.slab.kmem_cache_destroy(c, 0));
     }
     CHECK(k.audit({}) == "");
@@ -742,9 +744,9 @@ TEST_CASE("slab: the last-user word records the allocating and the freeing call"
     REQUIRE(c->g.buffer_size == 128);
     // The object starts 8 bytes into its 128-byte buffer; the user word is the buffer's last
     // 8 bytes (buffer + 120), red zone 2 the 8 before it (buffer + 112).
-    const uint64_t obj = b.k.slab.kmem_cache_alloc(c, GFP_KERNEL, 0, 6);
-    REQUIRE(obj);
-    const uint64_t buf = obj - 8;
+    const SlabObj obj = b.k.slab.kmem_cache_alloc(c, GFP_KERNEL, 0, 6);
+    REQUIRE(!obj.null());
+    const uint64_t buf = obj.value - 8;
     CHECK(b.m.ram().read_u64(PhysAddr{buf + 120}) == 6);
     CHECK(b.m.ram().read_u64(PhysAddr{buf + 112}) == RED_ACTIVE);
     CHECK(b.m.ram().read_u64(PhysAddr{buf}) == RED_ACTIVE);
@@ -753,7 +755,7 @@ TEST_CASE("slab: the last-user word records the allocating and the freeing call"
     CHECK(b.m.ram().read_u64(PhysAddr{buf + 112}) == RED_INACTIVE);
     // A write into the freed object is found by the poison check of the next allocation,
     // whose report names the red zones and the last user (event 9 - 1 = 8).
-    b.m.ram().write_u32(PhysAddr{obj + 20}, 0);
+    b.m.ram().write_u32(PhysAddr{obj.value + 20}, 0);
     REQUIRE(b.k.slab.kmem_cache_alloc(c, GFP_KERNEL, 0, 11) == obj);
     REQUIRE(b.k.slab.reports().size() == 1);
     const std::string& msg = b.k.slab.reports()[0].message;
@@ -771,8 +773,8 @@ TEST_CASE("slab: a corrupted free list stops with the kernel's list-corruption B
     // start; no debug, so only the list checks guard the free list.
     kmem_cache* c = create(b.k, "victim", 256, 0, SLAB_HWCACHE_ALIGN);
     REQUIRE_FALSE(c->g.off_slab());
-    const uint64_t obj = b.k.slab.kmem_cache_alloc(c, GFP_KERNEL, 0);
-    REQUIRE(obj);
+    const SlabObj obj = b.k.slab.kmem_cache_alloc(c, GFP_KERNEL, 0);
+    REQUIRE(!obj.null());
     // The refill moved the slab's other 14 objects into the per-CPU array; shrinking the cache
     // gives them back (slab_put_obj() relinks the free list in RAM), leaving one slab in use by
     // one object, its free list 14 long.
@@ -781,7 +783,7 @@ TEST_CASE("slab: a corrupted free list stops with the kernel's list-corruption B
     // Overwrite every entry with 0xffff0000 (as a write past an object in the page below
     // would): the refill that walks the list must stop with the BUG, not hand out a wild
     // address or loop.
-    const uint64_t page = obj & ~uint64_t{4095};
+    const uint64_t page = obj.value & ~uint64_t{4095};
     for (unsigned i = 0; i < 15; i++) b.m.ram().write_u32(PhysAddr{page + 48 + 4 * i}, 0xffff0000u);
     std::string what;
     try {
