@@ -168,16 +168,17 @@ WalkResult page_walk(const CpuRegs& regs, const PdpteRegs& pdptes, PhysicalMemor
     return page_walk(WalkContext::of(regs), pdptes, ram, req, start);
 }
 
-WalkResult page_walk(const WalkContext& c, const PdpteRegs& pdptes, PhysicalMemory& ram,
-                     const AccessRequest& req, const WalkStart* start) {
+namespace {
+
+// The walk in one paging mode, a compile-time constant, so that each mode's walker carries none
+// of the others' per-level tests (the entry width, PAE's PDPTE registers, 32-bit paging's PSE).
+template <PagingMode mode>
+WalkResult walk_in_mode(const WalkContext& c, const PdpteRegs& pdptes, PhysicalMemory& ram,
+                        const AccessRequest& req, const WalkStart* start) {
     WalkResult w; // the only object returned, so every return is the named one (NRVO)
-    const PagingMode mode = c.mode;
-    if (mode == PagingMode::none) {
-        w.pa = w.frame_pa = PhysAddr{req.la.value & 0xffffffffull};
-        return w;
-    }
-    const bool wide = c.wide;
-    const uint64_t la = c.long_paging ? req.la.value : (req.la.value & 0xffffffffull);
+    constexpr bool wide = mode != PagingMode::bits32;
+    constexpr bool long_paging = mode == PagingMode::level4 || mode == PagingMode::level5;
+    const uint64_t la = long_paging ? req.la.value : (req.la.value & 0xffffffffull);
 
     int level;
     uint64_t table;
@@ -231,7 +232,7 @@ WalkResult page_walk(const WalkContext& c, const PdpteRegs& pdptes, PhysicalMemo
             if (entry & PTE_PS) {
                 if (mode == PagingMode::bits32)
                     large = level == 2 && c.pse;
-                else if (level == 2 || (level == 3 && c.long_paging))
+                else if (level == 2 || (level == 3 && long_paging))
                     large = true;
             }
             if (!pae_pdpte) {
@@ -306,6 +307,22 @@ fault:
     w.fault.level = int8_t(level);
     w.fault.bit = int8_t(bit);
     w.fault.rule = rule;
+    return w;
+}
+
+} // namespace
+
+WalkResult page_walk(const WalkContext& c, const PdpteRegs& pdptes, PhysicalMemory& ram,
+                     const AccessRequest& req, const WalkStart* start) {
+    switch (c.mode) {
+    case PagingMode::bits32: return walk_in_mode<PagingMode::bits32>(c, pdptes, ram, req, start);
+    case PagingMode::pae: return walk_in_mode<PagingMode::pae>(c, pdptes, ram, req, start);
+    case PagingMode::level4: return walk_in_mode<PagingMode::level4>(c, pdptes, ram, req, start);
+    case PagingMode::level5: return walk_in_mode<PagingMode::level5>(c, pdptes, ram, req, start);
+    case PagingMode::none: break;
+    }
+    WalkResult w;
+    w.pa = w.frame_pa = PhysAddr{req.la.value & 0xffffffffull};
     return w;
 }
 
