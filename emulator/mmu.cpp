@@ -33,12 +33,6 @@ TlbConfig TlbConfig::skylake() {
 
 namespace {
 TlbArray* best_array(const std::vector<std::unique_ptr<TlbArray>>& arrays, unsigned page_shift);
-// The size bit of a page shift (0 4K, 1 2M, 2 4M, 3 1G), by table: shift 12, 21, 22, 30.
-constexpr uint8_t SIZE_INDEX[31] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                    0, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0, 0, 0, 3};
-unsigned size_index(unsigned page_shift) {
-    return SIZE_INDEX[page_shift & 31];
-}
 } // namespace
 
 Mmu::Mmu(PhysicalMemory& ram, const TlbConfig& tlb, const CostModel& cost)
@@ -92,18 +86,6 @@ Fault gp0(const char* rule) {
     f.error_code = 0;
     f.rule = rule;
     return f;
-}
-
-// The PSC tag of a linear address (see psc_tag below) in the paging mode.
-uint64_t psc_tag(PagingMode mode, int level, LinearAddr la);
-
-// The linear-address bits that select a paging-structure entry of `level` (its PSC tag).
-uint64_t psc_tag(PagingMode mode, int level, LinearAddr la) {
-    if (mode == PagingMode::bits32) return (la.value & 0xffffffffull) >> 22;
-    if (mode == PagingMode::pae) return (la.value & 0xffffffffull) >> 21;
-    // Canonical addresses: bits above 56 repeat bit 56 (or 47), so dropping them keeps tags
-    // distinct and within the 48 bits below the PCID.
-    return (la.value & ((1ull << 57) - 1)) >> (12 + 9 * (level - 1));
 }
 
 } // namespace
@@ -263,6 +245,16 @@ void Mmu::refresh() {
                                                  : 0;
     pcid_ = (regs_.cr4 & CR4_PCIDE) ? uint16_t(regs_.cr3 & CR3_PCID_MASK) : 0;
     walk_ctx_ = WalkContext::of(regs_);
+    // The linear-address bits that select a paging-structure entry of each level (its PSC
+    // tag): 32-bit paging's PDEs map bits 31:22, PAE's bits 31:21; with 4- and 5-level paging,
+    // canonical addresses repeat bit 56 (or 47) above it, so dropping those bits keeps tags
+    // distinct and within the 48 bits below the PCID.
+    psc_la_mask_ =
+        mode_ == PagingMode::bits32 || mode_ == PagingMode::pae ? 0xffffffffull : (1ull << 57) - 1;
+    for (int level = 2; level <= 5; level++)
+        psc_shift_[level] = uint8_t(mode_ == PagingMode::bits32 ? 22
+                                    : mode_ == PagingMode::pae  ? 21
+                                                                : 12 + 9 * (level - 1));
     if (++perm_gen_ == 0) perm_gen_ = 1; // 0 means "not computed" in a TLB entry
     // SDM 4.10.3.2: the caches a walk may use in this mode, lowest level first (PAE paging
     // keeps its PDPTEs in registers, so only the PDE cache applies there).
@@ -359,7 +351,7 @@ Translation Mmu::translate_walk(const AccessRequest& req, bool l1_absent, bool s
     for (unsigned i = 0; i < n_psc_probe_; i++) {
         PagingStructureCache* p = psc_probe_[i];
         missed |= 1u << p->level();
-        if (const PscEntry* e = p->lookup(psc_tag(mode, p->level(), req.la), pcid)) {
+        if (const PscEntry* e = p->lookup(psc_tag(p->level(), req.la), pcid)) {
             missed &= ~(1u << p->level());
             start.level = p->level() - 1;
             start.table_pa = e->table_pa;
@@ -379,8 +371,7 @@ Translation Mmu::translate_walk(const AccessRequest& req, bool l1_absent, bool s
         if (!s.passed || s.level < 2) continue;
         if (mode == PagingMode::pae && s.level == 3) continue; // the PDPTE registers
         if (PagingStructureCache* p = psc_by_level_[s.level])
-            p->fill(psc_tag(mode, s.level, req.la), pcid, s.next_table, s.rights,
-                    missed >> s.level & 1);
+            p->fill(psc_tag(s.level, req.la), pcid, s.next_table, s.rights, missed >> s.level & 1);
     }
     t.source = TlbLevel::walk;
     if (w.fault.raised()) {
@@ -396,7 +387,7 @@ Translation Mmu::translate_walk(const AccessRequest& req, bool l1_absent, bool s
         cycles_ += cost;
         return t;
     }
-    const unsigned sz = size_index(w.page_shift);
+    const unsigned sz = size_bit_of_shift(w.page_shift);
     const TlbFill f = TlbFill::of(w);
     if (TlbArray* a = fill_target_[2][sz]) a->fill(req.la, pcid, f, stlb_absent);
     if (TlbArray* a = fill_target_[side][sz]) a->fill(req.la, pcid, f, l1_absent);

@@ -197,7 +197,13 @@ private:
     unsigned canon_shift_ = 0; // 64 - 48 or 64 - 57 in IA-32e paging (canonical check), else 0
     uint64_t l1_unusable_ = 0; // first-L1-array hits whose entry could not serve the access
     uint16_t pcid_ = 0;
-    WalkContext walk_ctx_;  // the walker's decoded register state, permission context included
+    WalkContext walk_ctx_; // the walker's decoded register state, permission context included
+    // The paging-structure-cache tag of `la` for an entry of `level` in the current mode.
+    uint64_t psc_tag(int level, LinearAddr la) const {
+        return (la.value & psc_la_mask_) >> psc_shift_[level];
+    }
+    uint64_t psc_la_mask_ = 0;
+    uint8_t psc_shift_[6] = {};
     uint32_t perm_gen_ = 1; // bumped by refresh(); TLB entries cache decisions per generation
 };
 

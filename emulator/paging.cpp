@@ -22,10 +22,11 @@ uint64_t bits(int hi, int lo) {
 }
 
 // Reads of physical addresses beyond RAM return all ones, as a PC's bus does for an address
-// nothing decodes; writes there are dropped.
+// nothing decodes; writes there are dropped. Entry addresses come from masked table addresses
+// (at most MAXPHYADDR 52 bits) plus an index, so the bounds check cannot wrap.
 uint64_t read_entry(const PhysicalMemory& ram, uint64_t pa, bool wide) {
     const unsigned size = wide ? 8 : 4;
-    if (!ram.contains(PhysAddr{pa}, size)) return wide ? ~0ull : 0xffffffffull;
+    if (!ram.contains_entry(pa, size)) return wide ? ~0ull : 0xffffffffull;
     if (wide) {
         uint64_t v;
         std::memcpy(&v, ram.ptr(PhysAddr{pa}), 8);
@@ -38,7 +39,7 @@ uint64_t read_entry(const PhysicalMemory& ram, uint64_t pa, bool wide) {
 
 void write_entry(PhysicalMemory& ram, uint64_t pa, uint64_t v, bool wide) {
     const unsigned size = wide ? 8 : 4;
-    if (!ram.contains(PhysAddr{pa}, size)) return;
+    if (!ram.contains_entry(pa, size)) return;
     if (wide)
         std::memcpy(ram.ptr(PhysAddr{pa}), &v, 8);
     else {

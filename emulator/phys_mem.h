@@ -25,6 +25,9 @@ public:
     bool contains(PhysAddr pa, uint64_t len) const {
         return pa.value <= size_ && len <= size_ - pa.value;
     }
+    // contains() for a paging-structure entry (len 4 or 8) at an address below 2^52, where the
+    // sum cannot wrap.
+    bool contains_entry(uint64_t pa, unsigned len) const { return pa + len <= size_; }
 
     // Unchecked access for hot paths whose callers have already validated the range.
     uint8_t* ptr(PhysAddr pa) { return base_ + pa.value; }

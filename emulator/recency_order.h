@@ -9,6 +9,16 @@
 
 namespace mmemu::recency {
 
+// The nibbles of an order word of n ways (n <= 16).
+constexpr uint64_t mask_of(unsigned n) {
+    return n == 16 ? ~0ull : (uint64_t{1} << (4 * n)) - 1;
+}
+// touch_lru() with the victim already read and the mask at hand: the victim's nibble shifts
+// out of the word's n nibbles and comes back as the most recent.
+inline void touch_lru(uint64_t& order, unsigned victim, uint64_t mask) {
+    order = ((order << 4) | victim) & mask;
+}
+
 // The order of a fresh set of n ways (n <= 16): way 0 least recent, so an empty set is filled
 // in the order 0, 1, 2, ...
 inline uint64_t initial(unsigned n) {
@@ -47,8 +57,7 @@ inline void demote(uint64_t& order, unsigned way, unsigned n) {
 // The least recently used of the n ways becomes the most recently used (touch() of the way
 // lru() names, without the search).
 inline void touch_lru(uint64_t& order, unsigned n) {
-    const uint64_t mask = n == 16 ? ~0ull : (uint64_t{1} << (4 * n)) - 1;
-    order = ((order << 4) | (order >> (4 * (n - 1)) & 0xf)) & mask;
+    order = ((order << 4) | (order >> (4 * (n - 1)) & 0xf)) & mask_of(n);
 }
 
 // The least recently used of the n ways.

@@ -36,6 +36,7 @@ TlbArray::TlbArray(const TlbArrayConfig& cfg)
     if (repl_ == Repl::stamps) stamps_.assign(cfg.entries, 0);
     if (repl_ == Repl::plru) plru_bits_.assign(sets, 0);
     if (repl_ == Repl::order) order_.assign(sets, recency::initial(cfg.ways));
+    order_mask_ = recency::mask_of(cfg.ways <= 16 ? cfg.ways : 16);
 }
 
 bool TlbArray::holds(unsigned page_shift) const {
@@ -77,34 +78,6 @@ unsigned TlbArray::plru_victim(unsigned set) const {
         }
     }
     return lo;
-}
-
-bool TlbArray::fill(LinearAddr la, uint16_t pcid, const TlbFill& w, bool absent) {
-    forget();
-    // The largest size this array holds that is not larger than the page.
-    const unsigned kidx = fill_index_[w.page_shift == 12   ? 0
-                                      : w.page_shift == 21 ? 1
-                                      : w.page_shift == 22 ? 2
-                                                           : 3];
-    if (kidx == 0xff) return false;
-    const unsigned shift = shifts_[kidx], size_bit = size_bits_[kidx];
-    if (shift < w.page_shift) splinters_ = true;
-    const uint64_t tag = (la.value & LA_BITS) >> shift;
-    const unsigned set = unsigned(tag & set_mask_);
-    const uint64_t key = make_key(tag, w.global ? GLOBAL_KEY : pcid, size_bit);
-    const unsigned victim = place(set, make_key(tag, pcid, size_bit), kidx, absent);
-    const size_t base = size_t(set) * ways_;
-    keys_[base + victim] = key;
-    TlbEntry& e = payload_[base + victim];
-    e.shift = uint8_t(shift);
-    e.page_shift = uint8_t(w.page_shift);
-    e.frame = w.frame + (la.value & ((1ull << w.page_shift) - 1) & ~((1ull << shift) - 1));
-    e.pcid = pcid;
-    e.rights = w.rights;
-    e.global = w.global;
-    e.dirty = w.dirty;
-    e.perm_gen = 0;
-    return true;
 }
 
 void TlbArray::invalidate_page(LinearAddr la, uint16_t pcid, bool include_global) {
@@ -154,8 +127,8 @@ unsigned TlbArray::valid_entries() const {
 // Paging-structure caches.
 
 PagingStructureCache::PagingStructureCache(std::string name, int level, unsigned entries)
-    : name_(std::move(name)), level_(level), small_(entries <= 16), keys_(entries, INVALID),
-      data_(entries) {
+    : name_(std::move(name)), level_(level), small_(entries <= 16), n_(entries),
+      keys_(entries, INVALID), data_(entries) {
     if (small_) {
         order_ = recency::initial(entries);
         return;
@@ -247,7 +220,7 @@ void PagingStructureCache::fill(uint64_t tag, uint16_t pcid, PhysAddr table_pa,
             else
                 valid_++;
             keys_[slot] = key;
-            recency::touch_lru(order_, n);
+            recency::touch_lru(order_, slot, recency::mask_of(n));
         }
         if (found >= 0) recency::touch(order_, slot);
     } else if (found >= 0) {

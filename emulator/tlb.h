@@ -35,9 +35,11 @@ inline constexpr uint8_t TLB_4K = 1, TLB_2M = 2, TLB_4M = 4, TLB_1G = 8;
 inline constexpr unsigned size_bit_shift(unsigned bit) {
     return bit == 0 ? 12 : bit == 1 ? 21 : bit == 2 ? 22 : 30;
 }
-// The size bit of a page shift (12, 21, 22 or 30), by compares rather than a table load.
+// The size bit of a page shift (12, 21, 22 or 30).
+inline constexpr uint8_t SIZE_BIT_OF_SHIFT[32] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                                  0, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0, 0, 0, 3, 0};
 inline constexpr unsigned size_bit_of_shift(unsigned shift) {
-    return unsigned(shift > 12) + unsigned(shift > 21) + unsigned(shift > 22);
+    return SIZE_BIT_OF_SHIFT[shift & 31];
 }
 
 // What a valid entry holds besides its key.
@@ -200,6 +202,7 @@ private:
     std::vector<uint64_t> keys_;
     std::vector<TlbEntry> payload_;
     std::vector<uint64_t> order_;  // LRU up to 16 ways: per set, the ways in recency order
+    uint64_t order_mask_ = 0;      // recency::mask_of(ways)
     std::vector<uint64_t> stamps_; // LRU above 16 ways: the clock at the last use of each entry
     std::vector<uint64_t> plru_bits_;
     uint64_t clock_ = 0;
@@ -284,7 +287,7 @@ inline unsigned TlbArray::place(unsigned set, uint64_t k, unsigned kidx, bool ab
                     size_count_[kidx]++;
                 }
         }
-        recency::touch_lru(order_[set], ways);
+        recency::touch_lru(order_[set], victim, order_mask_);
         stats.fills++;
         return victim;
     }
@@ -349,6 +352,31 @@ inline bool TlbArray::refill(LinearAddr la, const TlbEntry* src, uint16_t pcid, 
     return true;
 }
 
+inline bool TlbArray::fill(LinearAddr la, uint16_t pcid, const TlbFill& w, bool absent) {
+    forget();
+    // The largest size this array holds that is not larger than the page.
+    const unsigned kidx = fill_index_[size_bit_of_shift(w.page_shift)];
+    if (kidx == 0xff) return false;
+    const unsigned shift = shifts_[kidx], size_bit = size_bits_[kidx];
+    if (shift < w.page_shift) splinters_ = true;
+    const uint64_t tag = (la.value & LA_BITS) >> shift;
+    const unsigned set = unsigned(tag & set_mask_);
+    const uint64_t key = make_key(tag, w.global ? GLOBAL_KEY : pcid, size_bit);
+    const unsigned victim = place(set, make_key(tag, pcid, size_bit), kidx, absent);
+    const size_t base = size_t(set) * ways_;
+    keys_[base + victim] = key;
+    TlbEntry& e = payload_[base + victim];
+    e.shift = uint8_t(shift);
+    e.page_shift = uint8_t(w.page_shift);
+    e.frame = w.frame + (la.value & ((1ull << w.page_shift) - 1) & ~((1ull << shift) - 1));
+    e.pcid = pcid;
+    e.rights = w.rights;
+    e.global = w.global;
+    e.dirty = w.dirty;
+    e.perm_gen = 0;
+    return true;
+}
+
 // One paging-structure cache (SDM 4.10.3): entries for a level's paging-structure entries,
 // keyed by the linear-address bits that select them and the PCID, holding the physical address
 // of the next table and the rights accumulated so far. Fully associative with exact LRU
@@ -398,8 +426,10 @@ private:
     }
     int find(uint64_t key) const {
         if (small_) {
-            for (unsigned slot = 0; slot < keys_.size(); slot++)
-                if (keys_[slot] == key) return int(slot);
+            const uint64_t* __restrict keys = keys_.data();
+            const unsigned n = n_;
+            for (unsigned slot = 0; slot < n; slot++)
+                if (keys[slot] == key) return int(slot);
             return -1;
         }
         for (size_t b = bucket(key);; b = (b + 1) & index_mask_) {
@@ -420,6 +450,7 @@ private:
     // recency-order word (invalid entries at the least recent end). A larger one uses the hash
     // index and the LRU list below.
     bool small_;
+    unsigned n_; // entries
     uint64_t order_ = 0;
     std::vector<uint64_t> keys_; // INVALID when the entry is free
     std::vector<PscEntry> data_;
