@@ -259,11 +259,13 @@ void Mmu::refresh() {
     // SDM 4.10.3.2: the caches a walk may use in this mode, lowest level first (PAE paging
     // keeps its PDPTEs in registers, so only the PDE cache applies there).
     n_psc_probe_ = 0;
+    psc_levels_ = 0;
     const int top = mode_ == PagingMode::level5 ? 5 : mode_ == PagingMode::level4 ? 4 : 2;
     for (auto& p : pscs_) {
         if (p->level() > top || p->size() == 0) continue;
         if (mode_ == PagingMode::pae && p->level() != 2) continue;
         psc_probe_[n_psc_probe_++] = p.get();
+        psc_levels_ |= 1u << p->level();
     }
 }
 
@@ -341,7 +343,6 @@ Translation Mmu::translate_miss(const AccessRequest& req, bool probe_l1) {
 
 Translation Mmu::translate_walk(const AccessRequest& req, bool l1_absent, bool stlb_absent) {
     Translation t;
-    const PagingMode mode = mode_;
     const uint16_t pcid = pcid_;
     const unsigned side = req.type == AccessType::fetch;
     // A walk, resumed below the lowest paging-structure cache that hits (SDM 4.10.3.2).
@@ -365,13 +366,13 @@ Translation Mmu::translate_walk(const AccessRequest& req, bool l1_absent, bool s
     stats_.walk_mem_refs += w.mem_refs;
     stats_.ad_writes += w.ad_writes;
     cost += uint64_t(w.mem_refs) * cost_.walk_mem_ref + uint64_t(w.ad_writes) * cost_.ad_writeback;
-    // Cache the upper-level entries the walk passed.
+    // Cache the upper-level entries the walk passed, in the caches this mode uses (the same
+    // it probes: not PAE's PDPTEs, which live in registers).
     for (unsigned i = 0; i < w.nsteps; i++) {
         const WalkStep& s = w.steps[i];
-        if (!s.passed || s.level < 2) continue;
-        if (mode == PagingMode::pae && s.level == 3) continue; // the PDPTE registers
-        if (PagingStructureCache* p = psc_by_level_[s.level])
-            p->fill(psc_tag(s.level, req.la), pcid, s.next_table, s.rights, missed >> s.level & 1);
+        if (!s.passed || !(psc_levels_ >> s.level & 1)) continue;
+        psc_by_level_[s.level]->fill(psc_tag(s.level, req.la), pcid, s.next_table, s.rights,
+                                     missed >> s.level & 1);
     }
     t.source = TlbLevel::walk;
     if (w.fault.raised()) {

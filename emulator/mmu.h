@@ -185,6 +185,7 @@ private:
     // level first (refresh()).
     PagingStructureCache* psc_probe_[4] = {};
     unsigned n_psc_probe_ = 0;
+    unsigned psc_levels_ = 0; // bit L: the level-L cache is among them
     // For each page size (index: 0 4K, 1 2M, 2 4M, 3 1G), the array of each structure that
     // caches it with the least splintering (best_array() in mmu.cpp): [dtlb, itlb, stlb].
     TlbArray* fill_target_[3][4] = {};

@@ -131,6 +131,7 @@ PagingStructureCache::PagingStructureCache(std::string name, int level, unsigned
       keys_(entries, INVALID), data_(entries) {
     if (small_) {
         order_ = recency::initial(entries);
+        order_mask_ = recency::mask_of(entries);
         return;
     }
     prev_.assign(entries, NIL);
@@ -202,28 +203,12 @@ void PagingStructureCache::drop(uint32_t slot) {
     valid_--;
 }
 
-void PagingStructureCache::fill(uint64_t tag, uint16_t pcid, PhysAddr table_pa,
-                                const PageRights& rights, bool absent) {
-    if (keys_.empty()) return;
-    const uint64_t key = make_key(tag, pcid);
+// The fill of a cache above 16 entries: the hash index and the LRU list.
+void PagingStructureCache::fill_large(uint64_t key, PhysAddr table_pa, const PageRights& rights,
+                                      bool absent) {
     const int found = absent ? -1 : find(key);
     uint32_t slot;
-    if (small_) {
-        const unsigned n = unsigned(keys_.size());
-        if (found >= 0) {
-            slot = uint32_t(found);
-        } else {
-            // The least recent entry: an invalid one if any (they sit at that end).
-            slot = recency::lru(order_, n);
-            if (keys_[slot] != INVALID)
-                stats.evictions++;
-            else
-                valid_++;
-            keys_[slot] = key;
-            recency::touch_lru(order_, slot, recency::mask_of(n));
-        }
-        if (found >= 0) recency::touch(order_, slot);
-    } else if (found >= 0) {
+    if (found >= 0) {
         slot = uint32_t(found);
         to_front(slot);
     } else {

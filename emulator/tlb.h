@@ -411,7 +411,28 @@ public:
     // `absent`: the caller has just looked the tag up and missed, so no entry for it is
     // searched for.
     void fill(uint64_t tag, uint16_t pcid, PhysAddr table_pa, const PageRights& rights,
-              bool absent = false);
+              bool absent = false) {
+        const uint64_t key = make_key(tag, pcid);
+        if (!small_) return fill_large(key, table_pa, rights, absent);
+        if (!n_) return;
+        const int found = absent ? -1 : find(key);
+        unsigned slot;
+        if (found >= 0) {
+            slot = unsigned(found);
+            recency::touch(order_, slot);
+        } else {
+            // The least recent entry: an invalid one if any (they sit at that end).
+            slot = recency::lru(order_, n_);
+            if (keys_[slot] != INVALID)
+                stats.evictions++;
+            else
+                valid_++;
+            keys_[slot] = key;
+            recency::touch_lru(order_, slot, order_mask_);
+        }
+        data_[slot] = {table_pa, rights};
+        stats.fills++;
+    }
     void invalidate(int pcid); // < 0: every PCID
     unsigned valid_entries() const { return valid_; }
     TlbStats stats;
@@ -438,6 +459,7 @@ private:
             if (keys_[slot] == key) return int(slot);
         }
     }
+    void fill_large(uint64_t key, PhysAddr table_pa, const PageRights& rights, bool absent);
     void index_insert(uint32_t slot);
     void index_erase(uint32_t slot);
     void to_front(uint32_t slot);
@@ -452,6 +474,7 @@ private:
     bool small_;
     unsigned n_; // entries
     uint64_t order_ = 0;
+    uint64_t order_mask_ = 0;    // recency::mask_of(n_) when small_
     std::vector<uint64_t> keys_; // INVALID when the entry is free
     std::vector<PscEntry> data_;
     std::vector<uint32_t> prev_, next_; // LRU list, most recent at head_
