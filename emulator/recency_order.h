@@ -13,8 +13,9 @@ namespace mmemu::recency {
 constexpr uint64_t mask_of(unsigned n) {
     return n == 16 ? ~0ull : (uint64_t{1} << (4 * n)) - 1;
 }
-// touch_lru() with the victim already read and the mask at hand: the victim's nibble shifts
-// out of the word's n nibbles and comes back as the most recent.
+// The least recently used way, `victim` (as lru() names it), becomes the most recently used:
+// touch() without the search, given the word's mask (mask_of(n)). Its nibble shifts out of the
+// word's n nibbles and comes back in front.
 inline void touch_lru(uint64_t& order, unsigned victim, uint64_t mask) {
     order = ((order << 4) | victim) & mask;
 }
@@ -52,12 +53,6 @@ inline void demote(uint64_t& order, unsigned way, unsigned n) {
     const uint64_t below = (uint64_t{1} << (4 * p)) - 1;
     order = (order & below) | (order & upto_last & ~upto_p) >> 4 | uint64_t(way) << (4 * last) |
             (order & ~upto_last);
-}
-
-// The least recently used of the n ways becomes the most recently used (touch() of the way
-// lru() names, without the search).
-inline void touch_lru(uint64_t& order, unsigned n) {
-    order = ((order << 4) | (order >> (4 * (n - 1)) & 0xf)) & mask_of(n);
 }
 
 // The least recently used of the n ways.

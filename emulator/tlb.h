@@ -191,6 +191,20 @@ private:
         forget();
         stats.invalidations++;
     }
+    // Keeps the counts of valid entries by size as an entry of size `kidx` takes the place of
+    // `replaced` (0: an invalid way); nothing changes when an entry of the same size is
+    // replaced, the common case.
+    [[gnu::always_inline]] void count_replaced(uint64_t replaced, unsigned kidx) {
+        if (!replaced) {
+            valid_++;
+            size_count_[kidx]++;
+        } else if (nshifts_ > 1) {
+            if (const unsigned old = size_index_of(replaced); old != kidx) {
+                size_count_[old]--;
+                size_count_[kidx]++;
+            }
+        }
+    }
     // The position in shifts_ of a valid key's size.
     unsigned size_index_of(uint64_t key) const { return index_of_size_bit_[(key >> 1) & 3]; }
     void plru_touch(unsigned set, unsigned way);
@@ -275,18 +289,8 @@ inline unsigned TlbArray::place(unsigned set, uint64_t k, unsigned kidx, bool ab
         // The least recent way (an invalid one if any: they sit at that end) becomes the most
         // recent: a rotation of the order word, no search.
         victim = recency::lru(order_[set], ways);
-        const uint64_t replaced = keys[victim];
-        if (!replaced) {
-            valid_++;
-            size_count_[kidx]++;
-        } else {
-            stats.evictions++;
-            if (nshifts_ > 1)
-                if (const unsigned old = size_index_of(replaced); old != kidx) {
-                    size_count_[old]--;
-                    size_count_[kidx]++;
-                }
-        }
+        if (keys[victim]) stats.evictions++;
+        count_replaced(keys[victim], kidx);
         recency::touch_lru(order_[set], victim, order_mask_);
         stats.fills++;
         return victim;
@@ -318,16 +322,7 @@ inline unsigned TlbArray::place(unsigned set, uint64_t k, unsigned kidx, bool ab
             }
         }
     }
-    // Keep the counts of valid entries by size (nothing changes when an entry of the same size
-    // is replaced, the common case).
-    const uint64_t replaced = keys[victim];
-    if (!replaced) {
-        valid_++;
-        size_count_[kidx]++;
-    } else if (const unsigned old = size_index_of(replaced); old != kidx) {
-        size_count_[old]--;
-        size_count_[kidx]++;
-    }
+    count_replaced(keys[victim], kidx);
     touch(set, victim);
     stats.fills++;
     return victim;
