@@ -162,6 +162,21 @@ uint64_t caller(const Op& op) {
     return uint64_t(op.event) + 1;
 }
 
+// The tries of one counted allocation event. The reason of a failure depends on the event and
+// on why the allocator failed, so a try that fails as the one before it did is counted in that
+// try's record without formatting the reason again (a count of millions makes one record).
+struct RepeatedFailures {
+    bool failed_before = false;
+    AllocFailure why_before = AllocFailure::none;
+    // True when try `i` failed as try i - 1 did and was counted in its record.
+    bool counted(RunContext& cx, uint32_t event, uint32_t i, bool failed, AllocFailure why) {
+        const bool same = i && failed && failed_before && why == why_before;
+        failed_before = failed;
+        why_before = failed ? why : AllocFailure::none;
+        return same && cx.results.repeat_failure(event, i);
+    }
+};
+
 // ---- alloc_pages / free_pages ---------------------------------------------------------------
 
 struct AllocPages final : Op {
@@ -177,16 +192,11 @@ struct AllocPages final : Op {
         s.items.clear();
         s.order = order;
         s.pages = true;
-        // The reason of a failure depends on the event and on why the allocator failed: a try
-        // that fails as the one before it is counted without formatting the reason again.
-        AllocFailure before = AllocFailure::none;
+        RepeatedFailures repeats;
         for (uint32_t i = 0; i < count; i++) {
             page* pg = k.buddy.alloc_pages(gfp, order, node, cpu);
-            const AllocFailure why = pg ? AllocFailure::none : k.buddy.last_failure();
-            const bool same = i && why == before;
-            before = why;
+            if (repeats.counted(cx, event, i, !pg, k.buddy.last_failure())) continue;
             if (!pg) {
-                if (same && cx.results.repeat_failure(event, i)) continue;
                 cx.results.failure(event, name(), id_name(cx, slot), false,
                                    std::string("alloc_pages(") + gfp_to_string(gfp) + ", order " +
                                        std::to_string(order) +
@@ -392,21 +402,18 @@ struct ObjectAlloc final : Op {
         s.items.clear();
         s.pages = false;
         kmem_cache* c = cache >= 0 ? cx.kernel->caches[size_t(cache)] : nullptr;
-        AllocFailure before = AllocFailure::none; // as in alloc_pages
+        RepeatedFailures repeats;
         for (uint32_t i = 0; i < count; i++) {
             SlabObj obj;
             if (cache < 0)
                 obj = k.slab.kmalloc(size, gfp, cpu, caller(*this));
             else if (c)
                 obj = k.slab.kmem_cache_alloc(c, gfp, cpu, caller(*this));
-            const AllocFailure failed = !obj.null() ? AllocFailure::none : k.buddy.last_failure();
-            const bool same = i && failed == before;
-            before = failed;
+            if (repeats.counted(cx, event, i, obj.null(), k.buddy.last_failure())) continue;
             if (!obj.null()) {
                 s.items.push_back(obj.value);
                 continue;
             }
-            if (same && cx.results.repeat_failure(event, i)) continue;
             const std::string why =
                 cache < 0 && size > KMALLOC_MAX_SIZE
                     ? "kmalloc(" + std::to_string(size) + "): larger than KMALLOC_MAX_SIZE (4 MiB)"

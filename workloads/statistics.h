@@ -67,6 +67,15 @@ template <class Row> struct Stat {
     void (*emit)(ojson& out, const Row& row);
 };
 
+// A simple statistic in a group's table: the key `name` holds `expr`, computed from the row `r`.
+#define STAT(name, unit, mirrors, meaning, expr)                                                   \
+    {                                                                                              \
+        name, Unit::unit, mirrors, meaning, [](ojson& o, const auto& r) {                          \
+            (void)r;                                                                               \
+            o[name] = (expr);                                                                      \
+        }                                                                                          \
+    }
+
 template <class Row> struct StatGroup {
     const char* path;
     const char* title;

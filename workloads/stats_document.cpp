@@ -37,14 +37,6 @@ const char* unit_name(Unit u) {
 
 namespace {
 
-#define STAT(name, unit, mirrors, meaning, expr)                                                   \
-    {                                                                                              \
-        name, Unit::unit, mirrors, meaning, [](ojson& o, const auto& r) {                          \
-            (void)r;                                                                               \
-            o[name] = (expr);                                                                      \
-        }                                                                                          \
-    }
-
 // Kernel virtual addresses exceed 2^53, so they are written as hex strings of 16 digits (a JSON
 // number would lose precision in most readers).
 std::string kernel_address(uint64_t a) {

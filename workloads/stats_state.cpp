@@ -12,15 +12,6 @@ namespace mmemu {
 
 namespace {
 
-// A simple statistic: the key `name` holds `expr`, computed from the row `r`.
-#define STAT(name, unit, mirrors, meaning, expr)                                                   \
-    {                                                                                              \
-        name, Unit::unit, mirrors, meaning, [](ojson& o, const auto& r) {                          \
-            (void)r;                                                                               \
-            o[name] = (expr);                                                                      \
-        }                                                                                          \
-    }
-
 constexpr uint64_t KB_PER_PAGE = PAGE_SIZE >> 10;
 
 std::string zone_suffix(zone_type t) {
