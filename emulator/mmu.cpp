@@ -269,80 +269,105 @@ void Mmu::refresh() {
     }
 }
 
-Translation Mmu::non_canonical(const AccessRequest& req) {
+Mmu::Lookup Mmu::non_canonical(AccessRequest req) {
     (void)req;
-    Translation t;
     stats_.untranslated++;
-    t.fault.vector = VEC_GP;
-    t.fault.error_code = 0;
-    t.fault.rule = "SDM 3.3.7.1: a non-canonical linear address raises #GP(0)";
+    fault_ = Fault{};
+    fault_.vector = VEC_GP;
+    fault_.error_code = 0;
+    fault_.rule = "SDM 3.3.7.1: a non-canonical linear address raises #GP(0)";
     stats_.faults++;
     stats_.faults_by_vector[VEC_GP]++;
-    return t;
+    Lookup l;
+    l.faulted = true;
+    return l;
 }
 
-Translation Mmu::translate_slow(const AccessRequest& req) {
-    TlbArray* a = l1_first_[req.type == AccessType::fetch];
-    if (TlbEntry* e = a->lookup_rest(req.la, pcid_)) {
+// The STLB, after the L1 arrays of the side missed or could not serve. Inline in
+// translate_slow(), where the STLB hit is the common case: the rare outcomes (an STLB entry
+// that cannot serve, an L1 refill other than into the probed set) leave through tail calls, so
+// the hit needs no saved registers.
+[[gnu::always_inline]] inline Mmu::Lookup
+Mmu::translate_stlb(AccessRequest req, TlbArray::Probe probe, bool l1_absent) {
+    const uint16_t pcid = pcid_;
+    for (unsigned i = 0; i < n_stlb_; i++) {
+        TlbArray* s = stlb_arrays_[i];
+        if (TlbEntry* e = s->lookup_rest(req.la, pcid)) {
+            if (!usable(*e, req)) return unusable_stlb(req, s, e, l1_absent);
+            // Refill the L1 TLB from the STLB entry (at the entry's own size). The first L1
+            // array, when it holds exactly that size, is the one that takes it (best_array():
+            // no array can hold a larger size not above the page, and ties go to the first);
+            // `probe` is valid only for that array.
+            if (!l1_first_[req.type == AccessType::fetch]->refill_probed(probe, req.la, e, pcid))
+                return refill_l1(req, e, l1_absent);
+            cycles_ += cost_.l1_tlb_hit + cost_.stlb_hit;
+            return served(*e, req.la, TlbLevel::stlb);
+        }
+    }
+    return translate_walk(req, l1_absent, true);
+}
+
+Mmu::Lookup Mmu::translate_slow(AccessRequest req) {
+    const unsigned side = req.type == AccessType::fetch;
+    TlbArray* a = l1_first_[side];
+    TlbArray::Probe probe;
+    if (TlbEntry* e = a->lookup_rest(req.la, pcid_, probe)) {
         // The cycles of a first-array hit are added to cycles() from the hit counts.
-        if (usable(*e, req)) return served(*e, req.la, TlbLevel::l1, cost_.l1_tlb_hit);
+        if (usable(*e, req)) return served(*e, req.la, TlbLevel::l1);
         return unusable_l1(a, e, req);
     }
-    return translate_miss(req, true);
+    // The other L1 arrays of the side: those holding nothing (sizes the workload does not
+    // use) miss at once; the first that holds entries is probed by translate_l1_rest().
+    for (unsigned i = 0, n = n_l1_rest_[side]; i < n; i++) {
+        TlbArray* r = l1_rest_[side][i];
+        if (!r->empty()) return translate_l1_rest(req, i, probe);
+        r->stats.misses++;
+    }
+    return translate_stlb(req, probe, true);
 }
 
-Translation Mmu::unusable_l1(TlbArray* a, TlbEntry* e, const AccessRequest& req) {
-    l1_unusable_++;
-    a->invalidate_entry(e);
-    return translate_miss(req, false);
-}
-
-Translation Mmu::translate_miss(const AccessRequest& req, bool probe_l1) {
-    const uint16_t pcid = pcid_;
+Mmu::Lookup Mmu::translate_l1_rest(AccessRequest req, unsigned from, TlbArray::Probe probe) {
     const unsigned side = req.type == AccessType::fetch;
-    // Whether every L1 array of this side has been probed for the page and missed (then a
-    // refill needs no match check).
-    bool l1_absent = probe_l1;
-    if (probe_l1)
-        for (unsigned i = 0; i < n_l1_rest_[side]; i++) {
-            TlbArray* a = l1_rest_[side][i];
-            if (TlbEntry* e = a->lookup(req.la, pcid)) {
-                if (usable(*e, req)) {
-                    cycles_ += cost_.l1_tlb_hit;
-                    return served(*e, req.la, TlbLevel::l1, cost_.l1_tlb_hit);
-                }
-                a->invalidate_entry(e);
-                l1_absent = false;
-                break;
+    bool l1_absent = true;
+    for (unsigned i = from, n = n_l1_rest_[side]; i < n; i++) {
+        TlbArray* r = l1_rest_[side][i];
+        if (TlbEntry* e = r->lookup(req.la, pcid_)) {
+            if (usable(*e, req)) {
+                cycles_ += cost_.l1_tlb_hit;
+                return served(*e, req.la, TlbLevel::l1);
             }
-        }
-    bool stlb_absent = true;
-    for (unsigned i = 0; i < n_stlb_; i++) {
-        TlbArray* a = stlb_arrays_[i];
-        if (TlbEntry* e = a->lookup(req.la, pcid)) {
-            if (!usable(*e, req)) {
-                a->invalidate_entry(e);
-                stlb_absent = false;
-                break;
-            }
-            // Refill the L1 TLB from the STLB entry (at the entry's own size).
-            // An L1 array that holds the entry's size takes a copy; one that does not (the iTLB
-            // for a 1 GiB page) caches a splinter of it.
-            if (TlbArray* a1 = fill_target_[side][size_bit_of_shift(e->shift)])
-                if (!a1->refill(req.la, e, pcid, l1_absent))
-                    a1->fill(req.la, pcid,
-                             TlbFill{e->page_base(req.la), e->page_shift, e->rights, e->global,
-                                     e->dirty});
-            cycles_ += cost_.l1_tlb_hit + cost_.stlb_hit;
-            return served(*e, req.la, TlbLevel::stlb, cost_.l1_tlb_hit + cost_.stlb_hit);
+            r->invalidate_entry(e);
+            l1_absent = false;
+            break;
         }
     }
-
-    return translate_walk(req, l1_absent, stlb_absent);
+    return translate_stlb(req, probe, l1_absent);
 }
 
-Translation Mmu::translate_walk(const AccessRequest& req, bool l1_absent, bool stlb_absent) {
-    Translation t;
+Mmu::Lookup Mmu::unusable_l1(TlbArray* a, TlbEntry* e, AccessRequest req) {
+    l1_unusable_++;
+    a->invalidate_entry(e);
+    return translate_stlb(req, TlbArray::Probe{}, false);
+}
+
+Mmu::Lookup Mmu::unusable_stlb(AccessRequest req, TlbArray* s, TlbEntry* e, bool l1_absent) {
+    s->invalidate_entry(e);
+    return translate_walk(req, l1_absent, false);
+}
+
+Mmu::Lookup Mmu::refill_l1(AccessRequest req, const TlbEntry* e, bool l1_absent) {
+    TlbArray* a1 = fill_target_[req.type == AccessType::fetch][size_bit_of_shift(e->shift)];
+    // An L1 array that holds the entry's size takes a copy; one that does not (the iTLB for a
+    // 1 GiB page) caches a splinter of it.
+    if (a1 && !a1->refill(req.la, e, pcid_, l1_absent))
+        a1->fill(req.la, pcid_,
+                 TlbFill{e->page_base(req.la), e->page_shift, e->rights, e->global, e->dirty});
+    cycles_ += cost_.l1_tlb_hit + cost_.stlb_hit;
+    return served(*e, req.la, TlbLevel::stlb);
+}
+
+Mmu::Lookup Mmu::translate_walk(AccessRequest req, bool l1_absent, bool stlb_absent) {
+    Lookup t;
     const uint16_t pcid = pcid_;
     const unsigned side = req.type == AccessType::fetch;
     // A walk, resumed below the lowest paging-structure cache that hits (SDM 4.10.3.2).
@@ -376,15 +401,16 @@ Translation Mmu::translate_walk(const AccessRequest& req, bool l1_absent, bool s
     }
     t.source = TlbLevel::walk;
     if (w.fault.raised()) {
-        t.fault = w.fault;
+        fault_ = w.fault;
+        t.faulted = true;
         stats_.faults++;
-        stats_.faults_by_vector[t.fault.vector]++;
-        if (t.fault.vector == VEC_PF) {
-            regs_.cr2 = t.fault.cr2.value;
-            stats_.pf_by_error_code[t.fault.error_code]++;
+        stats_.faults_by_vector[fault_.vector]++;
+        if (fault_.vector == VEC_PF) {
+            regs_.cr2 = fault_.cr2.value;
+            stats_.pf_by_error_code[fault_.error_code]++;
         }
         cost += cost_.fault_delivery;
-        t.cycles = cost;
+        walk_cycles_ = cost;
         cycles_ += cost;
         return t;
     }
@@ -393,8 +419,8 @@ Translation Mmu::translate_walk(const AccessRequest& req, bool l1_absent, bool s
     if (TlbArray* a = fill_target_[2][sz]) a->fill(req.la, pcid, f, stlb_absent);
     if (TlbArray* a = fill_target_[side][sz]) a->fill(req.la, pcid, f, l1_absent);
     t.pa = w.pa;
-    t.page_shift = w.page_shift;
-    t.cycles = cost;
+    t.page_shift = uint8_t(w.page_shift);
+    walk_cycles_ = cost;
     cycles_ += cost;
     return t;
 }

@@ -91,25 +91,17 @@ public:
     // Translates one access: the L1 TLB here (the hot path, inline), then the STLB,
     // paging-structure caches and a walk. A #PF also sets CR2.
     Translation translate(const AccessRequest& req) {
-        if (mode_ == PagingMode::none) {
-            stats_.untranslated++;
-            Translation t;
-            t.pa = PhysAddr{req.la.value & 0xffffffffull};
-            return t;
-        }
-        // Canonical check (as is_canonical()): sign-extending from the top linear-address bit must
-        // give the address back (canon_shift_ is 0 outside IA-32e paging, where every address
-        // passes).
-        if (uint64_t(int64_t(req.la.value << canon_shift_) >> canon_shift_) != req.la.value)
-            return non_canonical(req);
-        // The hot path: the entry the first L1 array (the 4 KiB one in every real geometry)
-        // served last; everything else in translate_slow().
-        TlbArray* a = l1_first_[req.type == AccessType::fetch];
-        if (TlbEntry* e = a->mru_lookup(req.la, pcid_)) {
-            if (usable(*e, req)) return served(*e, req.la, TlbLevel::l1, cost_.l1_tlb_hit);
-            return unusable_l1(a, e, req);
-        }
-        return translate_slow(req);
+        const Lookup l = lookup(req);
+        Translation t;
+        t.pa = l.pa;
+        t.page_shift = l.page_shift;
+        t.source = l.source;
+        t.cycles = l.source == TlbLevel::l1     ? cost_.l1_tlb_hit
+                   : l.source == TlbLevel::stlb ? cost_.l1_tlb_hit + cost_.stlb_hit
+                   : l.source == TlbLevel::walk ? walk_cycles_
+                                                : 0;
+        if (l.faulted) t.fault = fault_;
+        return t;
     }
 
     uint16_t current_pcid() const { return pcid_; }
@@ -133,39 +125,83 @@ public:
     const CostModel& cost() const { return cost_; }
 
 private:
+    // What the translation paths return inside the MMU: small enough to come back in two
+    // registers. A raised fault is in fault_, a walk's cycles in walk_cycles_.
+    struct Lookup {
+        PhysAddr pa;
+        uint8_t page_shift = 12;
+        TlbLevel source = TlbLevel::none;
+        bool faulted = false;
+    };
+    Lookup lookup(const AccessRequest& req) {
+        if (mode_ == PagingMode::none) {
+            stats_.untranslated++;
+            Lookup l;
+            l.pa = PhysAddr{req.la.value & 0xffffffffull};
+            return l;
+        }
+        // Canonical check (as is_canonical()): sign-extending from the top linear-address bit must
+        // give the address back (canon_shift_ is 0 outside IA-32e paging, where every address
+        // passes).
+        if (uint64_t(int64_t(req.la.value << canon_shift_) >> canon_shift_) != req.la.value)
+            return non_canonical(req);
+        // The hot path: the entry the first L1 array (the 4 KiB one in every real geometry)
+        // served last; everything else in translate_slow().
+        TlbArray* a = l1_first_[req.type == AccessType::fetch];
+        if (TlbEntry* e = a->mru_lookup(req.la, pcid_)) {
+            if (usable(*e, req)) return served(*e, req.la, TlbLevel::l1);
+            return unusable_l1(a, e, req);
+        }
+        return translate_slow(req);
+    }
+    // The translation a TLB entry gives for `la`, from `level`.
+    static Lookup served(const TlbEntry& e, LinearAddr la, TlbLevel level) {
+        Lookup l;
+        l.pa = e.frame + (la.value & ((1ull << e.shift) - 1));
+        l.page_shift = e.page_shift;
+        l.source = level;
+        return l;
+    }
     // A cached entry serves an access if its rights permit it and a write finds it dirty;
     // otherwise the entry is dropped and the translation walked again (a walk re-reads the
     // entries, so a stale entry never causes a spurious fault).
-    // The translation a TLB entry gives for `la`, from `level` at `cycles`.
-    static Translation served(const TlbEntry& e, LinearAddr la, TlbLevel level, uint64_t cycles) {
-        Translation t;
-        t.pa = e.frame + (la.value & ((1ull << e.shift) - 1));
-        t.page_shift = e.page_shift;
-        t.source = level;
-        t.cycles = cycles;
-        return t;
-    }
-    bool usable(TlbEntry& e, const AccessRequest& req) {
+    // The entry caches, per generation of the register state, the kinds of access it can
+    // serve (access_kind()): those its rights permit, less the writes if it is not dirty (an
+    // entry's dirty bit never changes: a write through a clean entry drops it).
+    bool usable(TlbEntry& e, unsigned kind) {
         if (e.perm_gen != perm_gen_) {
-            e.perm_mask = permission_mask(walk_ctx_.perm, e.rights);
+            constexpr uint16_t WRITES = 0x7 << (unsigned(AccessType::write) * 3);
+            e.perm_mask = permission_mask(walk_ctx_.perm, e.rights) & (e.dirty ? 0x1ff : ~WRITES);
             e.perm_gen = perm_gen_;
         }
-        return (e.perm_mask >> access_kind(req) & 1) &&
-               !(req.type == AccessType::write && !e.dirty);
+        return e.perm_mask >> kind & 1;
     }
-    // The other L1 arrays (if `probe_l1`), the STLB, the paging-structure caches and a walk.
-    // The first L1 array's sets (after its MRU entry missed or could not serve), the other L1
-    // arrays, the STLB, then walk().
-    Translation translate_slow(const AccessRequest& req);
+    bool usable(TlbEntry& e, const AccessRequest& req) { return usable(e, access_kind(req)); }
+    // The first L1 array's sets (after its MRU entry missed), the other L1 arrays, the STLB,
+    // then translate_walk(). The internal paths take the request by value (no reloads through
+    // a reference that a counter's store might alias).
+    Lookup translate_slow(AccessRequest req);
     // A first-L1-array entry whose rights do not allow the access: dropped, and the
     // translation looked up again past the L1 arrays.
-    Translation unusable_l1(TlbArray* a, TlbEntry* e, const AccessRequest& req);
-    Translation translate_miss(const AccessRequest& req, bool probe_l1);
-    // The walk part of translate_miss(), out of line so that the TLB-hit paths stay small (no
-    // walk result on their stack, few registers to save).
-    [[gnu::noinline]] Translation translate_walk(const AccessRequest& req, bool l1_absent,
-                                                 bool stlb_absent);
-    Translation non_canonical(const AccessRequest& req);
+    [[gnu::noinline]] Lookup unusable_l1(TlbArray* a, TlbEntry* e, AccessRequest req);
+    // The L1 arrays after the first, from the first that holds entries.
+    [[gnu::noinline]] Lookup translate_l1_rest(AccessRequest req, unsigned from,
+                                               TlbArray::Probe probe);
+    // The STLB, after the L1 arrays of the side missed or could not serve: on a hit the L1 TLB
+    // is refilled (into the probed set of `probe`, a miss in the first L1 array, when the
+    // entry's size is that array's). `l1_absent`: every L1 array of the side was probed for
+    // the page and missed.
+    Lookup translate_stlb(AccessRequest req, TlbArray::Probe probe, bool l1_absent);
+    // An STLB entry whose rights do not allow the access: dropped, and the page walked.
+    [[gnu::noinline]] Lookup unusable_stlb(AccessRequest req, TlbArray* s, TlbEntry* e,
+                                           bool l1_absent);
+    // An STLB hit whose L1 refill is not into the probed set: the L1 array for the entry's
+    // size (if any) takes a copy of `e`, or a splinter of it.
+    [[gnu::noinline]] Lookup refill_l1(AccessRequest req, const TlbEntry* e, bool l1_absent);
+    // The paging-structure caches, a walk and the fills, out of line so that the TLB-hit paths stay
+    // small (no walk result on their stack, few registers to save).
+    [[gnu::noinline]] Lookup translate_walk(AccessRequest req, bool l1_absent, bool stlb_absent);
+    Lookup non_canonical(AccessRequest req);
     void refresh();                 // recompute the cached state below after a register write
     void flush_all(FlushCause why); // every entry, global ones too, all PCIDs
     void flush_pcid(uint16_t pcid, bool include_global, FlushCause why);
@@ -193,6 +229,8 @@ private:
     std::vector<std::unique_ptr<PagingStructureCache>> pscs_; // PDE, PDPTE, PML4E, PML5E
     MmuStats stats_;
     uint64_t cycles_ = 0;
+    Fault fault_;              // the fault of the last translation that raised one
+    uint64_t walk_cycles_ = 0; // the cycles of the last translation that walked
     // Derived from the registers by refresh().
     PagingMode mode_ = PagingMode::none;
     unsigned canon_shift_ = 0; // 64 - 48 or 64 - 57 in IA-32e paging (canonical check), else 0

@@ -45,6 +45,44 @@ bool TlbArray::holds(unsigned page_shift) const {
     return false;
 }
 
+void TlbArray::touch_unordered(unsigned set, unsigned way) {
+    if (repl_ == Repl::stamps)
+        stamps_[size_t(set) * ways_ + way] = ++clock_;
+    else
+        plru_touch(set, way);
+}
+
+unsigned TlbArray::place_unordered(unsigned set, uint64_t k, unsigned kidx, bool absent) {
+    const size_t base = size_t(set) * ways_;
+    const uint64_t* __restrict keys = keys_.data() + base;
+    const unsigned ways = ways_;
+    unsigned victim = absent ? ways : find(set, k);
+    if (victim == ways) {
+        unsigned invalid = ways;
+        for (unsigned i = 0; i < ways; i++)
+            if (!keys[i]) {
+                invalid = i;
+                break;
+            }
+        if (invalid != ways) {
+            victim = invalid;
+        } else if (repl_ == Repl::stamps) {
+            const uint64_t* __restrict stamps = stamps_.data() + base;
+            victim = 0;
+            for (unsigned i = 1; i < ways; i++)
+                if (stamps[i] < stamps[victim]) victim = i;
+            stats.evictions++;
+        } else {
+            victim = plru_victim(set);
+            stats.evictions++;
+        }
+    }
+    count_replaced(keys[victim], kidx);
+    touch_unordered(set, victim);
+    stats.fills++;
+    return victim;
+}
+
 // Tree pseudo-LRU: ways-1 bits per set as a binary tree; each bit points away from the half
 // used most recently.
 void TlbArray::plru_touch(unsigned set, unsigned way) {

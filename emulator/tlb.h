@@ -92,13 +92,36 @@ public:
         }
         return nullptr;
     }
-    // lookup() after mru_lookup() missed.
+    // lookup() after mru_lookup() missed (or where the MRU entry is unlikely to serve: the
+    // STLB, probed after the L1 TLB missed).
     TlbEntry* lookup_rest(LinearAddr la, uint16_t pcid) {
         if (empty()) {
             stats.misses++;
             return nullptr;
         }
         return lookup_sets(la, pcid);
+    }
+    // Where a probe of a single-size array looked for a page: its tag and set, which a fill
+    // of that page after the probe missed reuses (refill_probed()). Not `valid` after probing
+    // an array of several sizes.
+    struct Probe {
+        uint64_t tag = 0;
+        unsigned set = 0;
+        bool valid = false;
+    };
+    // lookup_rest(), keeping where it looked in `p`.
+    TlbEntry* lookup_rest(LinearAddr la, uint16_t pcid, Probe& p) {
+        if (nshifts_ != 1) return lookup_rest(la, pcid);
+        const unsigned shift = shifts_[0];
+        p.tag = (la.value & LA_BITS) >> shift;
+        p.set = unsigned(p.tag & set_mask_);
+        p.valid = true;
+        if (valid_) {
+            const unsigned w = find(p.set, make_key(p.tag, pcid, size_bits_[0]));
+            if (w != ways_) return hit(p.set, w, la.value >> shift);
+        }
+        stats.misses++;
+        return nullptr;
     }
     // Finds a valid entry translating `la` for `pcid` (global entries match any PCID).
     TlbEntry* lookup(LinearAddr la, uint16_t pcid) {
@@ -131,6 +154,10 @@ public:
     // `absent`: the caller has just probed this array for the page and missed, so no entry
     // for it (or its global twin) can be in the set and the match check is skipped.
     bool refill(LinearAddr la, const TlbEntry* src, uint16_t pcid, bool absent);
+    // refill() right after `p`, a probe of this array for the page, missed: the entry goes to
+    // the probed set with no match check. Returns false (and does nothing) unless the probe
+    // was of a single-size array and `src` has that size.
+    bool refill_probed(const Probe& p, LinearAddr la, const TlbEntry* src, uint16_t pcid);
     // INVLPG semantics: entries for `la`'s page with `pcid`, and global ones with any PCID.
     void invalidate_page(LinearAddr la, uint16_t pcid, bool include_global);
     // Entries of one PCID (non-global unless `include_global`), or of all PCIDs (pcid < 0).
@@ -143,6 +170,9 @@ public:
 private:
     // Picks the way of `set` a new entry with key `k` goes to (see fill()), keeping the counts.
     unsigned place(unsigned set, uint64_t k, unsigned kidx, bool absent = false);
+    // place() for the policies other than the recency-order word (out of line: rare).
+    [[gnu::noinline]] unsigned place_unordered(unsigned set, uint64_t k, unsigned kidx,
+                                               bool absent);
     // Keys: bits 63:16 the tag (linear address >> the entry's shift, bits above 56 dropped:
     // every address the TLB sees is canonical), bits 15:3 the PCID or GLOBAL_KEY, bits 2:1 the
     // size, bit 0 valid. Zero is an invalid entry.
@@ -178,11 +208,10 @@ private:
     void touch(unsigned set, unsigned way) {
         if (repl_ == Repl::order) [[likely]]
             recency::touch(order_[set], way);
-        else if (repl_ == Repl::stamps)
-            stamps_[size_t(set) * ways_ + way] = ++clock_;
         else
-            plru_touch(set, way);
+            touch_unordered(set, way);
     }
+    [[gnu::noinline]] void touch_unordered(unsigned set, unsigned way);
     void invalidate_slot(unsigned slot) {
         size_count_[size_index_of(keys_[slot])]--;
         valid_--;
@@ -281,49 +310,23 @@ inline TlbEntry* TlbArray::lookup_sets(LinearAddr la, uint16_t pcid) {
 inline unsigned TlbArray::place(unsigned set, uint64_t k, unsigned kidx, bool absent) {
     // An entry for the same page is replaced in place (unless the caller knows there is none),
     // else an invalid way is used, else the policy's victim.
-    const size_t base = size_t(set) * ways_;
-    const uint64_t* __restrict keys = keys_.data() + base;
+    if (repl_ != Repl::order) [[unlikely]]
+        return place_unordered(set, k, kidx, absent);
+    const uint64_t* __restrict keys = keys_.data() + size_t(set) * ways_;
     const unsigned ways = ways_;
-    unsigned victim = ways;
-    if (repl_ == Repl::order && absent) {
-        // The least recent way (an invalid one if any: they sit at that end) becomes the most
-        // recent: a rotation of the order word, no search.
-        victim = recency::lru(order_[set], ways);
-        if (keys[victim]) stats.evictions++;
-        count_replaced(keys[victim], kidx);
-        recency::touch_lru(order_[set], victim, order_mask_);
+    const unsigned found = absent ? ways : find(set, k);
+    if (found != ways) {
+        count_replaced(keys[found], kidx);
+        recency::touch(order_[set], found);
         stats.fills++;
-        return victim;
+        return found;
     }
-    if (!absent) victim = find(set, k);
-    if (victim == ways) {
-        if (repl_ == Repl::order) {
-            // Invalid ways sit at the least recent end: the last nibble is one if any is.
-            victim = recency::lru(order_[set], ways);
-            if (keys[victim]) stats.evictions++;
-        } else {
-            unsigned invalid = ways;
-            for (unsigned i = 0; i < ways; i++)
-                if (!keys[i]) {
-                    invalid = i;
-                    break;
-                }
-            if (invalid != ways) {
-                victim = invalid;
-            } else if (repl_ == Repl::stamps) {
-                const uint64_t* __restrict stamps = stamps_.data() + base;
-                victim = 0;
-                for (unsigned i = 1; i < ways; i++)
-                    if (stamps[i] < stamps[victim]) victim = i;
-                stats.evictions++;
-            } else {
-                victim = plru_victim(set);
-                stats.evictions++;
-            }
-        }
-    }
+    // The least recent way (an invalid one if any: they sit at that end) becomes the most
+    // recent: a rotation of the order word, no search.
+    const unsigned victim = recency::lru(order_[set], ways);
+    if (keys[victim]) stats.evictions++;
     count_replaced(keys[victim], kidx);
-    touch(set, victim);
+    recency::touch_lru(order_[set], victim, order_mask_);
     stats.fills++;
     return victim;
 }
@@ -369,6 +372,23 @@ inline bool TlbArray::fill(LinearAddr la, uint16_t pcid, const TlbFill& w, bool 
     e.global = w.global;
     e.dirty = w.dirty;
     e.perm_gen = 0;
+    if (nshifts_ == 1) remember(&e, la.value >> shift); // the most recent of its set
+    return true;
+}
+
+inline bool TlbArray::refill_probed(const Probe& p, LinearAddr la, const TlbEntry* src,
+                                    uint16_t pcid) {
+    if (!p.valid || src->shift != shifts_[0]) return false;
+    const unsigned victim = place(p.set, 0, 0, true);
+    const size_t slot = size_t(p.set) * ways_ + victim;
+    keys_[slot] = make_key(p.tag, src->global ? GLOBAL_KEY : pcid, size_bits_[0]);
+    TlbEntry* e = &payload_[slot];
+    *e = *src;
+    e->pcid = pcid;
+    if (src->shift < src->page_shift) splinters_ = true;
+    // The new entry is the most recent of its set: the one lookup() may serve without a probe
+    // (the next access is often to the same page).
+    remember(e, la.value >> src->shift);
     return true;
 }
 

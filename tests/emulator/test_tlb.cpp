@@ -519,6 +519,35 @@ TEST_CASE("tlb: the STLB refills the L1 dTLB after an L1 eviction") {
     CHECK(t.pa.value == 0x2010000);
 }
 
+TEST_CASE("tlb: an STLB hit on a fetch refills the L1 iTLB, not the dTLB") {
+    Rig r;
+    // Pages LA + i*4K for i = 0..4 read first: the dTLB (16 sets of 4) keeps them in sets 0..4,
+    // the STLB too. A fetch from each then misses the iTLB (128 entries, 8 ways: 16 sets) and
+    // hits the STLB, which refills the iTLB's set i; the dTLB keeps its five entries.
+    for (uint64_t i = 0; i < 5; i++) r.map4k(LA + i * 0x1000, 0x2000000 + i * 0x1000);
+    r.enter();
+    const TlbArray& d = *r.mmu.dtlb().at(0);
+    const TlbArray& it = *r.mmu.itlb().at(0);
+    REQUIRE(it.config().entries == 128);
+    REQUIRE(it.config().ways == 8);
+    for (uint64_t i = 0; i < 5; i++) CHECK(r.rd(LA + i * 0x1000).source == TlbLevel::walk);
+    CHECK(it.valid_entries() == 0);
+    CHECK(d.valid_entries() == 5);
+    const AccessRequest fetch{LinearAddr{LA + 0x3010}, AccessType::fetch, false, false};
+    Translation t = r.mmu.translate(fetch);
+    CHECK(t.source == TlbLevel::stlb);
+    CHECK(t.pa.value == 0x2003010);
+    CHECK(it.valid_entries() == 1);
+    CHECK(it.stats.fills == 1);
+    CHECK(d.valid_entries() == 5);
+    CHECK(d.stats.fills == 5);
+    t = r.mmu.translate(fetch);
+    CHECK(t.source == TlbLevel::l1);
+    CHECK(it.stats.hits == 1);
+    // Every read still hits the dTLB.
+    for (uint64_t i = 0; i < 5; i++) CHECK(r.rd(LA + i * 0x1000).source == TlbLevel::l1);
+}
+
 // SDM Vol. 2 INVPCID, type 0: "invalidates mappings-except global translations-for the linear
 // address and PCID specified". (The SDM adds that a processor "may" also invalidate global
 // translations in some cases, but the emulator documents type 0 as "individual address, except
@@ -669,6 +698,81 @@ TEST_CASE("tlb: arrays match a reference LRU model over random lookups, fills an
             REQUIRE(t.stats.evictions == ref.evictions);
         }
     }
+}
+
+TEST_CASE("tlb: single-size arrays match the reference model through the MRU entry and the "
+          "refill into a probed set") {
+    // The MMU's L1 path: lookup() may serve the entry used or filled last without probing;
+    // lookup_rest() with a Probe, and after a miss refill_probed() into the probed set (an STLB
+    // hit copied into the L1 TLB) with no search. Geometries: recency nibbles (4 and 16 ways)
+    // and per-entry stamps (24 ways).
+    for (auto [entries, ways] : {std::pair{16u, 4u}, std::pair{64u, 16u}, std::pair{48u, 24u}}) {
+        INFO("entries " << entries << ", ways " << ways);
+        TlbArray t({"t", entries, ways, TLB_4K, ReplacementPolicy::lru});
+        RefTlb ref(entries, ways, {12});
+        uint64_t x = 0x7654321 + ways;
+        uint64_t refills = 0;
+        for (int step = 0; step < 60000; step++) {
+            const uint64_t r = xorshift(x);
+            // 64 pages, a quarter of them global (those in the top 64 KiB of the range).
+            const uint64_t page = (r >> 8) & 63, la = page << 12 | (r >> 30 & 0xfff);
+            const bool global = page >= 48;
+            const uint16_t pcid = uint16_t((r >> 40) & 3);
+            const unsigned op = unsigned(r & 15);
+            const uint64_t frame = ((r >> 50) & 0xff) << 12;
+            if (op < 6) {
+                TlbEntry* e = t.lookup(LinearAddr{la}, pcid);
+                REQUIRE((e ? e->frame.value : ~0ull) == ref.lookup(la, pcid));
+            } else if (op < 12) {
+                TlbArray::Probe probe;
+                TlbEntry* e = t.lookup_rest(LinearAddr{la}, pcid, probe);
+                REQUIRE((e ? e->frame.value : ~0ull) == ref.lookup(la, pcid));
+                REQUIRE(probe.valid);
+                if (!e && (r >> 45 & 1)) {
+                    // An entry of another array for the page (as the STLB's): copied as is.
+                    TlbEntry src;
+                    src.frame = PhysAddr{frame};
+                    src.shift = src.page_shift = 12;
+                    src.global = global;
+                    src.pcid = uint16_t(pcid ^ 1); // the copy takes the current PCID
+                    REQUIRE(t.refill_probed(probe, LinearAddr{la}, &src, pcid));
+                    ref.fill(la, pcid, 12, global, frame);
+                    refills++;
+                    // The copy is the most recent entry of its set: served at once.
+                    TlbEntry* again = t.lookup(LinearAddr{la}, pcid);
+                    REQUIRE(again != nullptr);
+                    CHECK(again->pcid == pcid);
+                    REQUIRE(again->frame.value == ref.lookup(la, pcid));
+                }
+            } else if (op < 15) {
+                const bool absent = !ref.has(la, pcid, 12) && (r >> 62 & 1);
+                REQUIRE(t.fill(LinearAddr{la}, pcid,
+                               TlbFill{PhysAddr{frame}, 12, PageRights{}, global, false}, absent));
+                ref.fill(la, pcid, 12, global, frame);
+            } else {
+                const int p = (r >> 60 & 1) ? -1 : int(pcid);
+                t.invalidate(p, (r >> 61) & 1);
+                ref.invalidate(p, (r >> 61) & 1);
+            }
+            REQUIRE(t.valid_entries() == ref.valid());
+            REQUIRE(t.stats.evictions == ref.evictions);
+        }
+        CHECK(refills > 1000);
+    }
+    // A probe of an array of several sizes cannot be refilled into, nor can an entry of
+    // another size.
+    TlbArray multi({"m", 16, 4, TLB_4K | TLB_2M, ReplacementPolicy::lru});
+    TlbArray::Probe probe;
+    CHECK(multi.lookup_rest(LinearAddr{0x5000}, 0, probe) == nullptr);
+    CHECK_FALSE(probe.valid);
+    TlbEntry src;
+    src.shift = src.page_shift = 12;
+    CHECK_FALSE(multi.refill_probed(probe, LinearAddr{0x5000}, &src, 0));
+    TlbArray single({"s", 16, 4, TLB_4K, ReplacementPolicy::lru});
+    CHECK(single.lookup_rest(LinearAddr{0x40000000}, 0, probe) == nullptr);
+    src.shift = src.page_shift = 30;
+    CHECK_FALSE(single.refill_probed(probe, LinearAddr{0x40000000}, &src, 0));
+    CHECK(single.valid_entries() == 0);
 }
 
 TEST_CASE("tlb: paging-structure caches match a reference LRU model") {
