@@ -195,6 +195,9 @@ WalkResult walk_in_mode(const WalkContext& c, const PdpteRegs& pdptes, PhysicalM
     uint32_t code = 0;
     int bit = -1;
     const char* rule = nullptr;
+    // Counters in locals, stored into the result on the way out (a store into the result
+    // could alias the entries written back to RAM, so the compiler would keep them in memory).
+    unsigned nsteps = 0, mem_refs = 0, ad_writes = 0;
 
     for (;; level--) {
         unsigned index;
@@ -212,9 +215,9 @@ WalkResult walk_in_mode(const WalkContext& c, const PdpteRegs& pdptes, PhysicalM
         } else {
             entry_pa = table + uint64_t(index) * (wide ? 8 : 4);
             entry = read_entry(ram, entry_pa, wide);
-            w.mem_refs++;
+            mem_refs++;
         }
-        WalkStep& step = w.steps[w.nsteps++];
+        WalkStep& step = w.steps[nsteps++];
         step.level = level;
         step.index = index;
         step.entry_pa = PhysAddr{entry_pa};
@@ -256,7 +259,7 @@ WalkResult walk_in_mode(const WalkContext& c, const PdpteRegs& pdptes, PhysicalM
                 // The accessed flag of each upper-level entry is set as the walk passes it.
                 if (!pae_pdpte && !(entry & PTE_A)) {
                     write_entry(ram, entry_pa, entry | PTE_A, wide);
-                    w.ad_writes++;
+                    ad_writes++;
                 }
                 table = mode == PagingMode::bits32 ? (entry & 0xfffff000u) : (entry & c.phys_mask);
                 step.passed = true;
@@ -290,14 +293,20 @@ WalkResult walk_in_mode(const WalkContext& c, const PdpteRegs& pdptes, PhysicalM
             if (req.type == AccessType::write) updated |= PTE_D;
             if (updated != entry) {
                 write_entry(ram, entry_pa, updated, wide);
-                w.ad_writes++;
+                ad_writes++;
             }
             w.dirty = (updated & PTE_D) != 0;
             w.pa = w.frame_pa + (la & ((1ull << w.page_shift) - 1));
+            w.nsteps = nsteps;
+            w.mem_refs = mem_refs;
+            w.ad_writes = ad_writes;
             return w;
         }
     }
 fault:
+    w.nsteps = nsteps;
+    w.mem_refs = mem_refs;
+    w.ad_writes = ad_writes;
     w.fault.vector = VEC_PF;
     // The #PF error code of the access (SDM 4.7): W/R, U/S and I/D beside P, RSVD and PK.
     code |= req.type == AccessType::write ? uint32_t(PFERR_W) : 0u;

@@ -74,7 +74,12 @@ struct WalkResult {
     unsigned mem_refs = 0;  // paging-structure entries read from memory
     unsigned ad_writes = 0; // entries written back to set A or D
     unsigned nsteps = 0;
-    WalkStep steps[5]; // the first nsteps are filled in
+    // The first nsteps are filled in; the rest are left uninitialized (a walk is on the MMU's
+    // miss path, and five default steps cost more stores than a short walk makes).
+    union {
+        WalkStep steps[5];
+    };
+    WalkResult() {}
 };
 
 struct PermissionContext;
