@@ -38,9 +38,11 @@ inline unsigned position(uint64_t order, unsigned way) {
 
 // `way` becomes the most recently used.
 inline void touch(uint64_t& order, unsigned way) {
-    const unsigned p = position(order, way);
-    const uint64_t below = (uint64_t{1} << (4 * p)) - 1; // the nibbles more recent than it
-    order = (order & ~(below | uint64_t{0xf} << (4 * p))) | (order & below) << 4 | way;
+    const unsigned p4 = 4 * position(order, way);
+    const uint64_t below = order & ((uint64_t{1} << p4) - 1); // the nibbles more recent than it
+    // The nibbles less recent than it stay; those more recent move one place down.
+    const uint64_t above = (order >> p4 >> 4) << 4 << p4;
+    order = above | below << 4 | way;
 }
 
 // `way` becomes the least recently used of the n ways (an invalidated entry: the next victim).
