@@ -285,8 +285,8 @@ Mmu::Lookup Mmu::non_canonical(AccessRequest req) {
 
 // The STLB, after the L1 arrays of the side missed or could not serve. Inline in
 // translate_slow(), where the STLB hit is the common case: the rare outcomes (an STLB entry
-// that cannot serve, an L1 refill other than into the probed set) leave through tail calls, so
-// the hit needs no saved registers.
+// that cannot serve, an L1 refill other than into the probed set, a walk) leave through tail
+// calls, so an STLB hit runs in translate_slow()'s one frame.
 [[gnu::always_inline]] inline Mmu::Lookup
 Mmu::translate_stlb(AccessRequest req, TlbArray::Probe probe, bool l1_absent) {
     const uint16_t pcid = pcid_;
