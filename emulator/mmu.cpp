@@ -300,7 +300,7 @@ Mmu::translate_stlb(AccessRequest req, TlbArray::Probe probe, bool l1_absent) {
             // `probe` is valid only for that array.
             if (!l1_first_[req.type == AccessType::fetch]->refill_probed(probe, req.la, e, pcid))
                 return refill_l1(req, e, l1_absent);
-            cycles_ += cost_.l1_tlb_hit + cost_.stlb_hit;
+            cycles_ += stlb_hit_cycles();
             return served(*e, req.la, TlbLevel::stlb);
         }
     }
@@ -362,7 +362,7 @@ Mmu::Lookup Mmu::refill_l1(AccessRequest req, const TlbEntry* e, bool l1_absent)
     if (a1 && !a1->refill(req.la, e, pcid_, l1_absent))
         a1->fill(req.la, pcid_,
                  TlbFill{e->page_base(req.la), e->page_shift, e->rights, e->global, e->dirty});
-    cycles_ += cost_.l1_tlb_hit + cost_.stlb_hit;
+    cycles_ += stlb_hit_cycles();
     return served(*e, req.la, TlbLevel::stlb);
 }
 
@@ -372,7 +372,7 @@ Mmu::Lookup Mmu::translate_walk(AccessRequest req, bool l1_absent, bool stlb_abs
     const unsigned side = req.type == AccessType::fetch;
     // A walk, resumed below the lowest paging-structure cache that hits (SDM 4.10.3.2).
     WalkStart start;
-    uint64_t cost = cost_.l1_tlb_hit + cost_.stlb_hit;
+    uint64_t cost = stlb_hit_cycles();
     unsigned missed = 0; // bit L: the cache of level L was probed for this address and missed
     for (unsigned i = 0; i < n_psc_probe_; i++) {
         PagingStructureCache* p = psc_probe_[i];

@@ -97,7 +97,7 @@ public:
         t.page_shift = l.page_shift;
         t.source = l.source;
         t.cycles = l.source == TlbLevel::l1     ? cost_.l1_tlb_hit
-                   : l.source == TlbLevel::stlb ? cost_.l1_tlb_hit + cost_.stlb_hit
+                   : l.source == TlbLevel::stlb ? stlb_hit_cycles()
                    : l.source == TlbLevel::walk ? walk_cycles_
                                                 : 0;
         if (l.faulted) t.fault = fault_;
@@ -123,6 +123,8 @@ public:
         return cycles_ + served * cost_.l1_tlb_hit;
     }
     const CostModel& cost() const { return cost_; }
+    // An L1 miss that the STLB serves (the walk's cost starts from it too).
+    uint64_t stlb_hit_cycles() const { return cost_.l1_tlb_hit + cost_.stlb_hit; }
 
 private:
     // What the translation paths return inside the MMU: small enough to come back in two

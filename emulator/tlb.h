@@ -84,7 +84,8 @@ public:
     const TlbArrayConfig& config() const { return cfg_; }
     bool holds(unsigned page_shift) const;
 
-    // The entry served last, if it translates `la` for `pcid` (see lookup()); no miss counted.
+    // The entry served or filled last, if it translates `la` for `pcid` (see lookup()); no
+    // miss counted.
     TlbEntry* mru_lookup(LinearAddr la, uint16_t pcid) {
         if ((la.value >> mru_shift_) == mru_tag_ && (mru_global_ || mru_pcid_ == pcid)) {
             stats.hits++;
@@ -129,15 +130,12 @@ public:
             stats.misses++;
             return nullptr;
         }
-        // The entry this array served last is the most recently used one of its set, so
-        // serving it again needs neither the set probe nor a replacement-state update: the
-        // TLB's state is exactly what the full lookup would leave. (Only for single-size
-        // arrays, where no other entry can also match.) Every fill and invalidation forgets it
-        // (so an empty array has none).
-        if ((la.value >> mru_shift_) == mru_tag_ && (mru_global_ || mru_pcid_ == pcid)) {
-            stats.hits++;
-            return mru_;
-        }
+        // The entry this array served or filled last is the most recently used one of its
+        // set, so serving it again needs neither the set probe nor a replacement-state update:
+        // the TLB's state is exactly what the full lookup would leave. (Only for single-size
+        // arrays, where no other entry can also match.) Every invalidation forgets it, so an
+        // empty array has none.
+        if (TlbEntry* e = mru_lookup(la, pcid)) return e;
         return lookup_sets(la, pcid);
     }
     // Caches a translation (splintered to the largest size this array holds). Returns false if
@@ -183,6 +181,10 @@ private:
         return tag << 16 | pcid_field << 3 | uint64_t(size_bit) << 1 | 1;
     }
     TlbEntry* lookup_sets(LinearAddr la, uint16_t pcid);
+    // Writes a copy of `src` (another array's entry, of size `size_bit`) with tag `tag` into
+    // `way` of `set`, under the current PCID (or global).
+    TlbEntry* copy_into(unsigned set, unsigned way, uint64_t tag, unsigned size_bit,
+                        const TlbEntry* src, uint16_t pcid);
     TlbEntry* hit(unsigned set, unsigned way, uint64_t mru_tag) {
         const size_t slot = size_t(set) * ways_ + way;
         touch(set, way);
@@ -261,8 +263,9 @@ private:
     // holds none of, which leaves its result unchanged.
     uint32_t size_count_[4] = {};
     uint32_t valid_ = 0; // all sizes
-    // The entry lookup() returned last (see lookup()), with its match key copied so the check
-    // needs no load through the pointer. A tag no shifted address can equal means "none".
+    // The entry lookup() returned or a fill made last in a single-size array (see lookup()),
+    // with its match key copied so the check needs no load through the pointer. A tag no
+    // shifted address can equal means "none".
     TlbEntry* mru_ = nullptr;
     uint64_t mru_tag_ = ~0ull;
     unsigned mru_shift_ = 0;
@@ -342,12 +345,19 @@ inline bool TlbArray::refill(LinearAddr la, const TlbEntry* src, uint16_t pcid, 
     const unsigned set = unsigned(tag & set_mask_);
     // As fill(): an entry for the page under the current PCID, or a global one, is replaced.
     const unsigned victim = place(set, make_key(tag, pcid, size_bit), kidx, absent);
-    const size_t slot = size_t(set) * ways_ + victim;
-    keys_[slot] = make_key(tag, src->global ? GLOBAL_KEY : pcid, size_bit);
-    payload_[slot] = *src;
-    payload_[slot].pcid = pcid;
-    if (src->shift < src->page_shift) splinters_ = true;
+    copy_into(set, victim, tag, size_bit, src, pcid);
     return true;
+}
+
+inline TlbEntry* TlbArray::copy_into(unsigned set, unsigned way, uint64_t tag, unsigned size_bit,
+                                     const TlbEntry* src, uint16_t pcid) {
+    const size_t slot = size_t(set) * ways_ + way;
+    keys_[slot] = make_key(tag, src->global ? GLOBAL_KEY : pcid, size_bit);
+    TlbEntry* e = &payload_[slot];
+    *e = *src;
+    e->pcid = pcid;
+    if (src->shift < src->page_shift) splinters_ = true;
+    return e;
 }
 
 inline bool TlbArray::fill(LinearAddr la, uint16_t pcid, const TlbFill& w, bool absent) {
@@ -380,12 +390,7 @@ inline bool TlbArray::refill_probed(const Probe& p, LinearAddr la, const TlbEntr
                                     uint16_t pcid) {
     if (!p.valid || src->shift != shifts_[0]) return false;
     const unsigned victim = place(p.set, 0, 0, true);
-    const size_t slot = size_t(p.set) * ways_ + victim;
-    keys_[slot] = make_key(p.tag, src->global ? GLOBAL_KEY : pcid, size_bits_[0]);
-    TlbEntry* e = &payload_[slot];
-    *e = *src;
-    e->pcid = pcid;
-    if (src->shift < src->page_shift) splinters_ = true;
+    TlbEntry* e = copy_into(p.set, victim, p.tag, size_bits_[0], src, pcid);
     // The new entry is the most recent of its set: the one lookup() may serve without a probe
     // (the next access is often to the same page).
     remember(e, la.value >> src->shift);
