@@ -1,20 +1,31 @@
 #include "mmcore/fault_handler.h"
 
+#include "mmcore/address_spaces.h"
+
 namespace mmemu {
 
 FaultResolution X86FaultHandler::handle_page_fault(unsigned cpu, const Fault& fault,
                                                    const AccessRequest& req) {
-    (void)cpu;
     (void)req;
     counts_.delivered++;
-    // handle_page_fault(): a fault with U/S=1 in the error code came from user mode
-    // (do_user_addr_fault), else from the kernel (do_kern_addr_fault). With no mm there is no
-    // VMA to find: bad_area_nosemaphore() -> SIGSEGV for a user, an oops for the kernel.
-    if (fault.error_code & PFERR_U)
+    // Without processes (a kernel built for another arch, or no task on this CPU) every
+    // fault is one the kernel cannot resolve: bad_area_nosemaphore() -> SIGSEGV for a user,
+    // an oops for the kernel.
+    if (!spaces_.ready() || !spaces_.current(cpu)) {
+        if (fault.error_code & PFERR_U)
+            counts_.user_sigsegv++;
+        else
+            counts_.kernel_oops++;
+        return FaultResolution::not_resolved;
+    }
+    const FaultResolution r = spaces_.do_page_fault(cpu, fault);
+    if (r == FaultResolution::resolved)
+        counts_.resolved++;
+    else if (fault.error_code & PFERR_U)
         counts_.user_sigsegv++;
     else
         counts_.kernel_oops++;
-    return FaultResolution::not_resolved;
+    return r;
 }
 
 } // namespace mmemu

@@ -12,7 +12,12 @@ Kernel::Kernel(Machine& m, const KernelConfig& cfg)
     : machine(m), config(cfg), buddy(mem_map, m.ram(), m.arch(), m.nr_cpus()),
       slab(buddy, m.ram(), m.arch(), m.nr_cpus(), cfg.slab_debug,
            kernel_page_offset(m.arch(), cfg)),
-      page_offset_(kernel_page_offset(m.arch(), cfg)) {}
+      spaces(m, buddy, slab, cfg), faults(spaces), page_offset_(kernel_page_offset(m.arch(), cfg)) {
+}
+
+std::string Kernel::proc_caches_init() {
+    return spaces.init(layout);
+}
 
 std::string Kernel::setup_arch() {
     if (std::string e = setup_memblock(machine, config, memblock, layout); !e.empty()) return e;
@@ -69,6 +74,7 @@ std::string Kernel::audit(const std::vector<std::pair<uint64_t, unsigned>>& held
     if (std::string e = reserved(at, layout.max_pfn); !e.empty()) return e;
     if (std::string e = buddy.audit_free_lists(owned); !e.empty()) return e;
     if (std::string e = slab.audit(owned); !e.empty()) return e;
+    if (std::string e = spaces.audit(owned); !e.empty()) return e;
     for (auto [pfn, order] : held)
         owned.push_back({Pfn{pfn}, Pfn{pfn} + (uint64_t{1} << order), "held", order});
     return check_frames_owned_once(owned, Pfn{layout.max_pfn});

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "emulator/machine.h"
+#include "mmcore/address_spaces.h"
 #include "mmcore/fault_handler.h"
 #include "mmcore/kernel_config.h"
 #include "mmcore/mem_map.h"
@@ -52,6 +53,9 @@ public:
     // sysctl when the scenario sets one, as if applied by sysctl.conf), the watermarks,
     // lowmem_reserve and every pageset's high and batch; then mmemu's own pcp switch.
     void init_per_zone_wmark_min();
+    // fork_init() + proc_caches_init() (and maple_tree_init()): the process side's caches, the
+    // zero page and the kernel's page tables (AddressSpaces::init()).
+    std::string proc_caches_init();
     bool booted() const { return booted_; }
 
     Machine& machine;
@@ -62,6 +66,8 @@ public:
     PageAllocator buddy;
     ZoneTuning tuning;
     SlabAllocator slab;
+    // mm_structs, VMAs, user page tables and the fault path.
+    AddressSpaces spaces;
     // arch/x86/mm/fault.c: the handler System installs on every CPU.
     X86FaultHandler faults;
 

@@ -30,9 +30,10 @@ enum pageflags : unsigned {
     PG_swapbacked,
     PG_unevictable,
     PG_mlocked,
-    PG_buddy, // page_type PG_buddy in Linux: the first page of a free buddy block
-    PG_anon,  // PAGE_MAPPING_ANON in Linux
-    PG_ksm,   // PAGE_MAPPING_KSM in Linux
+    PG_buddy,          // page_type PG_buddy in Linux: the first page of a free buddy block
+    PG_anon,           // PAGE_MAPPING_ANON in Linux
+    PG_ksm,            // PAGE_MAPPING_KSM in Linux
+    PG_anon_exclusive, // PageAnonExclusive: mapped by one process only, may be reused on a write
     __NR_PAGEFLAGS
 };
 

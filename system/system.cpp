@@ -50,6 +50,8 @@ std::string System::start_kernel() {
     if (std::string e = k.mm_core_init(); !e.empty()) return e;
     // setup_per_cpu_pageset(), then the initcalls: init_per_zone_wmark_min() (core_initcall).
     k.setup_per_cpu_pageset();
+    // fork_init(), proc_caches_init(): the caches and page tables processes need.
+    if (std::string e = k.proc_caches_init(); !e.empty()) return e;
     k.init_per_zone_wmark_min();
     return {};
 }

@@ -1,0 +1,230 @@
+// The process side of the memory manager (Linux 6.18): mm_structs and their VMAs, the page
+// tables of each address space and the kernel's half they all share, the system calls that
+// change a mapping, and the page-fault path that fills one. One AddressSpaces per Kernel; the
+// work is split over files as mm/ splits it:
+//   fork.cpp        mm_alloc / mm_init / mmput / mmdrop (kernel/fork.c) and the slab caches
+//   mmap.cpp        do_mmap, get_unmapped_area, do_munmap, VMA split and merge (mm/mmap.c,
+//                   mm/vma.c)
+//   memory.cpp      handle_mm_fault, do_anonymous_page, do_wp_page, zap_pte_range,
+//                   free_pgtables (mm/memory.c) and do_user_addr_fault (arch/x86/mm/fault.c)
+//   rmap.cpp        anon_vma_prepare, unlink_anon_vmas, folio_add_new_anon_rmap (mm/rmap.c)
+//   pgtable_64.cpp  the 4- and 5-level tables: pgd_alloc, the p?d_alloc walk, the direct map
+//
+// Only x86_64 with 4-level paging is built so far; init() says so for the other formats.
+#pragma once
+
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "emulator/cpu.h"
+#include "emulator/machine.h"
+#include "mmcore/frame_audit.h"
+#include "mmcore/kernel_config.h"
+#include "mmcore/mm_init.h"
+#include "mmcore/mm_types.h"
+#include "mmcore/page_alloc.h"
+#include "mmcore/pgtable.h"
+#include "mmcore/slab.h"
+
+namespace mmemu {
+
+// mmap(2)'s prot and flags and the errno values: the host's <sys/mman.h> and <cerrno> define
+// them with the same values as the x86 kernel ABI (include/uapi/asm-generic/mman*.h,
+// errno-base.h), which the asserts check.
+static_assert(PROT_READ == 0x1 && PROT_WRITE == 0x2 && PROT_EXEC == 0x4);
+static_assert(MAP_SHARED == 0x01 && MAP_PRIVATE == 0x02 && MAP_FIXED == 0x10 &&
+              MAP_ANONYMOUS == 0x20 && MAP_GROWSDOWN == 0x100 && MAP_LOCKED == 0x2000 &&
+              MAP_NORESERVE == 0x4000 && MAP_POPULATE == 0x8000 && MAP_FIXED_NOREPLACE == 0x100000);
+static_assert(EPERM == 1 && EAGAIN == 11 && ENOMEM == 12 && EEXIST == 17 && EINVAL == 22);
+
+// si_code of a SIGSEGV (include/uapi/asm-generic/siginfo.h).
+inline constexpr int SEGV_MAPERR = 1, SEGV_ACCERR = 2;
+
+// What a SIGSEGV told the process: the address, the access and why.
+struct SegvInfo {
+    int si_code = 0;
+    uint64_t addr = 0;
+    uint32_t error_code = 0; // the #PF error code
+    const char* reason = ""; // in the kernel's words (which check of fault.c refused it)
+};
+
+// struct task_struct: the fields the memory manager uses.
+struct task_struct {
+    int pid = 0;
+    mm_struct* mm = nullptr;
+    uint64_t min_flt = 0, maj_flt = 0;
+    std::optional<SegvInfo> segv; // the fatal SIGSEGV, once delivered
+    bool oom_killed = false;      // a fault found no memory (killed in the OOM killer's stead)
+};
+
+// /proc/vmstat counters of this part of the kernel (the kernel's own names), and mmemu's own
+// counts of what the fault path did, which Linux does not keep (kept apart, never mixed into
+// vmstat).
+struct MmVmstat {
+    uint64_t pgfault = 0;             // every page fault handled (mm_account_fault)
+    uint64_t pgmajfault = 0;          // of those, major (none without files or swap)
+    uint64_t pgreuse = 0;             // write faults that reused the page in place (wp_page_reuse)
+    uint64_t nr_anon_pages = 0;       // NR_ANON_MAPPED: anonymous pages mapped at least once
+    uint64_t nr_page_table_pages = 0; // NR_PAGETABLE: user page-table pages, PGDs included
+};
+struct MmemuFaultCounts {
+    uint64_t anonymous = 0;       // do_anonymous_page: a fresh zeroed page
+    uint64_t zero_page = 0;       // do_anonymous_page on a read: the shared zero page mapped
+    uint64_t cow_copy = 0;        // wp_page_copy: a new page for a write to a shared or zero page
+    uint64_t spurious = 0;        // the PTE was already good (another CPU's stale TLB entry)
+    uint64_t sigsegv = 0;         // faults that ended in SIGSEGV
+    uint64_t oom = 0;             // faults that could not get memory (VM_FAULT_OOM)
+    uint64_t tlb_flushes = 0;     // flushes the kernel asked for (pages or whole mm)
+    uint64_t tlb_flush_pages = 0; // pages of those flushed one by one (INVLPG)
+};
+
+class AddressSpaces final : public MapleNodeSource {
+public:
+    AddressSpaces(Machine& m, PageAllocator& pa, SlabAllocator& slab, const KernelConfig& cfg);
+    ~AddressSpaces();
+    AddressSpaces(const AddressSpaces&) = delete;
+    AddressSpaces& operator=(const AddressSpaces&) = delete;
+
+    // Boot (after the slab allocator is up): the caches of fork_init(), proc_caches_init() and
+    // maple_tree_init(), the zero page, swapper_pg_dir with the direct map, and every CPU put
+    // in the kernel's paging mode on swapper_pg_dir. "" or why this kernel cannot run
+    // processes on this machine.
+    std::string init(const BootLayout& layout);
+    bool ready() const { return ready_; }
+    // Why processes cannot run on this machine yet ("" when they can).
+    const std::string& unsupported() const { return unsupported_; }
+
+    // ---- mm lifecycle (kernel/fork.c) ----
+    // mm_alloc(): a new, empty address space (its PGD holds the kernel's half), or nullptr when
+    // memory runs out.
+    mm_struct* mm_alloc(unsigned cpu);
+    // mmput(): drop a user; the last one tears the address space down (exit_mmap) and drops
+    // the mm_count the users held (mmdrop).
+    void mmput(mm_struct* mm, unsigned cpu);
+
+    // ---- system calls (mm/mmap.c, mm/vma.c) ----
+    // mmap of anonymous memory: the address, or -errno.
+    int64_t do_mmap(mm_struct* mm, uint64_t addr, uint64_t len, unsigned prot, unsigned flags,
+                    unsigned cpu);
+    // munmap: 0 or -errno.
+    int do_munmap(mm_struct* mm, uint64_t start, uint64_t len, unsigned cpu);
+    // find_vma(): the first VMA that ends above addr.
+    vm_area_struct* find_vma(const mm_struct* mm, uint64_t addr) const;
+    // Every VMA in address order.
+    std::vector<const vm_area_struct*> vmas(const mm_struct* mm) const;
+
+    // ---- scheduling hooks ----
+    // The task running on `cpu` (nullptr: idle); switch_mm() to its mm (CR3).
+    void set_current(unsigned cpu, task_struct* t);
+    task_struct* current(unsigned cpu) const { return current_[cpu]; }
+
+    // ---- the page-fault path (arch/x86/mm/fault.c -> mm/memory.c) ----
+    // A #PF delivered on `cpu`: resolved (retry the access) or not (SIGSEGV recorded in the
+    // task, or an oops for a fault in kernel mode).
+    FaultResolution do_page_fault(unsigned cpu, const Fault& fault);
+
+    // The PTE mapping `addr` in mm (0 if none), as the walker would read it.
+    pteval_t lookup_pte(const mm_struct* mm, uint64_t addr) const;
+    Pfn zero_pfn() const { return zero_pfn_; }
+    PhysAddr swapper_pg_dir() const { return swapper_pg_dir_; }
+    uint64_t task_size() const { return task_size_; }
+    const MmVmstat& vmstat() const { return vmstat_; }
+    const MmemuFaultCounts& fault_counts() const { return counts_; }
+    uint64_t kernel_oops() const { return kernel_oops_; }
+
+    // The frames user address spaces own (page tables and mapped anonymous pages), for the
+    // "nothing lost" audit: every one once, each page's refcount and mapcount equal to the
+    // PTEs that map it. "" or the first violation.
+    std::string audit(std::vector<OwnedFrames>& owned) const;
+    // The live mm_structs.
+    const std::vector<mm_struct*>& mms() const { return mms_; }
+
+    // MapleNodeSource: the maple_node cache.
+    SlabObj alloc_node() override;
+    void free_node(SlabObj node) override;
+
+private:
+    // pgtable_64.cpp
+    PhysAddr pgd_alloc(mm_struct* mm);
+    void pgd_free(mm_struct* mm);
+    std::optional<PhysAddr> alloc_pt_page(mm_struct* mm); // a zeroed page-table page
+    void free_pt_page(mm_struct* mm, PhysAddr table, bool pgd);
+    // The address of the PTE for addr, allocating missing tables; nullopt on ENOMEM.
+    std::optional<PhysAddr> pte_alloc_walk(mm_struct* mm, uint64_t addr);
+    // The address of the PTE for addr if every table above it exists.
+    std::optional<PhysAddr> pte_offset(const mm_struct* mm, uint64_t addr) const;
+    void free_pgd_range(mm_struct* mm, uint64_t addr, uint64_t end, uint64_t floor,
+                        uint64_t ceiling);
+    std::string build_direct_map(const BootLayout& layout);
+    void free_level(mm_struct* mm, PhysAddr entry, int level, uint64_t addr, uint64_t end,
+                    uint64_t floor, uint64_t ceiling);
+
+    // mmap.cpp
+    uint64_t get_unmapped_area(mm_struct* mm, uint64_t addr, uint64_t len, unsigned flags,
+                               int& err);
+    std::optional<uint64_t> unmapped_area_topdown(mm_struct* mm, uint64_t length, uint64_t low,
+                                                  uint64_t high, uint64_t align_mask) const;
+    vm_area_struct* vm_area_alloc(mm_struct* mm);
+    vm_area_struct* vm_area_dup(vm_area_struct* vma);
+    void vm_area_free(vm_area_struct* vma);
+    void free_host_vma(vm_area_struct* vma); // the host side only (machine teardown)
+    bool store_vma(mm_struct* mm, vm_area_struct* vma);
+    int split_vma(mm_struct* mm, vm_area_struct* vma, uint64_t addr, bool new_below);
+    void vm_stat_account(mm_struct* mm, vm_flags_t flags, int64_t npages);
+    int do_vmi_align_munmap(mm_struct* mm, vm_area_struct* vma, uint64_t start, uint64_t end);
+    vm_area_struct* vma_prev(const mm_struct* mm, uint64_t addr) const;
+
+    // memory.cpp
+    enum class vm_fault { ok, oom, sigbus };
+    vm_fault handle_mm_fault(mm_struct* mm, vm_area_struct* vma, uint64_t addr, bool write,
+                             unsigned cpu);
+    vm_fault do_anonymous_page(mm_struct* mm, vm_area_struct* vma, uint64_t addr, PhysAddr ptep,
+                               bool write, unsigned cpu);
+    vm_fault do_wp_page(mm_struct* mm, vm_area_struct* vma, uint64_t addr, PhysAddr ptep,
+                        pteval_t orig, unsigned cpu);
+    void zap_range(mm_struct* mm, uint64_t start, uint64_t end, unsigned cpu);
+    void free_pgtables(mm_struct* mm, const std::vector<vm_area_struct*>& vmas, uint64_t floor,
+                       uint64_t ceiling, unsigned cpu);
+    void exit_mmap(mm_struct* mm, unsigned cpu);
+    void flush_tlb_mm_range(mm_struct* mm, uint64_t start, uint64_t end);
+    void put_anon_page(page* p, unsigned cpu);
+
+    // rmap.cpp
+    bool anon_vma_prepare(vm_area_struct* vma, unsigned cpu);
+    void unlink_anon_vmas(vm_area_struct* vma, unsigned cpu);
+    void folio_add_new_anon_rmap(page* p, vm_area_struct* vma, uint64_t addr);
+
+    Machine& machine_;
+    PhysicalMemory& ram_;
+    PageAllocator& pa_;
+    SlabAllocator& slab_;
+    KernelConfig cfg_;
+    bool ready_ = false;
+    std::string unsupported_;
+    kmem_cache* mm_cachep_ = nullptr;
+    kmem_cache* vm_area_cachep_ = nullptr;
+    kmem_cache* anon_vma_cachep_ = nullptr;
+    kmem_cache* anon_vma_chain_cachep_ = nullptr;
+    kmem_cache* maple_node_cache_ = nullptr;
+    unsigned node_cpu_ = 0; // the CPU the tree operation in progress runs on
+    Pfn zero_pfn_;
+    PhysAddr swapper_pg_dir_;
+    uint64_t task_size_ = 0;      // TASK_SIZE (TASK_SIZE_MAX on x86_64)
+    uint64_t mmap_base_ = 0;      // the top-down base every mm gets (ASLR off)
+    uint64_t last_mm_ctx_id_ = 1; // init_mm's context id
+    kmem_cache* task_cachep_ = nullptr;
+    bool tearing_down_ = false;
+    std::vector<task_struct*> current_;
+    std::vector<mm_struct*> mms_;
+    MmVmstat vmstat_;
+    MmemuFaultCounts counts_;
+    uint64_t kernel_oops_ = 0;
+};
+
+} // namespace mmemu

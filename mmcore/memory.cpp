@@ -1,0 +1,314 @@
+// The page-fault path and page-table teardown (Linux 6.18): do_user_addr_fault() and
+// access_error() of arch/x86/mm/fault.c, then handle_mm_fault(), do_anonymous_page(),
+// do_wp_page() / wp_page_copy() / wp_page_reuse(), zap_pte_range(), free_pgtables() and
+// exit_mmap() of mm/memory.c and mm/mmap.c. Facts: ../shared/reference/linux-process-facts.md
+// section 10 and linux-mm-facts.md section 6.
+#include <algorithm>
+#include <cstring>
+#include <map>
+
+#include "mmcore/address_spaces.h"
+#include "mmcore/bug.h"
+#include "mmcore/gfp.h"
+
+namespace mmemu {
+
+namespace {
+// tlb_single_page_flush_ceiling (arch/x86/mm/tlb.c): up to 33 pages are flushed one by one.
+constexpr uint64_t TLB_SINGLE_PAGE_FLUSH_CEILING = 33;
+} // namespace
+
+pteval_t vm_get_page_prot(vm_flags_t flags) {
+    // protection_map[] (arch/x86/mm/pgprot.c), indexed by VM_SHARED|VM_EXEC|VM_WRITE|VM_READ.
+    static constexpr pteval_t map[16] = {
+        PAGE_NONE,          PAGE_READONLY,      PAGE_COPY,        PAGE_COPY,
+        PAGE_READONLY_EXEC, PAGE_READONLY_EXEC, PAGE_COPY_EXEC,   PAGE_COPY_EXEC,
+        PAGE_NONE,          PAGE_READONLY,      PAGE_SHARED,      PAGE_SHARED,
+        PAGE_READONLY_EXEC, PAGE_READONLY_EXEC, PAGE_SHARED_EXEC, PAGE_SHARED_EXEC,
+    };
+    return map[flags & (VM_READ | VM_WRITE | VM_EXEC | VM_SHARED)];
+}
+
+// do_user_addr_fault() for a #PF from user mode (and the kernel-mode cases, which are oopses:
+// mmemu's kernel never touches user memory). Records a SIGSEGV in the task where the kernel
+// would send one.
+FaultResolution AddressSpaces::do_page_fault(unsigned cpu, const Fault& fault) {
+    node_cpu_ = cpu;
+    task_struct* t = current_[cpu];
+    mm_struct* mm = t ? t->mm : nullptr;
+    const uint64_t addr = fault.cr2.value;
+    const uint32_t ec = fault.error_code;
+    auto segv = [&](int code, const char* why) {
+        counts_.sigsegv++;
+        if (t && !t->segv) t->segv = SegvInfo{code, addr, ec, why};
+        return FaultResolution::not_resolved;
+    };
+    if (!(ec & PFERR_U) || !mm || (ec & PFERR_RSVD)) {
+        // A supervisor-mode fault, a fault with no mm, or a reserved bit in a page table
+        // (pgtable_bad()): the kernel oopses.
+        kernel_oops_++;
+        return FaultResolution::not_resolved;
+    }
+    // fault_in_kernel_space(): do_kern_addr_fault() -> bad_area_nosemaphore() for a user.
+    if (addr >= task_size_) return segv(SEGV_MAPERR, "user access to a kernel address");
+    vm_area_struct* vma = find_vma(mm, addr);
+    if (!vma) return segv(SEGV_MAPERR, "no VMA at or above the address (bad_area)");
+    if (vma->vm_start > addr) return segv(SEGV_MAPERR, "address below the VMA (bad_area)");
+    // access_error()
+    const bool write = ec & PFERR_W;
+    if (ec & PFERR_PK) return segv(SEGV_ACCERR, "protection-key violation");
+    if (write) {
+        if (!(vma->vm_flags & VM_WRITE))
+            return segv(SEGV_ACCERR, "write to a VMA without VM_WRITE");
+    } else if (ec & PFERR_P) {
+        return segv(SEGV_ACCERR, "read or fetch violating a present page's protection");
+    } else if (!(vma->vm_flags & VM_ACCESS_FLAGS)) {
+        return segv(SEGV_ACCERR, "access to a PROT_NONE VMA");
+    }
+    const vm_fault r = handle_mm_fault(mm, vma, addr, write, cpu);
+    // mm_account_fault(): pgfault and the task's min_flt (nothing here is a major fault).
+    vmstat_.pgfault++;
+    if (t) t->min_flt++;
+    if (r == vm_fault::ok) return FaultResolution::resolved;
+    if (r == vm_fault::oom) {
+        // pagefault_out_of_memory(): the OOM killer is not built yet, so the faulting task is
+        // the one that dies (recorded as such, never silently).
+        counts_.oom++;
+        if (t && !t->oom_killed) t->oom_killed = true;
+        return FaultResolution::not_resolved;
+    }
+    return segv(SEGV_ACCERR, "SIGBUS");
+}
+
+// __handle_mm_fault() -> handle_pte_fault() for an anonymous VMA with 4 KiB pages (mmemu maps
+// THP-eligible memory with 4 KiB pages, as a kernel with THP disabled does).
+AddressSpaces::vm_fault AddressSpaces::handle_mm_fault(mm_struct* mm, vm_area_struct* vma,
+                                                       uint64_t addr, bool write, unsigned cpu) {
+    const auto ptep = pte_alloc_walk(mm, addr);
+    if (!ptep) return vm_fault::oom;
+    const pteval_t orig = ram_.read_u64(*ptep);
+    if (pte_none(orig)) return do_anonymous_page(mm, vma, addr, *ptep, write, cpu);
+    if (write && !pte_write(orig)) return do_wp_page(mm, vma, addr, *ptep, orig, cpu);
+    // The PTE already allows the access: set young (and dirty for a write) if not yet, and
+    // count it as a spurious fault (a stale TLB entry elsewhere; the CPU drops the faulting
+    // address's entries on every #PF, SDM 4.10.4.1, so nothing needs flushing here).
+    const pteval_t e = orig | _PAGE_ACCESSED | (write ? _PAGE_DIRTY : 0);
+    if (e != orig) ram_.write_u64(*ptep, e);
+    counts_.spurious++;
+    return vm_fault::ok;
+}
+
+// do_anonymous_page(): a read maps the shared zero page (pte_mkspecial, read-only, no RSS); a
+// write gets a zeroed page (GFP_HIGHUSER_MOVABLE | __GFP_ZERO), mapped writable and dirty
+// because the VMA has VM_WRITE, counted in MM_ANONPAGES and made anonymous and exclusive.
+AddressSpaces::vm_fault AddressSpaces::do_anonymous_page(mm_struct* mm, vm_area_struct* vma,
+                                                         uint64_t addr, PhysAddr ptep, bool write,
+                                                         unsigned cpu) {
+    if (vma->vm_flags & VM_SHARED) return vm_fault::sigbus;
+    if (!write) {
+        ram_.write_u64(ptep, pfn_pte(zero_pfn_, vma->vm_page_prot) | _PAGE_SPECIAL);
+        counts_.zero_page++;
+        return vm_fault::ok;
+    }
+    if (!anon_vma_prepare(vma, cpu)) return vm_fault::oom;
+    page* p = pa_.alloc_pages(GFP_HIGHUSER_MOVABLE | __GFP_ZERO, 0, -1, cpu);
+    if (!p) return vm_fault::oom;
+    pteval_t e = pfn_pte(pa_.mem_map().page_to_pfn(p), vma->vm_page_prot);
+    if (vma->vm_flags & VM_WRITE) e |= _PAGE_DIRTY | _PAGE_RW;
+    mm->rss_stat[MM_ANONPAGES]++;
+    folio_add_new_anon_rmap(p, vma, addr);
+    ram_.write_u64(ptep, e);
+    counts_.anonymous++;
+    return vm_fault::ok;
+}
+
+// do_wp_page(): a write to a present read-only PTE in a writable VMA. An anonymous page this
+// process alone maps (PageAnonExclusive, or a refcount of 1 once no one else maps it and it is
+// not KSM) is reused in place (wp_page_reuse, pgreuse); the zero page and shared pages are
+// copied (wp_page_copy).
+AddressSpaces::vm_fault AddressSpaces::do_wp_page(mm_struct* mm, vm_area_struct* vma, uint64_t addr,
+                                                  PhysAddr ptep, pteval_t orig, unsigned cpu) {
+    page* old = nullptr;
+    if (!pte_special(orig)) old = pa_.mem_map().pfn_to_page(pte_pfn(orig));
+    if (old && old->test(PG_anon) && !old->test(PG_ksm) &&
+        (old->test(PG_anon_exclusive) || old->_refcount == 1)) {
+        if (!old->test(PG_anon_exclusive)) { // page_move_anon_rmap()
+            old->mapping = reinterpret_cast<uint64_t>(vma->anon);
+            old->set(PG_anon_exclusive);
+        }
+        ram_.write_u64(ptep, orig | _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_RW);
+        vmstat_.pgreuse++;
+        return vm_fault::ok;
+    }
+    // wp_page_copy()
+    if (!anon_vma_prepare(vma, cpu)) return vm_fault::oom;
+    page* np = pa_.alloc_pages(GFP_HIGHUSER_MOVABLE | (old ? 0 : __GFP_ZERO), 0, -1, cpu);
+    if (!np) return vm_fault::oom;
+    const Pfn npfn = pa_.mem_map().page_to_pfn(np);
+    if (old) std::memcpy(ram_.frame(npfn), ram_.frame(pte_pfn(orig)), PAGE_SIZE);
+    if (!old) mm->rss_stat[MM_ANONPAGES]++;
+    pteval_t e = pfn_pte(npfn, vma->vm_page_prot) | _PAGE_DIRTY;
+    if (vma->vm_flags & VM_WRITE) e |= _PAGE_RW;
+    // ptep_clear_flush(): the old translation leaves every TLB before the new one goes in.
+    ram_.write_u64(ptep, 0);
+    flush_tlb_mm_range(mm, addr, addr + PAGE_SIZE);
+    folio_add_new_anon_rmap(np, vma, addr);
+    ram_.write_u64(ptep, e);
+    if (old) {
+        // folio_remove_rmap_pte() + the mapping's reference dropped.
+        if (--old->_mapcount == 0) vmstat_.nr_anon_pages--;
+        put_anon_page(old, cpu);
+    }
+    counts_.cow_copy++;
+    return vm_fault::ok;
+}
+
+void AddressSpaces::put_anon_page(page* p, unsigned cpu) {
+    if (p->_refcount == 1) {
+        p->clear(PG_anon_exclusive);
+        p->clear(PG_swapbacked);
+    }
+    pa_.free_pages(p, 0, cpu);
+}
+
+// flush_tlb_mm_range(): every CPU running this mm drops the range's translations, one INVLPG
+// per page up to tlb_single_page_flush_ceiling pages, a full (non-global) flush above.
+void AddressSpaces::flush_tlb_mm_range(mm_struct* mm, uint64_t start, uint64_t end) {
+    mm->context.tlb_gen++;
+    counts_.tlb_flushes++;
+    const uint64_t pages = (end - start) >> PAGE_SHIFT;
+    for (unsigned c = 0; c < machine_.nr_cpus(); c++) {
+        if (!current_[c] || current_[c]->mm != mm) continue;
+        Mmu& mmu = machine_.mmu(c);
+        if (pages <= TLB_SINGLE_PAGE_FLUSH_CEILING) {
+            for (uint64_t a = start; a < end; a += PAGE_SIZE) mmu.invlpg(LinearAddr{a});
+            counts_.tlb_flush_pages += pages;
+        } else {
+            mmu.write_cr3(mmu.regs().cr3);
+        }
+    }
+}
+
+// zap_pte_range() over [start, end): every PTE cleared; an anonymous page loses a mapping
+// (MM_ANONPAGES, mapcount, NR_ANON_MAPPED) and, after the TLB flush, the mapping's reference
+// (tlb_finish_mmu frees the batch); the zero page is not counted anywhere.
+void AddressSpaces::zap_range(mm_struct* mm, uint64_t start, uint64_t end, unsigned cpu) {
+    std::vector<page*> batch;
+    bool any = false;
+    for (uint64_t a = start; a < end;) {
+        const auto ptep = pte_offset(mm, a);
+        if (!ptep) { // no PTE table here: skip to the next 2 MiB
+            a = (a + PMD_SIZE) & ~(PMD_SIZE - 1);
+            continue;
+        }
+        const uint64_t table_end = std::min(end, (a + PMD_SIZE) & ~(PMD_SIZE - 1));
+        PhysAddr e = *ptep;
+        for (; a < table_end; a += PAGE_SIZE, e = PhysAddr{e.value + 8}) {
+            const pteval_t v = ram_.read_u64(e);
+            if (pte_none(v)) continue;
+            ram_.write_u64(e, 0);
+            any = true;
+            if (pte_special(v)) continue;
+            page* p = pa_.mem_map().pfn_to_page(pte_pfn(v));
+            if (p->test(PG_anon)) {
+                mm->rss_stat[MM_ANONPAGES]--;
+                if (--p->_mapcount == 0) vmstat_.nr_anon_pages--;
+            }
+            batch.push_back(p);
+        }
+    }
+    if (any) flush_tlb_mm_range(mm, start, end);
+    for (page* p : batch) put_anon_page(p, cpu);
+}
+
+// free_pgtables(): the anon_vmas of the VMAs go, then their page tables, neighbours within
+// PMD_SIZE gathered into one free_pgd_range() call; floor and ceiling are the ends of the VMAs
+// that stay on either side.
+void AddressSpaces::free_pgtables(mm_struct* mm, const std::vector<vm_area_struct*>& vmas,
+                                  uint64_t floor, uint64_t ceiling, unsigned cpu) {
+    size_t i = 0;
+    while (i < vmas.size()) {
+        vm_area_struct* v = vmas[i];
+        const uint64_t addr = v->vm_start;
+        unlink_anon_vmas(v, cpu);
+        size_t j = i + 1;
+        while (j < vmas.size() && vmas[j]->vm_start <= v->vm_end + PMD_SIZE) {
+            v = vmas[j++];
+            unlink_anon_vmas(v, cpu);
+        }
+        free_pgd_range(mm, addr, v->vm_end, floor, j < vmas.size() ? vmas[j]->vm_start : ceiling);
+        i = j;
+    }
+}
+
+// exit_mmap(): unmap every VMA, free every page table, remove every VMA, destroy the tree (out
+// of RCU mode, so its nodes go at once).
+void AddressSpaces::exit_mmap(mm_struct* mm, unsigned cpu) {
+    node_cpu_ = cpu;
+    std::vector<vm_area_struct*> all;
+    mm->mm_mt.for_each(
+        [&](const MapleRange& r) { all.push_back(reinterpret_cast<vm_area_struct*>(r.entry)); });
+    for (vm_area_struct* v : all) zap_range(mm, v->vm_start, v->vm_end, cpu);
+    mm->mm_mt.set_in_rcu(false);
+    free_pgtables(mm, all, 0, 0, cpu);
+    for (vm_area_struct* v : all) {
+        vm_stat_account(mm, v->vm_flags, -int64_t(v->pages()));
+        mm->map_count--;
+        vm_area_free(v);
+    }
+    if (mm->map_count != 0) throw KernelBug("exit_mmap: map_count does not match the VMAs");
+    mm->mm_mt.destroy();
+}
+
+// The "nothing lost" audit of the user address spaces: walk every page table, check each
+// mapped page's mapcount and refcount against the PTEs found, and list the frames owned.
+std::string AddressSpaces::audit(std::vector<OwnedFrames>& owned) const {
+    std::map<uint64_t, int> maps; // pfn -> PTEs mapping it
+    for (const mm_struct* mm : mms_) {
+        owned.push_back({phys_pfn(mm->pgd), phys_pfn(mm->pgd) + 1, "page table", 0});
+        uint64_t tables = 0;
+        const unsigned kernel_from = 273; // pgd_index(PAGE_OFFSET): shared, not this mm's
+        for (unsigned i = 0; i < kernel_from; i++) {
+            const pteval_t g = ram_.read_u64(PhysAddr{mm->pgd.value + 8 * i});
+            if (!(g & _PAGE_PRESENT)) continue;
+            const PhysAddr pud{g & PTE_PFN_MASK};
+            owned.push_back({phys_pfn(pud), phys_pfn(pud) + 1, "page table", 0});
+            tables++;
+            for (unsigned j = 0; j < PTRS_PER_TABLE; j++) {
+                const pteval_t u = ram_.read_u64(PhysAddr{pud.value + 8 * j});
+                if (!(u & _PAGE_PRESENT)) continue;
+                const PhysAddr pmd{u & PTE_PFN_MASK};
+                owned.push_back({phys_pfn(pmd), phys_pfn(pmd) + 1, "page table", 0});
+                tables++;
+                for (unsigned k = 0; k < PTRS_PER_TABLE; k++) {
+                    const pteval_t m = ram_.read_u64(PhysAddr{pmd.value + 8 * k});
+                    if (!(m & _PAGE_PRESENT)) continue;
+                    const PhysAddr pt{m & PTE_PFN_MASK};
+                    owned.push_back({phys_pfn(pt), phys_pfn(pt) + 1, "page table", 0});
+                    tables++;
+                    for (unsigned l = 0; l < PTRS_PER_TABLE; l++) {
+                        const pteval_t e = ram_.read_u64(PhysAddr{pt.value + 8 * l});
+                        if (pte_none(e) || pte_special(e)) continue;
+                        maps[pte_pfn(e).value]++;
+                    }
+                }
+            }
+        }
+        if (tables * PAGE_SIZE != mm->pgtables_bytes)
+            return "an mm's pgtables_bytes (" + std::to_string(mm->pgtables_bytes) +
+                   ") differs from its page tables (" + std::to_string(tables) + " pages)";
+    }
+    for (const auto& [pfn, n] : maps) {
+        const page& p = pa_.mem_map()[Pfn{pfn}];
+        if (p._mapcount != n)
+            return "pfn " + std::to_string(pfn) + " has mapcount " + std::to_string(p._mapcount) +
+                   " but " + std::to_string(n) + " PTEs map it";
+        if (p._refcount != n)
+            return "pfn " + std::to_string(pfn) + " has refcount " + std::to_string(p._refcount) +
+                   " but " + std::to_string(n) + " PTEs map it";
+        owned.push_back({Pfn{pfn}, Pfn{pfn + 1}, "anonymous page", 0});
+    }
+    return {};
+}
+
+} // namespace mmemu

@@ -1,0 +1,419 @@
+// mmap and munmap of anonymous memory (mm/mmap.c: do_mmap, __get_unmapped_area; mm/vma.c:
+// __mmap_region, vma_merge_new_range, __split_vma, do_vmi_align_munmap, unmapped_area_topdown;
+// arch/x86/kernel/sys_x86_64.c: arch_get_unmapped_area_topdown), Linux 6.18. The rules are in
+// ../shared/reference/linux-process-facts.md sections 1-3.
+#include <algorithm>
+
+#include "mmcore/address_spaces.h"
+#include "mmcore/bug.h"
+#include "mmcore/gfp.h"
+
+namespace mmemu {
+
+namespace {
+// The effective mmap_min_addr: max(vm.mmap_min_addr 4096, CONFIG_LSM_MMAP_MIN_ADDR 65536).
+constexpr uint64_t MMAP_MIN_ADDR = 65536;
+constexpr uint64_t STACK_GUARD_GAP = 256 * PAGE_SIZE; // stack_guard_gap
+constexpr uint64_t MAX_MAP_COUNT = 65530;             // vm.max_map_count
+constexpr uint64_t RLIMIT_MEMLOCK_PAGES = (uint64_t{8} << 20) >> PAGE_SHIFT;
+
+uint64_t vm_start_gap(const vm_area_struct* v) {
+    if (!(v->vm_flags & VM_GROWSDOWN)) return v->vm_start;
+    return v->vm_start > STACK_GUARD_GAP ? v->vm_start - STACK_GUARD_GAP : 0;
+}
+
+vm_area_struct* as_vma(uint64_t entry) {
+    return reinterpret_cast<vm_area_struct*>(entry);
+}
+
+// is_mergeable_anon_vma(): a NULL anon_vma merges with anything except one whose VMA inherited
+// anon_vmas through fork (a chain list that is not singular).
+bool mergeable_anon(const anon_vma* a, const vm_area_struct* b) {
+    if (!a || !b->anon) return !b->anon || !b->avc_list || !b->avc_list->same_vma_next;
+    return a == b->anon;
+}
+} // namespace
+
+vm_area_struct* AddressSpaces::find_vma(const mm_struct* mm, uint64_t addr) const {
+    const auto r = mm->mm_mt.find(addr, UINT64_MAX);
+    return r ? as_vma(r->entry) : nullptr;
+}
+
+vm_area_struct* AddressSpaces::vma_prev(const mm_struct* mm, uint64_t addr) const {
+    if (!addr) return nullptr;
+    const auto r = mm->mm_mt.find_rev(addr - 1, 0);
+    return r ? as_vma(r->entry) : nullptr;
+}
+
+std::vector<const vm_area_struct*> AddressSpaces::vmas(const mm_struct* mm) const {
+    std::vector<const vm_area_struct*> v;
+    mm->mm_mt.for_each([&](const MapleRange& r) { v.push_back(as_vma(r.entry)); });
+    return v;
+}
+
+// vm_area_alloc() / vm_area_dup() / vm_area_free(): objects of the vm_area_struct cache.
+vm_area_struct* AddressSpaces::vm_area_alloc(mm_struct* mm) {
+    const SlabObj obj =
+        slab_.kmem_cache_alloc(vm_area_cachep_, GFP_KERNEL | __GFP_ACCOUNT, node_cpu_);
+    if (obj.null()) return nullptr;
+    auto* v = new vm_area_struct;
+    v->obj = obj;
+    v->vm_mm = mm;
+    return v;
+}
+
+vm_area_struct* AddressSpaces::vm_area_dup(vm_area_struct* vma) {
+    vm_area_struct* v = vm_area_alloc(vma->vm_mm);
+    if (!v) return nullptr;
+    const SlabObj obj = v->obj;
+    *v = *vma;
+    v->obj = obj;
+    v->anon = nullptr;
+    v->avc_list = nullptr;
+    return v;
+}
+
+void AddressSpaces::vm_area_free(vm_area_struct* vma) {
+    slab_.kmem_cache_free(vm_area_cachep_, vma->obj, node_cpu_);
+    free_host_vma(vma);
+}
+
+void AddressSpaces::free_host_vma(vm_area_struct* vma) {
+    for (anon_vma_chain* c = vma->avc_list; c;) {
+        anon_vma_chain* n = c->same_vma_next;
+        if (tearing_down_ && c->av && c->av->rb_root == c && !c->same_anon_next) delete c->av;
+        delete c;
+        c = n;
+    }
+    delete vma;
+}
+
+bool AddressSpaces::store_vma(mm_struct* mm, vm_area_struct* vma) {
+    return mm->mm_mt.store(vma->vm_start, vma->vm_end - 1, reinterpret_cast<uint64_t>(vma));
+}
+
+// vm_stat_account(): total_vm, and exec_vm, stack_vm or data_vm by the kind of mapping
+// (is_exec_mapping, is_stack_mapping, is_data_mapping).
+void AddressSpaces::vm_stat_account(mm_struct* mm, vm_flags_t flags, int64_t npages) {
+    mm->total_vm += npages;
+    if ((flags & (VM_EXEC | VM_WRITE | VM_GROWSDOWN)) == VM_EXEC)
+        mm->exec_vm += npages;
+    else if ((flags & VM_GROWSDOWN) == VM_GROWSDOWN)
+        mm->stack_vm += npages;
+    else if ((flags & (VM_WRITE | VM_SHARED | VM_GROWSDOWN)) == VM_WRITE)
+        mm->data_vm += npages;
+}
+
+// unmapped_area_topdown(): the highest gap of `length` below `high` and at or above `low`,
+// retried below a VMA whose stack guard gap the result would reach into.
+std::optional<uint64_t> AddressSpaces::unmapped_area_topdown(mm_struct* mm, uint64_t length,
+                                                             uint64_t low, uint64_t high,
+                                                             uint64_t align_mask) const {
+    const uint64_t search = length + align_mask;
+    if (search < length) return std::nullopt;
+    for (;;) {
+        if (high <= low) return std::nullopt;
+        const auto start = mm->mm_mt.empty_area_rev(low, high - 1, search);
+        if (!start) return std::nullopt;
+        const uint64_t gap_end = *start + search; // vma_iter_end()
+        uint64_t gap = gap_end - length;
+        gap -= gap & align_mask;
+        // A VMA that grows down keeps stack_guard_gap free below it (vm_start_gap()). The
+        // kernel's other check, against the previous VMA's vm_end_gap(), cannot fire on x86
+        // (no VM_GROWSUP): the gap found is free.
+        const vm_area_struct* next = find_vma(mm, gap_end);
+        if (next && (next->vm_flags & VM_GROWSDOWN) && vm_start_gap(next) < gap_end) {
+            high = vm_start_gap(next);
+            continue;
+        }
+        return gap;
+    }
+}
+
+// __get_unmapped_area() -> arch_get_unmapped_area_topdown() for a 64-bit task: MAP_FIXED as
+// given; a usable hint; else the top-down search below mmap_base (with THP alignment for
+// anonymous lengths that are multiples of 2 MiB, as CONFIG_TRANSPARENT_HUGEPAGE kernels do),
+// falling back to bottom-up.
+uint64_t AddressSpaces::get_unmapped_area(mm_struct* mm, uint64_t addr, uint64_t len,
+                                          unsigned flags, int& err) {
+    err = 0;
+    const uint64_t ts = mm->task_size;
+    if (len > ts) {
+        err = -ENOMEM;
+        return 0;
+    }
+    uint64_t result = 0;
+    bool found = false;
+    if (flags & MAP_FIXED) {
+        result = addr;
+        found = true;
+    } else if (addr) {
+        addr &= PAGE_MASK;
+        // mmap_address_hint_valid(), then the hint must end at or below the next VMA's start
+        // gap (the previous VMA is not checked).
+        if (ts - len >= addr) {
+            const vm_area_struct* next = find_vma(mm, addr);
+            if (!next || addr + len <= vm_start_gap(next)) {
+                result = addr;
+                found = true;
+            }
+        }
+    }
+    if (!found && !addr && (len & (PMD_SIZE - 1)) == 0) {
+        // __thp_get_unmapped_area(): search len + 2 MiB, then take the 2 MiB-aligned slot at
+        // its top (off_sub == 0 on a top-down mm means the slot one 2 MiB above).
+        const uint64_t padded = len + PMD_SIZE;
+        if (padded > len) {
+            if (auto r = unmapped_area_topdown(mm, padded, PAGE_SIZE, mm->mmap_base, 0)) {
+                const uint64_t off_sub = (0 - *r) & (PMD_SIZE - 1);
+                result = off_sub ? *r + off_sub : *r + PMD_SIZE;
+                found = true;
+            }
+        }
+    }
+    if (!found) {
+        if (auto r = unmapped_area_topdown(mm, len, PAGE_SIZE, mm->mmap_base, 0)) {
+            result = *r;
+            found = true;
+        } else {
+            // Bottom-up from TASK_UNMAPPED_BASE (the legacy base) when top-down fails.
+            if (auto b = mm->mm_mt.empty_area(mm->mmap_legacy_base, ts - 1, len)) {
+                result = *b;
+                found = true;
+            }
+        }
+    }
+    if (!found) {
+        err = -ENOMEM;
+        return 0;
+    }
+    if (result > ts - len) {
+        err = -ENOMEM;
+        return 0;
+    }
+    if (result & ~PAGE_MASK) {
+        err = -EINVAL;
+        return 0;
+    }
+    if (result < MMAP_MIN_ADDR) { // security_mmap_addr(): below mmap_min_addr needs CAP_SYS_RAWIO
+        err = -EPERM;
+        return 0;
+    }
+    return result;
+}
+
+// do_mmap() + __mmap_region() for MAP_ANONYMOUS | MAP_PRIVATE.
+int64_t AddressSpaces::do_mmap(mm_struct* mm, uint64_t addr, uint64_t len, unsigned prot,
+                               unsigned flags, unsigned cpu) {
+    node_cpu_ = cpu;
+    if (!(flags & MAP_ANONYMOUS))
+        throw KernelBug("do_mmap: file mappings are not implemented (there is no page cache)");
+    if (!len) return -EINVAL;
+    const unsigned type = flags & 0x0f;
+    if (type == MAP_SHARED)
+        throw KernelBug("do_mmap: shared anonymous memory (shmem) is not implemented yet");
+    if (type != MAP_PRIVATE) return -EINVAL;
+    if (flags & MAP_FIXED_NOREPLACE) flags |= MAP_FIXED;
+    if (!(flags & MAP_FIXED)) { // round_hint_to_min()
+        addr &= PAGE_MASK;
+        if (addr && addr < MMAP_MIN_ADDR) addr = MMAP_MIN_ADDR;
+    }
+    const uint64_t plen = (len + PAGE_SIZE - 1) & PAGE_MASK;
+    if (!plen) return -ENOMEM;
+    if (mm->map_count > MAX_MAP_COUNT) return -ENOMEM;
+    int err = 0;
+    addr = get_unmapped_area(mm, addr, plen, flags, err);
+    if (err) return err;
+    const uint64_t end = addr + plen;
+    if ((flags & MAP_FIXED_NOREPLACE) && mm->mm_mt.find(addr, end - 1)) return -EEXIST;
+
+    vm_flags_t vm_flags = mm->def_flags | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
+    if (prot & PROT_READ) vm_flags |= VM_READ;
+    if (prot & PROT_WRITE) vm_flags |= VM_WRITE;
+    if (prot & PROT_EXEC) vm_flags |= VM_EXEC;
+    if (flags & MAP_GROWSDOWN) vm_flags |= VM_GROWSDOWN;
+    if (flags & MAP_LOCKED) {
+        vm_flags |= VM_LOCKED;
+        // mlock_future_ok(): RLIMIT_MEMLOCK (8 MiB) for a task without CAP_IPC_LOCK.
+        if (mm->locked_vm + (plen >> PAGE_SHIFT) > RLIMIT_MEMLOCK_PAGES) return -EAGAIN;
+    }
+    if (flags & MAP_NORESERVE) vm_flags |= VM_NORESERVE;
+    const uint64_t pgoff = addr >> PAGE_SHIFT;
+    const uint64_t pglen = plen >> PAGE_SHIFT;
+
+    // MAP_FIXED over existing mappings replaces them (vms_gather_munmap_vmas, then the new VMA
+    // goes in their place).
+    if (mm->mm_mt.find(addr, end - 1)) {
+        if (const int e = do_munmap(mm, addr, plen, cpu); e) return e;
+    }
+    // accountable_mapping(): private writable memory is charged (VM_ACCOUNT) if the overcommit
+    // heuristic allows it: mode 0 refuses only a request larger than RAM + swap.
+    if ((vm_flags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) == VM_WRITE) {
+        uint64_t totalram = 0;
+        for (const auto& n : pa_.nodes)
+            for (const auto& z : n.node_zones) totalram += z.managed_pages;
+        if (pglen > totalram) return -ENOMEM;
+        vm_flags |= VM_ACCOUNT;
+    }
+
+    // vma_merge_new_range(): extend the previous VMA, the next one, or both into one.
+    vm_area_struct* prev = vma_prev(mm, addr);
+    if (prev && prev->vm_end != addr) prev = nullptr;
+    vm_area_struct* next = find_vma(mm, end);
+    if (next && next->vm_start != end) next = nullptr;
+    auto same = [&](const vm_area_struct* v) {
+        return v && v->vm_flags == vm_flags && !(vm_flags & VM_SPECIAL);
+    };
+    const bool left =
+        same(prev) && mergeable_anon(nullptr, prev) && prev->vm_pgoff + prev->pages() == pgoff;
+    bool right = same(next) && mergeable_anon(nullptr, next) && next->vm_pgoff == pgoff + pglen;
+    if (left && right && prev->anon && next->anon && prev->anon != next->anon) right = false;
+    vm_area_struct* vma = nullptr;
+    if (left || right) {
+        // vma_expand() / the next VMA's start moved down: one store over the merged range.
+        vm_area_struct* target = left ? prev : next;
+        const uint64_t new_start = left ? prev->vm_start : addr;
+        const uint64_t new_end = right ? next->vm_end : end;
+        if (!mm->mm_mt.store(new_start, new_end - 1, reinterpret_cast<uint64_t>(target)))
+            return -ENOMEM;
+        if (left && right) {
+            // The next VMA goes; its anon_vma, if it had one and prev did not, carries over
+            // (dup_anon_vma).
+            if (next->anon && !prev->anon) {
+                std::swap(prev->anon, next->anon);
+                std::swap(prev->avc_list, next->avc_list);
+                for (anon_vma_chain* c = prev->avc_list; c; c = c->same_vma_next) c->vma = prev;
+            }
+            unlink_anon_vmas(next, cpu);
+            vm_area_free(next);
+            mm->map_count--;
+        }
+        if (!left) next->vm_pgoff = pgoff;
+        target->vm_start = new_start;
+        target->vm_end = new_end;
+        vma = target;
+    } else {
+        vma = vm_area_alloc(mm);
+        if (!vma) return -ENOMEM;
+        vma->vm_start = addr;
+        vma->vm_end = end;
+        vma->vm_flags = vm_flags;
+        vma->vm_pgoff = pgoff;
+        vma->vm_page_prot = vm_get_page_prot(vm_flags);
+        if (!store_vma(mm, vma)) {
+            vm_area_free(vma);
+            return -ENOMEM;
+        }
+        mm->map_count++;
+    }
+    vm_stat_account(mm, vm_flags, int64_t(pglen));
+    if (vm_flags & VM_LOCKED) mm->locked_vm += pglen;
+
+    // mm_populate(): MAP_POPULATE or a locked mapping faults every page in (a write fault for
+    // private writable memory, FOLL_WRITE; a read fault, the zero page, otherwise).
+    if ((vm_flags & VM_LOCKED) || (flags & MAP_POPULATE)) {
+        const bool write = (vm_flags & (VM_WRITE | VM_SHARED)) == VM_WRITE;
+        for (uint64_t a = addr; a < end; a += PAGE_SIZE) {
+            const pteval_t e = lookup_pte(mm, a);
+            if (pte_present(e) && (!write || pte_write(e))) continue;
+            vm_area_struct* v = find_vma(mm, a);
+            vmstat_.pgfault++;
+            if (task_struct* t = current_[cpu]; t && t->mm == mm) t->min_flt++;
+            if (handle_mm_fault(mm, v, a, write, cpu) != vm_fault::ok) break; // populate stops
+        }
+    }
+    return int64_t(addr);
+}
+
+// __split_vma(): `vma` becomes two at addr; the new VMA (from the vm_area_struct cache, with
+// clones of the anon_vma chains) takes the lower part if new_below, else the upper part.
+int AddressSpaces::split_vma(mm_struct* mm, vm_area_struct* vma, uint64_t addr, bool new_below) {
+    vm_area_struct* nv = vm_area_dup(vma);
+    if (!nv) return -ENOMEM;
+    if (new_below) {
+        nv->vm_end = addr;
+    } else {
+        nv->vm_start = addr;
+        nv->vm_pgoff += (addr - vma->vm_start) >> PAGE_SHIFT;
+    }
+    // anon_vma_clone(): the new VMA links to the same anon_vmas.
+    for (anon_vma_chain* c = vma->avc_list; c; c = c->same_vma_next) {
+        const SlabObj o = slab_.kmem_cache_alloc(anon_vma_chain_cachep_, GFP_KERNEL, node_cpu_);
+        if (o.null()) {
+            unlink_anon_vmas(nv, node_cpu_);
+            vm_area_free(nv);
+            return -ENOMEM;
+        }
+        auto* avc = new anon_vma_chain;
+        avc->obj = o;
+        avc->vma = nv;
+        avc->av = c->av;
+        avc->same_vma_next = nv->avc_list;
+        nv->avc_list = avc;
+        avc->same_anon_next = c->av->rb_root;
+        c->av->rb_root = avc;
+    }
+    nv->anon = vma->anon;
+    if (nv->anon) nv->anon->num_active_vmas++;
+    if (!store_vma(mm, nv)) {
+        unlink_anon_vmas(nv, node_cpu_);
+        vm_area_free(nv);
+        return -ENOMEM;
+    }
+    if (new_below) {
+        vma->vm_pgoff += (addr - vma->vm_start) >> PAGE_SHIFT;
+        vma->vm_start = addr;
+    } else {
+        vma->vm_end = addr;
+    }
+    mm->map_count++;
+    return 0;
+}
+
+// do_vmi_munmap() checks, then do_vmi_align_munmap().
+int AddressSpaces::do_munmap(mm_struct* mm, uint64_t start, uint64_t len, unsigned cpu) {
+    node_cpu_ = cpu;
+    const uint64_t ts = mm->task_size;
+    if ((start & ~PAGE_MASK) || start > ts || len > ts - start) return -EINVAL;
+    const uint64_t end = start + ((len + PAGE_SIZE - 1) & PAGE_MASK);
+    if (end == start) return -EINVAL;
+    const auto first = mm->mm_mt.find(start, end - 1);
+    if (!first) return 0;
+    return do_vmi_align_munmap(mm, as_vma(first->entry), start, end);
+}
+
+int AddressSpaces::do_vmi_align_munmap(mm_struct* mm, vm_area_struct* vma, uint64_t start,
+                                       uint64_t end) {
+    const unsigned cpu = node_cpu_;
+    // vms_gather_munmap_vmas(): split the first and last VMA where the range cuts them.
+    if (start > vma->vm_start) {
+        if (end < vma->vm_end && mm->map_count >= MAX_MAP_COUNT) return -ENOMEM;
+        if (const int e = split_vma(mm, vma, start, true); e) return e;
+    }
+    std::vector<vm_area_struct*> gone;
+    for (vm_area_struct* v = vma; v && v->vm_start < end;) {
+        if (v->vm_end > end) {
+            if (const int e = split_vma(mm, v, end, false); e) return e;
+        }
+        gone.push_back(v);
+        v = v->vm_end < mm->task_size ? find_vma(mm, v->vm_end) : nullptr;
+    }
+    vm_area_struct* prev = vma_prev(mm, start);
+    vm_area_struct* next = end < mm->task_size ? find_vma(mm, end) : nullptr;
+    // vma_iter_clear_gfp(): the range leaves the tree.
+    if (!mm->mm_mt.erase(start, end - 1)) return -ENOMEM;
+    // vms_complete_munmap_vmas(): the page tables and pages go, then the VMAs, then the counts.
+    mm->update_hiwater_rss();
+    zap_range(mm, start, end, cpu);
+    free_pgtables(mm, gone, prev ? prev->vm_end : 0, next ? next->vm_start : 0, cpu);
+    mm->update_hiwater_vm();
+    for (vm_area_struct* v : gone) {
+        vm_stat_account(mm, v->vm_flags, -int64_t(v->pages()));
+        if (v->vm_flags & VM_LOCKED) mm->locked_vm -= v->pages();
+        mm->map_count--;
+        vm_area_free(v);
+    }
+    return 0;
+}
+
+} // namespace mmemu

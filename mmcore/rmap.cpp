@@ -1,0 +1,110 @@
+// The anonymous reverse map (mm/rmap.c, seed 002): anon_vma_prepare() gives a VMA the anon_vma
+// its pages will point to (reusing a neighbour's when the kernel would), unlink_anon_vmas()
+// takes it apart when the VMA goes, and folio_add_new_anon_rmap() makes a fresh page anonymous,
+// exclusive and mapped once.
+#include "mmcore/address_spaces.h"
+#include "mmcore/gfp.h"
+
+namespace mmemu {
+
+namespace {
+
+// anon_vma_compatible(): a and b (a below b) could have been one VMA.
+bool anon_vma_compatible(const vm_area_struct* a, const vm_area_struct* b) {
+    return a->vm_end == b->vm_start && !((a->vm_flags ^ b->vm_flags) & ~VM_ACCESS_FLAGS) &&
+           b->vm_pgoff == a->vm_pgoff + ((b->vm_start - a->vm_start) >> PAGE_SHIFT);
+}
+
+// reusable_anon_vma(): old's anon_vma, if a and b are compatible and old has only its own
+// chain (no anon_vma inherited through fork).
+anon_vma* reusable_anon_vma(const vm_area_struct* old, const vm_area_struct* a,
+                            const vm_area_struct* b) {
+    if (!anon_vma_compatible(a, b)) return nullptr;
+    if (old->anon && old->avc_list && !old->avc_list->same_vma_next) return old->anon;
+    return nullptr;
+}
+
+} // namespace
+
+// anon_vma_prepare() -> __anon_vma_prepare(): one anon_vma_chain, and either the anon_vma of a
+// neighbour (find_mergeable_anon_vma: the next VMA first, then the previous) or a new one that
+// is its own root and parent.
+bool AddressSpaces::anon_vma_prepare(vm_area_struct* vma, unsigned cpu) {
+    if (vma->anon) return true;
+    const SlabObj avc_obj = slab_.kmem_cache_alloc(anon_vma_chain_cachep_, GFP_KERNEL, cpu);
+    if (avc_obj.null()) return false;
+    mm_struct* mm = vma->vm_mm;
+    anon_vma* av = nullptr;
+    if (vma->vm_end < mm->task_size) {
+        if (auto* next = find_vma(mm, vma->vm_end)) av = reusable_anon_vma(next, vma, next);
+    }
+    if (!av) {
+        if (auto* prev = vma_prev(mm, vma->vm_start)) av = reusable_anon_vma(prev, prev, vma);
+    }
+    if (!av) {
+        const SlabObj obj = slab_.kmem_cache_alloc(anon_vma_cachep_, GFP_KERNEL, cpu);
+        if (obj.null()) {
+            slab_.kmem_cache_free(anon_vma_chain_cachep_, avc_obj, cpu);
+            return false;
+        }
+        av = new anon_vma;
+        av->obj = obj;
+        av->num_children++; // the self-parent link of a new root
+    }
+    auto* avc = new anon_vma_chain;
+    avc->obj = avc_obj;
+    avc->vma = vma;
+    avc->av = av;
+    avc->same_vma_next = vma->avc_list;
+    vma->avc_list = avc;
+    avc->same_anon_next = av->rb_root;
+    av->rb_root = avc;
+    vma->anon = av;
+    av->num_active_vmas++;
+    return true;
+}
+
+// unlink_anon_vmas(): every chain of the VMA leaves its anon_vma; an anon_vma that no chain
+// reaches any more drops the reference its VMAs held (put_anon_vma), and a freed child drops
+// its root's.
+void AddressSpaces::unlink_anon_vmas(vm_area_struct* vma, unsigned cpu) {
+    if (vma->anon) vma->anon->num_active_vmas--;
+    for (anon_vma_chain* avc = vma->avc_list; avc;) {
+        anon_vma* av = avc->av;
+        anon_vma_chain** pp = &av->rb_root;
+        while (*pp != avc) pp = &(*pp)->same_anon_next;
+        *pp = avc->same_anon_next;
+        anon_vma_chain* next = avc->same_vma_next;
+        if (!av->rb_root) {
+            av->parent->num_children--;
+            if (--av->refcount == 0) {
+                anon_vma* root = av->root;
+                slab_.kmem_cache_free(anon_vma_cachep_, av->obj, cpu);
+                delete av;
+                if (root != av && --root->refcount == 0) {
+                    slab_.kmem_cache_free(anon_vma_cachep_, root->obj, cpu);
+                    delete root;
+                }
+            }
+        }
+        slab_.kmem_cache_free(anon_vma_chain_cachep_, avc->obj, cpu);
+        delete avc;
+        avc = next;
+    }
+    vma->avc_list = nullptr;
+    vma->anon = nullptr;
+}
+
+// folio_add_new_anon_rmap(..., RMAP_EXCLUSIVE): mapping = the VMA's anon_vma, index = the linear
+// page index, mapped once, AnonExclusive; NR_ANON_MAPPED counts it.
+void AddressSpaces::folio_add_new_anon_rmap(page* p, vm_area_struct* vma, uint64_t addr) {
+    p->set(PG_anon);
+    p->set(PG_anon_exclusive);
+    p->set(PG_swapbacked);
+    p->mapping = reinterpret_cast<uint64_t>(vma->anon);
+    p->index = ((addr - vma->vm_start) >> PAGE_SHIFT) + vma->vm_pgoff;
+    p->_mapcount = 1;
+    vmstat_.nr_anon_pages++;
+}
+
+} // namespace mmemu
