@@ -867,8 +867,7 @@ std::string MapleTree::validate() const {
         for (unsigned i = 0; i < x.n; i++)
             if (x.pivot[i] < range_min(x, i) || (i && x.pivot[i] <= x.pivot[i - 1]))
                 fail("pivots out of order", x);
-        if (it.id != root_ && x.n - 1u < min_slots(x.leaf) && x.max != g_.max)
-            fail("insufficient node", x);
+        if (it.id != root_ && x.n - 1u < min_slots(x.leaf)) fail("insufficient node", x);
         if (x.leaf) {
             if (it.depth != height_) fail("leaf at the wrong depth", x);
             for (unsigned i = 0; i < x.n; i++) {
