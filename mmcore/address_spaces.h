@@ -54,10 +54,16 @@ struct SegvInfo {
     const char* reason = ""; // in the kernel's words (which check of fault.c refused it)
 };
 
-// struct task_struct: the fields the memory manager uses.
+// struct task_struct: the fields the memory manager uses. Each is an object of the
+// "task_struct" cache while it lives; the host record stays after exit for the statistics.
 struct task_struct {
     int pid = 0;
+    std::string comm; // the name the scenario gave the process
     mm_struct* mm = nullptr;
+    unsigned cpu = 0; // the CPU it runs on
+    bool exited = false;
+    std::string exit_reason; // "exit", "SIGSEGV", "killed: out of memory"
+    SlabObj obj;
     uint64_t min_flt = 0, maj_flt = 0;
     std::optional<SegvInfo> segv; // the fatal SIGSEGV, once delivered
     bool oom_killed = false;      // a fault found no memory (killed in the OOM killer's stead)
@@ -118,6 +124,27 @@ public:
     vm_area_struct* find_vma(const mm_struct* mm, uint64_t addr) const;
     // Every VMA in address order.
     std::vector<const vm_area_struct*> vmas(const mm_struct* mm) const;
+
+    // ---- tasks (kernel/fork.c, kernel/exit.c) ----
+    // A new task with an empty address space (pid from 1 in creation order), or nullptr when
+    // memory runs out.
+    task_struct* task_create(const std::string& comm, unsigned cpu);
+    // do_exit(): the address space goes (exit_mm -> mmput) and the task_struct object is freed
+    // (the parent reaps at once; the host record stays with `reason`).
+    void task_exit(task_struct* t, const std::string& reason);
+    const std::vector<std::unique_ptr<task_struct>>& tasks() const { return tasks_; }
+
+    // ---- exec (fs/binfmt_elf.c, fs/exec.c; exec.cpp) ----
+    // The layout load_elf_binary() gives a static non-PIE x86_64 binary, without a page cache:
+    // text (r-x) at 0x400000, data and bss (rw-) after it, brk starting right after them (ASLR
+    // off), and the stack VMA below STACK_TOP. Text and data pages are loaded at once with
+    // `content` bytes (as reading the file would); bss and stack are demand-zero, but for the
+    // stack's top page, which holds the arguments and environment. 0 or -errno.
+    struct ExecLayout {
+        uint64_t code = 0, data = 0, bss = 0; // bytes
+        uint64_t stack = 132 * 1024;          // bytes (setup_arg_pages: args + 128 KiB)
+    };
+    int exec_layout(task_struct* t, const ExecLayout& l, uint64_t content_seed);
 
     // ---- scheduling hooks ----
     // The task running on `cpu` (nullptr: idle); switch_mm() to its mm (CR3).
@@ -180,6 +207,9 @@ private:
     int do_vmi_align_munmap(mm_struct* mm, vm_area_struct* vma, uint64_t start, uint64_t end);
     vm_area_struct* vma_prev(const mm_struct* mm, uint64_t addr) const;
 
+    // exec.cpp: fault in [start, end) of a VMA as a write and fill each page (a file read).
+    bool load_pages(mm_struct* mm, uint64_t start, uint64_t end, uint64_t seed, unsigned cpu);
+
     // memory.cpp
     enum class vm_fault { ok, oom, sigbus };
     vm_fault handle_mm_fault(mm_struct* mm, vm_area_struct* vma, uint64_t addr, bool write,
@@ -188,7 +218,9 @@ private:
                                bool write, unsigned cpu);
     vm_fault do_wp_page(mm_struct* mm, vm_area_struct* vma, uint64_t addr, PhysAddr ptep,
                         pteval_t orig, unsigned cpu);
-    void zap_range(mm_struct* mm, uint64_t start, uint64_t end, unsigned cpu);
+    // zap_pte_range() over [start, end); with `gather`, the pages are added to it unflushed.
+    void zap_range(mm_struct* mm, uint64_t start, uint64_t end, unsigned cpu,
+                   std::vector<page*>* gather = nullptr);
     void free_pgtables(mm_struct* mm, const std::vector<vm_area_struct*>& vmas, uint64_t floor,
                        uint64_t ceiling, unsigned cpu);
     void exit_mmap(mm_struct* mm, unsigned cpu);
@@ -222,6 +254,7 @@ private:
     bool tearing_down_ = false;
     std::vector<task_struct*> current_;
     std::vector<mm_struct*> mms_;
+    std::vector<std::unique_ptr<task_struct>> tasks_;
     MmVmstat vmstat_;
     MmemuFaultCounts counts_;
     uint64_t kernel_oops_ = 0;

@@ -139,6 +139,36 @@ void AddressSpaces::mmput(mm_struct* mm, unsigned cpu) {
     delete mm;
 }
 
+task_struct* AddressSpaces::task_create(const std::string& comm, unsigned cpu) {
+    const SlabObj obj = slab_.kmem_cache_alloc(task_cachep_, GFP_KERNEL, cpu);
+    if (obj.null()) return nullptr;
+    mm_struct* mm = mm_alloc(cpu);
+    if (!mm) {
+        slab_.kmem_cache_free(task_cachep_, obj, cpu);
+        return nullptr;
+    }
+    auto t = std::make_unique<task_struct>();
+    t->pid = int(tasks_.size()) + 1;
+    t->comm = comm;
+    t->mm = mm;
+    t->cpu = cpu;
+    t->obj = obj;
+    tasks_.push_back(std::move(t));
+    return tasks_.back().get();
+}
+
+void AddressSpaces::task_exit(task_struct* t, const std::string& reason) {
+    const unsigned cpu = t->cpu;
+    for (unsigned c = 0; c < current_.size(); c++)
+        if (current_[c] == t) set_current(c, nullptr);
+    if (t->mm) mmput(t->mm, cpu);
+    t->mm = nullptr;
+    slab_.kmem_cache_free(task_cachep_, t->obj, cpu);
+    t->obj = SlabObj{};
+    t->exited = true;
+    t->exit_reason = reason;
+}
+
 // switch_mm() without PCIDs yet: CR3 gets the next mm's PGD (swapper_pg_dir for none), which
 // flushes every non-global TLB entry.
 void AddressSpaces::set_current(unsigned cpu, task_struct* t) {

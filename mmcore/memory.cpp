@@ -192,8 +192,10 @@ void AddressSpaces::flush_tlb_mm_range(mm_struct* mm, uint64_t start, uint64_t e
 // zap_pte_range() over [start, end): every PTE cleared; an anonymous page loses a mapping
 // (MM_ANONPAGES, mapcount, NR_ANON_MAPPED) and, after the TLB flush, the mapping's reference
 // (tlb_finish_mmu frees the batch); the zero page is not counted anywhere.
-void AddressSpaces::zap_range(mm_struct* mm, uint64_t start, uint64_t end, unsigned cpu) {
-    std::vector<page*> batch;
+void AddressSpaces::zap_range(mm_struct* mm, uint64_t start, uint64_t end, unsigned cpu,
+                              std::vector<page*>* gather) {
+    std::vector<page*> own;
+    std::vector<page*>& batch = gather ? *gather : own;
     bool any = false;
     for (uint64_t a = start; a < end;) {
         const auto ptep = pte_offset(mm, a);
@@ -217,6 +219,7 @@ void AddressSpaces::zap_range(mm_struct* mm, uint64_t start, uint64_t end, unsig
             batch.push_back(p);
         }
     }
+    if (gather) return; // the caller flushes once and frees the batch (tlb_finish_mmu)
     if (any) flush_tlb_mm_range(mm, start, end);
     for (page* p : batch) put_anon_page(p, cpu);
 }
@@ -248,7 +251,11 @@ void AddressSpaces::exit_mmap(mm_struct* mm, unsigned cpu) {
     std::vector<vm_area_struct*> all;
     mm->mm_mt.for_each(
         [&](const MapleRange& r) { all.push_back(reinterpret_cast<vm_area_struct*>(r.entry)); });
-    for (vm_area_struct* v : all) zap_range(mm, v->vm_start, v->vm_end, cpu);
+    // unmap_vmas() under one full-mm gather: one flush, then the pages go (tlb_finish_mmu).
+    std::vector<page*> batch;
+    for (vm_area_struct* v : all) zap_range(mm, v->vm_start, v->vm_end, cpu, &batch);
+    if (!batch.empty()) flush_tlb_mm_range(mm, 0, mm->task_size);
+    for (page* p : batch) put_anon_page(p, cpu);
     mm->mm_mt.set_in_rcu(false);
     free_pgtables(mm, all, 0, 0, cpu);
     for (vm_area_struct* v : all) {

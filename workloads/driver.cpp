@@ -27,6 +27,12 @@ Driver::Driver(const Scenario& sc, RunOptions opt, std::unique_ptr<System> sys)
             kernel_state_.slots.resize(sc.kernel_names->handle_names.size());
             kernel_state_.caches.assign(sc.kernel_names->cache_names.size(), nullptr);
         }
+        if (sc.process_names) {
+            cx_.procs = &process_state_;
+            process_state_.names = sc.process_names.get();
+            process_state_.tasks.assign(sc.process_names->proc_names.size(), nullptr);
+            process_state_.regions.resize(sc.process_names->region_names.size());
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 
 #include "system/system.h"
 #include "workloads/ops_kernel.h"
+#include "workloads/ops_process.h"
 #include "workloads/results.h"
 #include "workloads/scenario.h"
 #include "workloads/statistics.h"
@@ -47,6 +48,7 @@ private:
     std::unique_ptr<System> system_;
     Results results_;
     KernelRunState kernel_state_;
+    ProcessRunState process_state_;
     RunContext cx_;
     size_t next_ = 0; // the next op to run
 };

@@ -20,6 +20,8 @@ struct MachineConfig;
 struct Results;
 struct KernelRunState;
 struct KernelNames;
+struct ProcessNames;
+struct ProcessRunState;
 
 // Which scenarios an op belongs to: a bare machine (no kernel booted), a kernel scenario, or
 // both.
@@ -54,7 +56,8 @@ struct FieldSpec {
 struct CompileState {
     const MachineConfig* machine = nullptr;
     bool bare = false;
-    std::shared_ptr<KernelNames> kernel_names; // the kernel family's ids and caches
+    std::shared_ptr<KernelNames> kernel_names;   // the kernel family's ids and caches
+    std::shared_ptr<ProcessNames> process_names; // the process family's processes and regions
     std::vector<std::string> checkpoint_names;
     uint64_t total_allocations = 0; // the sum of every allocating op's count (bounded)
 };
@@ -64,6 +67,7 @@ struct RunContext {
     System& sys;
     Results& results;
     KernelRunState* kernel = nullptr; // the kernel family's slots and caches (kernel scenarios)
+    ProcessRunState* procs = nullptr; // the process family's tasks and regions
     bool audit = true;                // check the frame invariant at each checkpoint
 };
 

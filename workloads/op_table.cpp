@@ -2,6 +2,7 @@
 
 #include "workloads/ops_kernel.h"
 #include "workloads/ops_machine.h"
+#include "workloads/ops_process.h"
 #include "workloads/ops_run.h"
 
 namespace mmemu {
@@ -10,6 +11,7 @@ const std::vector<OpFamily>& op_families() {
     static const std::vector<OpFamily> families = {
         {"run", &run_op_specs()},
         {"kernel", &kernel_op_specs()},
+        {"process", &process_op_specs()},
         {"machine", &machine_op_specs()},
     };
     return families;

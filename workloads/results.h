@@ -85,6 +85,19 @@ struct KernelBugRecord {
     std::string message;
 };
 
+// A fatal signal the kernel delivered to a process (SIGSEGV from the fault path, or a kill for
+// memory a fault could not get): the process died there.
+struct SignalRecord {
+    uint32_t event = 0;
+    std::string process;
+    int pid = 0;
+    std::string signal;  // "SIGSEGV" or "SIGKILL"
+    std::string si_code; // SIGSEGV: "SEGV_MAPERR" or "SEGV_ACCERR"
+    uint64_t addr = 0;   // SIGSEGV: si_addr
+    uint32_t error_code = 0;
+    std::string reason;
+};
+
 struct CheckpointRecord {
     std::string name;
     uint32_t event;
@@ -100,6 +113,7 @@ struct Results {
     uint64_t expectations_checked = 0;
     std::vector<std::pair<uint32_t, std::string>> expectation_failures; // event, message
     std::optional<KernelBugRecord> kernel_bug;
+    std::vector<SignalRecord> signals;
     std::vector<CheckpointRecord> checkpoints;
 
     // Records a failed try `index` of `event`, merged into the previous record when it is the

@@ -523,6 +523,7 @@ CompileResult compile_scenario(const std::string& file, const std::string& text,
             st.bare = sc.bare;
             compile_events(ck, doc["events"], st, sc.ops);
             sc.kernel_names = st.kernel_names;
+            sc.process_names = st.process_names;
             sc.checkpoint_names = std::move(st.checkpoint_names);
         }
     }

@@ -33,7 +33,8 @@ struct Scenario {
     MachineConfig machine;
     KernelConfig kernel;
     std::vector<std::unique_ptr<Op>> ops;
-    std::shared_ptr<KernelNames> kernel_names; // the kernel ops' ids and caches (may be null)
+    std::shared_ptr<KernelNames> kernel_names;   // the kernel ops' ids and caches (may be null)
+    std::shared_ptr<ProcessNames> process_names; // the processes and regions (may be null)
     std::vector<std::string> checkpoint_names;
 };
 

@@ -379,6 +379,22 @@ const StatGroup<Results> EXPECTATIONS = {
          }},
     }};
 
+const StatGroup<SignalRecord> SIGNALS = {
+    "results.signals[]",
+    "fatal signals",
+    "Kernel scenarios: each process the kernel killed while the scenario ran, where and why.",
+    {
+        STAT("event", event, "", "the event whose access was fatal", r.event),
+        STAT("process", text, "", "the process's name", r.process),
+        STAT("pid", count, "", "its pid", r.pid),
+        STAT("signal", text, "", "SIGSEGV, or SIGKILL for a fault that found no memory", r.signal),
+        STAT("si_code", text, "siginfo", "SEGV_MAPERR (no mapping) or SEGV_ACCERR (not allowed)",
+             r.si_code),
+        STAT("addr", hex, "siginfo", "si_addr: the faulting address", hex(r.addr)),
+        STAT("error_code", hex, "", "the page fault's error code", hex(r.error_code)),
+        STAT("reason", text, "", "which check of arch/x86/mm/fault.c refused it", r.reason),
+    }};
+
 const StatGroup<RunSummary> RESULTS = {
     "results",
     "results",
@@ -404,6 +420,10 @@ const StatGroup<RunSummary> RESULTS = {
          [](ojson& o, const RunSummary& r) {
              if (!r.system.bare()) o["page_allocator"] = PAGE_ALLOCATOR.object(r.system.kernel());
          }},
+        {"signals", Unit::none, "", "kernel scenarios: fatal signals (below)",
+         [](ojson& o, const RunSummary& r) {
+             if (!r.system.bare()) o["signals"] = SIGNALS.rows(r.results.signals);
+         }},
         {"kernel_bug", Unit::none, "", "kernel scenarios stopped by a kernel BUG (below)",
          [](ojson& o, const RunSummary& r) {
              if (r.results.kernel_bug) o["kernel_bug"] = KERNEL_BUG.object(*r.results.kernel_bug);
@@ -421,10 +441,8 @@ const StatGroup<RunSummary> RESULTS = {
              if (!r.system.bare()) return;
              o["accesses"] = ACCESSES.rows(r.results.accesses);
          }},
-        {"expectations", Unit::none, "", "bare machines: expectations (below)",
-         [](ojson& o, const RunSummary& r) {
-             if (r.system.bare()) o["expectations"] = EXPECTATIONS.object(r.results);
-         }},
+        {"expectations", Unit::none, "", "expectations of accesses and reads (below)",
+         [](ojson& o, const RunSummary& r) { o["expectations"] = EXPECTATIONS.object(r.results); }},
     }};
 
 const StatGroup<HostInfo> HOST = {
@@ -498,6 +516,7 @@ std::vector<StatGroupDoc> statistics_reference() {
     for (const auto& g : {RESULTS.doc(), PAGE_ALLOCATOR.doc()}) out.push_back(g);
     out.push_back(FAILURES.doc());
     out.push_back(SLAB_ERRORS.doc());
+    out.push_back(SIGNALS.doc());
     out.push_back(KERNEL_BUG.doc());
     out.push_back(fault_doc_at("results.faults[]", "faults", true));
     out.push_back(ACCESSES.doc());

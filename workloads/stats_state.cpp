@@ -157,6 +157,12 @@ const StatGroup<Vmstat> VMSTAT = {
              "pages in slabs of SLAB_RECLAIM_ACCOUNT caches", r.k.slab.nr_slab_pages(true)),
         STAT("nr_slab_unreclaimable", pages, "/proc/vmstat", "pages in the other slabs",
              r.k.slab.nr_slab_pages(false)),
+        STAT("nr_anon_pages", pages, "/proc/vmstat",
+             "anonymous pages mapped by at least one process (NR_ANON_MAPPED)",
+             r.k.spaces.vmstat().nr_anon_pages),
+        STAT("nr_page_table_pages", pages, "/proc/vmstat",
+             "user page-table pages, PGDs included (NR_PAGETABLE)",
+             r.k.spaces.vmstat().nr_page_table_pages),
         {"pgalloc_<zone>", Unit::pages, "/proc/vmstat",
          "pages allocated from the zone (2^order per allocation)",
          [](ojson& o, const Vmstat& v) { per_zone<&vm_event_state::pgalloc>(o, v, "pgalloc_"); }},
@@ -168,6 +174,14 @@ const StatGroup<Vmstat> VMSTAT = {
         STAT("pgfree", pages, "/proc/vmstat",
              "pages freed, including the boot-time release of all free memory",
              r.k.buddy.events().pgfree),
+        STAT("pgfault", count, "/proc/vmstat", "page faults handled (mm_account_fault)",
+             r.k.spaces.vmstat().pgfault),
+        STAT("pgmajfault", count, "/proc/vmstat",
+             "of those, major faults (none: there is no file or swap I/O)",
+             r.k.spaces.vmstat().pgmajfault),
+        STAT("pgreuse", count, "/proc/vmstat",
+             "write faults that reused an anonymous page in place (wp_page_reuse)",
+             r.k.spaces.vmstat().pgreuse),
     }};
 
 // ---- per-zone groups ----------------------------------------------------------------------
@@ -554,6 +568,89 @@ const StatGroup<CpuRow> CPUS = {
          [](ojson& o, const CpuRow& r) { o["pf_by_error_code"] = PF_CODES.object(r.mmu.stats()); }},
     }};
 
+// ---- processes ------------------------------------------------------------------------------
+
+// /proc/PID/status of a live process: its mm's counters in kB.
+template <class F> void if_mm(ojson& o, const task_struct& t, const char* key, F f) {
+    if (t.mm) o[key] = f(*t.mm);
+}
+#define MM_KB(name, mirrors, meaning, expr)                                                        \
+    {                                                                                              \
+        name, Unit::kB, mirrors, meaning, [](ojson& o, const task_struct& t) {                     \
+            if_mm(o, t, name, [](const mm_struct& m) { return uint64_t(expr) * KB_PER_PAGE; });    \
+        }                                                                                          \
+    }
+
+const StatGroup<task_struct> PROCESSES = {
+    "state.processes[]",
+    "processes",
+    "Kernel scenarios: a row per process the scenario spawned, in spawn order. A process that "
+    "has exited keeps pid, name, state, exit, minflt and majflt; the memory fields are those of "
+    "/proc/PID/status for a live one.",
+    {
+        STAT("pid", count, "/proc/PID/status", "Pid (1, 2, ... in spawn order)", r.pid),
+        STAT("name", text, "/proc/PID/status", "the process's name in the scenario", r.comm),
+        STAT("state", text, "/proc/PID/status", "\"running\" or \"exited\"",
+             r.exited ? "exited" : "running"),
+        STAT("exit", text, "", "why it exited: \"exit\", \"SIGSEGV\", \"killed: out of memory\"",
+             r.exit_reason),
+        STAT("minflt", count, "/proc/PID/stat", "minor page faults (field 10)", r.min_flt),
+        STAT("majflt", count, "/proc/PID/stat", "major page faults (field 12)", r.maj_flt),
+        MM_KB("VmPeak", "/proc/PID/status", "peak virtual memory size (hiwater_vm)",
+              m.get_hiwater_vm()),
+        MM_KB("VmSize", "/proc/PID/status", "virtual memory size (total_vm)", m.total_vm),
+        MM_KB("VmLck", "/proc/PID/status", "locked memory (locked_vm)", m.locked_vm),
+        MM_KB("VmHWM", "/proc/PID/status", "peak resident set (hiwater_rss)", m.get_hiwater_rss()),
+        MM_KB("VmRSS", "/proc/PID/status", "resident set: RssAnon + RssFile + RssShmem",
+              m.get_mm_rss()),
+        MM_KB("RssAnon", "/proc/PID/status", "resident anonymous pages (MM_ANONPAGES)",
+              m.get_mm_counter(MM_ANONPAGES)),
+        MM_KB("RssFile", "/proc/PID/status",
+              "resident file pages (MM_FILEPAGES; 0: text and data are anonymous here)",
+              m.get_mm_counter(MM_FILEPAGES)),
+        MM_KB("RssShmem", "/proc/PID/status", "resident shmem pages (MM_SHMEMPAGES)",
+              m.get_mm_counter(MM_SHMEMPAGES)),
+        MM_KB("VmData", "/proc/PID/status", "private writable non-stack memory (data_vm)",
+              m.data_vm),
+        MM_KB("VmStk", "/proc/PID/status", "stack memory (stack_vm)", m.stack_vm),
+        MM_KB("VmExe", "/proc/PID/status", "the text: PAGE_ALIGN(end_code) - start_code",
+              (((m.end_code + PAGE_SIZE - 1) & PAGE_MASK) - (m.start_code & PAGE_MASK)) /
+                  PAGE_SIZE),
+        {"VmPTE", Unit::kB, "/proc/PID/status", "page tables below the PGD (pgtables_bytes)",
+         [](ojson& o, const task_struct& t) {
+             if_mm(o, t, "VmPTE", [](const mm_struct& m) { return m.pgtables_bytes >> 10; });
+         }},
+        {"map_count", Unit::count, "", "VMAs (mm->map_count; the lines of /proc/PID/maps)",
+         [](ojson& o, const task_struct& t) {
+             if_mm(o, t, "map_count", [](const mm_struct& m) { return m.map_count; });
+         }},
+    }};
+
+// mmemu's own counts of what the fault path did (Linux keeps none of these).
+const StatGroup<AddressSpaces> MMEMU_FAULTS = {
+    "state.mmemu_faults",
+    "mmemu's fault counts",
+    "Kernel scenarios: what the page-fault path did, counted by mmemu (not Linux counters; "
+    "vmstat has the kernel's own).",
+    {
+        STAT("anonymous", count, "", "do_anonymous_page gave a fresh zeroed page",
+             r.fault_counts().anonymous),
+        STAT("zero_page", count, "", "do_anonymous_page mapped the shared zero page (a read)",
+             r.fault_counts().zero_page),
+        STAT("cow_copy", count, "",
+             "wp_page_copy gave a new page (a write to the zero page or a "
+             "shared page)",
+             r.fault_counts().cow_copy),
+        STAT("spurious", count, "", "the PTE already allowed the access",
+             r.fault_counts().spurious),
+        STAT("sigsegv", count, "", "faults that ended in SIGSEGV", r.fault_counts().sigsegv),
+        STAT("oom", count, "", "faults that found no memory", r.fault_counts().oom),
+        STAT("tlb_flushes", count, "", "TLB flushes the kernel asked for (flush_tlb_mm_range)",
+             r.fault_counts().tlb_flushes),
+        STAT("tlb_flush_pages", count, "", "pages of those flushed one by one with INVLPG",
+             r.fault_counts().tlb_flush_pages),
+    }};
+
 // A state: the kernel's /proc and debugfs view, or a bare machine's CPUs.
 const StatGroup<System> STATE = {
     "state",
@@ -590,6 +687,17 @@ const StatGroup<System> STATE = {
                  rows.push_back(SLABINFO.object(cache_row(*c)));
              o["slabinfo"] = rows;
          }},
+        {"processes", Unit::none, "/proc/PID/status", "kernel scenarios: a row per process (below)",
+         [](ojson& o, const System& s) {
+             if (s.bare()) return;
+             ojson rows = ojson::array();
+             for (const auto& t : s.kernel().spaces.tasks()) rows.push_back(PROCESSES.object(*t));
+             o["processes"] = rows;
+         }},
+        {"mmemu_faults", Unit::none, "", "kernel scenarios: mmemu's fault counts (below)",
+         [](ojson& o, const System& s) {
+             if (!s.bare()) o["mmemu_faults"] = MMEMU_FAULTS.object(s.kernel().spaces);
+         }},
         {"extfrag", Unit::none, "/sys/kernel/debug/extfrag", "kernel scenarios (below)",
          [](ojson& o, const System& s) {
              if (!s.bare()) o["extfrag"] = EXTFRAG_FILES.object(s.kernel());
@@ -621,6 +729,8 @@ std::vector<StatGroupDoc> state_reference() {
             ZONEINFO.doc(),
             PAGESETS.doc(),
             SLABINFO.doc(),
+            PROCESSES.doc(),
+            MMEMU_FAULTS.doc(),
             EXTFRAG_FILES.doc(),
             UNUSABLE.doc(),
             EXTFRAG.doc(),

@@ -116,7 +116,10 @@ const char* KERNEL_SETUP = R"([
   {"op": "kmem_cache_create", "cache": "c", "size": 64},
   {"op": "kmem_cache_create", "cache": "d", "size": 64},
   {"op": "kmem_cache_alloc", "cache": "c", "id": "o"},
-  {"op": "kmalloc", "id": "k", "size": 64}
+  {"op": "kmalloc", "id": "k", "size": 64},
+  {"op": "spawn", "process": "p"},
+  {"op": "spawn", "process": "q"},
+  {"op": "mmap", "process": "p", "region": "r", "length": 8192}
 ])";
 
 std::map<std::string, Probe> probes() {
@@ -136,6 +139,13 @@ std::map<std::string, Probe> probes() {
     p["kfree"] = {j(R"({"op": "kfree", "id": "k"})"), {}};
     p["write_object"] = {j(R"({"op": "write_object", "id": "k", "length": 8, "byte": 0})"), {}};
     p["drain_pages"] = {j(R"({"op": "drain_pages"})"), {}};
+    p["spawn"] = {j(R"({"op": "spawn", "process": "n"})"), {}};
+    p["exit"] = {j(R"({"op": "exit", "process": "q"})"), {}};
+    p["mmap"] = {j(R"({"op": "mmap", "process": "p", "region": "s", "length": 4096})"), {}};
+    p["munmap"] = {j(R"({"op": "munmap", "process": "p", "region": "r"})"), {}};
+    p["write"] = {j(R"({"op": "write", "process": "p", "region": "r"})"), {}};
+    p["read"] = {j(R"({"op": "read", "process": "p", "region": "r"})"), {}};
+    p["touch"] = {j(R"({"op": "touch", "process": "p", "region": "r"})"), {}};
     p["set_cr"] = {j(R"({"op": "set_cr", "cr": 0, "value": "0x11"})"), {}};
     p["wrmsr"] = {j(R"({"op": "wrmsr", "msr": "IA32_EFER", "value": 0})"), {}};
     p["set_rflags"] = {j(R"({"op": "set_rflags", "value": 2})"), {}};

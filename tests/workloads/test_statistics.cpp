@@ -148,7 +148,8 @@ const char* BARE = R"({"mmemu_scenario": 1, "mode": "bare", "name": "bare",
 std::set<std::string> emitted_paths() {
     std::set<std::string> paths;
     const std::string ex = std::string(MMEMU_SOURCE_DIR) + "/examples/";
-    for (const char* f : {"buddy-and-slab.json", "bare-x86_64-tlb.json", "bare-i386-seed003.json"})
+    for (const char* f : {"buddy-and-slab.json", "bare-x86_64-tlb.json", "bare-i386-seed003.json",
+                          "process-anon-faults.json"})
         collect(run_scenario(f, slurp(ex + f)), "", paths);
     for (const char* t : {KERNEL_X86_64, KERNEL_I386, KERNEL_BUG, BARE})
         collect(run_scenario("inline.json", t), "", paths);
@@ -237,4 +238,54 @@ TEST_CASE("statistics: the results the runs above must show", "[workloads][stati
     CHECK(acc[5]["result"]["cr2"] == "0x3000");
     // Selector 0x10 is beyond the GDT's limit of 7: #GP(0x10).
     CHECK(acc[8]["result"]["error_code"] == "0x10");
+}
+
+TEST_CASE("statistics: the process example's numbers, worked by hand", "[workloads][process]") {
+    const ojson d =
+        run_scenario("process-anon-faults.json",
+                     slurp(std::string(MMEMU_SOURCE_DIR) + "/examples/process-anon-faults.json"));
+    const ojson& before = d["checkpoints"][0]["state"];
+    const ojson& server = before["processes"][0];
+    // server: text 16 pages, data + bss 20, stack 33, heap 1024 of which 256 unmapped: 837
+    // pages (VmPeak had the 1093 before the munmap).
+    CHECK(server["VmSize"] == 837 * 4);
+    CHECK(server["VmPeak"] == 1093 * 4);
+    CHECK(server["VmData"] == (20 + 768) * 4);
+    CHECK(server["VmStk"] == 33 * 4);
+    CHECK(server["VmExe"] == 64);
+    // Resident: text 16 + data 4 + the stack's top page, 256 written heap pages, 16 touched
+    // ones copied from the zero page (the 256 only read map the zero page: no RSS).
+    CHECK(server["RssAnon"] == (21 + 256 + 16) * 4);
+    CHECK(server["VmRSS"] == server["RssAnon"]);
+    // Faults: 256 writes, 256 zero-page reads, 16 write-protect faults; loading at spawn
+    // faults nothing.
+    CHECK(server["minflt"] == 528);
+    CHECK(server["map_count"] == 5); // text, data, heap split in two, stack
+    // Page tables: text and data under one PUD/PMD/PTE chain; heap and stack share a PUD and a
+    // PMD (the same 1 GiB) and have a PTE table each: 7 pages.
+    CHECK(server["VmPTE"] == 28);
+    const ojson& crasher = before["processes"][1];
+    CHECK(crasher["VmSize"] == (2 + 33 + 4) * 4);
+    CHECK(crasher["RssAnon"] == 3 * 4);
+    CHECK(crasher["minflt"] == 4);
+    CHECK(before["mmemu_faults"]["cow_copy"] == 16);
+    CHECK(before["mmemu_faults"]["zero_page"] == 256 + 4);
+    // The write to the read-only region: a protection fault (P|W|U) on its first page, which
+    // maps the zero page read-only, then SIGSEGV with SEGV_ACCERR; the touch after it skipped.
+    const ojson& sig = d["results"]["signals"];
+    REQUIRE(sig.size() == 1);
+    CHECK(sig[0]["process"] == "crasher");
+    CHECK(sig[0]["si_code"] == "SEGV_ACCERR");
+    CHECK(sig[0]["addr"] == "0x7ffff7ffb000"); // mmap_base - 16 KiB
+    CHECK(sig[0]["error_code"] == "0x7");
+    const ojson& f = d["results"]["failures"];
+    REQUIRE(f.size() == 1);
+    CHECK(f[0]["op"] == "touch");
+    CHECK(d["results"]["expectations"]["checked"] == 2);
+    CHECK(d["results"]["expectations"]["failed"] == 0);
+    // Both gone at the end: every anonymous page and page table returned.
+    CHECK(d["final"]["processes"][1]["state"] == "exited");
+    CHECK(d["final"]["vmstat"]["nr_anon_pages"] == 0);
+    CHECK(d["final"]["vmstat"]["nr_page_table_pages"] == 0);
+    CHECK(d["final"]["vmstat"]["pgfault"] == 532);
 }

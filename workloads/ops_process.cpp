@@ -1,0 +1,545 @@
+// The process op family: for each op its fields, parse and validation, and what it does, side
+// by side. Every access a process makes goes through its CPU at CPL 3 (segmentation off in
+// 64-bit mode, the TLBs, the page walk, the kernel's fault handler), so the statistics count
+// what the hardware and the kernel did.
+#include "workloads/ops_process.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "mmcore/kernel.h"
+#include "system/system.h"
+#include "workloads/results.h"
+
+namespace mmemu {
+
+namespace {
+
+// Bounds that keep a scenario's run time finite: one event moves at most 1 TiB, a scenario at
+// most 4 TiB (a read of untouched memory costs a zero-page fault per 4 KiB).
+constexpr uint64_t MAX_EVENT_BYTES = uint64_t{1} << 40;
+constexpr uint64_t MAX_SCENARIO_BYTES = uint64_t{4} << 40;
+constexpr size_t MAX_PROCESSES = 1 << 16;
+
+const FieldSpec F_PROCESS{"process", FieldKind::string, true, 0, 0, {}, "the process's name"};
+const FieldSpec F_REGION{"region", FieldKind::string, true, 0, 0, {}, "a region's name"};
+const FieldSpec F_OFFSET{"offset", FieldKind::size, false, 0, 0, {}, "from the region's start"};
+const FieldSpec F_LENGTH{
+    "length", FieldKind::size, false, 0, 0, {}, "bytes (default: to the region's end)"};
+
+ProcessNames& names(OpParser& p) {
+    if (!p.state.process_names) p.state.process_names = std::make_shared<ProcessNames>();
+    return *p.state.process_names;
+}
+
+bool x86_64_only(OpParser& p) {
+    if (p.state.machine->arch == Arch::x86_64) return true;
+    p.error("op", "processes run on x86_64 machines only so far (the i386 and PAE page tables "
+                  "and the VMSPLIT layouts come later)");
+    return false;
+}
+
+// A process named by an earlier spawn that has not exited.
+std::optional<uint32_t> process_ref(OpParser& p) {
+    auto name = p.string("process", std::nullopt);
+    if (!name) return std::nullopt;
+    ProcessNames& n = names(p);
+    auto it = n.procs.find(*name);
+    if (it == n.procs.end()) {
+        p.error("process", "expected a process spawned by an earlier event, got \"" + *name + "\"");
+        return std::nullopt;
+    }
+    if (it->second.exited) {
+        p.error("process", "process \"" + *name + "\" exited at event " +
+                               std::to_string(it->second.exit_event));
+        return std::nullopt;
+    }
+    return it->second.slot;
+}
+
+std::optional<uint32_t> region_ref(OpParser& p, uint32_t proc) {
+    auto name = p.string("region", std::nullopt);
+    if (!name) return std::nullopt;
+    ProcessNames& n = names(p);
+    auto it = n.regions.find({proc, *name});
+    if (it == n.regions.end()) {
+        p.error("region", "expected a region of process \"" + n.proc_names[proc] +
+                              "\" (an earlier mmap's, or code, data, stack from spawn), got \"" +
+                              *name + "\"");
+        return std::nullopt;
+    }
+    return it->second;
+}
+
+uint32_t define_region(ProcessNames& n, uint32_t proc, const std::string& name) {
+    auto it = n.regions.find({proc, name});
+    if (it != n.regions.end()) return it->second; // a name mapped again points to the new mapping
+    n.region_names.push_back(name);
+    n.regions[{proc, name}] = uint32_t(n.region_names.size() - 1);
+    return uint32_t(n.region_names.size() - 1);
+}
+
+// "A|B" flag names of one table; 0 for "0" or "PROT_NONE".
+unsigned parse_flag_names(OpParser& p, const char* field, const char* dflt,
+                          std::initializer_list<std::pair<const char*, unsigned>> table,
+                          const std::vector<std::pair<const char*, const char*>>& refused) {
+    const std::string s = p.string(field, std::string(dflt)).value_or(dflt);
+    unsigned flags = 0;
+    std::string cur;
+    for (char c : s + "|") {
+        if (c == ' ') continue;
+        if (c != '|') {
+            cur += c;
+            continue;
+        }
+        bool known = cur == "0";
+        for (const auto& [name, bit] : table)
+            if (cur == name) flags |= bit, known = true;
+        for (const auto& [name, why] : refused)
+            if (cur == name) {
+                p.error(field, std::string(name) + " " + why);
+                known = true;
+            }
+        if (!known) {
+            std::string all;
+            for (const auto& [name, bit] : table)
+                all += std::string(all.empty() ? "" : ", ") + name;
+            p.error(field, "unknown flag '" + cur + "' (expected " + all + ")");
+        }
+        cur.clear();
+    }
+    return flags;
+}
+
+const char* errno_name(int64_t e) {
+    switch (-e) {
+    case EPERM: return "EPERM";
+    case EAGAIN: return "EAGAIN";
+    case ENOMEM: return "ENOMEM";
+    case EEXIST: return "EEXIST";
+    case EINVAL: return "EINVAL";
+    }
+    return "errno";
+}
+
+AddressSpaces& spaces(RunContext& cx) {
+    return cx.sys.kernel().spaces;
+}
+const std::string& proc_name(RunContext& cx, uint32_t slot) {
+    return cx.procs->names->proc_names[slot];
+}
+
+// The live task of a process slot, or nullptr with the event recorded as skipped (ESRCH): the
+// process was killed earlier in the run, or its spawn failed.
+task_struct* live_task(RunContext& cx, const Op& op, uint32_t slot) {
+    task_struct* t = cx.procs->tasks[slot];
+    if (t && !t->exited) return t;
+    cx.results.failure(op.event, op.name(), proc_name(cx, slot), false,
+                       t ? "ESRCH: the process was killed (" + t->exit_reason + ")"
+                         : std::string("ESRCH: the process's spawn failed"));
+    return nullptr;
+}
+
+// A process whose access failed: the kernel delivered SIGSEGV (or found no memory); the process
+// dies, its memory returns, and the signal is a result.
+void deliver_fatal(RunContext& cx, const Op& op, uint32_t slot, task_struct* t,
+                   const MemoryAccess& a) {
+    SignalRecord r;
+    r.event = op.event;
+    r.process = proc_name(cx, slot);
+    r.pid = t->pid;
+    if (t->oom_killed) {
+        r.signal = "SIGKILL";
+        r.reason = "out of memory in a page fault (the OOM killer is not built yet: the "
+                   "faulting process is killed)";
+    } else if (t->segv) {
+        r.signal = "SIGSEGV";
+        r.si_code = t->segv->si_code == SEGV_MAPERR ? "SEGV_MAPERR" : "SEGV_ACCERR";
+        r.addr = t->segv->addr;
+        r.error_code = t->segv->error_code;
+        r.reason = t->segv->reason;
+    } else {
+        r.signal = "SIGSEGV";
+        r.si_code = "SEGV_MAPERR";
+        r.addr = a.fault.cr2.value;
+        r.error_code = a.fault.error_code;
+        r.reason = fault_message(a.fault);
+    }
+    cx.results.signals.push_back(r);
+    spaces(cx).task_exit(t, r.signal == "SIGKILL" ? "killed: out of memory" : r.signal);
+}
+
+// ---- spawn / exit --------------------------------------------------------------------------
+
+struct Spawn final : Op {
+    uint32_t slot = 0;
+    uint16_t cpu = 0;
+    AddressSpaces::ExecLayout layout;
+    std::vector<uint32_t> region_slots; // code, data, stack
+    const char* name() const override { return "spawn"; }
+    void run(RunContext& cx) const override {
+        AddressSpaces& as = spaces(cx);
+        task_struct* t = as.task_create(proc_name(cx, slot), cpu);
+        if (!t) {
+            cx.results.failure(event, name(), proc_name(cx, slot), false,
+                               "fork: ENOMEM (no memory for the task or its mm)");
+            return;
+        }
+        cx.procs->tasks[slot] = t;
+        if (const int e = as.exec_layout(t, layout, uint64_t(t->pid) << 32); e) {
+            cx.results.failure(event, name(), proc_name(cx, slot), false,
+                               std::string("exec: ") + errno_name(e));
+            as.task_exit(t, "exec failed");
+            return;
+        }
+        const mm_struct* mm = t->mm;
+        auto& r = cx.procs->regions;
+        r[region_slots[0]] = {mm->start_code, mm->start_data - mm->start_code, layout.code != 0};
+        r[region_slots[1]] = {mm->start_data, mm->start_brk - mm->start_data,
+                              mm->start_brk != mm->start_data};
+        const uint64_t stack = (layout.stack + PAGE_SIZE - 1) & PAGE_MASK;
+        r[region_slots[2]] = {0x7ffffffff000 - stack, stack, true};
+    }
+};
+
+std::unique_ptr<Op> parse_spawn(OpParser& p) {
+    auto op = std::make_unique<Spawn>();
+    x86_64_only(p);
+    ProcessNames& n = names(p);
+    auto name = p.string("process", std::nullopt);
+    op->cpu = p.cpu();
+    auto sz = [&](const char* f, uint64_t dflt, uint64_t max) {
+        const uint64_t v = p.size(f, dflt).value_or(dflt);
+        if (v > max)
+            p.error(f, "expected at most " + std::to_string(max >> 20) + " MiB, got " +
+                           std::to_string(v) + " bytes");
+        return v;
+    };
+    op->layout.code = sz("code", 0, uint64_t{1} << 30);
+    op->layout.data = sz("data", 0, uint64_t{1} << 30);
+    op->layout.bss = sz("bss", 0, uint64_t{1} << 30);
+    op->layout.stack = sz("stack", 132 * 1024, uint64_t{8} << 20);
+    if (op->layout.stack < PAGE_SIZE) p.error("stack", "expected at least one page (4096 bytes)");
+    if (!name) return op;
+    auto it = n.procs.find(*name);
+    if (it != n.procs.end() && !it->second.exited) {
+        p.error("process", "process \"" + *name +
+                               "\" is already running (spawned at an earlier "
+                               "event); exit it first or use another name");
+        return op;
+    }
+    if (n.proc_names.size() >= MAX_PROCESSES && it == n.procs.end()) {
+        p.error("process", "expected at most " + std::to_string(MAX_PROCESSES) + " processes");
+        return op;
+    }
+    uint32_t slot;
+    if (it != n.procs.end()) {
+        slot = it->second.slot;
+    } else {
+        n.proc_names.push_back(*name);
+        slot = uint32_t(n.proc_names.size() - 1);
+    }
+    n.procs[*name] = {slot, false, 0};
+    op->slot = slot;
+    for (const char* r : {"code", "data", "stack"})
+        op->region_slots.push_back(define_region(n, slot, r));
+    return op;
+}
+
+struct Exit final : Op {
+    uint32_t slot = 0;
+    const char* name() const override { return "exit"; }
+    void run(RunContext& cx) const override {
+        if (task_struct* t = live_task(cx, *this, slot)) spaces(cx).task_exit(t, "exit");
+    }
+};
+
+std::unique_ptr<Op> parse_exit(OpParser& p) {
+    auto op = std::make_unique<Exit>();
+    if (auto s = process_ref(p)) {
+        op->slot = *s;
+        auto& proc = names(p).procs[names(p).proc_names[*s]];
+        proc.exited = true;
+        proc.exit_event = p.index;
+    }
+    return op;
+}
+
+// ---- mmap / munmap ------------------------------------------------------------------------
+
+struct Mmap final : Op {
+    uint32_t slot = 0, region = 0;
+    uint64_t addr = 0, length = 0;
+    unsigned prot = 0, flags = 0;
+    const char* name() const override { return "mmap"; }
+    void run(RunContext& cx) const override {
+        task_struct* t = live_task(cx, *this, slot);
+        if (!t) return;
+        AddressSpaces& as = spaces(cx);
+        as.set_current(t->cpu, t);
+        const int64_t r = as.do_mmap(t->mm, addr, length, prot, flags, t->cpu);
+        auto& reg = cx.procs->regions[region];
+        if (r < 0) {
+            reg.mapped = false;
+            cx.results.failure(event, name(), proc_name(cx, slot), false,
+                               std::string("mmap: ") + errno_name(r));
+            return;
+        }
+        reg = {uint64_t(r), (length + PAGE_SIZE - 1) & PAGE_MASK, true};
+    }
+};
+
+std::unique_ptr<Op> parse_mmap(OpParser& p) {
+    auto op = std::make_unique<Mmap>();
+    x86_64_only(p);
+    auto proc = process_ref(p);
+    auto rname = p.string("region", std::nullopt);
+    op->length = p.size("length", std::nullopt).value_or(0);
+    op->addr = p.number("addr", 0).value_or(0);
+    op->prot = parse_flag_names(p, "prot", "PROT_READ|PROT_WRITE",
+                                {{"PROT_READ", PROT_READ},
+                                 {"PROT_WRITE", PROT_WRITE},
+                                 {"PROT_EXEC", PROT_EXEC},
+                                 {"PROT_NONE", 0}},
+                                {});
+    op->flags = parse_flag_names(
+        p, "flags", "MAP_PRIVATE|MAP_ANONYMOUS",
+        {{"MAP_PRIVATE", MAP_PRIVATE},
+         {"MAP_ANONYMOUS", MAP_ANONYMOUS},
+         {"MAP_FIXED", MAP_FIXED},
+         {"MAP_FIXED_NOREPLACE", MAP_FIXED_NOREPLACE},
+         {"MAP_POPULATE", MAP_POPULATE},
+         {"MAP_NORESERVE", MAP_NORESERVE},
+         {"MAP_LOCKED", MAP_LOCKED}},
+        {{"MAP_SHARED", "is not built yet (shared anonymous memory needs shmem)"},
+         {"MAP_GROWSDOWN", "is not built yet (stack growth on a fault below the VMA)"}});
+    if (!(op->flags & MAP_ANONYMOUS))
+        p.error("flags", "expected MAP_ANONYMOUS (there is no page cache: file mappings are not "
+                         "built)");
+    const bool shared = p.string("flags", std::string()).value_or("").find("MAP_SHARED") !=
+                        std::string::npos; // refused above already
+    if (!(op->flags & MAP_PRIVATE) && !shared) p.error("flags", "expected MAP_PRIVATE");
+    if (!proc || !rname) return op;
+    op->slot = *proc;
+    op->region = define_region(names(p), *proc, *rname);
+    return op;
+}
+
+struct Munmap final : Op {
+    uint32_t slot = 0, region = 0;
+    uint64_t offset = 0;
+    std::optional<uint64_t> length;
+    const char* name() const override { return "munmap"; }
+    void run(RunContext& cx) const override {
+        task_struct* t = live_task(cx, *this, slot);
+        if (!t) return;
+        const auto& reg = cx.procs->regions[region];
+        if (!reg.mapped) {
+            cx.results.failure(event, name(), proc_name(cx, slot), false,
+                               "the region was never mapped (its mmap failed)");
+            return;
+        }
+        AddressSpaces& as = spaces(cx);
+        as.set_current(t->cpu, t);
+        const uint64_t len = length.value_or(reg.len > offset ? reg.len - offset : 0);
+        if (const int e = as.do_munmap(t->mm, reg.addr + offset, len, t->cpu); e)
+            cx.results.failure(event, name(), proc_name(cx, slot), false,
+                               std::string("munmap: ") + errno_name(e));
+    }
+};
+
+std::unique_ptr<Op> parse_munmap(OpParser& p) {
+    auto op = std::make_unique<Munmap>();
+    if (auto proc = process_ref(p)) {
+        op->slot = *proc;
+        if (auto r = region_ref(p, *proc)) op->region = *r;
+    }
+    op->offset = p.size("offset", 0).value_or(0);
+    if (p.has("length")) op->length = p.size("length", std::nullopt);
+    return op;
+}
+
+// ---- write / read / touch -----------------------------------------------------------------
+
+// splitmix64: the "random" content stream (deterministic for its seed and the byte's offset in
+// the region).
+uint64_t mix(uint64_t x) {
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+uint8_t random_byte(uint64_t seed, uint64_t offset) {
+    return uint8_t(mix(seed ^ (offset >> 3)) >> ((offset & 7) * 8));
+}
+
+struct Access final : Op {
+    enum class Kind : uint8_t { write, read, touch } kind = Kind::write;
+    uint32_t slot = 0, region = 0;
+    uint64_t offset = 0;
+    std::optional<uint64_t> length;
+    std::optional<uint8_t> byte;  // write: the fill byte; read: the expected byte
+    std::optional<uint64_t> seed; // write: a random stream; read: the expected stream
+    bool touch_write = true;
+    const char* name() const override {
+        return kind == Kind::write ? "write" : kind == Kind::read ? "read" : "touch";
+    }
+    void run(RunContext& cx) const override {
+        task_struct* t = live_task(cx, *this, slot);
+        if (!t) return;
+        const auto& reg = cx.procs->regions[region];
+        if (!reg.mapped) {
+            cx.results.failure(event, name(), proc_name(cx, slot), false,
+                               "the region was never mapped (its mmap failed)");
+            return;
+        }
+        spaces(cx).set_current(t->cpu, t);
+        Cpu& cpu = cx.sys.machine().cpu(t->cpu);
+        const AccessMode user{3, false};
+        const uint64_t len = length.value_or(reg.len > offset ? reg.len - offset : 0);
+        const uint64_t start = reg.addr + offset;
+        std::string mismatch;
+        uint8_t buf[PAGE_SIZE];
+        for (uint64_t done = 0; done < len;) {
+            const uint64_t la = start + done;
+            const uint64_t chunk = std::min(len - done, PAGE_SIZE - (la & (PAGE_SIZE - 1)));
+            MemoryAccess a;
+            if (kind == Kind::touch) {
+                uint8_t v = byte.value_or(1);
+                a = touch_write ? cpu.write_linear(LinearAddr{la}, &v, 1, user)
+                                : cpu.read_linear(LinearAddr{la}, &v, 1, user);
+            } else if (kind == Kind::write) {
+                if (seed) {
+                    for (uint64_t i = 0; i < chunk; i++)
+                        buf[i] = random_byte(*seed, offset + done + i);
+                    a = cpu.write_linear(LinearAddr{la}, buf, chunk, user);
+                } else {
+                    a = cpu.fill_linear(LinearAddr{la}, byte.value_or(0), chunk, user);
+                }
+            } else {
+                a = cpu.read_linear(LinearAddr{la}, buf, chunk, user);
+                if (a.ok() && mismatch.empty() && (byte || seed)) {
+                    for (uint64_t i = 0; i < chunk; i++) {
+                        const uint8_t want = seed ? random_byte(*seed, offset + done + i) : *byte;
+                        if (buf[i] != want) {
+                            mismatch = "read: byte " + std::to_string(offset + done + i) +
+                                       " of region \"" + cx.procs->names->region_names[region] +
+                                       "\" is " + std::to_string(buf[i]) + ", expected " +
+                                       std::to_string(want);
+                            break;
+                        }
+                    }
+                }
+            }
+            if (!a.ok()) {
+                deliver_fatal(cx, *this, slot, t, a);
+                return;
+            }
+            done += chunk;
+        }
+        if (kind == Kind::read && (byte || seed)) cx.results.expectation(event, mismatch);
+    }
+};
+
+std::unique_ptr<Op> parse_access(OpParser& p, Access::Kind kind) {
+    auto op = std::make_unique<Access>();
+    op->kind = kind;
+    if (auto proc = process_ref(p)) {
+        op->slot = *proc;
+        if (auto r = region_ref(p, *proc)) op->region = *r;
+    }
+    op->offset = p.size("offset", 0).value_or(0);
+    if (p.has("length")) op->length = p.size("length", std::nullopt);
+    if (kind != Access::Kind::touch && p.has("seed")) op->seed = p.number("seed", std::nullopt);
+    if (p.has("byte")) {
+        if (auto b = p.integer("byte", std::nullopt)) op->byte = uint8_t(*b);
+    }
+    if (kind == Access::Kind::touch) op->touch_write = p.boolean("write", true).value_or(true);
+    if (op->seed && op->byte) p.error("byte", "give either byte or seed, not both");
+    // The bytes this event may move (the region's length is known only when it runs: the
+    // length given, else bounded by the 1 TiB per event).
+    const uint64_t bytes = op->length.value_or(MAX_EVENT_BYTES);
+    if (op->length && *op->length > MAX_EVENT_BYTES)
+        p.error("length", "expected at most 1 TiB in one event");
+    ProcessNames& n = names(p);
+    n.bytes_accessed += kind == Access::Kind::touch ? bytes / PAGE_SIZE : bytes;
+    if (n.bytes_accessed > MAX_SCENARIO_BYTES)
+        p.error("length", "expected at most 4 TiB read, written or touched in the whole scenario "
+                          "(counting a region's full length where no length is given)");
+    return op;
+}
+std::unique_ptr<Op> parse_write(OpParser& p) {
+    return parse_access(p, Access::Kind::write);
+}
+std::unique_ptr<Op> parse_read(OpParser& p) {
+    return parse_access(p, Access::Kind::read);
+}
+std::unique_ptr<Op> parse_touch(OpParser& p) {
+    return parse_access(p, Access::Kind::touch);
+}
+
+} // namespace
+
+const std::vector<OpSpec>& process_op_specs() {
+    static const std::vector<OpSpec> specs = {
+        {"spawn",
+         OpMode::kernel,
+         {F_PROCESS,
+          {"cpu", FieldKind::integer, false, 0, 63, {}, "the CPU the process runs on (default 0)"},
+          {"code", FieldKind::size, false, 0, 0, {}, "text bytes at 0x400000, loaded (default 0)"},
+          {"data", FieldKind::size, false, 0, 0, {}, "data bytes after the text, loaded"},
+          {"bss", FieldKind::size, false, 0, 0, {}, "bss bytes after the data, demand-zero"},
+          {"stack", FieldKind::size, false, 0, 0, {}, "stack bytes below STACK_TOP (132 KiB)"}},
+         parse_spawn,
+         "a new process with the layout exec gives a static x86_64 binary"},
+        {"exit", OpMode::kernel, {F_PROCESS}, parse_exit, "the process exits; its memory returns"},
+        {"mmap",
+         OpMode::kernel,
+         {F_PROCESS,
+          {"region", FieldKind::string, true, 0, 0, {}, "names the mapping for later events"},
+          {"length", FieldKind::size, true, 0, 0, {}, "bytes"},
+          {"prot", FieldKind::string, false, 0, 0, {}, "PROT_* names joined by |"},
+          {"flags", FieldKind::string, false, 0, 0, {}, "MAP_* names joined by |"},
+          {"addr", FieldKind::number, false, 0, 0, {}, "the address hint (MAP_FIXED: the place)"}},
+         parse_mmap,
+         "mmap(2) of anonymous private memory; an error is a result"},
+        {"munmap",
+         OpMode::kernel,
+         {F_PROCESS, F_REGION, F_OFFSET, F_LENGTH},
+         parse_munmap,
+         "munmap(2) of a region or part of it"},
+        {"write",
+         OpMode::kernel,
+         {F_PROCESS,
+          F_REGION,
+          F_OFFSET,
+          F_LENGTH,
+          {"byte", FieldKind::integer, false, 0, 255, {}, "the byte written (default 0)"},
+          {"seed", FieldKind::number, false, 0, 0, {}, "write a pseudo-random stream instead"}},
+         parse_write,
+         "the process writes bytes (page by page, as rep stos / rep movs)"},
+        {"read",
+         OpMode::kernel,
+         {F_PROCESS,
+          F_REGION,
+          F_OFFSET,
+          F_LENGTH,
+          {"byte", FieldKind::integer, false, 0, 255, {}, "expect every byte to be this"},
+          {"seed", FieldKind::number, false, 0, 0, {}, "expect the stream a write with it wrote"}},
+         parse_read,
+         "the process reads bytes; with byte or seed, an expectation"},
+        {"touch",
+         OpMode::kernel,
+         {F_PROCESS,
+          F_REGION,
+          F_OFFSET,
+          F_LENGTH,
+          {"write", FieldKind::boolean, false, 0, 0, {}, "write (default) or read"},
+          {"byte", FieldKind::integer, false, 0, 255, {}, "the byte written (default 1)"}},
+         parse_touch,
+         "one access per page: the first byte of each page of the range"},
+    };
+    return specs;
+}
+
+} // namespace mmemu

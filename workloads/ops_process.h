@@ -1,0 +1,48 @@
+// The process op family (docs/scenario-format.md, "processes"): spawn, mmap, munmap, write,
+// read, touch, exit. Processes and their regions are named; names resolve to small slots when
+// the scenario compiles, so an event on a process that has exited (where that is known
+// statically) or on a region never mapped is a compile error. A process killed while the
+// scenario runs (SIGSEGV, out of memory) has its later events recorded as skipped (ESRCH).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "workloads/op.h"
+
+namespace mmemu {
+
+struct task_struct;
+
+// What each process and region name refers to while the events compile.
+struct ProcessNames {
+    struct Proc {
+        uint32_t slot;
+        bool exited;         // an exit event came before (statically)
+        uint32_t exit_event; // which
+    };
+    std::map<std::string, Proc> procs;
+    std::vector<std::string> proc_names; // slot -> name
+    // Regions by (process slot, region name).
+    std::map<std::pair<uint32_t, std::string>, uint32_t> regions;
+    std::vector<std::string> region_names; // slot -> name
+    uint64_t bytes_accessed = 0;           // read/write/touch bytes of the whole scenario
+};
+
+// What the process ops hold while a scenario runs.
+struct ProcessRunState {
+    struct Region {
+        uint64_t addr = 0, len = 0;
+        bool mapped = false; // its mmap succeeded
+    };
+    std::vector<task_struct*> tasks; // by process slot (nullptr before spawn or if it failed)
+    std::vector<Region> regions;     // by region slot
+    const ProcessNames* names = nullptr;
+};
+
+const std::vector<OpSpec>& process_op_specs();
+
+} // namespace mmemu
