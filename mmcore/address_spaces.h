@@ -132,6 +132,11 @@ public:
     // do_exit(): the address space goes (exit_mm -> mmput) and the task_struct object is freed
     // (the parent reaps at once; the host record stays with `reason`).
     void task_exit(task_struct* t, const std::string& reason);
+    // fork(): a child task whose mm is a copy of the parent's (dup_mmap: the VMA tree copied
+    // node for node, each VMA duplicated with anon_vma_fork, page tables copied where the kernel
+    // copies them, private writable pages write-protected in both for copy on write, the
+    // parent's TLB flushed). nullptr and `err` (-ENOMEM) when memory runs out.
+    task_struct* do_fork(task_struct* parent, const std::string& comm, unsigned cpu, int& err);
     const std::vector<std::unique_ptr<task_struct>>& tasks() const { return tasks_; }
 
     // ---- exec (fs/binfmt_elf.c, fs/exec.c; exec.cpp) ----
@@ -227,8 +232,15 @@ private:
     void flush_tlb_mm_range(mm_struct* mm, uint64_t start, uint64_t end);
     void put_anon_page(page* p, unsigned cpu);
 
+    // fork.cpp
+    int dup_mmap(mm_struct* mm, mm_struct* oldmm, unsigned cpu);
+    bool copy_page_range(mm_struct* dst, mm_struct* src, const vm_area_struct* svma);
+
     // rmap.cpp
     bool anon_vma_prepare(vm_area_struct* vma, unsigned cpu);
+    bool anon_vma_fork(vm_area_struct* vma, vm_area_struct* pvma, unsigned cpu);
+    bool anon_vma_clone(vm_area_struct* dst, const vm_area_struct* src, unsigned cpu);
+    void link_avc(vm_area_struct* vma, anon_vma* av, SlabObj obj);
     void unlink_anon_vmas(vm_area_struct* vma, unsigned cpu);
     void folio_add_new_anon_rmap(page* p, vm_area_struct* vma, uint64_t addr);
 

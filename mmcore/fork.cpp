@@ -169,6 +169,150 @@ void AddressSpaces::task_exit(task_struct* t, const std::string& reason) {
     t->exit_reason = reason;
 }
 
+// copy_mm() -> dup_mm(): a new mm (mm_alloc: the object, a PGD, a context id) with the parent's
+// layout and counters, then dup_mmap().
+task_struct* AddressSpaces::do_fork(task_struct* parent, const std::string& comm, unsigned cpu,
+                                    int& err) {
+    node_cpu_ = cpu;
+    err = -ENOMEM;
+    const SlabObj obj = slab_.kmem_cache_alloc(task_cachep_, GFP_KERNEL, cpu);
+    if (obj.null()) return nullptr;
+    mm_struct* mm = mm_alloc(cpu);
+    if (!mm) {
+        slab_.kmem_cache_free(task_cachep_, obj, cpu);
+        return nullptr;
+    }
+    const mm_struct* old = parent->mm;
+    mm->mmap_base = old->mmap_base;
+    mm->mmap_legacy_base = old->mmap_legacy_base;
+    mm->task_size = old->task_size;
+    mm->def_flags = old->def_flags;
+    mm->start_code = old->start_code, mm->end_code = old->end_code;
+    mm->start_data = old->start_data, mm->end_data = old->end_data;
+    mm->start_brk = old->start_brk, mm->brk = old->brk, mm->start_stack = old->start_stack;
+    mm->arg_start = old->arg_start, mm->arg_end = old->arg_end;
+    mm->env_start = old->env_start, mm->env_end = old->env_end;
+    if (const int e = dup_mmap(mm, parent->mm, cpu); e) {
+        mmput(mm, cpu);
+        slab_.kmem_cache_free(task_cachep_, obj, cpu);
+        err = e;
+        return nullptr;
+    }
+    auto t = std::make_unique<task_struct>();
+    t->pid = int(tasks_.size()) + 1;
+    t->comm = comm;
+    t->mm = mm;
+    t->cpu = cpu;
+    t->obj = obj;
+    tasks_.push_back(std::move(t));
+    err = 0;
+    return tasks_.back().get();
+}
+
+// dup_mmap() (mm/mmap.c since 6.16): the child's tree is the parent's copied node for node
+// (__mt_dup); out of RCU mode each entry is then replaced in place by the child's copy of the
+// VMA (exact fits, no node allocated), a VM_DONTCOPY VMA erased instead; VM_LOCKED does not
+// carry over; page tables are copied only for VMAs with an anon_vma (vma_needs_copy), none for
+// VM_WIPEONFORK. The parent's TLB is flushed at the end (its PTEs lost write permission).
+int AddressSpaces::dup_mmap(mm_struct* mm, mm_struct* oldmm, unsigned cpu) {
+    mm->total_vm = oldmm->total_vm;
+    mm->data_vm = oldmm->data_vm;
+    mm->exec_vm = oldmm->exec_vm;
+    mm->stack_vm = oldmm->stack_vm;
+    std::vector<vm_area_struct*> parent;
+    oldmm->mm_mt.for_each(
+        [&](const MapleRange& r) { parent.push_back(reinterpret_cast<vm_area_struct*>(r.entry)); });
+    if (!mm->mm_mt.dup_from(oldmm->mm_mt)) return -ENOMEM;
+    mm->mm_mt.set_in_rcu(false);
+    int err = 0;
+    size_t i = 0;
+    for (; i < parent.size(); i++) {
+        vm_area_struct* mpnt = parent[i];
+        if (mpnt->vm_flags & VM_DONTCOPY) {
+            if (!mm->mm_mt.erase(mpnt->vm_start, mpnt->vm_end - 1)) {
+                err = -ENOMEM;
+                break;
+            }
+            vm_stat_account(mm, mpnt->vm_flags, -int64_t(mpnt->pages()));
+            continue;
+        }
+        vm_area_struct* tmp = vm_area_dup(mpnt);
+        if (!tmp) {
+            err = -ENOMEM;
+            break;
+        }
+        tmp->vm_mm = mm;
+        if (!(tmp->vm_flags & VM_WIPEONFORK) && !anon_vma_fork(tmp, mpnt, cpu)) {
+            vm_area_free(tmp);
+            err = -ENOMEM;
+            break;
+        }
+        tmp->vm_flags &= ~(VM_LOCKED | VM_LOCKONFAULT);
+        if (!store_vma(mm, tmp)) throw KernelBug("dup_mmap: an exact-fit store allocated");
+        mm->map_count++;
+        if (!(tmp->vm_flags & VM_WIPEONFORK) && mpnt->anon && !copy_page_range(mm, oldmm, mpnt)) {
+            err = -ENOMEM;
+            i++;
+            break;
+        }
+    }
+    if (err && i < parent.size()) {
+        // The entries past the failure still point to the parent's VMAs: they leave the
+        // child's tree before it is torn down (the kernel stores XA_ZERO_ENTRY there).
+        if (!mm->mm_mt.erase(parent[i]->vm_start, mm->task_size - 1))
+            throw KernelBug("dup_mmap: no memory to cut the failed copy short");
+        for (size_t j = i; j < parent.size(); j++)
+            if (!(parent[j]->vm_flags & VM_DONTCOPY))
+                vm_stat_account(mm, parent[j]->vm_flags, -int64_t(parent[j]->pages()));
+    }
+    mm->mm_mt.set_in_rcu(true);
+    flush_tlb_mm_range(oldmm, 0, oldmm->task_size);
+    mm->hiwater_rss = mm->get_mm_rss();
+    mm->hiwater_vm = mm->total_vm;
+    return err;
+}
+
+// copy_pte_range() over one VMA: each PTE of the parent is copied to the child; an anonymous
+// page gains a mapping and a reference and stops being exclusive (folio_try_dup_anon_rmap_pte);
+// in a COW mapping (private, may write) a writable PTE is write-protected in parent and child;
+// the child's PTE is made old. The zero page's PTEs are copied as they are.
+bool AddressSpaces::copy_page_range(mm_struct* dst, mm_struct* src, const vm_area_struct* svma) {
+    const bool cow = (svma->vm_flags & (VM_SHARED | VM_MAYWRITE)) == VM_MAYWRITE;
+    for (uint64_t a = svma->vm_start; a < svma->vm_end;) {
+        const auto sp = pte_offset(src, a);
+        const uint64_t table_end = std::min(svma->vm_end, (a + PMD_SIZE) & ~(PMD_SIZE - 1));
+        if (!sp) {
+            a = table_end;
+            continue;
+        }
+        PhysAddr se = *sp;
+        uint64_t dtable = 0; // the child's PTE table for these 2 MiB, made on first use
+        for (; a < table_end; a += PAGE_SIZE, se = PhysAddr{se.value + 8}) {
+            pteval_t v = ram_.read_u64(se);
+            if (pte_none(v)) continue;
+            if (!dtable) {
+                const auto e = pte_alloc_walk(dst, a);
+                if (!e) return false;
+                dtable = e->value & PAGE_MASK;
+            }
+            if (!pte_special(v)) {
+                page* p = pa_.mem_map().pfn_to_page(pte_pfn(v));
+                p->_refcount++;
+                p->_mapcount++;
+                p->clear(PG_anon_exclusive);
+                dst->rss_stat[MM_ANONPAGES]++;
+            }
+            if (cow && pte_write(v)) {
+                v &= ~_PAGE_RW;
+                ram_.write_u64(se, v);
+            }
+            ram_.write_u64(PhysAddr{dtable + 8 * ((a >> PAGE_SHIFT) & (PTRS_PER_TABLE - 1))},
+                           v & ~_PAGE_ACCESSED);
+        }
+    }
+    return true;
+}
+
 // switch_mm() without PCIDs yet: CR3 gets the next mm's PGD (swapper_pg_dir for none), which
 // flushes every non-global TLB entry.
 void AddressSpaces::set_current(unsigned cpu, task_struct* t) {

@@ -336,25 +336,12 @@ int AddressSpaces::split_vma(mm_struct* mm, vm_area_struct* vma, uint64_t addr, 
         nv->vm_start = addr;
         nv->vm_pgoff += (addr - vma->vm_start) >> PAGE_SHIFT;
     }
-    // anon_vma_clone(): the new VMA links to the same anon_vmas.
-    for (anon_vma_chain* c = vma->avc_list; c; c = c->same_vma_next) {
-        const SlabObj o = slab_.kmem_cache_alloc(anon_vma_chain_cachep_, GFP_KERNEL, node_cpu_);
-        if (o.null()) {
-            unlink_anon_vmas(nv, node_cpu_);
-            vm_area_free(nv);
-            return -ENOMEM;
-        }
-        auto* avc = new anon_vma_chain;
-        avc->obj = o;
-        avc->vma = nv;
-        avc->av = c->av;
-        avc->same_vma_next = nv->avc_list;
-        nv->avc_list = avc;
-        avc->same_anon_next = c->av->rb_root;
-        c->av->rb_root = avc;
-    }
+    // anon_vma_clone(): the new VMA links to the same anon_vmas and shares the anon_vma.
     nv->anon = vma->anon;
-    if (nv->anon) nv->anon->num_active_vmas++;
+    if (!anon_vma_clone(nv, vma, node_cpu_)) {
+        vm_area_free(nv);
+        return -ENOMEM;
+    }
     if (!store_vma(mm, nv)) {
         unlink_anon_vmas(nv, node_cpu_);
         vm_area_free(nv);

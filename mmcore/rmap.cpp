@@ -2,6 +2,8 @@
 // its pages will point to (reusing a neighbour's when the kernel would), unlink_anon_vmas()
 // takes it apart when the VMA goes, and folio_add_new_anon_rmap() makes a fresh page anonymous,
 // exclusive and mapped once.
+#include <vector>
+
 #include "mmcore/address_spaces.h"
 #include "mmcore/gfp.h"
 
@@ -51,16 +53,72 @@ bool AddressSpaces::anon_vma_prepare(vm_area_struct* vma, unsigned cpu) {
         av->obj = obj;
         av->num_children++; // the self-parent link of a new root
     }
+    link_avc(vma, av, avc_obj);
+    vma->anon = av;
+    av->num_active_vmas++;
+    return true;
+}
+
+// anon_vma_chain_link(): the chain goes on the VMA's list and into the anon_vma's tree.
+void AddressSpaces::link_avc(vm_area_struct* vma, anon_vma* av, SlabObj obj) {
     auto* avc = new anon_vma_chain;
-    avc->obj = avc_obj;
+    avc->obj = obj;
     avc->vma = vma;
     avc->av = av;
     avc->same_vma_next = vma->avc_list;
     vma->avc_list = avc;
     avc->same_anon_next = av->rb_root;
     av->rb_root = avc;
-    vma->anon = av;
+}
+
+// anon_vma_clone(): dst links to every anon_vma src links to (one chain each, in src's order).
+// For a fork (dst->anon cleared first) one of them that no VMA uses as its own and that has
+// fewer than two children becomes dst's own (anon_vma_fork's reuse).
+bool AddressSpaces::anon_vma_clone(vm_area_struct* dst, const vm_area_struct* src, unsigned cpu) {
+    std::vector<anon_vma*> avs;
+    for (const anon_vma_chain* c = src->avc_list; c; c = c->same_vma_next) avs.push_back(c->av);
+    for (auto it = avs.rbegin(); it != avs.rend(); ++it) {
+        anon_vma* av = *it;
+        const SlabObj o = slab_.kmem_cache_alloc(anon_vma_chain_cachep_, GFP_KERNEL, cpu);
+        if (o.null()) {
+            dst->anon = nullptr; // enomem_failure: nothing was counted on it yet
+            unlink_anon_vmas(dst, cpu);
+            return false;
+        }
+        link_avc(dst, av, o);
+        if (!dst->anon && src->anon && av->num_children < 2 && av->num_active_vmas == 0)
+            dst->anon = av;
+    }
+    if (dst->anon) dst->anon->num_active_vmas++;
+    return true;
+}
+
+// anon_vma_fork(): the child VMA gets the parent's chains (anon_vma_clone), and unless it could
+// reuse one of those anon_vmas, a new one of its own under the parent's (same root, which it
+// holds a reference to; the parent gains a child).
+bool AddressSpaces::anon_vma_fork(vm_area_struct* vma, vm_area_struct* pvma, unsigned cpu) {
+    vma->anon = nullptr;
+    vma->avc_list = nullptr;
+    if (!pvma->anon) return true;
+    if (!anon_vma_clone(vma, pvma, cpu)) return false;
+    if (vma->anon) return true;
+    const SlabObj avc_obj = slab_.kmem_cache_alloc(anon_vma_chain_cachep_, GFP_KERNEL, cpu);
+    const SlabObj av_obj =
+        avc_obj.null() ? SlabObj{} : slab_.kmem_cache_alloc(anon_vma_cachep_, GFP_KERNEL, cpu);
+    if (av_obj.null()) {
+        if (!avc_obj.null()) slab_.kmem_cache_free(anon_vma_chain_cachep_, avc_obj, cpu);
+        unlink_anon_vmas(vma, cpu);
+        return false;
+    }
+    auto* av = new anon_vma;
+    av->obj = av_obj;
     av->num_active_vmas++;
+    av->root = pvma->anon->root;
+    av->parent = pvma->anon;
+    av->root->refcount++; // get_anon_vma(root)
+    vma->anon = av;
+    link_avc(vma, av, avc_obj);
+    av->parent->num_children++;
     return true;
 }
 

@@ -71,6 +71,22 @@ std::optional<uint32_t> region_ref(OpParser& p, uint32_t proc) {
     return it->second;
 }
 
+// The slot of a process name starting now (a name used before, and exited, keeps its slot).
+uint32_t new_process(OpParser& p, ProcessNames& n, const std::string& name) {
+    auto it = n.procs.find(name);
+    uint32_t slot = 0;
+    if (it != n.procs.end()) {
+        slot = it->second.slot;
+    } else if (n.proc_names.size() >= MAX_PROCESSES) {
+        p.error("op", "expected at most " + std::to_string(MAX_PROCESSES) + " process names");
+    } else {
+        n.proc_names.push_back(name);
+        slot = uint32_t(n.proc_names.size() - 1);
+    }
+    n.procs[name] = {slot, false, 0};
+    return slot;
+}
+
 uint32_t define_region(ProcessNames& n, uint32_t proc, const std::string& name) {
     auto it = n.regions.find({proc, name});
     if (it != n.regions.end()) return it->second; // a name mapped again points to the new mapping
@@ -228,21 +244,55 @@ std::unique_ptr<Op> parse_spawn(OpParser& p) {
                                "event); exit it first or use another name");
         return op;
     }
-    if (n.proc_names.size() >= MAX_PROCESSES && it == n.procs.end()) {
-        p.error("process", "expected at most " + std::to_string(MAX_PROCESSES) + " processes");
-        return op;
-    }
-    uint32_t slot;
-    if (it != n.procs.end()) {
-        slot = it->second.slot;
-    } else {
-        n.proc_names.push_back(*name);
-        slot = uint32_t(n.proc_names.size() - 1);
-    }
-    n.procs[*name] = {slot, false, 0};
+    const uint32_t slot = new_process(p, n, *name);
     op->slot = slot;
     for (const char* r : {"code", "data", "stack"})
         op->region_slots.push_back(define_region(n, slot, r));
+    return op;
+}
+
+struct Fork final : Op {
+    uint32_t parent = 0, child = 0;
+    std::optional<uint16_t> cpu;
+    std::vector<std::pair<uint32_t, uint32_t>> regions; // (parent's slot, child's slot)
+    const char* name() const override { return "fork"; }
+    void run(RunContext& cx) const override {
+        task_struct* t = live_task(cx, *this, parent);
+        if (!t) return;
+        AddressSpaces& as = spaces(cx);
+        int err = 0;
+        task_struct* c = as.do_fork(t, proc_name(cx, child), cpu.value_or(uint16_t(t->cpu)), err);
+        if (!c) {
+            cx.results.failure(event, name(), proc_name(cx, parent), false,
+                               std::string("fork: ") + errno_name(err));
+            return;
+        }
+        cx.procs->tasks[child] = c;
+        for (const auto& [from, to] : regions) cx.procs->regions[to] = cx.procs->regions[from];
+    }
+};
+
+std::unique_ptr<Op> parse_fork(OpParser& p) {
+    auto op = std::make_unique<Fork>();
+    ProcessNames& n = names(p);
+    auto parent = process_ref(p);
+    if (p.has("cpu")) op->cpu = p.cpu();
+    auto name = p.string("child", std::nullopt);
+    if (!parent || !name) return op;
+    op->parent = *parent;
+    if (auto it = n.procs.find(*name); it != n.procs.end() && !it->second.exited) {
+        p.error("child", "process \"" + *name +
+                             "\" is already running; exit it first or use "
+                             "another name");
+        return op;
+    }
+    op->child = new_process(p, n, *name);
+    // The child's regions are the parent's, at the same addresses.
+    std::vector<std::pair<std::string, uint32_t>> mine;
+    for (const auto& [key, slot] : n.regions)
+        if (key.first == *parent) mine.emplace_back(key.second, slot);
+    for (const auto& [rname, slot] : mine)
+        op->regions.emplace_back(slot, define_region(n, op->child, rname));
     return op;
 }
 
@@ -492,6 +542,13 @@ const std::vector<OpSpec>& process_op_specs() {
           {"stack", FieldKind::size, false, 0, 0, {}, "stack bytes below STACK_TOP (132 KiB)"}},
          parse_spawn,
          "a new process with the layout exec gives a static x86_64 binary"},
+        {"fork",
+         OpMode::kernel,
+         {F_PROCESS,
+          {"child", FieldKind::string, true, 0, 0, {}, "the child's name"},
+          {"cpu", FieldKind::integer, false, 0, 63, {}, "the child's CPU (default: the parent's)"}},
+         parse_fork,
+         "fork(2): the child's memory is a copy-on-write copy of the parent's"},
         {"exit", OpMode::kernel, {F_PROCESS}, parse_exit, "the process exits; its memory returns"},
         {"mmap",
          OpMode::kernel,

@@ -304,3 +304,130 @@ TEST_CASE("address spaces: exit gives back every frame and every object", "[proc
     CHECK(as.vmstat().nr_page_table_pages == 0);
     CHECK(b.k.audit({}) == "");
 }
+
+namespace {
+unsigned chains(const vm_area_struct* v) {
+    unsigned n = 0;
+    for (const anon_vma_chain* c = v->avc_list; c; c = c->same_vma_next) n++;
+    return n;
+}
+const page& page_at(Proc& p, const mm_struct* mm, uint64_t la) {
+    return p.b.k.buddy.mem_map()[pte_pfn(p.as.lookup_pte(mm, la))];
+}
+} // namespace
+
+TEST_CASE("fork: copy on write worked by hand, both reuse branches", "[process][fork]") {
+    Proc p;
+    const uint64_t a = uint64_t(p.as.do_mmap(p.t.mm, 0, 4 * PAGE_SIZE, RW, ANON, 0));
+    for (uint64_t i = 0; i < 4; i++) REQUIRE(p.write(a + i * PAGE_SIZE, uint8_t(i + 1)).ok());
+    // A write to an exclusive page reuses it in place: write page 0 again after the TLB
+    // dropped it: no fault at all (the PTE is writable). An exclusive page is reused only on a
+    // write-protect fault, which comes after fork below.
+    int err = 0;
+    task_struct* c = p.as.do_fork(&p.t, "child", 0, err);
+    REQUIRE(c);
+    CHECK(err == 0);
+    // The child: the same VMAs and counters, its own page tables and a context id of its own.
+    CHECK(c->mm->map_count == p.t.mm->map_count);
+    CHECK(c->mm->total_vm == p.t.mm->total_vm);
+    CHECK(c->mm->get_mm_counter(MM_ANONPAGES) == 4);
+    CHECK(c->mm->pgtables_bytes == 3 * PAGE_SIZE);
+    CHECK(c->mm->context.ctx_id == p.t.mm->context.ctx_id + 1);
+    // Each page: two PTEs, two references, no longer exclusive; both PTEs read-only, the
+    // child's old (Accessed clear).
+    for (uint64_t i = 0; i < 4; i++) {
+        const uint64_t la = a + i * PAGE_SIZE;
+        const page& pg = page_at(p, p.t.mm, la);
+        CHECK(pg._mapcount == 2);
+        CHECK(pg._refcount == 2);
+        CHECK(!pg.test(PG_anon_exclusive));
+        CHECK(!pte_write(p.as.lookup_pte(p.t.mm, la)));
+        CHECK(!pte_write(p.as.lookup_pte(c->mm, la)));
+        CHECK(!(p.as.lookup_pte(c->mm, la) & _PAGE_ACCESSED));
+        CHECK(pte_pfn(p.as.lookup_pte(c->mm, la)) == pte_pfn(p.as.lookup_pte(p.t.mm, la)));
+    }
+    CHECK(p.as.vmstat().nr_anon_pages == 4);
+    // anon_vma_fork: the child's VMA links to the parent's anon_vma and to a new one of its own
+    // whose parent and root are the parent's.
+    const vm_area_struct* pv = p.as.find_vma(p.t.mm, a);
+    const vm_area_struct* cv = p.as.find_vma(c->mm, a);
+    CHECK(chains(pv) == 1);
+    CHECK(chains(cv) == 2);
+    CHECK(cv->anon != pv->anon);
+    CHECK(cv->anon->parent == pv->anon);
+    CHECK(cv->anon->root == pv->anon);
+    CHECK(pv->anon->num_children == 2); // itself and the child's
+    // The child writes page 0: refcount 2, not exclusive: a copy for the child.
+    const uint64_t copies = p.as.fault_counts().cow_copy;
+    const uint64_t reuse = p.as.vmstat().pgreuse;
+    p.as.set_current(0, c);
+    uint8_t v = 9;
+    REQUIRE(p.b.m.cpu(0).write_linear(LinearAddr{a}, &v, 1, AccessMode{3, false}).ok());
+    CHECK(p.as.fault_counts().cow_copy == copies + 1);
+    CHECK(c->min_flt == 1);
+    CHECK(p.as.vmstat().nr_anon_pages == 5);
+    CHECK(page_at(p, c->mm, a)._mapcount == 1);
+    CHECK(page_at(p, c->mm, a).mapping == reinterpret_cast<uint64_t>(cv->anon));
+    CHECK(page_at(p, p.t.mm, a)._refcount == 1);
+    // The parent keeps its byte.
+    p.as.set_current(0, &p.t);
+    REQUIRE(p.read(a, v).ok());
+    CHECK(v == 1);
+    // The parent writes page 0: its page has refcount 1 now (the child's mapping is gone): it
+    // is reused in place, no copy (pgreuse), and becomes exclusive again.
+    REQUIRE(p.write(a, 7).ok());
+    CHECK(p.as.fault_counts().cow_copy == copies + 1);
+    CHECK(p.as.vmstat().pgreuse == reuse + 1);
+    CHECK(page_at(p, p.t.mm, a).test(PG_anon_exclusive));
+    CHECK(pte_write(p.as.lookup_pte(p.t.mm, a)));
+    p.as.set_current(0, c);
+    REQUIRE(p.b.m.cpu(0).read_linear(LinearAddr{a}, &v, 1, AccessMode{3, false}).ok());
+    CHECK(v == 9);
+    CHECK(p.b.k.audit({}) == "");
+    // The child exits: the shared pages go back to one mapping each; nothing is lost.
+    p.as.task_exit(c, "exit");
+    CHECK(page_at(p, p.t.mm, a + PAGE_SIZE)._mapcount == 1);
+    CHECK(pv->anon->num_children == 1);
+    CHECK(p.as.vmstat().nr_anon_pages == 4);
+    CHECK(p.b.k.audit({}) == "");
+}
+
+TEST_CASE("fork: anon_vma chains over generations, and an anon_vma reused",
+          "[process][fork][rmap]") {
+    // P -> C -> G: each generation's VMA links to all of its ancestors' anon_vmas and gets one
+    // of its own (seed 002). Then C exits, leaving its anon_vma with no VMA and one child (G's):
+    // when G forks H, H's VMA takes C's anon_vma as its own instead of a new one.
+    Proc p;
+    const uint64_t a = uint64_t(p.as.do_mmap(p.t.mm, 0, 2 * PAGE_SIZE, RW, ANON, 0));
+    REQUIRE(p.write(a, 1).ok());
+    int err = 0;
+    task_struct* c = p.as.do_fork(&p.t, "C", 0, err);
+    task_struct* g = p.as.do_fork(c, "G", 0, err);
+    REQUIRE(g);
+    const vm_area_struct* pv = p.as.find_vma(p.t.mm, a);
+    const vm_area_struct* cv = p.as.find_vma(c->mm, a);
+    const vm_area_struct* gv = p.as.find_vma(g->mm, a);
+    CHECK(chains(pv) == 1);
+    CHECK(chains(cv) == 2);
+    CHECK(chains(gv) == 3);
+    CHECK(gv->anon->parent == cv->anon);
+    CHECK(gv->anon->root == pv->anon);
+    CHECK(cv->anon->num_children == 1); // G's (only a root counts its self-parent link)
+    CHECK(pv->anon->refcount == 3);     // its own, and C's and G's references to their root
+    // The page written before the forks: three PTEs.
+    CHECK(page_at(p, p.t.mm, a)._mapcount == 3);
+    anon_vma* c_av = cv->anon;
+    p.as.task_exit(c, "exit");
+    CHECK(c_av->num_active_vmas == 0);
+    CHECK(c_av->num_children == 1);
+    task_struct* h = p.as.do_fork(g, "H", 0, err);
+    REQUIRE(h);
+    const vm_area_struct* hv = p.as.find_vma(h->mm, a);
+    CHECK(chains(hv) == 3);
+    CHECK(hv->anon == c_av);
+    CHECK(c_av->num_active_vmas == 1);
+    CHECK(page_at(p, p.t.mm, a)._mapcount == 3);
+    CHECK(p.b.k.audit({}) == "");
+    for (task_struct* t : {h, g}) p.as.task_exit(t, "exit");
+    CHECK(p.b.k.audit({}) == "");
+}

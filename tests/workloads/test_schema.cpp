@@ -141,6 +141,7 @@ std::map<std::string, Probe> probes() {
     p["drain_pages"] = {j(R"({"op": "drain_pages"})"), {}};
     p["spawn"] = {j(R"({"op": "spawn", "process": "n"})"), {}};
     p["exit"] = {j(R"({"op": "exit", "process": "q"})"), {}};
+    p["fork"] = {j(R"({"op": "fork", "process": "p", "child": "c"})"), {}};
     p["mmap"] = {j(R"({"op": "mmap", "process": "p", "region": "s", "length": 4096})"), {}};
     p["munmap"] = {j(R"({"op": "munmap", "process": "p", "region": "r"})"), {}};
     p["write"] = {j(R"({"op": "write", "process": "p", "region": "r"})"), {}};

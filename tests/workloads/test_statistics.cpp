@@ -289,3 +289,41 @@ TEST_CASE("statistics: the process example's numbers, worked by hand", "[workloa
     CHECK(d["final"]["vmstat"]["nr_page_table_pages"] == 0);
     CHECK(d["final"]["vmstat"]["pgfault"] == 532);
 }
+
+TEST_CASE("statistics: the fork example's numbers, worked by hand", "[workloads][process][fork]") {
+    const ojson d = run_scenario(
+        "fork-server.json", slurp(std::string(MMEMU_SOURCE_DIR) + "/examples/fork-server.json"));
+    CHECK(d["results"]["expectations"]["checked"] == 4);
+    CHECK(d["results"]["expectations"]["failed"] == 0);
+    CHECK(d["results"]["signals"].empty());
+    // After the forks: the server's 4177 pages (text 64, data 16, stack top 1, heap 4096) are
+    // mapped by all four; each process has 14 page tables (text/data: PUD, PMD, PTE; heap and
+    // stack in one 1 GiB: PUD, PMD, 8 heap PTE tables for 16 aligned MiB, 1 stack PTE table)
+    // and a PGD. One TLB flush of the parent per fork.
+    const ojson& forked = d["checkpoints"][0]["state"];
+    for (const auto& p : forked["processes"]) {
+        CHECK(p["RssAnon"] == 4177 * 4);
+        CHECK(p["VmPTE"] == 14 * 4);
+    }
+    CHECK(forked["processes"][1]["minflt"] == 0);
+    CHECK(forked["vmstat"]["nr_anon_pages"] == 4177);
+    CHECK(forked["vmstat"]["nr_page_table_pages"] == 4 * 15);
+    CHECK(forked["mmemu_faults"]["tlb_flushes"] == 3);
+    // Each worker copies its quarter: 1024 write-protect faults, 1024 copies each; reading the
+    // rest faults nothing. RSS is unchanged (a page swapped for a copy).
+    const ojson& written = d["checkpoints"][1]["state"];
+    CHECK(written["mmemu_faults"]["cow_copy"] == 3072);
+    CHECK(written["vmstat"]["nr_anon_pages"] == 4177 + 3072);
+    for (int w = 1; w <= 3; w++) {
+        CHECK(written["processes"][w]["minflt"] == 1024);
+        CHECK(written["processes"][w]["RssAnon"] == 4177 * 4);
+    }
+    // With the workers gone, the server alone maps the first quarter: 1024 reuses, no copy.
+    const ojson& reused = d["checkpoints"][2]["state"];
+    CHECK(reused["vmstat"]["pgreuse"] == 1024);
+    CHECK(reused["mmemu_faults"]["cow_copy"] == 3072);
+    CHECK(reused["vmstat"]["nr_anon_pages"] == 4177);
+    CHECK(reused["processes"][0]["minflt"] == 4096 + 1024);
+    CHECK(d["final"]["vmstat"]["nr_anon_pages"] == 0);
+    CHECK(d["final"]["vmstat"]["nr_page_table_pages"] == 0);
+}
