@@ -146,13 +146,14 @@ const std::string& proc_name(RunContext& cx, uint32_t slot) {
 }
 
 // The live task of a process slot, or nullptr with the event recorded as skipped (ESRCH): the
-// process was killed earlier in the run, or its spawn failed.
+// process was killed earlier in the run, or never created (its spawn or fork failed).
 task_struct* live_task(RunContext& cx, const Op& op, uint32_t slot) {
     task_struct* t = cx.procs->tasks[slot];
     if (t && !t->exited) return t;
-    cx.results.failure(op.event, op.name(), proc_name(cx, slot), false,
-                       t ? "ESRCH: the process was killed (" + t->exit_reason + ")"
-                         : std::string("ESRCH: the process's spawn failed"));
+    cx.results.process_failure(op.event, op.name(), proc_name(cx, slot),
+                               t ? "ESRCH: the process was killed (" + t->exit_reason + ")"
+                                 : std::string("ESRCH: the process was never created (its "
+                                               "spawn or fork failed or did not run)"));
     return nullptr;
 }
 
@@ -175,9 +176,10 @@ void deliver_fatal(RunContext& cx, const Op& op, uint32_t slot, task_struct* t,
         r.error_code = t->segv->error_code;
         r.reason = t->segv->reason;
     } else {
+        // Not a page fault (a #GP for a non-canonical address): do_general_protection() sends
+        // SIGSEGV with si_code SI_KERNEL and no address.
         r.signal = "SIGSEGV";
-        r.si_code = "SEGV_MAPERR";
-        r.addr = a.fault.cr2.value;
+        r.si_code = "SI_KERNEL";
         r.error_code = a.fault.error_code;
         r.reason = fault_message(a.fault);
     }
@@ -197,14 +199,14 @@ struct Spawn final : Op {
         AddressSpaces& as = spaces(cx);
         task_struct* t = as.task_create(proc_name(cx, slot), cpu);
         if (!t) {
-            cx.results.failure(event, name(), proc_name(cx, slot), false,
-                               "fork: ENOMEM (no memory for the task or its mm)");
+            cx.results.process_failure(event, name(), proc_name(cx, slot),
+                                       "fork: ENOMEM (no memory for the task or its mm)");
             return;
         }
         cx.procs->tasks[slot] = t;
         if (const int e = as.exec_layout(t, layout, uint64_t(t->pid) << 32); e) {
-            cx.results.failure(event, name(), proc_name(cx, slot), false,
-                               std::string("exec: ") + errno_name(e));
+            cx.results.process_failure(event, name(), proc_name(cx, slot),
+                                       std::string("exec: ") + errno_name(e));
             as.task_exit(t, "exec failed");
             return;
         }
@@ -263,8 +265,8 @@ struct Fork final : Op {
         int err = 0;
         task_struct* c = as.do_fork(t, proc_name(cx, child), cpu.value_or(uint16_t(t->cpu)), err);
         if (!c) {
-            cx.results.failure(event, name(), proc_name(cx, parent), false,
-                               std::string("fork: ") + errno_name(err));
+            cx.results.process_failure(event, name(), proc_name(cx, parent),
+                                       std::string("fork: ") + errno_name(err));
             return;
         }
         cx.procs->tasks[child] = c;
@@ -331,8 +333,8 @@ struct Mmap final : Op {
         auto& reg = cx.procs->regions[region];
         if (r < 0) {
             reg.mapped = false;
-            cx.results.failure(event, name(), proc_name(cx, slot), false,
-                               std::string("mmap: ") + errno_name(r));
+            cx.results.process_failure(event, name(), proc_name(cx, slot),
+                                       std::string("mmap: ") + errno_name(r));
             return;
         }
         reg = {uint64_t(r), (length + PAGE_SIZE - 1) & PAGE_MASK, true};
@@ -385,16 +387,16 @@ struct Munmap final : Op {
         if (!t) return;
         const auto& reg = cx.procs->regions[region];
         if (!reg.mapped) {
-            cx.results.failure(event, name(), proc_name(cx, slot), false,
-                               "the region was never mapped (its mmap failed)");
+            cx.results.process_failure(event, name(), proc_name(cx, slot),
+                                       "the region was never mapped (its mmap failed)");
             return;
         }
         AddressSpaces& as = spaces(cx);
         as.set_current(t->cpu, t);
         const uint64_t len = length.value_or(reg.len > offset ? reg.len - offset : 0);
         if (const int e = as.do_munmap(t->mm, reg.addr + offset, len, t->cpu); e)
-            cx.results.failure(event, name(), proc_name(cx, slot), false,
-                               std::string("munmap: ") + errno_name(e));
+            cx.results.process_failure(event, name(), proc_name(cx, slot),
+                                       std::string("munmap: ") + errno_name(e));
     }
 };
 
@@ -439,8 +441,8 @@ struct Access final : Op {
         if (!t) return;
         const auto& reg = cx.procs->regions[region];
         if (!reg.mapped) {
-            cx.results.failure(event, name(), proc_name(cx, slot), false,
-                               "the region was never mapped (its mmap failed)");
+            cx.results.process_failure(event, name(), proc_name(cx, slot),
+                                       "the region was never mapped (its mmap failed)");
             return;
         }
         spaces(cx).set_current(t->cpu, t);

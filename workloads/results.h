@@ -30,6 +30,7 @@ struct FailureRecord {
     std::string reason;
     uint64_t count = 1;
     uint64_t first = 0, last = 0; // indices of the failed tries within the event
+    bool is_process = false;      // the subject is a process (process events)
 };
 
 // A fault raised by a register write or INVPCID (bare machines).
@@ -129,6 +130,11 @@ struct Results {
         failures.back().count++;
         failures.back().last = index;
         return true;
+    }
+    // A process event that failed (a system call's errno) or was skipped (ESRCH).
+    void process_failure(uint32_t event, const char* op, const std::string& process,
+                         const std::string& reason) {
+        failures.push_back({event, op, process, false, reason, 1, 0, 0, true});
     }
     uint64_t expectations_failed() const { return expectation_failures.size(); }
     // Counts an expectation and returns it (`failure` empty when met).

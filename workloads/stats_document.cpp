@@ -137,14 +137,19 @@ const StatGroup<FailureRecord> FAILURES = {
     "results.failures[]",
     "failures",
     "Emulated failures: an allocation that could not be met, a cache that could not be created "
-    "or destroyed, a write through an id whose allocation failed. Identical failures of one "
-    "event are one row.",
+    "or destroyed, a write through an id whose allocation failed, a system call's error (by "
+    "errno name), an event skipped because its process had died (ESRCH). Identical failures of "
+    "one event are one row.",
     {
         STAT("event", event, "", "the event", r.event),
         STAT("op", text, "", "its op", r.op),
         {"id", Unit::text, "", "the id (allocations)",
          [](ojson& o, const FailureRecord& r) {
-             if (!r.is_cache) o["id"] = r.subject;
+             if (!r.is_cache && !r.is_process) o["id"] = r.subject;
+         }},
+        {"process", Unit::text, "", "the process (process events)",
+         [](ojson& o, const FailureRecord& r) {
+             if (r.is_process) o["process"] = r.subject;
          }},
         {"cache", Unit::text, "", "the cache (cache events)",
          [](ojson& o, const FailureRecord& r) {
