@@ -69,6 +69,15 @@ struct task_struct {
     bool oom_killed = false;      // a fault found no memory (killed in the OOM killer's stead)
 };
 
+// /proc/PID/smaps_rollup's sums (fs/proc/task_mmu.c: smaps_account), in bytes; pss fields
+// are fixed point with PSS_SHIFT (12) fractional bits, as the kernel keeps them.
+struct SmapsRollup {
+    static constexpr unsigned PSS_SHIFT = 12;
+    uint64_t resident = 0, anonymous = 0;
+    uint64_t pss = 0, pss_anon = 0, pss_dirty = 0;
+    uint64_t shared_clean = 0, shared_dirty = 0, private_clean = 0, private_dirty = 0;
+};
+
 // /proc/vmstat counters of this part of the kernel (the kernel's own names), and mmemu's own
 // counts of what the fault path did, which Linux does not keep (kept apart, never mixed into
 // vmstat).
@@ -160,6 +169,9 @@ public:
     // A #PF delivered on `cpu`: resolved (retry the access) or not (SIGSEGV recorded in the
     // task, or an oops for a fault in kernel mode).
     FaultResolution do_page_fault(unsigned cpu, const Fault& fault);
+
+    // /proc/PID/smaps_rollup (task_mmu.cpp).
+    SmapsRollup smaps_rollup(const mm_struct* mm) const;
 
     // The PTE mapping `addr` in mm (0 if none), as the walker would read it.
     pteval_t lookup_pte(const mm_struct* mm, uint64_t addr) const;

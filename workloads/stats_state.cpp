@@ -570,32 +570,48 @@ const StatGroup<CpuRow> CPUS = {
 
 // ---- processes ------------------------------------------------------------------------------
 
-// /proc/PID/status of a live process: its mm's counters in kB.
-template <class F> void if_mm(ojson& o, const task_struct& t, const char* key, F f) {
-    if (t.mm) o[key] = f(*t.mm);
+// /proc/PID/status of a live process: its mm's counters in kB; smaps_rollup's sums.
+// A row: the task, and its smaps_rollup when it has an mm.
+struct ProcRow {
+    const task_struct& t;
+    SmapsRollup smaps;
+};
+
+template <class F> void if_mm(ojson& o, const ProcRow& r, const char* key, F f) {
+    if (r.t.mm) o[key] = f(*r.t.mm);
 }
 #define MM_KB(name, mirrors, meaning, expr)                                                        \
     {                                                                                              \
-        name, Unit::kB, mirrors, meaning, [](ojson& o, const task_struct& t) {                     \
-            if_mm(o, t, name, [](const mm_struct& m) { return uint64_t(expr) * KB_PER_PAGE; });    \
+        name, Unit::kB, mirrors, meaning, [](ojson& o, const ProcRow& row) {                       \
+            if_mm(o, row, name, [](const mm_struct& m) { return uint64_t(expr) * KB_PER_PAGE; });  \
         }                                                                                          \
     }
 
-const StatGroup<task_struct> PROCESSES = {
+// A smaps_rollup field of a live process, in kB (pss fields shifted down from fixed point).
+#define SMAPS_KB(name, meaning, expr)                                                              \
+    {                                                                                              \
+        name, Unit::kB, "/proc/PID/smaps_rollup", meaning, [](ojson& o, const ProcRow& row) {      \
+            if (!row.t.mm) return;                                                                 \
+            const SmapsRollup& s = row.smaps;                                                      \
+            o[name] = uint64_t(expr) >> 10;                                                        \
+        }                                                                                          \
+    }
+
+const StatGroup<ProcRow> PROCESSES = {
     "state.processes[]",
     "processes",
     "Kernel scenarios: a row per process the scenario spawned, in spawn order. A process that "
-    "has exited keeps pid, name, state, exit, minflt and majflt; the memory fields are those of "
-    "/proc/PID/status for a live one.",
+    "has exited keeps pid, name, state, exit, minflt and majflt; a live one has the memory "
+    "fields of /proc/PID/status and the sums of /proc/PID/smaps_rollup.",
     {
-        STAT("pid", count, "/proc/PID/status", "Pid (1, 2, ... in spawn order)", r.pid),
-        STAT("name", text, "/proc/PID/status", "the process's name in the scenario", r.comm),
+        STAT("pid", count, "/proc/PID/status", "Pid (1, 2, ... in spawn order)", r.t.pid),
+        STAT("name", text, "/proc/PID/status", "the process's name in the scenario", r.t.comm),
         STAT("state", text, "/proc/PID/status", "\"running\" or \"exited\"",
-             r.exited ? "exited" : "running"),
+             r.t.exited ? "exited" : "running"),
         STAT("exit", text, "", "why it exited: \"exit\", \"SIGSEGV\", \"killed: out of memory\"",
-             r.exit_reason),
-        STAT("minflt", count, "/proc/PID/stat", "minor page faults (field 10)", r.min_flt),
-        STAT("majflt", count, "/proc/PID/stat", "major page faults (field 12)", r.maj_flt),
+             r.t.exit_reason),
+        STAT("minflt", count, "/proc/PID/stat", "minor page faults (field 10)", r.t.min_flt),
+        STAT("majflt", count, "/proc/PID/stat", "major page faults (field 12)", r.t.maj_flt),
         MM_KB("VmPeak", "/proc/PID/status", "peak virtual memory size (hiwater_vm)",
               m.get_hiwater_vm()),
         MM_KB("VmSize", "/proc/PID/status", "virtual memory size (total_vm)", m.total_vm),
@@ -617,13 +633,24 @@ const StatGroup<task_struct> PROCESSES = {
               (((m.end_code + PAGE_SIZE - 1) & PAGE_MASK) - (m.start_code & PAGE_MASK)) /
                   PAGE_SIZE),
         {"VmPTE", Unit::kB, "/proc/PID/status", "page tables below the PGD (pgtables_bytes)",
-         [](ojson& o, const task_struct& t) {
-             if_mm(o, t, "VmPTE", [](const mm_struct& m) { return m.pgtables_bytes >> 10; });
+         [](ojson& o, const ProcRow& r) {
+             if_mm(o, r, "VmPTE", [](const mm_struct& m) { return m.pgtables_bytes >> 10; });
          }},
         {"map_count", Unit::count, "", "VMAs (mm->map_count; the lines of /proc/PID/maps)",
-         [](ojson& o, const task_struct& t) {
-             if_mm(o, t, "map_count", [](const mm_struct& m) { return m.map_count; });
+         [](ojson& o, const ProcRow& r) {
+             if_mm(o, r, "map_count", [](const mm_struct& m) { return m.map_count; });
          }},
+        SMAPS_KB("Rss", "resident pages with a struct page (the zero page not counted)",
+                 s.resident),
+        SMAPS_KB("Pss", "proportional set: each page's size divided by its mappings",
+                 s.pss >> SmapsRollup::PSS_SHIFT),
+        SMAPS_KB("Pss_Dirty", "the dirty part of Pss", s.pss_dirty >> SmapsRollup::PSS_SHIFT),
+        SMAPS_KB("Pss_Anon", "the anonymous part of Pss", s.pss_anon >> SmapsRollup::PSS_SHIFT),
+        SMAPS_KB("Shared_Clean", "clean pages mapped more than once", s.shared_clean),
+        SMAPS_KB("Shared_Dirty", "dirty pages mapped more than once", s.shared_dirty),
+        SMAPS_KB("Private_Clean", "clean pages mapped once (or with refcount 1)", s.private_clean),
+        SMAPS_KB("Private_Dirty", "dirty pages mapped once (or with refcount 1)", s.private_dirty),
+        SMAPS_KB("Anonymous", "resident anonymous pages", s.anonymous),
     }};
 
 // mmemu's own counts of what the fault path did (Linux keeps none of these).
@@ -691,7 +718,10 @@ const StatGroup<System> STATE = {
          [](ojson& o, const System& s) {
              if (s.bare()) return;
              ojson rows = ojson::array();
-             for (const auto& t : s.kernel().spaces.tasks()) rows.push_back(PROCESSES.object(*t));
+             const AddressSpaces& as = s.kernel().spaces;
+             for (const auto& t : as.tasks())
+                 rows.push_back(
+                     PROCESSES.object(ProcRow{*t, t->mm ? as.smaps_rollup(t->mm) : SmapsRollup{}}));
              o["processes"] = rows;
          }},
         {"mmemu_faults", Unit::none, "", "kernel scenarios: mmemu's fault counts (below)",

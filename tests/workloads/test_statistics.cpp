@@ -306,6 +306,15 @@ TEST_CASE("statistics: the fork example's numbers, worked by hand", "[workloads]
         CHECK(p["VmPTE"] == 14 * 4);
     }
     CHECK(forked["processes"][1]["minflt"] == 0);
+    // smaps_rollup: every page mapped four times: Pss a quarter of Rss; the text pages are
+    // clean (loaded, never written through the PTE), the rest dirty.
+    for (const auto& p : forked["processes"]) {
+        CHECK(p["Rss"] == 4177 * 4);
+        CHECK(p["Pss"] == 4177);
+        CHECK(p["Shared_Clean"] == 64 * 4);
+        CHECK(p["Shared_Dirty"] == (4177 - 64) * 4);
+        CHECK(p["Private_Dirty"] == 0);
+    }
     CHECK(forked["vmstat"]["nr_anon_pages"] == 4177);
     CHECK(forked["vmstat"]["nr_page_table_pages"] == 4 * 15);
     CHECK(forked["mmemu_faults"]["tlb_flushes"] == 3);
@@ -317,13 +326,23 @@ TEST_CASE("statistics: the fork example's numbers, worked by hand", "[workloads]
     for (int w = 1; w <= 3; w++) {
         CHECK(written["processes"][w]["minflt"] == 1024);
         CHECK(written["processes"][w]["RssAnon"] == 4177 * 4);
+        // Its own quarter private (4096 kB); the two quarters other workers copied are mapped
+        // three times (2048 pages * 4/3 kB); the last quarter and text/data/stack four times
+        // (1105 pages * 1 kB). Pss sums 2^12-fixed-point shares and truncates: 7931.
+        CHECK(written["processes"][w]["Private_Dirty"] == 4096);
+        CHECK(written["processes"][w]["Pss"] == 7931);
     }
+    // The server: three quarters mapped three times, the rest four: 4096 + 1105 kB, less the
+    // truncation of 3072 thirds: 5200.
+    CHECK(written["processes"][0]["Pss"] == 5200);
     // With the workers gone, the server alone maps the first quarter: 1024 reuses, no copy.
     const ojson& reused = d["checkpoints"][2]["state"];
     CHECK(reused["vmstat"]["pgreuse"] == 1024);
     CHECK(reused["mmemu_faults"]["cow_copy"] == 3072);
     CHECK(reused["vmstat"]["nr_anon_pages"] == 4177);
     CHECK(reused["processes"][0]["minflt"] == 4096 + 1024);
+    CHECK(reused["processes"][0]["Pss"] == 4177 * 4); // all private again
+    CHECK(reused["processes"][0]["Private_Clean"] == 64 * 4);
     CHECK(d["final"]["vmstat"]["nr_anon_pages"] == 0);
     CHECK(d["final"]["vmstat"]["nr_page_table_pages"] == 0);
 }
