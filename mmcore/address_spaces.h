@@ -41,7 +41,8 @@ static_assert(PROT_READ == 0x1 && PROT_WRITE == 0x2 && PROT_EXEC == 0x4);
 static_assert(MAP_SHARED == 0x01 && MAP_PRIVATE == 0x02 && MAP_FIXED == 0x10 &&
               MAP_ANONYMOUS == 0x20 && MAP_GROWSDOWN == 0x100 && MAP_LOCKED == 0x2000 &&
               MAP_NORESERVE == 0x4000 && MAP_POPULATE == 0x8000 && MAP_FIXED_NOREPLACE == 0x100000);
-static_assert(EPERM == 1 && EAGAIN == 11 && ENOMEM == 12 && EEXIST == 17 && EINVAL == 22);
+static_assert(EPERM == 1 && EAGAIN == 11 && ENOMEM == 12 && EACCES == 13 && EEXIST == 17 &&
+              EINVAL == 22);
 
 // si_code of a SIGSEGV (include/uapi/asm-generic/siginfo.h).
 inline constexpr int SEGV_MAPERR = 1, SEGV_ACCERR = 2;
@@ -129,6 +130,8 @@ public:
                     unsigned cpu);
     // munmap: 0 or -errno.
     int do_munmap(mm_struct* mm, uint64_t start, uint64_t len, unsigned cpu);
+    // mprotect (mprotect.cpp): 0 or -errno.
+    int do_mprotect(mm_struct* mm, uint64_t start, uint64_t len, unsigned prot, unsigned cpu);
     // find_vma(): the first VMA that ends above addr.
     vm_area_struct* find_vma(const mm_struct* mm, uint64_t addr) const;
     // Every VMA in address order.
@@ -223,6 +226,13 @@ private:
     void vm_stat_account(mm_struct* mm, vm_flags_t flags, int64_t npages);
     int do_vmi_align_munmap(mm_struct* mm, vm_area_struct* vma, uint64_t start, uint64_t end);
     vm_area_struct* vma_prev(const mm_struct* mm, uint64_t addr) const;
+
+    // mprotect.cpp
+    vm_area_struct* vma_modify_flags(mm_struct* mm, vm_area_struct* vma, uint64_t start,
+                                     uint64_t end, vm_flags_t newflags, int& err);
+    uint64_t change_protection(mm_struct* mm, vm_area_struct* vma, uint64_t start, uint64_t end);
+    void take_anon_vma(vm_area_struct* dst, vm_area_struct* from);
+    void remove_vma(mm_struct* mm, vm_area_struct* vma);
 
     // exec.cpp: fault in [start, end) of a VMA as a write and fill each page (a file read).
     bool load_pages(mm_struct* mm, uint64_t start, uint64_t end, uint64_t seed, unsigned cpu);

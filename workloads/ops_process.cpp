@@ -187,6 +187,8 @@ void deliver_fatal(RunContext& cx, const Op& op, uint32_t slot, task_struct* t,
     spaces(cx).task_exit(t, r.signal == "SIGKILL" ? "killed: out of memory" : r.signal);
 }
 
+unsigned parse_prot(OpParser& p, const char* dflt);
+
 // ---- spawn / exit --------------------------------------------------------------------------
 
 struct Spawn final : Op {
@@ -348,12 +350,7 @@ std::unique_ptr<Op> parse_mmap(OpParser& p) {
     auto rname = p.string("region", std::nullopt);
     op->length = p.size("length", std::nullopt).value_or(0);
     op->addr = p.number("addr", 0).value_or(0);
-    op->prot = parse_flag_names(p, "prot", "PROT_READ|PROT_WRITE",
-                                {{"PROT_READ", PROT_READ},
-                                 {"PROT_WRITE", PROT_WRITE},
-                                 {"PROT_EXEC", PROT_EXEC},
-                                 {"PROT_NONE", 0}},
-                                {});
+    op->prot = parse_prot(p, "PROT_READ|PROT_WRITE");
     op->flags = parse_flag_names(
         p, "flags", "MAP_PRIVATE|MAP_ANONYMOUS",
         {{"MAP_PRIVATE", MAP_PRIVATE},
@@ -408,6 +405,51 @@ std::unique_ptr<Op> parse_munmap(OpParser& p) {
     }
     op->offset = p.size("offset", 0).value_or(0);
     if (p.has("length")) op->length = p.size("length", std::nullopt);
+    return op;
+}
+
+struct Mprotect final : Op {
+    uint32_t slot = 0, region = 0;
+    uint64_t offset = 0;
+    std::optional<uint64_t> length;
+    unsigned prot = 0;
+    const char* name() const override { return "mprotect"; }
+    void run(RunContext& cx) const override {
+        task_struct* t = live_task(cx, *this, slot);
+        if (!t) return;
+        const auto& reg = cx.procs->regions[region];
+        if (!reg.mapped) {
+            cx.results.process_failure(event, name(), proc_name(cx, slot),
+                                       "the region was never mapped (its mmap failed)");
+            return;
+        }
+        AddressSpaces& as = spaces(cx);
+        as.set_current(t->cpu, t);
+        const uint64_t len = length.value_or(reg.len > offset ? reg.len - offset : 0);
+        if (const int e = as.do_mprotect(t->mm, reg.addr + offset, len, prot, t->cpu); e)
+            cx.results.process_failure(event, name(), proc_name(cx, slot),
+                                       std::string("mprotect: ") + errno_name(e));
+    }
+};
+
+unsigned parse_prot(OpParser& p, const char* dflt) {
+    return parse_flag_names(p, "prot", dflt,
+                            {{"PROT_READ", PROT_READ},
+                             {"PROT_WRITE", PROT_WRITE},
+                             {"PROT_EXEC", PROT_EXEC},
+                             {"PROT_NONE", 0}},
+                            {});
+}
+
+std::unique_ptr<Op> parse_mprotect(OpParser& p) {
+    auto op = std::make_unique<Mprotect>();
+    if (auto proc = process_ref(p)) {
+        op->slot = *proc;
+        if (auto r = region_ref(p, *proc)) op->region = *r;
+    }
+    op->offset = p.size("offset", 0).value_or(0);
+    if (p.has("length")) op->length = p.size("length", std::nullopt);
+    op->prot = parse_prot(p, "PROT_NONE");
     return op;
 }
 
@@ -567,6 +609,15 @@ const std::vector<OpSpec>& process_op_specs() {
          {F_PROCESS, F_REGION, F_OFFSET, F_LENGTH},
          parse_munmap,
          "munmap(2) of a region or part of it"},
+        {"mprotect",
+         OpMode::kernel,
+         {F_PROCESS,
+          F_REGION,
+          F_OFFSET,
+          F_LENGTH,
+          {"prot", FieldKind::string, true, 0, 0, {}, "PROT_* names joined by |"}},
+         parse_mprotect,
+         "mprotect(2) of a region or part of it: VMAs split and merge as Linux's do"},
         {"write",
          OpMode::kernel,
          {F_PROCESS,

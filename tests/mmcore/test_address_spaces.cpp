@@ -431,3 +431,47 @@ TEST_CASE("fork: anon_vma chains over generations, and an anon_vma reused",
     for (task_struct* t : {h, g}) p.as.task_exit(t, "exit");
     CHECK(p.b.k.audit({}) == "");
 }
+
+TEST_CASE("mprotect: a split in the middle, SIGSEGV on write, and the merge back",
+          "[process][mprotect]") {
+    Proc p;
+    const uint64_t a = uint64_t(p.as.do_mmap(p.t.mm, 0, 8 * PAGE_SIZE, RW, ANON, 0));
+    for (uint64_t i = 0; i < 8; i++) REQUIRE(p.write(a + i * PAGE_SIZE, uint8_t(i + 1)).ok());
+    CHECK(p.t.mm->data_vm == 8);
+    // Pages 2 and 3 read-only: three VMAs (linux-process-facts.md: a middle change gives 3).
+    REQUIRE(p.as.do_mprotect(p.t.mm, a + 2 * PAGE_SIZE, 2 * PAGE_SIZE, PROT_READ, 0) == 0);
+    auto vs = p.as.vmas(p.t.mm);
+    REQUIRE(vs.size() == 3);
+    CHECK(p.t.mm->map_count == 3);
+    CHECK(vs[1]->vm_start == a + 2 * PAGE_SIZE);
+    CHECK(vs[1]->vm_end == a + 4 * PAGE_SIZE);
+    CHECK(!(vs[1]->vm_flags & VM_WRITE));
+    CHECK(vs[1]->vm_pgoff == (a >> 12) + 2);
+    CHECK(p.t.mm->data_vm == 6); // read-only private memory is not data
+    CHECK(p.t.mm->total_vm == 8);
+    CHECK(!pte_write(p.as.lookup_pte(p.t.mm, a + 2 * PAGE_SIZE)));
+    CHECK(pte_write(p.as.lookup_pte(p.t.mm, a + 4 * PAGE_SIZE)));
+    uint8_t v = 0;
+    REQUIRE(p.read(a + 3 * PAGE_SIZE, v).ok());
+    CHECK(v == 4);
+    // Back to read-write: one VMA again (prev, the middle and next merge), and the exclusive
+    // pages' PTEs are made writable at once: the write after it takes no fault.
+    REQUIRE(p.as.do_mprotect(p.t.mm, a + 2 * PAGE_SIZE, 2 * PAGE_SIZE, RW, 0) == 0);
+    CHECK(p.as.vmas(p.t.mm).size() == 1);
+    CHECK(p.t.mm->map_count == 1);
+    CHECK(p.t.mm->data_vm == 8);
+    CHECK(pte_write(p.as.lookup_pte(p.t.mm, a + 2 * PAGE_SIZE)));
+    const uint64_t faults = p.as.vmstat().pgfault;
+    REQUIRE(p.write(a + 2 * PAGE_SIZE, 9).ok());
+    CHECK(p.as.vmstat().pgfault == faults);
+    // The head read-only: two VMAs; then a write there is a SIGSEGV with SEGV_ACCERR.
+    REQUIRE(p.as.do_mprotect(p.t.mm, a, 2 * PAGE_SIZE, PROT_READ, 0) == 0);
+    CHECK(p.as.vmas(p.t.mm).size() == 2);
+    CHECK(!p.write(a + 1, 1).ok());
+    REQUIRE(p.t.segv);
+    CHECK(p.t.segv->si_code == SEGV_ACCERR);
+    // Errors: unaligned start; a range with a hole (unmapped after the mapping).
+    CHECK(p.as.do_mprotect(p.t.mm, a + 1, PAGE_SIZE, PROT_READ, 0) == -EINVAL);
+    CHECK(p.as.do_mprotect(p.t.mm, a, 9 * PAGE_SIZE, PROT_READ, 0) == -ENOMEM);
+    CHECK(p.b.k.audit({}) == "");
+}

@@ -144,6 +144,8 @@ std::map<std::string, Probe> probes() {
     p["fork"] = {j(R"({"op": "fork", "process": "p", "child": "c"})"), {}};
     p["mmap"] = {j(R"({"op": "mmap", "process": "p", "region": "s", "length": 4096})"), {}};
     p["munmap"] = {j(R"({"op": "munmap", "process": "p", "region": "r"})"), {}};
+    p["mprotect"] = {j(R"({"op": "mprotect", "process": "p", "region": "r", "prot": "PROT_READ"})"),
+                     {}};
     p["write"] = {j(R"({"op": "write", "process": "p", "region": "r"})"), {}};
     p["read"] = {j(R"({"op": "read", "process": "p", "region": "r"})"), {}};
     p["touch"] = {j(R"({"op": "touch", "process": "p", "region": "r"})"), {}};

@@ -288,6 +288,12 @@ TEST_CASE("statistics: the process example's numbers, worked by hand", "[workloa
     CHECK(d["final"]["vmstat"]["nr_anon_pages"] == 0);
     CHECK(d["final"]["vmstat"]["nr_page_table_pages"] == 0);
     CHECK(d["final"]["vmstat"]["pgfault"] == 532);
+    // mprotect of the heap's first MiB read-only: the lower heap VMA splits in two (6 VMAs),
+    // and 256 pages leave VmData.
+    const ojson& prot = d["checkpoints"][2]["state"]["processes"][0];
+    CHECK(prot["map_count"] == 6);
+    CHECK(prot["VmData"] == (788 - 256) * 4);
+    CHECK(prot["VmSize"] == 837 * 4);
 }
 
 TEST_CASE("statistics: the fork example's numbers, worked by hand", "[workloads][process][fork]") {
