@@ -130,6 +130,8 @@ public:
                     unsigned cpu);
     // munmap: 0 or -errno.
     int do_munmap(mm_struct* mm, uint64_t start, uint64_t len, unsigned cpu);
+    // brk(2): the new break, or the old one when the kernel refuses (brk returns no errno).
+    uint64_t sys_brk(mm_struct* mm, uint64_t brk, unsigned cpu);
     // mprotect (mprotect.cpp): 0 or -errno.
     int do_mprotect(mm_struct* mm, uint64_t start, uint64_t len, unsigned prot, unsigned cpu);
     // find_vma(): the first VMA that ends above addr.

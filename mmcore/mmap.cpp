@@ -403,4 +403,66 @@ int AddressSpaces::do_vmi_align_munmap(mm_struct* mm, vm_area_struct* vma, uint6
     return 0;
 }
 
+// SYSCALL_DEFINE1(brk) (mm/mmap.c) with do_brk_flags() (mm/vma.c): shrinking unmaps the pages
+// above the new break; growing extends the heap VMA (the one at or above start_brk, so never the
+// bss) or makes it (the first brk gives a VMA of its own), refused if the heap would come within
+// a page and the stack guard gap of the next VMA. The heap is VM_DATA_DEFAULT_FLAGS | VM_ACCOUNT.
+uint64_t AddressSpaces::sys_brk(mm_struct* mm, uint64_t brk, unsigned cpu) {
+    node_cpu_ = cpu;
+    const uint64_t origbrk = mm->brk;
+    if (brk < mm->start_brk) return origbrk;
+    const uint64_t newbrk = (brk + PAGE_SIZE - 1) & PAGE_MASK;
+    const uint64_t oldbrk = (mm->brk + PAGE_SIZE - 1) & PAGE_MASK;
+    if (newbrk < brk || newbrk > mm->task_size) return origbrk;
+    if (oldbrk == newbrk) {
+        mm->brk = brk;
+        return brk;
+    }
+    if (brk <= mm->brk) { // always allow shrinking
+        const auto v = mm->mm_mt.find(newbrk, oldbrk - 1);
+        if (!v) return origbrk;
+        mm->brk = brk;
+        if (do_vmi_align_munmap(mm, as_vma(v->entry), newbrk, oldbrk)) {
+            mm->brk = origbrk;
+            return origbrk;
+        }
+        return brk;
+    }
+    if (mm->map_count > MAX_MAP_COUNT) return origbrk;
+    if (const vm_area_struct* next = newbrk < mm->task_size ? find_vma(mm, oldbrk) : nullptr;
+        next && newbrk + PAGE_SIZE > vm_start_gap(next))
+        return origbrk;
+    // do_brk_flags(): expand the heap VMA ending at oldbrk (vma_prev_limit(start_brk)) or make
+    // one.
+    const vm_flags_t flags = VM_DATA_FLAGS_NON_EXEC | VM_ACCOUNT | mm->def_flags;
+    const uint64_t pages = (newbrk - oldbrk) >> PAGE_SHIFT;
+    vm_area_struct* heap = vma_prev(mm, oldbrk);
+    if (heap &&
+        (heap->vm_end != oldbrk || heap->vm_start < mm->start_brk || heap->vm_flags != flags))
+        heap = nullptr;
+    if (heap) {
+        if (!mm->mm_mt.store(heap->vm_start, newbrk - 1, reinterpret_cast<uint64_t>(heap)))
+            return origbrk;
+        heap->vm_end = newbrk;
+    } else {
+        vm_area_struct* v = vm_area_alloc(mm);
+        if (!v) return origbrk;
+        v->vm_start = oldbrk;
+        v->vm_end = newbrk;
+        v->vm_pgoff = oldbrk >> PAGE_SHIFT;
+        v->vm_flags = flags;
+        v->vm_page_prot = vm_get_page_prot(flags);
+        if (!store_vma(mm, v)) {
+            vm_area_free(v);
+            return origbrk;
+        }
+        mm->map_count++;
+    }
+    mm->total_vm += pages;
+    mm->data_vm += pages;
+    if (flags & VM_LOCKED) mm->locked_vm += pages;
+    mm->brk = brk;
+    return brk;
+}
+
 } // namespace mmemu

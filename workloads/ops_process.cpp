@@ -408,6 +408,36 @@ std::unique_ptr<Op> parse_munmap(OpParser& p) {
     return op;
 }
 
+struct Brk final : Op {
+    uint32_t slot = 0, region = 0;
+    uint64_t size = 0;
+    const char* name() const override { return "brk"; }
+    void run(RunContext& cx) const override {
+        task_struct* t = live_task(cx, *this, slot);
+        if (!t) return;
+        AddressSpaces& as = spaces(cx);
+        as.set_current(t->cpu, t);
+        mm_struct* mm = t->mm;
+        const uint64_t want = mm->start_brk + size;
+        const uint64_t got = want < mm->start_brk ? mm->brk : as.sys_brk(mm, want, t->cpu);
+        if (got != want)
+            cx.results.process_failure(event, name(), proc_name(cx, slot),
+                                       "brk: refused, the break stays at " + hex(got));
+        const uint64_t end = (mm->brk + PAGE_SIZE - 1) & PAGE_MASK;
+        cx.procs->regions[region] = {mm->start_brk, end - mm->start_brk, end > mm->start_brk};
+    }
+};
+
+std::unique_ptr<Op> parse_brk(OpParser& p) {
+    auto op = std::make_unique<Brk>();
+    op->size = p.size("size", std::nullopt).value_or(0);
+    if (auto proc = process_ref(p)) {
+        op->slot = *proc;
+        op->region = define_region(names(p), *proc, "brk");
+    }
+    return op;
+}
+
 struct Mprotect final : Op {
     uint32_t slot = 0, region = 0;
     uint64_t offset = 0;
@@ -609,6 +639,18 @@ const std::vector<OpSpec>& process_op_specs() {
          {F_PROCESS, F_REGION, F_OFFSET, F_LENGTH},
          parse_munmap,
          "munmap(2) of a region or part of it"},
+        {"brk",
+         OpMode::kernel,
+         {F_PROCESS,
+          {"size",
+           FieldKind::size,
+           true,
+           0,
+           0,
+           {},
+           "the heap's size: the break is start_brk + size"}},
+         parse_brk,
+         "brk(2): the heap grows or shrinks; region \"brk\" is the heap"},
         {"mprotect",
          OpMode::kernel,
          {F_PROCESS,

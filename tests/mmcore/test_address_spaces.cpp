@@ -475,3 +475,45 @@ TEST_CASE("mprotect: a split in the middle, SIGSEGV on write, and the merge back
     CHECK(p.as.do_mprotect(p.t.mm, a, 9 * PAGE_SIZE, PROT_READ, 0) == -ENOMEM);
     CHECK(p.b.k.audit({}) == "");
 }
+
+TEST_CASE("brk: a heap VMA of its own above the bss, grown and shrunk", "[process][brk]") {
+    Booted b{machine(Arch::x86_64, 1 * GiB)};
+    AddressSpaces& as = b.k.spaces;
+    task_struct* t = as.task_create("p", 0);
+    REQUIRE(t);
+    AddressSpaces::ExecLayout l;
+    l.code = 4096;
+    l.data = 4096;
+    l.bss = 4096;
+    REQUIRE(as.exec_layout(t, l, 1) == 0);
+    as.set_current(0, t);
+    mm_struct* mm = t->mm;
+    // text [0x400000, 0x401000), data+bss [0x401000, 0x403000): the break starts at 0x403000.
+    CHECK(mm->start_brk == 0x403000);
+    CHECK(mm->brk == 0x403000);
+    const uint64_t maps = mm->map_count;
+    // brk(start + 10000): the heap is 3 pages, a VMA of its own though the data VMA touches it
+    // with the same flags (sys_brk looks for the heap only at or above start_brk).
+    CHECK(as.sys_brk(mm, 0x403000 + 10000, 0) == 0x403000 + 10000);
+    CHECK(mm->map_count == maps + 1);
+    const vm_area_struct* heap = as.find_vma(mm, 0x403000);
+    REQUIRE(heap);
+    CHECK(heap->vm_start == 0x403000);
+    CHECK(heap->vm_end == 0x406000);
+    CHECK(heap->vm_flags == (VM_DATA_FLAGS_NON_EXEC | VM_ACCOUNT));
+    // Growing extends it; the bytes written stay.
+    uint8_t v = 7;
+    REQUIRE(b.m.cpu(0).write_linear(LinearAddr{0x405000}, &v, 1, AccessMode{3, false}).ok());
+    CHECK(as.sys_brk(mm, 0x408000, 0) == 0x408000);
+    CHECK(mm->map_count == maps + 1);
+    CHECK(as.find_vma(mm, 0x403000)->vm_end == 0x408000);
+    CHECK(mm->get_mm_counter(MM_ANONPAGES) == 1 + 1 + 1 + 1); // text, data, stack top, heap page
+    // Below start_brk is refused (the old break comes back); shrinking unmaps.
+    CHECK(as.sys_brk(mm, 0x402000, 0) == 0x408000);
+    CHECK(as.sys_brk(mm, 0x403000, 0) == 0x403000);
+    CHECK(mm->map_count == maps);
+    CHECK(mm->get_mm_counter(MM_ANONPAGES) == 3);
+    CHECK(b.k.audit({}) == "");
+    as.task_exit(t, "exit");
+    CHECK(b.k.audit({}) == "");
+}

@@ -144,6 +144,7 @@ std::map<std::string, Probe> probes() {
     p["fork"] = {j(R"({"op": "fork", "process": "p", "child": "c"})"), {}};
     p["mmap"] = {j(R"({"op": "mmap", "process": "p", "region": "s", "length": 4096})"), {}};
     p["munmap"] = {j(R"({"op": "munmap", "process": "p", "region": "r"})"), {}};
+    p["brk"] = {j(R"({"op": "brk", "process": "p", "size": 8192})"), {}};
     p["mprotect"] = {j(R"({"op": "mprotect", "process": "p", "region": "r", "prot": "PROT_READ"})"),
                      {}};
     p["write"] = {j(R"({"op": "write", "process": "p", "region": "r"})"), {}};
