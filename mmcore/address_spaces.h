@@ -41,6 +41,8 @@ static_assert(PROT_READ == 0x1 && PROT_WRITE == 0x2 && PROT_EXEC == 0x4);
 static_assert(MAP_SHARED == 0x01 && MAP_PRIVATE == 0x02 && MAP_FIXED == 0x10 &&
               MAP_ANONYMOUS == 0x20 && MAP_GROWSDOWN == 0x100 && MAP_LOCKED == 0x2000 &&
               MAP_NORESERVE == 0x4000 && MAP_POPULATE == 0x8000 && MAP_FIXED_NOREPLACE == 0x100000);
+static_assert(MADV_WILLNEED == 3 && MADV_DONTNEED == 4 && MADV_DONTFORK == 10 &&
+              MADV_DOFORK == 11 && MADV_WIPEONFORK == 18 && MADV_KEEPONFORK == 19);
 static_assert(EPERM == 1 && EAGAIN == 11 && ENOMEM == 12 && EACCES == 13 && EEXIST == 17 &&
               EINVAL == 22);
 
@@ -130,6 +132,8 @@ public:
                     unsigned cpu);
     // munmap: 0 or -errno.
     int do_munmap(mm_struct* mm, uint64_t start, uint64_t len, unsigned cpu);
+    // madvise (madvise.cpp): 0 or -errno.
+    int do_madvise(mm_struct* mm, uint64_t start, uint64_t len, int behavior, unsigned cpu);
     // brk(2): the new break, or the old one when the kernel refuses (brk returns no errno).
     uint64_t sys_brk(mm_struct* mm, uint64_t brk, unsigned cpu);
     // mprotect (mprotect.cpp): 0 or -errno.
@@ -235,6 +239,10 @@ private:
     uint64_t change_protection(mm_struct* mm, vm_area_struct* vma, uint64_t start, uint64_t end);
     void take_anon_vma(vm_area_struct* dst, vm_area_struct* from);
     void remove_vma(mm_struct* mm, vm_area_struct* vma);
+
+    // madvise.cpp
+    void reclaim_empty_pte_tables(mm_struct* mm, uint64_t start, uint64_t end);
+    void clear_pmd(mm_struct* mm, uint64_t addr); // pgtable_64.cpp
 
     // exec.cpp: fault in [start, end) of a VMA as a write and fill each page (a file read).
     bool load_pages(mm_struct* mm, uint64_t start, uint64_t end, uint64_t seed, unsigned cpu);

@@ -93,6 +93,16 @@ std::optional<PhysAddr> AddressSpaces::pte_offset(const mm_struct* mm, uint64_t 
     return entry_at(table, index_at(addr, LEVELS - 1));
 }
 
+void AddressSpaces::clear_pmd(mm_struct* mm, uint64_t addr) {
+    PhysAddr table = mm->pgd;
+    for (unsigned level = 0; level + 2 < LEVELS; level++) {
+        const pteval_t v = ram_.read_u64(entry_at(table, index_at(addr, level)));
+        if (!(v & _PAGE_PRESENT)) return;
+        table = table_of(v);
+    }
+    ram_.write_u64(entry_at(table, index_at(addr, LEVELS - 2)), 0);
+}
+
 pteval_t AddressSpaces::lookup_pte(const mm_struct* mm, uint64_t addr) const {
     const auto e = pte_offset(mm, addr);
     return e ? ram_.read_u64(*e) : 0;

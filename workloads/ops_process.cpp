@@ -133,6 +133,7 @@ const char* errno_name(int64_t e) {
     case EAGAIN: return "EAGAIN";
     case ENOMEM: return "ENOMEM";
     case EEXIST: return "EEXIST";
+    case EACCES: return "EACCES";
     case EINVAL: return "EINVAL";
     }
     return "errno";
@@ -438,6 +439,50 @@ std::unique_ptr<Op> parse_brk(OpParser& p) {
     return op;
 }
 
+constexpr const char* ADVICE_NAMES[] = {"MADV_DONTNEED", "MADV_WILLNEED",   "MADV_DONTFORK",
+                                        "MADV_DOFORK",   "MADV_WIPEONFORK", "MADV_KEEPONFORK"};
+constexpr int ADVICE_VALUES[] = {MADV_DONTNEED, MADV_WILLNEED,   MADV_DONTFORK,
+                                 MADV_DOFORK,   MADV_WIPEONFORK, MADV_KEEPONFORK};
+
+struct Madvise final : Op {
+    uint32_t slot = 0, region = 0;
+    uint64_t offset = 0;
+    std::optional<uint64_t> length;
+    unsigned advice = 0; // index in ADVICE_NAMES
+    const char* name() const override { return "madvise"; }
+    void run(RunContext& cx) const override {
+        task_struct* t = live_task(cx, *this, slot);
+        if (!t) return;
+        const auto& reg = cx.procs->regions[region];
+        if (!reg.mapped) {
+            cx.results.process_failure(event, name(), proc_name(cx, slot),
+                                       "the region was never mapped (its mmap failed)");
+            return;
+        }
+        AddressSpaces& as = spaces(cx);
+        as.set_current(t->cpu, t);
+        const uint64_t len = length.value_or(reg.len > offset ? reg.len - offset : 0);
+        if (const int e =
+                as.do_madvise(t->mm, reg.addr + offset, len, ADVICE_VALUES[advice], t->cpu);
+            e)
+            cx.results.process_failure(event, name(), proc_name(cx, slot),
+                                       std::string("madvise(") + ADVICE_NAMES[advice] +
+                                           "): " + errno_name(e));
+    }
+};
+
+std::unique_ptr<Op> parse_madvise(OpParser& p) {
+    auto op = std::make_unique<Madvise>();
+    if (auto proc = process_ref(p)) {
+        op->slot = *proc;
+        if (auto r = region_ref(p, *proc)) op->region = *r;
+    }
+    op->offset = p.size("offset", 0).value_or(0);
+    if (p.has("length")) op->length = p.size("length", std::nullopt);
+    op->advice = p.choice("advice", std::nullopt).value_or(0);
+    return op;
+}
+
 struct Mprotect final : Op {
     uint32_t slot = 0, region = 0;
     uint64_t offset = 0;
@@ -651,6 +696,22 @@ const std::vector<OpSpec>& process_op_specs() {
            "the heap's size: the break is start_brk + size"}},
          parse_brk,
          "brk(2): the heap grows or shrinks; region \"brk\" is the heap"},
+        {"madvise",
+         OpMode::kernel,
+         {F_PROCESS,
+          F_REGION,
+          F_OFFSET,
+          F_LENGTH,
+          {"advice",
+           FieldKind::enumeration,
+           true,
+           0,
+           0,
+           {"MADV_DONTNEED", "MADV_WILLNEED", "MADV_DONTFORK", "MADV_DOFORK", "MADV_WIPEONFORK",
+            "MADV_KEEPONFORK"},
+           "the advice (MADV_FREE, MADV_MERGEABLE and the rest are not built yet)"}},
+         parse_madvise,
+         "madvise(2) of a region or part of it"},
         {"mprotect",
          OpMode::kernel,
          {F_PROCESS,

@@ -517,3 +517,57 @@ TEST_CASE("brk: a heap VMA of its own above the bss, grown and shrunk", "[proces
     as.task_exit(t, "exit");
     CHECK(b.k.audit({}) == "");
 }
+
+TEST_CASE("madvise: DONTNEED zaps and frees the empty PTE table; DONTFORK and WIPEONFORK",
+          "[process][madvise]") {
+    Proc p;
+    // 2 MiB at 0x40000000: one whole PTE table.
+    const uint64_t a = 0x40000000;
+    REQUIRE(p.as.do_mmap(p.t.mm, a, PMD_SIZE, RW, ANON | MAP_FIXED, 0) == int64_t(a));
+    for (uint64_t i = 0; i < 4; i++) REQUIRE(p.write(a + i * PAGE_SIZE, uint8_t(i + 1)).ok());
+    CHECK(p.t.mm->pgtables_bytes == 3 * PAGE_SIZE);
+    // DONTNEED of the first two pages: RSS drops by 2; the table still maps pages 2 and 3.
+    REQUIRE(p.as.do_madvise(p.t.mm, a, 2 * PAGE_SIZE, MADV_DONTNEED, 0) == 0);
+    CHECK(p.t.mm->get_mm_counter(MM_ANONPAGES) == 2);
+    CHECK(p.t.mm->pgtables_bytes == 3 * PAGE_SIZE);
+    CHECK(p.as.vmas(p.t.mm).size() == 1); // no VMA change
+    // The next read maps the zero page (0, not the old byte), a write a fresh zeroed page.
+    uint8_t v = 9;
+    REQUIRE(p.read(a, v).ok());
+    CHECK(v == 0);
+    CHECK(pte_pfn(p.as.lookup_pte(p.t.mm, a)) == p.as.zero_pfn());
+    // DONTNEED of the whole table: every entry none, so the PTE table itself goes (6.18's
+    // PT_RECLAIM on x86_64); the PMD and PUD tables stay (the VMA is still there).
+    REQUIRE(p.as.do_madvise(p.t.mm, a, PMD_SIZE, MADV_DONTNEED, 0) == 0);
+    CHECK(p.t.mm->get_mm_counter(MM_ANONPAGES) == 0);
+    CHECK(p.t.mm->pgtables_bytes == 2 * PAGE_SIZE);
+    REQUIRE(p.read(a + 3 * PAGE_SIZE, v).ok());
+    CHECK(v == 0);
+    // DONTFORK on the upper half: two VMAs; a fork leaves the child without it.
+    REQUIRE(p.as.do_madvise(p.t.mm, a + PMD_SIZE / 2, PMD_SIZE / 2, MADV_DONTFORK, 0) == 0);
+    CHECK(p.as.vmas(p.t.mm).size() == 2);
+    REQUIRE(p.write(a + PMD_SIZE / 2, 5).ok());
+    REQUIRE(p.write(a, 6).ok());
+    // WIPEONFORK on the lower half: the child gets it empty.
+    REQUIRE(p.as.do_madvise(p.t.mm, a, PMD_SIZE / 2, MADV_WIPEONFORK, 0) == 0);
+    int err = 0;
+    task_struct* c = p.as.do_fork(&p.t, "c", 0, err);
+    REQUIRE(c);
+    CHECK(c->mm->map_count == p.t.mm->map_count - 1);
+    CHECK(c->mm->total_vm == p.t.mm->total_vm - 256);
+    const vm_area_struct* up = p.as.find_vma(c->mm, a + PMD_SIZE / 2);
+    CHECK((!up || up->vm_start > a + PMD_SIZE / 2));
+    CHECK(c->mm->get_mm_counter(MM_ANONPAGES) == 0); // wiped: no page copied
+    p.as.set_current(0, c);
+    REQUIRE(p.b.m.cpu(0).read_linear(LinearAddr{a}, &v, 1, AccessMode{3, false}).ok());
+    CHECK(v == 0); // the parent wrote 6 there
+    p.as.set_current(0, &p.t);
+    REQUIRE(p.read(a, v).ok());
+    CHECK(v == 6);
+    // Errors: an unknown advice, an unaligned start, a hole.
+    CHECK(p.as.do_madvise(p.t.mm, a, PAGE_SIZE, 1000, 0) == -EINVAL);
+    CHECK(p.as.do_madvise(p.t.mm, a + 1, PAGE_SIZE, MADV_DONTNEED, 0) == -EINVAL);
+    CHECK(p.as.do_madvise(p.t.mm, a, 2 * PMD_SIZE, MADV_WILLNEED, 0) == -ENOMEM);
+    p.as.task_exit(c, "exit");
+    CHECK(p.b.k.audit({}) == "");
+}

@@ -145,6 +145,8 @@ std::map<std::string, Probe> probes() {
     p["mmap"] = {j(R"({"op": "mmap", "process": "p", "region": "s", "length": 4096})"), {}};
     p["munmap"] = {j(R"({"op": "munmap", "process": "p", "region": "r"})"), {}};
     p["brk"] = {j(R"({"op": "brk", "process": "p", "size": 8192})"), {}};
+    p["madvise"] = {
+        j(R"({"op": "madvise", "process": "p", "region": "r", "advice": "MADV_DONTNEED"})"), {}};
     p["mprotect"] = {j(R"({"op": "mprotect", "process": "p", "region": "r", "prot": "PROT_READ"})"),
                      {}};
     p["write"] = {j(R"({"op": "write", "process": "p", "region": "r"})"), {}};
