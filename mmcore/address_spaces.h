@@ -241,7 +241,7 @@ private:
     void remove_vma(mm_struct* mm, vm_area_struct* vma);
 
     // madvise.cpp
-    void reclaim_empty_pte_tables(mm_struct* mm, uint64_t start, uint64_t end);
+    void reclaim_empty_pte_tables(mm_struct* mm, uint64_t start, uint64_t end, bool flushed);
     void clear_pmd(mm_struct* mm, uint64_t addr); // pgtable_64.cpp
 
     // exec.cpp: fault in [start, end) of a VMA as a write and fill each page (a file read).
@@ -256,7 +256,8 @@ private:
     vm_fault do_wp_page(mm_struct* mm, vm_area_struct* vma, uint64_t addr, PhysAddr ptep,
                         pteval_t orig, unsigned cpu);
     // zap_pte_range() over [start, end); with `gather`, the pages are added to it unflushed.
-    void zap_range(mm_struct* mm, uint64_t start, uint64_t end, unsigned cpu,
+    // True if a PTE was cleared (and so, without `gather`, the range flushed).
+    bool zap_range(mm_struct* mm, uint64_t start, uint64_t end, unsigned cpu,
                    std::vector<page*>* gather = nullptr);
     void free_pgtables(mm_struct* mm, const std::vector<vm_area_struct*>& vmas, uint64_t floor,
                        uint64_t ceiling, unsigned cpu);
@@ -302,6 +303,7 @@ private:
     MmVmstat vmstat_;
     MmemuFaultCounts counts_;
     uint64_t kernel_oops_ = 0;
+    uint64_t tables_freed_ = 0; // page-table pages below the PGD freed (to know a flush is due)
 };
 
 } // namespace mmemu

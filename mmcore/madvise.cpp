@@ -8,7 +8,8 @@
 namespace mmemu {
 
 // try_to_free_pte(): the PTE tables under [start, end) that hold no entry any more go.
-void AddressSpaces::reclaim_empty_pte_tables(mm_struct* mm, uint64_t start, uint64_t end) {
+void AddressSpaces::reclaim_empty_pte_tables(mm_struct* mm, uint64_t start, uint64_t end,
+                                             bool flushed) {
     bool freed = false;
     for (uint64_t a = start & ~(PMD_SIZE - 1); a < end; a += PMD_SIZE) {
         const auto ptep = pte_offset(mm, a);
@@ -23,8 +24,9 @@ void AddressSpaces::reclaim_empty_pte_tables(mm_struct* mm, uint64_t start, uint
         free_pt_page(mm, table, false);
         freed = true;
     }
-    // The paging-structure caches may hold the freed tables' PDEs.
-    if (freed) flush_tlb_mm_range(mm, start, end);
+    // The paging-structure caches may hold the freed tables' PDEs: one flush for the zap and
+    // the tables (tlb_finish_mmu), unless the zap flushed already.
+    if (freed && !flushed) flush_tlb_mm_range(mm, start, end);
 }
 
 int AddressSpaces::do_madvise(mm_struct* mm, uint64_t start, uint64_t len, int behavior,
@@ -59,8 +61,7 @@ int AddressSpaces::do_madvise(mm_struct* mm, uint64_t start, uint64_t len, int b
         switch (behavior) {
         case MADV_DONTNEED:
             if (vma->vm_flags & (VM_LOCKED | VM_PFNMAP)) return -EINVAL; // can_madv_lru_vma()
-            zap_range(mm, at, tend, cpu);
-            reclaim_empty_pte_tables(mm, at, tend);
+            reclaim_empty_pte_tables(mm, at, tend, zap_range(mm, at, tend, cpu));
             break;
         case MADV_DONTFORK: newflags |= VM_DONTCOPY; break;
         case MADV_DOFORK:

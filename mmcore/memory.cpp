@@ -192,7 +192,7 @@ void AddressSpaces::flush_tlb_mm_range(mm_struct* mm, uint64_t start, uint64_t e
 // zap_pte_range() over [start, end): every PTE cleared; an anonymous page loses a mapping
 // (MM_ANONPAGES, mapcount, NR_ANON_MAPPED) and, after the TLB flush, the mapping's reference
 // (tlb_finish_mmu frees the batch); the zero page is not counted anywhere.
-void AddressSpaces::zap_range(mm_struct* mm, uint64_t start, uint64_t end, unsigned cpu,
+bool AddressSpaces::zap_range(mm_struct* mm, uint64_t start, uint64_t end, unsigned cpu,
                               std::vector<page*>* gather) {
     std::vector<page*> own;
     std::vector<page*>& batch = gather ? *gather : own;
@@ -219,9 +219,10 @@ void AddressSpaces::zap_range(mm_struct* mm, uint64_t start, uint64_t end, unsig
             batch.push_back(p);
         }
     }
-    if (gather) return; // the caller flushes once and frees the batch (tlb_finish_mmu)
+    if (gather) return any; // the caller flushes once and frees the batch (tlb_finish_mmu)
     if (any) flush_tlb_mm_range(mm, start, end);
     for (page* p : batch) put_anon_page(p, cpu);
+    return any;
 }
 
 // free_pgtables(): the anon_vmas of the VMAs go, then their page tables, neighbours within

@@ -391,8 +391,12 @@ int AddressSpaces::do_vmi_align_munmap(mm_struct* mm, vm_area_struct* vma, uint6
     if (!mm->mm_mt.erase(start, end - 1)) return -ENOMEM;
     // vms_complete_munmap_vmas(): the page tables and pages go, then the VMAs, then the counts.
     mm->update_hiwater_rss();
-    zap_range(mm, start, end, cpu);
+    const bool flushed = zap_range(mm, start, end, cpu);
+    const uint64_t freed = tables_freed_;
     free_pgtables(mm, gone, prev ? prev->vm_end : 0, next ? next->vm_start : 0, cpu);
+    // Freed page tables may still be in the paging-structure caches (tlb->freed_tables): the
+    // range is flushed if zapping did not already.
+    if (tables_freed_ != freed && !flushed) flush_tlb_mm_range(mm, start, end);
     mm->update_hiwater_vm();
     for (vm_area_struct* v : gone) {
         vm_stat_account(mm, v->vm_flags, -int64_t(v->pages()));

@@ -43,7 +43,7 @@ std::optional<PhysAddr> AddressSpaces::alloc_pt_page(mm_struct* mm) {
 
 void AddressSpaces::free_pt_page(mm_struct* mm, PhysAddr table, bool pgd) {
     (void)mm;
-    (void)pgd;
+    if (!pgd) tables_freed_++;
     vmstat_.nr_page_table_pages--;
     pa_.free_pages(pa_.mem_map().pfn_to_page(phys_pfn(table)), 0, node_cpu_);
 }
