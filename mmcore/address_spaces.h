@@ -179,8 +179,9 @@ public:
     // task, or an oops for a fault in kernel mode).
     FaultResolution do_page_fault(unsigned cpu, const Fault& fault);
 
-    // /proc/PID/smaps_rollup (task_mmu.cpp).
+    // /proc/PID/smaps_rollup and /proc/PID/maps (task_mmu.cpp).
     SmapsRollup smaps_rollup(const mm_struct* mm) const;
+    std::vector<std::string> proc_maps(const mm_struct* mm) const;
 
     // The PTE mapping `addr` in mm (0 if none), as the walker would read it.
     pteval_t lookup_pte(const mm_struct* mm, uint64_t addr) const;

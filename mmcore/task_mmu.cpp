@@ -4,6 +4,8 @@
 // whole size in Pss; otherwise its mapcount decides: shared (Pss = size / mapcount) from two
 // mappings up. Dirty means the PTE's dirty bit (mmemu keeps no folio dirty flag for anonymous
 // memory; the kernel ORs it in).
+#include <cstdio>
+
 #include "mmcore/address_spaces.h"
 
 namespace mmemu {
@@ -43,6 +45,37 @@ SmapsRollup AddressSpaces::smaps_rollup(const mm_struct* mm) const {
         }
     });
     return r;
+}
+
+// show_map_vma(): "start-end perms offset dev inode", then, for a named VMA, padding to column
+// 73 (seq_setwidth(25 + 6 * sizeof(void *) - 1), then seq_pad) and the name: [heap] for the VMA
+// holding the break, [stack] for the initial stack. Anonymous VMAs print offset 0 and 00:00 0
+// (checked against this machine's /proc/self/maps).
+std::vector<std::string> AddressSpaces::proc_maps(const mm_struct* mm) const {
+    std::vector<std::string> lines;
+    mm->mm_mt.for_each([&](const MapleRange& range) {
+        const auto* v = reinterpret_cast<const vm_area_struct*>(range.entry);
+        char buf[128];
+        int n = std::snprintf(buf, sizeof buf, "%08llx-%08llx %c%c%c%c %08llx %02x:%02x %lu ",
+                              static_cast<unsigned long long>(v->vm_start),
+                              static_cast<unsigned long long>(v->vm_end),
+                              v->vm_flags & VM_READ ? 'r' : '-', v->vm_flags & VM_WRITE ? 'w' : '-',
+                              v->vm_flags & VM_EXEC ? 'x' : '-',
+                              v->vm_flags & VM_MAYSHARE ? 's' : 'p', 0ull, 0u, 0u, 0ul);
+        std::string line(buf, size_t(n));
+        const char* name = nullptr;
+        if (v->vm_start < mm->brk && v->vm_end > mm->start_brk) // vma_is_initial_heap()
+            name = "[heap]";
+        else if (v->vm_start <= mm->start_stack && v->vm_end >= mm->start_stack)
+            name = "[stack]"; // vma_is_initial_stack()
+        if (name) {           // unnamed lines keep the space after the inode, as the kernel's do
+            if (line.size() < 72) line.append(72 - line.size(), ' ');
+            line += ' ';
+            line += name;
+        }
+        lines.push_back(std::move(line));
+    });
+    return lines;
 }
 
 } // namespace mmemu

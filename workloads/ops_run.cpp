@@ -2,6 +2,7 @@
 #include "workloads/ops_run.h"
 
 #include "mmcore/bug.h"
+#include "mmcore/kernel.h"
 #include "system/system.h"
 #include "workloads/ops_kernel.h"
 #include "workloads/results.h"
@@ -20,11 +21,19 @@ namespace {
 // A statistics snapshot (after the frame audit, in kernel scenarios).
 struct Checkpoint final : Op {
     std::string label;
+    bool maps = false;
     const char* name() const override { return "checkpoint"; }
     const std::string* checkpoint_name() const override { return &label; }
     void run(RunContext& cx) const override {
         if (cx.kernel && cx.audit) audit_frames(cx, "at checkpoint \"" + label + "\"");
-        cx.results.checkpoints.push_back({label, event, state_json(cx.sys)});
+        ojson m;
+        if (maps && !cx.sys.bare()) {
+            m = ojson::object();
+            const AddressSpaces& as = cx.sys.kernel().spaces;
+            for (const auto& t : as.tasks())
+                if (t->mm) m[t->comm] = as.proc_maps(t->mm);
+        }
+        cx.results.checkpoints.push_back({label, event, state_json(cx.sys), m});
     }
 };
 
@@ -41,6 +50,8 @@ std::unique_ptr<Op> parse_checkpoint(OpParser& p) {
         p.state.checkpoint_names.push_back(*n);
         op->label = *n;
     }
+    op->maps = p.boolean("maps", false).value_or(false);
+    if (op->maps && p.state.bare) p.error("maps", "a bare machine has no processes");
     return op;
 }
 
@@ -50,7 +61,8 @@ const std::vector<OpSpec>& run_op_specs() {
     static const std::vector<OpSpec> specs = {
         {"checkpoint",
          OpMode::any,
-         {{"name", FieldKind::string, true, 0, 0, {}, "unique among the checkpoints"}},
+         {{"name", FieldKind::string, true, 0, 0, {}, "unique among the checkpoints"},
+          {"maps", FieldKind::boolean, false, 0, 0, {}, "add each process's /proc/PID/maps"}},
          parse_checkpoint,
          "a statistics snapshot, in checkpoints"},
     };

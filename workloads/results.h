@@ -103,6 +103,7 @@ struct CheckpointRecord {
     std::string name;
     uint32_t event;
     ojson state; // the statistics state at that moment
+    ojson maps;  // with "maps": each live process's /proc/PID/maps lines (null otherwise)
 };
 
 struct Results {

@@ -129,6 +129,11 @@ const StatGroup<CheckpointRecord> CHECKPOINTS = {
         STAT("event", event, "", "its index in events", r.event),
         {"state", Unit::none, "", "the state then (the state groups above)",
          [](ojson& o, const CheckpointRecord& r) { o["state"] = r.state; }},
+        {"maps.<process>", Unit::text, "/proc/PID/maps",
+         "with \"maps\": true, each live process's VMAs as /proc/PID/maps lines, by its name",
+         [](ojson& o, const CheckpointRecord& r) {
+             if (!r.maps.is_null()) o["maps"] = r.maps;
+         }},
     }};
 
 // ---- results ------------------------------------------------------------------------------

@@ -296,6 +296,19 @@ TEST_CASE("statistics: the process example's numbers, worked by hand", "[workloa
     CHECK(prot["VmData"] == (788 - 256 + 16) * 4);
     CHECK(prot["VmSize"] == (837 + 16) * 4);
     CHECK(prot["RssAnon"] == (293 + 16) * 4);
+    // The same as /proc/PID/maps: text, data+bss, the heap from brk right after the bss, the
+    // mmap heap's read-only first MiB and its two writable pieces around the munmap hole, and
+    // the stack; a named line padded to column 73 as the kernel pads it, the others ending in a
+    // space.
+    const ojson& maps = d["checkpoints"][2]["maps"]["server"];
+    REQUIRE(maps.size() == 7);
+    CHECK(maps[0] == "00400000-00410000 r-xp 00000000 00:00 0 ");
+    CHECK(maps[2] == "00424000-00434000 rw-p 00000000 00:00 0" + std::string(34, ' ') + "[heap]");
+    CHECK(maps[3] == "7ffff7a00000-7ffff7b00000 r--p 00000000 00:00 0 ");
+    CHECK(maps[5] == "7ffff7d00000-7ffff7e00000 rw-p 00000000 00:00 0 ");
+    CHECK(maps[6] ==
+          "7ffffffde000-7ffffffff000 rw-p 00000000 00:00 0" + std::string(26, ' ') + "[stack]");
+    CHECK(!d["checkpoints"][0].contains("maps"));
 }
 
 TEST_CASE("statistics: the fork example's numbers, worked by hand", "[workloads][process][fork]") {
