@@ -129,11 +129,14 @@ const StatGroup<CheckpointRecord> CHECKPOINTS = {
         STAT("event", event, "", "its index in events", r.event),
         {"state", Unit::none, "", "the state then (the state groups above)",
          [](ojson& o, const CheckpointRecord& r) { o["state"] = r.state; }},
-        {"maps.<process>", Unit::text, "/proc/PID/maps",
-         "with \"maps\": true, each live process's VMAs as /proc/PID/maps lines, by its name",
+        {"maps", Unit::none, "/proc/PID/maps",
+         "with \"maps\": true, an object of the live processes by name (below)",
          [](ojson& o, const CheckpointRecord& r) {
              if (!r.maps.is_null()) o["maps"] = r.maps;
          }},
+        {"maps.<process>", Unit::text, "/proc/PID/maps",
+         "the process's VMAs, one /proc/PID/maps line each",
+         [](ojson&, const CheckpointRecord&) {}},
     }};
 
 // ---- results ------------------------------------------------------------------------------
