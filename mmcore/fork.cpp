@@ -2,6 +2,7 @@
 // of the process side: the slab caches of fork_init(), proc_caches_init() and maple_tree_init(),
 // the zero page, swapper_pg_dir with the direct map, and the CPUs put on it.
 #include <algorithm>
+#include <set>
 
 #include "mmcore/address_spaces.h"
 #include "mmcore/bug.h"
@@ -25,11 +26,21 @@ AddressSpaces::AddressSpaces(Machine& m, PageAllocator& pa, SlabAllocator& slab,
 
 AddressSpaces::~AddressSpaces() {
     // The machine is going away: host memory only, nothing given back to emulated allocators.
+    // An anon_vma may be shared by VMAs of several mms: each is deleted once, after every
+    // chain that points to it.
     tearing_down_ = true;
+    std::set<anon_vma*> avs;
     for (mm_struct* mm : mms_) {
-        for (const vm_area_struct* v : vmas(mm)) free_host_vma(const_cast<vm_area_struct*>(v));
+        for (const vm_area_struct* v : vmas(mm)) {
+            for (const anon_vma_chain* c = v->avc_list; c; c = c->same_vma_next) {
+                avs.insert(c->av);
+                avs.insert(c->av->root);
+            }
+            free_host_vma(const_cast<vm_area_struct*>(v));
+        }
         delete mm;
     }
+    for (anon_vma* av : avs) delete av;
 }
 
 std::string AddressSpaces::init(const BootLayout& layout) {

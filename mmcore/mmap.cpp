@@ -81,7 +81,6 @@ void AddressSpaces::vm_area_free(vm_area_struct* vma) {
 void AddressSpaces::free_host_vma(vm_area_struct* vma) {
     for (anon_vma_chain* c = vma->avc_list; c;) {
         anon_vma_chain* n = c->same_vma_next;
-        if (tearing_down_ && c->av && c->av->rb_root == c && !c->same_anon_next) delete c->av;
         delete c;
         c = n;
     }
