@@ -84,6 +84,9 @@ uint32_t new_process(OpParser& p, ProcessNames& n, const std::string& name) {
         slot = uint32_t(n.proc_names.size() - 1);
     }
     n.procs[name] = {slot, false, 0};
+    // A name used again is a new process: the regions of the one before are not its own.
+    for (auto it = n.regions.begin(); it != n.regions.end();)
+        it = it->first.first == slot ? n.regions.erase(it) : std::next(it);
     return slot;
 }
 

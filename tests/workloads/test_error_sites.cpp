@@ -547,6 +547,12 @@ std::vector<Entry> entries() {
          "/events/0/op",
          "processes run on x86_64 machines only so far (the i386 and PAE page tables and the "
          "VMSPLIT layouts come later)"},
+        {"region of an earlier process of the same name", kern(R"({"op": "spawn", "process": "p"},
+    {"op": "mmap", "process": "p", "region": "r", "length": 4096},
+    {"op": "exit", "process": "p"}, {"op": "spawn", "process": "p"},
+    {"op": "write", "process": "p", "region": "r"})"),
+         "/events/4/region",
+         R"(expected a region of process "p" (an earlier mmap's, or code, data, stack from spawn), got "r")"},
         {"write length above 1 TiB", kern(R"({"op": "spawn", "process": "p"},
     {"op": "write", "process": "p", "region": "stack", "length": "2TiB"})"),
          "/events/1/length", "expected at most 1 TiB in one event"},
