@@ -121,7 +121,9 @@ uint64_t AddressSpaces::change_protection(mm_struct* mm, vm_area_struct* vma, ui
             const pteval_t old = ram_.read_u64(e);
             if (!pte_present(old)) continue;
             pteval_t n = (old & CHG_MASK) | (vma->vm_page_prot & ~CHG_MASK);
-            if (try_writable && !pte_write(n) && !pte_special(n)) {
+            // can_change_pte_writable(): not from a PROT_NONE entry (pte_protnone).
+            const bool protnone = !(old & _PAGE_PRESENT);
+            if (try_writable && !protnone && !pte_write(n) && !pte_special(n)) {
                 const page& p = pa_.mem_map()[pte_pfn(n)];
                 if (p.test(PG_anon) && p.test(PG_anon_exclusive)) n |= _PAGE_RW;
             }

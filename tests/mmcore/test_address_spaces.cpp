@@ -470,6 +470,20 @@ TEST_CASE("mprotect: a split in the middle, SIGSEGV on write, and the merge back
     CHECK(!p.write(a + 1, 1).ok());
     REQUIRE(p.t.segv);
     CHECK(p.t.segv->si_code == SEGV_ACCERR);
+    // The AnonExclusive branch of do_wp_page: after PROT_NONE and back, the PTE is not made
+    // writable (can_change_pte_writable refuses a protnone entry), so the next write faults and
+    // reuses the exclusive page in place: pgreuse, no copy.
+    const uint64_t x = a + 6 * PAGE_SIZE;
+    REQUIRE(p.as.do_mprotect(p.t.mm, x, PAGE_SIZE, PROT_NONE, 0) == 0);
+    CHECK(!(p.as.lookup_pte(p.t.mm, x) & _PAGE_PRESENT));
+    REQUIRE(p.as.do_mprotect(p.t.mm, x, PAGE_SIZE, RW, 0) == 0);
+    CHECK(!pte_write(p.as.lookup_pte(p.t.mm, x)));
+    const uint64_t reuse = p.as.vmstat().pgreuse, copies = p.as.fault_counts().cow_copy;
+    REQUIRE(p.write(x, 42).ok());
+    CHECK(p.as.vmstat().pgreuse == reuse + 1);
+    CHECK(p.as.fault_counts().cow_copy == copies);
+    REQUIRE(p.read(x, v).ok());
+    CHECK(v == 42);
     // Errors: unaligned start; a range with a hole (unmapped after the mapping).
     CHECK(p.as.do_mprotect(p.t.mm, a + 1, PAGE_SIZE, PROT_READ, 0) == -EINVAL);
     CHECK(p.as.do_mprotect(p.t.mm, a, 9 * PAGE_SIZE, PROT_READ, 0) == -ENOMEM);
