@@ -46,6 +46,9 @@ static_assert(MADV_WILLNEED == 3 && MADV_DONTNEED == 4 && MADV_DONTFORK == 10 &&
 static_assert(EPERM == 1 && EAGAIN == 11 && ENOMEM == 12 && EACCES == 13 && EEXIST == 17 &&
               EINVAL == 22);
 
+// vm.max_map_count's default (DEFAULT_MAX_MAP_COUNT).
+inline constexpr uint64_t MAX_MAP_COUNT = 65530;
+
 // si_code of a SIGSEGV (include/uapi/asm-generic/siginfo.h).
 inline constexpr int SEGV_MAPERR = 1, SEGV_ACCERR = 2;
 
@@ -213,6 +216,19 @@ private:
     std::optional<PhysAddr> pte_alloc_walk(mm_struct* mm, uint64_t addr);
     // The address of the PTE for addr if every table above it exists.
     std::optional<PhysAddr> pte_offset(const mm_struct* mm, uint64_t addr) const;
+    // f(pte address, addr) for each page of [start, end) whose PTE table exists, a table at a
+    // time (the walk above the PTE level is done once per 2 MiB; absent tables are skipped).
+    template <class F>
+    void for_each_pte(const mm_struct* mm, uint64_t start, uint64_t end, F&& f) const {
+        for (uint64_t a = start; a < end;) {
+            const uint64_t table_end = std::min(end, (a + PMD_SIZE) & ~(PMD_SIZE - 1));
+            if (const auto ptep = pte_offset(mm, a)) {
+                PhysAddr e = *ptep;
+                for (; a < table_end; a += PAGE_SIZE, e = PhysAddr{e.value + 8}) f(e, a);
+            }
+            a = table_end;
+        }
+    }
     void free_pgd_range(mm_struct* mm, uint64_t addr, uint64_t end, uint64_t floor,
                         uint64_t ceiling);
     std::string build_direct_map(const BootLayout& layout);
@@ -267,6 +283,7 @@ private:
     void put_anon_page(page* p, unsigned cpu);
 
     // fork.cpp
+    task_struct* add_task(const std::string& comm, mm_struct* mm, unsigned cpu, SlabObj obj);
     int dup_mmap(mm_struct* mm, mm_struct* oldmm, unsigned cpu);
     bool copy_page_range(mm_struct* dst, mm_struct* src, const vm_area_struct* svma);
 

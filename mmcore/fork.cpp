@@ -158,6 +158,12 @@ task_struct* AddressSpaces::task_create(const std::string& comm, unsigned cpu) {
         slab_.kmem_cache_free(task_cachep_, obj, cpu);
         return nullptr;
     }
+    return add_task(comm, mm, cpu, obj);
+}
+
+// A task record: pids 1, 2, ... in creation order.
+task_struct* AddressSpaces::add_task(const std::string& comm, mm_struct* mm, unsigned cpu,
+                                     SlabObj obj) {
     auto t = std::make_unique<task_struct>();
     t->pid = int(tasks_.size()) + 1;
     t->comm = comm;
@@ -209,15 +215,8 @@ task_struct* AddressSpaces::do_fork(task_struct* parent, const std::string& comm
         err = e;
         return nullptr;
     }
-    auto t = std::make_unique<task_struct>();
-    t->pid = int(tasks_.size()) + 1;
-    t->comm = comm;
-    t->mm = mm;
-    t->cpu = cpu;
-    t->obj = obj;
-    tasks_.push_back(std::move(t));
     err = 0;
-    return tasks_.back().get();
+    return add_task(comm, mm, cpu, obj);
 }
 
 // dup_mmap() (mm/mmap.c since 6.16): the child's tree is the parent's copied node for node

@@ -72,16 +72,19 @@ MapleTree::~MapleTree() {
     destroy();
 }
 
+uint32_t MapleTree::take_id() {
+    if (free_ids_.empty()) {
+        nodes_.emplace_back();
+        return uint32_t(nodes_.size() - 1);
+    }
+    const uint32_t id = free_ids_.back();
+    free_ids_.pop_back();
+    return id;
+}
+
 uint32_t MapleTree::new_node(Prealloc& p, bool leaf) {
     const SlabObj obj = p.pop();
-    uint32_t id;
-    if (!free_ids_.empty()) {
-        id = free_ids_.back();
-        free_ids_.pop_back();
-    } else {
-        id = uint32_t(nodes_.size());
-        nodes_.emplace_back();
-    }
+    const uint32_t id = take_id();
     Node& x = nodes_[id];
     x.obj = obj;
     x.leaf = leaf;
@@ -671,14 +674,7 @@ bool MapleTree::dup_from(const MapleTree& src) {
         const SlabObj o = src_.alloc_node();
         if (o.null()) return NIL;
         stats_.node_allocs++;
-        uint32_t id;
-        if (!free_ids_.empty()) {
-            id = free_ids_.back();
-            free_ids_.pop_back();
-        } else {
-            id = uint32_t(nodes_.size());
-            nodes_.emplace_back();
-        }
+        const uint32_t id = take_id();
         nodes_[id] = from;
         nodes_[id].obj = o;
         nr_nodes_++;

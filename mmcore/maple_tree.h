@@ -175,6 +175,7 @@ private:
     uint64_t range_min(const Node& x, unsigned i) const { return i ? x.pivot[i - 1] + 1 : x.min; }
     bool is_root(uint32_t id) const { return nd(id).parent == NIL; }
 
+    uint32_t take_id(); // a free slot of nodes_ (reused, or a new one)
     uint32_t new_node(Prealloc& p, bool leaf);
     void release(uint32_t id); // the node's object goes back and its id is reused
     uint32_t build(Prealloc& p, const Big& b, unsigned from, unsigned to, uint64_t min);

@@ -197,28 +197,19 @@ bool AddressSpaces::zap_range(mm_struct* mm, uint64_t start, uint64_t end, unsig
     std::vector<page*> own;
     std::vector<page*>& batch = gather ? *gather : own;
     bool any = false;
-    for (uint64_t a = start; a < end;) {
-        const auto ptep = pte_offset(mm, a);
-        if (!ptep) { // no PTE table here: skip to the next 2 MiB
-            a = (a + PMD_SIZE) & ~(PMD_SIZE - 1);
-            continue;
+    for_each_pte(mm, start, end, [&](PhysAddr e, uint64_t) {
+        const pteval_t v = ram_.read_u64(e);
+        if (pte_none(v)) return;
+        ram_.write_u64(e, 0);
+        any = true;
+        if (pte_special(v)) return;
+        page* p = pa_.mem_map().pfn_to_page(pte_pfn(v));
+        if (p->test(PG_anon)) {
+            mm->rss_stat[MM_ANONPAGES]--;
+            if (--p->_mapcount == 0) vmstat_.nr_anon_pages--;
         }
-        const uint64_t table_end = std::min(end, (a + PMD_SIZE) & ~(PMD_SIZE - 1));
-        PhysAddr e = *ptep;
-        for (; a < table_end; a += PAGE_SIZE, e = PhysAddr{e.value + 8}) {
-            const pteval_t v = ram_.read_u64(e);
-            if (pte_none(v)) continue;
-            ram_.write_u64(e, 0);
-            any = true;
-            if (pte_special(v)) continue;
-            page* p = pa_.mem_map().pfn_to_page(pte_pfn(v));
-            if (p->test(PG_anon)) {
-                mm->rss_stat[MM_ANONPAGES]--;
-                if (--p->_mapcount == 0) vmstat_.nr_anon_pages--;
-            }
-            batch.push_back(p);
-        }
-    }
+        batch.push_back(p);
+    });
     if (gather) return any; // the caller flushes once and frees the batch (tlb_finish_mmu)
     if (any) flush_tlb_mm_range(mm, start, end);
     for (page* p : batch) put_anon_page(p, cpu);

@@ -14,7 +14,6 @@ namespace {
 // The effective mmap_min_addr: max(vm.mmap_min_addr 4096, CONFIG_LSM_MMAP_MIN_ADDR 65536).
 constexpr uint64_t MMAP_MIN_ADDR = 65536;
 constexpr uint64_t STACK_GUARD_GAP = 256 * PAGE_SIZE; // stack_guard_gap
-constexpr uint64_t MAX_MAP_COUNT = 65530;             // vm.max_map_count
 constexpr uint64_t RLIMIT_MEMLOCK_PAGES = (uint64_t{8} << 20) >> PAGE_SHIFT;
 
 uint64_t vm_start_gap(const vm_area_struct* v) {

@@ -7,7 +7,6 @@
 namespace mmemu {
 
 namespace {
-constexpr uint64_t MAX_MAP_COUNT = 65530;
 
 // is_mergeable_anon_vma(): both anon_vmas set must be the same; a VMA whose anon_vma came
 // through fork (more than one chain) does not merge with one that has none.
@@ -109,30 +108,21 @@ uint64_t AddressSpaces::change_protection(mm_struct* mm, vm_area_struct* vma, ui
         PTE_PFN_MASK | _PAGE_PCD | _PAGE_PWT | _PAGE_SPECIAL | _PAGE_ACCESSED | _PAGE_DIRTY;
     const bool try_writable = (vma->vm_flags & (VM_SHARED | VM_WRITE)) == VM_WRITE;
     uint64_t changed = 0;
-    for (uint64_t a = start; a < end;) {
-        const auto ptep = pte_offset(mm, a);
-        const uint64_t table_end = std::min(end, (a + PMD_SIZE) & ~(PMD_SIZE - 1));
-        if (!ptep) {
-            a = table_end;
-            continue;
+    for_each_pte(mm, start, end, [&](PhysAddr e, uint64_t) {
+        const pteval_t old = ram_.read_u64(e);
+        if (!pte_present(old)) return;
+        pteval_t n = (old & CHG_MASK) | (vma->vm_page_prot & ~CHG_MASK);
+        // can_change_pte_writable(): not from a PROT_NONE entry (pte_protnone).
+        const bool protnone = !(old & _PAGE_PRESENT);
+        if (try_writable && !protnone && !pte_write(n) && !pte_special(n)) {
+            const page& p = pa_.mem_map()[pte_pfn(n)];
+            if (p.test(PG_anon) && p.test(PG_anon_exclusive)) n |= _PAGE_RW;
         }
-        PhysAddr e = *ptep;
-        for (; a < table_end; a += PAGE_SIZE, e = PhysAddr{e.value + 8}) {
-            const pteval_t old = ram_.read_u64(e);
-            if (!pte_present(old)) continue;
-            pteval_t n = (old & CHG_MASK) | (vma->vm_page_prot & ~CHG_MASK);
-            // can_change_pte_writable(): not from a PROT_NONE entry (pte_protnone).
-            const bool protnone = !(old & _PAGE_PRESENT);
-            if (try_writable && !protnone && !pte_write(n) && !pte_special(n)) {
-                const page& p = pa_.mem_map()[pte_pfn(n)];
-                if (p.test(PG_anon) && p.test(PG_anon_exclusive)) n |= _PAGE_RW;
-            }
-            if (n != old) {
-                ram_.write_u64(e, n);
-                changed++;
-            }
+        if (n != old) {
+            ram_.write_u64(e, n);
+            changed++;
         }
-    }
+    });
     return changed;
 }
 

@@ -14,35 +14,26 @@ SmapsRollup AddressSpaces::smaps_rollup(const mm_struct* mm) const {
     SmapsRollup r;
     mm->mm_mt.for_each([&](const MapleRange& range) {
         const auto* v = reinterpret_cast<const vm_area_struct*>(range.entry);
-        for (uint64_t a = v->vm_start; a < v->vm_end;) {
-            const auto ptep = pte_offset(mm, a);
-            const uint64_t table_end = std::min(v->vm_end, (a + PMD_SIZE) & ~(PMD_SIZE - 1));
-            if (!ptep) {
-                a = table_end;
-                continue;
+        for_each_pte(mm, v->vm_start, v->vm_end, [&](PhysAddr e, uint64_t) {
+            const pteval_t pte = ram_.read_u64(e);
+            if (!pte_present(pte) || pte_special(pte)) return;
+            const page& p = pa_.mem_map()[pte_pfn(pte)];
+            const bool anon = p.test(PG_anon);
+            const bool dirty = pte & _PAGE_DIRTY;
+            r.resident += PAGE_SIZE;
+            if (anon) r.anonymous += PAGE_SIZE;
+            const bool priv = p._refcount == 1 || p._mapcount < 2;
+            const uint64_t pss =
+                (PAGE_SIZE << SmapsRollup::PSS_SHIFT) / (priv ? 1 : uint64_t(p._mapcount));
+            r.pss += pss;
+            if (anon) r.pss_anon += pss;
+            if (dirty) {
+                r.pss_dirty += pss;
+                (priv ? r.private_dirty : r.shared_dirty) += PAGE_SIZE;
+            } else {
+                (priv ? r.private_clean : r.shared_clean) += PAGE_SIZE;
             }
-            PhysAddr e = *ptep;
-            for (; a < table_end; a += PAGE_SIZE, e = PhysAddr{e.value + 8}) {
-                const pteval_t pte = ram_.read_u64(e);
-                if (!pte_present(pte) || pte_special(pte)) continue;
-                const page& p = pa_.mem_map()[pte_pfn(pte)];
-                const bool anon = p.test(PG_anon);
-                const bool dirty = pte & _PAGE_DIRTY;
-                r.resident += PAGE_SIZE;
-                if (anon) r.anonymous += PAGE_SIZE;
-                const bool priv = p._refcount == 1 || p._mapcount < 2;
-                const uint64_t pss =
-                    (PAGE_SIZE << SmapsRollup::PSS_SHIFT) / (priv ? 1 : uint64_t(p._mapcount));
-                r.pss += pss;
-                if (anon) r.pss_anon += pss;
-                if (dirty) {
-                    r.pss_dirty += pss;
-                    (priv ? r.private_dirty : r.shared_dirty) += PAGE_SIZE;
-                } else {
-                    (priv ? r.private_clean : r.shared_clean) += PAGE_SIZE;
-                }
-            }
-        }
+        });
     });
     return r;
 }

@@ -378,24 +378,50 @@ std::unique_ptr<Op> parse_mmap(OpParser& p) {
     return op;
 }
 
-struct Munmap final : Op {
+// An op on part of a region: [offset, offset + length) of it (by default to its end).
+struct RegionOp : Op {
     uint32_t slot = 0, region = 0;
     uint64_t offset = 0;
     std::optional<uint64_t> length;
-    const char* name() const override { return "munmap"; }
-    void run(RunContext& cx) const override {
+    struct Target {
+        task_struct* t;
+        uint64_t addr, len;
+    };
+    // The live task, made current on its CPU, and the range; nullopt with the event recorded
+    // as skipped when the process is gone or the region's mmap failed.
+    std::optional<Target> target(RunContext& cx) const {
         task_struct* t = live_task(cx, *this, slot);
-        if (!t) return;
+        if (!t) return std::nullopt;
         const auto& reg = cx.procs->regions[region];
         if (!reg.mapped) {
             cx.results.process_failure(event, name(), proc_name(cx, slot),
                                        "the region was never mapped (its mmap failed)");
-            return;
+            return std::nullopt;
         }
+        spaces(cx).set_current(t->cpu, t);
+        return Target{t, reg.addr + offset,
+                      length.value_or(reg.len > offset ? reg.len - offset : 0)};
+    }
+};
+
+// process, region, offset and length of a RegionOp.
+void parse_range(OpParser& p, RegionOp& op) {
+    if (auto proc = process_ref(p)) {
+        op.slot = *proc;
+        if (auto r = region_ref(p, *proc)) op.region = *r;
+    }
+    op.offset = p.size("offset", 0).value_or(0);
+    if (p.has("length")) op.length = p.size("length", std::nullopt);
+}
+
+struct Munmap final : RegionOp {
+    const char* name() const override { return "munmap"; }
+    void run(RunContext& cx) const override {
+        const auto g = target(cx);
+        if (!g) return;
+        task_struct* t = g->t;
         AddressSpaces& as = spaces(cx);
-        as.set_current(t->cpu, t);
-        const uint64_t len = length.value_or(reg.len > offset ? reg.len - offset : 0);
-        if (const int e = as.do_munmap(t->mm, reg.addr + offset, len, t->cpu); e)
+        if (const int e = as.do_munmap(t->mm, g->addr, g->len, t->cpu); e)
             cx.results.process_failure(event, name(), proc_name(cx, slot),
                                        std::string("munmap: ") + errno_name(e));
     }
@@ -403,12 +429,7 @@ struct Munmap final : Op {
 
 std::unique_ptr<Op> parse_munmap(OpParser& p) {
     auto op = std::make_unique<Munmap>();
-    if (auto proc = process_ref(p)) {
-        op->slot = *proc;
-        if (auto r = region_ref(p, *proc)) op->region = *r;
-    }
-    op->offset = p.size("offset", 0).value_or(0);
-    if (p.has("length")) op->length = p.size("length", std::nullopt);
+    parse_range(p, *op);
     return op;
 }
 
@@ -447,27 +468,15 @@ constexpr const char* ADVICE_NAMES[] = {"MADV_DONTNEED", "MADV_WILLNEED",   "MAD
 constexpr int ADVICE_VALUES[] = {MADV_DONTNEED, MADV_WILLNEED,   MADV_DONTFORK,
                                  MADV_DOFORK,   MADV_WIPEONFORK, MADV_KEEPONFORK};
 
-struct Madvise final : Op {
-    uint32_t slot = 0, region = 0;
-    uint64_t offset = 0;
-    std::optional<uint64_t> length;
+struct Madvise final : RegionOp {
     unsigned advice = 0; // index in ADVICE_NAMES
     const char* name() const override { return "madvise"; }
     void run(RunContext& cx) const override {
-        task_struct* t = live_task(cx, *this, slot);
-        if (!t) return;
-        const auto& reg = cx.procs->regions[region];
-        if (!reg.mapped) {
-            cx.results.process_failure(event, name(), proc_name(cx, slot),
-                                       "the region was never mapped (its mmap failed)");
-            return;
-        }
+        const auto g = target(cx);
+        if (!g) return;
+        task_struct* t = g->t;
         AddressSpaces& as = spaces(cx);
-        as.set_current(t->cpu, t);
-        const uint64_t len = length.value_or(reg.len > offset ? reg.len - offset : 0);
-        if (const int e =
-                as.do_madvise(t->mm, reg.addr + offset, len, ADVICE_VALUES[advice], t->cpu);
-            e)
+        if (const int e = as.do_madvise(t->mm, g->addr, g->len, ADVICE_VALUES[advice], t->cpu); e)
             cx.results.process_failure(event, name(), proc_name(cx, slot),
                                        std::string("madvise(") + ADVICE_NAMES[advice] +
                                            "): " + errno_name(e));
@@ -476,35 +485,20 @@ struct Madvise final : Op {
 
 std::unique_ptr<Op> parse_madvise(OpParser& p) {
     auto op = std::make_unique<Madvise>();
-    if (auto proc = process_ref(p)) {
-        op->slot = *proc;
-        if (auto r = region_ref(p, *proc)) op->region = *r;
-    }
-    op->offset = p.size("offset", 0).value_or(0);
-    if (p.has("length")) op->length = p.size("length", std::nullopt);
+    parse_range(p, *op);
     op->advice = p.choice("advice", std::nullopt).value_or(0);
     return op;
 }
 
-struct Mprotect final : Op {
-    uint32_t slot = 0, region = 0;
-    uint64_t offset = 0;
-    std::optional<uint64_t> length;
+struct Mprotect final : RegionOp {
     unsigned prot = 0;
     const char* name() const override { return "mprotect"; }
     void run(RunContext& cx) const override {
-        task_struct* t = live_task(cx, *this, slot);
-        if (!t) return;
-        const auto& reg = cx.procs->regions[region];
-        if (!reg.mapped) {
-            cx.results.process_failure(event, name(), proc_name(cx, slot),
-                                       "the region was never mapped (its mmap failed)");
-            return;
-        }
+        const auto g = target(cx);
+        if (!g) return;
+        task_struct* t = g->t;
         AddressSpaces& as = spaces(cx);
-        as.set_current(t->cpu, t);
-        const uint64_t len = length.value_or(reg.len > offset ? reg.len - offset : 0);
-        if (const int e = as.do_mprotect(t->mm, reg.addr + offset, len, prot, t->cpu); e)
+        if (const int e = as.do_mprotect(t->mm, g->addr, g->len, prot, t->cpu); e)
             cx.results.process_failure(event, name(), proc_name(cx, slot),
                                        std::string("mprotect: ") + errno_name(e));
     }
@@ -521,12 +515,7 @@ unsigned parse_prot(OpParser& p, const char* dflt) {
 
 std::unique_ptr<Op> parse_mprotect(OpParser& p) {
     auto op = std::make_unique<Mprotect>();
-    if (auto proc = process_ref(p)) {
-        op->slot = *proc;
-        if (auto r = region_ref(p, *proc)) op->region = *r;
-    }
-    op->offset = p.size("offset", 0).value_or(0);
-    if (p.has("length")) op->length = p.size("length", std::nullopt);
+    parse_range(p, *op);
     op->prot = parse_prot(p, "PROT_NONE");
     return op;
 }
@@ -545,11 +534,8 @@ uint8_t random_byte(uint64_t seed, uint64_t offset) {
     return uint8_t(mix(seed ^ (offset >> 3)) >> ((offset & 7) * 8));
 }
 
-struct Access final : Op {
+struct Access final : RegionOp {
     enum class Kind : uint8_t { write, read, touch } kind = Kind::write;
-    uint32_t slot = 0, region = 0;
-    uint64_t offset = 0;
-    std::optional<uint64_t> length;
     std::optional<uint8_t> byte;  // write: the fill byte; read: the expected byte
     std::optional<uint64_t> seed; // write: a random stream; read: the expected stream
     bool touch_write = true;
@@ -557,19 +543,12 @@ struct Access final : Op {
         return kind == Kind::write ? "write" : kind == Kind::read ? "read" : "touch";
     }
     void run(RunContext& cx) const override {
-        task_struct* t = live_task(cx, *this, slot);
-        if (!t) return;
-        const auto& reg = cx.procs->regions[region];
-        if (!reg.mapped) {
-            cx.results.process_failure(event, name(), proc_name(cx, slot),
-                                       "the region was never mapped (its mmap failed)");
-            return;
-        }
-        spaces(cx).set_current(t->cpu, t);
+        const auto g = target(cx);
+        if (!g) return;
+        task_struct* t = g->t;
         Cpu& cpu = cx.sys.machine().cpu(t->cpu);
         const AccessMode user{3, false};
-        const uint64_t len = length.value_or(reg.len > offset ? reg.len - offset : 0);
-        const uint64_t start = reg.addr + offset;
+        const uint64_t len = g->len, start = g->addr;
         std::string mismatch;
         uint8_t buf[PAGE_SIZE];
         for (uint64_t done = 0; done < len;) {
@@ -616,12 +595,7 @@ struct Access final : Op {
 std::unique_ptr<Op> parse_access(OpParser& p, Access::Kind kind) {
     auto op = std::make_unique<Access>();
     op->kind = kind;
-    if (auto proc = process_ref(p)) {
-        op->slot = *proc;
-        if (auto r = region_ref(p, *proc)) op->region = *r;
-    }
-    op->offset = p.size("offset", 0).value_or(0);
-    if (p.has("length")) op->length = p.size("length", std::nullopt);
+    parse_range(p, *op);
     if (kind != Access::Kind::touch && p.has("seed")) op->seed = p.number("seed", std::nullopt);
     if (p.has("byte")) {
         if (auto b = p.integer("byte", std::nullopt)) op->byte = uint8_t(*b);
