@@ -8,6 +8,7 @@
 //   memory.cpp      handle_mm_fault, do_anonymous_page, do_wp_page, zap_pte_range,
 //                   free_pgtables (mm/memory.c) and do_user_addr_fault (arch/x86/mm/fault.c)
 //   rmap.cpp        anon_vma_prepare, unlink_anon_vmas, folio_add_new_anon_rmap (mm/rmap.c)
+//   oom_kill.cpp    out_of_memory(), oom_badness(), the victim's kill and reaping (mm/oom_kill.c)
 //   pgtable_64.cpp  the 4- and 5-level tables: pgd_alloc, the p?d_alloc walk, the direct map
 //
 // Only x86_64 with 4-level paging is built so far; init() says so for the other formats.
@@ -43,8 +44,8 @@ static_assert(MAP_SHARED == 0x01 && MAP_PRIVATE == 0x02 && MAP_FIXED == 0x10 &&
               MAP_NORESERVE == 0x4000 && MAP_POPULATE == 0x8000 && MAP_FIXED_NOREPLACE == 0x100000);
 static_assert(MADV_WILLNEED == 3 && MADV_DONTNEED == 4 && MADV_DONTFORK == 10 &&
               MADV_DOFORK == 11 && MADV_WIPEONFORK == 18 && MADV_KEEPONFORK == 19);
-static_assert(EPERM == 1 && EAGAIN == 11 && ENOMEM == 12 && EACCES == 13 && EEXIST == 17 &&
-              EINVAL == 22);
+static_assert(EPERM == 1 && EINTR == 4 && EAGAIN == 11 && ENOMEM == 12 && EACCES == 13 &&
+              EEXIST == 17 && EINVAL == 22);
 
 // vm.max_map_count's default (DEFAULT_MAX_MAP_COUNT).
 inline constexpr uint64_t MAX_MAP_COUNT = 65530;
@@ -72,7 +73,28 @@ struct task_struct {
     SlabObj obj;
     uint64_t min_flt = 0, maj_flt = 0;
     std::optional<SegvInfo> segv; // the fatal SIGSEGV, once delivered
-    bool oom_killed = false;      // a fault found no memory (killed in the OOM killer's stead)
+    int oom_score_adj = 0;        // signal->oom_score_adj: -1000 (never) .. 1000; fork copies it
+    // SIGKILL sent and not yet acted on (fatal_signal_pending()): the task dies at its next
+    // return to user mode, and `kill_reason` says who sent it.
+    bool sigkill_pending = false;
+    std::string kill_reason;
+    bool oom_victim = false; // tsk_is_oom_victim(): chosen by the OOM killer
+};
+
+// One kill of the OOM killer, with what the kernel logs about it (dump_header's invoking task
+// and the "Out of memory: Killed process" line of __oom_kill_process()).
+struct OomKill {
+    int pid = 0;
+    std::string comm;
+    std::string invoked_by; // the allocating task's comm ("" for none)
+    gfp_t gfp_mask = 0;
+    unsigned order = 0;
+    int64_t points = 0;      // oom_badness()
+    uint64_t totalpages = 0; // what oom_score_adj was scaled by (totalram + swap)
+    uint64_t total_vm = 0, anon_rss = 0, file_rss = 0, shmem_rss = 0; // pages
+    uint64_t pgtables_bytes = 0;
+    int oom_score_adj = 0;
+    std::string message() const; // the kernel's line
 };
 
 // /proc/PID/smaps_rollup's sums (fs/proc/task_mmu.c: smaps_account), in bytes; pss fields
@@ -93,6 +115,7 @@ struct MmVmstat {
     uint64_t pgreuse = 0;             // write faults that reused the page in place (wp_page_reuse)
     uint64_t nr_anon_pages = 0;       // NR_ANON_MAPPED: anonymous pages mapped at least once
     uint64_t nr_page_table_pages = 0; // NR_PAGETABLE: user page-table pages, PGDs included
+    uint64_t oom_kill = 0;            // OOM_KILL: processes the OOM killer killed
 };
 struct MmemuFaultCounts {
     uint64_t anonymous = 0;       // do_anonymous_page: a fresh zeroed page
@@ -101,11 +124,12 @@ struct MmemuFaultCounts {
     uint64_t spurious = 0;        // the PTE was already good (another CPU's stale TLB entry)
     uint64_t sigsegv = 0;         // faults that ended in SIGSEGV
     uint64_t oom = 0;             // faults that could not get memory (VM_FAULT_OOM)
+    uint64_t oom_no_victim = 0;   // out_of_memory() calls with no process to kill (Linux panics)
     uint64_t tlb_flushes = 0;     // flushes the kernel asked for (pages or whole mm)
     uint64_t tlb_flush_pages = 0; // pages of those flushed one by one (INVLPG)
 };
 
-class AddressSpaces final : public MapleNodeSource {
+class AddressSpaces final : public MapleNodeSource, public OomKiller {
 public:
     AddressSpaces(Machine& m, PageAllocator& pa, SlabAllocator& slab, const KernelConfig& cfg);
     ~AddressSpaces();
@@ -202,6 +226,24 @@ public:
     // The live mm_structs.
     const std::vector<mm_struct*>& mms() const { return mms_; }
 
+    // ---- the OOM killer (oom_kill.cpp) ----
+    // out_of_memory(): pick the process oom_badness() scores highest, send it SIGKILL, and free
+    // its anonymous memory at once (what its exit or the oom_reaper would free while the
+    // allocation waits) unless it is the allocating task itself, which goes on with access to
+    // the reserves. Its page tables and objects go when it dies, at the end of the event.
+    OomResult out_of_memory(gfp_t gfp, unsigned order, unsigned cpu) override;
+    bool current_is_oom_victim(unsigned cpu) const override {
+        return current_[cpu] && current_[cpu]->oom_victim;
+    }
+    // oom_badness(): the pages a task's death would free (RSS, swap entries, page tables),
+    // shifted by oom_score_adj in thousandths of `totalpages`; nullopt for a task the OOM
+    // killer never picks (oom_score_adj -1000, an mm already reaped, no mm).
+    std::optional<int64_t> oom_badness(const task_struct* t, uint64_t totalpages) const;
+    // /proc/PID/oom_score (proc_oom_score()): (1000 + points * 1000 / totalpages) * 2 / 3, or 0
+    // for a task oom_badness() passes over.
+    uint64_t oom_score(const task_struct& t) const;
+    const std::vector<OomKill>& oom_kills() const { return oom_kills_; }
+
     // MapleNodeSource: the maple_node cache.
     SlabObj alloc_node() override;
     void free_node(SlabObj node) override;
@@ -282,6 +324,11 @@ private:
     void flush_tlb_mm_range(mm_struct* mm, uint64_t start, uint64_t end);
     void put_anon_page(page* p, unsigned cpu);
 
+    // oom_kill.cpp
+    void oom_kill_process(task_struct* victim, int64_t points, uint64_t totalpages, gfp_t gfp,
+                          unsigned order, unsigned cpu);
+    void oom_reap_task_mm(mm_struct* mm, unsigned cpu);
+
     // fork.cpp
     task_struct* add_task(const std::string& comm, mm_struct* mm, unsigned cpu, SlabObj obj);
     int dup_mmap(mm_struct* mm, mm_struct* oldmm, unsigned cpu);
@@ -322,6 +369,7 @@ private:
     MmemuFaultCounts counts_;
     uint64_t kernel_oops_ = 0;
     uint64_t tables_freed_ = 0; // page-table pages below the PGD freed (to know a flush is due)
+    std::vector<OomKill> oom_kills_;
 };
 
 } // namespace mmemu

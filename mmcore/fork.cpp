@@ -209,14 +209,20 @@ task_struct* AddressSpaces::do_fork(task_struct* parent, const std::string& comm
     mm->start_brk = old->start_brk, mm->brk = old->brk, mm->start_stack = old->start_stack;
     mm->arg_start = old->arg_start, mm->arg_end = old->arg_end;
     mm->env_start = old->env_start, mm->env_end = old->env_end;
-    if (const int e = dup_mmap(mm, parent->mm, cpu); e) {
+    int e = dup_mmap(mm, parent->mm, cpu);
+    // copy_process(): "Let kill terminate clone/fork in the middle" (a parent the OOM killer
+    // chose while its memory was being copied).
+    if (!e && parent->sigkill_pending) e = -EINTR;
+    if (e) {
         mmput(mm, cpu);
         slab_.kmem_cache_free(task_cachep_, obj, cpu);
         err = e;
         return nullptr;
     }
     err = 0;
-    return add_task(comm, mm, cpu, obj);
+    task_struct* child = add_task(comm, mm, cpu, obj);
+    child->oom_score_adj = parent->oom_score_adj; // copy_signal()
+    return child;
 }
 
 // dup_mmap() (mm/mmap.c since 6.16): the child's tree is the parent's copied node for node

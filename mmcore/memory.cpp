@@ -69,12 +69,20 @@ FaultResolution AddressSpaces::do_page_fault(unsigned cpu, const Fault& fault) {
     // mm_account_fault(): pgfault and the task's min_flt (nothing here is a major fault).
     vmstat_.pgfault++;
     if (t) t->min_flt++;
+    if (r == vm_fault::oom) counts_.oom++;
+    // A task the OOM killer chose during this fault never retries the access: the SIGKILL is
+    // delivered on the way back to user mode (pagefault_out_of_memory() returns at once for
+    // it, too).
+    if (t && t->sigkill_pending) return FaultResolution::not_resolved;
     if (r == vm_fault::ok) return FaultResolution::resolved;
     if (r == vm_fault::oom) {
-        // pagefault_out_of_memory(): the OOM killer is not built yet, so the faulting task is
-        // the one that dies (recorded as such, never silently).
-        counts_.oom++;
-        if (t && !t->oom_killed) t->oom_killed = true;
+        // VM_FAULT_OOM with no kill pending: the OOM killer found no one (where Linux panics)
+        // or was not asked. Linux would retry the fault for ever; mmemu kills the task.
+        if (t) {
+            t->sigkill_pending = true;
+            t->kill_reason = "out of memory in a page fault and the OOM killer had no process "
+                             "to kill (Linux panics: \"System is deadlocked on memory\")";
+        }
         return FaultResolution::not_resolved;
     }
     return segv(SEGV_ACCERR, "SIGBUS");

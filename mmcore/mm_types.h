@@ -124,6 +124,7 @@ struct mm_struct {
     mm_context_t context;
     int64_t tlb_flush_pending = 0;
     uint64_t ksm_merging_pages = 0, ksm_rmap_items = 0, ksm_zero_pages = 0;
+    bool mmf_oom_skip = false; // MMF_OOM_SKIP: reaped, so the OOM killer passes it over
     SlabObj obj;
 
     uint64_t get_mm_counter(mm_counter c) const { return uint64_t(rss_stat[c]); }

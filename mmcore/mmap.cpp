@@ -247,10 +247,7 @@ int64_t AddressSpaces::do_mmap(mm_struct* mm, uint64_t addr, uint64_t len, unsig
     // accountable_mapping(): private writable memory is charged (VM_ACCOUNT) if the overcommit
     // heuristic allows it: mode 0 refuses only a request larger than RAM + swap.
     if ((vm_flags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) == VM_WRITE) {
-        uint64_t totalram = 0;
-        for (const auto& n : pa_.nodes)
-            for (const auto& z : n.node_zones) totalram += z.managed_pages;
-        if (pglen > totalram) return -ENOMEM;
+        if (pglen > pa_.totalram_pages()) return -ENOMEM;
         vm_flags |= VM_ACCOUNT;
     }
 

@@ -440,7 +440,10 @@ page* PageAllocator::alloc_pages(gfp_t gfp, unsigned order, int nid, unsigned cp
 }
 
 // __alloc_pages_slowpath(), without reclaim or compaction (mmemu has no reclaimable memory yet:
-// no page cache, no swap).
+// no page cache, no swap), so the OOM killer is the one way memory comes back. The retry loop
+// ends: a round goes on only when the OOM killer killed a task it had not chosen before, or
+// when the allocating task is itself the victim, whose one further try may dip into the
+// reserves (ALLOC_OOM) before it gives up.
 page* PageAllocator::alloc_pages_slowpath(gfp_t gfp, unsigned order, const pglist_data& pref,
                                           unsigned highest_zoneidx, migratetype mt, unsigned cpu) {
     stats_.slowpath++;
@@ -450,7 +453,7 @@ page* PageAllocator::alloc_pages_slowpath(gfp_t gfp, unsigned order, const pglis
     if (gfp & __GFP_KSWAPD_RECLAIM) alloc_flags |= ALLOC_KSWAPD;
     if ((gfp & __GFP_ATOMIC) && !(gfp & __GFP_NOMEMALLOC)) alloc_flags |= ALLOC_HARDER;
     page* p = get_page_from_freelist(gfp, order, alloc_flags, pref, highest_zoneidx, mt, cpu);
-    if (!p && (gfp & __GFP_DIRECT_RECLAIM)) {
+    while (!p && (gfp & __GFP_DIRECT_RECLAIM)) {
         // __alloc_pages_direct_reclaim(): the reclaim itself frees nothing here; the stall is
         // counted against the highest zone the allocation may use, then highatomic reserves
         // are released and the pcp lists drained before one more try.
@@ -458,11 +461,18 @@ page* PageAllocator::alloc_pages_slowpath(gfp_t gfp, unsigned order, const pglis
         unreserve_highatomic_pageblock(pref, highest_zoneidx, mt, false);
         drain_all_pages();
         p = get_page_from_freelist(gfp, order, alloc_flags, pref, highest_zoneidx, mt, cpu);
-        if (!p && order <= PAGE_ALLOC_COSTLY_ORDER && !(gfp & __GFP_NORETRY)) {
-            // __alloc_pages_may_oom(): a last try at the high watermark, then the OOM killer,
-            // which finds nothing to kill.
-            last_failure_ = AllocFailure::oom;
-        }
+        // __GFP_NORETRY and costly orders give up before the OOM killer.
+        if (p || order > PAGE_ALLOC_COSTLY_ORDER || (gfp & __GFP_NORETRY)) break;
+        bool progress = false;
+        p = alloc_pages_may_oom(gfp, order, pref, highest_zoneidx, mt, cpu, progress);
+        if (p) break;
+        const bool victim = oom_ && oom_->current_is_oom_victim(cpu);
+        // "Avoid allocations with no watermarks from looping endlessly".
+        if ((victim && (alloc_flags & ALLOC_OOM)) || !progress) break;
+        // retry: __gfp_pfmemalloc_flags() gives an OOM victim ALLOC_OOM (half the min
+        // watermark), in place of the flags above but for ALLOC_KSWAPD.
+        if (victim) alloc_flags = ALLOC_OOM | (alloc_flags & ALLOC_KSWAPD);
+        p = get_page_from_freelist(gfp, order, alloc_flags, pref, highest_zoneidx, mt, cpu);
     }
     if (p) {
         stats_.alloc_success++;
@@ -471,6 +481,29 @@ page* PageAllocator::alloc_pages_slowpath(gfp_t gfp, unsigned order, const pglis
     stats_.alloc_fail++;
     if (order > PAGE_ALLOC_COSTLY_ORDER) stats_.alloc_fail_costly++;
     if (last_failure_ == AllocFailure::none) last_failure_ = AllocFailure::watermark;
+    return nullptr;
+}
+
+// __alloc_pages_may_oom(): a last try at the high watermark (memory another task freed
+// meanwhile), then out_of_memory() for the allocations the OOM killer serves. `progress` is
+// set when the allocation is worth retrying.
+page* PageAllocator::alloc_pages_may_oom(gfp_t gfp, unsigned order, const pglist_data& pref,
+                                         unsigned highest_zoneidx, migratetype mt, unsigned cpu,
+                                         bool& progress) {
+    progress = false;
+    if (page* p =
+            get_page_from_freelist((gfp | __GFP_HARDWALL) & ~__GFP_DIRECT_RECLAIM, order,
+                                   ALLOC_WMARK_HIGH | ALLOC_CPUSET, pref, highest_zoneidx, mt, cpu))
+        return p;
+    last_failure_ = AllocFailure::oom;
+    // Not for __GFP_RETRY_MAYFAIL or __GFP_THISNODE, nor for an allocation limited to the zones
+    // below ZONE_NORMAL ("the OOM killer does not needlessly kill tasks for lowmem").
+    if ((gfp & (__GFP_RETRY_MAYFAIL | __GFP_THISNODE)) ||
+        highest_zoneidx < layout.index_of(zone_type::NORMAL) || !oom_)
+        return nullptr;
+    const OomResult r = oom_->out_of_memory(gfp, order, cpu);
+    progress = r == OomResult::killed ||
+               (r == OomResult::victim_pending && oom_->current_is_oom_victim(cpu));
     return nullptr;
 }
 
@@ -635,6 +668,13 @@ void PageAllocator::free_pages(page* p, unsigned order, unsigned cpu) {
 
 // ---------------------------------------------------------------------------------------------
 // Inspection
+
+uint64_t PageAllocator::totalram_pages() const {
+    uint64_t n = 0;
+    for (const auto& nd : nodes)
+        for (const auto& z : nd.node_zones) n += z.managed_pages;
+    return n;
+}
 
 uint64_t PageAllocator::nr_free_pages() const {
     uint64_t n = 0;

@@ -36,6 +36,28 @@ enum : unsigned {
 // Why the last allocation failed (for the statistics; the kernel would warn or OOM).
 enum class AllocFailure : uint8_t { none, watermark, no_free_block, oom };
 
+// What out_of_memory() did for an allocation that reclaim could not satisfy.
+enum class OomResult : uint8_t {
+    killed,         // a victim was killed and its memory freed: retry the allocation
+    victim_pending, // the allocating task is itself a victim (it may dip into the reserves)
+                    // or a victim is still exiting
+    no_victim,      // no process could be killed (Linux panics here; mmemu fails the allocation)
+    not_invoked,    // an allocation the OOM killer does not serve (GFP_NOFS)
+};
+
+// The OOM killer as the page allocator calls it (mm/oom_kill.c; AddressSpaces implements it,
+// System wires it). Without one, the slow path's last step finds nothing to kill.
+class OomKiller {
+public:
+    // out_of_memory() for an allocation on `cpu` (whose current task is the allocating one).
+    virtual OomResult out_of_memory(gfp_t gfp, unsigned order, unsigned cpu) = 0;
+    // tsk_is_oom_victim(current): the task running on `cpu` was chosen by the OOM killer.
+    virtual bool current_is_oom_victim(unsigned cpu) const = 0;
+
+protected:
+    ~OomKiller() = default;
+};
+
 struct PageAllocatorStats {
     uint64_t alloc_success = 0;
     uint64_t alloc_fail = 0;
@@ -64,6 +86,8 @@ public:
     // percpu page lists on/off (off drains them and sends every free to the buddy lists).
     void set_pcp_enabled(bool on);
     bool pcp_enabled() const { return pcp_enabled_; }
+    // The OOM killer the slow path invokes (nullptr: none).
+    void set_oom_killer(OomKiller* k) { oom_ = k; }
 
     // --- set-up (mm_init.cpp, watermark.cpp) ---
     std::vector<pglist_data> nodes;
@@ -99,7 +123,8 @@ public:
     const numa_stat& numa(unsigned nid) const { return numa_[nid]; }
     const PageAllocatorStats& stats() const { return stats_; }
     AllocFailure last_failure() const { return last_failure_; }
-    uint64_t nr_free_pages() const; // Σ NR_FREE_PAGES (buddy lists only, as the kernel)
+    uint64_t nr_free_pages() const;  // Σ NR_FREE_PAGES (buddy lists only, as the kernel)
+    uint64_t totalram_pages() const; // Σ managed_pages (totalram_pages())
     uint64_t nr_pcp_pages() const;
     // Checks the lists against the pages and counters; "" when consistent. Appends every free
     // block (buddy and pcp lists) to `owned`.
@@ -112,6 +137,9 @@ private:
                                  migratetype mt, unsigned cpu);
     page* alloc_pages_slowpath(gfp_t gfp, unsigned order, const pglist_data& pref,
                                unsigned highest_zoneidx, migratetype mt, unsigned cpu);
+    page* alloc_pages_may_oom(gfp_t gfp, unsigned order, const pglist_data& pref,
+                              unsigned highest_zoneidx, migratetype mt, unsigned cpu,
+                              bool& progress);
     page* rmqueue(zone& preferred, zone& z, unsigned order, unsigned alloc_flags, migratetype mt,
                   unsigned cpu);
     page* rmqueue_pcplist(zone& z, unsigned order, migratetype mt, unsigned alloc_flags,
@@ -168,6 +196,7 @@ private:
     std::vector<numa_stat> numa_;
     PageAllocatorStats stats_;
     AllocFailure last_failure_ = AllocFailure::none;
+    OomKiller* oom_ = nullptr;
 };
 
 } // namespace mmemu

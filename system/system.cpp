@@ -60,6 +60,8 @@ void System::wire_hooks() {
     if (!kernel_) return;
     for (unsigned c = 0; c < machine_->nr_cpus(); c++)
         machine_->cpu(c).set_page_fault_handler(&kernel_->faults);
+    // The page allocator's last resort: the OOM killer, which needs the processes.
+    if (kernel_->spaces.ready()) kernel_->buddy.set_oom_killer(&kernel_->spaces);
 }
 
 } // namespace mmemu

@@ -42,6 +42,7 @@ bool Driver::step(size_t i) {
     const Op& op = *sc_.ops[i];
     try {
         op.run(cx_);
+        if (cx_.procs) deliver_pending_kills(cx_, op.event);
     } catch (const KernelBugOn& e) {
         results_.kernel_bug = KernelBugRecord{op.event, op.name(), e.what()};
         return false;

@@ -140,7 +140,8 @@ KernelNames::Cache* cache_ref(OpParser& p, bool creating) {
 
 const char* failure_reason(AllocFailure f) {
     switch (f) {
-    case AllocFailure::oom: return "out of memory: the OOM killer found nothing to kill";
+    case AllocFailure::oom:
+        return "out of memory: nothing to reclaim, and the OOM killer freed nothing for it";
     case AllocFailure::watermark: return "no zone above its watermark";
     case AllocFailure::no_free_block: return "no free block of that order";
     case AllocFailure::none: break;

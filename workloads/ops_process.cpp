@@ -5,6 +5,7 @@
 #include "workloads/ops_process.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 #include "mmcore/kernel.h"
@@ -14,6 +15,10 @@
 namespace mmemu {
 
 namespace {
+
+uint64_t page_align(uint64_t len) {
+    return len > UINT64_MAX - (PAGE_SIZE - 1) ? PAGE_MASK : (len + PAGE_SIZE - 1) & PAGE_MASK;
+}
 
 // Bounds that keep a scenario's run time finite: one event moves at most 1 TiB, a scenario at
 // most 4 TiB (a read of untouched memory costs a zero-page fault per 4 KiB).
@@ -90,12 +95,20 @@ uint32_t new_process(OpParser& p, ProcessNames& n, const std::string& name) {
     return slot;
 }
 
-uint32_t define_region(ProcessNames& n, uint32_t proc, const std::string& name) {
-    auto it = n.regions.find({proc, name});
-    if (it != n.regions.end()) return it->second; // a name mapped again points to the new mapping
-    n.region_names.push_back(name);
-    n.regions[{proc, name}] = uint32_t(n.region_names.size() - 1);
-    return uint32_t(n.region_names.size() - 1);
+// A region name of a process (a name mapped again points to the new mapping); `len` bounds the
+// bytes an event without a length may move there (the largest mapping the name ever had).
+uint32_t define_region(ProcessNames& n, uint32_t proc, const std::string& name, uint64_t len) {
+    uint32_t slot = 0;
+    if (auto it = n.regions.find({proc, name}); it != n.regions.end()) {
+        slot = it->second;
+    } else {
+        n.region_names.push_back(name);
+        n.region_len.push_back(0);
+        slot = uint32_t(n.region_names.size() - 1);
+        n.regions[{proc, name}] = slot;
+    }
+    n.region_len[slot] = std::max(n.region_len[slot], len);
+    return slot;
 }
 
 // "A|B" flag names of one table; 0 for "0" or "PROT_NONE".
@@ -133,6 +146,7 @@ unsigned parse_flag_names(OpParser& p, const char* field, const char* dflt,
 const char* errno_name(int64_t e) {
     switch (-e) {
     case EPERM: return "EPERM";
+    case EINTR: return "EINTR";
     case EAGAIN: return "EAGAIN";
     case ENOMEM: return "ENOMEM";
     case EEXIST: return "EEXIST";
@@ -161,20 +175,30 @@ task_struct* live_task(RunContext& cx, const Op& op, uint32_t slot) {
     return nullptr;
 }
 
-// A process whose access failed: the kernel delivered SIGSEGV (or found no memory); the process
-// dies, its memory returns, and the signal is a result.
+// The SIGKILL of a task that has one pending (the OOM killer's, or a fault that found no
+// memory): the process dies, its memory returns, and the signal is a result.
+void deliver_sigkill(RunContext& cx, uint32_t event, task_struct* t) {
+    SignalRecord r;
+    r.event = event;
+    r.process = t->comm;
+    r.pid = t->pid;
+    r.signal = "SIGKILL";
+    r.reason = t->kill_reason;
+    cx.results.signals.push_back(r);
+    spaces(cx).task_exit(t, t->oom_victim ? "SIGKILL (the OOM killer)" : "SIGKILL (out of memory)");
+}
+
+// A process whose access failed: the kernel delivered SIGSEGV (or SIGKILL for memory it could
+// not get); the process dies, its memory returns, and the signal is a result.
 void deliver_fatal(RunContext& cx, const Op& op, uint32_t slot, task_struct* t,
                    const MemoryAccess& a) {
+    if (t->sigkill_pending) return deliver_sigkill(cx, op.event, t);
     SignalRecord r;
     r.event = op.event;
     r.process = proc_name(cx, slot);
     r.pid = t->pid;
-    if (t->oom_killed) {
-        r.signal = "SIGKILL";
-        r.reason = "out of memory in a page fault (the OOM killer is not built yet: the "
-                   "faulting process is killed)";
-    } else if (t->segv) {
-        r.signal = "SIGSEGV";
+    r.signal = "SIGSEGV";
+    if (t->segv) {
         r.si_code = t->segv->si_code == SEGV_MAPERR ? "SEGV_MAPERR" : "SEGV_ACCERR";
         r.addr = t->segv->addr;
         r.error_code = t->segv->error_code;
@@ -182,13 +206,12 @@ void deliver_fatal(RunContext& cx, const Op& op, uint32_t slot, task_struct* t,
     } else {
         // Not a page fault (a #GP for a non-canonical address): do_general_protection() sends
         // SIGSEGV with si_code SI_KERNEL and no address.
-        r.signal = "SIGSEGV";
         r.si_code = "SI_KERNEL";
         r.error_code = a.fault.error_code;
         r.reason = fault_message(a.fault);
     }
     cx.results.signals.push_back(r);
-    spaces(cx).task_exit(t, r.signal == "SIGKILL" ? "killed: out of memory" : r.signal);
+    spaces(cx).task_exit(t, r.signal);
 }
 
 unsigned parse_prot(OpParser& p, const char* dflt);
@@ -198,6 +221,7 @@ unsigned parse_prot(OpParser& p, const char* dflt);
 struct Spawn final : Op {
     uint32_t slot = 0;
     uint16_t cpu = 0;
+    int16_t oom_score_adj = 0;
     AddressSpaces::ExecLayout layout;
     std::vector<uint32_t> region_slots; // code, data, stack
     const char* name() const override { return "spawn"; }
@@ -210,6 +234,7 @@ struct Spawn final : Op {
             return;
         }
         cx.procs->tasks[slot] = t;
+        t->oom_score_adj = oom_score_adj;
         if (const int e = as.exec_layout(t, layout, uint64_t(t->pid) << 32); e) {
             cx.results.process_failure(event, name(), proc_name(cx, slot),
                                        std::string("exec: ") + errno_name(e));
@@ -232,6 +257,7 @@ std::unique_ptr<Op> parse_spawn(OpParser& p) {
     ProcessNames& n = names(p);
     auto name = p.string("process", std::nullopt);
     op->cpu = p.cpu();
+    op->oom_score_adj = int16_t(p.integer("oom_score_adj", 0).value_or(0));
     auto sz = [&](const char* f, uint64_t dflt, uint64_t max) {
         const uint64_t v = p.size(f, dflt).value_or(dflt);
         if (v > max)
@@ -254,8 +280,10 @@ std::unique_ptr<Op> parse_spawn(OpParser& p) {
     }
     const uint32_t slot = new_process(p, n, *name);
     op->slot = slot;
-    for (const char* r : {"code", "data", "stack"})
-        op->region_slots.push_back(define_region(n, slot, r));
+    const uint64_t lens[] = {op->layout.code, op->layout.data + op->layout.bss, op->layout.stack};
+    for (int i = 0; i < 3; i++)
+        op->region_slots.push_back(
+            define_region(n, slot, std::array{"code", "data", "stack"}[i], page_align(lens[i])));
     return op;
 }
 
@@ -300,7 +328,7 @@ std::unique_ptr<Op> parse_fork(OpParser& p) {
     for (const auto& [key, slot] : n.regions)
         if (key.first == *parent) mine.emplace_back(key.second, slot);
     for (const auto& [rname, slot] : mine)
-        op->regions.emplace_back(slot, define_region(n, op->child, rname));
+        op->regions.emplace_back(slot, define_region(n, op->child, rname, n.region_len[slot]));
     return op;
 }
 
@@ -374,7 +402,7 @@ std::unique_ptr<Op> parse_mmap(OpParser& p) {
     if (!(op->flags & MAP_PRIVATE) && !shared) p.error("flags", "expected MAP_PRIVATE");
     if (!proc || !rname) return op;
     op->slot = *proc;
-    op->region = define_region(names(p), *proc, *rname);
+    op->region = define_region(names(p), *proc, *rname, page_align(op->length));
     return op;
 }
 
@@ -458,7 +486,7 @@ std::unique_ptr<Op> parse_brk(OpParser& p) {
     op->size = p.size("size", std::nullopt).value_or(0);
     if (auto proc = process_ref(p)) {
         op->slot = *proc;
-        op->region = define_region(names(p), *proc, "brk");
+        op->region = define_region(names(p), *proc, "brk", page_align(op->size));
     }
     return op;
 }
@@ -602,16 +630,17 @@ std::unique_ptr<Op> parse_access(OpParser& p, Access::Kind kind) {
     }
     if (kind == Access::Kind::touch) op->touch_write = p.boolean("write", true).value_or(true);
     if (op->seed && op->byte) p.error("byte", "give either byte or seed, not both");
-    // The bytes this event may move (the region's length is known only when it runs: the
-    // length given, else bounded by the 1 TiB per event).
-    const uint64_t bytes = op->length.value_or(MAX_EVENT_BYTES);
+    // The bytes this event may move: the length given, else the most the region can hold
+    // after the offset (its largest mapping, as the events before it define it).
+    ProcessNames& n = names(p);
+    const uint64_t most = op->region < n.region_len.size() ? n.region_len[op->region] : 0;
+    const uint64_t bytes = op->length.value_or(most > op->offset ? most - op->offset : 0);
     if (op->length && *op->length > MAX_EVENT_BYTES)
         p.error("length", "expected at most 1 TiB in one event");
-    ProcessNames& n = names(p);
     n.bytes_accessed += kind == Access::Kind::touch ? bytes / PAGE_SIZE : bytes;
     if (n.bytes_accessed > MAX_SCENARIO_BYTES)
         p.error("length", "expected at most 4 TiB read, written or touched in the whole scenario "
-                          "(counting a region's full length where no length is given)");
+                          "(counting a region's largest mapping where no length is given)");
     return op;
 }
 std::unique_ptr<Op> parse_write(OpParser& p) {
@@ -626,6 +655,14 @@ std::unique_ptr<Op> parse_touch(OpParser& p) {
 
 } // namespace
 
+void deliver_pending_kills(RunContext& cx, uint32_t event) {
+    AddressSpaces& as = spaces(cx);
+    while (cx.results.oom_kill_events.size() < as.oom_kills().size())
+        cx.results.oom_kill_events.push_back(event);
+    for (const auto& t : as.tasks())
+        if (t->sigkill_pending && !t->exited) deliver_sigkill(cx, event, t.get());
+}
+
 const std::vector<OpSpec>& process_op_specs() {
     static const std::vector<OpSpec> specs = {
         {"spawn",
@@ -635,7 +672,14 @@ const std::vector<OpSpec>& process_op_specs() {
           {"code", FieldKind::size, false, 0, 0, {}, "text bytes at 0x400000, loaded (default 0)"},
           {"data", FieldKind::size, false, 0, 0, {}, "data bytes after the text, loaded"},
           {"bss", FieldKind::size, false, 0, 0, {}, "bss bytes after the data, demand-zero"},
-          {"stack", FieldKind::size, false, 0, 0, {}, "stack bytes below STACK_TOP (132 KiB)"}},
+          {"stack", FieldKind::size, false, 0, 0, {}, "stack bytes below STACK_TOP (132 KiB)"},
+          {"oom_score_adj",
+           FieldKind::integer,
+           false,
+           -1000,
+           1000,
+           {},
+           "/proc/PID/oom_score_adj (default 0; -1000: never OOM-killed); fork copies it"}},
          parse_spawn,
          "a new process with the layout exec gives a static x86_64 binary"},
         {"fork",

@@ -29,6 +29,7 @@ struct ProcessNames {
     // Regions by (process slot, region name).
     std::map<std::pair<uint32_t, std::string>, uint32_t> regions;
     std::vector<std::string> region_names; // slot -> name
+    std::vector<uint64_t> region_len;      // slot -> the largest mapping it names (bytes)
     uint64_t bytes_accessed = 0;           // read/write/touch bytes of the whole scenario
 };
 
@@ -44,5 +45,10 @@ struct ProcessRunState {
 };
 
 const std::vector<OpSpec>& process_op_specs();
+
+// After each event of a scenario with processes: the OOM kills of the event get its index, and
+// every task with a SIGKILL pending (a victim of the OOM killer) dies, as it would on its next
+// return to user mode; each death is a results.signals record.
+void deliver_pending_kills(RunContext& cx, uint32_t event);
 
 } // namespace mmemu

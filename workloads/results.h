@@ -116,6 +116,7 @@ struct Results {
     std::vector<std::pair<uint32_t, std::string>> expectation_failures; // event, message
     std::optional<KernelBugRecord> kernel_bug;
     std::vector<SignalRecord> signals;
+    std::vector<uint32_t> oom_kill_events; // the event of each of the kernel's OOM kills
     std::vector<CheckpointRecord> checkpoints;
 
     // Records a failed try `index` of `event`, merged into the previous record when it is the

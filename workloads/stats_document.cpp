@@ -400,12 +400,51 @@ const StatGroup<SignalRecord> SIGNALS = {
         STAT("event", event, "", "the event whose access was fatal", r.event),
         STAT("process", text, "", "the process's name", r.process),
         STAT("pid", count, "", "its pid", r.pid),
-        STAT("signal", text, "", "SIGSEGV, or SIGKILL for a fault that found no memory", r.signal),
+        STAT("signal", text, "",
+             "SIGSEGV, or SIGKILL (the OOM killer's, or a fault that found no "
+             "memory)",
+             r.signal),
         STAT("si_code", text, "siginfo", "SEGV_MAPERR (no mapping) or SEGV_ACCERR (not allowed)",
              r.si_code),
         STAT("addr", hex, "siginfo", "si_addr: the faulting address", hex(r.addr)),
         STAT("error_code", hex, "", "the page fault's error code", hex(r.error_code)),
-        STAT("reason", text, "", "which check of arch/x86/mm/fault.c refused it", r.reason),
+        STAT("reason", text, "",
+             "which check of arch/x86/mm/fault.c refused it; for a SIGKILL, who sent it and why",
+             r.reason),
+    }};
+
+// One OOM kill: the event it happened in and the kernel's record of it.
+struct OomKillRow {
+    uint32_t event;
+    const OomKill& k;
+};
+
+const StatGroup<OomKillRow> OOM_KILLS = {
+    "results.oom_kills[]",
+    "OOM kills",
+    "Kernel scenarios: each process the OOM killer chose, with what the kernel logs about it "
+    "(the invoking allocation of dump_header() and the \"Out of memory: Killed process\" line). "
+    "The victim's SIGKILL is in results.signals.",
+    {
+        STAT("event", event, "", "the event whose allocation invoked the OOM killer", r.event),
+        STAT("invoked_by", text, "dmesg", "the allocating process (\"\" for none)", r.k.invoked_by),
+        STAT("gfp_mask", text, "dmesg", "the allocation's GFP flags", gfp_to_string(r.k.gfp_mask)),
+        STAT("order", count, "dmesg", "the allocation's order", r.k.order),
+        STAT("victim", text, "dmesg", "the process killed", r.k.comm),
+        STAT("pid", count, "dmesg", "its pid", r.k.pid),
+        STAT("points", count, "",
+             "oom_badness(): rss + swap entries + page-table pages, + oom_score_adj * "
+             "totalpages / 1000",
+             r.k.points),
+        STAT("totalpages", pages, "", "the memory oom_score_adj is scaled by (RAM + swap)",
+             r.k.totalpages),
+        STAT("total_vm", kB, "dmesg", "the victim's total-vm", r.k.total_vm * 4),
+        STAT("anon_rss", kB, "dmesg", "its anon-rss", r.k.anon_rss * 4),
+        STAT("file_rss", kB, "dmesg", "its file-rss", r.k.file_rss * 4),
+        STAT("shmem_rss", kB, "dmesg", "its shmem-rss", r.k.shmem_rss * 4),
+        STAT("pgtables", kB, "dmesg", "its page tables", r.k.pgtables_bytes >> 10),
+        STAT("oom_score_adj", count, "dmesg", "its oom_score_adj", r.k.oom_score_adj),
+        STAT("message", text, "dmesg", "the kernel's log line", r.k.message()),
     }};
 
 const StatGroup<RunSummary> RESULTS = {
@@ -436,6 +475,17 @@ const StatGroup<RunSummary> RESULTS = {
         {"signals", Unit::none, "", "kernel scenarios: fatal signals (below)",
          [](ojson& o, const RunSummary& r) {
              if (!r.system.bare()) o["signals"] = SIGNALS.rows(r.results.signals);
+         }},
+        {"oom_kills", Unit::none, "", "kernel scenarios: the OOM killer's kills (below)",
+         [](ojson& o, const RunSummary& r) {
+             if (r.system.bare()) return;
+             std::vector<OomKillRow> rows;
+             const auto& kills = r.system.kernel().spaces.oom_kills();
+             for (size_t i = 0; i < kills.size(); i++)
+                 rows.push_back(
+                     {i < r.results.oom_kill_events.size() ? r.results.oom_kill_events[i] : 0,
+                      kills[i]});
+             o["oom_kills"] = OOM_KILLS.rows(rows);
          }},
         {"kernel_bug", Unit::none, "", "kernel scenarios stopped by a kernel BUG (below)",
          [](ojson& o, const RunSummary& r) {
@@ -530,6 +580,7 @@ std::vector<StatGroupDoc> statistics_reference() {
     out.push_back(FAILURES.doc());
     out.push_back(SLAB_ERRORS.doc());
     out.push_back(SIGNALS.doc());
+    out.push_back(OOM_KILLS.doc());
     out.push_back(KERNEL_BUG.doc());
     out.push_back(fault_doc_at("results.faults[]", "faults", true));
     out.push_back(ACCESSES.doc());

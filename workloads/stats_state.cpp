@@ -182,6 +182,8 @@ const StatGroup<Vmstat> VMSTAT = {
         STAT("pgreuse", count, "/proc/vmstat",
              "write faults that reused an anonymous page in place (wp_page_reuse)",
              r.k.spaces.vmstat().pgreuse),
+        STAT("oom_kill", count, "/proc/vmstat", "processes the OOM killer killed (OOM_KILL)",
+             r.k.spaces.vmstat().oom_kill),
     }};
 
 // ---- per-zone groups ----------------------------------------------------------------------
@@ -575,6 +577,7 @@ const StatGroup<CpuRow> CPUS = {
 struct ProcRow {
     const task_struct& t;
     SmapsRollup smaps;
+    uint64_t oom_score = 0;
 };
 
 template <class F> void if_mm(ojson& o, const ProcRow& r, const char* key, F f) {
@@ -608,7 +611,9 @@ const StatGroup<ProcRow> PROCESSES = {
         STAT("name", text, "/proc/PID/status", "the process's name in the scenario", r.t.comm),
         STAT("state", text, "/proc/PID/status", "\"running\" or \"exited\"",
              r.t.exited ? "exited" : "running"),
-        STAT("exit", text, "", "why it exited: \"exit\", \"SIGSEGV\", \"killed: out of memory\"",
+        STAT("exit", text, "",
+             "why it exited: \"exit\", \"SIGSEGV\", \"SIGKILL (the OOM killer)\", \"SIGKILL (out "
+             "of memory)\"",
              r.t.exit_reason),
         STAT("minflt", count, "/proc/PID/stat", "minor page faults (field 10)", r.t.min_flt),
         STAT("majflt", count, "/proc/PID/stat", "major page faults (field 12)", r.t.maj_flt),
@@ -639,6 +644,16 @@ const StatGroup<ProcRow> PROCESSES = {
         {"map_count", Unit::count, "", "VMAs (mm->map_count; the lines of /proc/PID/maps)",
          [](ojson& o, const ProcRow& r) {
              if_mm(o, r, "map_count", [](const mm_struct& m) { return m.map_count; });
+         }},
+        {"oom_score_adj", Unit::count, "/proc/PID/oom_score_adj",
+         "-1000 (never OOM-killed) .. 1000, added in thousandths of RAM to the OOM score",
+         [](ojson& o, const ProcRow& r) {
+             if (r.t.mm) o["oom_score_adj"] = r.t.oom_score_adj;
+         }},
+        {"oom_score", Unit::count, "/proc/PID/oom_score",
+         "the OOM killer's badness scaled to 0..1333: (1000 + points * 1000 / totalpages) * 2/3",
+         [](ojson& o, const ProcRow& r) {
+             if (r.t.mm) o["oom_score"] = r.oom_score;
          }},
         SMAPS_KB("Rss", "resident pages with a struct page (the zero page not counted)",
                  s.resident),
@@ -671,7 +686,11 @@ const StatGroup<AddressSpaces> MMEMU_FAULTS = {
         STAT("spurious", count, "", "the PTE already allowed the access",
              r.fault_counts().spurious),
         STAT("sigsegv", count, "", "faults that ended in SIGSEGV", r.fault_counts().sigsegv),
-        STAT("oom", count, "", "faults that found no memory", r.fault_counts().oom),
+        STAT("oom", count, "", "faults that found no memory (VM_FAULT_OOM)", r.fault_counts().oom),
+        STAT("oom_no_victim", count, "",
+             "OOM killer calls that found no process to kill (where Linux panics; the "
+             "allocation fails)",
+             r.fault_counts().oom_no_victim),
         STAT("tlb_flushes", count, "", "TLB flushes the kernel asked for (flush_tlb_mm_range)",
              r.fault_counts().tlb_flushes),
         STAT("tlb_flush_pages", count, "", "pages of those flushed one by one with INVLPG",
@@ -720,8 +739,8 @@ const StatGroup<System> STATE = {
              ojson rows = ojson::array();
              const AddressSpaces& as = s.kernel().spaces;
              for (const auto& t : as.tasks())
-                 rows.push_back(
-                     PROCESSES.object(ProcRow{*t, t->mm ? as.smaps_rollup(t->mm) : SmapsRollup{}}));
+                 rows.push_back(PROCESSES.object(ProcRow{
+                     *t, t->mm ? as.smaps_rollup(t->mm) : SmapsRollup{}, as.oom_score(*t)}));
              o["processes"] = rows;
          }},
         {"mmemu_faults", Unit::none, "", "kernel scenarios: mmemu's fault counts (below)",

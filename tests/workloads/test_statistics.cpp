@@ -149,7 +149,7 @@ std::set<std::string> emitted_paths() {
     std::set<std::string> paths;
     const std::string ex = std::string(MMEMU_SOURCE_DIR) + "/examples/";
     for (const char* f : {"buddy-and-slab.json", "bare-x86_64-tlb.json", "bare-i386-seed003.json",
-                          "process-anon-faults.json"})
+                          "process-anon-faults.json", "oom-killer.json"})
         collect(run_scenario(f, slurp(ex + f)), "", paths);
     for (const char* t : {KERNEL_X86_64, KERNEL_I386, KERNEL_BUG, BARE})
         collect(run_scenario("inline.json", t), "", paths);
@@ -366,4 +366,53 @@ TEST_CASE("statistics: the fork example's numbers, worked by hand", "[workloads]
     CHECK(reused["processes"][0]["Private_Clean"] == 64 * 4);
     CHECK(d["final"]["vmstat"]["nr_anon_pages"] == 0);
     CHECK(d["final"]["vmstat"]["nr_page_table_pages"] == 0);
+}
+
+TEST_CASE("statistics: the OOM example's victims and points, worked by hand",
+          "[workloads][process][oom]") {
+    const ojson d = run_scenario(
+        "oom-killer.json", slurp(std::string(MMEMU_SOURCE_DIR) + "/examples/oom-killer.json"));
+    // totalpages = totalram_pages (no swap) = MemTotal / 4 kB.
+    const int64_t totalpages = d["final"]["meminfo"]["MemTotal"].get<int64_t>() / 4;
+    // Before leak starts: cache holds its 96 MiB (24576 pages) and the stack's top page; its
+    // heap ends THP-aligned at 0x7ffff7e00000 and starts at 0x7ffff1e00000, in the same 1 GiB as
+    // the stack: 48 + 1 PTE tables, a PMD, a PUD = 51 pages (204 kB). batch: 512 + 1 pages and
+    // 1 + 1 PTE tables, PMD, PUD = 4 pages (16 kB).
+    const ojson& before = d["checkpoints"][0]["state"]["processes"];
+    CHECK(before[1]["VmRSS"] == 24577 * 4);
+    CHECK(before[1]["VmPTE"] == 51 * 4);
+    CHECK(before[2]["VmRSS"] == 513 * 4);
+    CHECK(before[2]["VmPTE"] == 4 * 4);
+    const int64_t cache = 24577 + 51, batch = 513 + 4 + 1000 * (totalpages / 1000);
+    // /proc/PID/oom_score = (1000 + points * 1000 / totalpages) * 2 / 3; db's -1000 gives 0.
+    CHECK(before[0]["oom_score"] == 0);
+    CHECK(before[1]["oom_score"] == (1000 + cache * 1000 / totalpages) * 2 / 3);
+    CHECK(before[2]["oom_score"] == (1000 + batch * 1000 / totalpages) * 2 / 3);
+    // During leak's write (event 12): batch first (oom_score_adj 1000 adds 1000 * totalpages /
+    // 1000 points), then cache (24628 points, more than leak has by then), then leak itself.
+    const ojson& kills = d["results"]["oom_kills"];
+    REQUIRE(kills.size() == 3);
+    CHECK(kills[0]["victim"] == "batch");
+    CHECK(kills[0]["points"] == batch);
+    CHECK(kills[1]["victim"] == "cache");
+    CHECK(kills[1]["points"] == cache);
+    CHECK(kills[2]["victim"] == "leak");
+    for (const auto& k : kills) {
+        CHECK(k["event"] == 12);
+        CHECK(k["invoked_by"] == "leak");
+        CHECK(k["gfp_mask"] == "GFP_HIGHUSER_MOVABLE|__GFP_ZERO");
+    }
+    CHECK(kills[1]["message"] == "Out of memory: Killed process 2 (cache) total-vm:98436kB, "
+                                 "anon-rss:98308kB, file-rss:0kB, shmem-rss:0kB, UID:0 "
+                                 "pgtables:204kB oom_score_adj:0");
+    // Three SIGKILLs, db untouched: its bytes read back, and it is the one process left.
+    CHECK(d["results"]["signals"].size() == 3);
+    for (const auto& s : d["results"]["signals"]) CHECK(s["signal"] == "SIGKILL");
+    CHECK(d["results"]["expectations"]["failed"] == 0);
+    CHECK(d["results"]["expectations"]["checked"] == 1);
+    const ojson& after = d["checkpoints"][1]["state"];
+    CHECK(after["vmstat"]["oom_kill"] == 3);
+    CHECK(after["processes"][0]["state"] == "running");
+    for (int i = 1; i <= 3; i++) CHECK(after["processes"][i]["exit"] == "SIGKILL (the OOM killer)");
+    CHECK(d["final"]["vmstat"]["nr_anon_pages"] == 0);
 }
