@@ -8,12 +8,16 @@
 //   memory.cpp      handle_mm_fault, do_anonymous_page, do_wp_page, zap_pte_range,
 //                   free_pgtables (mm/memory.c) and do_user_addr_fault (arch/x86/mm/fault.c)
 //   rmap.cpp        anon_vma_prepare, unlink_anon_vmas, folio_add_new_anon_rmap (mm/rmap.c)
+//   mlock.cpp       mlock, munlock, mlockall, __mm_populate (mm/mlock.c, mm/gup.c)
+//   mremap.cpp      mremap: resize in place, copy_vma + move_page_tables (mm/mremap.c)
+//   madvise.cpp     madvise, MADV_FREE's lazyfree batches (mm/madvise.c, mm/swap.c)
 //   oom_kill.cpp    out_of_memory(), oom_badness(), the victim's kill and reaping (mm/oom_kill.c)
 //   pgtable_64.cpp  the 4- and 5-level tables: pgd_alloc, the p?d_alloc walk, the direct map
 //
 // Only x86_64 with 4-level paging is built so far; init() says so for the other formats.
 #pragma once
 
+#include <linux/mman.h>
 #include <sys/mman.h>
 
 #include <cerrno>
@@ -46,6 +50,12 @@ static_assert(MADV_WILLNEED == 3 && MADV_DONTNEED == 4 && MADV_DONTFORK == 10 &&
               MADV_DOFORK == 11 && MADV_WIPEONFORK == 18 && MADV_KEEPONFORK == 19);
 static_assert(EPERM == 1 && EINTR == 4 && EAGAIN == 11 && ENOMEM == 12 && EACCES == 13 &&
               EEXIST == 17 && EINVAL == 22);
+
+static_assert(MCL_CURRENT == 1 && MCL_FUTURE == 2 && MCL_ONFAULT == 4 && MLOCK_ONFAULT == 1);
+static_assert(MADV_FREE == 8);
+
+// RLIMIT_MEMLOCK's default (8 MiB), in pages: processes have no CAP_IPC_LOCK.
+inline constexpr uint64_t RLIMIT_MEMLOCK_PAGES = (uint64_t{8} << 20) >> 12;
 
 // vm.max_map_count's default (DEFAULT_MAX_MAP_COUNT).
 inline constexpr uint64_t MAX_MAP_COUNT = 65530;
@@ -104,6 +114,8 @@ struct SmapsRollup {
     uint64_t resident = 0, anonymous = 0;
     uint64_t pss = 0, pss_anon = 0, pss_dirty = 0;
     uint64_t shared_clean = 0, shared_dirty = 0, private_clean = 0, private_dirty = 0;
+    uint64_t lazyfree = 0;   // anonymous pages MADV_FREE marked, clean since
+    uint64_t pss_locked = 0; // Pss of the pages of VM_LOCKED VMAs ("Locked")
 };
 
 // /proc/vmstat counters of this part of the kernel (the kernel's own names), and mmemu's own
@@ -112,6 +124,7 @@ struct SmapsRollup {
 struct MmVmstat {
     uint64_t pgfault = 0;             // every page fault handled (mm_account_fault)
     uint64_t pgmajfault = 0;          // of those, major (none without files or swap)
+    uint64_t pglazyfree = 0;          // pages MADV_FREE made lazily freeable (lru_lazyfree)
     uint64_t pgreuse = 0;             // write faults that reused the page in place (wp_page_reuse)
     uint64_t nr_anon_pages = 0;       // NR_ANON_MAPPED: anonymous pages mapped at least once
     uint64_t nr_page_table_pages = 0; // NR_PAGETABLE: user page-table pages, PGDs included
@@ -165,6 +178,17 @@ public:
     uint64_t sys_brk(mm_struct* mm, uint64_t brk, unsigned cpu);
     // mprotect (mprotect.cpp): 0 or -errno.
     int do_mprotect(mm_struct* mm, uint64_t start, uint64_t len, unsigned prot, unsigned cpu);
+    // mlock.cpp: mlock / mlock2 (onfault: MLOCK_ONFAULT) and munlock: 0 or -errno;
+    // mlockall(flags) (MCL_*), munlockall() as flags 0.
+    int do_mlock(mm_struct* mm, uint64_t start, uint64_t len, bool onfault, unsigned cpu);
+    int do_munlock(mm_struct* mm, uint64_t start, uint64_t len, unsigned cpu);
+    int do_mlockall(mm_struct* mm, int flags, unsigned cpu);
+    // mremap (mremap.cpp): the new address, or -errno. new_addr is used with MREMAP_FIXED and
+    // as a hint with MREMAP_DONTUNMAP.
+    int64_t do_mremap(mm_struct* mm, uint64_t addr, uint64_t old_len, uint64_t new_len,
+                      unsigned flags, uint64_t new_addr, unsigned cpu);
+    // vma_lookup(): the VMA containing addr.
+    vm_area_struct* vma_lookup(const mm_struct* mm, uint64_t addr) const;
     // find_vma(): the first VMA that ends above addr.
     vm_area_struct* find_vma(const mm_struct* mm, uint64_t addr) const;
     // Every VMA in address order.
@@ -254,6 +278,10 @@ private:
     void pgd_free(mm_struct* mm);
     std::optional<PhysAddr> alloc_pt_page(mm_struct* mm); // a zeroed page-table page
     void free_pt_page(mm_struct* mm, PhysAddr table, bool pgd);
+    // The address of the entry of `level` (0 PGD, 1 PUD, 2 PMD, 3 PTE) mapping addr, allocating
+    // missing tables above it (nullopt on ENOMEM), or if every table above it exists.
+    std::optional<PhysAddr> entry_alloc_walk(mm_struct* mm, uint64_t addr, unsigned level);
+    std::optional<PhysAddr> entry_offset(const mm_struct* mm, uint64_t addr, unsigned level) const;
     // The address of the PTE for addr, allocating missing tables; nullopt on ENOMEM.
     std::optional<PhysAddr> pte_alloc_walk(mm_struct* mm, uint64_t addr);
     // The address of the PTE for addr if every table above it exists.
@@ -278,8 +306,8 @@ private:
                     uint64_t floor, uint64_t ceiling);
 
     // mmap.cpp
-    uint64_t get_unmapped_area(mm_struct* mm, uint64_t addr, uint64_t len, unsigned flags,
-                               int& err);
+    uint64_t get_unmapped_area(mm_struct* mm, uint64_t addr, uint64_t len, unsigned flags, int& err,
+                               uint64_t pgoff = 0);
     std::optional<uint64_t> unmapped_area_topdown(mm_struct* mm, uint64_t length, uint64_t low,
                                                   uint64_t high, uint64_t align_mask) const;
     vm_area_struct* vm_area_alloc(mm_struct* mm);
@@ -299,7 +327,28 @@ private:
     void take_anon_vma(vm_area_struct* dst, vm_area_struct* from);
     void remove_vma(mm_struct* mm, vm_area_struct* vma);
 
+    // mremap.cpp
+    vm_area_struct* copy_vma(mm_struct* mm, vm_area_struct* vma, uint64_t addr, uint64_t len,
+                             uint64_t pgoff);
+    uint64_t move_page_tables(mm_struct* mm, uint64_t old_addr, uint64_t new_addr, uint64_t len);
+    int64_t move_vma(mm_struct* mm, vm_area_struct* vma, uint64_t addr, uint64_t old_len,
+                     uint64_t new_addr, uint64_t new_len, unsigned flags);
+    int mremap_prep(mm_struct* mm, vm_area_struct* vma, uint64_t addr, uint64_t old_len,
+                    uint64_t new_len, unsigned flags);
+    int64_t mremap_one(mm_struct* mm, uint64_t addr, uint64_t old_len, uint64_t new_len,
+                       unsigned flags, uint64_t new_addr);
+
+    // mlock.cpp
+    int mm_populate(mm_struct* mm, uint64_t start, uint64_t end, bool ignore_errors, unsigned cpu);
+    int mlock_fixup(mm_struct* mm, vm_area_struct*& vma, uint64_t start, uint64_t end,
+                    vm_flags_t newflags);
+    int apply_vma_lock_flags(mm_struct* mm, uint64_t start, uint64_t len, vm_flags_t flags);
+
     // madvise.cpp
+    void madvise_free_range(mm_struct* mm, uint64_t start, uint64_t end, unsigned cpu);
+    void folio_mark_lazyfree(page* p, unsigned cpu);
+    // lru_add_drain(): this CPU's lru_lazyfree batch goes through (PG_swapbacked cleared).
+    void lru_add_drain(unsigned cpu);
     void reclaim_empty_pte_tables(mm_struct* mm, uint64_t start, uint64_t end, bool flushed);
     void clear_pmd(mm_struct* mm, uint64_t addr); // pgtable_64.cpp
 
@@ -370,6 +419,8 @@ private:
     uint64_t kernel_oops_ = 0;
     uint64_t tables_freed_ = 0; // page-table pages below the PGD freed (to know a flush is due)
     std::vector<OomKill> oom_kills_;
+    // The per-CPU lru_lazyfree folio batches (FOLIO_BATCH_SIZE 31) of MADV_FREE.
+    std::vector<std::vector<page*>> lazyfree_batch_;
 };
 
 } // namespace mmemu

@@ -22,7 +22,8 @@ constexpr uint64_t PHYSICAL_START = uint64_t{16} << 20; // CONFIG_PHYSICAL_START
 
 AddressSpaces::AddressSpaces(Machine& m, PageAllocator& pa, SlabAllocator& slab,
                              const KernelConfig& cfg)
-    : machine_(m), ram_(m.ram()), pa_(pa), slab_(slab), cfg_(cfg), current_(m.nr_cpus(), nullptr) {}
+    : machine_(m), ram_(m.ram()), pa_(pa), slab_(slab), cfg_(cfg), current_(m.nr_cpus(), nullptr),
+      lazyfree_batch_(m.nr_cpus()) {}
 
 AddressSpaces::~AddressSpaces() {
     // The machine is going away: host memory only, nothing given back to emulated allocators.
@@ -203,7 +204,7 @@ task_struct* AddressSpaces::do_fork(task_struct* parent, const std::string& comm
     mm->mmap_base = old->mmap_base;
     mm->mmap_legacy_base = old->mmap_legacy_base;
     mm->task_size = old->task_size;
-    mm->def_flags = old->def_flags;
+    mm->def_flags = 0; // mm_init(): only VM_INIT_DEF_MASK (VM_NOHUGEPAGE) is inherited
     mm->start_code = old->start_code, mm->end_code = old->end_code;
     mm->start_data = old->start_data, mm->end_data = old->end_data;
     mm->start_brk = old->start_brk, mm->brk = old->brk, mm->start_stack = old->start_stack;

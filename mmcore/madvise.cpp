@@ -2,10 +2,56 @@
 // range; the next read maps the zero page, the next write a fresh page; the PTE tables left
 // empty are freed, as 6.18's CONFIG_PT_RECLAIM does on x86_64), MADV_DONTFORK / MADV_DOFORK
 // (VM_DONTCOPY), MADV_WIPEONFORK / MADV_KEEPONFORK (VM_WIPEONFORK), MADV_WILLNEED (swap-in
-// readahead: nothing to do without swap). The flag changes split and merge VMAs as mprotect's do.
+// readahead: nothing to do without swap), MADV_FREE (lazy free: the pages stay mapped, clean and
+// old, and are marked for reclaim to drop, which mmemu does not have yet). The flag changes split
+// and merge VMAs as mprotect's do.
 #include "mmcore/address_spaces.h"
 
 namespace mmemu {
+
+namespace {
+constexpr size_t FOLIO_BATCH_SIZE = 31;
+} // namespace
+
+// lru_add_drain() for the lazyfree batch: lru_lazyfree() clears PG_swapbacked of each folio
+// (it moves to the inactive file LRU) and counts PGLAZYFREE.
+void AddressSpaces::lru_add_drain(unsigned cpu) {
+    auto& batch = lazyfree_batch_[cpu];
+    for (page* p : batch) {
+        p->clear(PG_lazyfree_batch);
+        p->clear(PG_swapbacked);
+        vmstat_.pglazyfree++;
+    }
+    batch.clear();
+}
+
+// folio_mark_lazyfree(): an anonymous, swap-backed page joins this CPU's batch (once: a page
+// already waiting in a batch is off the LRU), which goes through when it holds 31 folios.
+void AddressSpaces::folio_mark_lazyfree(page* p, unsigned cpu) {
+    if (!p->test(PG_anon) || !p->test(PG_swapbacked) || p->test(PG_lazyfree_batch)) return;
+    p->set(PG_lazyfree_batch);
+    lazyfree_batch_[cpu].push_back(p);
+    if (lazyfree_batch_[cpu].size() == FOLIO_BATCH_SIZE) lru_add_drain(cpu);
+}
+
+// madvise_free_single_vma() -> madvise_free_pte_range() over [start, end) of one VMA: this CPU's
+// batches drained first; then each present page (not the zero page) loses the young and dirty
+// bits of its PTE and is marked lazyfree, shared or not; one flush if a PTE changed.
+void AddressSpaces::madvise_free_range(mm_struct* mm, uint64_t start, uint64_t end, unsigned cpu) {
+    lru_add_drain(cpu);
+    bool changed = false;
+    for_each_pte(mm, start, end, [&](PhysAddr e, uint64_t) {
+        const pteval_t v = ram_.read_u64(e);
+        if (!pte_present(v) || pte_special(v)) return;
+        page* p = pa_.mem_map().pfn_to_page(pte_pfn(v));
+        if (v & (_PAGE_ACCESSED | _PAGE_DIRTY)) {
+            ram_.write_u64(e, v & ~(_PAGE_ACCESSED | _PAGE_DIRTY));
+            changed = true;
+        }
+        folio_mark_lazyfree(p, cpu);
+    });
+    if (changed) flush_tlb_mm_range(mm, start, end);
+}
 
 // try_to_free_pte(): the PTE tables under [start, end) that hold no entry any more go.
 void AddressSpaces::reclaim_empty_pte_tables(mm_struct* mm, uint64_t start, uint64_t end,
@@ -35,6 +81,7 @@ int AddressSpaces::do_madvise(mm_struct* mm, uint64_t start, uint64_t len, int b
     if (start & ~PAGE_MASK) return -EINVAL;
     switch (behavior) {
     case MADV_DONTNEED:
+    case MADV_FREE:
     case MADV_DONTFORK:
     case MADV_DOFORK:
     case MADV_WIPEONFORK:
@@ -61,7 +108,13 @@ int AddressSpaces::do_madvise(mm_struct* mm, uint64_t start, uint64_t len, int b
         switch (behavior) {
         case MADV_DONTNEED:
             if (vma->vm_flags & (VM_LOCKED | VM_PFNMAP)) return -EINVAL; // can_madv_lru_vma()
+            lru_add_drain(cpu); // zap_page_range_single_batched()
             reclaim_empty_pte_tables(mm, at, tend, zap_range(mm, at, tend, cpu));
+            break;
+        case MADV_FREE:
+            if (vma->vm_flags & (VM_LOCKED | VM_PFNMAP)) return -EINVAL; // can_madv_lru_vma()
+            if (vma->vm_flags & VM_SHARED) return -EINVAL;               // !vma_is_anonymous()
+            madvise_free_range(mm, at, tend, cpu);
             break;
         case MADV_DONTFORK: newflags |= VM_DONTCOPY; break;
         case MADV_DOFORK:

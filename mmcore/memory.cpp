@@ -173,6 +173,14 @@ AddressSpaces::vm_fault AddressSpaces::do_wp_page(mm_struct* mm, vm_area_struct*
 
 void AddressSpaces::put_anon_page(page* p, unsigned cpu) {
     if (p->_refcount == 1) {
+        // The kernel's batch holds a reference of its own; mmemu's does not, so a page freed
+        // while it waits there leaves the batch (unmap paths drain first, as the kernel's do).
+        if (p->test(PG_lazyfree_batch)) {
+            for (auto& batch : lazyfree_batch_)
+                if (auto it = std::find(batch.begin(), batch.end(), p); it != batch.end())
+                    batch.erase(it);
+            p->clear(PG_lazyfree_batch);
+        }
         p->clear(PG_anon_exclusive);
         p->clear(PG_swapbacked);
     }
@@ -248,6 +256,7 @@ void AddressSpaces::free_pgtables(mm_struct* mm, const std::vector<vm_area_struc
 // of RCU mode, so its nodes go at once).
 void AddressSpaces::exit_mmap(mm_struct* mm, unsigned cpu) {
     node_cpu_ = cpu;
+    lru_add_drain(cpu);
     std::vector<vm_area_struct*> all;
     mm->mm_mt.for_each(
         [&](const MapleRange& r) { all.push_back(reinterpret_cast<vm_area_struct*>(r.entry)); });

@@ -14,7 +14,6 @@ namespace {
 // The effective mmap_min_addr: max(vm.mmap_min_addr 4096, CONFIG_LSM_MMAP_MIN_ADDR 65536).
 constexpr uint64_t MMAP_MIN_ADDR = 65536;
 constexpr uint64_t STACK_GUARD_GAP = 256 * PAGE_SIZE; // stack_guard_gap
-constexpr uint64_t RLIMIT_MEMLOCK_PAGES = (uint64_t{8} << 20) >> PAGE_SHIFT;
 
 uint64_t vm_start_gap(const vm_area_struct* v) {
     if (!(v->vm_flags & VM_GROWSDOWN)) return v->vm_start;
@@ -133,7 +132,7 @@ std::optional<uint64_t> AddressSpaces::unmapped_area_topdown(mm_struct* mm, uint
 // anonymous lengths that are multiples of 2 MiB, as CONFIG_TRANSPARENT_HUGEPAGE kernels do),
 // falling back to bottom-up.
 uint64_t AddressSpaces::get_unmapped_area(mm_struct* mm, uint64_t addr, uint64_t len,
-                                          unsigned flags, int& err) {
+                                          unsigned flags, int& err, uint64_t pgoff) {
     err = 0;
     const uint64_t ts = mm->task_size;
     if (len > ts) {
@@ -157,13 +156,18 @@ uint64_t AddressSpaces::get_unmapped_area(mm_struct* mm, uint64_t addr, uint64_t
             }
         }
     }
-    if (!found && !addr && (len & (PMD_SIZE - 1)) == 0) {
-        // __thp_get_unmapped_area(): search len + 2 MiB, then take the 2 MiB-aligned slot at
-        // its top (off_sub == 0 on a top-down mm means the slot one 2 MiB above).
+    // __thp_get_unmapped_area(): the address is made congruent to the file offset (pgoff; 0 for a
+    // new anonymous mapping, the VMA's for mremap) modulo 2 MiB when [off, off + len) holds a
+    // whole aligned 2 MiB: search len + 2 MiB, then move up by off_sub (off_sub == 0 on a
+    // top-down mm means the slot one 2 MiB above).
+    const uint64_t off = pgoff << PAGE_SHIFT;
+    const uint64_t off_align = (off + PMD_SIZE - 1) & ~(PMD_SIZE - 1);
+    const bool thp_fits = off + len > off_align && off + len - off_align >= PMD_SIZE;
+    if (!found && !addr && (len & (PMD_SIZE - 1)) == 0 && thp_fits) {
         const uint64_t padded = len + PMD_SIZE;
         if (padded > len) {
             if (auto r = unmapped_area_topdown(mm, padded, PAGE_SIZE, mm->mmap_base, 0)) {
-                const uint64_t off_sub = (0 - *r) & (PMD_SIZE - 1);
+                const uint64_t off_sub = (off - *r) & (PMD_SIZE - 1);
                 result = off_sub ? *r + off_sub : *r + PMD_SIZE;
                 found = true;
             }
@@ -230,11 +234,11 @@ int64_t AddressSpaces::do_mmap(mm_struct* mm, uint64_t addr, uint64_t len, unsig
     if (prot & PROT_WRITE) vm_flags |= VM_WRITE;
     if (prot & PROT_EXEC) vm_flags |= VM_EXEC;
     if (flags & MAP_GROWSDOWN) vm_flags |= VM_GROWSDOWN;
-    if (flags & MAP_LOCKED) {
-        vm_flags |= VM_LOCKED;
-        // mlock_future_ok(): RLIMIT_MEMLOCK (8 MiB) for a task without CAP_IPC_LOCK.
-        if (mm->locked_vm + (plen >> PAGE_SHIFT) > RLIMIT_MEMLOCK_PAGES) return -EAGAIN;
-    }
+    if (flags & MAP_LOCKED) vm_flags |= VM_LOCKED;
+    // mlock_future_ok(): RLIMIT_MEMLOCK (8 MiB) for a task without CAP_IPC_LOCK, for MAP_LOCKED
+    // or def_flags' VM_LOCKED (mlockall(MCL_FUTURE)).
+    if ((vm_flags & VM_LOCKED) && mm->locked_vm + (plen >> PAGE_SHIFT) > RLIMIT_MEMLOCK_PAGES)
+        return -EAGAIN;
     if (flags & MAP_NORESERVE) vm_flags |= VM_NORESERVE;
     const uint64_t pgoff = addr >> PAGE_SHIFT;
     const uint64_t pglen = plen >> PAGE_SHIFT;
@@ -304,19 +308,9 @@ int64_t AddressSpaces::do_mmap(mm_struct* mm, uint64_t addr, uint64_t len, unsig
     vm_stat_account(mm, vm_flags, int64_t(pglen));
     if (vm_flags & VM_LOCKED) mm->locked_vm += pglen;
 
-    // mm_populate(): MAP_POPULATE or a locked mapping faults every page in (a write fault for
-    // private writable memory, FOLL_WRITE; a read fault, the zero page, otherwise).
-    if ((vm_flags & VM_LOCKED) || (flags & MAP_POPULATE)) {
-        const bool write = (vm_flags & (VM_WRITE | VM_SHARED)) == VM_WRITE;
-        for (uint64_t a = addr; a < end; a += PAGE_SIZE) {
-            const pteval_t e = lookup_pte(mm, a);
-            if (pte_present(e) && (!write || pte_write(e))) continue;
-            vm_area_struct* v = find_vma(mm, a);
-            vmstat_.pgfault++;
-            if (task_struct* t = current_[cpu]; t && t->mm == mm) t->min_flt++;
-            if (handle_mm_fault(mm, v, a, write, cpu) != vm_fault::ok) break; // populate stops
-        }
-    }
+    // mm_populate(): MAP_POPULATE or a locked mapping (not VM_LOCKONFAULT) faults every page in.
+    if ((vm_flags & (VM_LOCKED | VM_LOCKONFAULT)) == VM_LOCKED || (flags & MAP_POPULATE))
+        mm_populate(mm, addr, end, true, cpu);
     return int64_t(addr);
 }
 
@@ -385,6 +379,7 @@ int AddressSpaces::do_vmi_align_munmap(mm_struct* mm, vm_area_struct* vma, uint6
     // vma_iter_clear_gfp(): the range leaves the tree.
     if (!mm->mm_mt.erase(start, end - 1)) return -ENOMEM;
     // vms_complete_munmap_vmas(): the page tables and pages go, then the VMAs, then the counts.
+    lru_add_drain(cpu); // vms_clear_ptes()
     mm->update_hiwater_rss();
     const bool flushed = zap_range(mm, start, end, cpu);
     const uint64_t freed = tables_freed_;
@@ -428,6 +423,10 @@ uint64_t AddressSpaces::sys_brk(mm_struct* mm, uint64_t brk, unsigned cpu) {
         return brk;
     }
     if (mm->map_count > MAX_MAP_COUNT) return origbrk;
+    // check_brk_limits() -> mlock_future_ok() for a heap mlockall(MCL_FUTURE) locks.
+    if ((mm->def_flags & VM_LOCKED) &&
+        mm->locked_vm + ((newbrk - oldbrk) >> PAGE_SHIFT) > RLIMIT_MEMLOCK_PAGES)
+        return origbrk;
     if (const vm_area_struct* next = newbrk < mm->task_size ? find_vma(mm, oldbrk) : nullptr;
         next && newbrk + PAGE_SIZE > vm_start_gap(next))
         return origbrk;
@@ -459,8 +458,12 @@ uint64_t AddressSpaces::sys_brk(mm_struct* mm, uint64_t brk, unsigned cpu) {
     }
     mm->total_vm += pages;
     mm->data_vm += pages;
-    if (flags & VM_LOCKED) mm->locked_vm += pages;
     mm->brk = brk;
+    // mlockall(MCL_FUTURE): a locked heap is faulted in (and VM_LOCKED counted).
+    if (flags & VM_LOCKED) {
+        mm->locked_vm += pages;
+        mm_populate(mm, oldbrk, newbrk, true, cpu);
+    }
     return brk;
 }
 

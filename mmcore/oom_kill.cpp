@@ -14,6 +14,7 @@
 //   "System is deadlocked on memory"); mmemu counts it and fails the allocation.
 // - A GFP_NOFS allocation makes out_of_memory() return true without a kill (the allocator keeps
 //   retrying, waiting for another context's OOM); mmemu fails it.
+// - Processes run as uid 1000 (the log line's UID).
 // - mmemu has no init task (pid 1 of a scenario is an ordinary process), no kernel threads, no
 //   memcg or cpuset constraint, and no swap (totalpages = totalram_pages()).
 #include <climits>
@@ -32,7 +33,7 @@ std::string OomKill::message() const {
     return "Out of memory: Killed process " + std::to_string(pid) + " (" + comm +
            ") total-vm:" + kb(total_vm) + ", anon-rss:" + kb(anon_rss) +
            ", file-rss:" + kb(file_rss) + ", shmem-rss:" + kb(shmem_rss) +
-           ", UID:0 pgtables:" + std::to_string(pgtables_bytes >> 10) +
+           ", UID:1000 pgtables:" + std::to_string(pgtables_bytes >> 10) +
            "kB oom_score_adj:" + std::to_string(oom_score_adj);
 }
 

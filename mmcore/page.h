@@ -34,6 +34,7 @@ enum pageflags : unsigned {
     PG_anon,           // PAGE_MAPPING_ANON in Linux
     PG_ksm,            // PAGE_MAPPING_KSM in Linux
     PG_anon_exclusive, // PageAnonExclusive: mapped by one process only, may be reused on a write
+    PG_lazyfree_batch, // mmemu: waiting in a CPU's lru_lazyfree batch (Linux: off the LRU then)
     __NR_PAGEFLAGS
 };
 

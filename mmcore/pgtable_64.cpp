@@ -65,11 +65,13 @@ void AddressSpaces::pgd_free(mm_struct* mm) {
 }
 
 // The walk of __handle_mm_fault(): p4d/pud/pmd_alloc() then pte_alloc(), each a zeroed table
-// linked with _PAGE_TABLE and counted in mm->pgtables_bytes (mm_inc_nr_puds/pmds/ptes).
-std::optional<PhysAddr> AddressSpaces::pte_alloc_walk(mm_struct* mm, uint64_t addr) {
+// linked with _PAGE_TABLE and counted in mm->pgtables_bytes (mm_inc_nr_puds/pmds/ptes), down to
+// the entry of `level` (0 PGD .. 3 PTE) that maps addr.
+std::optional<PhysAddr> AddressSpaces::entry_alloc_walk(mm_struct* mm, uint64_t addr,
+                                                        unsigned level) {
     PhysAddr table = mm->pgd;
-    for (unsigned level = 0; level + 1 < LEVELS; level++) {
-        const PhysAddr e = entry_at(table, index_at(addr, level));
+    for (unsigned l = 0; l < level; l++) {
+        const PhysAddr e = entry_at(table, index_at(addr, l));
         pteval_t v = ram_.read_u64(e);
         if (!(v & _PAGE_PRESENT)) {
             const auto t = alloc_pt_page(mm);
@@ -80,27 +82,30 @@ std::optional<PhysAddr> AddressSpaces::pte_alloc_walk(mm_struct* mm, uint64_t ad
         }
         table = table_of(v);
     }
-    return entry_at(table, index_at(addr, LEVELS - 1));
+    return entry_at(table, index_at(addr, level));
 }
 
-std::optional<PhysAddr> AddressSpaces::pte_offset(const mm_struct* mm, uint64_t addr) const {
+std::optional<PhysAddr> AddressSpaces::entry_offset(const mm_struct* mm, uint64_t addr,
+                                                    unsigned level) const {
     PhysAddr table = mm->pgd;
-    for (unsigned level = 0; level + 1 < LEVELS; level++) {
-        const pteval_t v = ram_.read_u64(entry_at(table, index_at(addr, level)));
+    for (unsigned l = 0; l < level; l++) {
+        const pteval_t v = ram_.read_u64(entry_at(table, index_at(addr, l)));
         if (!(v & _PAGE_PRESENT)) return std::nullopt;
         table = table_of(v);
     }
-    return entry_at(table, index_at(addr, LEVELS - 1));
+    return entry_at(table, index_at(addr, level));
+}
+
+std::optional<PhysAddr> AddressSpaces::pte_alloc_walk(mm_struct* mm, uint64_t addr) {
+    return entry_alloc_walk(mm, addr, LEVELS - 1);
+}
+
+std::optional<PhysAddr> AddressSpaces::pte_offset(const mm_struct* mm, uint64_t addr) const {
+    return entry_offset(mm, addr, LEVELS - 1);
 }
 
 void AddressSpaces::clear_pmd(mm_struct* mm, uint64_t addr) {
-    PhysAddr table = mm->pgd;
-    for (unsigned level = 0; level + 2 < LEVELS; level++) {
-        const pteval_t v = ram_.read_u64(entry_at(table, index_at(addr, level)));
-        if (!(v & _PAGE_PRESENT)) return;
-        table = table_of(v);
-    }
-    ram_.write_u64(entry_at(table, index_at(addr, LEVELS - 2)), 0);
+    if (const auto e = entry_offset(mm, addr, LEVELS - 2)) ram_.write_u64(*e, 0);
 }
 
 pteval_t AddressSpaces::lookup_pte(const mm_struct* mm, uint64_t addr) const {

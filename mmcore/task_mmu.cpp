@@ -27,6 +27,10 @@ SmapsRollup AddressSpaces::smaps_rollup(const mm_struct* mm) const {
                 (PAGE_SIZE << SmapsRollup::PSS_SHIFT) / (priv ? 1 : uint64_t(p._mapcount));
             r.pss += pss;
             if (anon) r.pss_anon += pss;
+            if (v->vm_flags & VM_LOCKED) r.pss_locked += pss;
+            // LazyFree: MADV_FREE cleared PG_swapbacked and no one has written it since.
+            if (anon && !p.test(PG_swapbacked) && !dirty && !p.test(PG_dirty))
+                r.lazyfree += PAGE_SIZE;
             if (dirty) {
                 r.pss_dirty += pss;
                 (priv ? r.private_dirty : r.shared_dirty) += PAGE_SIZE;

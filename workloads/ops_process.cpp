@@ -492,9 +492,10 @@ std::unique_ptr<Op> parse_brk(OpParser& p) {
 }
 
 constexpr const char* ADVICE_NAMES[] = {"MADV_DONTNEED", "MADV_WILLNEED",   "MADV_DONTFORK",
-                                        "MADV_DOFORK",   "MADV_WIPEONFORK", "MADV_KEEPONFORK"};
-constexpr int ADVICE_VALUES[] = {MADV_DONTNEED, MADV_WILLNEED,   MADV_DONTFORK,
-                                 MADV_DOFORK,   MADV_WIPEONFORK, MADV_KEEPONFORK};
+                                        "MADV_DOFORK",   "MADV_WIPEONFORK", "MADV_KEEPONFORK",
+                                        "MADV_FREE"};
+constexpr int ADVICE_VALUES[] = {MADV_DONTNEED,   MADV_WILLNEED,   MADV_DONTFORK, MADV_DOFORK,
+                                 MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_FREE};
 
 struct Madvise final : RegionOp {
     unsigned advice = 0; // index in ADVICE_NAMES
@@ -545,6 +546,115 @@ std::unique_ptr<Op> parse_mprotect(OpParser& p) {
     auto op = std::make_unique<Mprotect>();
     parse_range(p, *op);
     op->prot = parse_prot(p, "PROT_NONE");
+    return op;
+}
+
+// ---- mlock / munlock / mlockall / munlockall / mremap --------------------------------------
+
+struct Mlock final : RegionOp {
+    bool lock = true, onfault = false;
+    const char* name() const override { return lock ? "mlock" : "munlock"; }
+    void run(RunContext& cx) const override {
+        const auto g = target(cx);
+        if (!g) return;
+        task_struct* t = g->t;
+        AddressSpaces& as = spaces(cx);
+        const int e = lock ? as.do_mlock(t->mm, g->addr, g->len, onfault, t->cpu)
+                           : as.do_munlock(t->mm, g->addr, g->len, t->cpu);
+        if (e)
+            cx.results.process_failure(event, name(), proc_name(cx, slot),
+                                       std::string(name()) + ": " + errno_name(e));
+    }
+};
+
+std::unique_ptr<Op> parse_mlock(OpParser& p) {
+    auto op = std::make_unique<Mlock>();
+    parse_range(p, *op);
+    op->onfault = p.boolean("onfault", false).value_or(false);
+    return op;
+}
+
+std::unique_ptr<Op> parse_munlock(OpParser& p) {
+    auto op = std::make_unique<Mlock>();
+    op->lock = false;
+    parse_range(p, *op);
+    return op;
+}
+
+struct Mlockall final : Op {
+    uint32_t slot = 0;
+    int flags = 0; // 0: munlockall
+    const char* name() const override { return flags ? "mlockall" : "munlockall"; }
+    void run(RunContext& cx) const override {
+        task_struct* t = live_task(cx, *this, slot);
+        if (!t) return;
+        AddressSpaces& as = spaces(cx);
+        as.set_current(t->cpu, t);
+        if (const int e = as.do_mlockall(t->mm, flags, t->cpu); e)
+            cx.results.process_failure(event, name(), proc_name(cx, slot),
+                                       std::string(name()) + ": " + errno_name(e));
+    }
+};
+
+std::unique_ptr<Op> parse_mlockall(OpParser& p) {
+    auto op = std::make_unique<Mlockall>();
+    if (auto s = process_ref(p)) op->slot = *s;
+    op->flags = int(parse_flag_names(
+        p, "flags", "MCL_CURRENT",
+        {{"MCL_CURRENT", MCL_CURRENT}, {"MCL_FUTURE", MCL_FUTURE}, {"MCL_ONFAULT", MCL_ONFAULT}},
+        {}));
+    if (op->flags == 0) p.error("flags", "expected MCL_CURRENT, MCL_FUTURE or both");
+    return op;
+}
+
+std::unique_ptr<Op> parse_munlockall(OpParser& p) {
+    auto op = std::make_unique<Mlockall>();
+    if (auto s = process_ref(p)) op->slot = *s;
+    return op;
+}
+
+struct Mremap final : RegionOp {
+    uint64_t new_length = 0, new_addr = 0;
+    unsigned flags = 0;
+    uint32_t new_region = 0; // the region that names the result
+    const char* name() const override { return "mremap"; }
+    void run(RunContext& cx) const override {
+        const auto g = target(cx);
+        if (!g) return;
+        task_struct* t = g->t;
+        AddressSpaces& as = spaces(cx);
+        const int64_t r = as.do_mremap(t->mm, g->addr, g->len, new_length, flags, new_addr, t->cpu);
+        if (r < 0) {
+            cx.results.process_failure(event, name(), proc_name(cx, slot),
+                                       std::string("mremap: ") + errno_name(r));
+            return;
+        }
+        cx.procs->regions[new_region] = {uint64_t(r), (new_length + PAGE_SIZE - 1) & PAGE_MASK,
+                                         true};
+    }
+};
+
+std::unique_ptr<Op> parse_mremap(OpParser& p) {
+    auto op = std::make_unique<Mremap>();
+    parse_range(p, *op);
+    op->new_length = p.size("new_length", std::nullopt).value_or(0);
+    op->new_addr = p.number("new_addr", 0).value_or(0);
+    op->flags = parse_flag_names(p, "flags", "0",
+                                 {{"MREMAP_MAYMOVE", MREMAP_MAYMOVE},
+                                  {"MREMAP_FIXED", MREMAP_FIXED},
+                                  {"MREMAP_DONTUNMAP", MREMAP_DONTUNMAP}},
+                                 {});
+    ProcessNames& n = names(p);
+    const auto pname = p.string("process", std::nullopt);
+    if (auto it = pname ? n.procs.find(*pname) : n.procs.end();
+        it != n.procs.end() && !it->second.exited) {
+        const uint32_t proc = it->second.slot;
+        const auto rname =
+            p.has("new_region") ? p.string("new_region", std::nullopt) : std::nullopt;
+        const std::string target =
+            rname ? *rname : (op->region < n.region_names.size() ? n.region_names[op->region] : "");
+        op->new_region = define_region(n, proc, target, page_align(op->new_length));
+    }
     return op;
 }
 
@@ -729,8 +839,8 @@ const std::vector<OpSpec>& process_op_specs() {
            0,
            0,
            {"MADV_DONTNEED", "MADV_WILLNEED", "MADV_DONTFORK", "MADV_DOFORK", "MADV_WIPEONFORK",
-            "MADV_KEEPONFORK"},
-           "the advice (MADV_FREE, MADV_MERGEABLE and the rest are not built yet)"}},
+            "MADV_KEEPONFORK", "MADV_FREE"},
+           "the advice (MADV_MERGEABLE and the rest are not built yet)"}},
          parse_madvise,
          "madvise(2) of a region or part of it"},
         {"mprotect",
@@ -742,6 +852,45 @@ const std::vector<OpSpec>& process_op_specs() {
           {"prot", FieldKind::string, true, 0, 0, {}, "PROT_* names joined by |"}},
          parse_mprotect,
          "mprotect(2) of a region or part of it: VMAs split and merge as Linux's do"},
+        {"mlock",
+         OpMode::kernel,
+         {F_PROCESS,
+          F_REGION,
+          F_OFFSET,
+          F_LENGTH,
+          {"onfault",
+           FieldKind::boolean,
+           false,
+           0,
+           0,
+           {},
+           "mlock2(MLOCK_ONFAULT): lock, do not fault in"}},
+         parse_mlock,
+         "mlock(2) / mlock2(2) of a region or part of it: locked and faulted in"},
+        {"munlock",
+         OpMode::kernel,
+         {F_PROCESS, F_REGION, F_OFFSET, F_LENGTH},
+         parse_munlock,
+         "munlock(2) of a region or part of it"},
+        {"mlockall",
+         OpMode::kernel,
+         {F_PROCESS,
+          {"flags", FieldKind::string, false, 0, 0, {}, "MCL_* names joined by | (MCL_CURRENT)"}},
+         parse_mlockall,
+         "mlockall(2): lock the process's current and/or future mappings"},
+        {"munlockall", OpMode::kernel, {F_PROCESS}, parse_munlockall, "munlockall(2)"},
+        {"mremap",
+         OpMode::kernel,
+         {F_PROCESS,
+          F_REGION,
+          F_OFFSET,
+          {"length", FieldKind::size, false, 0, 0, {}, "old_len (default: to the region's end)"},
+          {"new_length", FieldKind::size, true, 0, 0, {}, "new_len"},
+          {"flags", FieldKind::string, false, 0, 0, {}, "MREMAP_* names joined by | (default 0)"},
+          {"new_addr", FieldKind::number, false, 0, 0, {}, "with MREMAP_FIXED or MREMAP_DONTUNMAP"},
+          {"new_region", FieldKind::string, false, 0, 0, {}, "names the result (default: region)"}},
+         parse_mremap,
+         "mremap(2): grow, shrink or move a mapping; the region then names the result"},
         {"write",
          OpMode::kernel,
          {F_PROCESS,

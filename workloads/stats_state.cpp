@@ -179,6 +179,9 @@ const StatGroup<Vmstat> VMSTAT = {
         STAT("pgmajfault", count, "/proc/vmstat",
              "of those, major faults (none: there is no file or swap I/O)",
              r.k.spaces.vmstat().pgmajfault),
+        STAT("pglazyfree", count, "/proc/vmstat",
+             "pages MADV_FREE made lazily freeable (counted as each batch of 31 goes through)",
+             r.k.spaces.vmstat().pglazyfree),
         STAT("pgreuse", count, "/proc/vmstat",
              "write faults that reused an anonymous page in place (wp_page_reuse)",
              r.k.spaces.vmstat().pgreuse),
@@ -666,6 +669,10 @@ const StatGroup<ProcRow> PROCESSES = {
         SMAPS_KB("Private_Clean", "clean pages mapped once (or with refcount 1)", s.private_clean),
         SMAPS_KB("Private_Dirty", "dirty pages mapped once (or with refcount 1)", s.private_dirty),
         SMAPS_KB("Anonymous", "resident anonymous pages", s.anonymous),
+        SMAPS_KB("LazyFree", "anonymous pages MADV_FREE marked and nothing wrote since",
+                 s.lazyfree),
+        SMAPS_KB("Locked", "the Pss of the pages of mlocked VMAs",
+                 s.pss_locked >> SmapsRollup::PSS_SHIFT),
     }};
 
 // mmemu's own counts of what the fault path did (Linux keeps none of these).

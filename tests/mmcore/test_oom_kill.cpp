@@ -85,7 +85,7 @@ TEST_CASE("OOM killer: badness, oom_score_adj, ties to the later task, and -1000
     CHECK(as.out_of_memory(GFP_NOFS, 0, 0) == OomResult::not_invoked);
     CHECK(as.oom_kills()[0].message() ==
           "Out of memory: Killed process 3 (c) total-vm:200kB, anon-rss:200kB, file-rss:0kB, "
-          "shmem-rss:0kB, UID:0 pgtables:12kB oom_score_adj:10");
+          "shmem-rss:0kB, UID:1000 pgtables:12kB oom_score_adj:10");
     for (task_struct* t : {a, bb, c, d}) as.task_exit(t, "SIGKILL");
 }
 

@@ -506,7 +506,7 @@ std::vector<Entry> entries() {
         {"op not a string", kern(R"({"op": 1})"), "/events/0/op",
          "expected a string, got the number 1"},
         {"unknown op in a kernel scenario", kern(R"({"op": "frobnicate"})"), "/events/0/op",
-         R"(unknown event "frobnicate" (expected checkpoint, alloc_pages, free_pages, kmem_cache_create, kmem_cache_alloc, kmem_cache_free, kmem_cache_shrink, kmem_cache_destroy, kmalloc, kfree, write_object, drain_pages, spawn, fork, exit, mmap, munmap, brk, madvise, mprotect, write, read or touch))"},
+         R"(unknown event "frobnicate" (expected checkpoint, alloc_pages, free_pages, kmem_cache_create, kmem_cache_alloc, kmem_cache_free, kmem_cache_shrink, kmem_cache_destroy, kmalloc, kfree, write_object, drain_pages, spawn, fork, exit, mmap, munmap, brk, madvise, mprotect, mlock, munlock, mlockall, munlockall, mremap, write, read or touch))"},
         {"unknown op in a bare scenario", bare(R"({"op": "frobnicate"})"), "/events/0/op",
          R"(unknown bare-machine event "frobnicate" (expected checkpoint, set_cr, wrmsr, set_rflags, wrpkru, write_phys, expect_phys, access, invlpg, invpcid, load_gdt, lgdt or load_segment))"},
         {"bare op in a kernel scenario", kern(R"({"op": "set_cr", "cr": 0, "value": 0})"),
@@ -993,8 +993,7 @@ std::vector<Entry> entries() {
          bare(
              R"({"op": "access", "type": "read", "la": 0, "expect": {"fault": "#PF", "error_code": "0x100000000"}})"),
          "/events/0/expect/error_code", "expected a 32-bit error code"},
-        {"access expect error_code without fault",
-         bare(R"({"op": "access", "type": "read", "la": 0, "expect": {"error_code": 2}})"),
+        {"access expect error_code without fault", bare(R"({"op": "access", "type": "read", "la": 0, "expect": {"error_code": 2}})"),
          "/events/0/expect/error_code", R"(an error code needs "fault")"},
         {"access expect pa not a number",
          bare(R"({"op": "access", "type": "read", "la": 0, "expect": {"pa": -5}})"),

@@ -147,6 +147,11 @@ std::map<std::string, Probe> probes() {
     p["brk"] = {j(R"({"op": "brk", "process": "p", "size": 8192})"), {}};
     p["madvise"] = {
         j(R"({"op": "madvise", "process": "p", "region": "r", "advice": "MADV_DONTNEED"})"), {}};
+    p["mlock"] = {j(R"({"op": "mlock", "process": "p", "region": "r"})"), {}};
+    p["munlock"] = {j(R"({"op": "munlock", "process": "p", "region": "r"})"), {}};
+    p["mlockall"] = {j(R"({"op": "mlockall", "process": "p", "flags": "MCL_CURRENT"})"), {}};
+    p["munlockall"] = {j(R"({"op": "munlockall", "process": "p"})"), {}};
+    p["mremap"] = {j(R"({"op": "mremap", "process": "p", "region": "r", "new_length": 8192})"), {}};
     p["mprotect"] = {j(R"({"op": "mprotect", "process": "p", "region": "r", "prot": "PROT_READ"})"),
                      {}};
     p["write"] = {j(R"({"op": "write", "process": "p", "region": "r"})"), {}};

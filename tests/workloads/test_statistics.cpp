@@ -403,7 +403,7 @@ TEST_CASE("statistics: the OOM example's victims and points, worked by hand",
         CHECK(k["gfp_mask"] == "GFP_HIGHUSER_MOVABLE|__GFP_ZERO");
     }
     CHECK(kills[1]["message"] == "Out of memory: Killed process 2 (cache) total-vm:98436kB, "
-                                 "anon-rss:98308kB, file-rss:0kB, shmem-rss:0kB, UID:0 "
+                                 "anon-rss:98308kB, file-rss:0kB, shmem-rss:0kB, UID:1000 "
                                  "pgtables:204kB oom_score_adj:0");
     // Three SIGKILLs, db untouched: its bytes read back, and it is the one process left.
     CHECK(d["results"]["signals"].size() == 3);
