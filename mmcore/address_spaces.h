@@ -48,8 +48,8 @@ static_assert(MAP_SHARED == 0x01 && MAP_PRIVATE == 0x02 && MAP_FIXED == 0x10 &&
               MAP_NORESERVE == 0x4000 && MAP_POPULATE == 0x8000 && MAP_FIXED_NOREPLACE == 0x100000);
 static_assert(MADV_WILLNEED == 3 && MADV_DONTNEED == 4 && MADV_DONTFORK == 10 &&
               MADV_DOFORK == 11 && MADV_WIPEONFORK == 18 && MADV_KEEPONFORK == 19);
-static_assert(EPERM == 1 && EINTR == 4 && EAGAIN == 11 && ENOMEM == 12 && EACCES == 13 &&
-              EEXIST == 17 && EINVAL == 22);
+static_assert(EPERM == 1 && EINTR == 4 && ECHILD == 10 && EFAULT == 14 && EAGAIN == 11 &&
+              ENOMEM == 12 && EACCES == 13 && EEXIST == 17 && EINVAL == 22);
 
 static_assert(MCL_CURRENT == 1 && MCL_FUTURE == 2 && MCL_ONFAULT == 4 && MLOCK_ONFAULT == 1);
 static_assert(MADV_FREE == 8);
@@ -75,12 +75,17 @@ struct SegvInfo {
 // "task_struct" cache while it lives; the host record stays after exit for the statistics.
 struct task_struct {
     int pid = 0;
-    std::string comm; // the name the scenario gave the process
+    int tgid = 0;                       // the thread group: its leader's pid
+    task_struct* group_leader = this;   // the process's first task
+    task_struct* real_parent = nullptr; // nullptr: the scenario (which reaps at once)
+    std::string comm;                   // the name the scenario gave the process
     mm_struct* mm = nullptr;
-    unsigned cpu = 0; // the CPU it runs on
-    bool exited = false;
-    std::string exit_reason; // "exit", "SIGSEGV", "killed: out of memory"
-    SlabObj obj;
+    unsigned cpu = 0;        // the CPU it runs on
+    bool exited = false;     // do_exit() ran: no mm any more
+    bool zombie = false;     // exited, waiting for its parent to reap it (EXIT_ZOMBIE)
+    std::string exit_reason; // "exit", "SIGSEGV", "SIGKILL (the OOM killer)"
+    SlabObj obj;             // the task_struct object until the task is reaped
+    bool is_leader() const { return group_leader == this; }
     uint64_t min_flt = 0, maj_flt = 0;
     std::optional<SegvInfo> segv; // the fatal SIGSEGV, once delivered
     int oom_score_adj = 0;        // signal->oom_score_adj: -1000 (never) .. 1000; fork copies it
@@ -142,6 +147,25 @@ struct MmemuFaultCounts {
     uint64_t tlb_flush_pages = 0; // pages of those flushed one by one (INVLPG)
 };
 
+// TLB_NR_DYN_ASIDS (arch/x86/include/asm/tlbflush.h): the ASID slots each CPU keeps.
+inline constexpr unsigned TLB_NR_DYN_ASIDS = 6;
+inline constexpr uint64_t INIT_MM_CTX_ID = 1; // init_mm's context id
+
+// struct tlb_state (arch/x86/include/asm/tlbflush.h): what a CPU has loaded, its ASID slots
+// ({ctx_id, tlb_gen} of the mm each last held), and mmemu's per-CPU counts.
+struct cpu_tlbstate {
+    mm_struct* loaded_mm = nullptr; // nullptr: init_mm
+    unsigned loaded_mm_asid = 0;
+    unsigned next_asid = 1;
+    struct {
+        uint64_t ctx_id = 0, tlb_gen = 0;
+    } ctxs[TLB_NR_DYN_ASIDS];
+    uint64_t irq_tlb_count = 0;    // flush IPIs received ("TLB shootdowns", /proc/interrupts)
+    uint64_t ipis_sent = 0;        // flush IPIs this CPU sent
+    uint64_t context_switches = 0; // a different task made current here
+    uint64_t switch_flushes = 0;   // switch_mm() with need_flush (a new or stale ASID)
+};
+
 class AddressSpaces final : public MapleNodeSource, public OomKiller {
 public:
     AddressSpaces(Machine& m, PageAllocator& pa, SlabAllocator& slab, const KernelConfig& cfg);
@@ -198,9 +222,20 @@ public:
     // A new task with an empty address space (pid from 1 in creation order), or nullptr when
     // memory runs out.
     task_struct* task_create(const std::string& comm, unsigned cpu);
-    // do_exit(): the address space goes (exit_mm -> mmput) and the task_struct object is freed
-    // (the parent reaps at once; the host record stays with `reason`).
+    // do_exit() of one task: its CPU goes idle, the address space loses a user (exit_mm ->
+    // mmput), its children go to the scenario (reaped at once when they die, as by init) with
+    // its zombies reaped; then the task is released at once (a thread, or a process whose
+    // parent is the scenario) or stays a zombie for its parent's wait(). The host record stays
+    // with `reason`. A group leader with live threads takes them with it (do_group_exit).
     void task_exit(task_struct* t, const std::string& reason);
+    // do_group_exit(): every thread of t's process, then its leader.
+    void do_group_exit(task_struct* t, const std::string& reason);
+    // clone(CLONE_VM | CLONE_THREAD | ...): a new task in `t`'s process sharing its mm
+    // (mm_users + 1), on `cpu`; nullptr (-ENOMEM in err) when memory runs out.
+    task_struct* clone_thread(task_struct* t, const std::string& comm, unsigned cpu, int& err);
+    // wait4(pid, WNOHANG) by `parent` for `child` (nullptr: any child): the pid of a zombie
+    // child reaped, 0 if the children are alive, -ECHILD if there is none.
+    int do_wait(task_struct* parent, task_struct* child);
     // fork(): a child task whose mm is a copy of the parent's (dup_mmap: the VMA tree copied
     // node for node, each VMA duplicated with anon_vma_fork, page tables copied where the kernel
     // copies them, private writable pages write-protected in both for copy on write, the
@@ -219,11 +254,17 @@ public:
         uint64_t stack = 132 * 1024;          // bytes (setup_arg_pages: args + 128 KiB)
     };
     int exec_layout(task_struct* t, const ExecLayout& l, uint64_t content_seed);
+    // execve() of a new image in t's process: the other threads are killed (de_thread), a new
+    // mm with the layout replaces the old one (exec_mmap; the old mm loses its user). 0 or
+    // -errno (before the point of no return; after it the process dies).
+    int do_execve(task_struct* t, const ExecLayout& l, uint64_t content_seed);
 
     // ---- scheduling hooks ----
-    // The task running on `cpu` (nullptr: idle); switch_mm() to its mm (CR3).
+    // The task running on `cpu` (nullptr: idle on init_mm); a context switch when it changes,
+    // with switch_mm() to its mm (tlb.cpp).
     void set_current(unsigned cpu, task_struct* t);
     task_struct* current(unsigned cpu) const { return current_[cpu]; }
+    const cpu_tlbstate& tlbstate(unsigned cpu) const { return tlbstate_[cpu]; }
 
     // ---- the page-fault path (arch/x86/mm/fault.c -> mm/memory.c) ----
     // A #PF delivered on `cpu`: resolved (retry the access) or not (SIGSEGV recorded in the
@@ -370,8 +411,18 @@ private:
     void free_pgtables(mm_struct* mm, const std::vector<vm_area_struct*>& vmas, uint64_t floor,
                        uint64_t ceiling, unsigned cpu);
     void exit_mmap(mm_struct* mm, unsigned cpu);
-    void flush_tlb_mm_range(mm_struct* mm, uint64_t start, uint64_t end);
     void put_anon_page(page* p, unsigned cpu);
+
+    // tlb.cpp
+    uint64_t build_cr3(PhysAddr pgd, unsigned asid, bool noflush) const;
+    void choose_new_asid(cpu_tlbstate& s, const mm_struct* next, uint64_t next_tlb_gen,
+                         unsigned& asid, bool& need_flush) const;
+    void switch_mm(unsigned cpu, mm_struct* next);
+    void flush_tlb_func(unsigned cpu, mm_struct* mm, uint64_t start, uint64_t end,
+                        uint64_t new_tlb_gen);
+    // flush_tlb_mm_range() from the CPU of the operation in progress; `freed_tables`: page
+    // tables were freed (lazy and stale CPUs of mm_cpumask are interrupted too).
+    void flush_tlb_mm_range(mm_struct* mm, uint64_t start, uint64_t end, bool freed_tables = false);
 
     // oom_kill.cpp
     void oom_kill_process(task_struct* victim, int64_t points, uint64_t totalpages, gfp_t gfp,
@@ -380,6 +431,7 @@ private:
 
     // fork.cpp
     task_struct* add_task(const std::string& comm, mm_struct* mm, unsigned cpu, SlabObj obj);
+    void release_task(task_struct* t); // the task_struct object freed (reaped)
     int dup_mmap(mm_struct* mm, mm_struct* oldmm, unsigned cpu);
     bool copy_page_range(mm_struct* dst, mm_struct* src, const vm_area_struct* svma);
 
@@ -406,12 +458,14 @@ private:
     unsigned node_cpu_ = 0; // the CPU the tree operation in progress runs on
     Pfn zero_pfn_;
     PhysAddr swapper_pg_dir_;
-    uint64_t task_size_ = 0;      // TASK_SIZE (TASK_SIZE_MAX on x86_64)
-    uint64_t mmap_base_ = 0;      // the top-down base every mm gets (ASLR off)
-    uint64_t last_mm_ctx_id_ = 1; // init_mm's context id
+    uint64_t task_size_ = 0; // TASK_SIZE (TASK_SIZE_MAX on x86_64)
+    uint64_t mmap_base_ = 0; // the top-down base every mm gets (ASLR off)
+    uint64_t last_mm_ctx_id_ = INIT_MM_CTX_ID;
     kmem_cache* task_cachep_ = nullptr;
     bool tearing_down_ = false;
     std::vector<task_struct*> current_;
+    std::vector<cpu_tlbstate> tlbstate_;
+    bool pcid_ = false; // CR4.PCIDE set at boot (setup_pcid())
     std::vector<mm_struct*> mms_;
     std::vector<std::unique_ptr<task_struct>> tasks_;
     MmVmstat vmstat_;

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "mmcore/address_spaces.h"
+#include "mmcore/bug.h"
 
 namespace mmemu {
 
@@ -72,6 +73,31 @@ int AddressSpaces::exec_layout(task_struct* t, const ExecLayout& l, uint64_t con
     if (!load_pages(mm, STACK_TOP - PAGE_SIZE, STACK_TOP, content_seed + 2, cpu)) return -ENOMEM;
     mm->start_stack = STACK_TOP - PAGE_SIZE;
     mm->arg_start = mm->arg_end = mm->env_start = mm->env_end = STACK_TOP - PAGE_SIZE;
+    return 0;
+}
+
+// do_execve() -> begin_new_exec(): de_thread() kills the other threads of the process;
+// exec_mmap() puts a new mm (mm_alloc) in place, loads it on the task's CPU (activate_mm) and
+// drops the old one (mmput); then the ELF layout is built in it. A failure after the point of no
+// return kills the process (SIGSEGV in Linux).
+int AddressSpaces::do_execve(task_struct* t, const ExecLayout& l, uint64_t content_seed) {
+    if (!t->is_leader()) throw KernelBug("do_execve: mmemu execs from a process's leader only");
+    const unsigned cpu = t->cpu;
+    node_cpu_ = cpu;
+    mm_struct* mm = mm_alloc(cpu); // bprm_mm_init()
+    if (!mm) return -ENOMEM;
+    for (const auto& o : tasks_)
+        if (o.get() != t && o->group_leader == t && !o->exited)
+            task_exit(o.get(), "SIGKILL (exec)");
+    mm_struct* old = t->mm;
+    t->mm = mm;
+    for (unsigned c = 0; c < current_.size(); c++)
+        if (current_[c] == t) switch_mm(c, mm);
+    mmput(old, cpu);
+    if (const int e = exec_layout(t, l, content_seed); e) {
+        task_exit(t, "SIGSEGV (exec failed after the point of no return)");
+        return e;
+    }
     return 0;
 }
 

@@ -23,7 +23,7 @@ constexpr uint64_t PHYSICAL_START = uint64_t{16} << 20; // CONFIG_PHYSICAL_START
 AddressSpaces::AddressSpaces(Machine& m, PageAllocator& pa, SlabAllocator& slab,
                              const KernelConfig& cfg)
     : machine_(m), ram_(m.ram()), pa_(pa), slab_(slab), cfg_(cfg), current_(m.nr_cpus(), nullptr),
-      lazyfree_batch_(m.nr_cpus()) {}
+      tlbstate_(m.nr_cpus()), lazyfree_batch_(m.nr_cpus()) {}
 
 AddressSpaces::~AddressSpaces() {
     // The machine is going away: host memory only, nothing given back to emulated allocators.
@@ -100,8 +100,13 @@ std::string AddressSpaces::init(const BootLayout& layout) {
         if (!f.raised()) f = mmu.write_efer(EFER_LME | EFER_NXE);
         if (!f.raised()) f = mmu.write_cr3(swapper_pg_dir_.value);
         if (!f.raised()) f = mmu.write_cr0(CR0_PE | CR0_PG | CR0_WP);
+        // setup_pcid(): CR4.PCIDE on every CPU (the CPU model has PCID); the boot ASID slot 0
+        // holds init_mm.
+        if (!f.raised()) f = mmu.write_cr4(CR4_PAE | CR4_PGE | CR4_PCIDE);
         if (f.raised()) return "CPU " + std::to_string(c) + " refused the kernel's paging mode";
+        tlbstate_[c].ctxs[0].ctx_id = INIT_MM_CTX_ID;
     }
+    pcid_ = true;
     ready_ = true;
     return {};
 }
@@ -162,11 +167,12 @@ task_struct* AddressSpaces::task_create(const std::string& comm, unsigned cpu) {
     return add_task(comm, mm, cpu, obj);
 }
 
-// A task record: pids 1, 2, ... in creation order.
+// A task record: pids 1, 2, ... in creation order; a new process (its own thread group).
 task_struct* AddressSpaces::add_task(const std::string& comm, mm_struct* mm, unsigned cpu,
                                      SlabObj obj) {
     auto t = std::make_unique<task_struct>();
     t->pid = int(tasks_.size()) + 1;
+    t->tgid = t->pid;
     t->comm = comm;
     t->mm = mm;
     t->cpu = cpu;
@@ -175,16 +181,77 @@ task_struct* AddressSpaces::add_task(const std::string& comm, mm_struct* mm, uns
     return tasks_.back().get();
 }
 
+void AddressSpaces::release_task(task_struct* t) {
+    t->zombie = false;
+    if (t->obj.null()) return;
+    slab_.kmem_cache_free(task_cachep_, t->obj, t->cpu);
+    t->obj = SlabObj{};
+}
+
 void AddressSpaces::task_exit(task_struct* t, const std::string& reason) {
+    if (t->exited) return;
+    if (t->is_leader()) {
+        for (const auto& o : tasks_)
+            if (o.get() != t && o->group_leader == t && !o->exited) task_exit(o.get(), reason);
+    }
     const unsigned cpu = t->cpu;
+    node_cpu_ = cpu;
+    // The CPU it ran on goes idle on init_mm before the mm is put (see tlb.cpp on lazy TLB).
     for (unsigned c = 0; c < current_.size(); c++)
         if (current_[c] == t) set_current(c, nullptr);
     if (t->mm) mmput(t->mm, cpu);
     t->mm = nullptr;
-    slab_.kmem_cache_free(task_cachep_, t->obj, cpu);
-    t->obj = SlabObj{};
     t->exited = true;
     t->exit_reason = reason;
+    // forget_original_parent(): children go to the reaper (the scenario), zombies reaped.
+    for (const auto& o : tasks_) {
+        if (o->real_parent != t) continue;
+        o->real_parent = nullptr;
+        if (o->zombie) release_task(o.get());
+    }
+    // exit_notify(): a thread is released at once (exit_signal -1); a process becomes a zombie
+    // for its parent, or is reaped at once when its parent is the scenario.
+    if (!t->is_leader() || !t->real_parent)
+        release_task(t);
+    else
+        t->zombie = true;
+}
+
+void AddressSpaces::do_group_exit(task_struct* t, const std::string& reason) {
+    task_exit(t->group_leader, reason);
+}
+
+task_struct* AddressSpaces::clone_thread(task_struct* t, const std::string& comm, unsigned cpu,
+                                         int& err) {
+    node_cpu_ = cpu;
+    err = -ENOMEM;
+    const SlabObj obj = slab_.kmem_cache_alloc(task_cachep_, GFP_KERNEL, cpu);
+    if (obj.null()) return nullptr;
+    // copy_mm() with CLONE_VM: mmget().
+    t->mm->mm_users++;
+    task_struct* n = add_task(comm, t->mm, cpu, obj);
+    task_struct* leader = t->group_leader;
+    n->tgid = leader->tgid;
+    n->group_leader = leader;
+    n->real_parent = leader->real_parent;     // CLONE_THREAD: the process's parent
+    n->oom_score_adj = leader->oom_score_adj; // one signal_struct
+    err = 0;
+    return n;
+}
+
+int AddressSpaces::do_wait(task_struct* parent, task_struct* child) {
+    bool any = false;
+    for (const auto& o : tasks_) {
+        if (o->real_parent != parent || !o->is_leader()) continue;
+        if (o->exited && !o->zombie) continue; // reaped already: gone
+        if (child && o.get() != child) continue;
+        any = true;
+        if (o->zombie) {
+            release_task(o.get()); // release_task(): the task_struct object goes
+            return o->pid;
+        }
+    }
+    return any ? 0 : -ECHILD;
 }
 
 // copy_mm() -> dup_mm(): a new mm (mm_alloc: the object, a PGD, a context id) with the parent's
@@ -223,6 +290,7 @@ task_struct* AddressSpaces::do_fork(task_struct* parent, const std::string& comm
     err = 0;
     task_struct* child = add_task(comm, mm, cpu, obj);
     child->oom_score_adj = parent->oom_score_adj; // copy_signal()
+    child->real_parent = parent->group_leader;
     return child;
 }
 
@@ -330,13 +398,11 @@ bool AddressSpaces::copy_page_range(mm_struct* dst, mm_struct* src, const vm_are
     return true;
 }
 
-// switch_mm() without PCIDs yet: CR3 gets the next mm's PGD (swapper_pg_dir for none), which
-// flushes every non-global TLB entry.
+// A context switch on `cpu` when the task changes, and switch_mm() to its mm (init_mm for none).
 void AddressSpaces::set_current(unsigned cpu, task_struct* t) {
+    if (current_[cpu] != t) tlbstate_[cpu].context_switches++;
     current_[cpu] = t;
-    const PhysAddr pgd = t && t->mm ? t->mm->pgd : swapper_pg_dir_;
-    Mmu& mmu = machine_.mmu(cpu);
-    if (mmu.regs().cr3 != pgd.value) mmu.write_cr3(pgd.value);
+    switch_mm(cpu, t ? t->mm : nullptr);
 }
 
 } // namespace mmemu

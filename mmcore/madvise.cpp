@@ -72,7 +72,7 @@ void AddressSpaces::reclaim_empty_pte_tables(mm_struct* mm, uint64_t start, uint
     }
     // The paging-structure caches may hold the freed tables' PDEs: one flush for the zap and
     // the tables (tlb_finish_mmu), unless the zap flushed already.
-    if (freed && !flushed) flush_tlb_mm_range(mm, start, end);
+    if (freed && !flushed) flush_tlb_mm_range(mm, start, end, true);
 }
 
 int AddressSpaces::do_madvise(mm_struct* mm, uint64_t start, uint64_t len, int behavior,

@@ -13,11 +13,6 @@
 
 namespace mmemu {
 
-namespace {
-// tlb_single_page_flush_ceiling (arch/x86/mm/tlb.c): up to 33 pages are flushed one by one.
-constexpr uint64_t TLB_SINGLE_PAGE_FLUSH_CEILING = 33;
-} // namespace
-
 pteval_t vm_get_page_prot(vm_flags_t flags) {
     // protection_map[] (arch/x86/mm/pgprot.c), indexed by VM_SHARED|VM_EXEC|VM_WRITE|VM_READ.
     static constexpr pteval_t map[16] = {
@@ -187,24 +182,6 @@ void AddressSpaces::put_anon_page(page* p, unsigned cpu) {
     pa_.free_pages(p, 0, cpu);
 }
 
-// flush_tlb_mm_range(): every CPU running this mm drops the range's translations, one INVLPG
-// per page up to tlb_single_page_flush_ceiling pages, a full (non-global) flush above.
-void AddressSpaces::flush_tlb_mm_range(mm_struct* mm, uint64_t start, uint64_t end) {
-    mm->context.tlb_gen++;
-    counts_.tlb_flushes++;
-    const uint64_t pages = (end - start) >> PAGE_SHIFT;
-    for (unsigned c = 0; c < machine_.nr_cpus(); c++) {
-        if (!current_[c] || current_[c]->mm != mm) continue;
-        Mmu& mmu = machine_.mmu(c);
-        if (pages <= TLB_SINGLE_PAGE_FLUSH_CEILING) {
-            for (uint64_t a = start; a < end; a += PAGE_SIZE) mmu.invlpg(LinearAddr{a});
-            counts_.tlb_flush_pages += pages;
-        } else {
-            mmu.write_cr3(mmu.regs().cr3);
-        }
-    }
-}
-
 // zap_pte_range() over [start, end): every PTE cleared; an anonymous page loses a mapping
 // (MM_ANONPAGES, mapcount, NR_ANON_MAPPED) and, after the TLB flush, the mapping's reference
 // (tlb_finish_mmu frees the batch); the zero page is not counted anywhere.
@@ -260,13 +237,14 @@ void AddressSpaces::exit_mmap(mm_struct* mm, unsigned cpu) {
     std::vector<vm_area_struct*> all;
     mm->mm_mt.for_each(
         [&](const MapleRange& r) { all.push_back(reinterpret_cast<vm_area_struct*>(r.entry)); });
-    // unmap_vmas() under one full-mm gather: one flush, then the pages go (tlb_finish_mmu).
+    // unmap_vmas() and free_pgtables() under one full-mm gather, then tlb_finish_mmu(): one
+    // full flush (page tables freed), then the pages go.
     std::vector<page*> batch;
     for (vm_area_struct* v : all) zap_range(mm, v->vm_start, v->vm_end, cpu, &batch);
-    if (!batch.empty()) flush_tlb_mm_range(mm, 0, mm->task_size);
-    for (page* p : batch) put_anon_page(p, cpu);
     mm->mm_mt.set_in_rcu(false);
     free_pgtables(mm, all, 0, 0, cpu);
+    flush_tlb_mm_range(mm, 0, mm->task_size, true);
+    for (page* p : batch) put_anon_page(p, cpu);
     for (vm_area_struct* v : all) {
         vm_stat_account(mm, v->vm_flags, -int64_t(v->pages()));
         mm->map_count--;

@@ -122,6 +122,7 @@ struct mm_struct {
     uint64_t start_brk = 0, brk = 0, start_stack = 0;
     uint64_t arg_start = 0, arg_end = 0, env_start = 0, env_end = 0;
     mm_context_t context;
+    uint64_t cpumask = 0; // mm_cpumask(): CPUs that may hold its translations (bit per CPU)
     int64_t tlb_flush_pending = 0;
     uint64_t ksm_merging_pages = 0, ksm_rmap_items = 0, ksm_zero_pages = 0;
     bool mmf_oom_skip = false; // MMF_OOM_SKIP: reaped, so the OOM killer passes it over

@@ -381,12 +381,15 @@ int AddressSpaces::do_vmi_align_munmap(mm_struct* mm, vm_area_struct* vma, uint6
     // vms_complete_munmap_vmas(): the page tables and pages go, then the VMAs, then the counts.
     lru_add_drain(cpu); // vms_clear_ptes()
     mm->update_hiwater_rss();
-    const bool flushed = zap_range(mm, start, end, cpu);
+    // unmap_region(): the PTEs cleared and the tables freed under one mmu_gather, then one
+    // flush (tlb->freed_tables when tables went), then the pages freed.
+    std::vector<page*> batch;
+    const bool cleared = zap_range(mm, start, end, cpu, &batch);
     const uint64_t freed = tables_freed_;
     free_pgtables(mm, gone, prev ? prev->vm_end : 0, next ? next->vm_start : 0, cpu);
-    // Freed page tables may still be in the paging-structure caches (tlb->freed_tables): the
-    // range is flushed if zapping did not already.
-    if (tables_freed_ != freed && !flushed) flush_tlb_mm_range(mm, start, end);
+    if (cleared || tables_freed_ != freed)
+        flush_tlb_mm_range(mm, start, end, tables_freed_ != freed);
+    for (page* p : batch) put_anon_page(p, cpu);
     mm->update_hiwater_vm();
     for (vm_area_struct* v : gone) {
         vm_stat_account(mm, v->vm_flags, -int64_t(v->pages()));

@@ -77,7 +77,7 @@ OomResult AddressSpaces::out_of_memory(gfp_t gfp, unsigned order, unsigned cpu) 
     int64_t chosen_points = LLONG_MIN;
     for (const auto& tp : tasks_) {
         task_struct* t = tp.get();
-        if (t->exited) continue;
+        if (t->exited || !t->is_leader()) continue; // for_each_process(): leaders
         if (t->oom_victim) {
             if (t->mm && t->mm->mmf_oom_skip) continue;
             return OomResult::victim_pending;

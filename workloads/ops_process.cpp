@@ -66,6 +66,7 @@ std::optional<uint32_t> region_ref(OpParser& p, uint32_t proc) {
     auto name = p.string("region", std::nullopt);
     if (!name) return std::nullopt;
     ProcessNames& n = names(p);
+    proc = n.owner[proc];
     auto it = n.regions.find({proc, *name});
     if (it == n.regions.end()) {
         p.error("region", "expected a region of process \"" + n.proc_names[proc] +
@@ -89,6 +90,8 @@ uint32_t new_process(OpParser& p, ProcessNames& n, const std::string& name) {
         slot = uint32_t(n.proc_names.size() - 1);
     }
     n.procs[name] = {slot, false, 0};
+    if (n.owner.size() <= slot) n.owner.resize(slot + 1);
+    n.owner[slot] = slot;
     // A name used again is a new process: the regions of the one before are not its own.
     for (auto it = n.regions.begin(); it != n.regions.end();)
         it = it->first.first == slot ? n.regions.erase(it) : std::next(it);
@@ -98,6 +101,7 @@ uint32_t new_process(OpParser& p, ProcessNames& n, const std::string& name) {
 // A region name of a process (a name mapped again points to the new mapping); `len` bounds the
 // bytes an event without a length may move there (the largest mapping the name ever had).
 uint32_t define_region(ProcessNames& n, uint32_t proc, const std::string& name, uint64_t len) {
+    proc = n.owner[proc];
     uint32_t slot = 0;
     if (auto it = n.regions.find({proc, name}); it != n.regions.end()) {
         slot = it->second;
@@ -147,6 +151,8 @@ const char* errno_name(int64_t e) {
     switch (-e) {
     case EPERM: return "EPERM";
     case EINTR: return "EINTR";
+    case ECHILD: return "ECHILD";
+    case EFAULT: return "EFAULT";
     case EAGAIN: return "EAGAIN";
     case ENOMEM: return "ENOMEM";
     case EEXIST: return "EEXIST";
@@ -185,7 +191,8 @@ void deliver_sigkill(RunContext& cx, uint32_t event, task_struct* t) {
     r.signal = "SIGKILL";
     r.reason = t->kill_reason;
     cx.results.signals.push_back(r);
-    spaces(cx).task_exit(t, t->oom_victim ? "SIGKILL (the OOM killer)" : "SIGKILL (out of memory)");
+    spaces(cx).do_group_exit(t, t->oom_victim ? "SIGKILL (the OOM killer)"
+                                              : "SIGKILL (out of memory)");
 }
 
 // A process whose access failed: the kernel delivered SIGSEGV (or SIGKILL for memory it could
@@ -211,12 +218,51 @@ void deliver_fatal(RunContext& cx, const Op& op, uint32_t slot, task_struct* t,
         r.reason = fault_message(a.fault);
     }
     cx.results.signals.push_back(r);
-    spaces(cx).task_exit(t, r.signal);
+    spaces(cx).do_group_exit(t, r.signal); // a fatal signal ends the whole process
 }
 
 unsigned parse_prot(OpParser& p, const char* dflt);
 
 // ---- spawn / exit --------------------------------------------------------------------------
+
+// The code, data and stack regions exec defines (their slots), and where they are once the
+// image is loaded.
+std::vector<uint32_t> exec_regions(ProcessNames& n, uint32_t slot,
+                                   const AddressSpaces::ExecLayout& l) {
+    std::vector<uint32_t> slots;
+    const uint64_t lens[] = {l.code, l.data + l.bss, l.stack};
+    for (int i = 0; i < 3; i++)
+        slots.push_back(
+            define_region(n, slot, std::array{"code", "data", "stack"}[i], page_align(lens[i])));
+    return slots;
+}
+
+void set_exec_regions(RunContext& cx, const mm_struct* mm, const AddressSpaces::ExecLayout& l,
+                      const std::vector<uint32_t>& slots) {
+    auto& r = cx.procs->regions;
+    r[slots[0]] = {mm->start_code, mm->start_data - mm->start_code, l.code != 0};
+    r[slots[1]] = {mm->start_data, mm->start_brk - mm->start_data, mm->start_brk != mm->start_data};
+    const uint64_t stack = (l.stack + PAGE_SIZE - 1) & PAGE_MASK;
+    r[slots[2]] = {0x7ffffffff000 - stack, stack, true};
+}
+
+// The image sizes of spawn and exec.
+AddressSpaces::ExecLayout parse_layout(OpParser& p) {
+    AddressSpaces::ExecLayout l;
+    auto sz = [&](const char* f, uint64_t dflt, uint64_t max) {
+        const uint64_t v = p.size(f, dflt).value_or(dflt);
+        if (v > max)
+            p.error(f, "expected at most " + std::to_string(max >> 20) + " MiB, got " +
+                           std::to_string(v) + " bytes");
+        return v;
+    };
+    l.code = sz("code", 0, uint64_t{1} << 30);
+    l.data = sz("data", 0, uint64_t{1} << 30);
+    l.bss = sz("bss", 0, uint64_t{1} << 30);
+    l.stack = sz("stack", 132 * 1024, uint64_t{8} << 20);
+    if (l.stack < PAGE_SIZE) p.error("stack", "expected at least one page (4096 bytes)");
+    return l;
+}
 
 struct Spawn final : Op {
     uint32_t slot = 0;
@@ -241,13 +287,7 @@ struct Spawn final : Op {
             as.task_exit(t, "exec failed");
             return;
         }
-        const mm_struct* mm = t->mm;
-        auto& r = cx.procs->regions;
-        r[region_slots[0]] = {mm->start_code, mm->start_data - mm->start_code, layout.code != 0};
-        r[region_slots[1]] = {mm->start_data, mm->start_brk - mm->start_data,
-                              mm->start_brk != mm->start_data};
-        const uint64_t stack = (layout.stack + PAGE_SIZE - 1) & PAGE_MASK;
-        r[region_slots[2]] = {0x7ffffffff000 - stack, stack, true};
+        set_exec_regions(cx, t->mm, layout, region_slots);
     }
 };
 
@@ -258,18 +298,7 @@ std::unique_ptr<Op> parse_spawn(OpParser& p) {
     auto name = p.string("process", std::nullopt);
     op->cpu = p.cpu();
     op->oom_score_adj = int16_t(p.integer("oom_score_adj", 0).value_or(0));
-    auto sz = [&](const char* f, uint64_t dflt, uint64_t max) {
-        const uint64_t v = p.size(f, dflt).value_or(dflt);
-        if (v > max)
-            p.error(f, "expected at most " + std::to_string(max >> 20) + " MiB, got " +
-                           std::to_string(v) + " bytes");
-        return v;
-    };
-    op->layout.code = sz("code", 0, uint64_t{1} << 30);
-    op->layout.data = sz("data", 0, uint64_t{1} << 30);
-    op->layout.bss = sz("bss", 0, uint64_t{1} << 30);
-    op->layout.stack = sz("stack", 132 * 1024, uint64_t{8} << 20);
-    if (op->layout.stack < PAGE_SIZE) p.error("stack", "expected at least one page (4096 bytes)");
+    op->layout = parse_layout(p);
     if (!name) return op;
     auto it = n.procs.find(*name);
     if (it != n.procs.end() && !it->second.exited) {
@@ -280,10 +309,7 @@ std::unique_ptr<Op> parse_spawn(OpParser& p) {
     }
     const uint32_t slot = new_process(p, n, *name);
     op->slot = slot;
-    const uint64_t lens[] = {op->layout.code, op->layout.data + op->layout.bss, op->layout.stack};
-    for (int i = 0; i < 3; i++)
-        op->region_slots.push_back(
-            define_region(n, slot, std::array{"code", "data", "stack"}[i], page_align(lens[i])));
+    op->region_slots = exec_regions(n, slot, op->layout);
     return op;
 }
 
@@ -326,10 +352,21 @@ std::unique_ptr<Op> parse_fork(OpParser& p) {
     // The child's regions are the parent's, at the same addresses.
     std::vector<std::pair<std::string, uint32_t>> mine;
     for (const auto& [key, slot] : n.regions)
-        if (key.first == *parent) mine.emplace_back(key.second, slot);
+        if (key.first == n.owner[*parent]) mine.emplace_back(key.second, slot);
     for (const auto& [rname, slot] : mine)
         op->regions.emplace_back(slot, define_region(n, op->child, rname, n.region_len[slot]));
     return op;
+}
+
+// The process names a static exit ends: a thread alone, or a process with all its threads.
+void mark_exited(ProcessNames& n, uint32_t slot, uint32_t event, bool with_threads) {
+    for (auto& [pname, proc] : n.procs) {
+        if (proc.exited) continue;
+        if (proc.slot == slot || (with_threads && n.owner[proc.slot] == slot)) {
+            proc.exited = true;
+            proc.exit_event = event;
+        }
+    }
 }
 
 struct Exit final : Op {
@@ -344,10 +381,130 @@ std::unique_ptr<Op> parse_exit(OpParser& p) {
     auto op = std::make_unique<Exit>();
     if (auto s = process_ref(p)) {
         op->slot = *s;
-        auto& proc = names(p).procs[names(p).proc_names[*s]];
-        proc.exited = true;
-        proc.exit_event = p.index;
+        ProcessNames& n = names(p);
+        mark_exited(n, *s, p.index, n.owner[*s] == *s);
     }
+    return op;
+}
+
+// ---- clone_thread / exec / wait -----------------------------------------------------------
+
+struct CloneThread final : Op {
+    uint32_t parent = 0, thread = 0;
+    std::optional<uint16_t> cpu;
+    const char* name() const override { return "clone_thread"; }
+    void run(RunContext& cx) const override {
+        task_struct* t = live_task(cx, *this, parent);
+        if (!t) return;
+        int err = 0;
+        task_struct* c =
+            spaces(cx).clone_thread(t, proc_name(cx, thread), cpu.value_or(uint16_t(t->cpu)), err);
+        if (!c) {
+            cx.results.process_failure(event, name(), proc_name(cx, parent),
+                                       std::string("clone: ") + errno_name(err));
+            return;
+        }
+        cx.procs->tasks[thread] = c;
+    }
+};
+
+std::unique_ptr<Op> parse_clone_thread(OpParser& p) {
+    auto op = std::make_unique<CloneThread>();
+    ProcessNames& n = names(p);
+    auto parent = process_ref(p);
+    if (p.has("cpu")) op->cpu = p.cpu();
+    auto name = p.string("thread", std::nullopt);
+    if (!parent || !name) return op;
+    op->parent = *parent;
+    if (auto it = n.procs.find(*name); it != n.procs.end() && !it->second.exited) {
+        p.error("thread", "\"" + *name + "\" is already running; use another name");
+        return op;
+    }
+    const uint32_t owner = n.owner[*parent];
+    op->thread = new_process(p, n, *name);
+    n.owner[op->thread] = owner;
+    return op;
+}
+
+struct Wait final : Op {
+    uint32_t parent = 0;
+    std::optional<uint32_t> child;
+    const char* name() const override { return "wait"; }
+    void run(RunContext& cx) const override {
+        task_struct* t = live_task(cx, *this, parent);
+        if (!t) return;
+        task_struct* c = child ? cx.procs->tasks[*child] : nullptr;
+        if (child && !c) {
+            cx.results.process_failure(event, name(), proc_name(cx, parent),
+                                       "wait: ECHILD (the child was never created)");
+            return;
+        }
+        const int r = spaces(cx).do_wait(t, c);
+        if (r < 0)
+            cx.results.process_failure(event, name(), proc_name(cx, parent),
+                                       std::string("wait: ") + errno_name(r));
+        else if (r == 0)
+            cx.results.process_failure(event, name(), proc_name(cx, parent),
+                                       "wait: 0 (WNOHANG: no child has exited yet)");
+    }
+};
+
+std::unique_ptr<Op> parse_wait(OpParser& p) {
+    auto op = std::make_unique<Wait>();
+    ProcessNames& n = names(p);
+    if (auto s = process_ref(p)) op->parent = *s;
+    if (p.has("child")) {
+        if (auto c = p.string("child", std::nullopt)) {
+            auto it = n.procs.find(*c);
+            if (it == n.procs.end())
+                p.error("child",
+                        "expected a process forked by an earlier event, got \"" + *c + "\"");
+            else
+                op->child = it->second.slot;
+        }
+    }
+    return op;
+}
+
+struct Exec final : Op {
+    uint32_t slot = 0;
+    AddressSpaces::ExecLayout layout;
+    std::vector<uint32_t> region_slots; // code, data, stack
+    const char* name() const override { return "exec"; }
+    void run(RunContext& cx) const override;
+};
+
+void Exec::run(RunContext& cx) const {
+    task_struct* t = live_task(cx, *this, slot);
+    if (!t) return;
+    AddressSpaces& as = spaces(cx);
+    as.set_current(t->cpu, t);
+    if (const int e = as.do_execve(t, layout, uint64_t(t->pid) << 32 | 0x8000); e) {
+        cx.results.process_failure(event, name(), proc_name(cx, slot),
+                                   std::string("exec: ") + errno_name(e));
+        return;
+    }
+    set_exec_regions(cx, t->mm, layout, region_slots);
+}
+
+std::unique_ptr<Op> parse_exec(OpParser& p) {
+    auto op = std::make_unique<Exec>();
+    x86_64_only(p);
+    ProcessNames& n = names(p);
+    auto s = process_ref(p);
+    op->layout = parse_layout(p);
+    if (!s) return op;
+    op->slot = *s;
+    if (n.owner[*s] != *s) {
+        p.error("process", "exec from a thread is not modelled: exec in the process (\"" +
+                               n.proc_names[n.owner[*s]] + "\"), which ends its threads");
+        return op;
+    }
+    mark_exited(n, *s, p.index, true);        // de_thread(): the threads die...
+    n.procs[n.proc_names[*s]].exited = false; // ...the process goes on, with new regions
+    for (auto it = n.regions.begin(); it != n.regions.end();)
+        it = it->first.first == *s ? n.regions.erase(it) : std::next(it);
+    op->region_slots = exec_regions(n, *s, op->layout);
     return op;
 }
 
@@ -799,7 +956,32 @@ const std::vector<OpSpec>& process_op_specs() {
           {"cpu", FieldKind::integer, false, 0, 63, {}, "the child's CPU (default: the parent's)"}},
          parse_fork,
          "fork(2): the child's memory is a copy-on-write copy of the parent's"},
-        {"exit", OpMode::kernel, {F_PROCESS}, parse_exit, "the process exits; its memory returns"},
+        {"exit",
+         OpMode::kernel,
+         {F_PROCESS},
+         parse_exit,
+         "a process exits with all its threads (exit_group), a thread alone (exit)"},
+        {"clone_thread",
+         OpMode::kernel,
+         {F_PROCESS,
+          {"thread", FieldKind::string, true, 0, 0, {}, "the new thread's name"},
+          {"cpu", FieldKind::integer, false, 0, 63, {}, "its CPU (default: the creator's)"}},
+         parse_clone_thread,
+         "clone(CLONE_VM | CLONE_THREAD ...): a thread sharing the process's memory and regions"},
+        {"exec",
+         OpMode::kernel,
+         {F_PROCESS,
+          {"code", FieldKind::size, false, 0, 0, {}, "text bytes at 0x400000, loaded (default 0)"},
+          {"data", FieldKind::size, false, 0, 0, {}, "data bytes after the text, loaded"},
+          {"bss", FieldKind::size, false, 0, 0, {}, "bss bytes after the data, demand-zero"},
+          {"stack", FieldKind::size, false, 0, 0, {}, "stack bytes below STACK_TOP (132 KiB)"}},
+         parse_exec,
+         "execve(2) of a new image: the threads end, a new address space replaces the old"},
+        {"wait",
+         OpMode::kernel,
+         {F_PROCESS, {"child", FieldKind::string, false, 0, 0, {}, "the child (default: any)"}},
+         parse_wait,
+         "wait4(2) with WNOHANG: reap a child that has exited (a zombie until then)"},
         {"mmap",
          OpMode::kernel,
          {F_PROCESS,

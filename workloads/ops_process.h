@@ -1,5 +1,6 @@
-// The process op family (docs/scenario-format.md, "processes"): spawn, mmap, munmap, write,
-// read, touch, exit. Processes and their regions are named; names resolve to small slots when
+// The process op family (docs/scenario-format.md, "processes"): spawn, fork, clone_thread,
+// exec, exit, wait, mmap, munmap, brk, mprotect, madvise, mlock, mremap, write,
+// read, touch. Processes and their regions are named; names resolve to small slots when
 // the scenario compiles, so an event on a process that has exited (where that is known
 // statically) or on a region never mapped is a compile error. A process killed while the
 // scenario runs (SIGSEGV, out of memory) has its later events recorded as skipped (ESRCH).
@@ -26,6 +27,9 @@ struct ProcessNames {
     };
     std::map<std::string, Proc> procs;
     std::vector<std::string> proc_names; // slot -> name
+    // slot -> the slot whose regions it uses: itself for a process, its process's for a thread
+    // (threads share the address space and so its region names).
+    std::vector<uint32_t> owner;
     // Regions by (process slot, region name).
     std::map<std::pair<uint32_t, std::string>, uint32_t> regions;
     std::vector<std::string> region_names; // slot -> name

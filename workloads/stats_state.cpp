@@ -606,14 +606,21 @@ template <class F> void if_mm(ojson& o, const ProcRow& r, const char* key, F f) 
 const StatGroup<ProcRow> PROCESSES = {
     "state.processes[]",
     "processes",
-    "Kernel scenarios: a row per process the scenario spawned, in spawn order. A process that "
-    "has exited keeps pid, name, state, exit, minflt and majflt; a live one has the memory "
-    "fields of /proc/PID/status and the sums of /proc/PID/smaps_rollup.",
+    "Kernel scenarios: a row per task (a process, or a thread of one) in creation order. A task "
+    "that has exited keeps pid, tgid, ppid, name, state, exit, minflt and majflt; a live one has "
+    "the memory fields of /proc/PID/status and the sums of /proc/PID/smaps_rollup (a thread's "
+    "are its process's).",
     {
         STAT("pid", count, "/proc/PID/status", "Pid (1, 2, ... in spawn order)", r.t.pid),
         STAT("name", text, "/proc/PID/status", "the process's name in the scenario", r.t.comm),
-        STAT("state", text, "/proc/PID/status", "\"running\" or \"exited\"",
-             r.t.exited ? "exited" : "running"),
+        STAT("tgid", count, "/proc/PID/status", "Tgid: the process (its leader's pid)", r.t.tgid),
+        STAT("ppid", count, "/proc/PID/status", "PPid: the parent process (0: the scenario)",
+             r.t.real_parent ? r.t.real_parent->pid : 0),
+        STAT("state", text, "/proc/PID/status",
+             "\"running\", \"zombie\" (exited, not yet reaped by its parent) or \"exited\"",
+             r.t.zombie   ? "zombie"
+             : r.t.exited ? "exited"
+                          : "running"),
         STAT("exit", text, "",
              "why it exited: \"exit\", \"SIGSEGV\", \"SIGKILL (the OOM killer)\", \"SIGKILL (out "
              "of memory)\"",
@@ -673,6 +680,45 @@ const StatGroup<ProcRow> PROCESSES = {
                  s.lazyfree),
         SMAPS_KB("Locked", "the Pss of the pages of mlocked VMAs",
                  s.pss_locked >> SmapsRollup::PSS_SHIFT),
+    }};
+
+struct PercpuRow {
+    unsigned cpu;
+    const AddressSpaces& as;
+    const Mmu& mmu;
+};
+
+const StatGroup<PercpuRow> PERCPU = {
+    "state.percpu[]",
+    "per-CPU scheduling and TLB state",
+    "Kernel scenarios: a row per CPU: the task it runs, its ASID (arch/x86/mm/tlb.c: "
+    "cpu_tlbstate), context switches, TLB shootdowns, and its MMU's counts.",
+    {
+        STAT("cpu", count, "", "the CPU", r.cpu),
+        STAT("current", text, "", "the task running there (\"\": idle on init_mm)",
+             r.as.current(r.cpu) ? r.as.current(r.cpu)->comm : std::string()),
+        STAT("asid", count, "", "loaded_mm_asid: the ASID slot in use (PCID = ASID + 1)",
+             r.as.tlbstate(r.cpu).loaded_mm_asid),
+        STAT("context_switches", count, "", "times a different task was made current here",
+             r.as.tlbstate(r.cpu).context_switches),
+        STAT("switch_flushes", count, "",
+             "switch_mm()s that had to flush (a new ASID slot, or one whose tlb_gen was behind)",
+             r.as.tlbstate(r.cpu).switch_flushes),
+        STAT("tlb_shootdowns", count, "/proc/interrupts",
+             "TLB flush IPIs received (the TLB row, irq_tlb_count)",
+             r.as.tlbstate(r.cpu).irq_tlb_count),
+        STAT("tlb_ipis_sent", count, "", "TLB flush IPIs this CPU sent to others",
+             r.as.tlbstate(r.cpu).ipis_sent),
+        STAT("cycles", cycles, "", "its cycle counter (translation costs, docs/cpu-model.md)",
+             r.mmu.cycles()),
+        STAT("accesses", count, "", "translations requested", r.mmu.accesses()),
+        STAT("walks", count, "", "page walks (TLB misses)", r.mmu.stats().walks),
+        STAT("cr3_flushes", count, "", "MOV to CR3 that flushed the PCID's translations",
+             r.mmu.stats().flushes[size_t(FlushCause::mov_cr3)]),
+        STAT("cr3_noflush", count, "", "MOV to CR3 with the no-flush bit (the ASID was current)",
+             r.mmu.stats().flushes[size_t(FlushCause::mov_cr3_noflush)]),
+        STAT("invlpg", count, "", "INVLPG executed",
+             r.mmu.stats().flushes[size_t(FlushCause::invlpg)]),
     }};
 
 // mmemu's own counts of what the fault path did (Linux keeps none of these).
@@ -758,6 +804,14 @@ const StatGroup<System> STATE = {
          [](ojson& o, const System& s) {
              if (!s.bare()) o["extfrag"] = EXTFRAG_FILES.object(s.kernel());
          }},
+        {"percpu", Unit::none, "", "kernel scenarios: a row per CPU (below)",
+         [](ojson& o, const System& s) {
+             if (s.bare()) return;
+             ojson rows = ojson::array();
+             for (unsigned c = 0; c < s.machine().nr_cpus(); c++)
+                 rows.push_back(PERCPU.object({c, s.kernel().spaces, s.machine().mmu(c)}));
+             o["percpu"] = rows;
+         }},
         {"cpus", Unit::none, "", "bare machines: a row per CPU (below)",
          [](ojson& o, const System& s) {
              if (!s.bare()) return;
@@ -786,6 +840,7 @@ std::vector<StatGroupDoc> state_reference() {
             PAGESETS.doc(),
             SLABINFO.doc(),
             PROCESSES.doc(),
+            PERCPU.doc(),
             MMEMU_FAULTS.doc(),
             EXTFRAG_FILES.doc(),
             UNUSABLE.doc(),

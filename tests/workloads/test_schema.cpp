@@ -142,6 +142,9 @@ std::map<std::string, Probe> probes() {
     p["spawn"] = {j(R"({"op": "spawn", "process": "n"})"), {}};
     p["exit"] = {j(R"({"op": "exit", "process": "q"})"), {}};
     p["fork"] = {j(R"({"op": "fork", "process": "p", "child": "c"})"), {}};
+    p["clone_thread"] = {j(R"({"op": "clone_thread", "process": "p", "thread": "t"})"), {}};
+    p["exec"] = {j(R"({"op": "exec", "process": "p"})"), {}};
+    p["wait"] = {j(R"({"op": "wait", "process": "p"})"), {}};
     p["mmap"] = {j(R"({"op": "mmap", "process": "p", "region": "s", "length": 4096})"), {}};
     p["munmap"] = {j(R"({"op": "munmap", "process": "p", "region": "r"})"), {}};
     p["brk"] = {j(R"({"op": "brk", "process": "p", "size": 8192})"), {}};

@@ -1,0 +1,128 @@
+// The x86 TLB management of arch/x86/mm/tlb.c (Linux 6.18) for the user address spaces:
+// switch_mm_irqs_off() with per-CPU dynamic ASIDs (TLB_NR_DYN_ASIDS = 6 slots of {ctx_id,
+// tlb_gen}, choose_new_asid(), kPCID = ASID + 1, CR3 written with the no-flush bit when the
+// slot is up to date), mm_cpumask, and flush_tlb_mm_range() with its local flush and remote
+// shootdowns (flush_tlb_multi() -> flush_tlb_func() on each CPU, counted as irq_tlb_count).
+// Facts: ../shared/reference/linux-process-facts.md section 9.
+//
+// What mmemu leaves out: PTI (off on this machine: no user PCIDs, no invalidate_other), INVLPGB
+// and global ASIDs (this machine's vCPU has no invlpgb), the periodic cpumask trimming
+// (should_trim_cpumask) and lazy TLB: a CPU's task changes only when an event runs another
+// task there, and a CPU whose task exits goes to init_mm at once (where Linux's lazy CPU goes at
+// exit_mmap()'s flush, which frees page tables and so reaches lazy CPUs too).
+#include "mmcore/address_spaces.h"
+
+namespace mmemu {
+
+namespace {
+// tlb_single_page_flush_ceiling (arch/x86/mm/tlb.c): up to 33 pages are flushed one by one.
+constexpr uint64_t TLB_SINGLE_PAGE_FLUSH_CEILING = 33;
+constexpr uint64_t TLB_FLUSH_ALL = UINT64_MAX;
+// kern_pcid(): the PCID of a kernel ASID (0 stays for non-PCID mode).
+constexpr uint64_t kern_pcid(unsigned asid) {
+    return asid + 1;
+}
+} // namespace
+
+// build_cr3(): the PGD's physical address with the ASID's PCID (with CR4.PCIDE).
+uint64_t AddressSpaces::build_cr3(PhysAddr pgd, unsigned asid, bool noflush) const {
+    if (!pcid_) return pgd.value;
+    return pgd.value | kern_pcid(asid) | (noflush ? CR3_NOFLUSH : 0);
+}
+
+// choose_new_asid(): the slot that already holds this mm's context (flush if its tlb_gen is
+// behind), or the next slot round-robin (flush).
+void AddressSpaces::choose_new_asid(cpu_tlbstate& s, const mm_struct* next, uint64_t next_tlb_gen,
+                                    unsigned& asid, bool& need_flush) const {
+    if (!pcid_) {
+        asid = 0;
+        need_flush = true;
+        return;
+    }
+    for (unsigned a = 0; a < TLB_NR_DYN_ASIDS; a++) {
+        if (s.ctxs[a].ctx_id != next->context.ctx_id) continue;
+        asid = a;
+        need_flush = s.ctxs[a].tlb_gen < next_tlb_gen;
+        return;
+    }
+    asid = s.next_asid++;
+    if (asid >= TLB_NR_DYN_ASIDS) {
+        asid = 0;
+        s.next_asid = 1;
+    }
+    need_flush = true;
+}
+
+// switch_mm_irqs_off(): load `next` (nullptr: init_mm) on `cpu`.
+void AddressSpaces::switch_mm(unsigned cpu, mm_struct* next) {
+    cpu_tlbstate& s = tlbstate_[cpu];
+    if (s.loaded_mm == next) return; // not lazy: nothing to do
+    const PhysAddr pgd = next ? next->pgd : swapper_pg_dir_;
+    const uint64_t ctx_id = next ? next->context.ctx_id : INIT_MM_CTX_ID;
+    const uint64_t tlb_gen = next ? next->context.tlb_gen : 0;
+    if (next) next->cpumask |= uint64_t{1} << cpu; // start receiving flush IPIs
+    unsigned asid = 0;
+    bool need_flush = true;
+    if (next) {
+        choose_new_asid(s, next, tlb_gen, asid, need_flush);
+    } else if (pcid_) {
+        // init_mm keeps ASID 0 (its ctxs[0] from boot); its kernel mappings are global.
+        need_flush = s.ctxs[0].ctx_id != ctx_id;
+    }
+    if (need_flush) {
+        s.ctxs[asid].ctx_id = ctx_id;
+        s.ctxs[asid].tlb_gen = tlb_gen;
+        s.switch_flushes++;
+    }
+    machine_.mmu(cpu).write_cr3(build_cr3(pgd, asid, !need_flush));
+    s.loaded_mm = next;
+    s.loaded_mm_asid = asid;
+}
+
+// flush_tlb_func(): `cpu`'s share of a flush of `mm`: nothing if it has moved on to another mm
+// (it leaves mm_cpumask) or is already up to date; INVLPG per page when this flush is the only
+// one it missed and the range is small; else the whole ASID (CR3 rewritten without no-flush).
+void AddressSpaces::flush_tlb_func(unsigned cpu, mm_struct* mm, uint64_t start, uint64_t end,
+                                   uint64_t new_tlb_gen) {
+    cpu_tlbstate& s = tlbstate_[cpu];
+    if (s.loaded_mm != mm) {
+        mm->cpumask &= ~(uint64_t{1} << cpu);
+        return;
+    }
+    uint64_t& local_tlb_gen = s.ctxs[s.loaded_mm_asid].tlb_gen;
+    const uint64_t mm_tlb_gen = mm->context.tlb_gen;
+    if (local_tlb_gen == mm_tlb_gen || new_tlb_gen <= local_tlb_gen) return;
+    Mmu& mmu = machine_.mmu(cpu);
+    if (end != TLB_FLUSH_ALL && new_tlb_gen == local_tlb_gen + 1 && new_tlb_gen == mm_tlb_gen) {
+        for (uint64_t a = start; a < end; a += PAGE_SIZE) mmu.invlpg(LinearAddr{a});
+        counts_.tlb_flush_pages += (end - start) >> PAGE_SHIFT;
+    } else {
+        mmu.write_cr3(mmu.regs().cr3 & ~CR3_NOFLUSH); // flush_tlb_local()
+    }
+    local_tlb_gen = mm_tlb_gen;
+}
+
+// flush_tlb_mm_range(): a new tlb_gen for the mm; every CPU in mm_cpumask but this one gets an
+// IPI when it runs the mm (all of them when page tables were freed), then this CPU flushes if
+// it runs the mm.
+void AddressSpaces::flush_tlb_mm_range(mm_struct* mm, uint64_t start, uint64_t end,
+                                       bool freed_tables) {
+    const unsigned self = node_cpu_;
+    if ((end - start) >> PAGE_SHIFT > TLB_SINGLE_PAGE_FLUSH_CEILING) {
+        start = 0;
+        end = TLB_FLUSH_ALL;
+    }
+    const uint64_t new_tlb_gen = ++mm->context.tlb_gen;
+    counts_.tlb_flushes++;
+    for (unsigned c = 0; c < machine_.nr_cpus(); c++) {
+        if (c == self || !(mm->cpumask & (uint64_t{1} << c))) continue;
+        // should_flush_tlb(): an IPI only where the mm is loaded, unless tables were freed.
+        if (!freed_tables && tlbstate_[c].loaded_mm != mm) continue;
+        tlbstate_[c].irq_tlb_count++;
+        tlbstate_[self].ipis_sent++;
+        flush_tlb_func(c, mm, start, end, new_tlb_gen);
+    }
+    if (tlbstate_[self].loaded_mm == mm) flush_tlb_func(self, mm, start, end, new_tlb_gen);
+}
+
+} // namespace mmemu

@@ -1,0 +1,168 @@
+// Tasks on CPUs: switch_mm() with per-CPU ASIDs (arch/x86/mm/tlb.c: choose_new_asid, six slots,
+// kPCID = ASID + 1), TLB shootdowns between two CPUs running threads of one mm, exec replacing
+// the mm and ending the threads, and zombies kept until wait. Expected values are worked out by
+// hand from Linux 6.18's rules (../shared/reference/linux-process-facts.md sections 8 and 9).
+#include <catch2/catch.hpp>
+
+#include "proc_fixture.h"
+
+using namespace mmemu;
+using namespace mmemu::test;
+
+namespace {
+constexpr uint64_t P = PAGE_SIZE;
+
+MemoryAccess access(Booted& b, unsigned cpu, uint64_t la, bool write, uint8_t& v) {
+    return write ? b.m.cpu(cpu).write_linear(LinearAddr{la}, &v, 1, AccessMode{3, false})
+                 : b.m.cpu(cpu).read_linear(LinearAddr{la}, &v, 1, AccessMode{3, false});
+}
+} // namespace
+
+TEST_CASE("switch_mm: an ASID kept without a flush, a stale one flushed, slots taken round-robin",
+          "[process][tlb]") {
+    Booted b{machine(Arch::x86_64, 1 * GiB)};
+    AddressSpaces& as = b.k.spaces;
+    std::vector<task_struct*> t;
+    for (const char* n : {"A", "B", "C", "D", "E", "F", "G"}) t.push_back(as.task_create(n, 0));
+    const cpu_tlbstate& s = as.tlbstate(0);
+    const Mmu& mmu = b.m.mmu(0);
+    CHECK((mmu.regs().cr4 & CR4_PCIDE));
+    // A takes ASID slot 1 (next_asid starts at 1; slot 0 is init_mm's): a flushing switch, CR3
+    // carries PCID 2.
+    as.set_current(0, t[0]);
+    CHECK(s.loaded_mm_asid == 1);
+    CHECK(s.switch_flushes == 1);
+    CHECK((mmu.regs().cr3 & CR3_PCID_MASK) == 2);
+    const uint64_t a = uint64_t(as.do_mmap(t[0]->mm, 0, 4 * P, RW, ANON, 0));
+    uint8_t v = 7;
+    REQUIRE(access(b, 0, a, true, v).ok());
+    // B: slot 2. Back to A: its slot still holds A's context at A's tlb_gen, so CR3 is written
+    // with the no-flush bit and A's translation is still in the TLB: no walk.
+    as.set_current(0, t[1]);
+    CHECK(s.loaded_mm_asid == 2);
+    const uint64_t noflush = mmu.stats().flushes[size_t(FlushCause::mov_cr3_noflush)];
+    as.set_current(0, t[0]);
+    CHECK(s.loaded_mm_asid == 1);
+    CHECK(s.switch_flushes == 2);
+    CHECK(mmu.stats().flushes[size_t(FlushCause::mov_cr3_noflush)] == noflush + 1);
+    const uint64_t walks = mmu.stats().walks;
+    REQUIRE(access(b, 0, a, false, v).ok());
+    CHECK(v == 7);
+    CHECK(mmu.stats().walks == walks);
+    CHECK(s.context_switches == 3);
+    // A flush of A's mm while B runs: nothing to flush here (A is not loaded), but A's tlb_gen
+    // moves past its slot's, so the switch back must flush.
+    as.set_current(0, t[1]);
+    REQUIRE(as.do_mprotect(t[0]->mm, a, P, PROT_READ, 0) == 0);
+    as.set_current(0, t[0]);
+    CHECK(s.loaded_mm_asid == 1);
+    CHECK(s.switch_flushes == 3);
+    // C, D, E take slots 3, 4, 5; F wraps to slot 0 (next_asid back to 1); G takes slot 1 from
+    // A, so A, back again, finds no slot of its own and takes slot 2 (B's), with a flush.
+    for (int i = 2; i <= 6; i++) as.set_current(0, t[size_t(i)]);
+    CHECK(as.tlbstate(0).loaded_mm_asid == 1); // G
+    const uint64_t flushes = s.switch_flushes;
+    as.set_current(0, t[0]);
+    CHECK(s.loaded_mm_asid == 2);
+    CHECK(s.switch_flushes == flushes + 1);
+    for (task_struct* x : t) as.task_exit(x, "exit");
+    CHECK(s.loaded_mm == nullptr);
+    CHECK(b.k.audit({}) == "");
+}
+
+TEST_CASE("threads on two CPUs: an munmap on one shoots the other's TLB down", "[process][tlb]") {
+    Booted b{machine(Arch::x86_64, 1 * GiB, 2)};
+    AddressSpaces& as = b.k.spaces;
+    task_struct* p = as.task_create("p", 0);
+    as.set_current(0, p);
+    const uint64_t a = uint64_t(as.do_mmap(p->mm, 0, 4 * P, RW, ANON, 0));
+    uint8_t v = 5;
+    for (uint64_t i = 0; i < 4; i++) REQUIRE(access(b, 0, a + i * P, true, v).ok());
+    int err = 0;
+    task_struct* th = as.clone_thread(p, "t", 1, err);
+    REQUIRE(th);
+    CHECK(p->mm->mm_users == 2);
+    CHECK(th->tgid == p->pid);
+    as.set_current(1, th);
+    CHECK(p->mm->cpumask == 3);
+    REQUIRE(access(b, 1, a, false, v).ok()); // CPU 1 caches the translation
+    CHECK(v == 5);
+    const uint64_t invlpg1 = b.m.mmu(1).stats().flushes[size_t(FlushCause::invlpg)];
+    // CPU 0 unmaps the first page: CPU 1 runs the mm, so it gets an IPI and, being one flush
+    // behind, drops just that page (INVLPG).
+    REQUIRE(as.do_munmap(p->mm, a, P, 0) == 0);
+    CHECK(as.tlbstate(1).irq_tlb_count == 1);
+    CHECK(as.tlbstate(0).ipis_sent == 1);
+    CHECK(b.m.mmu(1).stats().flushes[size_t(FlushCause::invlpg)] == invlpg1 + 1);
+    // So CPU 1 faults now: no VMA there any more, SIGSEGV for the thread.
+    CHECK(!access(b, 1, a, false, v).ok());
+    REQUIRE(th->segv);
+    CHECK(th->segv->si_code == SEGV_MAPERR);
+    // Unmapping the rest frees the PTE table: the flush carries freed_tables and still reaches
+    // CPU 1.
+    REQUIRE(as.do_munmap(p->mm, a + P, 3 * P, 0) == 0);
+    CHECK(as.tlbstate(1).irq_tlb_count == 2);
+    // With CPU 1 on another process, a flush of p's mm leaves it alone (should_flush_tlb).
+    task_struct* q = as.task_create("q", 1);
+    as.set_current(1, q);
+    const uint64_t c = uint64_t(as.do_mmap(p->mm, 0, P, RW, ANON, 0));
+    REQUIRE(access(b, 0, c, true, v).ok());
+    REQUIRE(as.do_mprotect(p->mm, c, P, PROT_READ, 0) == 0);
+    CHECK(as.tlbstate(1).irq_tlb_count == 2);
+    // The group exits together.
+    as.do_group_exit(th, "SIGSEGV");
+    CHECK(p->exited);
+    CHECK(th->exited);
+    as.task_exit(q, "exit");
+    CHECK(b.k.audit({}) == "");
+}
+
+TEST_CASE("exec ends the threads and replaces the mm; a zombie keeps its task_struct until wait",
+          "[process][exec]") {
+    Booted b{machine(Arch::x86_64, 1 * GiB)};
+    AddressSpaces& as = b.k.spaces;
+    task_struct* p = as.task_create("p", 0);
+    REQUIRE(as.exec_layout(p, {}, 1) == 0);
+    int err = 0;
+    task_struct* th = as.clone_thread(p, "t", 0, err);
+    task_struct* c = as.do_fork(p, "c", 0, err);
+    task_struct* d = as.do_fork(p, "d", 0, err);
+    REQUIRE((th && c && d));
+    const kmem_cache* tasks = b.k.slab.find_cache("task_struct");
+    REQUIRE(tasks);
+    const uint64_t live = live_objects(tasks);
+    CHECK(live == 4);
+    // c exits: its mm is gone at once, its task_struct stays (a zombie) until p waits.
+    as.task_exit(c, "exit");
+    CHECK(c->zombie);
+    CHECK(c->mm == nullptr);
+    CHECK(live_objects(tasks) == 4);
+    CHECK(as.do_wait(p, d) == 0); // d still runs (WNOHANG)
+    CHECK(as.do_wait(p, nullptr) == c->pid);
+    CHECK(!c->zombie);
+    CHECK(live_objects(tasks) == 3);
+    CHECK(as.do_wait(p, c) == -ECHILD);
+    // exec: the thread dies, a new mm replaces the old one (which goes: p held its last
+    // user with the thread gone), and the new image is in place.
+    const mm_struct* old = p->mm;
+    const size_t mms = as.mms().size();
+    AddressSpaces::ExecLayout l;
+    l.code = 8 * P;
+    REQUIRE(as.do_execve(p, l, 2) == 0);
+    CHECK(th->exited);
+    CHECK(th->exit_reason == "SIGKILL (exec)");
+    CHECK(p->mm != old);
+    CHECK(p->mm->mm_users == 1);
+    CHECK(as.mms().size() == mms); // one mm in, one out
+    const vm_area_struct* text = as.find_vma(p->mm, 0x400000);
+    REQUIRE(text);
+    CHECK(text->vm_start == 0x400000);
+    CHECK(live_objects(tasks) == 2); // p and d
+    // p exits first: d goes to the scenario, which reaps it as soon as it dies.
+    as.task_exit(p, "exit");
+    CHECK(d->real_parent == nullptr);
+    as.task_exit(d, "exit");
+    CHECK(!d->zombie);
+    CHECK(live_objects(tasks) == 0);
+    CHECK(b.k.audit({}) == "");
+}
