@@ -22,6 +22,8 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -290,6 +292,10 @@ public:
     std::string audit(std::vector<OwnedFrames>& owned) const;
     // The live mm_structs.
     const std::vector<mm_struct*>& mms() const { return mms_; }
+    // rmap_walk() of a mapped anonymous page: f(vma, address) for each PTE that maps it, found
+    // from its anon_vma's chains (rmap.cpp).
+    void rmap_walk_anon(const page& p, Pfn pfn,
+                        const std::function<void(const vm_area_struct*, uint64_t)>& f) const;
 
     // ---- the OOM killer (oom_kill.cpp) ----
     // out_of_memory(): pick the process oom_badness() scores highest, send it SIGKILL, and free
@@ -436,6 +442,8 @@ private:
     bool copy_page_range(mm_struct* dst, mm_struct* src, const vm_area_struct* svma);
 
     // rmap.cpp
+    // The anon_vma invariants and rmap_walk against the page tables' mappings (pfn -> PTEs).
+    std::string audit_rmap(const std::map<uint64_t, int>& maps) const;
     bool anon_vma_prepare(vm_area_struct* vma, unsigned cpu);
     bool anon_vma_fork(vm_area_struct* vma, vm_area_struct* pvma, unsigned cpu);
     bool anon_vma_clone(vm_area_struct* dst, const vm_area_struct* src, unsigned cpu);

@@ -255,7 +255,8 @@ void AddressSpaces::exit_mmap(mm_struct* mm, unsigned cpu) {
 }
 
 // The "nothing lost" audit of the user address spaces: walk every page table, check each
-// mapped page's mapcount and refcount against the PTEs found, and list the frames owned.
+// mapped page's mapcount and refcount against the PTEs found, list the frames owned, then the
+// anon_vma chains and rmap_walk against those mappings (audit_rmap).
 std::string AddressSpaces::audit(std::vector<OwnedFrames>& owned) const {
     std::map<uint64_t, int> maps; // pfn -> PTEs mapping it
     for (const mm_struct* mm : mms_) {
@@ -302,7 +303,7 @@ std::string AddressSpaces::audit(std::vector<OwnedFrames>& owned) const {
                    " but " + std::to_string(n) + " PTEs map it";
         owned.push_back({Pfn{pfn}, Pfn{pfn + 1}, "anonymous page", 0});
     }
-    return {};
+    return audit_rmap(maps);
 }
 
 } // namespace mmemu

@@ -2,6 +2,8 @@
 // its pages will point to (reusing a neighbour's when the kernel would), unlink_anon_vmas()
 // takes it apart when the VMA goes, and folio_add_new_anon_rmap() makes a fresh page anonymous,
 // exclusive and mapped once.
+#include <map>
+#include <set>
 #include <vector>
 
 #include "mmcore/address_spaces.h"
@@ -163,6 +165,70 @@ void AddressSpaces::folio_add_new_anon_rmap(page* p, vm_area_struct* vma, uint64
     p->index = ((addr - vma->vm_start) >> PAGE_SHIFT) + vma->vm_pgoff;
     p->_mapcount = 1;
     vmstat_.nr_anon_pages++;
+}
+
+// rmap_walk() for an anonymous page (rmap_walk_anon(): every VMA chained to the page's
+// anon_vma, the page's address there from its index, page_vma_mapped_walk() checking the PTE).
+void AddressSpaces::rmap_walk_anon(
+    const page& p, Pfn pfn, const std::function<void(const vm_area_struct*, uint64_t)>& f) const {
+    const auto* av = reinterpret_cast<const anon_vma*>(p.mapping);
+    for (const anon_vma_chain* c = av->rb_root; c; c = c->same_anon_next) {
+        const vm_area_struct* v = c->vma;
+        if (p.index < v->vm_pgoff) continue;
+        const uint64_t addr = v->vm_start + ((p.index - v->vm_pgoff) << PAGE_SHIFT);
+        if (addr < v->vm_start || addr >= v->vm_end) continue;
+        const pteval_t e = lookup_pte(v->vm_mm, addr);
+        if (pte_present(e) && !pte_special(e) && pte_pfn(e) == pfn) f(v, addr);
+    }
+}
+
+// The anon_vma side of the invariant checker: every chain of a VMA is on its anon_vma's list and
+// points back; a VMA's own anon_vma is one it is chained to; num_active_vmas counts the VMAs
+// whose own anon_vma it is; and every mapped anonymous page's anon_vma is a live one from which
+// rmap_walk finds exactly the PTEs that map it.
+std::string AddressSpaces::audit_rmap(const std::map<uint64_t, int>& maps) const {
+    std::set<const anon_vma*> live;
+    std::map<const anon_vma*, uint64_t> active;
+    std::set<const vm_area_struct*> vmas;
+    for (const mm_struct* mm : mms_)
+        mm->mm_mt.for_each([&](const MapleRange& r) {
+            vmas.insert(reinterpret_cast<const vm_area_struct*>(r.entry));
+        });
+    for (const vm_area_struct* v : vmas) {
+        bool own = false;
+        for (const anon_vma_chain* c = v->avc_list; c; c = c->same_vma_next) {
+            if (c->vma != v) return "an anon_vma_chain on a VMA's list points to another VMA";
+            bool listed = false;
+            for (const anon_vma_chain* d = c->av->rb_root; d && !listed; d = d->same_anon_next)
+                listed = d == c;
+            if (!listed) return "an anon_vma_chain is missing from its anon_vma's list";
+            live.insert(c->av);
+            own |= c->av == v->anon;
+        }
+        if (v->anon && !own) return "a VMA's anon_vma is not one it is chained to";
+        if (v->anon) active[v->anon]++;
+    }
+    for (const anon_vma* av : live) {
+        if (av->num_active_vmas != active[av])
+            return "an anon_vma's num_active_vmas (" + std::to_string(av->num_active_vmas) +
+                   ") differs from the VMAs that use it (" + std::to_string(active[av]) + ")";
+        for (const anon_vma_chain* c = av->rb_root; c; c = c->same_anon_next)
+            if (c->av != av || !vmas.count(c->vma))
+                return "an anon_vma's list holds a chain of another anon_vma or a gone VMA";
+    }
+    for (const auto& [pfn, n] : maps) {
+        const page& p = pa_.mem_map()[Pfn{pfn}];
+        if (!p.test(PG_anon)) continue;
+        const auto* av = reinterpret_cast<const anon_vma*>(p.mapping);
+        if (!live.count(av))
+            return "pfn " + std::to_string(pfn) + ": its anon_vma is not linked to any VMA";
+        int found = 0;
+        rmap_walk_anon(p, Pfn{pfn}, [&](const vm_area_struct*, uint64_t) { found++; });
+        if (found != n)
+            return "pfn " + std::to_string(pfn) + ": rmap_walk finds " + std::to_string(found) +
+                   " mappings, the page tables " + std::to_string(n);
+    }
+    return {};
 }
 
 } // namespace mmemu

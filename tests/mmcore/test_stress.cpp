@@ -1,0 +1,214 @@
+// A long seeded random run of processes (spawn, fork, clone_thread, exec, exit, wait, mmap,
+// munmap, mprotect, mremap, madvise, mlock, reads and writes on two CPUs) against an
+// independent shadow model of what each address space holds: every byte read must be the one
+// the shadow predicts, the frame audit and the rmap/anon_vma checks must hold after every step,
+// and when everything has exited, the pcp lists are drained and the caches shrunk, the free page
+// count must be back at its boot value.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <random>
+
+#include "proc_fixture.h"
+
+using namespace mmemu;
+using namespace mmemu::test;
+
+namespace {
+
+constexpr uint64_t P = PAGE_SIZE;
+
+// The shadow of one address space: its mappings (start -> pages, writable) and the byte at the
+// start of each page written (absent: zero).
+struct Shadow {
+    std::map<uint64_t, std::pair<uint64_t, bool>> maps;
+    std::map<uint64_t, uint8_t> bytes;
+    void erase_bytes(uint64_t a, uint64_t len) {
+        bytes.erase(bytes.lower_bound(a), bytes.lower_bound(a + len));
+    }
+};
+
+struct Task {
+    task_struct* t;
+    std::shared_ptr<Shadow> sh; // threads share their process's
+};
+
+uint64_t free_after_drain(Booted& b) {
+    b.k.buddy.drain_all_pages();
+    for (const kmem_cache* c : b.k.slab.caches())
+        b.k.slab.kmem_cache_shrink(b.k.slab.find_cache(c->name), 0);
+    b.k.buddy.drain_all_pages();
+    return b.k.buddy.nr_free_pages();
+}
+
+} // namespace
+
+TEST_CASE("stress: a random process run matches its shadow, keeps every invariant, and gives "
+          "every frame back",
+          "[process][stress]") {
+    Booted b{machine(Arch::x86_64, 512 * MiB, 2)};
+    AddressSpaces& as = b.k.spaces;
+    const uint64_t boot_free = free_after_drain(b);
+    std::mt19937_64 rng(20261202);
+    auto rnd = [&](uint64_t n) { return n ? rng() % n : 0; };
+    std::vector<Task> tasks;
+    int names = 0;
+    auto run_on = [&](const Task& k) { as.set_current(k.t->cpu, k.t); };
+    auto access = [&](const Task& k, uint64_t a, bool write, uint8_t& v) {
+        run_on(k);
+        return write ? b.m.cpu(k.t->cpu).write_linear(LinearAddr{a}, &v, 1, AccessMode{3, false})
+                     : b.m.cpu(k.t->cpu).read_linear(LinearAddr{a}, &v, 1, AccessMode{3, false});
+    };
+    auto pick_map = [&](Shadow& s) -> std::map<uint64_t, std::pair<uint64_t, bool>>::iterator {
+        if (s.maps.empty()) return s.maps.end();
+        auto it = s.maps.begin();
+        std::advance(it, long(rnd(s.maps.size())));
+        return it;
+    };
+    auto drop = [&] {
+        tasks.erase(
+            std::remove_if(tasks.begin(), tasks.end(), [&](const Task& k) { return k.t->exited; }),
+            tasks.end());
+    };
+    uint64_t reads = 0;
+    std::shared_ptr<Shadow> last;
+    for (int step = 0; step < 6000; step++) {
+        const unsigned op = unsigned(rnd(100));
+        if (tasks.empty() || op < 4) { // spawn
+            task_struct* t = as.task_create("p" + std::to_string(names++), unsigned(rnd(2)));
+            REQUIRE(t);
+            REQUIRE(as.exec_layout(t, {}, uint64_t(step)) == 0);
+            tasks.push_back({t, std::make_shared<Shadow>()});
+            continue;
+        }
+        // Mostly a task of the process the last step ran (often another of its threads, on the
+        // other CPU: so a CPU may still cache what another just changed), else any task.
+        std::vector<size_t> same;
+        for (size_t i = 0; i < tasks.size(); i++)
+            if (last && tasks[i].sh == last) same.push_back(i);
+        const Task k = !same.empty() && rnd(10) < 8 ? tasks[same[size_t(rnd(same.size()))]]
+                                                    : tasks[size_t(rnd(tasks.size()))];
+        last = k.sh;
+        Shadow& s = *k.sh;
+        mm_struct* mm = k.t->mm;
+        run_on(k);
+        if (op < 20) { // mmap
+            const uint64_t pages = 1 + rnd(48);
+            const bool rw = rnd(4) != 0;
+            const int64_t a = as.do_mmap(mm, 0, pages * P, rw ? RW : PROT_READ, ANON, k.t->cpu);
+            REQUIRE(a > 0);
+            // A merge with a neighbour mapping is fine: the shadow keeps its own pieces.
+            s.maps[uint64_t(a)] = {pages, rw};
+        } else if (op < 45) { // write a few pages
+            auto it = pick_map(s);
+            if (it == s.maps.end() || !it->second.second) continue;
+            for (int i = 0; i < 4; i++) {
+                const uint64_t a = it->first + rnd(it->second.first) * P;
+                uint8_t v = uint8_t(1 + rnd(255));
+                REQUIRE(access(k, a, true, v).ok());
+                s.bytes[a] = v;
+            }
+        } else if (op < 65) { // read a few pages and compare
+            auto it = pick_map(s);
+            if (it == s.maps.end()) continue;
+            for (int i = 0; i < 4; i++) {
+                const uint64_t a = it->first + rnd(it->second.first) * P;
+                uint8_t v = 0xee;
+                REQUIRE(access(k, a, false, v).ok());
+                const auto e = s.bytes.find(a);
+                INFO("step " << step << " read at " << std::hex << a);
+                REQUIRE(v == (e == s.bytes.end() ? 0 : e->second));
+                reads++;
+            }
+        } else if (op < 70) { // munmap a mapping's tail or all of it
+            auto it = pick_map(s);
+            if (it == s.maps.end()) continue;
+            const uint64_t keep = rnd(it->second.first);
+            const uint64_t a = it->first + keep * P, len = (it->second.first - keep) * P;
+            REQUIRE(as.do_munmap(mm, a, len, k.t->cpu) == 0);
+            s.erase_bytes(a, len);
+            if (keep)
+                it->second.first = keep;
+            else
+                s.maps.erase(it);
+        } else if (op < 74) { // mprotect read-only then back
+            auto it = pick_map(s);
+            if (it == s.maps.end()) continue;
+            const bool rw = !it->second.second;
+            REQUIRE(as.do_mprotect(mm, it->first, it->second.first * P, rw ? RW : PROT_READ,
+                                   k.t->cpu) == 0);
+            it->second.second = rw;
+        } else if (op < 78) { // madvise DONTNEED (zeros) or FREE (contents stay)
+            auto it = pick_map(s);
+            if (it == s.maps.end()) continue;
+            const bool dontneed = rnd(2);
+            const int r = as.do_madvise(mm, it->first, it->second.first * P,
+                                        dontneed ? MADV_DONTNEED : MADV_FREE, k.t->cpu);
+            if (r == -EINVAL) continue; // locked
+            REQUIRE(r == 0);
+            if (dontneed) s.erase_bytes(it->first, it->second.first * P);
+        } else if (op < 82) { // mremap: grow (maybe moving) or shrink
+            auto it = pick_map(s);
+            if (it == s.maps.end()) continue;
+            const uint64_t old = it->second.first, nw = 1 + rnd(64);
+            const int64_t r =
+                as.do_mremap(mm, it->first, old * P, nw * P, MREMAP_MAYMOVE, 0, k.t->cpu);
+            if (r == -EAGAIN || r == -ENOMEM) continue; // a locked grow over the limit
+            REQUIRE(r > 0);
+            std::map<uint64_t, uint8_t> moved;
+            for (auto b2 = s.bytes.lower_bound(it->first);
+                 b2 != s.bytes.end() && b2->first < it->first + old * P; ++b2)
+                if (b2->first < it->first + nw * P)
+                    moved[uint64_t(r) + (b2->first - it->first)] = b2->second;
+            s.erase_bytes(it->first, old * P);
+            const bool rw = it->second.second;
+            s.maps.erase(it);
+            s.maps[uint64_t(r)] = {nw, rw};
+            for (const auto& [a, v] : moved) s.bytes[a] = v;
+        } else if (op < 85) { // mlock or munlock a mapping
+            auto it = pick_map(s);
+            if (it == s.maps.end()) continue;
+            if (rnd(2))
+                as.do_mlock(mm, it->first, it->second.first * P, false, k.t->cpu);
+            else
+                REQUIRE(as.do_munlock(mm, it->first, it->second.first * P, k.t->cpu) == 0);
+        } else if (op < 89) { // fork
+            int err = 0;
+            task_struct* c = as.do_fork(k.t, "p" + std::to_string(names++), unsigned(rnd(2)), err);
+            REQUIRE(c);
+            tasks.push_back({c, std::make_shared<Shadow>(s)});
+        } else if (op < 93) { // a thread
+            int err = 0;
+            task_struct* c =
+                as.clone_thread(k.t, "t" + std::to_string(names++), unsigned(rnd(2)), err);
+            REQUIRE(c);
+            tasks.push_back({c, k.sh});
+        } else if (op < 94) { // exec
+            if (!k.t->is_leader()) continue;
+            REQUIRE(as.do_execve(k.t, {}, uint64_t(step)) == 0);
+            for (auto& o : tasks)
+                if (o.t == k.t) o.sh = std::make_shared<Shadow>();
+            drop();
+        } else if (op < 97) { // exit (a process with its threads, or a thread)
+            as.task_exit(k.t, "exit");
+            drop();
+        } else { // wait for any child
+            if (!k.t->is_leader()) continue;
+            REQUIRE(as.do_wait(k.t, nullptr) >= -ECHILD);
+        }
+        if (step % 25 == 0) REQUIRE(b.k.audit({}) == "");
+    }
+    CHECK(reads > 1000);
+    REQUIRE(b.k.audit({}) == "");
+    while (!tasks.empty()) {
+        as.task_exit(tasks.back().t->group_leader, "exit");
+        drop();
+    }
+    for (const auto& t : as.tasks()) CHECK(t->exited);
+    // Zombies whose parents were the scenario are released; the others went with their
+    // parents' exits.
+    CHECK(as.mms().empty());
+    CHECK(free_after_drain(b) == boot_free);
+}
