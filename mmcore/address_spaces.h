@@ -82,11 +82,13 @@ struct task_struct {
     task_struct* real_parent = nullptr; // nullptr: the scenario (which reaps at once)
     std::string comm;                   // the name the scenario gave the process
     mm_struct* mm = nullptr;
-    unsigned cpu = 0;        // the CPU it runs on
-    bool exited = false;     // do_exit() ran: no mm any more
-    bool zombie = false;     // exited, waiting for its parent to reap it (EXIT_ZOMBIE)
-    std::string exit_reason; // "exit", "SIGSEGV", "SIGKILL (the OOM killer)"
-    SlabObj obj;             // the task_struct object until the task is reaped
+    unsigned cpu = 0;                   // the CPU it runs on
+    bool exited = false;                // do_exit() ran: no mm any more
+    bool zombie = false;                // exited, waiting for its parent to reap it (EXIT_ZOMBIE)
+    std::string exit_reason;            // "exit", "SIGSEGV", "SIGKILL (the OOM killer)"
+    SlabObj obj;                        // the task_struct object until the task is reaped
+    std::vector<task_struct*> children; // a leader's child processes not yet reaped
+    std::vector<task_struct*> threads;  // a leader's other threads
     bool is_leader() const { return group_leader == this; }
     uint64_t min_flt = 0, maj_flt = 0;
     std::optional<SegvInfo> segv; // the fatal SIGSEGV, once delivered
@@ -314,6 +316,10 @@ public:
     // for a task oom_badness() passes over.
     uint64_t oom_score(const task_struct& t) const;
     const std::vector<OomKill>& oom_kills() const { return oom_kills_; }
+    // Whether some task may have a SIGKILL pending (so the caller need not look at every task
+    // after every event); cleared by clear_kills_pending() once they are dealt with.
+    bool kills_pending() const { return kills_pending_; }
+    void clear_kills_pending() { kills_pending_ = false; }
 
     // MapleNodeSource: the maple_node cache.
     SlabObj alloc_node() override;
@@ -481,6 +487,7 @@ private:
     uint64_t kernel_oops_ = 0;
     uint64_t tables_freed_ = 0; // page-table pages below the PGD freed (to know a flush is due)
     std::vector<OomKill> oom_kills_;
+    bool kills_pending_ = false;
     // The per-CPU lru_lazyfree folio batches (FOLIO_BATCH_SIZE 31) of MADV_FREE.
     std::vector<std::vector<page*>> lazyfree_batch_;
 };

@@ -183,6 +183,10 @@ task_struct* AddressSpaces::add_task(const std::string& comm, mm_struct* mm, uns
 
 void AddressSpaces::release_task(task_struct* t) {
     t->zombie = false;
+    if (task_struct* parent = t->real_parent; parent && t->is_leader()) {
+        auto& c = parent->children;
+        c.erase(std::find(c.begin(), c.end(), t));
+    }
     if (t->obj.null()) return;
     slab_.kmem_cache_free(task_cachep_, t->obj, t->cpu);
     t->obj = SlabObj{};
@@ -191,8 +195,10 @@ void AddressSpaces::release_task(task_struct* t) {
 void AddressSpaces::task_exit(task_struct* t, const std::string& reason) {
     if (t->exited) return;
     if (t->is_leader()) {
-        for (const auto& o : tasks_)
-            if (o.get() != t && o->group_leader == t && !o->exited) task_exit(o.get(), reason);
+        for (task_struct* th : std::vector<task_struct*>(t->threads)) task_exit(th, reason);
+    } else {
+        auto& th = t->group_leader->threads;
+        th.erase(std::find(th.begin(), th.end(), t));
     }
     const unsigned cpu = t->cpu;
     node_cpu_ = cpu;
@@ -204,11 +210,12 @@ void AddressSpaces::task_exit(task_struct* t, const std::string& reason) {
     t->exited = true;
     t->exit_reason = reason;
     // forget_original_parent(): children go to the reaper (the scenario), zombies reaped.
-    for (const auto& o : tasks_) {
-        if (o->real_parent != t) continue;
-        o->real_parent = nullptr;
-        if (o->zombie) release_task(o.get());
+    for (task_struct* c : t->children) {
+        c->real_parent = nullptr;
+        if (c->zombie) release_task(c);
+        for (task_struct* th : c->threads) th->real_parent = nullptr;
     }
+    t->children.clear();
     // exit_notify(): a thread is released at once (exit_signal -1); a process becomes a zombie
     // for its parent, or is reaped at once when its parent is the scenario.
     if (!t->is_leader() || !t->real_parent)
@@ -233,6 +240,7 @@ task_struct* AddressSpaces::clone_thread(task_struct* t, const std::string& comm
     task_struct* leader = t->group_leader;
     n->tgid = leader->tgid;
     n->group_leader = leader;
+    leader->threads.push_back(n);
     n->real_parent = leader->real_parent;     // CLONE_THREAD: the process's parent
     n->oom_score_adj = leader->oom_score_adj; // one signal_struct
     err = 0;
@@ -240,15 +248,15 @@ task_struct* AddressSpaces::clone_thread(task_struct* t, const std::string& comm
 }
 
 int AddressSpaces::do_wait(task_struct* parent, task_struct* child) {
+    parent = parent->group_leader;
     bool any = false;
-    for (const auto& o : tasks_) {
-        if (o->real_parent != parent || !o->is_leader()) continue;
-        if (o->exited && !o->zombie) continue; // reaped already: gone
-        if (child && o.get() != child) continue;
+    for (task_struct* c : parent->children) {
+        if (child && c != child) continue;
         any = true;
-        if (o->zombie) {
-            release_task(o.get()); // release_task(): the task_struct object goes
-            return o->pid;
+        if (c->zombie) {
+            const int pid = c->pid;
+            release_task(c); // release_task(): the task_struct object goes
+            return pid;
         }
     }
     return any ? 0 : -ECHILD;
@@ -291,6 +299,7 @@ task_struct* AddressSpaces::do_fork(task_struct* parent, const std::string& comm
     task_struct* child = add_task(comm, mm, cpu, obj);
     child->oom_score_adj = parent->oom_score_adj; // copy_signal()
     child->real_parent = parent->group_leader;
+    parent->group_leader->children.push_back(child);
     return child;
 }
 

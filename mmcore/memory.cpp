@@ -75,6 +75,7 @@ FaultResolution AddressSpaces::do_page_fault(unsigned cpu, const Fault& fault) {
         // or was not asked. Linux would retry the fault for ever; mmemu kills the task.
         if (t) {
             t->sigkill_pending = true;
+            kills_pending_ = true;
             t->kill_reason = "out of memory in a page fault and the OOM killer had no process "
                              "to kill (Linux panics: \"System is deadlocked on memory\")";
         }

@@ -121,6 +121,7 @@ void AddressSpaces::oom_kill_process(task_struct* victim, int64_t points, uint64
         task_struct* t = tp.get();
         if (t->exited || t->mm != mm) continue;
         t->sigkill_pending = true;
+        kills_pending_ = true;
         t->kill_reason = reason;
     }
     victim->oom_victim = true;

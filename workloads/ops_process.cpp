@@ -77,6 +77,12 @@ std::optional<uint32_t> region_ref(OpParser& p, uint32_t proc) {
     return it->second;
 }
 
+// The region names of a process slot go (the map is ordered by slot, then name).
+void forget_regions(ProcessNames& n, uint32_t slot) {
+    n.regions.erase(n.regions.lower_bound({slot, std::string()}),
+                    n.regions.lower_bound({slot + 1, std::string()}));
+}
+
 // The slot of a process name starting now (a name used before, and exited, keeps its slot).
 uint32_t new_process(OpParser& p, ProcessNames& n, const std::string& name) {
     auto it = n.procs.find(name);
@@ -93,8 +99,7 @@ uint32_t new_process(OpParser& p, ProcessNames& n, const std::string& name) {
     if (n.owner.size() <= slot) n.owner.resize(slot + 1);
     n.owner[slot] = slot;
     // A name used again is a new process: the regions of the one before are not its own.
-    for (auto it = n.regions.begin(); it != n.regions.end();)
-        it = it->first.first == slot ? n.regions.erase(it) : std::next(it);
+    forget_regions(n, slot);
     return slot;
 }
 
@@ -351,8 +356,10 @@ std::unique_ptr<Op> parse_fork(OpParser& p) {
     op->child = new_process(p, n, *name);
     // The child's regions are the parent's, at the same addresses.
     std::vector<std::pair<std::string, uint32_t>> mine;
-    for (const auto& [key, slot] : n.regions)
-        if (key.first == n.owner[*parent]) mine.emplace_back(key.second, slot);
+    const uint32_t owner = n.owner[*parent];
+    for (auto it = n.regions.lower_bound({owner, std::string()});
+         it != n.regions.end() && it->first.first == owner; ++it)
+        mine.emplace_back(it->first.second, it->second);
     for (const auto& [rname, slot] : mine)
         op->regions.emplace_back(slot, define_region(n, op->child, rname, n.region_len[slot]));
     return op;
@@ -502,8 +509,7 @@ std::unique_ptr<Op> parse_exec(OpParser& p) {
     }
     mark_exited(n, *s, p.index, true);        // de_thread(): the threads die...
     n.procs[n.proc_names[*s]].exited = false; // ...the process goes on, with new regions
-    for (auto it = n.regions.begin(); it != n.regions.end();)
-        it = it->first.first == *s ? n.regions.erase(it) : std::next(it);
+    forget_regions(n, *s);
     op->region_slots = exec_regions(n, *s, op->layout);
     return op;
 }
@@ -926,8 +932,10 @@ void deliver_pending_kills(RunContext& cx, uint32_t event) {
     AddressSpaces& as = spaces(cx);
     while (cx.results.oom_kill_events.size() < as.oom_kills().size())
         cx.results.oom_kill_events.push_back(event);
+    if (!as.kills_pending()) return;
     for (const auto& t : as.tasks())
         if (t->sigkill_pending && !t->exited) deliver_sigkill(cx, event, t.get());
+    as.clear_kills_pending();
 }
 
 const std::vector<OpSpec>& process_op_specs() {
