@@ -278,6 +278,8 @@ public:
     // /proc/PID/smaps_rollup and /proc/PID/maps (task_mmu.cpp).
     SmapsRollup smaps_rollup(const mm_struct* mm) const;
     std::vector<std::string> proc_maps(const mm_struct* mm) const;
+    // /proc/PID/pagemap's 64-bit entries for [start, end), as a privileged reader sees them.
+    std::vector<uint64_t> pagemap(const mm_struct* mm, uint64_t start, uint64_t end) const;
 
     // The PTE mapping `addr` in mm (0 if none), as the walker would read it.
     pteval_t lookup_pte(const mm_struct* mm, uint64_t addr) const;

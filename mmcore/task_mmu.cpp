@@ -73,4 +73,31 @@ std::vector<std::string> AddressSpaces::proc_maps(const mm_struct* mm) const {
     return lines;
 }
 
+// /proc/PID/pagemap (fs/proc/task_mmu.c: pagemap_pmd_range -> pte_to_pagemap_entry) as a
+// reader with CAP_SYS_ADMIN sees it: per page, PM_PRESENT (bit 63) and the PFN (bits 0-54) for a
+// present PTE; PM_MMAP_EXCLUSIVE (bit 56) for a page with a struct page mapped once; PM_FILE
+// (bit 61) for a present page that is not anonymous (none here: the zero page has no struct
+// page to ask). Soft-dirty (bit 55) is 0: CONFIG_MEM_SOFT_DIRTY is off on this machine's kernel.
+std::vector<uint64_t> AddressSpaces::pagemap(const mm_struct* mm, uint64_t start,
+                                             uint64_t end) const {
+    constexpr uint64_t PM_PRESENT = uint64_t{1} << 63, PM_FILE = uint64_t{1} << 61,
+                       PM_MMAP_EXCLUSIVE = uint64_t{1} << 56;
+    std::vector<uint64_t> out;
+    out.reserve((end - start) >> PAGE_SHIFT);
+    for (uint64_t a = start; a < end; a += PAGE_SIZE) {
+        const pteval_t e = lookup_pte(mm, a);
+        uint64_t v = 0;
+        if (pte_present(e)) {
+            v = PM_PRESENT | pte_pfn(e).value;
+            if (!pte_special(e)) {
+                const page& p = pa_.mem_map()[pte_pfn(e)];
+                if (!p.test(PG_anon)) v |= PM_FILE;
+                if (p._mapcount == 1) v |= PM_MMAP_EXCLUSIVE;
+            }
+        }
+        out.push_back(v);
+    }
+    return out;
+}
+
 } // namespace mmemu

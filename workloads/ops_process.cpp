@@ -821,6 +821,44 @@ std::unique_ptr<Op> parse_mremap(OpParser& p) {
     return op;
 }
 
+// ---- pagemap --------------------------------------------------------------------------------
+
+// At most this many pages per pagemap event (a 256 MiB range: 64 K entries, ~1.5 MB of JSON).
+constexpr uint64_t MAX_PAGEMAP_PAGES = 65536;
+
+struct Pagemap final : RegionOp {
+    const char* name() const override { return "pagemap"; }
+    void run(RunContext& cx) const override {
+        const auto g = target(cx);
+        if (!g) return;
+        const uint64_t start = g->addr & PAGE_MASK;
+        const uint64_t pages =
+            std::min(MAX_PAGEMAP_PAGES,
+                     ((g->addr + g->len + PAGE_SIZE - 1) >> PAGE_SHIFT) - (start >> PAGE_SHIFT));
+        PagemapRecord r;
+        r.event = event;
+        r.process = proc_name(cx, slot);
+        r.region = cx.procs->names->region_names[region];
+        r.addr = start;
+        if (start + pages * PAGE_SIZE > start)
+            r.entries = spaces(cx).pagemap(g->t->mm, start, start + pages * PAGE_SIZE);
+        cx.results.pagemaps.push_back(std::move(r));
+    }
+};
+
+std::unique_ptr<Op> parse_pagemap(OpParser& p) {
+    auto op = std::make_unique<Pagemap>();
+    parse_range(p, *op);
+    ProcessNames& n = names(p);
+    const uint64_t most = op->region < n.region_len.size() ? n.region_len[op->region] : 0;
+    const uint64_t len = op->length.value_or(most > op->offset ? most - op->offset : 0);
+    if (len > MAX_PAGEMAP_PAGES * PAGE_SIZE)
+        p.error(op->length ? "length" : "region",
+                "expected at most " + std::to_string(MAX_PAGEMAP_PAGES) +
+                    " pages (256 MiB) in one pagemap; give a smaller length");
+    return op;
+}
+
 // ---- write / read / touch -----------------------------------------------------------------
 
 // splitmix64: the "random" content stream (deterministic for its seed and the byte's offset in
@@ -1081,6 +1119,11 @@ const std::vector<OpSpec>& process_op_specs() {
           {"new_region", FieldKind::string, false, 0, 0, {}, "names the result (default: region)"}},
          parse_mremap,
          "mremap(2): grow, shrink or move a mapping; the region then names the result"},
+        {"pagemap",
+         OpMode::kernel,
+         {F_PROCESS, F_REGION, F_OFFSET, F_LENGTH},
+         parse_pagemap,
+         "the range's /proc/PID/pagemap entries (present, PFN, exclusive) into results.pagemaps"},
         {"write",
          OpMode::kernel,
          {F_PROCESS,

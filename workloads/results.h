@@ -99,6 +99,14 @@ struct SignalRecord {
     std::string reason;
 };
 
+// A region's /proc/PID/pagemap entries at one event.
+struct PagemapRecord {
+    uint32_t event = 0;
+    std::string process, region;
+    uint64_t addr = 0;
+    std::vector<uint64_t> entries;
+};
+
 struct CheckpointRecord {
     std::string name;
     uint32_t event;
@@ -117,6 +125,7 @@ struct Results {
     std::optional<KernelBugRecord> kernel_bug;
     std::vector<SignalRecord> signals;
     std::vector<uint32_t> oom_kill_events; // the event of each of the kernel's OOM kills
+    std::vector<PagemapRecord> pagemaps;
     std::vector<CheckpointRecord> checkpoints;
 
     // Records a failed try `index` of `event`, merged into the previous record when it is the

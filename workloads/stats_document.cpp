@@ -413,6 +413,37 @@ const StatGroup<SignalRecord> SIGNALS = {
              r.reason),
     }};
 
+const StatGroup<PagemapRecord> PAGEMAPS = {
+    "results.pagemaps[]",
+    "pagemaps",
+    "Kernel scenarios: each pagemap event's /proc/PID/pagemap entries, as a reader with "
+    "CAP_SYS_ADMIN sees them (bit 63 present, 56 mapped exclusively, 61 file or shared, 0-54 the "
+    "PFN; two pages with the same PFN share a frame).",
+    {
+        STAT("event", event, "", "the pagemap event", r.event),
+        STAT("process", text, "", "the process", r.process),
+        STAT("region", text, "", "the region", r.region),
+        STAT("addr", hex, "", "the first page's address", hex(r.addr)),
+        {"present", Unit::pages, "", "pages present (bit 63)",
+         [](ojson& o, const PagemapRecord& r) {
+             uint64_t n = 0;
+             for (uint64_t e : r.entries) n += e >> 63;
+             o["present"] = n;
+         }},
+        {"exclusive", Unit::pages, "", "present pages mapped once (bit 56)",
+         [](ojson& o, const PagemapRecord& r) {
+             uint64_t n = 0;
+             for (uint64_t e : r.entries) n += (e >> 56) & 1;
+             o["exclusive"] = n;
+         }},
+        {"entries", Unit::none, "/proc/PID/pagemap", "one 64-bit entry per page, in hex",
+         [](ojson& o, const PagemapRecord& r) {
+             ojson a = ojson::array();
+             for (uint64_t e : r.entries) a.push_back(hex(e));
+             o["entries"] = a;
+         }},
+    }};
+
 // One OOM kill: the event it happened in and the kernel's record of it.
 struct OomKillRow {
     uint32_t event;
@@ -475,6 +506,10 @@ const StatGroup<RunSummary> RESULTS = {
         {"signals", Unit::none, "", "kernel scenarios: fatal signals (below)",
          [](ojson& o, const RunSummary& r) {
              if (!r.system.bare()) o["signals"] = SIGNALS.rows(r.results.signals);
+         }},
+        {"pagemaps", Unit::none, "", "kernel scenarios: pagemap events (below)",
+         [](ojson& o, const RunSummary& r) {
+             if (!r.system.bare()) o["pagemaps"] = PAGEMAPS.rows(r.results.pagemaps);
          }},
         {"oom_kills", Unit::none, "", "kernel scenarios: the OOM killer's kills (below)",
          [](ojson& o, const RunSummary& r) {
@@ -581,6 +616,7 @@ std::vector<StatGroupDoc> statistics_reference() {
     out.push_back(SLAB_ERRORS.doc());
     out.push_back(SIGNALS.doc());
     out.push_back(OOM_KILLS.doc());
+    out.push_back(PAGEMAPS.doc());
     out.push_back(KERNEL_BUG.doc());
     out.push_back(fault_doc_at("results.faults[]", "faults", true));
     out.push_back(ACCESSES.doc());

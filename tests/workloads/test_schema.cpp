@@ -157,6 +157,7 @@ std::map<std::string, Probe> probes() {
     p["mremap"] = {j(R"({"op": "mremap", "process": "p", "region": "r", "new_length": 8192})"), {}};
     p["mprotect"] = {j(R"({"op": "mprotect", "process": "p", "region": "r", "prot": "PROT_READ"})"),
                      {}};
+    p["pagemap"] = {j(R"({"op": "pagemap", "process": "p", "region": "r"})"), {}};
     p["write"] = {j(R"({"op": "write", "process": "p", "region": "r"})"), {}};
     p["read"] = {j(R"({"op": "read", "process": "p", "region": "r"})"), {}};
     p["touch"] = {j(R"({"op": "touch", "process": "p", "region": "r"})"), {}};

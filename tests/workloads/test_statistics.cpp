@@ -149,7 +149,7 @@ std::set<std::string> emitted_paths() {
     std::set<std::string> paths;
     const std::string ex = std::string(MMEMU_SOURCE_DIR) + "/examples/";
     for (const char* f : {"buddy-and-slab.json", "bare-x86_64-tlb.json", "bare-i386-seed003.json",
-                          "process-anon-faults.json", "oom-killer.json"})
+                          "process-anon-faults.json", "oom-killer.json", "fork-server.json"})
         collect(run_scenario(f, slurp(ex + f)), "", paths);
     for (const char* t : {KERNEL_X86_64, KERNEL_I386, KERNEL_BUG, BARE})
         collect(run_scenario("inline.json", t), "", paths);
@@ -366,6 +366,22 @@ TEST_CASE("statistics: the fork example's numbers, worked by hand", "[workloads]
     CHECK(reused["processes"][0]["Private_Clean"] == 64 * 4);
     CHECK(d["final"]["vmstat"]["nr_anon_pages"] == 0);
     CHECK(d["final"]["vmstat"]["nr_page_table_pages"] == 0);
+    // pagemap after the writes: w0's first quarter is its own copies (present, mapped once);
+    // its second quarter is the server's pages, which the server and w2 map too (mapcount 3:
+    // bit 56 clear), with the server's PFNs.
+    const ojson& pm = d["results"]["pagemaps"];
+    REQUIRE(pm.size() == 2);
+    CHECK(pm[0]["present"] == 2048);
+    CHECK(pm[0]["exclusive"] == 1024);
+    CHECK(pm[1]["present"] == 1024);
+    CHECK(pm[1]["exclusive"] == 0);
+    for (int i = 0; i < 1024; i += 97) {
+        const uint64_t w = std::stoull(pm[0]["entries"][1024 + i].get<std::string>(), nullptr, 16);
+        const uint64_t s = std::stoull(pm[1]["entries"][i].get<std::string>(), nullptr, 16);
+        CHECK(w == s);
+        CHECK((w >> 63) == 1);
+        CHECK(((w >> 56) & 1) == 0);
+    }
 }
 
 TEST_CASE("statistics: the OOM example's victims and points, worked by hand",
