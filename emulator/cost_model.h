@@ -23,6 +23,18 @@ struct CostModel {
     uint32_t mov_cr3 = 50; // plus nothing extra for the flush itself
     uint32_t mov_cr4 = 100;
     uint32_t mov_cr0 = 100;
+    // The kernel's paths, charged by the emulated kernel to the CPU that runs them (estimates,
+    // docs/cpu-model.md): a system call's entry and exit, the software side of a page fault
+    // (handle_mm_fault), zeroing and copying a 4 KiB page, a context switch, a TLB-flush IPI
+    // sent (and waited for) and received, and one PTE copied by fork.
+    uint32_t syscall = 250;
+    uint32_t fault_handling = 2000;
+    uint32_t clear_page = 400;
+    uint32_t copy_page = 800;
+    uint32_t context_switch = 2000;
+    uint32_t ipi_send = 1000;
+    uint32_t ipi_receive = 1500;
+    uint32_t pte_copy = 30;
 };
 
 } // namespace mmemu

@@ -32,6 +32,8 @@ struct MachineConfig {
                              // at least min_maxphyaddr(arch), at most 52
     TlbConfig tlb = TlbConfig::skylake();
     CostModel costs;
+    // The virtual clock: cycles per microsecond (a CPU's virtual time is its cycles / cpu_mhz).
+    unsigned cpu_mhz = 3000;
 };
 
 class Machine {

@@ -123,6 +123,8 @@ public:
         return cycles_ + served * cost_.l1_tlb_hit;
     }
     const CostModel& cost() const { return cost_; }
+    // Cycles of work outside the MMU (the emulated kernel's paths, idle time).
+    void charge(uint64_t c) { cycles_ += c; }
     // An L1 miss that the STLB serves (the walk's cost starts from it too).
     uint64_t stlb_hit_cycles() const { return cost_.l1_tlb_hit + cost_.stlb_hit; }
 

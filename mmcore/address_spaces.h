@@ -269,6 +269,11 @@ public:
     void set_current(unsigned cpu, task_struct* t);
     task_struct* current(unsigned cpu) const { return current_[cpu]; }
     const cpu_tlbstate& tlbstate(unsigned cpu) const { return tlbstate_[cpu]; }
+    // The cycle cost of a kernel path (the machine's cost table) charged to `cpu`.
+    void charge(unsigned cpu, uint32_t CostModel::*path, uint64_t times = 1) {
+        Mmu& m = machine_.mmu(cpu);
+        m.charge(uint64_t(m.cost().*path) * times);
+    }
 
     // ---- the page-fault path (arch/x86/mm/fault.c -> mm/memory.c) ----
     // A #PF delivered on `cpu`: resolved (retry the access) or not (SIGSEGV recorded in the

@@ -30,6 +30,7 @@ bool AddressSpaces::load_pages(mm_struct* mm, uint64_t start, uint64_t end, uint
         vm_area_struct* vma = find_vma(mm, a);
         if (handle_mm_fault(mm, vma, a, true, cpu) != vm_fault::ok) return false;
         uint8_t* f = ram_.frame(pte_pfn(lookup_pte(mm, a)));
+        charge(cpu, &CostModel::copy_page); // the file's bytes copied in
         for (unsigned i = 0; i < PAGE_SIZE; i += 8) {
             const uint64_t v = mix(seed ^ (a + i));
             std::memcpy(f + i, &v, 8);

@@ -266,13 +266,15 @@ int AddressSpaces::do_wait(task_struct* parent, task_struct* child) {
 // layout and counters, then dup_mmap().
 task_struct* AddressSpaces::do_fork(task_struct* parent, const std::string& comm, unsigned cpu,
                                     int& err) {
-    node_cpu_ = cpu;
+    // The work runs on the parent's CPU; `cpu` is where the child will run.
+    const unsigned here = parent->cpu;
+    node_cpu_ = here;
     err = -ENOMEM;
-    const SlabObj obj = slab_.kmem_cache_alloc(task_cachep_, GFP_KERNEL, cpu);
+    const SlabObj obj = slab_.kmem_cache_alloc(task_cachep_, GFP_KERNEL, here);
     if (obj.null()) return nullptr;
-    mm_struct* mm = mm_alloc(cpu);
+    mm_struct* mm = mm_alloc(here);
     if (!mm) {
-        slab_.kmem_cache_free(task_cachep_, obj, cpu);
+        slab_.kmem_cache_free(task_cachep_, obj, here);
         return nullptr;
     }
     const mm_struct* old = parent->mm;
@@ -285,13 +287,13 @@ task_struct* AddressSpaces::do_fork(task_struct* parent, const std::string& comm
     mm->start_brk = old->start_brk, mm->brk = old->brk, mm->start_stack = old->start_stack;
     mm->arg_start = old->arg_start, mm->arg_end = old->arg_end;
     mm->env_start = old->env_start, mm->env_end = old->env_end;
-    int e = dup_mmap(mm, parent->mm, cpu);
+    int e = dup_mmap(mm, parent->mm, here);
     // copy_process(): "Let kill terminate clone/fork in the middle" (a parent the OOM killer
     // chose while its memory was being copied).
     if (!e && parent->sigkill_pending) e = -EINTR;
     if (e) {
-        mmput(mm, cpu);
-        slab_.kmem_cache_free(task_cachep_, obj, cpu);
+        mmput(mm, here);
+        slab_.kmem_cache_free(task_cachep_, obj, here);
         err = e;
         return nullptr;
     }
@@ -372,6 +374,7 @@ int AddressSpaces::dup_mmap(mm_struct* mm, mm_struct* oldmm, unsigned cpu) {
 // the child's PTE is made old. The zero page's PTEs are copied as they are.
 bool AddressSpaces::copy_page_range(mm_struct* dst, mm_struct* src, const vm_area_struct* svma) {
     const bool cow = (svma->vm_flags & (VM_SHARED | VM_MAYWRITE)) == VM_MAYWRITE;
+    uint64_t copied = 0;
     for (uint64_t a = svma->vm_start; a < svma->vm_end;) {
         const auto sp = pte_offset(src, a);
         const uint64_t table_end = std::min(svma->vm_end, (a + PMD_SIZE) & ~(PMD_SIZE - 1));
@@ -402,14 +405,19 @@ bool AddressSpaces::copy_page_range(mm_struct* dst, mm_struct* src, const vm_are
             }
             ram_.write_u64(PhysAddr{dtable + 8 * ((a >> PAGE_SHIFT) & (PTRS_PER_TABLE - 1))},
                            v & ~_PAGE_ACCESSED);
+            copied++;
         }
     }
+    charge(node_cpu_, &CostModel::pte_copy, copied);
     return true;
 }
 
 // A context switch on `cpu` when the task changes, and switch_mm() to its mm (init_mm for none).
 void AddressSpaces::set_current(unsigned cpu, task_struct* t) {
-    if (current_[cpu] != t) tlbstate_[cpu].context_switches++;
+    if (current_[cpu] != t) {
+        tlbstate_[cpu].context_switches++;
+        charge(cpu, &CostModel::context_switch);
+    }
     current_[cpu] = t;
     switch_mm(cpu, t ? t->mm : nullptr);
 }

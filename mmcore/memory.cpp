@@ -88,6 +88,7 @@ FaultResolution AddressSpaces::do_page_fault(unsigned cpu, const Fault& fault) {
 // THP-eligible memory with 4 KiB pages, as a kernel with THP disabled does).
 AddressSpaces::vm_fault AddressSpaces::handle_mm_fault(mm_struct* mm, vm_area_struct* vma,
                                                        uint64_t addr, bool write, unsigned cpu) {
+    charge(cpu, &CostModel::fault_handling);
     const auto ptep = pte_alloc_walk(mm, addr);
     if (!ptep) return vm_fault::oom;
     const pteval_t orig = ram_.read_u64(*ptep);
@@ -117,6 +118,7 @@ AddressSpaces::vm_fault AddressSpaces::do_anonymous_page(mm_struct* mm, vm_area_
     if (!anon_vma_prepare(vma, cpu)) return vm_fault::oom;
     page* p = pa_.alloc_pages(GFP_HIGHUSER_MOVABLE | __GFP_ZERO, 0, -1, cpu);
     if (!p) return vm_fault::oom;
+    charge(cpu, &CostModel::clear_page);
     pteval_t e = pfn_pte(pa_.mem_map().page_to_pfn(p), vma->vm_page_prot);
     if (vma->vm_flags & VM_WRITE) e |= _PAGE_DIRTY | _PAGE_RW;
     mm->rss_stat[MM_ANONPAGES]++;
@@ -150,6 +152,7 @@ AddressSpaces::vm_fault AddressSpaces::do_wp_page(mm_struct* mm, vm_area_struct*
     if (!np) return vm_fault::oom;
     const Pfn npfn = pa_.mem_map().page_to_pfn(np);
     if (old) std::memcpy(ram_.frame(npfn), ram_.frame(pte_pfn(orig)), PAGE_SIZE);
+    charge(cpu, old ? &CostModel::copy_page : &CostModel::clear_page);
     if (!old) mm->rss_stat[MM_ANONPAGES]++;
     pteval_t e = pfn_pte(npfn, vma->vm_page_prot) | _PAGE_DIRTY;
     if (vma->vm_flags & VM_WRITE) e |= _PAGE_RW;

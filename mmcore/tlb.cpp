@@ -120,6 +120,8 @@ void AddressSpaces::flush_tlb_mm_range(mm_struct* mm, uint64_t start, uint64_t e
         if (!freed_tables && tlbstate_[c].loaded_mm != mm) continue;
         tlbstate_[c].irq_tlb_count++;
         tlbstate_[self].ipis_sent++;
+        charge(self, &CostModel::ipi_send);
+        charge(c, &CostModel::ipi_receive);
         flush_tlb_func(c, mm, start, end, new_tlb_gen);
     }
     if (tlbstate_[self].loaded_mm == mm) flush_tlb_func(self, mm, start, end, new_tlb_gen);

@@ -327,6 +327,8 @@ struct Fork final : Op {
         task_struct* t = live_task(cx, *this, parent);
         if (!t) return;
         AddressSpaces& as = spaces(cx);
+        as.set_current(t->cpu, t);
+        as.charge(t->cpu, &CostModel::syscall);
         int err = 0;
         task_struct* c = as.do_fork(t, proc_name(cx, child), cpu.value_or(uint16_t(t->cpu)), err);
         if (!c) {
@@ -380,7 +382,11 @@ struct Exit final : Op {
     uint32_t slot = 0;
     const char* name() const override { return "exit"; }
     void run(RunContext& cx) const override {
-        if (task_struct* t = live_task(cx, *this, slot)) spaces(cx).task_exit(t, "exit");
+        if (task_struct* t = live_task(cx, *this, slot)) {
+            spaces(cx).set_current(t->cpu, t);
+            spaces(cx).charge(t->cpu, &CostModel::syscall);
+            spaces(cx).task_exit(t, "exit");
+        }
     }
 };
 
@@ -403,6 +409,8 @@ struct CloneThread final : Op {
     void run(RunContext& cx) const override {
         task_struct* t = live_task(cx, *this, parent);
         if (!t) return;
+        spaces(cx).set_current(t->cpu, t);
+        spaces(cx).charge(t->cpu, &CostModel::syscall);
         int err = 0;
         task_struct* c =
             spaces(cx).clone_thread(t, proc_name(cx, thread), cpu.value_or(uint16_t(t->cpu)), err);
@@ -440,6 +448,8 @@ struct Wait final : Op {
     void run(RunContext& cx) const override {
         task_struct* t = live_task(cx, *this, parent);
         if (!t) return;
+        spaces(cx).set_current(t->cpu, t);
+        spaces(cx).charge(t->cpu, &CostModel::syscall);
         task_struct* c = child ? cx.procs->tasks[*child] : nullptr;
         if (child && !c) {
             cx.results.process_failure(event, name(), proc_name(cx, parent),
@@ -486,6 +496,7 @@ void Exec::run(RunContext& cx) const {
     if (!t) return;
     AddressSpaces& as = spaces(cx);
     as.set_current(t->cpu, t);
+    as.charge(t->cpu, &CostModel::syscall);
     if (const int e = as.do_execve(t, layout, uint64_t(t->pid) << 32 | 0x8000); e) {
         cx.results.process_failure(event, name(), proc_name(cx, slot),
                                    std::string("exec: ") + errno_name(e));
@@ -526,6 +537,7 @@ struct Mmap final : Op {
         if (!t) return;
         AddressSpaces& as = spaces(cx);
         as.set_current(t->cpu, t);
+        as.charge(t->cpu, &CostModel::syscall);
         const int64_t r = as.do_mmap(t->mm, addr, length, prot, flags, t->cpu);
         auto& reg = cx.procs->regions[region];
         if (r < 0) {
@@ -579,8 +591,9 @@ struct RegionOp : Op {
         uint64_t addr, len;
     };
     // The live task, made current on its CPU, and the range; nullopt with the event recorded
-    // as skipped when the process is gone or the region's mmap failed.
-    std::optional<Target> target(RunContext& cx) const {
+    // as skipped when the process is gone or the region's mmap failed. A system call's entry
+    // and exit are charged to the CPU unless `syscall` is false (plain memory accesses).
+    std::optional<Target> target(RunContext& cx, bool syscall = true) const {
         task_struct* t = live_task(cx, *this, slot);
         if (!t) return std::nullopt;
         const auto& reg = cx.procs->regions[region];
@@ -590,6 +603,7 @@ struct RegionOp : Op {
             return std::nullopt;
         }
         spaces(cx).set_current(t->cpu, t);
+        if (syscall) spaces(cx).charge(t->cpu, &CostModel::syscall);
         return Target{t, reg.addr + offset,
                       length.value_or(reg.len > offset ? reg.len - offset : 0)};
     }
@@ -633,6 +647,7 @@ struct Brk final : Op {
         if (!t) return;
         AddressSpaces& as = spaces(cx);
         as.set_current(t->cpu, t);
+        as.charge(t->cpu, &CostModel::syscall);
         mm_struct* mm = t->mm;
         const uint64_t want = mm->start_brk + size;
         const uint64_t got = want < mm->start_brk ? mm->brk : as.sys_brk(mm, want, t->cpu);
@@ -753,6 +768,7 @@ struct Mlockall final : Op {
         if (!t) return;
         AddressSpaces& as = spaces(cx);
         as.set_current(t->cpu, t);
+        as.charge(t->cpu, &CostModel::syscall);
         if (const int e = as.do_mlockall(t->mm, flags, t->cpu); e)
             cx.results.process_failure(event, name(), proc_name(cx, slot),
                                        std::string(name()) + ": " + errno_name(e));
@@ -882,7 +898,7 @@ struct Access final : RegionOp {
         return kind == Kind::write ? "write" : kind == Kind::read ? "read" : "touch";
     }
     void run(RunContext& cx) const override {
-        const auto g = target(cx);
+        const auto g = target(cx, false);
         if (!g) return;
         task_struct* t = g->t;
         Cpu& cpu = cx.sys.machine().cpu(t->cpu);

@@ -1,6 +1,8 @@
 // The run op family: checkpoint, the same in kernel and bare scenarios.
 #include "workloads/ops_run.h"
 
+#include <algorithm>
+
 #include "mmcore/bug.h"
 #include "mmcore/kernel.h"
 #include "system/system.h"
@@ -55,6 +57,27 @@ std::unique_ptr<Op> parse_checkpoint(OpParser& p) {
     return op;
 }
 
+// Virtual time passes with every CPU idle: each CPU's clock moves to the latest CPU's clock plus
+// the time given (so the CPUs agree afterwards).
+struct RunFor final : Op {
+    uint64_t us = 0;
+    const char* name() const override { return "run"; }
+    void run(RunContext& cx) const override {
+        Machine& m = cx.sys.machine();
+        uint64_t latest = 0;
+        for (unsigned c = 0; c < m.nr_cpus(); c++) latest = std::max(latest, m.mmu(c).cycles());
+        const uint64_t add = us * m.config().cpu_mhz; // at most 10^12 * 10^5
+        const uint64_t target = latest > UINT64_MAX - add ? UINT64_MAX : latest + add;
+        for (unsigned c = 0; c < m.nr_cpus(); c++) m.mmu(c).charge(target - m.mmu(c).cycles());
+    }
+};
+
+std::unique_ptr<Op> parse_run(OpParser& p) {
+    auto op = std::make_unique<RunFor>();
+    op->us = uint64_t(p.integer("ms", std::nullopt).value_or(0)) * 1000;
+    return op;
+}
+
 } // namespace
 
 const std::vector<OpSpec>& run_op_specs() {
@@ -65,6 +88,11 @@ const std::vector<OpSpec>& run_op_specs() {
           {"maps", FieldKind::boolean, false, 0, 0, {}, "add each process's /proc/PID/maps"}},
          parse_checkpoint,
          "a statistics snapshot, in checkpoints"},
+        {"run",
+         OpMode::any,
+         {{"ms", FieldKind::integer, true, 0, 1000000000, {}, "virtual milliseconds to pass"}},
+         parse_run,
+         "virtual time passes with every CPU idle"},
     };
     return specs;
 }

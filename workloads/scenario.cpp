@@ -113,7 +113,15 @@ void parse_mmu(Checker& ck, const json& u, MachineConfig& mc, bool memory_ok) {
                 {"invpcid", &cm.invpcid},
                 {"mov_cr3", &cm.mov_cr3},
                 {"mov_cr4", &cm.mov_cr4},
-                {"mov_cr0", &cm.mov_cr0}};
+                {"mov_cr0", &cm.mov_cr0},
+                {"syscall", &cm.syscall},
+                {"fault_handling", &cm.fault_handling},
+                {"clear_page", &cm.clear_page},
+                {"copy_page", &cm.copy_page},
+                {"context_switch", &cm.context_switch},
+                {"ipi_send", &cm.ipi_send},
+                {"ipi_receive", &cm.ipi_receive},
+                {"pte_copy", &cm.pte_copy}};
             for (auto it = c.begin(); it != c.end(); ++it) {
                 bool known = false;
                 for (const auto& [name, field] : fields)
@@ -221,7 +229,7 @@ void parse_machine(Checker& ck, const json& m, MachineConfig& mc, bool& memory_o
         ck.error(path, "expected an object, got " + type_name(m));
         return;
     }
-    ck.only(m, path, {"arch", "memory", "cpus", "numa", "mmu"});
+    ck.only(m, path, {"arch", "memory", "cpus", "cpu_mhz", "numa", "mmu"});
     if (auto a = ck.string(m, path, "arch", std::string("x86_64"))) {
         if (auto arch = parse_arch(*a))
             mc.arch = *arch;
@@ -250,6 +258,7 @@ void parse_machine(Checker& ck, const json& m, MachineConfig& mc, bool& memory_o
         }
     }
     if (auto c = ck.integer(m, path, "cpus", 1, 64, 1)) mc.nr_cpus = unsigned(*c);
+    if (auto c = ck.integer(m, path, "cpu_mhz", 1, 100000, 3000)) mc.cpu_mhz = unsigned(*c);
     if (m.contains("mmu")) parse_mmu(ck, m["mmu"], mc, memory_ok);
     if (!m.contains("numa")) return;
     const json& numa = m["numa"];

@@ -37,6 +37,7 @@ enum class Unit : uint8_t {
     milli, // a text index as debugfs prints it ("0.250")
     flag,  // true or false
     seconds,
+    ns, // nanoseconds of virtual time
 };
 const char* unit_name(Unit u);
 

@@ -24,6 +24,7 @@ const char* unit_name(Unit u) {
     case Unit::entries: return "entries";
     case Unit::count: return "count";
     case Unit::cycles: return "cycles";
+    case Unit::ns: return "ns";
     case Unit::pfn: return "pfn";
     case Unit::event: return "event index";
     case Unit::text: return "text";

@@ -686,6 +686,7 @@ struct PercpuRow {
     unsigned cpu;
     const AddressSpaces& as;
     const Mmu& mmu;
+    unsigned mhz;
 };
 
 const StatGroup<PercpuRow> PERCPU = {
@@ -709,8 +710,11 @@ const StatGroup<PercpuRow> PERCPU = {
              r.as.tlbstate(r.cpu).irq_tlb_count),
         STAT("tlb_ipis_sent", count, "", "TLB flush IPIs this CPU sent to others",
              r.as.tlbstate(r.cpu).ipis_sent),
-        STAT("cycles", cycles, "", "its cycle counter (translation costs, docs/cpu-model.md)",
+        STAT("cycles", cycles, "",
+             "its cycle counter: translations and the kernel paths it ran (docs/cpu-model.md)",
              r.mmu.cycles()),
+        STAT("time_ns", ns, "", "its virtual time: cycles / machine.cpu_mhz",
+             r.mmu.cycles() * 1000 / r.mhz),
         STAT("accesses", count, "", "translations requested", r.mmu.accesses()),
         STAT("walks", count, "", "page walks (TLB misses)", r.mmu.stats().walks),
         STAT("cr3_flushes", count, "", "MOV to CR3 that flushed the PCID's translations",
@@ -809,7 +813,8 @@ const StatGroup<System> STATE = {
              if (s.bare()) return;
              ojson rows = ojson::array();
              for (unsigned c = 0; c < s.machine().nr_cpus(); c++)
-                 rows.push_back(PERCPU.object({c, s.kernel().spaces, s.machine().mmu(c)}));
+                 rows.push_back(PERCPU.object(
+                     {c, s.kernel().spaces, s.machine().mmu(c), s.machine().config().cpu_mhz}));
              o["percpu"] = rows;
          }},
         {"cpus", Unit::none, "", "bare machines: a row per CPU (below)",

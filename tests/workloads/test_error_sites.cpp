@@ -171,7 +171,7 @@ std::vector<Entry> entries() {
         {"machine not an object", R"({"mmemu_scenario": 1, "machine": 5, "events": []})",
          "/machine", "expected an object, got the number 5"},
         {"machine unknown field", machine(MEM + R"(, "ram": 1)"), "/machine/ram",
-         "unknown field (expected one of: arch, memory, cpus, numa, mmu)"},
+         "unknown field (expected one of: arch, memory, cpus, cpu_mhz, numa, mmu)"},
         {"arch not a string", machine(MEM + R"(, "arch": 64)"), "/machine/arch",
          "expected a string, got the number 64"},
         {"arch unknown", machine(MEM + R"(, "arch": "arm64")"), "/machine/arch",
@@ -483,7 +483,8 @@ std::vector<Entry> entries() {
         {"--set of an unknown field, escaped",
          kern(""),
          "/machine/a~1b",
-         "unknown field (expected one of: arch, memory, cpus, numa, mmu) (the value given with "
+         "unknown field (expected one of: arch, memory, cpus, cpu_mhz, numa, mmu) (the value given "
+         "with "
          "--set)",
          ONE,
          {"machine.a/b=1"},
@@ -506,15 +507,15 @@ std::vector<Entry> entries() {
         {"op not a string", kern(R"({"op": 1})"), "/events/0/op",
          "expected a string, got the number 1"},
         {"unknown op in a kernel scenario", kern(R"({"op": "frobnicate"})"), "/events/0/op",
-         R"(unknown event "frobnicate" (expected checkpoint, alloc_pages, free_pages, kmem_cache_create, kmem_cache_alloc, kmem_cache_free, kmem_cache_shrink, kmem_cache_destroy, kmalloc, kfree, write_object, drain_pages, spawn, fork, exit, clone_thread, exec, wait, mmap, munmap, brk, madvise, mprotect, mlock, munlock, mlockall, munlockall, mremap, pagemap, write, read or touch))"},
+         R"(unknown event "frobnicate" (expected checkpoint, run, alloc_pages, free_pages, kmem_cache_create, kmem_cache_alloc, kmem_cache_free, kmem_cache_shrink, kmem_cache_destroy, kmalloc, kfree, write_object, drain_pages, spawn, fork, exit, clone_thread, exec, wait, mmap, munmap, brk, madvise, mprotect, mlock, munlock, mlockall, munlockall, mremap, pagemap, write, read or touch))"},
         {"unknown op in a bare scenario", bare(R"({"op": "frobnicate"})"), "/events/0/op",
-         R"(unknown bare-machine event "frobnicate" (expected checkpoint, set_cr, wrmsr, set_rflags, wrpkru, write_phys, expect_phys, access, invlpg, invpcid, load_gdt, lgdt or load_segment))"},
+         R"(unknown bare-machine event "frobnicate" (expected checkpoint, run, set_cr, wrmsr, set_rflags, wrpkru, write_phys, expect_phys, access, invlpg, invpcid, load_gdt, lgdt or load_segment))"},
         {"bare op in a kernel scenario", kern(R"({"op": "set_cr", "cr": 0, "value": 0})"),
          "/events/0/op",
          R"("set_cr" is a bare-machine op ("mode": "bare"): in a kernel scenario the kernel owns the control registers)"},
         {"kernel op in a bare scenario", bare(R"({"op": "kmalloc", "id": "a", "size": 8})"),
          "/events/0/op",
-         R"(unknown bare-machine event "kmalloc": it needs a kernel (remove "mode": "bare"; expected checkpoint, set_cr)"},
+         R"(unknown bare-machine event "kmalloc": it needs a kernel (remove "mode": "bare"; expected checkpoint, run, set_cr)"},
 
         // ---- ops_process.cpp ----
         {"process never spawned", kern(R"({"op": "exit", "process": "p"})"), "/events/0/process",
@@ -829,7 +830,8 @@ std::vector<Entry> entries() {
         {"set_cr cr missing", bare(R"({"op": "set_cr", "value": 0})"), "/events/0/cr", REQ_INT},
         {"set_cr cr 5", bare(R"({"op": "set_cr", "cr": 5, "value": 0})"), "/events/0/cr",
          "expected an integer from 0 to 4, got 5"},
-        {"set_cr cr 1", bare(R"({"op": "set_cr", "cr": 1, "value": 0})"), "/events/0/cr", "expected 0, 3 or 4 (CR2 is written by page faults; CR1 does not exist)"},
+        {"set_cr cr 1", bare(R"({"op": "set_cr", "cr": 1, "value": 0})"), "/events/0/cr",
+         "expected 0, 3 or 4 (CR2 is written by page faults; CR1 does not exist)"},
         {"set_cr cr 2", bare(R"({"op": "set_cr", "cr": 2, "value": 0})"), "/events/0/cr",
          "expected 0, 3 or 4 (CR2 is written by page faults; CR1 does not exist)"},
         {"set_cr value missing", bare(R"({"op": "set_cr", "cr": 0})"), "/events/0/value", REQ_NUM},

@@ -139,6 +139,7 @@ std::map<std::string, Probe> probes() {
     p["kfree"] = {j(R"({"op": "kfree", "id": "k"})"), {}};
     p["write_object"] = {j(R"({"op": "write_object", "id": "k", "length": 8, "byte": 0})"), {}};
     p["drain_pages"] = {j(R"({"op": "drain_pages"})"), {}};
+    p["run"] = {j(R"({"op": "run", "ms": 5})"), {}};
     p["spawn"] = {j(R"({"op": "spawn", "process": "n"})"), {}};
     p["exit"] = {j(R"({"op": "exit", "process": "q"})"), {}};
     p["fork"] = {j(R"({"op": "fork", "process": "p", "child": "c"})"), {}};

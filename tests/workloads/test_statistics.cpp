@@ -432,3 +432,46 @@ TEST_CASE("statistics: the OOM example's victims and points, worked by hand",
     for (int i = 1; i <= 3; i++) CHECK(after["processes"][i]["exit"] == "SIGKILL (the OOM killer)");
     CHECK(d["final"]["vmstat"]["nr_anon_pages"] == 0);
 }
+
+TEST_CASE("statistics: the kernel paths' cycle costs and virtual time, worked by hand",
+          "[workloads][process][time]") {
+    // The MMU's own costs are zeroed so that only the kernel paths count, each a distinct power
+    // of ten (with pte_copy 3), on a 1000 MHz clock.
+    const char* sc = R"({"mmemu_scenario": 1,
+      "machine": {"arch": "x86_64", "memory": "256MiB", "cpus": 2, "cpu_mhz": 1000,
+        "mmu": {"costs": {"l1_tlb_hit": 0, "stlb_hit": 0, "walk_mem_ref": 0, "psc_hit": 0,
+          "ad_writeback": 0, "fault_delivery": 0, "invlpg": 0, "invpcid": 0, "mov_cr3": 0,
+          "mov_cr4": 0, "mov_cr0": 0, "syscall": 1, "fault_handling": 10, "clear_page": 100,
+          "copy_page": 1000, "context_switch": 10000, "ipi_send": 100000,
+          "ipi_receive": 1000000, "pte_copy": 3}}},
+      "events": [
+        {"op": "spawn", "process": "p"},
+        {"op": "mmap", "process": "p", "region": "r", "length": "16KiB"},
+        {"op": "write", "process": "p", "region": "r", "byte": 1},
+        {"op": "fork", "process": "p", "child": "c", "cpu": 1},
+        {"op": "write", "process": "c", "region": "r", "length": "4KiB", "byte": 2},
+        {"op": "clone_thread", "process": "p", "thread": "t", "cpu": 1},
+        {"op": "read", "process": "t", "region": "r", "offset": "4KiB", "length": "4KiB"},
+        {"op": "munmap", "process": "p", "region": "r", "offset": "4KiB", "length": "4KiB"},
+        {"op": "checkpoint", "name": "before"},
+        {"op": "run", "ms": 1},
+        {"op": "checkpoint", "name": "after"}
+      ]})";
+    const ojson d = run_scenario("time.json", sc);
+    // CPU 0: spawn loads the stack's top page (a fault 10, zeroed 100, the file bytes copied
+    // 1000); mmap switches to p (10000) and is a syscall (1); 4 write faults (4 x 110); fork is
+    // a syscall and copies 5 PTEs (1 + 15); clone is a syscall (1); munmap is a syscall (1) and
+    // sends one IPI to CPU 1, where the thread runs the mm (100000).
+    // CPU 1: the child made current (10000) and its COW fault (10 + 1000); the thread made
+    // current (10000), its read hits a present page; the IPI received (1000000).
+    const ojson& before = d["checkpoints"][0]["state"]["percpu"];
+    CHECK(before[0]["cycles"] == 1110 + 10001 + 440 + 16 + 1 + 100001);
+    CHECK(before[1]["cycles"] == 10000 + 1010 + 10000 + 1000000);
+    CHECK(before[1]["tlb_shootdowns"] == 1);
+    // run 1 ms: both CPUs to the later one's clock plus 1 000 000 cycles; time = cycles / MHz.
+    const ojson& after = d["checkpoints"][1]["state"]["percpu"];
+    const uint64_t t = 10000 + 1010 + 10000 + 1000000 + 1000000;
+    CHECK(after[0]["cycles"] == t);
+    CHECK(after[1]["cycles"] == t);
+    CHECK(after[0]["time_ns"] == t);
+}
