@@ -345,7 +345,7 @@ TEST_CASE("cli: a number a double cannot hold is an error in run, validate and e
     // `{"mmemu_scenario": 1, "machine": {"memory": ` is 44 characters: 1e400 is at column 45.
     const auto f =
         scenario("e400", R"({"mmemu_scenario": 1, "machine": {"memory": 1e400}, "events": []})");
-    for (const std::string cmd : {"run " + f, "validate " + f, "explain 0x1000 --scenario " + f})
+    for (const std::string& cmd : {"run " + f, "validate " + f, "explain 0x1000 --scenario " + f})
         require_bad(run(cmd), f + ":1:45: malformed JSON: expected a number a double can hold, got "
                                   "1e400");
     // Anywhere: deep inside an event too.

@@ -55,6 +55,12 @@ TEST_CASE("stress: a random process run matches its shadow, keeps every invarian
     auto rnd = [&](uint64_t n) { return n ? rng() % n : 0; };
     std::vector<Task> tasks;
     int names = 0;
+    // A fresh task name (built by appending: GCC 12 warns, wrongly, on "p" + std::string).
+    auto fresh = [&](const char* prefix) {
+        std::string n = prefix;
+        n += std::to_string(names++);
+        return n;
+    };
     auto run_on = [&](const Task& k) { as.set_current(k.t->cpu, k.t); };
     auto access = [&](const Task& k, uint64_t a, bool write, uint8_t& v) {
         run_on(k);
@@ -77,7 +83,7 @@ TEST_CASE("stress: a random process run matches its shadow, keeps every invarian
     for (int step = 0; step < 6000; step++) {
         const unsigned op = unsigned(rnd(100));
         if (tasks.empty() || op < 4) { // spawn
-            task_struct* t = as.task_create("p" + std::to_string(names++), unsigned(rnd(2)));
+            task_struct* t = as.task_create(fresh("p"), unsigned(rnd(2)));
             REQUIRE(t);
             REQUIRE(as.exec_layout(t, {}, uint64_t(step)) == 0);
             tasks.push_back({t, std::make_shared<Shadow>()});
@@ -176,13 +182,12 @@ TEST_CASE("stress: a random process run matches its shadow, keeps every invarian
                 REQUIRE(as.do_munlock(mm, it->first, it->second.first * P, k.t->cpu) == 0);
         } else if (op < 89) { // fork
             int err = 0;
-            task_struct* c = as.do_fork(k.t, "p" + std::to_string(names++), unsigned(rnd(2)), err);
+            task_struct* c = as.do_fork(k.t, fresh("p"), unsigned(rnd(2)), err);
             REQUIRE(c);
             tasks.push_back({c, std::make_shared<Shadow>(s)});
         } else if (op < 93) { // a thread
             int err = 0;
-            task_struct* c =
-                as.clone_thread(k.t, "t" + std::to_string(names++), unsigned(rnd(2)), err);
+            task_struct* c = as.clone_thread(k.t, fresh("t"), unsigned(rnd(2)), err);
             REQUIRE(c);
             tasks.push_back({c, k.sh});
         } else if (op < 94) { // exec
