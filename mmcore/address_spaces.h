@@ -59,9 +59,6 @@ static_assert(MADV_FREE == 8);
 // RLIMIT_MEMLOCK's default (8 MiB), in pages: processes have no CAP_IPC_LOCK.
 inline constexpr uint64_t RLIMIT_MEMLOCK_PAGES = (uint64_t{8} << 20) >> 12;
 
-// vm.max_map_count's default (DEFAULT_MAX_MAP_COUNT).
-inline constexpr uint64_t MAX_MAP_COUNT = 65530;
-
 // si_code of a SIGSEGV (include/uapi/asm-generic/siginfo.h).
 inline constexpr int SEGV_MAPERR = 1, SEGV_ACCERR = 2;
 
@@ -291,6 +288,7 @@ public:
     Pfn zero_pfn() const { return zero_pfn_; }
     PhysAddr swapper_pg_dir() const { return swapper_pg_dir_; }
     uint64_t task_size() const { return task_size_; }
+    uint64_t max_map_count() const { return cfg_.max_map_count; } // vm.max_map_count
     const MmVmstat& vmstat() const { return vmstat_; }
     const MmemuFaultCounts& fault_counts() const { return counts_; }
     uint64_t kernel_oops() const { return kernel_oops_; }

@@ -30,6 +30,8 @@ struct KernelConfig {
     bool pcp_enabled = true;
     uint32_t percpu_pagelist_high_fraction = 0; // vm.percpu_pagelist_high_fraction, 0 = auto
     SlabDebug slab_debug = SlabDebug::flags;
+    // vm.max_map_count (DEFAULT_MAX_MAP_COUNT: USHRT_MAX - 5).
+    uint64_t max_map_count = 65530;
 };
 
 } // namespace mmemu

@@ -222,7 +222,7 @@ int64_t AddressSpaces::do_mmap(mm_struct* mm, uint64_t addr, uint64_t len, unsig
     }
     const uint64_t plen = (len + PAGE_SIZE - 1) & PAGE_MASK;
     if (!plen) return -ENOMEM;
-    if (mm->map_count > MAX_MAP_COUNT) return -ENOMEM;
+    if (mm->map_count > max_map_count()) return -ENOMEM;
     int err = 0;
     addr = get_unmapped_area(mm, addr, plen, flags, err);
     if (err) return err;
@@ -363,7 +363,7 @@ int AddressSpaces::do_vmi_align_munmap(mm_struct* mm, vm_area_struct* vma, uint6
     const unsigned cpu = node_cpu_;
     // vms_gather_munmap_vmas(): split the first and last VMA where the range cuts them.
     if (start > vma->vm_start) {
-        if (end < vma->vm_end && mm->map_count >= MAX_MAP_COUNT) return -ENOMEM;
+        if (end < vma->vm_end && mm->map_count >= max_map_count()) return -ENOMEM;
         if (const int e = split_vma(mm, vma, start, true); e) return e;
     }
     std::vector<vm_area_struct*> gone;
@@ -425,7 +425,7 @@ uint64_t AddressSpaces::sys_brk(mm_struct* mm, uint64_t brk, unsigned cpu) {
         }
         return brk;
     }
-    if (mm->map_count > MAX_MAP_COUNT) return origbrk;
+    if (mm->map_count > max_map_count()) return origbrk;
     // check_brk_limits() -> mlock_future_ok() for a heap mlockall(MCL_FUTURE) locks.
     if ((mm->def_flags & VM_LOCKED) &&
         mm->locked_vm + ((newbrk - oldbrk) >> PAGE_SHIFT) > RLIMIT_MEMLOCK_PAGES)

@@ -89,11 +89,11 @@ vm_area_struct* AddressSpaces::vma_modify_flags(mm_struct* mm, vm_area_struct* v
     }
     // No merge: split_vma() at the edges (each refused at vm.max_map_count).
     if (start > vma->vm_start) {
-        if (mm->map_count >= MAX_MAP_COUNT) return err = -ENOMEM, nullptr;
+        if (mm->map_count >= max_map_count()) return err = -ENOMEM, nullptr;
         if (const int e = split_vma(mm, vma, start, true); e) return err = e, nullptr;
     }
     if (end < vma->vm_end) {
-        if (mm->map_count >= MAX_MAP_COUNT) return err = -ENOMEM, nullptr;
+        if (mm->map_count >= max_map_count()) return err = -ENOMEM, nullptr;
         if (const int e = split_vma(mm, vma, end, false); e) return err = e, nullptr;
     }
     return vma;

@@ -152,7 +152,7 @@ uint64_t AddressSpaces::move_page_tables(mm_struct* mm, uint64_t old_addr, uint6
 int64_t AddressSpaces::move_vma(mm_struct* mm, vm_area_struct* vma, uint64_t addr, uint64_t old_len,
                                 uint64_t new_addr, uint64_t new_len, unsigned flags) {
     // prep_move_vma(): room for the copy and a split of the source.
-    if (mm->map_count + 2 > MAX_MAP_COUNT) return -ENOMEM;
+    if (mm->map_count + 2 > max_map_count()) return -ENOMEM;
     // vrm_calc_charge(): an accounted VMA is charged the growth (the whole new length with
     // MREMAP_DONTUNMAP); overcommit mode 0 refuses more than RAM.
     if (vma->vm_flags & VM_ACCOUNT) {
@@ -305,7 +305,7 @@ int64_t AddressSpaces::do_mremap(mm_struct* mm, uint64_t addr, uint64_t old_len,
         if (addr + old_len > new_addr && new_addr + new_len > addr) return -EINVAL; // overlap
     }
     // check_map_count_against_split_early(): room for two splits before the move's two.
-    if (mm->map_count + 4 > MAX_MAP_COUNT) return -ENOMEM;
+    if (mm->map_count + 4 > max_map_count()) return -ENOMEM;
     lru_add_drain(cpu);
     int64_t res = 0;
     bool populate = false;

@@ -334,7 +334,9 @@ void parse_kernel(Checker& ck, const json& k, const MachineConfig& mc, bool memo
     ck.only(k, path,
             {"min_free_kbytes", "watermark_scale_factor", "lowmem_reserve_ratio", "kernelcore",
              "movablecore", "vmsplit", "kernel_image", "pcp", "percpu_pagelist_high_fraction",
-             "slab_debug"});
+             "slab_debug", "max_map_count"});
+    if (auto v = ck.integer(k, path, "max_map_count", 0, INT32_MAX, 65530))
+        c.max_map_count = uint64_t(*v);
     if (k.contains("min_free_kbytes"))
         if (auto v = ck.integer(k, path, "min_free_kbytes", 0, 1 << 30, std::nullopt))
             c.min_free_kbytes = uint64_t(*v);

@@ -197,3 +197,29 @@ TEST_CASE("mremap: grow blocked, moved by whole PMDs, grown and shrunk in place,
     CHECK(p.as.do_mremap(mm, 0x10000000, 2 << 20, 4 << 20, MREMAP_MAYMOVE, 0, 0) == -EFAULT);
     CHECK(p.b.k.audit({}) == "");
 }
+
+TEST_CASE("vm.max_map_count: mmap beyond it and a split that would pass it fail with ENOMEM",
+          "[process][mmap]") {
+    KernelConfig kc;
+    kc.max_map_count = 5;
+    Booted b{machine(Arch::x86_64, 256 * MiB), kc};
+    AddressSpaces& as = b.k.spaces;
+    task_struct* t = as.task_create("p", 0);
+    REQUIRE(t);
+    mm_struct* mm = t->mm;
+    // Alternating protections so that no two neighbours merge: the check is map_count >
+    // max_map_count before the new VMA (do_mmap), so counts 0 to 5 may still map: 6 VMAs.
+    std::vector<uint64_t> at;
+    for (int i = 0; i < 6; i++) {
+        const int64_t a = as.do_mmap(mm, 0, 2 * P, i % 2 ? PROT_READ : RW, ANON, 0);
+        REQUIRE(a > 0);
+        at.push_back(uint64_t(a));
+    }
+    CHECK(mm->map_count == 6);
+    CHECK(as.do_mmap(mm, 0, P, RW, ANON, 0) == -ENOMEM);
+    // Splitting needs map_count < max_map_count (__split_vma): refused, nothing changes.
+    CHECK(as.do_mprotect(mm, at[0], P, PROT_READ, 0) == -ENOMEM);
+    CHECK(mm->map_count == 6);
+    as.task_exit(t, "exit");
+    CHECK(b.k.audit({}) == "");
+}

@@ -346,7 +346,7 @@ std::vector<Entry> entries() {
         {"kernel unknown field", kcfg(R"("swappiness": 60)"), "/kernel/swappiness",
          "unknown field (expected one of: min_free_kbytes, watermark_scale_factor, "
          "lowmem_reserve_ratio, kernelcore, movablecore, vmsplit, kernel_image, pcp, "
-         "percpu_pagelist_high_fraction, slab_debug)"},
+         "percpu_pagelist_high_fraction, slab_debug, max_map_count)"},
         {"min_free_kbytes negative", kcfg(R"("min_free_kbytes": -1)"), "/kernel/min_free_kbytes",
          "expected an integer from 0 to 1073741824, got -1"},
         {"min_free_kbytes not an integer", kcfg(R"("min_free_kbytes": "64")"),
