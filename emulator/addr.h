@@ -13,6 +13,10 @@ namespace mmemu {
 inline constexpr unsigned PAGE_SHIFT = 12;
 inline constexpr uint64_t PAGE_SIZE = uint64_t{1} << PAGE_SHIFT;
 inline constexpr uint64_t PAGE_MASK = ~(PAGE_SIZE - 1);
+// PAGE_ALIGN(): up to the next page boundary, wrapping past 2^64 as the kernel's does.
+inline constexpr uint64_t PAGE_ALIGN(uint64_t v) {
+    return (v + PAGE_SIZE - 1) & PAGE_MASK;
+}
 
 // A page frame number.
 struct Pfn {

@@ -12,9 +12,6 @@ namespace mmemu {
 namespace {
 constexpr uint64_t ELF_TEXT_START = 0x400000;  // binutils' default for x86_64 non-PIE
 constexpr uint64_t STACK_TOP = 0x7ffffffff000; // STACK_TOP = TASK_SIZE_LOW, 4-level
-constexpr uint64_t page_align(uint64_t v) {
-    return (v + PAGE_SIZE - 1) & PAGE_MASK;
-}
 // splitmix64: the content stream of the loaded pages (deterministic for a seed).
 uint64_t mix(uint64_t x) {
     x += 0x9e3779b97f4a7c15ull;
@@ -47,27 +44,27 @@ int AddressSpaces::exec_layout(task_struct* t, const ExecLayout& l, uint64_t con
     uint64_t at = ELF_TEXT_START;
     mm->start_code = mm->end_code = at;
     if (l.code) {
-        const int64_t r = do_mmap(mm, at, page_align(l.code), PROT_READ | PROT_EXEC, fixed, cpu);
+        const int64_t r = do_mmap(mm, at, PAGE_ALIGN(l.code), PROT_READ | PROT_EXEC, fixed, cpu);
         if (r < 0) return int(r);
-        if (!load_pages(mm, at, at + page_align(l.code), content_seed, cpu)) return -ENOMEM;
+        if (!load_pages(mm, at, at + PAGE_ALIGN(l.code), content_seed, cpu)) return -ENOMEM;
         mm->end_code = at + l.code;
-        at += page_align(l.code);
+        at += PAGE_ALIGN(l.code);
     }
     // Data and bss: one private writable anonymous VMA here (two VMAs in Linux, where data is
     // a file mapping); the data part loaded, the bss part demand-zero.
     mm->start_data = at;
     mm->end_data = at + l.data;
-    const uint64_t rw = page_align(l.data + l.bss);
+    const uint64_t rw = PAGE_ALIGN(l.data + l.bss);
     if (rw) {
         const int64_t r = do_mmap(mm, at, rw, PROT_READ | PROT_WRITE, fixed, cpu);
         if (r < 0) return int(r);
-        if (!load_pages(mm, at, at + page_align(l.data), content_seed + 1, cpu)) return -ENOMEM;
+        if (!load_pages(mm, at, at + PAGE_ALIGN(l.data), content_seed + 1, cpu)) return -ENOMEM;
     }
     // start_brk = brk = ELF_PAGEALIGN(end of bss), no gap with ASLR off.
     mm->start_brk = mm->brk = at + rw;
     // The stack: create_init_stack_vma() then setup_arg_pages() leave [STACK_TOP - size,
     // STACK_TOP) with VM_STACK_FLAGS; the top page holds argv and envp.
-    const uint64_t stack = page_align(l.stack);
+    const uint64_t stack = PAGE_ALIGN(l.stack);
     const int64_t r =
         do_mmap(mm, STACK_TOP - stack, stack, PROT_READ | PROT_WRITE, fixed | MAP_GROWSDOWN, cpu);
     if (r < 0) return int(r);

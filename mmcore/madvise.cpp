@@ -89,7 +89,7 @@ int AddressSpaces::do_madvise(mm_struct* mm, uint64_t start, uint64_t len, int b
     case MADV_WILLNEED: break;
     default: return -EINVAL;
     }
-    const uint64_t plen = (len + PAGE_SIZE - 1) & PAGE_MASK;
+    const uint64_t plen = PAGE_ALIGN(len);
     if (plen < len) return -EINVAL;
     const uint64_t end = start + plen;
     if (end < start) return -EINVAL;

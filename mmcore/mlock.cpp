@@ -10,10 +10,6 @@
 
 namespace mmemu {
 
-namespace {
-constexpr vm_flags_t VM_LOCKED_MASK = VM_LOCKED | VM_LOCKONFAULT;
-} // namespace
-
 // __mm_populate(): fault in every page of [start, end) VMA by VMA, as get_user_pages does
 // (populate_vma_page_range): a write fault for private writable memory (FOLL_WRITE breaks COW),
 // a read fault otherwise (the zero page); VM_LOCKONFAULT VMAs are skipped, VM_IO / VM_PFNMAP
@@ -96,7 +92,7 @@ int AddressSpaces::do_mlock(mm_struct* mm, uint64_t start, uint64_t len, bool on
     node_cpu_ = cpu;
     // PAGE_ALIGN(len + offset_in_page(start)), wrapping as the kernel's unsigned long does (a
     // length that wraps to 0 locks nothing and succeeds).
-    len = (len + (start & ~PAGE_MASK) + PAGE_SIZE - 1) & PAGE_MASK;
+    len = PAGE_ALIGN(len + (start & ~PAGE_MASK));
     start &= PAGE_MASK;
     uint64_t locked = (len >> PAGE_SHIFT) + mm->locked_vm;
     if (locked > RLIMIT_MEMLOCK_PAGES) {
@@ -117,7 +113,7 @@ int AddressSpaces::do_mlock(mm_struct* mm, uint64_t start, uint64_t len, bool on
 
 int AddressSpaces::do_munlock(mm_struct* mm, uint64_t start, uint64_t len, unsigned cpu) {
     node_cpu_ = cpu;
-    len = (len + (start & ~PAGE_MASK) + PAGE_SIZE - 1) & PAGE_MASK;
+    len = PAGE_ALIGN(len + (start & ~PAGE_MASK));
     return apply_vma_lock_flags(mm, start & PAGE_MASK, len, 0);
 }
 

@@ -42,6 +42,7 @@ inline constexpr vm_flags_t VM_DONTDUMP = 0x4000000;
 inline constexpr vm_flags_t VM_MIXEDMAP = 0x10000000;
 inline constexpr vm_flags_t VM_MERGEABLE = 0x80000000;
 inline constexpr vm_flags_t VM_ACCESS_FLAGS = VM_READ | VM_WRITE | VM_EXEC;
+inline constexpr vm_flags_t VM_LOCKED_MASK = VM_LOCKED | VM_LOCKONFAULT;
 // VM_SPECIAL: mappings that never merge (include/linux/mm.h).
 inline constexpr vm_flags_t VM_SPECIAL = VM_IO | VM_DONTEXPAND | VM_PFNMAP | VM_MIXEDMAP;
 // VM_STACK (x86: VM_GROWSDOWN) and VM_STACK_FLAGS = VM_STACK | VM_STACK_DEFAULT_FLAGS |

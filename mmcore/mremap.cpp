@@ -13,14 +13,6 @@ namespace mmemu {
 
 static_assert(MREMAP_MAYMOVE == 1 && MREMAP_FIXED == 2 && MREMAP_DONTUNMAP == 4);
 
-namespace {
-constexpr vm_flags_t VM_LOCKED_MASK = VM_LOCKED | VM_LOCKONFAULT;
-
-uint64_t page_align(uint64_t len) {
-    return (len + PAGE_SIZE - 1) & PAGE_MASK; // wraps as the kernel's PAGE_ALIGN does
-}
-} // namespace
-
 // vma_lookup(): the VMA that contains addr.
 vm_area_struct* AddressSpaces::vma_lookup(const mm_struct* mm, uint64_t addr) const {
     vm_area_struct* v = find_vma(mm, addr);
@@ -291,8 +283,8 @@ int64_t AddressSpaces::mremap_one(mm_struct* mm, uint64_t addr, uint64_t old_len
 int64_t AddressSpaces::do_mremap(mm_struct* mm, uint64_t addr, uint64_t old_len, uint64_t new_len,
                                  unsigned flags, uint64_t new_addr, unsigned cpu) {
     node_cpu_ = cpu;
-    old_len = page_align(old_len);
-    new_len = page_align(new_len);
+    old_len = PAGE_ALIGN(old_len);
+    new_len = PAGE_ALIGN(new_len);
     // check_mremap_params()
     if (flags & ~unsigned(MREMAP_FIXED | MREMAP_MAYMOVE | MREMAP_DONTUNMAP)) return -EINVAL;
     if (addr & ~PAGE_MASK) return -EINVAL;

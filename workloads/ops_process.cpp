@@ -16,8 +16,9 @@ namespace mmemu {
 
 namespace {
 
+// A static bound on a region's bytes: PAGE_ALIGN, but saturating instead of wrapping.
 uint64_t page_align(uint64_t len) {
-    return len > UINT64_MAX - (PAGE_SIZE - 1) ? PAGE_MASK : (len + PAGE_SIZE - 1) & PAGE_MASK;
+    return len > UINT64_MAX - (PAGE_SIZE - 1) ? PAGE_MASK : PAGE_ALIGN(len);
 }
 
 // Bounds that keep a scenario's run time finite: one event moves at most 1 TiB, a scenario at
@@ -26,6 +27,15 @@ constexpr uint64_t MAX_EVENT_BYTES = uint64_t{1} << 40;
 constexpr uint64_t MAX_SCENARIO_BYTES = uint64_t{4} << 40;
 constexpr size_t MAX_PROCESSES = 1 << 16;
 
+// The image sizes of spawn and exec.
+const FieldSpec F_CODE{
+    "code", FieldKind::size, false, 0, 0, {}, "text bytes at 0x400000, loaded (default 0)"};
+const FieldSpec F_DATA{
+    "data", FieldKind::size, false, 0, 0, {}, "data bytes after the text, loaded"};
+const FieldSpec F_BSS{
+    "bss", FieldKind::size, false, 0, 0, {}, "bss bytes after the data, demand-zero"};
+const FieldSpec F_STACK{
+    "stack", FieldKind::size, false, 0, 0, {}, "stack bytes below STACK_TOP (132 KiB)"};
 const FieldSpec F_PROCESS{"process", FieldKind::string, true, 0, 0, {}, "the process's name"};
 const FieldSpec F_REGION{"region", FieldKind::string, true, 0, 0, {}, "a region's name"};
 const FieldSpec F_OFFSET{"offset", FieldKind::size, false, 0, 0, {}, "from the region's start"};
@@ -247,7 +257,7 @@ void set_exec_regions(RunContext& cx, const mm_struct* mm, const AddressSpaces::
     auto& r = cx.procs->regions;
     r[slots[0]] = {mm->start_code, mm->start_data - mm->start_code, l.code != 0};
     r[slots[1]] = {mm->start_data, mm->start_brk - mm->start_data, mm->start_brk != mm->start_data};
-    const uint64_t stack = (l.stack + PAGE_SIZE - 1) & PAGE_MASK;
+    const uint64_t stack = PAGE_ALIGN(l.stack);
     r[slots[2]] = {0x7ffffffff000 - stack, stack, true};
 }
 
@@ -546,7 +556,7 @@ struct Mmap final : Op {
                                        std::string("mmap: ") + errno_name(r));
             return;
         }
-        reg = {uint64_t(r), (length + PAGE_SIZE - 1) & PAGE_MASK, true};
+        reg = {uint64_t(r), PAGE_ALIGN(length), true};
     }
 };
 
@@ -654,7 +664,7 @@ struct Brk final : Op {
         if (got != want)
             cx.results.process_failure(event, name(), proc_name(cx, slot),
                                        "brk: refused, the break stays at " + hex(got));
-        const uint64_t end = (mm->brk + PAGE_SIZE - 1) & PAGE_MASK;
+        const uint64_t end = PAGE_ALIGN(mm->brk);
         cx.procs->regions[region] = {mm->start_brk, end - mm->start_brk, end > mm->start_brk};
     }
 };
@@ -808,8 +818,7 @@ struct Mremap final : RegionOp {
                                        std::string("mremap: ") + errno_name(r));
             return;
         }
-        cx.procs->regions[new_region] = {uint64_t(r), (new_length + PAGE_SIZE - 1) & PAGE_MASK,
-                                         true};
+        cx.procs->regions[new_region] = {uint64_t(r), PAGE_ALIGN(new_length), true};
     }
 };
 
@@ -998,10 +1007,10 @@ const std::vector<OpSpec>& process_op_specs() {
          OpMode::kernel,
          {F_PROCESS,
           {"cpu", FieldKind::integer, false, 0, 63, {}, "the CPU the process runs on (default 0)"},
-          {"code", FieldKind::size, false, 0, 0, {}, "text bytes at 0x400000, loaded (default 0)"},
-          {"data", FieldKind::size, false, 0, 0, {}, "data bytes after the text, loaded"},
-          {"bss", FieldKind::size, false, 0, 0, {}, "bss bytes after the data, demand-zero"},
-          {"stack", FieldKind::size, false, 0, 0, {}, "stack bytes below STACK_TOP (132 KiB)"},
+          F_CODE,
+          F_DATA,
+          F_BSS,
+          F_STACK,
           {"oom_score_adj",
            FieldKind::integer,
            false,
@@ -1032,11 +1041,7 @@ const std::vector<OpSpec>& process_op_specs() {
          "clone(CLONE_VM | CLONE_THREAD ...): a thread sharing the process's memory and regions"},
         {"exec",
          OpMode::kernel,
-         {F_PROCESS,
-          {"code", FieldKind::size, false, 0, 0, {}, "text bytes at 0x400000, loaded (default 0)"},
-          {"data", FieldKind::size, false, 0, 0, {}, "data bytes after the text, loaded"},
-          {"bss", FieldKind::size, false, 0, 0, {}, "bss bytes after the data, demand-zero"},
-          {"stack", FieldKind::size, false, 0, 0, {}, "stack bytes below STACK_TOP (132 KiB)"}},
+         {F_PROCESS, F_CODE, F_DATA, F_BSS, F_STACK},
          parse_exec,
          "execve(2) of a new image: the threads end, a new address space replaces the old"},
         {"wait",

@@ -714,7 +714,7 @@ const StatGroup<PercpuRow> PERCPU = {
              "its cycle counter: translations and the kernel paths it ran (docs/cpu-model.md)",
              r.mmu.cycles()),
         STAT("time_ns", ns, "", "its virtual time: cycles / machine.cpu_mhz",
-             r.mmu.cycles() * 1000 / r.mhz),
+             r.mmu.cycles() / r.mhz * 1000 + r.mmu.cycles() % r.mhz * 1000 / r.mhz),
         STAT("accesses", count, "", "translations requested", r.mmu.accesses()),
         STAT("walks", count, "", "page walks (TLB misses)", r.mmu.stats().walks),
         STAT("cr3_flushes", count, "", "MOV to CR3 that flushed the PCID's translations",

@@ -201,7 +201,8 @@ TEST_CASE("stress: a random process run matches its shadow, keeps every invarian
             drop();
         } else { // wait for any child
             if (!k.t->is_leader()) continue;
-            REQUIRE(as.do_wait(k.t, nullptr) >= -ECHILD);
+            const int r = as.do_wait(k.t, nullptr);
+            REQUIRE((r == -ECHILD || r >= 0));
         }
         if (step % 25 == 0) REQUIRE(b.k.audit({}) == "");
     }
