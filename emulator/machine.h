@@ -34,6 +34,9 @@ struct MachineConfig {
     CostModel costs;
     // The virtual clock: cycles per microsecond (a CPU's virtual time is its cycles / cpu_mhz).
     unsigned cpu_mhz = 3000;
+    // The CPU supports 5-level paging (CPUID.(EAX=07H,ECX=0):ECX.LA57): a booted x86_64 kernel
+    // then uses it, as Linux 6.16 and later always do on such a CPU.
+    bool la57 = false;
 };
 
 class Machine {

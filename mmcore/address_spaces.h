@@ -12,9 +12,10 @@
 //   mremap.cpp      mremap: resize in place, copy_vma + move_page_tables (mm/mremap.c)
 //   madvise.cpp     madvise, MADV_FREE's lazyfree batches (mm/madvise.c, mm/swap.c)
 //   oom_kill.cpp    out_of_memory(), oom_badness(), the victim's kill and reaping (mm/oom_kill.c)
-//   pgtable_64.cpp  the 4- and 5-level tables: pgd_alloc, the p?d_alloc walk, the direct map
-//
-// Only x86_64 with 4-level paging is built so far; init() says so for the other formats.
+//   pgtable.cpp     the tables of every format: pgd_alloc, the p?d_alloc walk, free_pgd_range
+//   pgtable_32.cpp  the 2-level and PAE boot tables: the lowmem direct map, the fixmap
+//   pgtable_64.cpp  the 4- and 5-level boot tables: the direct map
+//   highmem.cpp     kmap_local, clear_highpage, copy_user_highpage (mm/highmem.c)
 #pragma once
 
 #include <linux/mman.h>
@@ -146,7 +147,17 @@ struct MmemuFaultCounts {
     uint64_t oom_no_victim = 0;   // out_of_memory() calls with no process to kill (Linux panics)
     uint64_t tlb_flushes = 0;     // flushes the kernel asked for (pages or whole mm)
     uint64_t tlb_flush_pages = 0; // pages of those flushed one by one (INVLPG)
+    uint64_t kmap_local = 0;      // highmem frames the kernel mapped to reach their bytes
 };
+
+// The top of the 32-bit fixmap (__FIXADDR_TOP without reservetop=) and the fixmap index of the
+// first kmap_local slot: FIX_HOLE, FIX_DBGP_BASE, FIX_EARLYCON_MEM_BASE, FIX_APIC_BASE and the
+// MAX_IO_APICS (64 on X86_32) FIX_IO_APIC_BASE slots come first (arch/x86/include/asm/fixmap.h
+// for X86_32 with X86_LOCAL_APIC and X86_IO_APIC, without PROVIDE_OHCI1394_DMA_INIT).
+// KM_MAX_IDX slots per CPU (include/asm-generic/kmap_size.h, without DEBUG_KMAP_LOCAL).
+inline constexpr uint64_t FIXADDR_TOP_32 = 0xfffff000;
+inline constexpr unsigned FIX_KMAP_BEGIN = 4 + 64;
+inline constexpr unsigned KM_MAX_IDX = 16;
 
 // TLB_NR_DYN_ASIDS (arch/x86/include/asm/tlbflush.h): the ASID slots each CPU keeps.
 inline constexpr unsigned TLB_NR_DYN_ASIDS = 6;
@@ -167,7 +178,7 @@ struct cpu_tlbstate {
     uint64_t switch_flushes = 0;   // switch_mm() with need_flush (a new or stale ASID)
 };
 
-class AddressSpaces final : public MapleNodeSource, public OomKiller {
+class AddressSpaces final : public MapleNodeSource, public OomKiller, public Highmem {
 public:
     AddressSpaces(Machine& m, PageAllocator& pa, SlabAllocator& slab, const KernelConfig& cfg);
     ~AddressSpaces();
@@ -326,12 +337,41 @@ public:
     bool kills_pending() const { return kills_pending_; }
     void clear_kills_pending() { kills_pending_ = false; }
 
+    // ---- highmem (highmem.cpp) ----
+    // kmap_local_pfn(): the kernel address of a frame's bytes (page_address() for lowmem, a
+    // fixmap slot of this CPU for highmem) until kunmap_local().
+    uint64_t kmap_local_pfn(Pfn pfn, unsigned cpu);
+    void kunmap_local(uint64_t vaddr, unsigned cpu);
+    // Highmem: the page allocator's __GFP_ZERO of a highmem frame.
+    void clear_highpage(Pfn pfn, unsigned cpu) override;
+    // copy_user_highpage(): a COW copy, both frames kmapped.
+    void copy_user_highpage(Pfn to, Pfn from, unsigned cpu);
+    // The kernel's paging format and layout.
+    const PgtableFormat& format() const { return fmt_; }
+    uint64_t page_offset() const { return page_offset_; }
+    bool has_highmem() const { return max_low_pfn_ < max_pfn_; }
+
     // MapleNodeSource: the maple_node cache.
     SlabObj alloc_node() override;
     void free_node(SlabObj node) override;
 
 private:
-    // pgtable_64.cpp
+    // pgtable.cpp
+    pteval_t get_entry(PhysAddr e) const {
+        return fmt_.entry_bytes == 8 ? ram_.read_u64(e) : ram_.read_u32(e);
+    }
+    void set_entry(PhysAddr e, pteval_t v) {
+        if (fmt_.entry_bytes == 8)
+            ram_.write_u64(e, v);
+        else
+            ram_.write_u32(e, uint32_t(v));
+    }
+    PhysAddr entry_at(PhysAddr table, unsigned idx) const {
+        return PhysAddr{table.value + uint64_t{fmt_.entry_bytes} * idx};
+    }
+    static constexpr PhysAddr table_of(pteval_t e) { return PhysAddr{e & PTE_PFN_MASK}; }
+    uint64_t audit_tables(const mm_struct* mm, std::vector<OwnedFrames>& owned,
+                          const std::function<void(pteval_t)>& f) const;
     PhysAddr pgd_alloc(mm_struct* mm);
     void pgd_free(mm_struct* mm);
     std::optional<PhysAddr> alloc_pt_page(mm_struct* mm); // a zeroed page-table page
@@ -345,21 +385,30 @@ private:
     // The address of the PTE for addr if every table above it exists.
     std::optional<PhysAddr> pte_offset(const mm_struct* mm, uint64_t addr) const;
     // f(pte address, addr) for each page of [start, end) whose PTE table exists, a table at a
-    // time (the walk above the PTE level is done once per 2 MiB; absent tables are skipped).
+    // time (the walk above the PTE level is done once per PMD_SIZE; absent tables are skipped).
     template <class F>
     void for_each_pte(const mm_struct* mm, uint64_t start, uint64_t end, F&& f) const {
+        const uint64_t pmd_size = fmt_.pmd_size(), step = fmt_.entry_bytes;
         for (uint64_t a = start; a < end;) {
-            const uint64_t table_end = std::min(end, (a + PMD_SIZE) & ~(PMD_SIZE - 1));
+            const uint64_t table_end = std::min(end, (a + pmd_size) & ~(pmd_size - 1));
             if (const auto ptep = pte_offset(mm, a)) {
                 PhysAddr e = *ptep;
-                for (; a < table_end; a += PAGE_SIZE, e = PhysAddr{e.value + 8}) f(e, a);
+                for (; a < table_end; a += PAGE_SIZE, e = PhysAddr{e.value + step}) f(e, a);
             }
             a = table_end;
         }
     }
     void free_pgd_range(mm_struct* mm, uint64_t addr, uint64_t end, uint64_t floor,
                         uint64_t ceiling);
-    std::string build_direct_map(const BootLayout& layout);
+    // pgtable_32.cpp / pgtable_64.cpp: the format, swapper_pg_dir's kernel half, the process
+    // layout constants and every CPU's paging mode.
+    void pick_format_32(bool pae);
+    void pick_format_64(bool la57);
+    std::string paging_init_32(const BootLayout& layout);
+    std::string paging_init_64(const BootLayout& layout);
+    // highmem.cpp
+    uint64_t kmap_slot_vaddr(unsigned slot) const;
+    uint8_t* kmap_bytes(Pfn pfn);
     void free_level(mm_struct* mm, PhysAddr entry, int level, uint64_t addr, uint64_t end,
                     uint64_t floor, uint64_t ceiling);
 
@@ -408,7 +457,7 @@ private:
     // lru_add_drain(): this CPU's lru_lazyfree batch goes through (PG_swapbacked cleared).
     void lru_add_drain(unsigned cpu);
     void reclaim_empty_pte_tables(mm_struct* mm, uint64_t start, uint64_t end, bool flushed);
-    void clear_pmd(mm_struct* mm, uint64_t addr); // pgtable_64.cpp
+    void clear_pmd(mm_struct* mm, uint64_t addr); // pgtable.cpp
 
     // exec.cpp: fault in [start, end) of a VMA as a write and fill each page (a file read).
     bool load_pages(mm_struct* mm, uint64_t start, uint64_t end, uint64_t seed, unsigned cpu);
@@ -477,8 +526,18 @@ private:
     unsigned node_cpu_ = 0; // the CPU the tree operation in progress runs on
     Pfn zero_pfn_;
     PhysAddr swapper_pg_dir_;
-    uint64_t task_size_ = 0; // TASK_SIZE (TASK_SIZE_MAX on x86_64)
-    uint64_t mmap_base_ = 0; // the top-down base every mm gets (ASLR off)
+    PgtableFormat fmt_;
+    uint64_t page_offset_ = 0;               // PAGE_OFFSET: the direct map's start
+    unsigned kernel_pgd_boundary_ = 0;       // KERNEL_PGD_BOUNDARY: pgd_index(PAGE_OFFSET)
+    uint64_t max_low_pfn_ = 0, max_pfn_ = 0; // lowmem ends at max_low_pfn (highmem above)
+    uint64_t task_size_ = 0;                 // TASK_SIZE_MAX (PAGE_OFFSET on 32-bit)
+    uint64_t map_window_ = 0;                // DEFAULT_MAP_WINDOW: where mmap_base is computed from
+    uint64_t stack_top_ = 0;                 // STACK_TOP
+    uint64_t elf_text_start_ = 0;            // where exec loads a non-PIE binary's text
+    uint64_t mmap_base_ = 0;                 // the top-down base every mm gets (ASLR off)
+    PhysAddr kmap_pte_table_;                // the fixmap's PTE table (32-bit)
+    std::vector<unsigned> kmap_idx_;         // per CPU: kmap_local slots in use
+    bool need_flush_all_ = false;            // a PAE PDPTE was cleared: the next flush reloads CR3
     uint64_t last_mm_ctx_id_ = INIT_MM_CTX_ID;
     kmem_cache* task_cachep_ = nullptr;
     bool tearing_down_ = false;

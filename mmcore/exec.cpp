@@ -1,6 +1,6 @@
 // exec's address-space layout (fs/binfmt_elf.c: load_elf_binary, elf_load; fs/exec.c:
-// setup_arg_pages), Linux 6.18, for a static non-PIE x86_64 binary with ASLR off. Without a
-// page cache the text and data are anonymous memory filled at exec (Linux maps them from the
+// setup_arg_pages), Linux 6.18, for a static non-PIE binary (x86_64 or i386) with ASLR off. Without
+// a page cache the text and data are anonymous memory filled at exec (Linux maps them from the
 // file: RssFile there, RssAnon here; docs/model.md says how the numbers differ).
 #include <cstring>
 
@@ -10,8 +10,6 @@
 namespace mmemu {
 
 namespace {
-constexpr uint64_t ELF_TEXT_START = 0x400000;  // binutils' default for x86_64 non-PIE
-constexpr uint64_t STACK_TOP = 0x7ffffffff000; // STACK_TOP = TASK_SIZE_LOW, 4-level
 // splitmix64: the content stream of the loaded pages (deterministic for a seed).
 uint64_t mix(uint64_t x) {
     x += 0x9e3779b97f4a7c15ull;
@@ -26,12 +24,17 @@ bool AddressSpaces::load_pages(mm_struct* mm, uint64_t start, uint64_t end, uint
     for (uint64_t a = start; a < end; a += PAGE_SIZE) {
         vm_area_struct* vma = find_vma(mm, a);
         if (handle_mm_fault(mm, vma, a, true, cpu) != vm_fault::ok) return false;
-        uint8_t* f = ram_.frame(pte_pfn(lookup_pte(mm, a)));
-        charge(cpu, &CostModel::copy_page); // the file's bytes copied in
+        // The file's bytes copied in, through the kernel's mapping of the frame (a kmap_local
+        // slot for a highmem frame).
+        const Pfn pfn = pte_pfn(lookup_pte(mm, a));
+        const uint64_t kaddr = kmap_local_pfn(pfn, cpu);
+        uint8_t* f = kmap_bytes(pfn);
+        charge(cpu, &CostModel::copy_page);
         for (unsigned i = 0; i < PAGE_SIZE; i += 8) {
             const uint64_t v = mix(seed ^ (a + i));
             std::memcpy(f + i, &v, 8);
         }
+        kunmap_local(kaddr, cpu);
     }
     return true;
 }
@@ -41,7 +44,7 @@ int AddressSpaces::exec_layout(task_struct* t, const ExecLayout& l, uint64_t con
     const unsigned cpu = t->cpu;
     node_cpu_ = cpu;
     const unsigned fixed = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
-    uint64_t at = ELF_TEXT_START;
+    uint64_t at = elf_text_start_;
     mm->start_code = mm->end_code = at;
     if (l.code) {
         const int64_t r = do_mmap(mm, at, PAGE_ALIGN(l.code), PROT_READ | PROT_EXEC, fixed, cpu);
@@ -62,15 +65,15 @@ int AddressSpaces::exec_layout(task_struct* t, const ExecLayout& l, uint64_t con
     }
     // start_brk = brk = ELF_PAGEALIGN(end of bss), no gap with ASLR off.
     mm->start_brk = mm->brk = at + rw;
-    // The stack: create_init_stack_vma() then setup_arg_pages() leave [STACK_TOP - size,
-    // STACK_TOP) with VM_STACK_FLAGS; the top page holds argv and envp.
+    // The stack: create_init_stack_vma() then setup_arg_pages() leave [stack_top_ - size,
+    // stack_top_) with VM_STACK_FLAGS; the top page holds argv and envp.
     const uint64_t stack = PAGE_ALIGN(l.stack);
     const int64_t r =
-        do_mmap(mm, STACK_TOP - stack, stack, PROT_READ | PROT_WRITE, fixed | MAP_GROWSDOWN, cpu);
+        do_mmap(mm, stack_top_ - stack, stack, PROT_READ | PROT_WRITE, fixed | MAP_GROWSDOWN, cpu);
     if (r < 0) return int(r);
-    if (!load_pages(mm, STACK_TOP - PAGE_SIZE, STACK_TOP, content_seed + 2, cpu)) return -ENOMEM;
-    mm->start_stack = STACK_TOP - PAGE_SIZE;
-    mm->arg_start = mm->arg_end = mm->env_start = mm->env_end = STACK_TOP - PAGE_SIZE;
+    if (!load_pages(mm, stack_top_ - PAGE_SIZE, stack_top_, content_seed + 2, cpu)) return -ENOMEM;
+    mm->start_stack = stack_top_ - PAGE_SIZE;
+    mm->arg_start = mm->arg_end = mm->env_start = mm->env_end = stack_top_ - PAGE_SIZE;
     return 0;
 }
 

@@ -11,12 +11,13 @@
 namespace mmemu {
 
 namespace {
-// x86_64 with 4-level paging: TASK_SIZE_MAX = (1 << 47) - PAGE_SIZE, DEFAULT_MAP_WINDOW the same.
-constexpr uint64_t TASK_SIZE_MAX_4L = (uint64_t{1} << 47) - PAGE_SIZE;
 // mmap_base() (arch/x86/mm/mmap.c) with ASLR off and an 8 MiB RLIMIT_STACK: the gap
 // RLIMIT_STACK + stack_guard_gap (1 MiB) clamps to 128 MiB, so the base is
-// PAGE_ALIGN(TASK_SIZE - 128 MiB) = 0x7ffff7fff000 (linux-process-facts.md section 1).
+// PAGE_ALIGN(DEFAULT_MAP_WINDOW - 128 MiB): 0x7ffff7fff000 on x86_64, 0xb8000000 on i386 with
+// the 3G split (linux-process-facts.md section 1).
 constexpr uint64_t MIN_GAP = uint64_t{128} << 20;
+// NR_CPUS is at most 8 on X86_32 (arch/x86/Kconfig).
+constexpr unsigned NR_CPUS_32 = 8;
 constexpr uint64_t PHYSICAL_START = uint64_t{16} << 20; // CONFIG_PHYSICAL_START
 } // namespace
 
@@ -47,10 +48,16 @@ AddressSpaces::~AddressSpaces() {
 std::string AddressSpaces::init(const BootLayout& layout) {
     // The caches, in boot order: maple_tree_init() (start_kernel), fork_init() (task_struct),
     // proc_caches_init() (mm_struct, vm_area_struct via vma_state_init), anon_vma_init().
-    // Object sizes are those of Linux 6.18.44 on x86_64, as this machine's
-    // /sys/kernel/slab/<cache>/object_size gives them; alignments from the kernel's
-    // kmem_cache_create() calls (maple_node aligned to its size; SLAB_HWCACHE_ALIGN for
-    // task_struct, mm_struct and vm_area_struct).
+    // Alignments from the kernel's kmem_cache_create() calls (maple_node aligned to its size;
+    // SLAB_HWCACHE_ALIGN for task_struct, mm_struct and vm_area_struct). Object sizes:
+    //  - x86_64: Linux 6.18.44 as this machine's /sys/kernel/slab/<cache>/object_size gives them.
+    //  - i386 and PAE: no 6.18 i386 slabinfo is published; docs/dev/i386-slab-sizes.md works
+    //    them out from the struct definitions under i386 rules (mm_struct 832 + cpumask and
+    //    mm_cid bitmaps = 844, exact for its config; task_struct about 2176 + the FPU state of
+    //    an XSAVE+AVX CPU = 3136 on PAE, 64 bytes less without PAE's 8-byte kmap_ctrl PTEs), and
+    //    docs/dev/i386-pae-facts.md section 7 the small ones (vm_area_struct 76 + 4 with
+    //    ANON_VMA_NAME, + 4 more for PAE's 8-byte pgprot; anon_vma 52; anon_vma_chain 32;
+    //    maple_node 256 on every arch). They are estimates, and the docs say so.
     struct Want {
         const char* name;
         uint64_t size, align;
@@ -58,13 +65,23 @@ std::string AddressSpaces::init(const BootLayout& layout) {
         kmem_cache** out;
     };
     kmem_cache* task_cachep = nullptr;
+    const Arch arch = machine_.arch();
+    const bool is64 = arch == Arch::x86_64, pae = arch == Arch::pae;
     const Want caches[] = {
         {"maple_node", 256, 256, SLAB_PANIC, &maple_node_cache_},
-        {"task_struct", 5824, 64, SLAB_PANIC, &task_cachep},
-        {"mm_struct", 1568, 64, SLAB_HWCACHE_ALIGN | SLAB_PANIC, &mm_cachep_},
-        {"vm_area_struct", 192, 0, SLAB_HWCACHE_ALIGN | SLAB_PANIC, &vm_area_cachep_},
-        {"anon_vma", 96, 0, SLAB_PANIC, &anon_vma_cachep_},
-        {"anon_vma_chain", 64, 0, SLAB_PANIC, &anon_vma_chain_cachep_},
+        {"task_struct",
+         is64  ? 5824u
+         : pae ? 3136u
+               : 3072u,
+         64, SLAB_PANIC, &task_cachep},
+        {"mm_struct", is64 ? 1568u : 844u, 64, SLAB_HWCACHE_ALIGN | SLAB_PANIC, &mm_cachep_},
+        {"vm_area_struct",
+         is64  ? 192u
+         : pae ? 84u
+               : 80u,
+         0, SLAB_HWCACHE_ALIGN | SLAB_PANIC, &vm_area_cachep_},
+        {"anon_vma", is64 ? 96u : 52u, 0, SLAB_PANIC, &anon_vma_cachep_},
+        {"anon_vma_chain", is64 ? 64u : 32u, 0, SLAB_PANIC, &anon_vma_chain_cachep_},
     };
     for (const Want& w : caches) {
         std::string err;
@@ -72,11 +89,21 @@ std::string AddressSpaces::init(const BootLayout& layout) {
         if (!*w.out) return std::string("kmem_cache_create(") + w.name + "): " + err;
     }
     task_cachep_ = task_cachep;
-    if (machine_.arch() != Arch::x86_64) {
-        unsupported_ = "processes run on x86_64 only so far (the i386 and PAE page tables, the "
-                       "VMSPLIT layouts and highmem come later)";
+    const bool is32 = arch_is_32bit(machine_.arch());
+    if (is32 && machine_.nr_cpus() > NR_CPUS_32) {
+        unsupported_ = "a 32-bit kernel runs on at most 8 CPUs (NR_CPUS on X86_32), this machine "
+                       "has " +
+                       std::to_string(machine_.nr_cpus());
         return {};
     }
+    if (is32)
+        pick_format_32(machine_.arch() == Arch::pae);
+    else
+        pick_format_64(machine_.config().la57);
+    kernel_pgd_boundary_ = fmt_.index(page_offset_, 0);
+    max_low_pfn_ = layout.max_low_pfn;
+    max_pfn_ = layout.max_pfn;
+    kmap_idx_.assign(machine_.nr_cpus(), 0);
 
     // empty_zero_page and swapper_pg_dir are pages of the kernel image (.bss..page_aligned and
     // the page-table section); mmemu places them at its end, the direct map's tables below.
@@ -87,26 +114,9 @@ std::string AddressSpaces::init(const BootLayout& layout) {
     swapper_pg_dir_ = PhysAddr{image_end - 2 * PAGE_SIZE};
     ram_.fill(pfn_phys(zero_pfn_), 0, PAGE_SIZE);
     ram_.fill(swapper_pg_dir_, 0, PAGE_SIZE);
-    if (std::string e = build_direct_map(layout); !e.empty()) return e;
-
-    task_size_ = TASK_SIZE_MAX_4L;
-    mmap_base_ = (task_size_ - MIN_GAP) & PAGE_MASK;
-
-    // Every CPU in long mode with 4-level paging on swapper_pg_dir: CR4.PAE and PGE, EFER.LME
-    // and NXE, then CR0.PG with WP (as secondary_startup_64 leaves them).
-    for (unsigned c = 0; c < machine_.nr_cpus(); c++) {
-        Mmu& mmu = machine_.mmu(c);
-        Fault f = mmu.write_cr4(CR4_PAE | CR4_PGE);
-        if (!f.raised()) f = mmu.write_efer(EFER_LME | EFER_NXE);
-        if (!f.raised()) f = mmu.write_cr3(swapper_pg_dir_.value);
-        if (!f.raised()) f = mmu.write_cr0(CR0_PE | CR0_PG | CR0_WP);
-        // setup_pcid(): CR4.PCIDE on every CPU (the CPU model has PCID); the boot ASID slot 0
-        // holds init_mm.
-        if (!f.raised()) f = mmu.write_cr4(CR4_PAE | CR4_PGE | CR4_PCIDE);
-        if (f.raised()) return "CPU " + std::to_string(c) + " refused the kernel's paging mode";
-        tlbstate_[c].ctxs[0].ctx_id = INIT_MM_CTX_ID;
-    }
-    pcid_ = true;
+    if (std::string e = is32 ? paging_init_32(layout) : paging_init_64(layout); !e.empty())
+        return e;
+    mmap_base_ = (map_window_ - MIN_GAP) & PAGE_MASK;
     ready_ = true;
     return {};
 }
@@ -127,7 +137,10 @@ mm_struct* AddressSpaces::mm_alloc(unsigned cpu) {
     node_cpu_ = cpu;
     const SlabObj obj = slab_.kmem_cache_alloc(mm_cachep_, GFP_KERNEL | __GFP_ACCOUNT, cpu);
     if (obj.null()) return nullptr;
-    auto* mm = new mm_struct(*this, MapleGeometry::bits64());
+    // The maple tree's node layout follows the word size (maple_tree.h's 64- and 32-bit
+    // branches).
+    auto* mm =
+        new mm_struct(*this, fmt_.levels >= 4 ? MapleGeometry::bits64() : MapleGeometry::bits32());
     mm->obj = obj;
     mm->pgd = pgd_alloc(mm);
     if (mm->pgd.value == 0) {
@@ -138,7 +151,7 @@ mm_struct* AddressSpaces::mm_alloc(unsigned cpu) {
     mm->context.ctx_id = ++last_mm_ctx_id_;
     mm->task_size = task_size_;
     mm->mmap_base = mmap_base_;
-    mm->mmap_legacy_base = (task_size_ / 3 + PAGE_SIZE - 1) & PAGE_MASK;
+    mm->mmap_legacy_base = (map_window_ / 3 + PAGE_SIZE - 1) & PAGE_MASK; // TASK_UNMAPPED_BASE
     mms_.push_back(mm);
     return mm;
 }
@@ -377,15 +390,16 @@ bool AddressSpaces::copy_page_range(mm_struct* dst, mm_struct* src, const vm_are
     uint64_t copied = 0;
     for (uint64_t a = svma->vm_start; a < svma->vm_end;) {
         const auto sp = pte_offset(src, a);
-        const uint64_t table_end = std::min(svma->vm_end, (a + PMD_SIZE) & ~(PMD_SIZE - 1));
+        const uint64_t pmd_size = fmt_.pmd_size();
+        const uint64_t table_end = std::min(svma->vm_end, (a + pmd_size) & ~(pmd_size - 1));
         if (!sp) {
             a = table_end;
             continue;
         }
         PhysAddr se = *sp;
-        uint64_t dtable = 0; // the child's PTE table for these 2 MiB, made on first use
-        for (; a < table_end; a += PAGE_SIZE, se = PhysAddr{se.value + 8}) {
-            pteval_t v = ram_.read_u64(se);
+        uint64_t dtable = 0; // the child's PTE table for this PMD_SIZE, made on first use
+        for (; a < table_end; a += PAGE_SIZE, se = PhysAddr{se.value + fmt_.entry_bytes}) {
+            pteval_t v = get_entry(se);
             if (pte_none(v)) continue;
             if (!dtable) {
                 const auto e = pte_alloc_walk(dst, a);
@@ -401,10 +415,10 @@ bool AddressSpaces::copy_page_range(mm_struct* dst, mm_struct* src, const vm_are
             }
             if (cow && pte_write(v)) {
                 v &= ~_PAGE_RW;
-                ram_.write_u64(se, v);
+                set_entry(se, v);
             }
-            ram_.write_u64(PhysAddr{dtable + 8 * ((a >> PAGE_SHIFT) & (PTRS_PER_TABLE - 1))},
-                           v & ~_PAGE_ACCESSED);
+            set_entry(entry_at(PhysAddr{dtable}, fmt_.index(a, fmt_.pte_level())),
+                      v & ~_PAGE_ACCESSED);
             copied++;
         }
     }

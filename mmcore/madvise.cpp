@@ -41,11 +41,11 @@ void AddressSpaces::madvise_free_range(mm_struct* mm, uint64_t start, uint64_t e
     lru_add_drain(cpu);
     bool changed = false;
     for_each_pte(mm, start, end, [&](PhysAddr e, uint64_t) {
-        const pteval_t v = ram_.read_u64(e);
+        const pteval_t v = get_entry(e);
         if (!pte_present(v) || pte_special(v)) return;
         page* p = pa_.mem_map().pfn_to_page(pte_pfn(v));
         if (v & (_PAGE_ACCESSED | _PAGE_DIRTY)) {
-            ram_.write_u64(e, v & ~(_PAGE_ACCESSED | _PAGE_DIRTY));
+            set_entry(e, v & ~(_PAGE_ACCESSED | _PAGE_DIRTY));
             changed = true;
         }
         folio_mark_lazyfree(p, cpu);
@@ -57,13 +57,14 @@ void AddressSpaces::madvise_free_range(mm_struct* mm, uint64_t start, uint64_t e
 void AddressSpaces::reclaim_empty_pte_tables(mm_struct* mm, uint64_t start, uint64_t end,
                                              bool flushed) {
     bool freed = false;
-    for (uint64_t a = start & ~(PMD_SIZE - 1); a < end; a += PMD_SIZE) {
+    const uint64_t pmd_size = fmt_.pmd_size();
+    for (uint64_t a = start & ~(pmd_size - 1); a < end; a += pmd_size) {
         const auto ptep = pte_offset(mm, a);
         if (!ptep) continue;
         const PhysAddr table{ptep->value & PAGE_MASK};
         bool empty = true;
-        for (unsigned i = 0; i < PTRS_PER_TABLE && empty; i++)
-            empty = ram_.read_u64(PhysAddr{table.value + 8 * i}) == 0;
+        for (unsigned i = 0; i < fmt_.ptrs[fmt_.pte_level()] && empty; i++)
+            empty = get_entry(entry_at(table, i)) == 0;
         if (!empty) continue;
         clear_pmd(mm, a);
         mm->pgtables_bytes -= PAGE_SIZE;
@@ -109,7 +110,12 @@ int AddressSpaces::do_madvise(mm_struct* mm, uint64_t start, uint64_t len, int b
         case MADV_DONTNEED:
             if (vma->vm_flags & (VM_LOCKED | VM_PFNMAP)) return -EINVAL; // can_madv_lru_vma()
             lru_add_drain(cpu); // zap_page_range_single_batched()
-            reclaim_empty_pte_tables(mm, at, tend, zap_range(mm, at, tend, cpu));
+            // CONFIG_PT_RECLAIM: ARCH_SUPPORTS_PT_RECLAIM is selected only on X86_64
+            // (arch/x86/Kconfig), so a 32-bit kernel keeps the empty PTE tables.
+            if (fmt_.levels >= 4)
+                reclaim_empty_pte_tables(mm, at, tend, zap_range(mm, at, tend, cpu));
+            else
+                zap_range(mm, at, tend, cpu);
             break;
         case MADV_FREE:
             if (vma->vm_flags & (VM_LOCKED | VM_PFNMAP)) return -EINVAL; // can_madv_lru_vma()

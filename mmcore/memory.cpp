@@ -91,14 +91,14 @@ AddressSpaces::vm_fault AddressSpaces::handle_mm_fault(mm_struct* mm, vm_area_st
     charge(cpu, &CostModel::fault_handling);
     const auto ptep = pte_alloc_walk(mm, addr);
     if (!ptep) return vm_fault::oom;
-    const pteval_t orig = ram_.read_u64(*ptep);
+    const pteval_t orig = get_entry(*ptep);
     if (pte_none(orig)) return do_anonymous_page(mm, vma, addr, *ptep, write, cpu);
     if (write && !pte_write(orig)) return do_wp_page(mm, vma, addr, *ptep, orig, cpu);
     // The PTE already allows the access: set young (and dirty for a write) if not yet, and
     // count it as a spurious fault (a stale TLB entry elsewhere; the CPU drops the faulting
     // address's entries on every #PF, SDM 4.10.4.1, so nothing needs flushing here).
     const pteval_t e = orig | _PAGE_ACCESSED | (write ? _PAGE_DIRTY : 0);
-    if (e != orig) ram_.write_u64(*ptep, e);
+    if (e != orig) set_entry(*ptep, e);
     counts_.spurious++;
     return vm_fault::ok;
 }
@@ -111,7 +111,7 @@ AddressSpaces::vm_fault AddressSpaces::do_anonymous_page(mm_struct* mm, vm_area_
                                                          unsigned cpu) {
     if (vma->vm_flags & VM_SHARED) return vm_fault::sigbus;
     if (!write) {
-        ram_.write_u64(ptep, pfn_pte(zero_pfn_, vma->vm_page_prot) | _PAGE_SPECIAL);
+        set_entry(ptep, pfn_pte(zero_pfn_, vma->vm_page_prot) | _PAGE_SPECIAL);
         counts_.zero_page++;
         return vm_fault::ok;
     }
@@ -123,7 +123,7 @@ AddressSpaces::vm_fault AddressSpaces::do_anonymous_page(mm_struct* mm, vm_area_
     if (vma->vm_flags & VM_WRITE) e |= _PAGE_DIRTY | _PAGE_RW;
     mm->rss_stat[MM_ANONPAGES]++;
     folio_add_new_anon_rmap(p, vma, addr);
-    ram_.write_u64(ptep, e);
+    set_entry(ptep, e);
     counts_.anonymous++;
     return vm_fault::ok;
 }
@@ -142,7 +142,7 @@ AddressSpaces::vm_fault AddressSpaces::do_wp_page(mm_struct* mm, vm_area_struct*
             old->mapping = reinterpret_cast<uint64_t>(vma->anon);
             old->set(PG_anon_exclusive);
         }
-        ram_.write_u64(ptep, orig | _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_RW);
+        set_entry(ptep, orig | _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_RW);
         vmstat_.pgreuse++;
         return vm_fault::ok;
     }
@@ -151,16 +151,16 @@ AddressSpaces::vm_fault AddressSpaces::do_wp_page(mm_struct* mm, vm_area_struct*
     page* np = pa_.alloc_pages(GFP_HIGHUSER_MOVABLE | (old ? 0 : __GFP_ZERO), 0, -1, cpu);
     if (!np) return vm_fault::oom;
     const Pfn npfn = pa_.mem_map().page_to_pfn(np);
-    if (old) std::memcpy(ram_.frame(npfn), ram_.frame(pte_pfn(orig)), PAGE_SIZE);
+    if (old) copy_user_highpage(npfn, pte_pfn(orig), cpu); // __wp_page_copy_user()
     charge(cpu, old ? &CostModel::copy_page : &CostModel::clear_page);
     if (!old) mm->rss_stat[MM_ANONPAGES]++;
     pteval_t e = pfn_pte(npfn, vma->vm_page_prot) | _PAGE_DIRTY;
     if (vma->vm_flags & VM_WRITE) e |= _PAGE_RW;
     // ptep_clear_flush(): the old translation leaves every TLB before the new one goes in.
-    ram_.write_u64(ptep, 0);
+    set_entry(ptep, 0);
     flush_tlb_mm_range(mm, addr, addr + PAGE_SIZE);
     folio_add_new_anon_rmap(np, vma, addr);
-    ram_.write_u64(ptep, e);
+    set_entry(ptep, e);
     if (old) {
         // folio_remove_rmap_pte() + the mapping's reference dropped.
         if (--old->_mapcount == 0) vmstat_.nr_anon_pages--;
@@ -195,9 +195,9 @@ bool AddressSpaces::zap_range(mm_struct* mm, uint64_t start, uint64_t end, unsig
     std::vector<page*>& batch = gather ? *gather : own;
     bool any = false;
     for_each_pte(mm, start, end, [&](PhysAddr e, uint64_t) {
-        const pteval_t v = ram_.read_u64(e);
+        const pteval_t v = get_entry(e);
         if (pte_none(v)) return;
-        ram_.write_u64(e, 0);
+        set_entry(e, 0);
         any = true;
         if (pte_special(v)) return;
         page* p = pa_.mem_map().pfn_to_page(pte_pfn(v));
@@ -224,7 +224,7 @@ void AddressSpaces::free_pgtables(mm_struct* mm, const std::vector<vm_area_struc
         const uint64_t addr = v->vm_start;
         unlink_anon_vmas(v, cpu);
         size_t j = i + 1;
-        while (j < vmas.size() && vmas[j]->vm_start <= v->vm_end + PMD_SIZE) {
+        while (j < vmas.size() && vmas[j]->vm_start <= v->vm_end + fmt_.pmd_size()) {
             v = vmas[j++];
             unlink_anon_vmas(v, cpu);
         }
@@ -262,37 +262,20 @@ void AddressSpaces::exit_mmap(mm_struct* mm, unsigned cpu) {
 // mapped page's mapcount and refcount against the PTEs found, list the frames owned, then the
 // anon_vma chains and rmap_walk against those mappings (audit_rmap).
 std::string AddressSpaces::audit(std::vector<OwnedFrames>& owned) const {
+    // Between events no kmap_local mapping is live: every slot's PTE is empty.
+    if (max_low_pfn_ < max_pfn_) {
+        for (unsigned slot = 0; slot < KM_MAX_IDX * machine_.nr_cpus(); slot++) {
+            const uint64_t va = kmap_slot_vaddr(slot);
+            if (get_entry(entry_at(kmap_pte_table_, fmt_.index(va, fmt_.pte_level()))))
+                return "kmap_local slot " + std::to_string(slot) + " is still mapped";
+        }
+    }
     std::map<uint64_t, int> maps; // pfn -> PTEs mapping it
     for (const mm_struct* mm : mms_) {
         owned.push_back({phys_pfn(mm->pgd), phys_pfn(mm->pgd) + 1, "page table", 0});
-        uint64_t tables = 0;
-        const unsigned kernel_from = 273; // pgd_index(PAGE_OFFSET): shared, not this mm's
-        for (unsigned i = 0; i < kernel_from; i++) {
-            const pteval_t g = ram_.read_u64(PhysAddr{mm->pgd.value + 8 * i});
-            if (!(g & _PAGE_PRESENT)) continue;
-            const PhysAddr pud{g & PTE_PFN_MASK};
-            owned.push_back({phys_pfn(pud), phys_pfn(pud) + 1, "page table", 0});
-            tables++;
-            for (unsigned j = 0; j < PTRS_PER_TABLE; j++) {
-                const pteval_t u = ram_.read_u64(PhysAddr{pud.value + 8 * j});
-                if (!(u & _PAGE_PRESENT)) continue;
-                const PhysAddr pmd{u & PTE_PFN_MASK};
-                owned.push_back({phys_pfn(pmd), phys_pfn(pmd) + 1, "page table", 0});
-                tables++;
-                for (unsigned k = 0; k < PTRS_PER_TABLE; k++) {
-                    const pteval_t m = ram_.read_u64(PhysAddr{pmd.value + 8 * k});
-                    if (!(m & _PAGE_PRESENT)) continue;
-                    const PhysAddr pt{m & PTE_PFN_MASK};
-                    owned.push_back({phys_pfn(pt), phys_pfn(pt) + 1, "page table", 0});
-                    tables++;
-                    for (unsigned l = 0; l < PTRS_PER_TABLE; l++) {
-                        const pteval_t e = ram_.read_u64(PhysAddr{pt.value + 8 * l});
-                        if (pte_none(e) || pte_special(e)) continue;
-                        maps[pte_pfn(e).value]++;
-                    }
-                }
-            }
-        }
+        const uint64_t tables = audit_tables(mm, owned, [&](pteval_t e) {
+            if (!pte_special(e)) maps[pte_pfn(e).value]++;
+        });
         if (tables * PAGE_SIZE != mm->pgtables_bytes)
             return "an mm's pgtables_bytes (" + std::to_string(mm->pgtables_bytes) +
                    ") differs from its page tables (" + std::to_string(tables) + " pages)";

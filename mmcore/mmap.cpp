@@ -146,9 +146,10 @@ uint64_t AddressSpaces::get_unmapped_area(mm_struct* mm, uint64_t addr, uint64_t
         found = true;
     } else if (addr) {
         addr &= PAGE_MASK;
-        // mmap_address_hint_valid(), then the hint must end at or below the next VMA's start
-        // gap (the previous VMA is not checked).
-        if (ts - len >= addr) {
+        // mmap_address_hint_valid() (the hint may not straddle DEFAULT_MAP_WINDOW, which only
+        // 5-level paging puts below TASK_SIZE_MAX), then the hint must end at or below the
+        // next VMA's start gap (the previous VMA is not checked).
+        if (ts - len >= addr && (addr > map_window_) == (addr + len > map_window_)) {
             const vm_area_struct* next = find_vma(mm, addr);
             if (!next || addr + len <= vm_start_gap(next)) {
                 result = addr;
@@ -156,14 +157,18 @@ uint64_t AddressSpaces::get_unmapped_area(mm_struct* mm, uint64_t addr, uint64_t
             }
         }
     }
+    // The top-down search's upper end: mmap_base, raised by TASK_SIZE_MAX - DEFAULT_MAP_WINDOW
+    // for a hint above the default window (5-level paging: arch_get_unmapped_area_topdown()).
+    const uint64_t high = addr > map_window_ ? mm->mmap_base + (ts - map_window_) : mm->mmap_base;
     // __thp_get_unmapped_area(): the address is made congruent to the file offset (pgoff; 0 for a
     // new anonymous mapping, the VMA's for mremap) modulo 2 MiB when [off, off + len) holds a
     // whole aligned 2 MiB: search len + 2 MiB, then move up by off_sub (off_sub == 0 on a
-    // top-down mm means the slot one 2 MiB above).
+    // top-down mm means the slot one 2 MiB above). A 32-bit kernel skips it ("if
+    // (!IS_ENABLED(CONFIG_64BIT) ...) return 0", Linux 6.11 and later).
     const uint64_t off = pgoff << PAGE_SHIFT;
     const uint64_t off_align = (off + PMD_SIZE - 1) & ~(PMD_SIZE - 1);
     const bool thp_fits = off + len > off_align && off + len - off_align >= PMD_SIZE;
-    if (!found && !addr && (len & (PMD_SIZE - 1)) == 0 && thp_fits) {
+    if (!found && !addr && fmt_.levels >= 4 && (len & (PMD_SIZE - 1)) == 0 && thp_fits) {
         const uint64_t padded = len + PMD_SIZE;
         if (padded > len) {
             if (auto r = unmapped_area_topdown(mm, padded, PAGE_SIZE, mm->mmap_base, 0)) {
@@ -174,7 +179,7 @@ uint64_t AddressSpaces::get_unmapped_area(mm_struct* mm, uint64_t addr, uint64_t
         }
     }
     if (!found) {
-        if (auto r = unmapped_area_topdown(mm, len, PAGE_SIZE, mm->mmap_base, 0)) {
+        if (auto r = unmapped_area_topdown(mm, len, PAGE_SIZE, high, 0)) {
             result = *r;
             found = true;
         } else {
@@ -298,7 +303,7 @@ int64_t AddressSpaces::do_mmap(mm_struct* mm, uint64_t addr, uint64_t len, unsig
         vma->vm_end = end;
         vma->vm_flags = vm_flags;
         vma->vm_pgoff = pgoff;
-        vma->vm_page_prot = vm_get_page_prot(vm_flags);
+        vma->vm_page_prot = fmt_.supported(vm_get_page_prot(vm_flags));
         if (!store_vma(mm, vma)) {
             vm_area_free(vma);
             return -ENOMEM;
@@ -452,7 +457,7 @@ uint64_t AddressSpaces::sys_brk(mm_struct* mm, uint64_t brk, unsigned cpu) {
         v->vm_end = newbrk;
         v->vm_pgoff = oldbrk >> PAGE_SHIFT;
         v->vm_flags = flags;
-        v->vm_page_prot = vm_get_page_prot(flags);
+        v->vm_page_prot = fmt_.supported(vm_get_page_prot(flags));
         if (!store_vma(mm, v)) {
             vm_area_free(v);
             return origbrk;

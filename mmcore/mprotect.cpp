@@ -109,7 +109,7 @@ uint64_t AddressSpaces::change_protection(mm_struct* mm, vm_area_struct* vma, ui
     const bool try_writable = (vma->vm_flags & (VM_SHARED | VM_WRITE)) == VM_WRITE;
     uint64_t changed = 0;
     for_each_pte(mm, start, end, [&](PhysAddr e, uint64_t) {
-        const pteval_t old = ram_.read_u64(e);
+        const pteval_t old = get_entry(e);
         if (!pte_present(old)) return;
         pteval_t n = (old & CHG_MASK) | (vma->vm_page_prot & ~CHG_MASK);
         // can_change_pte_writable(): not from a PROT_NONE entry (pte_protnone).
@@ -119,7 +119,7 @@ uint64_t AddressSpaces::change_protection(mm_struct* mm, vm_area_struct* vma, ui
             if (p.test(PG_anon) && p.test(PG_anon_exclusive)) n |= _PAGE_RW;
         }
         if (n != old) {
-            ram_.write_u64(e, n);
+            set_entry(e, n);
             changed++;
         }
     });
@@ -167,7 +167,7 @@ int AddressSpaces::do_mprotect(mm_struct* mm, uint64_t start, uint64_t len, unsi
             vm_area_struct* v = vma_modify_flags(mm, vma, at, tend, newflags, err);
             if (!v) break;
             v->vm_flags = newflags;
-            v->vm_page_prot = vm_get_page_prot(newflags);
+            v->vm_page_prot = fmt_.supported(vm_get_page_prot(newflags));
             if (change_protection(mm, v, at, tend)) flush = true;
             vm_stat_account(mm, oldflags, -int64_t(pages));
             vm_stat_account(mm, newflags, int64_t(pages));

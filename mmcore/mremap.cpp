@@ -95,41 +95,56 @@ uint64_t AddressSpaces::move_page_tables(mm_struct* mm, uint64_t old_addr, uint6
     // get_old_pud() / get_old_pmd(): the entry of `level` if a table hangs below it.
     auto old_entry = [&](unsigned level) -> std::optional<PhysAddr> {
         const auto e = entry_offset(mm, old_addr, level);
-        if (!e || !(ram_.read_u64(*e) & _PAGE_PRESENT)) return std::nullopt;
+        if (!e || !(get_entry(*e) & _PAGE_PRESENT)) return std::nullopt;
         return e;
     };
-    // move_normal_pud() / move_normal_pmd(): the table below moves if the new entry is empty.
-    auto move_entry = [&](PhysAddr from, PhysAddr to, uint64_t size) {
-        if (ram_.read_u64(to) & _PAGE_PRESENT) return false;
-        ram_.write_u64(to, ram_.read_u64(from));
-        ram_.write_u64(from, 0);
+    // move_normal_pud() / move_normal_pmd(): the table below moves if the new entry is empty
+    // (move_normal_pud() warns and declines otherwise). On PAE the PUD is the PDPTE, and its
+    // pud_populate() is a flush_tlb_mm(), as any PDPTE change needs a CR3 reload.
+    auto move_entry = [&](PhysAddr from, PhysAddr to, uint64_t size, bool pdpte) {
+        if (get_entry(to) & _PAGE_PRESENT) return false;
+        set_entry(to, get_entry(from));
+        set_entry(from, 0);
+        if (pdpte) need_flush_all_ = true;
         flush_tlb_mm_range(mm, old_addr, old_addr + size);
         return true;
     };
+    // The levels: HAVE_MOVE_PUD and HAVE_MOVE_PMD are selected on every x86 build; the PUD is
+    // folded into the PGD on PAE and gone on 2-level (move_normal_pud() is compiled out with
+    // PGTABLE_LEVELS 2), where the PMD level is the PGD.
+    const bool pud_moves = fmt_.levels >= 3;
+    const unsigned pud_level = fmt_.levels >= 4 ? fmt_.levels - 3 : 0;
+    const unsigned pmd_level = fmt_.pmd_level(), pte_level = fmt_.pte_level();
+    const uint64_t pud_size = fmt_.span(pud_level), pmd_size = fmt_.pmd_size();
     for (uint64_t ext = 0; old_addr < old_end; old_addr += ext, new_addr += ext) {
-        ext = extent(PUD_SIZE);
-        const auto old_pud = old_entry(1);
-        if (!old_pud) continue;
-        const auto new_pud = entry_alloc_walk(mm, new_addr, 1); // alloc_new_pud()
-        if (!new_pud) break;
-        if (ext == PUD_SIZE && move_entry(*old_pud, *new_pud, PUD_SIZE)) continue;
-        ext = extent(PMD_SIZE);
-        const auto old_pmd = old_entry(2);
+        if (pud_moves) {
+            ext = extent(pud_size);
+            const auto old_pud = old_entry(pud_level);
+            if (!old_pud) continue;
+            const auto new_pud = entry_alloc_walk(mm, new_addr, pud_level); // alloc_new_pud()
+            if (!new_pud) break;
+            if (ext == pud_size &&
+                move_entry(*old_pud, *new_pud, pud_size, fmt_.kind == PgtableFormat::pae))
+                continue;
+        }
+        ext = extent(pmd_size);
+        const auto old_pmd = old_entry(pmd_level);
         if (!old_pmd) continue;
-        const auto new_pmd = entry_alloc_walk(mm, new_addr, 2); // alloc_new_pmd()
+        const auto new_pmd = entry_alloc_walk(mm, new_addr, pmd_level); // alloc_new_pmd()
         if (!new_pmd) break;
-        if (ext == PMD_SIZE && move_entry(*old_pmd, *new_pmd, PMD_SIZE)) continue;
+        if (ext == pmd_size && move_entry(*old_pmd, *new_pmd, pmd_size, false)) continue;
         // pte_alloc(), then move_ptes(): each PTE cleared at the old place and set at the new.
-        const auto new_pte = entry_alloc_walk(mm, new_addr, 3);
+        const auto new_pte = entry_alloc_walk(mm, new_addr, pte_level);
         if (!new_pte) break;
-        const PhysAddr old_pte = *entry_offset(mm, old_addr, 3);
+        const PhysAddr old_pte = *entry_offset(mm, old_addr, pte_level);
         bool flush = false;
+        const unsigned eb = fmt_.entry_bytes;
         for (uint64_t i = 0; i < (ext >> PAGE_SHIFT); i++) {
-            const PhysAddr oe{old_pte.value + 8 * i}, ne{new_pte->value + 8 * i};
-            const pteval_t v = ram_.read_u64(oe);
+            const PhysAddr oe{old_pte.value + eb * i}, ne{new_pte->value + eb * i};
+            const pteval_t v = get_entry(oe);
             if (pte_none(v)) continue;
-            ram_.write_u64(oe, 0);
-            ram_.write_u64(ne, v);
+            set_entry(oe, 0);
+            set_entry(ne, v);
             flush |= pte_present(v);
         }
         if (flush) flush_tlb_mm_range(mm, old_addr, old_addr + ext);

@@ -312,15 +312,24 @@ bool PageAllocator::zone_watermark_fast(const zone& z, unsigned order, uint64_t 
 // ---------------------------------------------------------------------------------------------
 // The zonelist walk
 
-void PageAllocator::prep_new_page(Pfn pfn, zone& z, unsigned order, gfp_t gfp) {
+void PageAllocator::prep_new_page(Pfn pfn, zone& z, unsigned order, gfp_t gfp, unsigned cpu) {
     page& p = mm_[pfn];
     p.set_zone(z.nid, z.idx);
     p.lru_next = p.lru_prev = 0;
     p.private_ = 0;
     p.index = 0;
     p._refcount = 1; // set_page_refcounted()
-    if (gfp & __GFP_ZERO)
-        for (uint64_t i = 0; i < (uint64_t{1} << order); i++) ram_.clear_frame(Pfn{pfn + i});
+    // kernel_init_pages(): clear_highpage() of each page; a highmem page is reached through a
+    // kmap_local mapping (the Highmem hook), a lowmem one through the direct map.
+    if (gfp & __GFP_ZERO) {
+        const bool high = highmem_ && z.type == zone_type::HIGHMEM;
+        for (uint64_t i = 0; i < (uint64_t{1} << order); i++) {
+            if (high)
+                highmem_->clear_highpage(Pfn{pfn + i}, cpu);
+            else
+                ram_.clear_frame(Pfn{pfn + i});
+        }
+    }
 }
 
 void PageAllocator::zone_statistics(const zone& preferred, const zone& z, unsigned cpu) {
@@ -403,7 +412,7 @@ retry:
             const Pfn pfn = mm_.page_to_pfn(p);
             events_.pgalloc[z.idx] += uint64_t{1} << order;
             zone_statistics(preferred, z, cpu);
-            prep_new_page(pfn, z, order, gfp);
+            prep_new_page(pfn, z, order, gfp, cpu);
             if (order && (alloc_flags & ALLOC_HARDER)) reserve_highatomic_pageblock(pfn, z);
             return p;
         }

@@ -58,6 +58,17 @@ protected:
     ~OomKiller() = default;
 };
 
+// How the kernel reaches a highmem frame's bytes (kmap_local: AddressSpaces implements it on
+// 32-bit machines, System wires it). Without one, every frame is cleared directly.
+class Highmem {
+public:
+    // clear_highpage(): zero a ZONE_HIGHMEM frame through a temporary mapping on `cpu`.
+    virtual void clear_highpage(Pfn pfn, unsigned cpu) = 0;
+
+protected:
+    ~Highmem() = default;
+};
+
 struct PageAllocatorStats {
     uint64_t alloc_success = 0;
     uint64_t alloc_fail = 0;
@@ -88,6 +99,8 @@ public:
     bool pcp_enabled() const { return pcp_enabled_; }
     // The OOM killer the slow path invokes (nullptr: none).
     void set_oom_killer(OomKiller* k) { oom_ = k; }
+    // The kmap_local path for zeroing highmem pages (nullptr: none, 64-bit).
+    void set_highmem(Highmem* h) { highmem_ = h; }
 
     // --- set-up (mm_init.cpp, watermark.cpp) ---
     std::vector<pglist_data> nodes;
@@ -162,7 +175,7 @@ private:
                              unsigned alloc_flags) const;
     bool __zone_watermark_ok(const zone& z, unsigned order, uint64_t mark, unsigned highest_zoneidx,
                              unsigned alloc_flags, int64_t free_pages) const;
-    void prep_new_page(Pfn pfn, zone& z, unsigned order, gfp_t gfp);
+    void prep_new_page(Pfn pfn, zone& z, unsigned order, gfp_t gfp, unsigned cpu);
     void reserve_highatomic_pageblock(Pfn pfn, zone& z);
     bool unreserve_highatomic_pageblock(const pglist_data& pref_node, unsigned highest_zoneidx,
                                         migratetype mt, bool force);
@@ -197,6 +210,7 @@ private:
     PageAllocatorStats stats_;
     AllocFailure last_failure_ = AllocFailure::none;
     OomKiller* oom_ = nullptr;
+    Highmem* highmem_ = nullptr;
 };
 
 } // namespace mmemu

@@ -79,4 +79,45 @@ inline constexpr uint64_t PMD_SIZE = 1ull << PMD_SHIFT;
 inline constexpr uint64_t PUD_SIZE = 1ull << PUD_SHIFT;
 inline constexpr uint64_t P4D_SIZE = 1ull << P4D_SHIFT;
 
+// The page-table format of a kernel build, as the levels it walks: 2-level (i386 without PAE:
+// pgtable-2level_types.h, PMD/PUD/P4D folded), 3-level PAE (pgtable-3level_types.h: a 4-entry
+// PGD, the PDPT, of 8-byte entries; PUD/P4D folded), 4-level and 5-level (pgtable_64_types.h;
+// P4D folded without LA57). Level 0 is the PGD, levels - 1 the PTE table.
+struct PgtableFormat {
+    enum Kind : uint8_t { two_level, pae, four_level, five_level };
+    Kind kind = four_level;
+    unsigned levels = 4;
+    unsigned shift[5] = {39, 30, 21, 12, 0};    // the address bits a level's index starts at
+    unsigned ptrs[5] = {512, 512, 512, 512, 0}; // PTRS_PER_PGD .. PTRS_PER_PTE
+    unsigned entry_bytes = 8;                   // sizeof(pte_t)
+    bool nx = true; // _PAGE_NX exists (X86_64 or X86_PAE; 0 in pgtable_types.h otherwise)
+
+    unsigned pte_level() const { return levels - 1; }
+    unsigned pmd_level() const { return levels - 2; } // the PGD on 2-level (PMD folded)
+    // PMD_SIZE: what one PTE table maps (4 MiB on 2-level, 2 MiB otherwise).
+    uint64_t pmd_size() const { return uint64_t{1} << shift[levels - 2]; }
+    // What one entry of `level` maps.
+    uint64_t span(unsigned level) const { return uint64_t{1} << shift[level]; }
+    unsigned index(uint64_t addr, unsigned level) const {
+        return unsigned(addr >> shift[level]) & (ptrs[level] - 1);
+    }
+    // A real PUD level (not folded): 4- and 5-level.
+    bool has_pud() const { return levels >= 4; }
+    // __supported_pte_mask: what the format can hold (no NX bit without PAE).
+    pteval_t supported(pteval_t e) const { return nx ? e : e & ~_PAGE_NX; }
+
+    static constexpr PgtableFormat make_2level() {
+        return {two_level, 2, {22, 12, 0, 0, 0}, {1024, 1024, 0, 0, 0}, 4, false};
+    }
+    static constexpr PgtableFormat make_pae() {
+        return {pae, 3, {30, 21, 12, 0, 0}, {4, 512, 512, 0, 0}, 8, true};
+    }
+    static constexpr PgtableFormat make_4level() {
+        return {four_level, 4, {39, 30, 21, 12, 0}, {512, 512, 512, 512, 0}, 8, true};
+    }
+    static constexpr PgtableFormat make_5level() {
+        return {five_level, 5, {48, 39, 30, 21, 12}, {512, 512, 512, 512, 512}, 8, true};
+    }
+};
+
 } // namespace mmemu

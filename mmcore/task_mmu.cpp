@@ -15,7 +15,7 @@ SmapsRollup AddressSpaces::smaps_rollup(const mm_struct* mm) const {
     mm->mm_mt.for_each([&](const MapleRange& range) {
         const auto* v = reinterpret_cast<const vm_area_struct*>(range.entry);
         for_each_pte(mm, v->vm_start, v->vm_end, [&](PhysAddr e, uint64_t) {
-            const pteval_t pte = ram_.read_u64(e);
+            const pteval_t pte = get_entry(e);
             if (!pte_present(pte) || pte_special(pte)) return;
             const page& p = pa_.mem_map()[pte_pfn(pte)];
             const bool anon = p.test(PG_anon);

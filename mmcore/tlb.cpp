@@ -108,6 +108,12 @@ void AddressSpaces::flush_tlb_func(unsigned cpu, mm_struct* mm, uint64_t start, 
 void AddressSpaces::flush_tlb_mm_range(mm_struct* mm, uint64_t start, uint64_t end,
                                        bool freed_tables) {
     const unsigned self = node_cpu_;
+    // tlb->need_flush_all (a PAE PDPTE changed): only a CR3 reload refreshes the PDPTEs.
+    if (need_flush_all_) {
+        need_flush_all_ = false;
+        start = 0;
+        end = TLB_FLUSH_ALL;
+    }
     if ((end - start) >> PAGE_SHIFT > TLB_SINGLE_PAGE_FLUSH_CEILING) {
         start = 0;
         end = TLB_FLUSH_ALL;

@@ -62,6 +62,9 @@ void System::wire_hooks() {
         machine_->cpu(c).set_page_fault_handler(&kernel_->faults);
     // The page allocator's last resort: the OOM killer, which needs the processes.
     if (kernel_->spaces.ready()) kernel_->buddy.set_oom_killer(&kernel_->spaces);
+    // A 32-bit kernel zeroes highmem pages through kmap_local.
+    if (kernel_->spaces.ready() && kernel_->spaces.has_highmem())
+        kernel_->buddy.set_highmem(&kernel_->spaces);
 }
 
 } // namespace mmemu

@@ -47,10 +47,14 @@ ProcessNames& names(OpParser& p) {
     return *p.state.process_names;
 }
 
-bool x86_64_only(OpParser& p) {
-    if (p.state.machine->arch == Arch::x86_64) return true;
-    p.error("op", "processes run on x86_64 machines only so far (the i386 and PAE page tables "
-                  "and the VMSPLIT layouts come later)");
+// A machine a kernel can run processes on: a 32-bit kernel has NR_CPUS of at most 8
+// (arch/x86/Kconfig), so it cannot bring up more CPUs.
+bool processes_supported(OpParser& p) {
+    const MachineConfig& m = *p.state.machine;
+    if (!arch_is_32bit(m.arch) || m.nr_cpus <= 8) return true;
+    p.error("op", "processes on an i386 or PAE machine need at most 8 CPUs (a 32-bit kernel's "
+                  "NR_CPUS is at most 8), this machine has " +
+                      std::to_string(m.nr_cpus));
     return false;
 }
 
@@ -308,7 +312,7 @@ struct Spawn final : Op {
 
 std::unique_ptr<Op> parse_spawn(OpParser& p) {
     auto op = std::make_unique<Spawn>();
-    x86_64_only(p);
+    processes_supported(p);
     ProcessNames& n = names(p);
     auto name = p.string("process", std::nullopt);
     op->cpu = p.cpu();
@@ -517,7 +521,7 @@ void Exec::run(RunContext& cx) const {
 
 std::unique_ptr<Op> parse_exec(OpParser& p) {
     auto op = std::make_unique<Exec>();
-    x86_64_only(p);
+    processes_supported(p);
     ProcessNames& n = names(p);
     auto s = process_ref(p);
     op->layout = parse_layout(p);
@@ -562,7 +566,7 @@ struct Mmap final : Op {
 
 std::unique_ptr<Op> parse_mmap(OpParser& p) {
     auto op = std::make_unique<Mmap>();
-    x86_64_only(p);
+    processes_supported(p);
     auto proc = process_ref(p);
     auto rname = p.string("region", std::nullopt);
     op->length = p.size("length", std::nullopt).value_or(0);

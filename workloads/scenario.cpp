@@ -229,7 +229,7 @@ void parse_machine(Checker& ck, const json& m, MachineConfig& mc, bool& memory_o
         ck.error(path, "expected an object, got " + type_name(m));
         return;
     }
-    ck.only(m, path, {"arch", "memory", "cpus", "cpu_mhz", "numa", "mmu"});
+    ck.only(m, path, {"arch", "memory", "cpus", "cpu_mhz", "la57", "numa", "mmu"});
     if (auto a = ck.string(m, path, "arch", std::string("x86_64"))) {
         if (auto arch = parse_arch(*a))
             mc.arch = *arch;
@@ -259,6 +259,11 @@ void parse_machine(Checker& ck, const json& m, MachineConfig& mc, bool& memory_o
     }
     if (auto c = ck.integer(m, path, "cpus", 1, 64, 1)) mc.nr_cpus = unsigned(*c);
     if (auto c = ck.integer(m, path, "cpu_mhz", 1, 100000, 3000)) mc.cpu_mhz = unsigned(*c);
+    if (auto l = ck.boolean(m, path, "la57", false)) {
+        mc.la57 = *l;
+        if (*l && mc.arch != Arch::x86_64)
+            ck.error(path + "/la57", "5-level paging needs IA-32e mode: arch \"x86_64\"");
+    }
     if (m.contains("mmu")) parse_mmu(ck, m["mmu"], mc, memory_ok);
     if (!m.contains("numa")) return;
     const json& numa = m["numa"];
@@ -371,16 +376,31 @@ void parse_kernel(Checker& ck, const json& k, const MachineConfig& mc, bool memo
         ck.error(path + "/kernelcore", "expected less than the machine's memory");
     if (memory_ok && c.movablecore_bytes >= mc.memory_bytes && c.movablecore_bytes)
         ck.error(path + "/movablecore", "expected less than the machine's memory");
+    // CONFIG_VMSPLIT_* (arch/x86/Kconfig): PAGE_OFFSET; the two _OPT splits depend on !X86_PAE.
     if (auto v = ck.string(k, path, "vmsplit", std::string("3G/1G"))) {
-        if (*v == "3G/1G")
-            c.page_offset_32 = 0xC0000000;
-        else if (*v == "2G/2G")
-            c.page_offset_32 = 0x80000000;
-        else if (*v == "1G/3G")
-            c.page_offset_32 = 0x40000000;
+        struct Split {
+            const char* name;
+            uint64_t page_offset;
+            bool pae;
+        };
+        static constexpr Split splits[] = {
+            {"3G/1G", 0xC0000000, true}, {"3G_OPT", 0xB0000000, false},
+            {"2G/2G", 0x80000000, true}, {"2G_OPT", 0x78000000, false},
+            {"1G/3G", 0x40000000, true},
+        };
+        const Split* found = nullptr;
+        for (const Split& s : splits)
+            if (*v == s.name) found = &s;
+        if (!found)
+            ck.error(path + "/vmsplit", "expected \"3G/1G\", \"3G_OPT\", \"2G/2G\", "
+                                        "\"2G_OPT\" or \"1G/3G\", got \"" +
+                                            *v + "\"");
+        else if (!found->pae && mc.arch == Arch::pae)
+            ck.error(path + "/vmsplit", "VMSPLIT_" + *v +
+                                            " is not available with PAE "
+                                            "(Kconfig: depends on !X86_PAE)");
         else
-            ck.error(path + "/vmsplit",
-                     "expected \"3G/1G\", \"2G/2G\" or \"1G/3G\", got \"" + *v + "\"");
+            c.page_offset_32 = found->page_offset;
     }
     if (auto v = ck.size(k, path, "kernel_image", c.kernel_image_bytes)) {
         if (*v < PAGE_SIZE || *v > (uint64_t{256} << 20) || *v % PAGE_SIZE)

@@ -44,6 +44,18 @@ std::string kernel_address(uint64_t a) {
     return hex_digits(a, 16);
 }
 
+// The format the kernel gives processes ("" before the process side is up).
+std::string paging_name(const AddressSpaces& s) {
+    if (!s.ready()) return "";
+    switch (s.format().kind) {
+    case PgtableFormat::two_level: return "2-level";
+    case PgtableFormat::pae: return "PAE";
+    case PgtableFormat::four_level: return "4-level";
+    case PgtableFormat::five_level: return "5-level";
+    }
+    return "";
+}
+
 // ---- the document -------------------------------------------------------------------------
 
 const StatGroup<RunSummary> SCENARIO = {
@@ -79,6 +91,7 @@ const StatGroup<RunSummary> MACHINE = {
          }},
         STAT("maxphyaddr", count, "", "the CPUs' physical-address width",
              r.system.machine().config().maxphyaddr),
+        STAT("la57", flag, "", "the CPUs support 5-level paging", r.system.machine().config().la57),
     }};
 
 const StatGroup<E820Entry> E820 = {
@@ -108,6 +121,12 @@ const StatGroup<Kernel> BOOT = {
     {
         STAT("max_pfn", pfn, "", "the first pfn above RAM", r.layout.max_pfn),
         STAT("max_low_pfn", pfn, "", "the end of lowmem (max_pfn on x86_64)", r.layout.max_low_pfn),
+        STAT("paging", text, "",
+             "the page-table format processes get: 2-level (i386), PAE, 4-level or 5-level "
+             "(x86_64 on a CPU with LA57)",
+             paging_name(r.spaces)),
+        STAT("page_offset", hex, "", "PAGE_OFFSET: where the direct map of lowmem starts",
+             kernel_address(r.spaces.page_offset())),
         STAT("totalram_pages", pages, "", "managed pages of every zone", r.layout.totalram_pages),
         STAT("min_free_kbytes", kB, "/proc/sys/vm/min_free_kbytes", "vm.min_free_kbytes",
              r.tuning.min_free_kbytes),

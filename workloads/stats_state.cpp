@@ -752,6 +752,10 @@ const StatGroup<AddressSpaces> MMEMU_FAULTS = {
              r.fault_counts().tlb_flushes),
         STAT("tlb_flush_pages", count, "", "pages of those flushed one by one with INVLPG",
              r.fault_counts().tlb_flush_pages),
+        STAT("kmap_local", count, "",
+             "highmem frames the kernel mapped in a kmap_local fixmap slot to reach their bytes "
+             "(zeroing, COW copies, exec's loads; 0 without highmem)",
+             r.fault_counts().kmap_local),
     }};
 
 // A state: the kernel's /proc and debugfs view, or a bare machine's CPUs.

@@ -1,5 +1,5 @@
-// A process on a booted x86_64 machine for the address-space tests: one task, current on CPU 0,
-// with an empty mm, and user-mode accesses through the CPU.
+// A process on a booted machine (x86_64 unless given) for the address-space tests: one task,
+// current on CPU 0, with an empty mm, and user-mode accesses through the CPU.
 #pragma once
 
 #include <catch2/catch.hpp>
@@ -15,10 +15,12 @@ inline uint64_t live_objects(const kmem_cache* c) {
 }
 
 struct Proc {
-    Booted b{machine(Arch::x86_64, 1 * GiB)};
+    Booted b;
     AddressSpaces& as = b.k.spaces;
     task_struct t;
-    explicit Proc() {
+    explicit Proc(const MachineConfig& mc = machine(Arch::x86_64, 1 * GiB),
+                  const KernelConfig& kc = KernelConfig{})
+        : b(mc, kc) {
         t.pid = 1;
         t.mm = as.mm_alloc(0);
         REQUIRE(t.mm);

@@ -48,7 +48,19 @@ uint64_t free_after_drain(Booted& b) {
 TEST_CASE("stress: a random process run matches its shadow, keeps every invariant, and gives "
           "every frame back",
           "[process][stress]") {
-    Booted b{machine(Arch::x86_64, 512 * MiB, 2)};
+    // On every page-table format: 4-level, 5-level, 2-level i386 with 128 MiB of highmem (the
+    // 3G split leaves 896 MiB of lowmem), and PAE.
+    struct Format {
+        Arch arch;
+        uint64_t memory;
+        bool la57;
+    };
+    const Format f =
+        GENERATE(Format{Arch::x86_64, 512 * MiB, false}, Format{Arch::x86_64, 512 * MiB, true},
+                 Format{Arch::i386, 1 * GiB, false}, Format{Arch::pae, 1 * GiB, false});
+    MachineConfig mc = machine(f.arch, f.memory, 2);
+    mc.la57 = f.la57;
+    Booted b{mc};
     AddressSpaces& as = b.k.spaces;
     const uint64_t boot_free = free_after_drain(b);
     std::mt19937_64 rng(20261202);

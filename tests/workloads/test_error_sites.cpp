@@ -171,7 +171,7 @@ std::vector<Entry> entries() {
         {"machine not an object", R"({"mmemu_scenario": 1, "machine": 5, "events": []})",
          "/machine", "expected an object, got the number 5"},
         {"machine unknown field", machine(MEM + R"(, "ram": 1)"), "/machine/ram",
-         "unknown field (expected one of: arch, memory, cpus, cpu_mhz, numa, mmu)"},
+         "unknown field (expected one of: arch, memory, cpus, cpu_mhz, la57, numa, mmu)"},
         {"arch not a string", machine(MEM + R"(, "arch": 64)"), "/machine/arch",
          "expected a string, got the number 64"},
         {"arch unknown", machine(MEM + R"(, "arch": "arm64")"), "/machine/arch",
@@ -384,7 +384,14 @@ std::vector<Entry> entries() {
         {"vmsplit not a string", kcfg(R"("vmsplit": 3)"), "/kernel/vmsplit",
          "expected a string, got the number 3"},
         {"vmsplit unknown", kcfg(R"("vmsplit": "4G/0G")"), "/kernel/vmsplit",
-         R"(expected "3G/1G", "2G/2G" or "1G/3G", got "4G/0G")"},
+         R"(expected "3G/1G", "3G_OPT", "2G/2G", "2G_OPT" or "1G/3G", got "4G/0G")"},
+        {"an _OPT split with PAE",
+         scenario(R"("arch": "pae", "memory": "256MiB")", "",
+                  "  \"kernel\": {\"vmsplit\": \"2G_OPT\"},\n"),
+         "/kernel/vmsplit",
+         "VMSPLIT_2G_OPT is not available with PAE (Kconfig: depends on !X86_PAE)"},
+        {"la57 on a 32-bit machine", machine(R"("arch": "pae", "memory": "256MiB", "la57": true)"),
+         "/machine/la57", R"(5-level paging needs IA-32e mode: arch "x86_64")"},
         {"kernel_image not a size", kcfg(R"("kernel_image": [])"), "/kernel/kernel_image",
          SIZE + "an array"},
         {"kernel_image below 4KiB", kcfg(R"("kernel_image": "2KiB")"), "/kernel/kernel_image",
@@ -483,7 +490,8 @@ std::vector<Entry> entries() {
         {"--set of an unknown field, escaped",
          kern(""),
          "/machine/a~1b",
-         "unknown field (expected one of: arch, memory, cpus, cpu_mhz, numa, mmu) (the value given "
+         "unknown field (expected one of: arch, memory, cpus, cpu_mhz, la57, numa, mmu) (the value "
+         "given "
          "with "
          "--set)",
          ONE,
@@ -543,11 +551,12 @@ std::vector<Entry> entries() {
         {"byte and seed", kern(R"({"op": "spawn", "process": "p"},
     {"op": "write", "process": "p", "region": "stack", "byte": 1, "seed": 2})"),
          "/events/1/byte", "give either byte or seed, not both"},
-        {"processes on i386",
-         scenario(R"("arch": "i386", "memory": "256MiB")", R"({"op": "spawn", "process": "p"})"),
+        {"processes on a 32-bit machine with more CPUs than NR_CPUS",
+         scenario(R"("arch": "i386", "memory": "256MiB", "cpus": 9)",
+                  R"({"op": "spawn", "process": "p"})"),
          "/events/0/op",
-         "processes run on x86_64 machines only so far (the i386 and PAE page tables and the "
-         "VMSPLIT layouts come later)"},
+         "processes on an i386 or PAE machine need at most 8 CPUs (a 32-bit kernel's NR_CPUS is "
+         "at most 8), this machine has 9"},
         {"region of an earlier process of the same name", kern(R"({"op": "spawn", "process": "p"},
     {"op": "mmap", "process": "p", "region": "r", "length": 4096},
     {"op": "exit", "process": "p"}, {"op": "spawn", "process": "p"},
