@@ -28,8 +28,13 @@ constexpr uint64_t MAX_SCENARIO_BYTES = uint64_t{4} << 40;
 constexpr size_t MAX_PROCESSES = 1 << 16;
 
 // The image sizes of spawn and exec.
-const FieldSpec F_CODE{
-    "code", FieldKind::size, false, 0, 0, {}, "text bytes at 0x400000, loaded (default 0)"};
+const FieldSpec F_CODE{"code",
+                       FieldKind::size,
+                       false,
+                       0,
+                       0,
+                       {},
+                       "text bytes at 0x400000 (0x08048000 on i386 and PAE), loaded (default 0)"};
 const FieldSpec F_DATA{
     "data", FieldKind::size, false, 0, 0, {}, "data bytes after the text, loaded"};
 const FieldSpec F_BSS{
@@ -1023,7 +1028,7 @@ const std::vector<OpSpec>& process_op_specs() {
            {},
            "/proc/PID/oom_score_adj (default 0; -1000: never OOM-killed); fork copies it"}},
          parse_spawn,
-         "a new process with the layout exec gives a static x86_64 binary"},
+         "a new process with the layout exec gives a static non-PIE binary"},
         {"fork",
          OpMode::kernel,
          {F_PROCESS,

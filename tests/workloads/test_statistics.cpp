@@ -384,6 +384,61 @@ TEST_CASE("statistics: the fork example's numbers, worked by hand", "[workloads]
     }
 }
 
+TEST_CASE("statistics: the i386 highmem example's numbers, worked by hand",
+          "[workloads][process][i386]") {
+    const ojson d = run_scenario(
+        "i386-highmem.json", slurp(std::string(MMEMU_SOURCE_DIR) + "/examples/i386-highmem.json"));
+    CHECK(d["results"]["expectations"]["checked"] == 2);
+    CHECK(d["results"]["expectations"]["failed"] == 0);
+    // The 3G split: lowmem is 4 GiB - 3 GiB - 128 MiB of vmalloc reserve = 896 MiB, pfn 229376;
+    // the other 1152 MiB are highmem. 2-level page tables, PAGE_OFFSET 0xc0000000.
+    CHECK(d["boot"]["max_low_pfn"] == 229376);
+    CHECK(d["boot"]["paging"] == "2-level");
+    CHECK(d["boot"]["page_offset"] == "0x00000000c0000000");
+    // After the fork: db's pages are text 16 (64 KiB), data 4 (16 KiB), the stack's top page 1
+    // and the cache 16384 (64 MiB): 16405, each from ZONE_HIGHMEM (GFP_HIGHUSER_MOVABLE), none
+    // from lowmem but the page tables and slabs. Each demand-zero page was cleared through one
+    // kmap_local; the 21 loaded pages took a second one for their contents: 16405 + 21.
+    const ojson& forked = d["checkpoints"][0]["state"];
+    CHECK(forked["vmstat"]["pgalloc_high"] == 16405);
+    CHECK(forked["vmstat"]["nr_anon_pages"] == 16405);
+    CHECK(forked["mmemu_faults"]["kmap_local"] == 16426);
+    // 2-level: one PTE table maps 4 MiB. Text and data share the table at 0x08000000, the cache
+    // [0xb4000000, 0xb8000000) takes 16, the stack below 0xc0000000 one: 18 tables, 72 kB; each
+    // mm also has its PGD: 2 * 19 page-table pages.
+    CHECK(forked["vmstat"]["nr_page_table_pages"] == 38);
+    for (const auto& p : forked["processes"]) {
+        CHECK(p["VmRSS"] == 16405 * 4);
+        CHECK(p["VmPTE"] == 72);
+        CHECK(p["Pss"] == 16405 * 4 / 2);   // every page mapped by both
+        CHECK(p["Shared_Clean"] == 16 * 4); // the text, never written through a PTE
+    }
+    // The maps: text at 0x08048000 (the i386 non-PIE default), the cache top-down from
+    // mmap_base = 0xc0000000 - 128 MiB, the stack ending at TASK_SIZE = PAGE_OFFSET.
+    const auto& maps = d["checkpoints"][0]["maps"]["db"];
+    CHECK(maps[0].get<std::string>().rfind("08048000-08058000 r-xp", 0) == 0);
+    CHECK(maps[2].get<std::string>().rfind("b4000000-b8000000 rw-p", 0) == 0);
+    CHECK(maps[3].get<std::string>().rfind("bffdf000-c0000000 rw-p", 0) == 0);
+    // The reader's 4 MiB write: 1024 COW copies, again from highmem, each copy_user_highpage
+    // mapping both frames (2048 kmap_local); both now hold 1024 private pages and share
+    // 15381: Pss = 4096 + 15381 * 4 / 2 = 34858 kB.
+    const ojson& copied = d["checkpoints"][1]["state"];
+    CHECK(copied["mmemu_faults"]["cow_copy"] == 1024);
+    CHECK(copied["vmstat"]["pgalloc_high"] == 16405 + 1024);
+    CHECK(copied["mmemu_faults"]["kmap_local"] == 16426 + 2048);
+    for (const auto& p : copied["processes"]) {
+        CHECK(p["Private_Dirty"] == 4096);
+        CHECK(p["Pss"] == 34858);
+    }
+    // No PCID on 32-bit: every switch to a process flushed. CPU 1 ran the reader's copies: two
+    // INVLPGs per copy for the kmap slots and one for the old PTE (ptep_clear_flush).
+    const ojson& cpu1 = d["final"]["percpu"][1];
+    CHECK(cpu1["cr3_noflush"] == 0);
+    CHECK(cpu1["invlpg"] == 3 * 1024);
+    CHECK(d["final"]["vmstat"]["nr_page_table_pages"] == 0);
+    CHECK(d["final"]["vmstat"]["nr_anon_pages"] == 0);
+}
+
 TEST_CASE("statistics: the OOM example's victims and points, worked by hand",
           "[workloads][process][oom]") {
     const ojson d = run_scenario(
