@@ -51,17 +51,6 @@ struct FieldSpec {
     const char* doc = "";             // one line for the docs
 };
 
-// The state one compile keeps across events: names an op family tracks (ids, caches,
-// checkpoints) and what the machine is.
-struct CompileState {
-    const MachineConfig* machine = nullptr;
-    bool bare = false;
-    std::shared_ptr<KernelNames> kernel_names;   // the kernel family's ids and caches
-    std::shared_ptr<ProcessNames> process_names; // the process family's processes and regions
-    std::vector<std::string> checkpoint_names;
-    uint64_t total_allocations = 0; // the sum of every allocating op's count (bounded)
-};
-
 // The state a run keeps across ops, and where results go.
 struct RunContext {
     System& sys;
@@ -78,6 +67,24 @@ struct Op {
     virtual void run(RunContext& cx) const = 0;
     // A checkpoint's name (the driver can stop after one); nullptr for other ops.
     virtual const std::string* checkpoint_name() const { return nullptr; }
+};
+
+// The most ops a scenario compiles to, repeat blocks expanded.
+inline constexpr uint64_t MAX_COMPILED_OPS = 1000000;
+
+// The state one compile keeps across events: names an op family tracks (ids, caches,
+// checkpoints) and what the machine is.
+struct CompileState {
+    const MachineConfig* machine = nullptr;
+    bool bare = false;
+    uint64_t seed = 0;                           // the scenario's seed (content generators' keys)
+    std::shared_ptr<KernelNames> kernel_names;   // the kernel family's ids and caches
+    std::shared_ptr<ProcessNames> process_names; // the process family's processes and regions
+    std::vector<std::string> checkpoint_names;
+    uint64_t total_allocations = 0; // the sum of every allocating op's count (bounded)
+    uint64_t compiled_ops = 0;      // ops compiled so far, repeat blocks expanded (bounded)
+    // The ops a block event (repeat) compiled, which compile_events() takes in its place.
+    std::vector<std::unique_ptr<Op>> block_ops;
 };
 
 struct OpSpec;

@@ -40,13 +40,14 @@ std::string op_list(bool bare) {
 } // namespace
 
 void compile_events(Checker& ck, const json& events, CompileState& st,
-                    std::vector<std::unique_ptr<Op>>& ops) {
+                    std::vector<std::unique_ptr<Op>>& ops, const std::string& base,
+                    std::optional<uint32_t> event) {
     if (!events.is_array()) {
-        ck.error("/events", "expected an array of events, got " + type_name(events));
+        ck.error(base, "expected an array of events, got " + type_name(events));
         return;
     }
     for (size_t i = 0; i < events.size(); i++) {
-        const std::string p = "/events/" + std::to_string(i);
+        const std::string p = base + "/" + std::to_string(i);
         const json& e = events[i];
         if (!e.is_object()) {
             ck.error(p, "expected an event object with an \"op\", got " + type_name(e));
@@ -76,10 +77,19 @@ void compile_events(Checker& ck, const json& events, CompileState& st,
             continue;
         }
         const size_t before = ck.errors.size();
-        OpParser parser(ck, e, p, *spec, st, uint32_t(i));
+        const uint32_t index = event.value_or(uint32_t(i));
+        OpParser parser(ck, e, p, *spec, st, index);
         std::unique_ptr<Op> op = spec->parse(parser);
-        if (ck.errors.size() != before || !op) continue;
-        op->event = uint32_t(i);
+        // A block (repeat) compiles its events into st.block_ops and returns no op of its own.
+        std::vector<std::unique_ptr<Op>> block = std::move(st.block_ops);
+        st.block_ops.clear();
+        if (ck.errors.size() != before) continue;
+        if (!op) {
+            for (auto& b : block) ops.push_back(std::move(b));
+            continue;
+        }
+        op->event = index;
+        st.compiled_ops++;
         ops.push_back(std::move(op));
     }
 }

@@ -43,6 +43,20 @@ const FieldSpec F_STACK{
     "stack", FieldKind::size, false, 0, 0, {}, "stack bytes below STACK_TOP (132 KiB)"};
 const FieldSpec F_PROCESS{"process", FieldKind::string, true, 0, 0, {}, "the process's name"};
 const FieldSpec F_REGION{"region", FieldKind::string, true, 0, 0, {}, "a region's name"};
+const FieldSpec F_KEY{"key",
+                      FieldKind::string,
+                      false,
+                      0,
+                      0,
+                      {},
+                      "every page the key's page (identical wherever the key is used)"};
+const FieldSpec F_DISTINCT{"distinct",
+                           FieldKind::integer,
+                           false,
+                           1,
+                           int64_t{1} << 40,
+                           {},
+                           "with key: page n holds variant n mod distinct"};
 const FieldSpec F_OFFSET{"offset", FieldKind::size, false, 0, 0, {}, "from the region's start"};
 const FieldSpec F_LENGTH{
     "length", FieldKind::size, false, 0, 0, {}, "bytes (default: to the region's end)"};
@@ -81,16 +95,16 @@ std::optional<uint32_t> process_ref(OpParser& p) {
     return it->second.slot;
 }
 
-std::optional<uint32_t> region_ref(OpParser& p, uint32_t proc) {
-    auto name = p.string("region", std::nullopt);
+std::optional<uint32_t> region_ref(OpParser& p, uint32_t proc, const char* field = "region") {
+    auto name = p.string(field, std::nullopt);
     if (!name) return std::nullopt;
     ProcessNames& n = names(p);
     proc = n.owner[proc];
     auto it = n.regions.find({proc, *name});
     if (it == n.regions.end()) {
-        p.error("region", "expected a region of process \"" + n.proc_names[proc] +
-                              "\" (an earlier mmap's, or code, data, stack from spawn), got \"" +
-                              *name + "\"");
+        p.error(field, "expected a region of process \"" + n.proc_names[proc] +
+                           "\" (an earlier mmap's, or code, data, stack from spawn), got \"" +
+                           *name + "\"");
         return std::nullopt;
     }
     return it->second;
@@ -628,14 +642,16 @@ struct RegionOp : Op {
     }
 };
 
-// process, region, offset and length of a RegionOp.
-void parse_range(OpParser& p, RegionOp& op) {
-    if (auto proc = process_ref(p)) {
+// process, region, offset and length of a RegionOp; false if the process is not a live one.
+bool parse_range(OpParser& p, RegionOp& op) {
+    const auto proc = process_ref(p);
+    if (proc) {
         op.slot = *proc;
         if (auto r = region_ref(p, *proc)) op.region = *r;
     }
     op.offset = p.size("offset", 0).value_or(0);
     if (p.has("length")) op.length = p.size("length", std::nullopt);
+    return proc.has_value();
 }
 
 struct Munmap final : RegionOp {
@@ -895,22 +911,107 @@ std::unique_ptr<Op> parse_pagemap(OpParser& p) {
 
 // ---- write / read / touch -----------------------------------------------------------------
 
-// splitmix64: the "random" content stream (deterministic for its seed and the byte's offset in
-// the region).
+// splitmix64's finaliser: the generators' hash.
 uint64_t mix(uint64_t x) {
     x += 0x9e3779b97f4a7c15ull;
     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
     x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
     return x ^ (x >> 31);
 }
-uint8_t random_byte(uint64_t seed, uint64_t offset) {
-    return uint8_t(mix(seed ^ (offset >> 3)) >> ((offset & 7) * 8));
+
+// FNV-1a of a key's name.
+uint64_t name_hash(const std::string& s) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
+    return h;
+}
+
+// What a write stores, or a read expects, at each byte of a region (the content generators):
+//  - byte: every byte the same (a memset);
+//  - seed: a pseudo-random stream, a function of the seed and the byte's offset in the region,
+//    so the same seed at the same offsets gives the same bytes in any region or process;
+//  - key: every page holds the 4 KiB page named by the key (a pseudo-random page from the name
+//    and the scenario's seed), identical wherever the key is used; with `distinct` N, the
+//    region's page n holds the key's variant n mod N, so a range has N different pages, each
+//    repeated. Keys make pages KSM can merge.
+struct Content {
+    enum class Kind : uint8_t { none, byte, stream, key } kind = Kind::none;
+    uint8_t byte = 0;
+    uint64_t base = 0;     // stream, key: the hash the words start from
+    uint64_t distinct = 0; // key: the number of page variants (0: one)
+    // The 8-byte word holding region offset `off`.
+    uint64_t word(uint64_t off) const {
+        if (kind == Kind::stream) return mix(base + (off >> 3));
+        const uint64_t page = off >> PAGE_SHIFT;
+        const uint64_t variant = distinct ? page % distinct : 0;
+        return mix(base + variant * (PAGE_SIZE / 8) + ((off & (PAGE_SIZE - 1)) >> 3));
+    }
+    uint8_t at(uint64_t off) const {
+        if (kind == Kind::byte) return byte;
+        return uint8_t(word(off) >> ((off & 7) * 8));
+    }
+    // The bytes of region offsets [off, off + n).
+    void generate(uint8_t* buf, uint64_t off, uint64_t n) const {
+        if (kind == Kind::byte) {
+            std::memset(buf, byte, n);
+            return;
+        }
+        uint64_t i = 0;
+        for (; i < n && ((off + i) & 7); i++) buf[i] = at(off + i);
+        for (; i + 8 <= n; i += 8) {
+            const uint64_t w = word(off + i);
+            std::memcpy(buf + i, &w, 8); // little-endian, as at() reads it
+        }
+        for (; i < n; i++) buf[i] = at(off + i);
+    }
+};
+
+// The generator fields of a write or read: byte, seed, or key with distinct (at most one).
+Content parse_content(OpParser& p, bool allow_key) {
+    Content c;
+    unsigned given = 0;
+    if (p.has("byte")) {
+        given++;
+        c.kind = Content::Kind::byte;
+        if (auto b = p.integer("byte", std::nullopt)) c.byte = uint8_t(*b);
+    }
+    if (p.has("seed")) {
+        given++;
+        c.kind = Content::Kind::stream;
+        if (auto s = p.number("seed", std::nullopt)) c.base = mix(*s);
+    }
+    if (allow_key && p.has("key")) {
+        given++;
+        c.kind = Content::Kind::key;
+        if (auto k = p.string("key", std::nullopt)) c.base = mix(mix(p.state.seed) ^ name_hash(*k));
+        if (p.has("distinct")) c.distinct = p.integer("distinct", std::nullopt).value_or(0);
+    } else if (allow_key && p.has("distinct")) {
+        p.error("distinct", "distinct counts the variants of a key: give a key too");
+    }
+    if (given > 1)
+        p.error(p.has("byte") ? "byte" : "seed", "give one of byte, seed and key, not several");
+    return c;
+}
+
+// The bytes this event may move: the length given, else the most the region can hold after the
+// offset (its largest mapping, as the events before it define it); bounded per event and per
+// scenario.
+void count_bytes(OpParser& p, const RegionOp& op, bool pages_only) {
+    ProcessNames& n = names(p);
+    const uint64_t most = op.region < n.region_len.size() ? n.region_len[op.region] : 0;
+    const uint64_t bytes = op.length.value_or(most > op.offset ? most - op.offset : 0);
+    if (op.length && *op.length > MAX_EVENT_BYTES)
+        p.error("length", "expected at most 1 TiB in one event");
+    n.bytes_accessed += pages_only ? bytes / PAGE_SIZE : bytes;
+    if (n.bytes_accessed > MAX_SCENARIO_BYTES)
+        p.error("length", "expected at most 4 TiB read, written or touched in the whole scenario "
+                          "(counting a region's largest mapping where no length is given)");
 }
 
 struct Access final : RegionOp {
     enum class Kind : uint8_t { write, read, touch } kind = Kind::write;
-    std::optional<uint8_t> byte;  // write: the fill byte; read: the expected byte
-    std::optional<uint64_t> seed; // write: a random stream; read: the expected stream
+    Content content;        // write: what is stored; read: what is expected (none: nothing)
+    uint8_t touch_byte = 1; // touch: the byte written
     bool touch_write = true;
     const char* name() const override {
         return kind == Kind::write ? "write" : kind == Kind::read ? "read" : "touch";
@@ -922,36 +1023,35 @@ struct Access final : RegionOp {
         Cpu& cpu = cx.sys.machine().cpu(t->cpu);
         const AccessMode user{3, false};
         const uint64_t len = g->len, start = g->addr;
+        const bool expect = content.kind != Content::Kind::none;
         std::string mismatch;
-        uint8_t buf[PAGE_SIZE];
+        uint8_t buf[PAGE_SIZE], want[PAGE_SIZE];
         for (uint64_t done = 0; done < len;) {
             const uint64_t la = start + done;
             const uint64_t chunk = std::min(len - done, PAGE_SIZE - (la & (PAGE_SIZE - 1)));
             MemoryAccess a;
             if (kind == Kind::touch) {
-                uint8_t v = byte.value_or(1);
+                uint8_t v = touch_byte;
                 a = touch_write ? cpu.write_linear(LinearAddr{la}, &v, 1, user)
                                 : cpu.read_linear(LinearAddr{la}, &v, 1, user);
             } else if (kind == Kind::write) {
-                if (seed) {
-                    for (uint64_t i = 0; i < chunk; i++)
-                        buf[i] = random_byte(*seed, offset + done + i);
+                if (content.kind == Content::Kind::stream || content.kind == Content::Kind::key) {
+                    content.generate(buf, offset + done, chunk);
                     a = cpu.write_linear(LinearAddr{la}, buf, chunk, user);
                 } else {
-                    a = cpu.fill_linear(LinearAddr{la}, byte.value_or(0), chunk, user);
+                    a = cpu.fill_linear(LinearAddr{la}, content.byte, chunk, user);
                 }
             } else {
                 a = cpu.read_linear(LinearAddr{la}, buf, chunk, user);
-                if (a.ok() && mismatch.empty() && (byte || seed)) {
-                    for (uint64_t i = 0; i < chunk; i++) {
-                        const uint8_t want = seed ? random_byte(*seed, offset + done + i) : *byte;
-                        if (buf[i] != want) {
-                            mismatch = "read: byte " + std::to_string(offset + done + i) +
-                                       " of region \"" + cx.procs->names->region_names[region] +
-                                       "\" is " + std::to_string(buf[i]) + ", expected " +
-                                       std::to_string(want);
-                            break;
-                        }
+                if (a.ok() && mismatch.empty() && expect) {
+                    content.generate(want, offset + done, chunk);
+                    if (std::memcmp(buf, want, chunk) != 0) {
+                        uint64_t i = 0;
+                        while (buf[i] == want[i]) i++;
+                        mismatch = "read: byte " + std::to_string(offset + done + i) +
+                                   " of region \"" + cx.procs->names->region_names[region] +
+                                   "\" is " + std::to_string(buf[i]) + ", expected " +
+                                   std::to_string(want[i]);
                     }
                 }
             }
@@ -961,7 +1061,7 @@ struct Access final : RegionOp {
             }
             done += chunk;
         }
-        if (kind == Kind::read && (byte || seed)) cx.results.expectation(event, mismatch);
+        if (kind == Kind::read && expect) cx.results.expectation(event, mismatch);
     }
 };
 
@@ -969,23 +1069,15 @@ std::unique_ptr<Op> parse_access(OpParser& p, Access::Kind kind) {
     auto op = std::make_unique<Access>();
     op->kind = kind;
     parse_range(p, *op);
-    if (kind != Access::Kind::touch && p.has("seed")) op->seed = p.number("seed", std::nullopt);
-    if (p.has("byte")) {
-        if (auto b = p.integer("byte", std::nullopt)) op->byte = uint8_t(*b);
+    if (kind == Access::Kind::touch) {
+        if (p.has("byte")) op->touch_byte = uint8_t(p.integer("byte", std::nullopt).value_or(1));
+        op->touch_write = p.boolean("write", true).value_or(true);
+    } else {
+        op->content = parse_content(p, true);
+        if (kind == Access::Kind::write && op->content.kind == Content::Kind::none)
+            op->content.kind = Content::Kind::byte; // zeros
     }
-    if (kind == Access::Kind::touch) op->touch_write = p.boolean("write", true).value_or(true);
-    if (op->seed && op->byte) p.error("byte", "give either byte or seed, not both");
-    // The bytes this event may move: the length given, else the most the region can hold
-    // after the offset (its largest mapping, as the events before it define it).
-    ProcessNames& n = names(p);
-    const uint64_t most = op->region < n.region_len.size() ? n.region_len[op->region] : 0;
-    const uint64_t bytes = op->length.value_or(most > op->offset ? most - op->offset : 0);
-    if (op->length && *op->length > MAX_EVENT_BYTES)
-        p.error("length", "expected at most 1 TiB in one event");
-    n.bytes_accessed += kind == Access::Kind::touch ? bytes / PAGE_SIZE : bytes;
-    if (n.bytes_accessed > MAX_SCENARIO_BYTES)
-        p.error("length", "expected at most 4 TiB read, written or touched in the whole scenario "
-                          "(counting a region's largest mapping where no length is given)");
+    count_bytes(p, *op, kind == Access::Kind::touch);
     return op;
 }
 std::unique_ptr<Op> parse_write(OpParser& p) {
@@ -996,6 +1088,74 @@ std::unique_ptr<Op> parse_read(OpParser& p) {
 }
 std::unique_ptr<Op> parse_touch(OpParser& p) {
     return parse_access(p, Access::Kind::touch);
+}
+// fill: memset (rep stosb) of a range with one byte.
+std::unique_ptr<Op> parse_fill(OpParser& p) {
+    auto op = std::make_unique<Access>();
+    op->kind = Access::Kind::write;
+    parse_range(p, *op);
+    op->content.kind = Content::Kind::byte;
+    op->content.byte = uint8_t(p.integer("byte", 0).value_or(0));
+    count_bytes(p, *op, false);
+    return op;
+}
+
+// copy: memmove (rep movsb) within a process, from a range of one region to a range of
+// another (or the same): the CPU reads the source and writes the destination, a chunk at a
+// time within both pages, backwards when the destination overlaps the source from above, so
+// overlapping ranges copy as memmove does.
+struct Copy final : RegionOp {
+    uint32_t from_region = 0;
+    uint64_t from_offset = 0;
+    const char* name() const override { return "copy"; }
+    void run(RunContext& cx) const override {
+        const auto g = target(cx, false);
+        if (!g) return;
+        const auto& src = cx.procs->regions[from_region];
+        if (!src.mapped) {
+            cx.results.process_failure(event, name(), proc_name(cx, slot),
+                                       "the source region was never mapped (its mmap failed)");
+            return;
+        }
+        task_struct* t = g->t;
+        Cpu& cpu = cx.sys.machine().cpu(t->cpu);
+        const AccessMode user{3, false};
+        const uint64_t len = g->len, dst = g->addr, from = src.addr + from_offset;
+        const bool backwards = dst > from && dst < from + len;
+        uint8_t buf[PAGE_SIZE];
+        for (uint64_t done = 0; done < len;) {
+            // The next chunk within one source and one destination page, from the end when
+            // copying backwards.
+            uint64_t s, d, chunk;
+            if (!backwards) {
+                s = from + done, d = dst + done;
+                chunk = std::min({len - done, PAGE_SIZE - (s & (PAGE_SIZE - 1)),
+                                  PAGE_SIZE - (d & (PAGE_SIZE - 1))});
+            } else {
+                const uint64_t s_end = from + len - done, d_end = dst + len - done;
+                chunk = std::min({len - done, ((s_end - 1) & (PAGE_SIZE - 1)) + 1,
+                                  ((d_end - 1) & (PAGE_SIZE - 1)) + 1});
+                s = s_end - chunk, d = d_end - chunk;
+            }
+            MemoryAccess a = cpu.read_linear(LinearAddr{s}, buf, chunk, user);
+            if (a.ok()) a = cpu.write_linear(LinearAddr{d}, buf, chunk, user);
+            if (!a.ok()) {
+                deliver_fatal(cx, *this, slot, t, a);
+                return;
+            }
+            done += chunk;
+        }
+    }
+};
+
+std::unique_ptr<Op> parse_copy(OpParser& p) {
+    auto op = std::make_unique<Copy>();
+    if (parse_range(p, *op)) {
+        if (auto r = region_ref(p, op->slot, "from")) op->from_region = *r;
+    }
+    op->from_offset = p.size("from_offset", 0).value_or(0);
+    count_bytes(p, *op, false);
+    return op;
 }
 
 } // namespace
@@ -1160,10 +1320,31 @@ const std::vector<OpSpec>& process_op_specs() {
           F_REGION,
           F_OFFSET,
           F_LENGTH,
-          {"byte", FieldKind::integer, false, 0, 255, {}, "the byte written (default 0)"},
-          {"seed", FieldKind::number, false, 0, 0, {}, "write a pseudo-random stream instead"}},
+          {"byte", FieldKind::integer, false, 0, 255, {}, "every byte this one (default 0)"},
+          {"seed", FieldKind::number, false, 0, 0, {}, "a pseudo-random stream instead"},
+          F_KEY,
+          F_DISTINCT},
          parse_write,
          "the process writes bytes (page by page, as rep stos / rep movs)"},
+        {"fill",
+         OpMode::kernel,
+         {F_PROCESS,
+          F_REGION,
+          F_OFFSET,
+          F_LENGTH,
+          {"byte", FieldKind::integer, false, 0, 255, {}, "the byte stored (default 0)"}},
+         parse_fill,
+         "memset(3) of a range: every byte one value (rep stosb)"},
+        {"copy",
+         OpMode::kernel,
+         {F_PROCESS,
+          F_REGION,
+          F_OFFSET,
+          F_LENGTH,
+          {"from", FieldKind::string, true, 0, 0, {}, "the source region (of the same process)"},
+          {"from_offset", FieldKind::size, false, 0, 0, {}, "the source's offset in it"}},
+         parse_copy,
+         "memmove(3) within a process: the CPU reads the source and writes the destination"},
         {"read",
          OpMode::kernel,
          {F_PROCESS,
@@ -1171,7 +1352,9 @@ const std::vector<OpSpec>& process_op_specs() {
           F_OFFSET,
           F_LENGTH,
           {"byte", FieldKind::integer, false, 0, 255, {}, "expect every byte to be this"},
-          {"seed", FieldKind::number, false, 0, 0, {}, "expect the stream a write with it wrote"}},
+          {"seed", FieldKind::number, false, 0, 0, {}, "expect the stream a write with it wrote"},
+          F_KEY,
+          F_DISTINCT},
          parse_read,
          "the process reads bytes; with byte or seed, an expectation"},
         {"touch",

@@ -6,6 +6,7 @@
 #include "mmcore/bug.h"
 #include "mmcore/kernel.h"
 #include "system/system.h"
+#include "workloads/op_table.h"
 #include "workloads/ops_kernel.h"
 #include "workloads/results.h"
 #include "workloads/statistics.h"
@@ -78,6 +79,44 @@ std::unique_ptr<Op> parse_run(OpParser& p) {
     return op;
 }
 
+// repeat: the block's events `count` times in a row, compiled once per repetition (so each
+// repetition is checked against the names the ones before it left: a process spawned in the
+// block must exit in it, a checkpoint name cannot repeat). Its ops carry the repeat's event
+// index; the whole scenario is bounded to MAX_COMPILED_OPS ops once blocks are expanded.
+std::unique_ptr<Op> parse_repeat(OpParser& p) {
+    const auto count = p.integer("count", std::nullopt);
+    const json* body = p.raw("events");
+    if (!count || !body) return nullptr;
+    if (!body->is_array() || body->empty()) {
+        p.error("events", "expected a non-empty array of events, got " + type_name(*body));
+        return nullptr;
+    }
+    std::vector<std::unique_ptr<Op>> all;
+    for (int64_t k = 0; k < *count; k++) {
+        const size_t before = p.ck.errors.size();
+        std::vector<std::unique_ptr<Op>> got;
+        compile_events(p.ck, *body, p.state, got, p.field_path("events"), p.index);
+        if (p.ck.errors.size() != before) {
+            // Say which repetition went wrong where the first was fine.
+            if (k)
+                for (size_t e = before; e < p.ck.errors.size(); e++)
+                    p.ck.errors[e].message += " (in repetition " + std::to_string(k + 1) + " of " +
+                                              std::to_string(*count) + ")";
+            return nullptr;
+        }
+        if (p.state.compiled_ops > MAX_COMPILED_OPS) {
+            p.error("count", "expected at most " + std::to_string(MAX_COMPILED_OPS) +
+                                 " events in the whole scenario once repeat blocks are expanded "
+                                 "(this block reaches it in repetition " +
+                                 std::to_string(k + 1) + ")");
+            return nullptr;
+        }
+        for (auto& o : got) all.push_back(std::move(o));
+    }
+    p.state.block_ops = std::move(all);
+    return nullptr;
+}
+
 } // namespace
 
 const std::vector<OpSpec>& run_op_specs() {
@@ -93,6 +132,18 @@ const std::vector<OpSpec>& run_op_specs() {
          {{"ms", FieldKind::integer, true, 0, 1000000000, {}, "virtual milliseconds to pass"}},
          parse_run,
          "virtual time passes with every CPU idle"},
+        {"repeat",
+         OpMode::any,
+         {{"count",
+           FieldKind::integer,
+           true,
+           1,
+           100000,
+           {},
+           "how many times (nest blocks for more)"},
+          {"events", FieldKind::object, true, 0, 0, {}, "the block: an array of events"}},
+         parse_repeat,
+         "the block's events, count times in a row"},
     };
     return specs;
 }

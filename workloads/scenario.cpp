@@ -552,6 +552,7 @@ CompileResult compile_scenario(const std::string& file, const std::string& text,
             CompileState st;
             st.machine = &sc.machine;
             st.bare = sc.bare;
+            st.seed = sc.seed;
             compile_events(ck, doc["events"], st, sc.ops);
             sc.kernel_names = st.kernel_names;
             sc.process_names = st.process_names;

@@ -515,15 +515,15 @@ std::vector<Entry> entries() {
         {"op not a string", kern(R"({"op": 1})"), "/events/0/op",
          "expected a string, got the number 1"},
         {"unknown op in a kernel scenario", kern(R"({"op": "frobnicate"})"), "/events/0/op",
-         R"(unknown event "frobnicate" (expected checkpoint, run, alloc_pages, free_pages, kmem_cache_create, kmem_cache_alloc, kmem_cache_free, kmem_cache_shrink, kmem_cache_destroy, kmalloc, kfree, write_object, drain_pages, spawn, fork, exit, clone_thread, exec, wait, mmap, munmap, brk, madvise, mprotect, mlock, munlock, mlockall, munlockall, mremap, pagemap, write, read or touch))"},
+         R"(unknown event "frobnicate" (expected checkpoint, run, repeat, alloc_pages, free_pages, kmem_cache_create, kmem_cache_alloc, kmem_cache_free, kmem_cache_shrink, kmem_cache_destroy, kmalloc, kfree, write_object, drain_pages, spawn, fork, exit, clone_thread, exec, wait, mmap, munmap, brk, madvise, mprotect, mlock, munlock, mlockall, munlockall, mremap, pagemap, write, fill, copy, read or touch))"},
         {"unknown op in a bare scenario", bare(R"({"op": "frobnicate"})"), "/events/0/op",
-         R"(unknown bare-machine event "frobnicate" (expected checkpoint, run, set_cr, wrmsr, set_rflags, wrpkru, write_phys, expect_phys, access, invlpg, invpcid, load_gdt, lgdt or load_segment))"},
+         R"(unknown bare-machine event "frobnicate" (expected checkpoint, run, repeat, set_cr, wrmsr, set_rflags, wrpkru, write_phys, expect_phys, access, invlpg, invpcid, load_gdt, lgdt or load_segment))"},
         {"bare op in a kernel scenario", kern(R"({"op": "set_cr", "cr": 0, "value": 0})"),
          "/events/0/op",
          R"("set_cr" is a bare-machine op ("mode": "bare"): in a kernel scenario the kernel owns the control registers)"},
         {"kernel op in a bare scenario", bare(R"({"op": "kmalloc", "id": "a", "size": 8})"),
          "/events/0/op",
-         R"(unknown bare-machine event "kmalloc": it needs a kernel (remove "mode": "bare"; expected checkpoint, run, set_cr)"},
+         R"(unknown bare-machine event "kmalloc": it needs a kernel (remove "mode": "bare"; expected checkpoint, run, repeat, set_cr)"},
 
         // ---- ops_process.cpp ----
         {"process never spawned", kern(R"({"op": "exit", "process": "p"})"), "/events/0/process",
@@ -550,7 +550,30 @@ std::vector<Entry> entries() {
          "unknown flag 'PROT_RED' (expected PROT_READ, PROT_WRITE, PROT_EXEC, PROT_NONE)"},
         {"byte and seed", kern(R"({"op": "spawn", "process": "p"},
     {"op": "write", "process": "p", "region": "stack", "byte": 1, "seed": 2})"),
-         "/events/1/byte", "give either byte or seed, not both"},
+         "/events/1/byte", "give one of byte, seed and key, not several"},
+        {"a repeat that spawns without an exit",
+         kern(R"({"op": "repeat", "count": 2, "events": [{"op": "spawn", "process": "p"}]})"),
+         "/events/0/events/0/process",
+         "process \"p\" is already running (spawned at an earlier event); exit it first or use "
+         "another name (in repetition 2 of 2)"},
+        {"repeat blocks beyond the op limit", kern(R"({"op": "repeat", "count": 100000, "events": [
+    {"op": "repeat", "count": 100000, "events": [{"op": "run", "ms": 0}]}]})"),
+         "/events/0/events/0/count",
+         "expected at most 1000000 events in the whole scenario once repeat blocks are expanded "
+         "(this block reaches it in repetition 1) (in repetition 11 of 100000)"},
+        {"an empty repeat", kern(R"({"op": "repeat", "count": 2, "events": []})"),
+         "/events/0/events", "expected a non-empty array of events, got an array"},
+        {"key and seed together", kern(R"({"op": "spawn", "process": "p"},
+    {"op": "write", "process": "p", "region": "stack", "key": "K", "seed": 2})"),
+         "/events/1/seed", "give one of byte, seed and key, not several"},
+        {"distinct without a key", kern(R"({"op": "spawn", "process": "p"},
+    {"op": "write", "process": "p", "region": "stack", "distinct": 2})"),
+         "/events/1/distinct", "distinct counts the variants of a key: give a key too"},
+        {"copy from an unknown region", kern(R"({"op": "spawn", "process": "p"},
+    {"op": "copy", "process": "p", "region": "stack", "from": "nowhere"})"),
+         "/events/1/from",
+         "expected a region of process \"p\" (an earlier mmap's, or code, data, stack from "
+         "spawn), got \"nowhere\""},
         {"processes on a 32-bit machine with more CPUs than NR_CPUS",
          scenario(R"("arch": "i386", "memory": "256MiB", "cpus": 9)",
                   R"({"op": "spawn", "process": "p"})"),
@@ -814,9 +837,7 @@ std::vector<Entry> entries() {
          kern(
              R"({"op": "kmem_cache_create", "cache": "c", "size": 64}, {"op": "kmem_cache_alloc", "cache": "c", "id": "o", "gfp": true})"),
          "/events/1/gfp", R"(expected GFP flags such as "GFP_KERNEL | __GFP_ZERO", got true)"},
-        {"write_object offset above the range",
-         kern(
-             R"({"op": "kmalloc", "id": "k", "size": 8}, {"op": "write_object", "id": "k", "offset": 4194305, "length": 1, "byte": 0})"),
+        {"write_object offset above the range", kern(R"({"op": "kmalloc", "id": "k", "size": 8}, {"op": "write_object", "id": "k", "offset": 4194305, "length": 1, "byte": 0})"),
          "/events/1/offset", "expected an integer from 0 to 4194304, got 4194305"},
         {"write_object length missing",
          kern(

@@ -90,7 +90,7 @@ bool accepts(const json& root, const json& s, const json& v) {
 // The schema's branch for each op name.
 std::map<std::string, json> schema_branches(const json& schema) {
     std::map<std::string, json> out;
-    for (const auto& b : schema["properties"]["events"]["items"]["oneOf"]) {
+    for (const auto& b : schema["$defs"]["event"]["oneOf"]) {
         const json& op = b["properties"]["op"];
         std::vector<std::string> names;
         if (op.contains("const")) names.push_back(op["const"]);
@@ -140,6 +140,7 @@ std::map<std::string, Probe> probes() {
     p["write_object"] = {j(R"({"op": "write_object", "id": "k", "length": 8, "byte": 0})"), {}};
     p["drain_pages"] = {j(R"({"op": "drain_pages"})"), {}};
     p["run"] = {j(R"({"op": "run", "ms": 5})"), {}};
+    p["repeat"] = {j(R"({"op": "repeat", "count": 2, "events": [{"op": "run", "ms": 1}]})"), {}};
     p["spawn"] = {j(R"({"op": "spawn", "process": "n"})"), {}};
     p["exit"] = {j(R"({"op": "exit", "process": "q"})"), {}};
     p["fork"] = {j(R"({"op": "fork", "process": "p", "child": "c"})"), {}};
@@ -159,9 +160,15 @@ std::map<std::string, Probe> probes() {
     p["mprotect"] = {j(R"({"op": "mprotect", "process": "p", "region": "r", "prot": "PROT_READ"})"),
                      {}};
     p["pagemap"] = {j(R"({"op": "pagemap", "process": "p", "region": "r"})"), {}};
-    p["write"] = {j(R"({"op": "write", "process": "p", "region": "r"})"), {}};
-    p["read"] = {j(R"({"op": "read", "process": "p", "region": "r"})"), {}};
+    // distinct is probed beside a key (it counts a key's variants).
+    p["write"] = {
+        j(R"({"op": "write", "process": "p", "region": "r"})"),
+        {{"distinct", j(R"({"op": "write", "process": "p", "region": "r", "key": "k"})")}}};
+    p["read"] = {j(R"({"op": "read", "process": "p", "region": "r"})"),
+                 {{"distinct", j(R"({"op": "read", "process": "p", "region": "r", "key": "k"})")}}};
     p["touch"] = {j(R"({"op": "touch", "process": "p", "region": "r"})"), {}};
+    p["fill"] = {j(R"({"op": "fill", "process": "p", "region": "r"})"), {}};
+    p["copy"] = {j(R"({"op": "copy", "process": "p", "region": "r", "from": "r"})"), {}};
     p["set_cr"] = {j(R"({"op": "set_cr", "cr": 0, "value": "0x11"})"), {}};
     p["wrmsr"] = {j(R"({"op": "wrmsr", "msr": "IA32_EFER", "value": 0})"), {}};
     p["set_rflags"] = {j(R"({"op": "set_rflags", "value": 2})"), {}};
