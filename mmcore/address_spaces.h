@@ -16,6 +16,7 @@
 //   pgtable_32.cpp  the 2-level and PAE boot tables: the lowmem direct map, the fixmap
 //   pgtable_64.cpp  the 4- and 5-level boot tables: the direct map
 //   highmem.cpp     kmap_local, clear_highpage, copy_user_highpage (mm/highmem.c)
+//   shmem.cpp       shared anonymous memory: shmem_zero_setup, shmem_fault (mm/shmem.c)
 #pragma once
 
 #include <linux/mman.h>
@@ -60,15 +61,17 @@ static_assert(MADV_FREE == 8);
 // RLIMIT_MEMLOCK's default (8 MiB), in pages: processes have no CAP_IPC_LOCK.
 inline constexpr uint64_t RLIMIT_MEMLOCK_PAGES = (uint64_t{8} << 20) >> 12;
 
-// si_code of a SIGSEGV (include/uapi/asm-generic/siginfo.h).
-inline constexpr int SEGV_MAPERR = 1, SEGV_ACCERR = 2;
+// si_code of a SIGSEGV and a SIGBUS (include/uapi/asm-generic/siginfo.h).
+inline constexpr int SEGV_MAPERR = 1, SEGV_ACCERR = 2, BUS_ADRERR = 2;
 
-// What a SIGSEGV told the process: the address, the access and why.
+// What a fatal fault's signal told the process: SIGSEGV (or SIGBUS), the address, the access
+// and why.
 struct SegvInfo {
     int si_code = 0;
     uint64_t addr = 0;
     uint32_t error_code = 0; // the #PF error code
     const char* reason = ""; // in the kernel's words (which check of fault.c refused it)
+    bool sigbus = false;     // SIGBUS (do_sigbus(): VM_FAULT_SIGBUS), not SIGSEGV
 };
 
 // struct task_struct: the fields the memory manager uses. Each is an object of the
@@ -119,7 +122,7 @@ struct OomKill {
 struct SmapsRollup {
     static constexpr unsigned PSS_SHIFT = 12;
     uint64_t resident = 0, anonymous = 0;
-    uint64_t pss = 0, pss_anon = 0, pss_dirty = 0;
+    uint64_t pss = 0, pss_anon = 0, pss_dirty = 0, pss_shmem = 0;
     uint64_t shared_clean = 0, shared_dirty = 0, private_clean = 0, private_dirty = 0;
     uint64_t lazyfree = 0;   // anonymous pages MADV_FREE marked, clean since
     uint64_t pss_locked = 0; // Pss of the pages of VM_LOCKED VMAs ("Locked")
@@ -135,6 +138,9 @@ struct MmVmstat {
     uint64_t pgreuse = 0;             // write faults that reused the page in place (wp_page_reuse)
     uint64_t nr_anon_pages = 0;       // NR_ANON_MAPPED: anonymous pages mapped at least once
     uint64_t nr_page_table_pages = 0; // NR_PAGETABLE: user page-table pages, PGDs included
+    uint64_t nr_file_pages = 0;       // NR_FILE_PAGES: page-cache pages (shmem's here)
+    uint64_t nr_shmem = 0;            // NR_SHMEM: shmem pages (meminfo Shmem)
+    uint64_t nr_mapped = 0;           // NR_FILE_MAPPED: page-cache pages mapped at least once
     uint64_t oom_kill = 0;            // OOM_KILL: processes the OOM killer killed
 };
 struct MmemuFaultCounts {
@@ -143,6 +149,7 @@ struct MmemuFaultCounts {
     uint64_t cow_copy = 0;        // wp_page_copy: a new page for a write to a shared or zero page
     uint64_t spurious = 0;        // the PTE was already good (another CPU's stale TLB entry)
     uint64_t sigsegv = 0;         // faults that ended in SIGSEGV
+    uint64_t sigbus = 0;          // faults that ended in SIGBUS
     uint64_t oom = 0;             // faults that could not get memory (VM_FAULT_OOM)
     uint64_t oom_no_victim = 0;   // out_of_memory() calls with no process to kill (Linux panics)
     uint64_t tlb_flushes = 0;     // flushes the kernel asked for (pages or whole mm)
@@ -479,6 +486,17 @@ private:
     void exit_mmap(mm_struct* mm, unsigned cpu);
     void put_anon_page(page* p, unsigned cpu);
 
+    // shmem.cpp
+    int shmem_zero_setup(vm_area_struct* vma, unsigned cpu);
+    void get_file(shmem_file* f) { f->f_count++; }
+    void fput(shmem_file* f, unsigned cpu);
+    vm_fault shmem_fault(mm_struct* mm, vm_area_struct* vma, uint64_t addr, PhysAddr ptep,
+                         bool write, unsigned cpu);
+    vm_fault wp_page_shared(vm_area_struct* vma, PhysAddr ptep, pteval_t orig);
+    void zap_file_page(mm_struct* mm, page* p);
+    std::string audit_shmem(const std::map<uint64_t, int>& maps,
+                            std::vector<OwnedFrames>& owned) const;
+
     // tlb.cpp
     uint64_t build_cr3(PhysAddr pgd, unsigned asid, bool noflush) const;
     void choose_new_asid(cpu_tlbstate& s, const mm_struct* next, uint64_t next_tlb_gen,
@@ -523,7 +541,12 @@ private:
     kmem_cache* anon_vma_cachep_ = nullptr;
     kmem_cache* anon_vma_chain_cachep_ = nullptr;
     kmem_cache* maple_node_cache_ = nullptr;
-    unsigned node_cpu_ = 0; // the CPU the tree operation in progress runs on
+    kmem_cache* shmem_inode_cachep_ = nullptr;
+    kmem_cache* dentry_cachep_ = nullptr;
+    kmem_cache* filp_cachep_ = nullptr;
+    std::vector<shmem_file*> shmem_files_; // the live shmem objects
+    uint64_t last_ino_ = 0;                // get_next_ino()
+    unsigned node_cpu_ = 0;                // the CPU the tree operation in progress runs on
     Pfn zero_pfn_;
     PhysAddr swapper_pg_dir_;
     PgtableFormat fmt_;

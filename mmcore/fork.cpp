@@ -43,6 +43,7 @@ AddressSpaces::~AddressSpaces() {
         delete mm;
     }
     for (anon_vma* av : avs) delete av;
+    for (shmem_file* f : shmem_files_) delete f;
 }
 
 std::string AddressSpaces::init(const BootLayout& layout) {
@@ -82,6 +83,12 @@ std::string AddressSpaces::init(const BootLayout& layout) {
          0, SLAB_HWCACHE_ALIGN | SLAB_PANIC, &vm_area_cachep_},
         {"anon_vma", is64 ? 96u : 52u, 0, SLAB_PANIC, &anon_vma_cachep_},
         {"anon_vma_chain", is64 ? 64u : 32u, 0, SLAB_PANIC, &anon_vma_chain_cachep_},
+        // vfs_caches_init() / shmem_init(): a shared anonymous mapping's inode, dentry and file
+        // (docs/dev/shmem-facts.md: x86_64 sizes from this machine's 6.18.44, i386 ones
+        // estimated from the structs compiled for ILP32). The dentry cache is reclaimable.
+        {"dentry", is64 ? 192u : 128u, 0, SLAB_RECLAIM_ACCOUNT | SLAB_PANIC, &dentry_cachep_},
+        {"filp", is64 ? 184u : 124u, 0, SLAB_HWCACHE_ALIGN | SLAB_PANIC, &filp_cachep_},
+        {"shmem_inode_cache", is64 ? 744u : 496u, 0, SLAB_PANIC, &shmem_inode_cachep_},
     };
     for (const Want& w : caches) {
         std::string err;

@@ -81,7 +81,12 @@ FaultResolution AddressSpaces::do_page_fault(unsigned cpu, const Fault& fault) {
         }
         return FaultResolution::not_resolved;
     }
-    return segv(SEGV_ACCERR, "SIGBUS");
+    // VM_FAULT_SIGBUS: do_sigbus() sends SIGBUS with BUS_ADRERR.
+    counts_.sigbus++;
+    if (t && !t->segv)
+        t->segv = SegvInfo{BUS_ADRERR, addr, ec,
+                           "the page lies beyond the end of the shmem object (shmem_fault)", true};
+    return FaultResolution::not_resolved;
 }
 
 // __handle_mm_fault() -> handle_pte_fault() for an anonymous VMA with 4 KiB pages (mmemu maps
@@ -92,8 +97,14 @@ AddressSpaces::vm_fault AddressSpaces::handle_mm_fault(mm_struct* mm, vm_area_st
     const auto ptep = pte_alloc_walk(mm, addr);
     if (!ptep) return vm_fault::oom;
     const pteval_t orig = get_entry(*ptep);
-    if (pte_none(orig)) return do_anonymous_page(mm, vma, addr, *ptep, write, cpu);
-    if (write && !pte_write(orig)) return do_wp_page(mm, vma, addr, *ptep, orig, cpu);
+    // do_pte_missing(): do_fault() for a VMA with vm_ops (shmem), do_anonymous_page() else.
+    if (pte_none(orig))
+        return vma->vm_file ? shmem_fault(mm, vma, addr, *ptep, write, cpu)
+                            : do_anonymous_page(mm, vma, addr, *ptep, write, cpu);
+    if (write && !pte_write(orig))
+        return vma->vm_flags & (VM_SHARED | VM_MAYSHARE)
+                   ? wp_page_shared(vma, *ptep, orig)
+                   : do_wp_page(mm, vma, addr, *ptep, orig, cpu);
     // The PTE already allows the access: set young (and dirty for a write) if not yet, and
     // count it as a spurious fault (a stale TLB entry elsewhere; the CPU drops the faulting
     // address's entries on every #PF, SDM 4.10.4.1, so nothing needs flushing here).
@@ -204,6 +215,8 @@ bool AddressSpaces::zap_range(mm_struct* mm, uint64_t start, uint64_t end, unsig
         if (p->test(PG_anon)) {
             mm->rss_stat[MM_ANONPAGES]--;
             if (--p->_mapcount == 0) vmstat_.nr_anon_pages--;
+        } else {
+            zap_file_page(mm, p); // a shmem page: the page cache keeps it
         }
         batch.push_back(p);
     });
@@ -280,8 +293,20 @@ std::string AddressSpaces::audit(std::vector<OwnedFrames>& owned) const {
             return "an mm's pgtables_bytes (" + std::to_string(mm->pgtables_bytes) +
                    ") differs from its page tables (" + std::to_string(tables) + " pages)";
     }
+    if (std::string e = audit_shmem(maps, owned); !e.empty()) return e;
     for (const auto& [pfn, n] : maps) {
         const page& p = pa_.mem_map()[Pfn{pfn}];
+        if (!p.test(PG_anon)) {
+            // A shmem page: audit_shmem() checked it, if it is in its file's page cache.
+            const auto* f = reinterpret_cast<const shmem_file*>(p.mapping);
+            const bool cached =
+                std::find(shmem_files_.begin(), shmem_files_.end(), f) != shmem_files_.end() &&
+                f->pages.count(p.index) && f->pages.at(p.index).value == pfn;
+            if (!cached)
+                return "pfn " + std::to_string(pfn) + " is mapped but neither anonymous nor in a " +
+                       "shmem file's page cache";
+            continue;
+        }
         if (p._mapcount != n)
             return "pfn " + std::to_string(pfn) + " has mapcount " + std::to_string(p._mapcount) +
                    " but " + std::to_string(n) + " PTEs map it";

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 
 #include "emulator/addr.h"
@@ -87,6 +88,18 @@ struct anon_vma_chain {
     SlabObj obj;
 };
 
+// The shmem object behind a shared anonymous mapping (shmem_zero_setup(): an unlinked "dev/zero"
+// inode of the internal tmpfs and its struct file): the inode's page cache (i_pages, page index
+// -> frame), its size, and the file's references (one per VMA that maps it). Its kernel objects
+// are a shmem_inode_cache object, a dentry and a filp.
+struct shmem_file {
+    uint64_t ino = 0;              // i_ino (/proc/PID/maps shows it)
+    uint64_t size_pages = 0;       // i_size >> PAGE_SHIFT: a fault at or beyond it is SIGBUS
+    uint64_t f_count = 0;          // the VMAs holding the file
+    std::map<uint64_t, Pfn> pages; // the page cache
+    SlabObj inode_obj, dentry_obj, file_obj;
+};
+
 struct vm_area_struct {
     uint64_t vm_start = 0, vm_end = 0;
     mm_struct* vm_mm = nullptr;
@@ -95,6 +108,7 @@ struct vm_area_struct {
     uint64_t vm_pgoff = 0;    // in pages: for private anonymous memory, vm_start >> PAGE_SHIFT
     anon_vma* anon = nullptr; // vma->anon_vma
     anon_vma_chain* avc_list = nullptr; // vma->avc_list: this VMA's chains
+    shmem_file* vm_file = nullptr;      // a shared anonymous mapping's shmem file (vm_ops set)
     SlabObj obj;
     uint64_t pages() const { return (vm_end - vm_start) >> 12; }
 };

@@ -68,10 +68,13 @@ vm_area_struct* AddressSpaces::vm_area_dup(vm_area_struct* vma) {
     v->obj = obj;
     v->anon = nullptr;
     v->avc_list = nullptr;
+    if (v->vm_file) get_file(v->vm_file); // the copy holds the file too
     return v;
 }
 
+// The VMA goes, with its reference to its file (remove_vma() -> fput()).
 void AddressSpaces::vm_area_free(vm_area_struct* vma) {
+    if (vma->vm_file) fput(vma->vm_file, node_cpu_);
     slab_.kmem_cache_free(vm_area_cachep_, vma->obj, node_cpu_);
     free_host_vma(vma);
 }
@@ -209,7 +212,7 @@ uint64_t AddressSpaces::get_unmapped_area(mm_struct* mm, uint64_t addr, uint64_t
     return result;
 }
 
-// do_mmap() + __mmap_region() for MAP_ANONYMOUS | MAP_PRIVATE.
+// do_mmap() + __mmap_region() for MAP_ANONYMOUS, private or shared (shmem_zero_setup()).
 int64_t AddressSpaces::do_mmap(mm_struct* mm, uint64_t addr, uint64_t len, unsigned prot,
                                unsigned flags, unsigned cpu) {
     node_cpu_ = cpu;
@@ -217,9 +220,8 @@ int64_t AddressSpaces::do_mmap(mm_struct* mm, uint64_t addr, uint64_t len, unsig
         throw KernelBug("do_mmap: file mappings are not implemented (there is no page cache)");
     if (!len) return -EINVAL;
     const unsigned type = flags & 0x0f;
-    if (type == MAP_SHARED)
-        throw KernelBug("do_mmap: shared anonymous memory (shmem) is not implemented yet");
-    if (type != MAP_PRIVATE) return -EINVAL;
+    if (type != MAP_PRIVATE && type != MAP_SHARED) return -EINVAL;
+    const bool shared = type == MAP_SHARED;
     if (flags & MAP_FIXED_NOREPLACE) flags |= MAP_FIXED;
     if (!(flags & MAP_FIXED)) { // round_hint_to_min()
         addr &= PAGE_MASK;
@@ -239,13 +241,16 @@ int64_t AddressSpaces::do_mmap(mm_struct* mm, uint64_t addr, uint64_t len, unsig
     if (prot & PROT_WRITE) vm_flags |= VM_WRITE;
     if (prot & PROT_EXEC) vm_flags |= VM_EXEC;
     if (flags & MAP_GROWSDOWN) vm_flags |= VM_GROWSDOWN;
+    if (shared) vm_flags |= VM_SHARED | VM_MAYSHARE;
     if (flags & MAP_LOCKED) vm_flags |= VM_LOCKED;
     // mlock_future_ok(): RLIMIT_MEMLOCK (8 MiB) for a task without CAP_IPC_LOCK, for MAP_LOCKED
     // or def_flags' VM_LOCKED (mlockall(MCL_FUTURE)).
     if ((vm_flags & VM_LOCKED) && mm->locked_vm + (plen >> PAGE_SHIFT) > RLIMIT_MEMLOCK_PAGES)
         return -EAGAIN;
     if (flags & MAP_NORESERVE) vm_flags |= VM_NORESERVE;
-    const uint64_t pgoff = addr >> PAGE_SHIFT;
+    // A private anonymous VMA's pgoff is its address in pages; a shared one starts at its file's
+    // first page (mmap_region() with pgoff 0).
+    const uint64_t pgoff = shared ? 0 : addr >> PAGE_SHIFT;
     const uint64_t pglen = plen >> PAGE_SHIFT;
 
     // MAP_FIXED over existing mappings replaces them (vms_gather_munmap_vmas, then the new VMA
@@ -265,8 +270,10 @@ int64_t AddressSpaces::do_mmap(mm_struct* mm, uint64_t addr, uint64_t len, unsig
     if (prev && prev->vm_end != addr) prev = nullptr;
     vm_area_struct* next = find_vma(mm, end);
     if (next && next->vm_start != end) next = nullptr;
+    // A new shared anonymous mapping never merges: the merge is tried before shmem_zero_setup()
+    // gives it a file, with no file, and every other shared VMA has one.
     auto same = [&](const vm_area_struct* v) {
-        return v && v->vm_flags == vm_flags && !(vm_flags & VM_SPECIAL);
+        return v && !shared && v->vm_flags == vm_flags && !(vm_flags & VM_SPECIAL) && !v->vm_file;
     };
     const bool left =
         same(prev) && mergeable_anon(nullptr, prev) && prev->vm_pgoff + prev->pages() == pgoff;
@@ -304,6 +311,12 @@ int64_t AddressSpaces::do_mmap(mm_struct* mm, uint64_t addr, uint64_t len, unsig
         vma->vm_flags = vm_flags;
         vma->vm_pgoff = pgoff;
         vma->vm_page_prot = fmt_.supported(vm_get_page_prot(vm_flags));
+        if (shared) {
+            if (const int e = shmem_zero_setup(vma, cpu); e) {
+                vm_area_free(vma);
+                return e;
+            }
+        }
         if (!store_vma(mm, vma)) {
             vm_area_free(vma);
             return -ENOMEM;

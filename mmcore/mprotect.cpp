@@ -42,7 +42,8 @@ vm_area_struct* AddressSpaces::vma_modify_flags(mm_struct* mm, vm_area_struct* v
     vm_area_struct* next = vma->vm_end < mm->task_size ? find_vma(mm, vma->vm_end) : nullptr;
     if (next && next->vm_start != vma->vm_end) next = nullptr;
     auto same = [&](const vm_area_struct* v) {
-        return v && v->vm_flags == newflags && !(newflags & VM_SPECIAL) && anon_compatible(v, vma);
+        return v && v->vm_flags == newflags && !(newflags & VM_SPECIAL) &&
+               v->vm_file == vma->vm_file && anon_compatible(v, vma);
     };
     const bool left =
         start == vma->vm_start && same(prev) && prev->vm_pgoff + prev->pages() == vma->vm_pgoff;

@@ -25,7 +25,9 @@ vm_area_struct* AddressSpaces::vma_lookup(const mm_struct* mm, uint64_t addr) co
 // the VMA now covering the range, or nullptr (-ENOMEM).
 vm_area_struct* AddressSpaces::copy_vma(mm_struct* mm, vm_area_struct* vma, uint64_t addr,
                                         uint64_t len, uint64_t pgoff) {
-    if (!vma->anon) pgoff = addr >> PAGE_SHIFT;
+    // An anonymous VMA (no vm_ops) that never faulted takes the pgoff of its new place; a
+    // shmem VMA keeps its file offset.
+    if (!vma->anon && !vma->vm_file) pgoff = addr >> PAGE_SHIFT;
     const uint64_t end = addr + len;
     vm_area_struct* prev = vma_prev(mm, addr);
     if (prev && prev->vm_end != addr) prev = nullptr;
@@ -39,7 +41,8 @@ vm_area_struct* AddressSpaces::copy_vma(mm_struct* mm, vm_area_struct* vma, uint
         return vma->anon == n->anon;
     };
     auto same = [&](const vm_area_struct* n) {
-        return n && n->vm_flags == vma->vm_flags && !(n->vm_flags & VM_SPECIAL) && anon_ok(n);
+        return n && n->vm_flags == vma->vm_flags && !(n->vm_flags & VM_SPECIAL) &&
+               n->vm_file == vma->vm_file && anon_ok(n);
     };
     const bool left = same(prev) && prev->vm_pgoff + prev->pages() == pgoff;
     bool right = same(next) && next->vm_pgoff == pgoff + (len >> PAGE_SHIFT);
@@ -271,7 +274,7 @@ int64_t AddressSpaces::mremap_one(mm_struct* mm, uint64_t addr, uint64_t old_len
         vm_area_struct* next = end < mm->task_size ? find_vma(mm, end) : nullptr;
         const bool with_next =
             next && next->vm_start == end && next->vm_flags == vm_flags &&
-            !(vm_flags & VM_SPECIAL) &&
+            !(vm_flags & VM_SPECIAL) && next->vm_file == vma->vm_file &&
             next->vm_pgoff == vma->vm_pgoff + ((end - vma->vm_start) >> PAGE_SHIFT) &&
             (!vma->anon || !next->anon || vma->anon == next->anon) &&
             (vma->anon || !next->avc_list || !next->avc_list->same_vma_next);

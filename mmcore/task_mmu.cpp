@@ -27,6 +27,7 @@ SmapsRollup AddressSpaces::smaps_rollup(const mm_struct* mm) const {
                 (PAGE_SIZE << SmapsRollup::PSS_SHIFT) / (priv ? 1 : uint64_t(p._mapcount));
             r.pss += pss;
             if (anon) r.pss_anon += pss;
+            if (v->vm_file) r.pss_shmem += pss; // a shmem page (PageSwapBacked, not anon)
             if (v->vm_flags & VM_LOCKED) r.pss_locked += pss;
             // LazyFree: MADV_FREE cleared PG_swapbacked and no one has written it since.
             if (anon && !p.test(PG_swapbacked) && !dirty && !p.test(PG_dirty))
@@ -45,21 +46,28 @@ SmapsRollup AddressSpaces::smaps_rollup(const mm_struct* mm) const {
 // show_map_vma(): "start-end perms offset dev inode", then, for a named VMA, padding to column
 // 73 (seq_setwidth(25 + 6 * sizeof(void *) - 1), then seq_pad) and the name: [heap] for the VMA
 // holding the break, [stack] for the initial stack. Anonymous VMAs print offset 0 and 00:00 0
-// (checked against this machine's /proc/self/maps).
+// (checked against this machine's /proc/self/maps). A shared anonymous VMA shows its shmem file:
+// its offset, the internal tmpfs's device 00:01, the inode number and "/dev/zero (deleted)"
+// (mmemu numbers the inodes from 1; Linux's get_next_ino() depends on the system's history).
 std::vector<std::string> AddressSpaces::proc_maps(const mm_struct* mm) const {
     std::vector<std::string> lines;
     mm->mm_mt.for_each([&](const MapleRange& range) {
         const auto* v = reinterpret_cast<const vm_area_struct*>(range.entry);
         char buf[128];
-        int n = std::snprintf(buf, sizeof buf, "%08llx-%08llx %c%c%c%c %08llx %02x:%02x %lu ",
-                              static_cast<unsigned long long>(v->vm_start),
-                              static_cast<unsigned long long>(v->vm_end),
-                              v->vm_flags & VM_READ ? 'r' : '-', v->vm_flags & VM_WRITE ? 'w' : '-',
-                              v->vm_flags & VM_EXEC ? 'x' : '-',
-                              v->vm_flags & VM_MAYSHARE ? 's' : 'p', 0ull, 0u, 0u, 0ul);
+        const shmem_file* f = v->vm_file;
+        int n =
+            std::snprintf(buf, sizeof buf, "%08llx-%08llx %c%c%c%c %08llx %02x:%02x %lu ",
+                          static_cast<unsigned long long>(v->vm_start),
+                          static_cast<unsigned long long>(v->vm_end),
+                          v->vm_flags & VM_READ ? 'r' : '-', v->vm_flags & VM_WRITE ? 'w' : '-',
+                          v->vm_flags & VM_EXEC ? 'x' : '-', v->vm_flags & VM_MAYSHARE ? 's' : 'p',
+                          static_cast<unsigned long long>(f ? v->vm_pgoff << PAGE_SHIFT : 0), 0u,
+                          f ? 1u : 0u, static_cast<unsigned long>(f ? f->ino : 0));
         std::string line(buf, size_t(n));
         const char* name = nullptr;
-        if (v->vm_start < mm->brk && v->vm_end > mm->start_brk) // vma_is_initial_heap()
+        if (f)
+            name = "/dev/zero (deleted)";
+        else if (v->vm_start < mm->brk && v->vm_end > mm->start_brk) // vma_is_initial_heap()
             name = "[heap]";
         else if (v->vm_start <= mm->start_stack && v->vm_end >= mm->start_stack)
             name = "[stack]"; // vma_is_initial_stack()

@@ -242,8 +242,13 @@ void deliver_fatal(RunContext& cx, const Op& op, uint32_t slot, task_struct* t,
     r.event = op.event;
     r.process = proc_name(cx, slot);
     r.pid = t->pid;
-    r.signal = "SIGSEGV";
-    if (t->segv) {
+    r.signal = t->segv && t->segv->sigbus ? "SIGBUS" : "SIGSEGV";
+    if (t->segv && t->segv->sigbus) {
+        r.si_code = "BUS_ADRERR";
+        r.addr = t->segv->addr;
+        r.error_code = t->segv->error_code;
+        r.reason = t->segv->reason;
+    } else if (t->segv) {
         r.si_code = t->segv->si_code == SEGV_MAPERR ? "SEGV_MAPERR" : "SEGV_ACCERR";
         r.addr = t->segv->addr;
         r.error_code = t->segv->error_code;
@@ -594,20 +599,20 @@ std::unique_ptr<Op> parse_mmap(OpParser& p) {
     op->flags = parse_flag_names(
         p, "flags", "MAP_PRIVATE|MAP_ANONYMOUS",
         {{"MAP_PRIVATE", MAP_PRIVATE},
+         {"MAP_SHARED", MAP_SHARED},
          {"MAP_ANONYMOUS", MAP_ANONYMOUS},
          {"MAP_FIXED", MAP_FIXED},
          {"MAP_FIXED_NOREPLACE", MAP_FIXED_NOREPLACE},
          {"MAP_POPULATE", MAP_POPULATE},
          {"MAP_NORESERVE", MAP_NORESERVE},
          {"MAP_LOCKED", MAP_LOCKED}},
-        {{"MAP_SHARED", "is not built yet (shared anonymous memory needs shmem)"},
-         {"MAP_GROWSDOWN", "is not built yet (stack growth on a fault below the VMA)"}});
+        {{"MAP_GROWSDOWN", "is not built yet (stack growth on a fault below the VMA)"}});
     if (!(op->flags & MAP_ANONYMOUS))
         p.error("flags", "expected MAP_ANONYMOUS (there is no page cache: file mappings are not "
                          "built)");
-    const bool shared = p.string("flags", std::string()).value_or("").find("MAP_SHARED") !=
-                        std::string::npos; // refused above already
-    if (!(op->flags & MAP_PRIVATE) && !shared) p.error("flags", "expected MAP_PRIVATE");
+    const unsigned type = op->flags & (MAP_PRIVATE | MAP_SHARED);
+    if (type != MAP_PRIVATE && type != MAP_SHARED)
+        p.error("flags", "expected one of MAP_PRIVATE and MAP_SHARED");
     if (!proc || !rname) return op;
     op->slot = *proc;
     op->region = define_region(names(p), *proc, *rname, page_align(op->length));

@@ -421,10 +421,12 @@ const StatGroup<SignalRecord> SIGNALS = {
         STAT("process", text, "", "the process's name", r.process),
         STAT("pid", count, "", "its pid", r.pid),
         STAT("signal", text, "",
-             "SIGSEGV, or SIGKILL (the OOM killer's, or a fault that found no "
-             "memory)",
+             "SIGSEGV, SIGBUS (an access beyond a shmem object's end), or SIGKILL (the OOM "
+             "killer's, or a fault that found no memory)",
              r.signal),
-        STAT("si_code", text, "siginfo", "SEGV_MAPERR (no mapping) or SEGV_ACCERR (not allowed)",
+        STAT("si_code", text, "siginfo",
+             "SEGV_MAPERR (no mapping), SEGV_ACCERR (not allowed), BUS_ADRERR (SIGBUS) or "
+             "SI_KERNEL",
              r.si_code),
         STAT("addr", hex, "siginfo", "si_addr: the faulting address", hex(r.addr)),
         STAT("error_code", hex, "", "the page fault's error code", hex(r.error_code)),

@@ -30,7 +30,7 @@ std::string zone_suffix(zone_type t) {
 struct Meminfo {
     bool is32;
     uint64_t total = 0, free = 0, available = 0, high_total = 0, high_free = 0, srec = 0,
-             sunrec = 0;
+             sunrec = 0, cached = 0, mapped = 0, shmem = 0;
 };
 
 Meminfo meminfo_of(const Kernel& k) {
@@ -47,6 +47,9 @@ Meminfo meminfo_of(const Kernel& k) {
                 m.high_free += uint64_t(z.vm_stat[NR_FREE_PAGES]);
             }
         }
+    m.cached = k.spaces.vmstat().nr_file_pages; // no swap cache, no buffers
+    m.mapped = k.spaces.vmstat().nr_mapped;
+    m.shmem = k.spaces.vmstat().nr_shmem;
     m.srec = k.slab.nr_slab_pages(true);
     m.sunrec = k.slab.nr_slab_pages(false);
     // si_mem_available(): free pages above the reserves, plus the part of reclaimable slab the
@@ -71,6 +74,9 @@ const StatGroup<Meminfo> MEMINFO = {
              "si_mem_available(): free pages above totalreserve_pages, plus the reclaimable slab "
              "the kernel could get back",
              r.available* KB_PER_PAGE),
+        STAT("Cached", kB, "/proc/meminfo",
+             "page-cache pages (NR_FILE_PAGES; shmem's are the only ones: no files, no swap cache)",
+             r.cached* KB_PER_PAGE),
         {"HighTotal", Unit::kB, "/proc/meminfo", "32-bit only: managed HighMem pages",
          [](ojson& o, const Meminfo& r) {
              if (r.is32) o["HighTotal"] = r.high_total * KB_PER_PAGE;
@@ -87,6 +93,12 @@ const StatGroup<Meminfo> MEMINFO = {
          [](ojson& o, const Meminfo& r) {
              if (r.is32) o["LowFree"] = (r.free - r.high_free) * KB_PER_PAGE;
          }},
+        STAT("Mapped", kB, "/proc/meminfo",
+             "page-cache pages mapped by at least one process (NR_FILE_MAPPED)",
+             r.mapped* KB_PER_PAGE),
+        STAT("Shmem", kB, "/proc/meminfo",
+             "shmem pages: shared anonymous memory (NR_SHMEM), also counted in Cached",
+             r.shmem* KB_PER_PAGE),
         STAT("Slab", kB, "/proc/meminfo", "pages in slabs", (r.srec + r.sunrec) * KB_PER_PAGE),
         STAT("SReclaimable", kB, "/proc/meminfo", "pages in slabs of SLAB_RECLAIM_ACCOUNT caches",
              r.srec* KB_PER_PAGE),
@@ -160,6 +172,13 @@ const StatGroup<Vmstat> VMSTAT = {
         STAT("nr_anon_pages", pages, "/proc/vmstat",
              "anonymous pages mapped by at least one process (NR_ANON_MAPPED)",
              r.k.spaces.vmstat().nr_anon_pages),
+        STAT("nr_file_pages", pages, "/proc/vmstat",
+             "page-cache pages (NR_FILE_PAGES): here shmem's", r.k.spaces.vmstat().nr_file_pages),
+        STAT("nr_mapped", pages, "/proc/vmstat",
+             "page-cache pages mapped by at least one process (NR_FILE_MAPPED)",
+             r.k.spaces.vmstat().nr_mapped),
+        STAT("nr_shmem", pages, "/proc/vmstat", "shmem pages (NR_SHMEM)",
+             r.k.spaces.vmstat().nr_shmem),
         STAT("nr_page_table_pages", pages, "/proc/vmstat",
              "user page-table pages, PGDs included (NR_PAGETABLE)",
              r.k.spaces.vmstat().nr_page_table_pages),
@@ -622,8 +641,8 @@ const StatGroup<ProcRow> PROCESSES = {
              : r.t.exited ? "exited"
                           : "running"),
         STAT("exit", text, "",
-             "why it exited: \"exit\", \"SIGSEGV\", \"SIGKILL (the OOM killer)\", \"SIGKILL (out "
-             "of memory)\"",
+             "why it exited: \"exit\", \"SIGSEGV\", \"SIGBUS\", \"SIGKILL (the OOM killer)\", "
+             "\"SIGKILL (out of memory)\"",
              r.t.exit_reason),
         STAT("minflt", count, "/proc/PID/stat", "minor page faults (field 10)", r.t.min_flt),
         STAT("majflt", count, "/proc/PID/stat", "major page faults (field 12)", r.t.maj_flt),
@@ -671,6 +690,8 @@ const StatGroup<ProcRow> PROCESSES = {
                  s.pss >> SmapsRollup::PSS_SHIFT),
         SMAPS_KB("Pss_Dirty", "the dirty part of Pss", s.pss_dirty >> SmapsRollup::PSS_SHIFT),
         SMAPS_KB("Pss_Anon", "the anonymous part of Pss", s.pss_anon >> SmapsRollup::PSS_SHIFT),
+        SMAPS_KB("Pss_Shmem", "the shmem part of Pss (shared anonymous mappings)",
+                 s.pss_shmem >> SmapsRollup::PSS_SHIFT),
         SMAPS_KB("Shared_Clean", "clean pages mapped more than once", s.shared_clean),
         SMAPS_KB("Shared_Dirty", "dirty pages mapped more than once", s.shared_dirty),
         SMAPS_KB("Private_Clean", "clean pages mapped once (or with refcount 1)", s.private_clean),
@@ -743,6 +764,8 @@ const StatGroup<AddressSpaces> MMEMU_FAULTS = {
         STAT("spurious", count, "", "the PTE already allowed the access",
              r.fault_counts().spurious),
         STAT("sigsegv", count, "", "faults that ended in SIGSEGV", r.fault_counts().sigsegv),
+        STAT("sigbus", count, "", "faults that ended in SIGBUS (beyond a shmem object's end)",
+             r.fault_counts().sigbus),
         STAT("oom", count, "", "faults that found no memory (VM_FAULT_OOM)", r.fault_counts().oom),
         STAT("oom_no_victim", count, "",
              "OOM killer calls that found no process to kill (where Linux panics; the "

@@ -541,9 +541,9 @@ std::vector<Entry> entries() {
              R"({"op": "spawn", "process": "p"}, {"op": "write", "process": "p", "region": "heap"})"),
          "/events/1/region",
          R"(expected a region of process "p" (an earlier mmap's, or code, data, stack from spawn), got "heap")"},
-        {"MAP_SHARED not built", kern(R"({"op": "spawn", "process": "p"},
-    {"op": "mmap", "process": "p", "region": "r", "length": 4096, "flags": "MAP_SHARED|MAP_ANONYMOUS"})"),
-         "/events/1/flags", "MAP_SHARED is not built yet (shared anonymous memory needs shmem)"},
+        {"MAP_SHARED and MAP_PRIVATE", kern(R"({"op": "spawn", "process": "p"},
+    {"op": "mmap", "process": "p", "region": "r", "length": 4096, "flags": "MAP_SHARED|MAP_PRIVATE|MAP_ANONYMOUS"})"),
+         "/events/1/flags", "expected one of MAP_PRIVATE and MAP_SHARED"},
         {"unknown prot", kern(R"({"op": "spawn", "process": "p"},
     {"op": "mmap", "process": "p", "region": "r", "length": 4096, "prot": "PROT_RED"})"),
          "/events/1/prot",
@@ -837,7 +837,9 @@ std::vector<Entry> entries() {
          kern(
              R"({"op": "kmem_cache_create", "cache": "c", "size": 64}, {"op": "kmem_cache_alloc", "cache": "c", "id": "o", "gfp": true})"),
          "/events/1/gfp", R"(expected GFP flags such as "GFP_KERNEL | __GFP_ZERO", got true)"},
-        {"write_object offset above the range", kern(R"({"op": "kmalloc", "id": "k", "size": 8}, {"op": "write_object", "id": "k", "offset": 4194305, "length": 1, "byte": 0})"),
+        {"write_object offset above the range",
+         kern(
+             R"({"op": "kmalloc", "id": "k", "size": 8}, {"op": "write_object", "id": "k", "offset": 4194305, "length": 1, "byte": 0})"),
          "/events/1/offset", "expected an integer from 0 to 4194304, got 4194305"},
         {"write_object length missing",
          kern(
