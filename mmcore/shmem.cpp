@@ -128,16 +128,19 @@ void AddressSpaces::zap_file_page(mm_struct* mm, page* p) {
 // Each file's f_count equals the VMAs that hold it.
 std::string AddressSpaces::audit_shmem(const std::map<uint64_t, int>& maps,
                                        std::vector<OwnedFrames>& owned) const {
-    std::map<const shmem_file*, uint64_t> holders;
+    // The file's i_mmap: every VMA of every mm that maps it.
+    std::map<const shmem_file*, std::vector<std::pair<const mm_struct*, const vm_area_struct*>>>
+        i_mmap;
     for (const mm_struct* mm : mms_)
         mm->mm_mt.for_each([&](const MapleRange& r) {
             const auto* v = reinterpret_cast<const vm_area_struct*>(r.entry);
-            if (v->vm_file) holders[v->vm_file]++;
+            if (v->vm_file) i_mmap[v->vm_file].push_back({mm, v});
         });
     for (const shmem_file* f : shmem_files_) {
-        if (f->f_count != holders[f])
+        const auto& vmas = i_mmap[f];
+        if (f->f_count != vmas.size())
             return "a shmem file's f_count (" + std::to_string(f->f_count) + ") differs from the " +
-                   "VMAs that hold it (" + std::to_string(holders[f]) + ")";
+                   "VMAs that hold it (" + std::to_string(vmas.size()) + ")";
         for (const auto& [index, pfn] : f->pages) {
             const page& p = pa_.mem_map()[pfn];
             const auto it = maps.find(pfn.value);
@@ -150,15 +153,12 @@ std::string AddressSpaces::audit_shmem(const std::map<uint64_t, int>& maps,
                 return "shmem pfn " + std::to_string(pfn.value) + " is not its file's page";
             // rmap_walk_file(): the VMAs of the file that cover the index.
             int found = 0;
-            for (const mm_struct* mm : mms_)
-                mm->mm_mt.for_each([&](const MapleRange& r) {
-                    const auto* v = reinterpret_cast<const vm_area_struct*>(r.entry);
-                    if (v->vm_file != f || index < v->vm_pgoff || index >= v->vm_pgoff + v->pages())
-                        return;
-                    const uint64_t a = v->vm_start + ((index - v->vm_pgoff) << PAGE_SHIFT);
-                    const pteval_t e = lookup_pte(mm, a);
-                    if (pte_present(e) && pte_pfn(e) == pfn) found++;
-                });
+            for (const auto& [mm, v] : vmas) {
+                if (index < v->vm_pgoff || index >= v->vm_pgoff + v->pages()) continue;
+                const uint64_t a = v->vm_start + ((index - v->vm_pgoff) << PAGE_SHIFT);
+                const pteval_t e = lookup_pte(mm, a);
+                if (pte_present(e) && pte_pfn(e) == pfn) found++;
+            }
             if (found != n)
                 return "shmem pfn " + std::to_string(pfn.value) + ": the file's rmap finds " +
                        std::to_string(found) + " mappings, the page tables " + std::to_string(n);

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 
 #include "proc_fixture.h"
@@ -20,13 +21,34 @@ namespace {
 
 constexpr uint64_t P = PAGE_SIZE;
 
-// The shadow of one address space: its mappings (start -> pages, writable) and the byte at the
-// start of each page written (absent: zero).
+// A shared anonymous mapping's object: its size and the byte at the start of each page written
+// (absent: zero), seen by every mapping of it in every process.
+struct SharedObj {
+    uint64_t pages = 0;
+    std::map<uint64_t, uint8_t> bytes; // page index -> byte
+};
+
+// The shadow of one address space: its mappings (start -> pages, writable), the byte at the
+// start of each private page written (absent: zero), and which mappings are shared (start ->
+// the object and the page of it the mapping starts at).
 struct Shadow {
     std::map<uint64_t, std::pair<uint64_t, bool>> maps;
     std::map<uint64_t, uint8_t> bytes;
+    std::map<uint64_t, std::pair<std::shared_ptr<SharedObj>, uint64_t>> shared;
     void erase_bytes(uint64_t a, uint64_t len) {
         bytes.erase(bytes.lower_bound(a), bytes.lower_bound(a + len));
+    }
+    // The byte a read of page a (of the mapping at start) must see, and where a write goes.
+    uint8_t* shared_byte(uint64_t start, uint64_t a, bool create) {
+        const auto it = shared.find(start);
+        if (it == shared.end()) return nullptr;
+        auto& [obj, off] = it->second;
+        const uint64_t index = off + (a - start) / PAGE_SIZE;
+        if (create) return &obj->bytes[index];
+        const auto b = obj->bytes.find(index);
+        static uint8_t zero;
+        zero = 0;
+        return b == obj->bytes.end() ? &zero : &b->second;
     }
 };
 
@@ -90,7 +112,7 @@ TEST_CASE("stress: a random process run matches its shadow, keeps every invarian
             std::remove_if(tasks.begin(), tasks.end(), [&](const Task& k) { return k.t->exited; }),
             tasks.end());
     };
-    uint64_t reads = 0;
+    uint64_t reads = 0, max_shmem = 0;
     std::shared_ptr<Shadow> last;
     for (int step = 0; step < 6000; step++) {
         const unsigned op = unsigned(rnd(100));
@@ -112,13 +134,21 @@ TEST_CASE("stress: a random process run matches its shadow, keeps every invarian
         Shadow& s = *k.sh;
         mm_struct* mm = k.t->mm;
         run_on(k);
-        if (op < 20) { // mmap
+        if (op < 20) { // mmap, private or (a quarter of them) shared
             const uint64_t pages = 1 + rnd(48);
             const bool rw = rnd(4) != 0;
-            const int64_t a = as.do_mmap(mm, 0, pages * P, rw ? RW : PROT_READ, ANON, k.t->cpu);
+            const bool shared = rnd(4) == 0;
+            const int64_t a = as.do_mmap(mm, 0, pages * P, rw ? RW : PROT_READ,
+                                         shared ? MAP_SHARED | MAP_ANONYMOUS : ANON, k.t->cpu);
             REQUIRE(a > 0);
             // A merge with a neighbour mapping is fine: the shadow keeps its own pieces.
             s.maps[uint64_t(a)] = {pages, rw};
+            s.shared.erase(uint64_t(a));
+            if (shared) {
+                auto obj = std::make_shared<SharedObj>();
+                obj->pages = pages;
+                s.shared[uint64_t(a)] = {obj, 0};
+            }
         } else if (op < 45) { // write a few pages
             auto it = pick_map(s);
             if (it == s.maps.end() || !it->second.second) continue;
@@ -126,7 +156,10 @@ TEST_CASE("stress: a random process run matches its shadow, keeps every invarian
                 const uint64_t a = it->first + rnd(it->second.first) * P;
                 uint8_t v = uint8_t(1 + rnd(255));
                 REQUIRE(access(k, a, true, v).ok());
-                s.bytes[a] = v;
+                if (uint8_t* sb = s.shared_byte(it->first, a, true))
+                    *sb = v;
+                else
+                    s.bytes[a] = v;
             }
         } else if (op < 65) { // read a few pages and compare
             auto it = pick_map(s);
@@ -137,7 +170,10 @@ TEST_CASE("stress: a random process run matches its shadow, keeps every invarian
                 REQUIRE(access(k, a, false, v).ok());
                 const auto e = s.bytes.find(a);
                 INFO("step " << step << " read at " << std::hex << a);
-                REQUIRE(v == (e == s.bytes.end() ? 0 : e->second));
+                if (const uint8_t* sb = s.shared_byte(it->first, a, false))
+                    REQUIRE(v == *sb);
+                else
+                    REQUIRE(v == (e == s.bytes.end() ? 0 : e->second));
                 reads++;
             }
         } else if (op < 70) { // munmap a mapping's tail or all of it
@@ -147,10 +183,12 @@ TEST_CASE("stress: a random process run matches its shadow, keeps every invarian
             const uint64_t a = it->first + keep * P, len = (it->second.first - keep) * P;
             REQUIRE(as.do_munmap(mm, a, len, k.t->cpu) == 0);
             s.erase_bytes(a, len);
-            if (keep)
+            if (keep) {
                 it->second.first = keep;
-            else
+            } else {
+                s.shared.erase(it->first);
                 s.maps.erase(it);
+            }
         } else if (op < 74) { // mprotect read-only then back
             auto it = pick_map(s);
             if (it == s.maps.end()) continue;
@@ -164,13 +202,20 @@ TEST_CASE("stress: a random process run matches its shadow, keeps every invarian
             const bool dontneed = rnd(2);
             const int r = as.do_madvise(mm, it->first, it->second.first * P,
                                         dontneed ? MADV_DONTNEED : MADV_FREE, k.t->cpu);
-            if (r == -EINVAL) continue; // locked
+            if (r == -EINVAL) continue; // locked, or MADV_FREE of shared memory
             REQUIRE(r == 0);
-            if (dontneed) s.erase_bytes(it->first, it->second.first * P);
+            // A shared mapping's pages stay in its object: only private memory reads zeros.
+            if (dontneed && !s.shared.count(it->first))
+                s.erase_bytes(it->first, it->second.first * P);
         } else if (op < 82) { // mremap: grow (maybe moving) or shrink
             auto it = pick_map(s);
             if (it == s.maps.end()) continue;
-            const uint64_t old = it->second.first, nw = 1 + rnd(64);
+            const uint64_t old = it->second.first;
+            uint64_t nw = 1 + rnd(64);
+            // A shared mapping may not outgrow its object (a fault there would be SIGBUS).
+            const auto sh = s.shared.find(it->first);
+            if (sh != s.shared.end())
+                nw = std::min(nw, sh->second.first->pages - sh->second.second);
             const int64_t r =
                 as.do_mremap(mm, it->first, old * P, nw * P, MREMAP_MAYMOVE, 0, k.t->cpu);
             if (r == -EAGAIN || r == -ENOMEM) continue; // a locked grow over the limit
@@ -182,9 +227,18 @@ TEST_CASE("stress: a random process run matches its shadow, keeps every invarian
                     moved[uint64_t(r) + (b2->first - it->first)] = b2->second;
             s.erase_bytes(it->first, old * P);
             const bool rw = it->second.second;
+            std::optional<std::pair<std::shared_ptr<SharedObj>, uint64_t>> obj;
+            if (sh != s.shared.end()) {
+                obj = sh->second;
+                s.shared.erase(sh);
+            }
             s.maps.erase(it);
             s.maps[uint64_t(r)] = {nw, rw};
-            for (const auto& [a, v] : moved) s.bytes[a] = v;
+            if (obj) {
+                s.shared[uint64_t(r)] = *obj;
+            } else {
+                for (const auto& [a, v] : moved) s.bytes[a] = v;
+            }
         } else if (op < 85) { // mlock or munlock a mapping
             auto it = pick_map(s);
             if (it == s.maps.end()) continue;
@@ -217,8 +271,10 @@ TEST_CASE("stress: a random process run matches its shadow, keeps every invarian
             REQUIRE((r == -ECHILD || r >= 0));
         }
         if (step % 25 == 0) REQUIRE(b.k.audit({}) == "");
+        max_shmem = std::max(max_shmem, as.vmstat().nr_shmem);
     }
     CHECK(reads > 1000);
+    CHECK(max_shmem > 50); // shared memory was in use
     REQUIRE(b.k.audit({}) == "");
     while (!tasks.empty()) {
         as.task_exit(tasks.back().t->group_leader, "exit");
