@@ -175,6 +175,9 @@ inline constexpr uint64_t INIT_MM_CTX_ID = 1; // init_mm's context id
 struct cpu_tlbstate {
     mm_struct* loaded_mm = nullptr; // nullptr: init_mm
     unsigned loaded_mm_asid = 0;
+    // cpu_tlbstate_shared.is_lazy: the CPU went idle and keeps the last mm loaded (lazy TLB):
+    // flush IPIs pass it by unless page tables were freed.
+    bool is_lazy = false;
     unsigned next_asid = 1;
     struct {
         uint64_t ctx_id = 0, tlb_gen = 0;

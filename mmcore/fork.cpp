@@ -169,6 +169,9 @@ void AddressSpaces::mmput(mm_struct* mm, unsigned cpu) {
     node_cpu_ = cpu;
     if (--mm->mm_users > 0) return;
     exit_mmap(mm, cpu);
+    // exit_mmap()'s flush freed page tables, so it reached every CPU that had the mm loaded.
+    for (const cpu_tlbstate& s : tlbstate_)
+        if (s.loaded_mm == mm) throw KernelBug("exit_mmap: a CPU still has the dying mm loaded");
     if (--mm->mm_count > 0) return;
     pgd_free(mm);
     slab_.kmem_cache_free(mm_cachep_, mm->obj, cpu);
@@ -222,7 +225,8 @@ void AddressSpaces::task_exit(task_struct* t, const std::string& reason) {
     }
     const unsigned cpu = t->cpu;
     node_cpu_ = cpu;
-    // The CPU it ran on goes idle on init_mm before the mm is put (see tlb.cpp on lazy TLB).
+    // The CPU it ran on goes idle before the mm is put, lazily keeping the mm loaded (exit_mm ->
+    // enter_lazy_tlb; exit_mmap()'s flush moves it to init_mm if this was the mm's last user).
     for (unsigned c = 0; c < current_.size(); c++)
         if (current_[c] == t) set_current(c, nullptr);
     if (t->mm) mmput(t->mm, cpu);
@@ -433,14 +437,19 @@ bool AddressSpaces::copy_page_range(mm_struct* dst, mm_struct* src, const vm_are
     return true;
 }
 
-// A context switch on `cpu` when the task changes, and switch_mm() to its mm (init_mm for none).
+// A context switch on `cpu` when the task changes, and switch_mm() to its mm; with no task the
+// CPU goes idle in lazy TLB mode (enter_lazy_tlb(): the last mm stays loaded).
 void AddressSpaces::set_current(unsigned cpu, task_struct* t) {
     if (current_[cpu] != t) {
         tlbstate_[cpu].context_switches++;
         charge(cpu, &CostModel::context_switch);
     }
     current_[cpu] = t;
-    switch_mm(cpu, t ? t->mm : nullptr);
+    if (!t) {
+        if (tlbstate_[cpu].loaded_mm) tlbstate_[cpu].is_lazy = true;
+        return;
+    }
+    switch_mm(cpu, t->mm);
 }
 
 } // namespace mmemu

@@ -5,11 +5,14 @@
 // shootdowns (flush_tlb_multi() -> flush_tlb_func() on each CPU, counted as irq_tlb_count).
 // Facts: ../shared/reference/linux-process-facts.md section 9.
 //
+// Lazy TLB: a CPU whose task goes away (exit_mm -> enter_lazy_tlb) keeps the mm loaded; flushes
+// of that mm pass it by (should_flush_tlb) unless they free page tables, which switch it to
+// init_mm (so exit_mmap()'s flush takes every lazy CPU off a dying mm); a task of the same mm
+// arriving there flushes only if the CPU missed a flush while lazy (its ASID's tlb_gen is behind).
+//
 // What mmemu leaves out: PTI (off on this machine: no user PCIDs, no invalidate_other), INVLPGB
-// and global ASIDs (this machine's vCPU has no invlpgb), the periodic cpumask trimming
-// (should_trim_cpumask) and lazy TLB: a CPU's task changes only when an event runs another
-// task there, and a CPU whose task exits goes to init_mm at once (where Linux's lazy CPU goes at
-// exit_mmap()'s flush, which frees page tables and so reaches lazy CPUs too).
+// and global ASIDs (this machine's vCPU has no invlpgb), and the periodic cpumask trimming
+// (should_trim_cpumask). A CPU's task changes only when an event runs another task there.
 #include "mmcore/address_spaces.h"
 
 namespace mmemu {
@@ -56,7 +59,20 @@ void AddressSpaces::choose_new_asid(cpu_tlbstate& s, const mm_struct* next, uint
 // switch_mm_irqs_off(): load `next` (nullptr: init_mm) on `cpu`.
 void AddressSpaces::switch_mm(unsigned cpu, mm_struct* next) {
     cpu_tlbstate& s = tlbstate_[cpu];
-    if (s.loaded_mm == next) return; // not lazy: nothing to do
+    if (s.loaded_mm == next) {
+        // prev == next: nothing to do, unless the CPU was lazy and a flush of the mm passed it
+        // by meanwhile (its ASID's tlb_gen is behind): then the ASID is flushed.
+        const bool was_lazy = s.is_lazy;
+        s.is_lazy = false;
+        if (!was_lazy || !next) return;
+        auto& ctx = s.ctxs[s.loaded_mm_asid];
+        if (ctx.tlb_gen == next->context.tlb_gen) return;
+        ctx.tlb_gen = next->context.tlb_gen;
+        s.switch_flushes++;
+        machine_.mmu(cpu).write_cr3(build_cr3(next->pgd, s.loaded_mm_asid, false));
+        return;
+    }
+    s.is_lazy = false;
     const PhysAddr pgd = next ? next->pgd : swapper_pg_dir_;
     const uint64_t ctx_id = next ? next->context.ctx_id : INIT_MM_CTX_ID;
     const uint64_t tlb_gen = next ? next->context.tlb_gen : 0;
@@ -87,6 +103,12 @@ void AddressSpaces::flush_tlb_func(unsigned cpu, mm_struct* mm, uint64_t start, 
     cpu_tlbstate& s = tlbstate_[cpu];
     if (s.loaded_mm != mm) {
         mm->cpumask &= ~(uint64_t{1} << cpu);
+        return;
+    }
+    // A lazy CPU reached by a flush (one that freed page tables) leaves the mm for init_mm
+    // instead of flushing it.
+    if (s.is_lazy) {
+        switch_mm(cpu, nullptr);
         return;
     }
     uint64_t& local_tlb_gen = s.ctxs[s.loaded_mm_asid].tlb_gen;
@@ -122,8 +144,9 @@ void AddressSpaces::flush_tlb_mm_range(mm_struct* mm, uint64_t start, uint64_t e
     counts_.tlb_flushes++;
     for (unsigned c = 0; c < machine_.nr_cpus(); c++) {
         if (c == self || !(mm->cpumask & (uint64_t{1} << c))) continue;
-        // should_flush_tlb(): an IPI only where the mm is loaded, unless tables were freed.
-        if (!freed_tables && tlbstate_[c].loaded_mm != mm) continue;
+        // should_flush_tlb(): an IPI only where the mm is loaded and in use (not lazily),
+        // unless tables were freed.
+        if (!freed_tables && (tlbstate_[c].loaded_mm != mm || tlbstate_[c].is_lazy)) continue;
         tlbstate_[c].irq_tlb_count++;
         tlbstate_[self].ipis_sent++;
         charge(self, &CostModel::ipi_send);

@@ -717,8 +717,11 @@ const StatGroup<PercpuRow> PERCPU = {
     "cpu_tlbstate), context switches, TLB shootdowns, and its MMU's counts.",
     {
         STAT("cpu", count, "", "the CPU", r.cpu),
-        STAT("current", text, "", "the task running there (\"\": idle on init_mm)",
+        STAT("current", text, "", "the task running there (\"\": idle)",
              r.as.current(r.cpu) ? r.as.current(r.cpu)->comm : std::string()),
+        STAT("lazy", flag, "",
+             "idle in lazy TLB mode: the last task's mm still loaded (flushes pass it by)",
+             r.as.tlbstate(r.cpu).is_lazy),
         STAT("asid", count, "", "loaded_mm_asid: the ASID slot in use (PCID = ASID + 1)",
              r.as.tlbstate(r.cpu).loaded_mm_asid),
         STAT("context_switches", count, "", "times a different task was made current here",

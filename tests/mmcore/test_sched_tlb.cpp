@@ -117,6 +117,64 @@ TEST_CASE("threads on two CPUs: an munmap on one shoots the other's TLB down", "
     CHECK(b.k.audit({}) == "");
 }
 
+TEST_CASE("lazy TLB: an idle CPU keeps the mm, flushes pass it by, freed tables move it off",
+          "[process][tlb]") {
+    Booted b{machine(Arch::x86_64, 1 * GiB, 2)};
+    AddressSpaces& as = b.k.spaces;
+    task_struct* p = as.task_create("p", 0);
+    as.set_current(0, p);
+    const uint64_t a = uint64_t(as.do_mmap(p->mm, 0, 4 * P, RW, ANON, 0));
+    uint8_t v = 5;
+    REQUIRE(access(b, 0, a, true, v).ok());
+    int err = 0;
+    task_struct* t1 = as.clone_thread(p, "t1", 1, err);
+    REQUIRE(t1);
+    as.set_current(1, t1);
+    REQUIRE(access(b, 1, a, false, v).ok());
+    const cpu_tlbstate& s1 = as.tlbstate(1);
+    const Mmu& mmu1 = b.m.mmu(1);
+    // t1 exits: CPU 1 goes idle lazily, the mm still loaded, no CR3 write.
+    const uint64_t cr3_writes = mmu1.stats().flushes[size_t(FlushCause::mov_cr3)] +
+                                mmu1.stats().flushes[size_t(FlushCause::mov_cr3_noflush)];
+    as.task_exit(t1, "exit");
+    CHECK(s1.loaded_mm == p->mm);
+    CHECK(s1.is_lazy);
+    CHECK(mmu1.stats().flushes[size_t(FlushCause::mov_cr3)] +
+              mmu1.stats().flushes[size_t(FlushCause::mov_cr3_noflush)] ==
+          cr3_writes);
+    // An mprotect on CPU 0 flushes the mm: the lazy CPU gets no IPI.
+    const uint64_t ipis = s1.irq_tlb_count;
+    REQUIRE(as.do_mprotect(p->mm, a, P, PROT_READ, 0) == 0);
+    CHECK(s1.irq_tlb_count == ipis);
+    // A new thread of the mm on CPU 1: prev == next, but the CPU missed a flush while lazy: its
+    // ASID is flushed (one switch flush, CR3 written without the no-flush bit).
+    const uint64_t flushes = s1.switch_flushes;
+    task_struct* t2 = as.clone_thread(p, "t2", 1, err);
+    REQUIRE(t2);
+    as.set_current(1, t2);
+    CHECK(!s1.is_lazy);
+    CHECK(s1.switch_flushes == flushes + 1);
+    // It goes idle again and comes back with nothing missed: no flush, no CR3 write at all.
+    as.task_exit(t2, "exit");
+    task_struct* t3 = as.clone_thread(p, "t3", 1, err);
+    REQUIRE(t3);
+    const uint64_t cr3_now = mmu1.stats().flushes[size_t(FlushCause::mov_cr3)] +
+                             mmu1.stats().flushes[size_t(FlushCause::mov_cr3_noflush)];
+    as.set_current(1, t3);
+    CHECK(s1.switch_flushes == flushes + 1);
+    CHECK(mmu1.stats().flushes[size_t(FlushCause::mov_cr3)] +
+              mmu1.stats().flushes[size_t(FlushCause::mov_cr3_noflush)] ==
+          cr3_now);
+    // The process exits: exit_mmap()'s flush frees page tables, so it reaches the lazy CPU,
+    // which switches to init_mm before the mm is freed.
+    as.task_exit(t3, "exit");
+    CHECK(s1.is_lazy);
+    as.task_exit(p, "exit");
+    CHECK(s1.loaded_mm == nullptr);
+    CHECK(as.tlbstate(0).loaded_mm == nullptr);
+    CHECK(b.k.audit({}) == "");
+}
+
 TEST_CASE("exec ends the threads and replaces the mm; a zombie keeps its task_struct until wait",
           "[process][exec]") {
     Booted b{machine(Arch::x86_64, 1 * GiB)};
