@@ -60,6 +60,8 @@ static_assert(MADV_FREE == 8);
 
 // RLIMIT_MEMLOCK's default (8 MiB), in pages: processes have no CAP_IPC_LOCK.
 inline constexpr uint64_t RLIMIT_MEMLOCK_PAGES = (uint64_t{8} << 20) >> 12;
+// RLIMIT_STACK's usual soft limit (ulimit -s 8192): how far a stack may grow.
+inline constexpr uint64_t RLIMIT_STACK_BYTES = uint64_t{8} << 20;
 
 // si_code of a SIGSEGV and a SIGBUS (include/uapi/asm-generic/siginfo.h).
 inline constexpr int SEGV_MAPERR = 1, SEGV_ACCERR = 2, BUS_ADRERR = 2;
@@ -436,6 +438,7 @@ private:
     void vm_stat_account(mm_struct* mm, vm_flags_t flags, int64_t npages);
     int do_vmi_align_munmap(mm_struct* mm, vm_area_struct* vma, uint64_t start, uint64_t end);
     vm_area_struct* vma_prev(const mm_struct* mm, uint64_t addr) const;
+    int expand_downwards(mm_struct* mm, vm_area_struct* vma, uint64_t addr, unsigned cpu);
 
     // mprotect.cpp
     vm_area_struct* vma_modify_flags(mm_struct* mm, vm_area_struct* vma, uint64_t start,

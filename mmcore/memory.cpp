@@ -48,7 +48,13 @@ FaultResolution AddressSpaces::do_page_fault(unsigned cpu, const Fault& fault) {
     if (addr >= task_size_) return segv(SEGV_MAPERR, "user access to a kernel address");
     vm_area_struct* vma = find_vma(mm, addr);
     if (!vma) return segv(SEGV_MAPERR, "no VMA at or above the address (bad_area)");
-    if (vma->vm_start > addr) return segv(SEGV_MAPERR, "address below the VMA (bad_area)");
+    // lock_mm_and_find_vma(): below a VMA that grows down, expand_stack_locked() extends it.
+    if (vma->vm_start > addr) {
+        if (!(vma->vm_flags & VM_GROWSDOWN))
+            return segv(SEGV_MAPERR, "address below the VMA (bad_area)");
+        if (expand_downwards(mm, vma, addr, cpu) != 0)
+            return segv(SEGV_MAPERR, "the stack cannot grow to the address (expand_stack)");
+    }
     // access_error()
     const bool write = ec & PFERR_W;
     if (ec & PFERR_PK) return segv(SEGV_ACCERR, "protection-key violation");

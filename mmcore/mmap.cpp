@@ -212,6 +212,37 @@ uint64_t AddressSpaces::get_unmapped_area(mm_struct* mm, uint64_t addr, uint64_t
     return result;
 }
 
+// expand_downwards() (mm/mmap.c) for a fault at addr below a VM_GROWSDOWN VMA: the VMA's start
+// moves down to addr's page if the page is not below mmap_min_addr (EPERM), the VMA below
+// (unless it grows down too or is PROT_NONE) stays stack_guard_gap away (ENOMEM), an anon_vma
+// can be had, and acct_stack_growth() allows it: the new size within RLIMIT_STACK (8 MiB), a
+// locked stack within RLIMIT_MEMLOCK. The growth counts in stack_vm, total_vm (and locked_vm).
+// 0 or -errno.
+int AddressSpaces::expand_downwards(mm_struct* mm, vm_area_struct* vma, uint64_t addr,
+                                    unsigned cpu) {
+    if (!(vma->vm_flags & VM_GROWSDOWN)) return -EFAULT;
+    addr &= PAGE_MASK;
+    if (addr < MMAP_MIN_ADDR) return -EPERM;
+    if (vm_area_struct* prev = vma_prev(mm, vma->vm_start)) {
+        const bool accessible = prev->vm_flags & VM_ACCESS_FLAGS;
+        if (!(prev->vm_flags & VM_GROWSDOWN) && accessible &&
+            (addr < prev->vm_end || addr - prev->vm_end < STACK_GUARD_GAP))
+            return -ENOMEM;
+    }
+    if (!anon_vma_prepare(vma, cpu)) return -ENOMEM;
+    if (addr >= vma->vm_start) return 0;
+    const uint64_t size = vma->vm_end - addr, grow = (vma->vm_start - addr) >> PAGE_SHIFT;
+    if (grow > vma->vm_pgoff) return 0; // the kernel's "grow <= vm_pgoff" (pgoff cannot wrap)
+    if (size > RLIMIT_STACK_BYTES) return -ENOMEM;
+    if ((vma->vm_flags & VM_LOCKED) && mm->locked_vm + grow > RLIMIT_MEMLOCK_PAGES) return -ENOMEM;
+    if (!mm->mm_mt.store(addr, vma->vm_end - 1, reinterpret_cast<uint64_t>(vma))) return -ENOMEM;
+    if (vma->vm_flags & VM_LOCKED) mm->locked_vm += grow;
+    vm_stat_account(mm, vma->vm_flags, int64_t(grow));
+    vma->vm_start = addr;
+    vma->vm_pgoff -= grow;
+    return 0;
+}
+
 // do_mmap() + __mmap_region() for MAP_ANONYMOUS, private or shared (shmem_zero_setup()).
 int64_t AddressSpaces::do_mmap(mm_struct* mm, uint64_t addr, uint64_t len, unsigned prot,
                                unsigned flags, unsigned cpu) {

@@ -50,6 +50,13 @@ const FieldSpec F_KEY{"key",
                       0,
                       {},
                       "every page the key's page (identical wherever the key is used)"};
+const FieldSpec F_BELOW{"below",
+                        FieldKind::size,
+                        false,
+                        0,
+                        0,
+                        {},
+                        "start this many bytes under the region (a stack growing down)"};
 const FieldSpec F_DISTINCT{"distinct",
                            FieldKind::integer,
                            false,
@@ -596,17 +603,17 @@ std::unique_ptr<Op> parse_mmap(OpParser& p) {
     op->length = p.size("length", std::nullopt).value_or(0);
     op->addr = p.number("addr", 0).value_or(0);
     op->prot = parse_prot(p, "PROT_READ|PROT_WRITE");
-    op->flags = parse_flag_names(
-        p, "flags", "MAP_PRIVATE|MAP_ANONYMOUS",
-        {{"MAP_PRIVATE", MAP_PRIVATE},
-         {"MAP_SHARED", MAP_SHARED},
-         {"MAP_ANONYMOUS", MAP_ANONYMOUS},
-         {"MAP_FIXED", MAP_FIXED},
-         {"MAP_FIXED_NOREPLACE", MAP_FIXED_NOREPLACE},
-         {"MAP_POPULATE", MAP_POPULATE},
-         {"MAP_NORESERVE", MAP_NORESERVE},
-         {"MAP_LOCKED", MAP_LOCKED}},
-        {{"MAP_GROWSDOWN", "is not built yet (stack growth on a fault below the VMA)"}});
+    op->flags = parse_flag_names(p, "flags", "MAP_PRIVATE|MAP_ANONYMOUS",
+                                 {{"MAP_PRIVATE", MAP_PRIVATE},
+                                  {"MAP_SHARED", MAP_SHARED},
+                                  {"MAP_ANONYMOUS", MAP_ANONYMOUS},
+                                  {"MAP_FIXED", MAP_FIXED},
+                                  {"MAP_FIXED_NOREPLACE", MAP_FIXED_NOREPLACE},
+                                  {"MAP_POPULATE", MAP_POPULATE},
+                                  {"MAP_NORESERVE", MAP_NORESERVE},
+                                  {"MAP_LOCKED", MAP_LOCKED},
+                                  {"MAP_GROWSDOWN", MAP_GROWSDOWN}},
+                                 {});
     if (!(op->flags & MAP_ANONYMOUS))
         p.error("flags", "expected MAP_ANONYMOUS (there is no page cache: file mappings are not "
                          "built)");
@@ -623,6 +630,7 @@ std::unique_ptr<Op> parse_mmap(OpParser& p) {
 struct RegionOp : Op {
     uint32_t slot = 0, region = 0;
     uint64_t offset = 0;
+    uint64_t below = 0; // accesses: the range starts this many bytes under the region
     std::optional<uint64_t> length;
     struct Target {
         task_struct* t;
@@ -642,8 +650,8 @@ struct RegionOp : Op {
         }
         spaces(cx).set_current(t->cpu, t);
         if (syscall) spaces(cx).charge(t->cpu, &CostModel::syscall);
-        return Target{t, reg.addr + offset,
-                      length.value_or(reg.len > offset ? reg.len - offset : 0)};
+        return Target{t, reg.addr + offset - below,
+                      length.value_or((reg.len > offset ? reg.len - offset : 0) + below)};
     }
 };
 
@@ -998,13 +1006,20 @@ Content parse_content(OpParser& p, bool allow_key) {
     return c;
 }
 
+// `below`: an access that starts under the region (a stack's growth: the process touches the
+// page under its stack VMA), with `offset` counted from there.
+void parse_below(OpParser& p, RegionOp& op) {
+    op.below = p.size("below", 0).value_or(0);
+    if (op.below > MAX_EVENT_BYTES) p.error("below", "expected at most 1 TiB");
+}
+
 // The bytes this event may move: the length given, else the most the region can hold after the
 // offset (its largest mapping, as the events before it define it); bounded per event and per
 // scenario.
 void count_bytes(OpParser& p, const RegionOp& op, bool pages_only) {
     ProcessNames& n = names(p);
     const uint64_t most = op.region < n.region_len.size() ? n.region_len[op.region] : 0;
-    const uint64_t bytes = op.length.value_or(most > op.offset ? most - op.offset : 0);
+    const uint64_t bytes = op.length.value_or((most > op.offset ? most - op.offset : 0) + op.below);
     if (op.length && *op.length > MAX_EVENT_BYTES)
         p.error("length", "expected at most 1 TiB in one event");
     n.bytes_accessed += pages_only ? bytes / PAGE_SIZE : bytes;
@@ -1041,7 +1056,7 @@ struct Access final : RegionOp {
                                 : cpu.read_linear(LinearAddr{la}, &v, 1, user);
             } else if (kind == Kind::write) {
                 if (content.kind == Content::Kind::stream || content.kind == Content::Kind::key) {
-                    content.generate(buf, offset + done, chunk);
+                    content.generate(buf, offset - below + done, chunk);
                     a = cpu.write_linear(LinearAddr{la}, buf, chunk, user);
                 } else {
                     a = cpu.fill_linear(LinearAddr{la}, content.byte, chunk, user);
@@ -1049,14 +1064,14 @@ struct Access final : RegionOp {
             } else {
                 a = cpu.read_linear(LinearAddr{la}, buf, chunk, user);
                 if (a.ok() && mismatch.empty() && expect) {
-                    content.generate(want, offset + done, chunk);
+                    content.generate(want, offset - below + done, chunk);
                     if (std::memcmp(buf, want, chunk) != 0) {
                         uint64_t i = 0;
                         while (buf[i] == want[i]) i++;
-                        mismatch = "read: byte " + std::to_string(offset + done + i) +
-                                   " of region \"" + cx.procs->names->region_names[region] +
-                                   "\" is " + std::to_string(buf[i]) + ", expected " +
-                                   std::to_string(want[i]);
+                        mismatch =
+                            "read: byte " + std::to_string(int64_t(offset - below + done + i)) +
+                            " of region \"" + cx.procs->names->region_names[region] + "\" is " +
+                            std::to_string(buf[i]) + ", expected " + std::to_string(want[i]);
                     }
                 }
             }
@@ -1074,6 +1089,7 @@ std::unique_ptr<Op> parse_access(OpParser& p, Access::Kind kind) {
     auto op = std::make_unique<Access>();
     op->kind = kind;
     parse_range(p, *op);
+    parse_below(p, *op);
     if (kind == Access::Kind::touch) {
         if (p.has("byte")) op->touch_byte = uint8_t(p.integer("byte", std::nullopt).value_or(1));
         op->touch_write = p.boolean("write", true).value_or(true);
@@ -1099,6 +1115,7 @@ std::unique_ptr<Op> parse_fill(OpParser& p) {
     auto op = std::make_unique<Access>();
     op->kind = Access::Kind::write;
     parse_range(p, *op);
+    parse_below(p, *op);
     op->content.kind = Content::Kind::byte;
     op->content.byte = uint8_t(p.integer("byte", 0).value_or(0));
     count_bytes(p, *op, false);
@@ -1325,6 +1342,7 @@ const std::vector<OpSpec>& process_op_specs() {
           F_REGION,
           F_OFFSET,
           F_LENGTH,
+          F_BELOW,
           {"byte", FieldKind::integer, false, 0, 255, {}, "every byte this one (default 0)"},
           {"seed", FieldKind::number, false, 0, 0, {}, "a pseudo-random stream instead"},
           F_KEY,
@@ -1337,6 +1355,7 @@ const std::vector<OpSpec>& process_op_specs() {
           F_REGION,
           F_OFFSET,
           F_LENGTH,
+          F_BELOW,
           {"byte", FieldKind::integer, false, 0, 255, {}, "the byte stored (default 0)"}},
          parse_fill,
          "memset(3) of a range: every byte one value (rep stosb)"},
@@ -1356,6 +1375,7 @@ const std::vector<OpSpec>& process_op_specs() {
           F_REGION,
           F_OFFSET,
           F_LENGTH,
+          F_BELOW,
           {"byte", FieldKind::integer, false, 0, 255, {}, "expect every byte to be this"},
           {"seed", FieldKind::number, false, 0, 0, {}, "expect the stream a write with it wrote"},
           F_KEY,
@@ -1368,6 +1388,7 @@ const std::vector<OpSpec>& process_op_specs() {
           F_REGION,
           F_OFFSET,
           F_LENGTH,
+          F_BELOW,
           {"write", FieldKind::boolean, false, 0, 0, {}, "write (default) or read"},
           {"byte", FieldKind::integer, false, 0, 255, {}, "the byte written (default 1)"}},
          parse_touch,

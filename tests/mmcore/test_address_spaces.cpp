@@ -554,3 +554,48 @@ TEST_CASE("madvise: DONTNEED zaps and frees the empty PTE table; DONTFORK and WI
     p.as.task_exit(c, "exit");
     CHECK(p.b.k.audit({}) == "");
 }
+
+TEST_CASE("stack growth: a fault under a VM_GROWSDOWN VMA extends it, within RLIMIT_STACK and "
+          "the guard gap",
+          "[process][stack]") {
+    Proc p;
+    const uint64_t top = 0x700000000000;
+    const uint64_t g = top - 16 * PAGE_SIZE;
+    REQUIRE(p.as.do_mmap(p.t.mm, g, 16 * PAGE_SIZE, RW, ANON | MAP_FIXED | MAP_GROWSDOWN, 0) ==
+            int64_t(g));
+    CHECK(p.t.mm->stack_vm == 16); // VM_GROWSDOWN counts as stack
+    // One byte under the VMA: it grows by that page (expand_downwards), pgoff follows.
+    const uint64_t pgoff = p.as.vma_lookup(p.t.mm, g)->vm_pgoff;
+    REQUIRE(p.write(g - 1, 1).ok());
+    const vm_area_struct* v = p.as.vma_lookup(p.t.mm, g - 1);
+    REQUIRE(v);
+    CHECK(v->vm_start == g - PAGE_SIZE);
+    CHECK(v->vm_end == top);
+    CHECK(v->vm_pgoff == pgoff - 1);
+    CHECK(p.t.mm->stack_vm == 17);
+    CHECK(p.t.mm->total_vm == 17);
+    CHECK(p.t.mm->map_count == 1);
+    // Down to exactly RLIMIT_STACK (8 MiB from the top) is allowed; a byte further is not.
+    REQUIRE(p.write(top - 8 * MiB, 2).ok());
+    CHECK(p.as.vma_lookup(p.t.mm, top - 8 * MiB)->vm_start == top - 8 * MiB);
+    CHECK(p.t.mm->stack_vm == 2048);
+    CHECK(!p.write(top - 8 * MiB - 1, 3).ok());
+    REQUIRE(p.t.segv);
+    CHECK(p.t.segv->si_code == SEGV_MAPERR);
+    p.t.segv.reset();
+    // The guard gap: with an accessible VMA ending 512 KiB under a second stack, that stack
+    // cannot grow into the gap (stack_guard_gap is 1 MiB).
+    const uint64_t h = 0x600000000000;
+    REQUIRE(p.as.do_mmap(p.t.mm, h, PAGE_SIZE, RW, ANON | MAP_FIXED | MAP_GROWSDOWN, 0) ==
+            int64_t(h));
+    REQUIRE(p.as.do_mmap(p.t.mm, h - MiB, MiB / 2, RW, ANON | MAP_FIXED, 0) == int64_t(h - MiB));
+    CHECK(!p.write(h - PAGE_SIZE, 4).ok());
+    REQUIRE(p.t.segv);
+    CHECK(p.as.vma_lookup(p.t.mm, h)->vm_start == h);
+    // A fault under a VMA that does not grow down is a plain SEGV_MAPERR.
+    p.t.segv.reset();
+    CHECK(!p.write(h - MiB - 1, 5).ok());
+    REQUIRE(p.t.segv);
+    CHECK(std::string(p.t.segv->reason) == "address below the VMA (bad_area)");
+    CHECK(p.b.k.audit({}) == "");
+}

@@ -608,3 +608,28 @@ TEST_CASE("repeat: a block run count times, as if written out", "[workloads][rep
     CHECK(st["processes"][3]["pid"] == 4);
     CHECK(d["checkpoints"][0]["event"] == 5);
 }
+
+TEST_CASE("below: a touch under the stack grows it", "[workloads][stack]") {
+    // The spawned stack is 132 KiB below STACK_TOP (VM_GROWSDOWN); touching the two pages under
+    // it grows the VMA by 8 KiB: VmStk from 132 to 140 kB, and RSS by 2 pages.
+    const std::string text = R"({
+  "mmemu_scenario": 1,
+  "machine": {"memory": "256MiB"},
+  "events": [
+    {"op": "spawn", "process": "p"},
+    {"op": "checkpoint", "name": "before"},
+    {"op": "touch", "process": "p", "region": "stack", "below": "8KiB", "length": "8KiB"},
+    {"op": "write", "process": "p", "region": "stack", "below": 100, "length": 10, "seed": 3},
+    {"op": "read", "process": "p", "region": "stack", "below": 100, "length": 10, "seed": 3},
+    {"op": "checkpoint", "name": "after"}
+  ]
+})";
+    const ojson d = run_scenario("stack.json", text);
+    const ojson& before = d["checkpoints"][0]["state"]["processes"][0];
+    const ojson& after = d["checkpoints"][1]["state"]["processes"][0];
+    CHECK(before["VmStk"] == 132);
+    CHECK(after["VmStk"] == 140);
+    CHECK(after["VmRSS"] == before["VmRSS"].get<uint64_t>() + 8);
+    CHECK(d["results"]["expectations"]["failed"] == 0);
+    CHECK(d["results"]["signals"].empty());
+}
