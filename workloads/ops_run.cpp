@@ -21,6 +21,9 @@ void audit_frames(RunContext& cx, const std::string& where) {
 
 namespace {
 
+// The longest busy run (a million ms: 250,000 switches per CPU at most).
+constexpr uint64_t MAX_BUSY_MS = 1000000;
+
 // A statistics snapshot (after the frame audit, in kernel scenarios).
 struct Checkpoint final : Op {
     std::string label;
@@ -58,24 +61,69 @@ std::unique_ptr<Op> parse_checkpoint(OpParser& p) {
     return op;
 }
 
-// Virtual time passes with every CPU idle: each CPU's clock moves to the latest CPU's clock plus
-// the time given (so the CPUs agree afterwards).
+// The scheduler's preemption period for CPU-bound tasks of equal weight (kernel/sched/fair.c,
+// Linux 6.18): EEVDF gives each a request of sysctl_sched_base_slice = 0.70 ms * (1 +
+// ilog2(min(CPUs, 8))) (SCHED_TUNABLESCALING_LOG), and a running task is preempted at the first
+// scheduler tick after its slice is used up (HRTICK is off by default): with HZ 250 (Debian's
+// CONFIG_HZ), every 4 ms for any CPU count up to 8 and more.
+uint64_t preempt_period_ns(unsigned nr_cpus) {
+    const unsigned cpus = std::min(nr_cpus, 8u);
+    unsigned ilog2 = 0;
+    while ((2u << ilog2) <= cpus) ilog2++;
+    const uint64_t slice_ns = 700000ull * (1 + ilog2);
+    const uint64_t tick_ns = 1000000000ull / 250;
+    return (slice_ns + tick_ns - 1) / tick_ns * tick_ns;
+}
+
+// Virtual time passes: each CPU's clock moves to the latest CPU's clock plus the time given (so
+// the CPUs agree afterwards). Every CPU is idle, or with `busy`, every live task spins in user
+// mode on its CPU: a CPU with several switches between them round robin at each preemption
+// (context switches and switch_mm with its ASID rules, costed), one with one task runs it.
+// Tasks stay on their CPUs (no migration, no load balancing).
 struct RunFor final : Op {
     uint64_t us = 0;
+    bool busy = false;
     const char* name() const override { return "run"; }
     void run(RunContext& cx) const override {
         Machine& m = cx.sys.machine();
         uint64_t latest = 0;
         for (unsigned c = 0; c < m.nr_cpus(); c++) latest = std::max(latest, m.mmu(c).cycles());
+        if (busy) schedule(cx);
         const uint64_t add = us * m.config().cpu_mhz; // at most 10^12 * 10^5
         const uint64_t target = latest > UINT64_MAX - add ? UINT64_MAX : latest + add;
-        for (unsigned c = 0; c < m.nr_cpus(); c++) m.mmu(c).charge(target - m.mmu(c).cycles());
+        for (unsigned c = 0; c < m.nr_cpus(); c++)
+            if (m.mmu(c).cycles() < target) m.mmu(c).charge(target - m.mmu(c).cycles());
+    }
+    void schedule(RunContext& cx) const {
+        Machine& m = cx.sys.machine();
+        AddressSpaces& as = cx.sys.kernel().spaces;
+        const uint64_t switches = us * 1000 / preempt_period_ns(m.nr_cpus());
+        for (unsigned c = 0; c < m.nr_cpus(); c++) {
+            std::vector<task_struct*> runnable; // in pid order
+            for (const auto& t : as.tasks())
+                if (!t->exited && t->mm && t->cpu == c) runnable.push_back(t.get());
+            if (runnable.empty()) continue;
+            size_t at = 0;
+            const auto cur = std::find(runnable.begin(), runnable.end(), as.current(c));
+            if (cur != runnable.end()) at = size_t(cur - runnable.begin());
+            as.set_current(c, runnable[at]);
+            if (runnable.size() < 2) continue;
+            for (uint64_t k = 0; k < switches; k++) {
+                at = (at + 1) % runnable.size();
+                as.set_current(c, runnable[at]);
+            }
+        }
     }
 };
 
 std::unique_ptr<Op> parse_run(OpParser& p) {
     auto op = std::make_unique<RunFor>();
     op->us = uint64_t(p.integer("ms", std::nullopt).value_or(0)) * 1000;
+    op->busy = p.boolean("busy", false).value_or(false);
+    if (op->busy && p.state.bare) p.error("busy", "a bare machine has no tasks to run");
+    if (op->busy && op->us > MAX_BUSY_MS * 1000)
+        p.error("ms", "a busy run lasts at most " + std::to_string(MAX_BUSY_MS) +
+                          " ms (each CPU switches tasks every few ms)");
     return op;
 }
 
@@ -129,7 +177,8 @@ const std::vector<OpSpec>& run_op_specs() {
          "a statistics snapshot, in checkpoints"},
         {"run",
          OpMode::any,
-         {{"ms", FieldKind::integer, true, 0, 1000000000, {}, "virtual milliseconds to pass"}},
+         {{"ms", FieldKind::integer, true, 0, 1000000000, {}, "virtual milliseconds to pass"},
+          {"busy", FieldKind::boolean, false, 0, 0, {}, "every live task spins (time slices)"}},
          parse_run,
          "virtual time passes with every CPU idle"},
         {"repeat",

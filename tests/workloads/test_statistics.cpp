@@ -633,3 +633,37 @@ TEST_CASE("below: a touch under the stack grows it", "[workloads][stack]") {
     CHECK(d["results"]["expectations"]["failed"] == 0);
     CHECK(d["results"]["signals"].empty());
 }
+
+TEST_CASE("run busy: time slices switch the tasks of a CPU round robin, with the ASID rules",
+          "[workloads][sched]") {
+    // n processes on CPU 0 spin for 40 ms: 2 CPUs give a base slice of 0.70 ms * (1 + ilog2 2)
+    // = 1.4 ms, preempted at the next 4 ms tick (HZ 250): the idle CPU takes p0, then 10
+    // switches follow, 11 in all. Each mm's first switch takes a new ASID slot (a flush). With 6
+    // processes every one then keeps its slot (TLB_NR_DYN_ASIDS = 6): 6 flushes; with 7 the
+    // slots are taken round robin (1, 2, 3, 4, 5, 0, 1, ...) and each switch finds its mm's
+    // slot gone: 11 flushes.
+    auto run = [](int n) {
+        std::string events;
+        for (int i = 0; i < n; i++)
+            events += R"({"op": "spawn", "process": "p)" + std::to_string(i) + R"("},)";
+        const std::string text = R"({"mmemu_scenario": 1, "machine": {"memory": "256MiB",
+          "cpus": 2}, "events": [)" +
+                                 events +
+                                 R"({"op": "checkpoint", "name": "a"},
+          {"op": "run", "ms": 40, "busy": true}, {"op": "checkpoint", "name": "b"}]})";
+        return run_scenario("sched.json", text);
+    };
+    for (int n : {6, 7}) {
+        INFO("processes: " << n);
+        const ojson d = run(n);
+        const ojson& a = d["checkpoints"][0]["state"]["percpu"][0];
+        const ojson& b = d["checkpoints"][1]["state"]["percpu"][0];
+        CHECK(b["context_switches"].get<uint64_t>() - a["context_switches"].get<uint64_t>() == 11);
+        CHECK(b["switch_flushes"].get<uint64_t>() - a["switch_flushes"].get<uint64_t>() ==
+              (n == 6 ? 6u : 11u));
+        // CPU 1 had nothing to run.
+        CHECK(d["checkpoints"][1]["state"]["percpu"][1]["context_switches"] == 0);
+        // The clocks agree 40 ms after the latest one.
+        CHECK(b["time_ns"].get<uint64_t>() - a["time_ns"].get<uint64_t>() >= 40000000);
+    }
+}
