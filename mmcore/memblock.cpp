@@ -79,6 +79,15 @@ std::vector<std::pair<uint64_t, uint64_t>> Memblock::free_pfn_ranges() const {
     return out;
 }
 
+void Memblock::cap_memory(uint64_t limit) {
+    std::vector<memblock_region> kept;
+    for (const auto& r : memory_) {
+        if (r.base >= limit) continue;
+        kept.push_back({r.base, std::min(r.end(), limit) - r.base, r.name});
+    }
+    memory_ = std::move(kept);
+}
+
 bool Memblock::is_reserved_pfn(uint64_t pfn) const {
     for (const auto& r : reserved_)
         if (pfn >= (r.base >> PAGE_SHIFT) && pfn < ((r.end() + PAGE_SIZE - 1) >> PAGE_SHIFT))

@@ -38,6 +38,8 @@ public:
     uint64_t reserved_pages_in(uint64_t start_pfn, uint64_t end_pfn) const;
     // The free (memory minus reserved) ranges in pfns, in order.
     std::vector<std::pair<uint64_t, uint64_t>> free_pfn_ranges() const;
+    // Drops memory at and above `limit` from memblock.memory (memory the kernel will not use).
+    void cap_memory(uint64_t limit);
     bool is_reserved_pfn(uint64_t pfn) const;
 
 private:

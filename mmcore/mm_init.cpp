@@ -38,6 +38,15 @@ std::string setup_memblock(const Machine& m, const KernelConfig& cfg, Memblock& 
                            BootLayout& layout) {
     mb = Memblock::from_e820(m.e820());
     layout.max_pfn = m.config().memory_bytes >> PAGE_SHIFT;
+    // highmem_pfn_init() (arch/x86/mm/init_32.c): a 32-bit kernel uses at most 4 GiB
+    // (MAX_NONPAE_PFN) even with PAE, "only 4GB will be used. Support for CONFIG_HIGHMEM64G
+    // was removed!" (Linux 6.15). The memory above is never freed to the page allocator;
+    // mmemu drops it from memblock.memory.
+    constexpr uint64_t MAX_NONPAE_PFN = uint64_t{1} << 20;
+    if (arch_is_32bit(m.arch()) && layout.max_pfn > MAX_NONPAE_PFN) {
+        layout.max_pfn = MAX_NONPAE_PFN;
+        mb.cap_memory(MAX_NONPAE_PFN << PAGE_SHIFT);
+    }
     layout.max_low_pfn = layout.max_pfn;
     if (arch_is_32bit(m.arch()))
         layout.max_low_pfn = std::min(layout.max_pfn, maxmem_32(cfg.page_offset_32) >> PAGE_SHIFT);
@@ -58,7 +67,8 @@ std::string setup_memblock(const Machine& m, const KernelConfig& cfg, Memblock& 
     // as memblock_alloc_try_nid() falls back to NUMA_NO_NODE; if no memory can, Linux panics.
     for (unsigned nid = 0; nid < m.nr_nodes(); nid++) {
         const auto& n = m.nodes()[nid];
-        const uint64_t start_pfn = n.start >> PAGE_SHIFT, end_pfn = n.end >> PAGE_SHIFT;
+        const uint64_t start_pfn = n.start >> PAGE_SHIFT;
+        const uint64_t end_pfn = std::min(n.end >> PAGE_SHIFT, layout.max_pfn);
         uint64_t bytes, align, limit, floor;
         if (m.arch() == Arch::x86_64) {
             const uint64_t sections =
@@ -150,7 +160,7 @@ void find_zone_movable_pfns(const Machine& m, const KernelConfig& cfg, const Mem
                 kernelcore_node = required_kernelcore / usable_nodes;
             uint64_t kernelcore_remaining = kernelcore_node;
             const uint64_t node_start = m.nodes()[nid].start >> PAGE_SHIFT;
-            const uint64_t node_end = m.nodes()[nid].end >> PAGE_SHIFT;
+            const uint64_t node_end = std::min(m.nodes()[nid].end >> PAGE_SHIFT, layout.max_pfn);
             for (const auto& r : mb.memory()) {
                 uint64_t start_pfn = std::max(r.base >> PAGE_SHIFT, node_start);
                 const uint64_t end_pfn = std::min(r.end() >> PAGE_SHIFT, node_end);
@@ -183,7 +193,8 @@ void find_zone_movable_pfns(const Machine& m, const KernelConfig& cfg, const Mem
     // movable start is at or beyond its end has none.
     for (unsigned nid = 0; nid < nr_nodes; nid++) {
         const uint64_t pfn = round_up(movable_pfn[nid], MAX_ORDER_NR_PAGES);
-        if (pfn < (m.nodes()[nid].end >> PAGE_SHIFT)) layout.zone_movable_pfn[nid] = pfn;
+        if (pfn < std::min(m.nodes()[nid].end >> PAGE_SHIFT, layout.max_pfn))
+            layout.zone_movable_pfn[nid] = pfn;
     }
 }
 
@@ -206,7 +217,7 @@ void free_area_init(PageAllocator& pa, const Machine& m, const KernelConfig& cfg
         pglist_data& node = pa.nodes[nid];
         node.node_id = nid;
         const uint64_t node_start = m.nodes()[nid].start >> PAGE_SHIFT;
-        const uint64_t node_end = m.nodes()[nid].end >> PAGE_SHIFT;
+        const uint64_t node_end = std::min(m.nodes()[nid].end >> PAGE_SHIFT, layout.max_pfn);
         // get_pfn_range_for_nid(): from the node's first memory pfn.
         uint64_t first_mem = node_end;
         for (const auto& r : mb.memory())
