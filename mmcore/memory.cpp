@@ -52,7 +52,9 @@ FaultResolution AddressSpaces::do_page_fault(unsigned cpu, const Fault& fault) {
     if (vma->vm_start > addr) {
         if (!(vma->vm_flags & VM_GROWSDOWN))
             return segv(SEGV_MAPERR, "address below the VMA (bad_area)");
-        if (expand_downwards(mm, vma, addr, cpu) != 0)
+        // (A VMA whose pgoff cannot go that far down, a shared one at file offset 0, is left as
+        // it was: the address is still outside it.)
+        if (expand_downwards(mm, vma, addr, cpu) != 0 || vma->vm_start > addr)
             return segv(SEGV_MAPERR, "the stack cannot grow to the address (expand_stack)");
     }
     // access_error()

@@ -888,6 +888,7 @@ std::unique_ptr<Op> parse_mremap(OpParser& p) {
 
 // At most this many pages per pagemap event (a 256 MiB range: 64 K entries, ~1.5 MB of JSON).
 constexpr uint64_t MAX_PAGEMAP_PAGES = 65536;
+constexpr uint64_t MAX_SCENARIO_PAGEMAP_PAGES = 64 * MAX_PAGEMAP_PAGES;
 
 struct Pagemap final : RegionOp {
     const char* name() const override { return "pagemap"; }
@@ -919,6 +920,12 @@ std::unique_ptr<Op> parse_pagemap(OpParser& p) {
         p.error(op->length ? "length" : "region",
                 "expected at most " + std::to_string(MAX_PAGEMAP_PAGES) +
                     " pages (256 MiB) in one pagemap; give a smaller length");
+    // Every entry is kept for the statistics: the whole scenario is bounded too.
+    else if ((n.pagemap_pages += (len + PAGE_SIZE - 1) / PAGE_SIZE) > MAX_SCENARIO_PAGEMAP_PAGES)
+        p.error(op->length ? "length" : "region",
+                "expected at most " + std::to_string(MAX_SCENARIO_PAGEMAP_PAGES) +
+                    " pagemap pages in the whole scenario (each entry is kept for the "
+                    "statistics)");
     return op;
 }
 
@@ -1381,7 +1388,7 @@ const std::vector<OpSpec>& process_op_specs() {
           F_KEY,
           F_DISTINCT},
          parse_read,
-         "the process reads bytes; with byte or seed, an expectation"},
+         "the process reads bytes; with a generator (byte, seed or key), an expectation"},
         {"touch",
          OpMode::kernel,
          {F_PROCESS,

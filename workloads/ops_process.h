@@ -35,6 +35,7 @@ struct ProcessNames {
     std::vector<std::string> region_names; // slot -> name
     std::vector<uint64_t> region_len;      // slot -> the largest mapping it names (bytes)
     uint64_t bytes_accessed = 0;           // read/write/touch bytes of the whole scenario
+    uint64_t pagemap_pages = 0;            // pages of every pagemap event (bounded)
 };
 
 // What the process ops hold while a scenario runs.

@@ -21,8 +21,9 @@ void audit_frames(RunContext& cx, const std::string& where) {
 
 namespace {
 
-// The longest busy run (a million ms: 250,000 switches per CPU at most).
-constexpr uint64_t MAX_BUSY_MS = 1000000;
+// Busy runs, over the whole scenario: at most a million ms (250,000 switches per CPU) and 10,000
+// runs (each visits every live task).
+constexpr uint64_t MAX_BUSY_MS = 1000000, MAX_BUSY_RUNS = 10000;
 
 // A statistics snapshot (after the frame audit, in kernel scenarios).
 struct Checkpoint final : Op {
@@ -98,10 +99,11 @@ struct RunFor final : Op {
         Machine& m = cx.sys.machine();
         AddressSpaces& as = cx.sys.kernel().spaces;
         const uint64_t switches = us * 1000 / preempt_period_ns(m.nr_cpus());
+        std::vector<std::vector<task_struct*>> on_cpu(m.nr_cpus()); // in pid order
+        for (const auto& t : as.tasks())
+            if (!t->exited && t->mm) on_cpu[t->cpu].push_back(t.get());
         for (unsigned c = 0; c < m.nr_cpus(); c++) {
-            std::vector<task_struct*> runnable; // in pid order
-            for (const auto& t : as.tasks())
-                if (!t->exited && t->mm && t->cpu == c) runnable.push_back(t.get());
+            const std::vector<task_struct*>& runnable = on_cpu[c];
             if (runnable.empty()) continue;
             size_t at = 0;
             const auto cur = std::find(runnable.begin(), runnable.end(), as.current(c));
@@ -121,9 +123,16 @@ std::unique_ptr<Op> parse_run(OpParser& p) {
     op->us = uint64_t(p.integer("ms", std::nullopt).value_or(0)) * 1000;
     op->busy = p.boolean("busy", false).value_or(false);
     if (op->busy && p.state.bare) p.error("busy", "a bare machine has no tasks to run");
-    if (op->busy && op->us > MAX_BUSY_MS * 1000)
-        p.error("ms", "a busy run lasts at most " + std::to_string(MAX_BUSY_MS) +
-                          " ms (each CPU switches tasks every few ms)");
+    if (op->busy) {
+        p.state.busy_ms += op->us / 1000;
+        if (++p.state.busy_runs > MAX_BUSY_RUNS)
+            p.error("busy", "expected at most " + std::to_string(MAX_BUSY_RUNS) +
+                                " busy runs in a scenario, repeat blocks expanded");
+        else if (p.state.busy_ms > MAX_BUSY_MS)
+            p.error("ms", "busy runs last at most " + std::to_string(MAX_BUSY_MS) +
+                              " ms in all in a scenario, repeat blocks expanded (each CPU "
+                              "switches tasks every few ms)");
+    }
     return op;
 }
 
@@ -180,7 +189,7 @@ const std::vector<OpSpec>& run_op_specs() {
          {{"ms", FieldKind::integer, true, 0, 1000000000, {}, "virtual milliseconds to pass"},
           {"busy", FieldKind::boolean, false, 0, 0, {}, "every live task spins (time slices)"}},
          parse_run,
-         "virtual time passes with every CPU idle"},
+         "virtual time passes, every CPU idle or (busy) its tasks taking turns"},
         {"repeat",
          OpMode::any,
          {{"count",

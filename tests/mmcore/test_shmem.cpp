@@ -21,8 +21,6 @@ uint64_t live(const Proc& p, const char* cache) {
 TEST_CASE("shmem: shared with a forked child both ways, freed with the last mapping",
           "[process][shmem]") {
     Proc p;
-    p.b.k.buddy.drain_all_pages();
-    const uint64_t free0 = p.free_pages();
     const uint64_t inodes0 = live(p, "shmem_inode_cache"), files0 = live(p, "filp"),
                    dentries0 = live(p, "dentry");
     const uint64_t a = uint64_t(p.as.do_mmap(p.t.mm, 0, 4 * PAGE_SIZE, RW, SHARED, 0));
@@ -107,7 +105,6 @@ TEST_CASE("shmem: shared with a forked child both ways, freed with the last mapp
     CHECK(live(p, "dentry") == dentries0);
     CHECK(p.b.k.audit({}) == "");
     p.as.set_current(0, &p.t);
-    (void)free0;
 }
 
 TEST_CASE("shmem: MADV_DONTNEED keeps the contents, beyond the object is SIGBUS, the maps line",

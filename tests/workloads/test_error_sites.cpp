@@ -561,6 +561,24 @@ std::vector<Entry> entries() {
          "/events/0/events/0/count",
          "expected at most 1000000 events in the whole scenario once repeat blocks are expanded "
          "(this block reaches it in repetition 1) (in repetition 11 of 100000)"},
+        {"too many busy runs",
+         kern(
+             R"({"op": "repeat", "count": 10001, "events": [{"op": "run", "ms": 0, "busy": true}]})"),
+         "/events/0/events/0/busy",
+         "expected at most 10000 busy runs in a scenario, repeat blocks expanded (in repetition "
+         "10001 of 10001)"},
+        {"busy runs too long in all",
+         kern(
+             R"({"op": "repeat", "count": 3, "events": [{"op": "run", "ms": 400000, "busy": true}]})"),
+         "/events/0/events/0/ms",
+         "busy runs last at most 1000000 ms in all in a scenario, repeat blocks expanded (each CPU "
+         "switches tasks every few ms) (in repetition 3 of 3)"},
+        {"pagemaps beyond the scenario's bound", kern(R"({"op": "spawn", "process": "p"},
+    {"op": "mmap", "process": "p", "region": "r", "length": "256MiB"},
+    {"op": "repeat", "count": 65, "events": [{"op": "pagemap", "process": "p", "region": "r"}]})"),
+         "/events/2/events/0/region",
+         "expected at most 4194304 pagemap pages in the whole scenario (each entry is kept for the "
+         "statistics) (in repetition 65 of 65)"},
         {"an empty repeat", kern(R"({"op": "repeat", "count": 2, "events": []})"),
          "/events/0/events", "expected a non-empty array of events, got an array"},
         {"key and seed together", kern(R"({"op": "spawn", "process": "p"},
