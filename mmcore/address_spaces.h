@@ -305,6 +305,10 @@ public:
     std::vector<std::string> proc_maps(const mm_struct* mm) const;
     // /proc/PID/pagemap's 64-bit entries for [start, end), as a privileged reader sees them.
     std::vector<uint64_t> pagemap(const mm_struct* mm, uint64_t start, uint64_t end) const;
+    // f(addr, pfn) for each present PTE of [start, end), the zero page's too, in address order;
+    // absent page tables are skipped a table at a time (for the run's shadow-memory checker).
+    void for_each_present_page(const mm_struct* mm, uint64_t start, uint64_t end,
+                               const std::function<void(uint64_t, Pfn)>& f) const;
 
     // The PTE mapping `addr` in mm (0 if none), as the walker would read it.
     pteval_t lookup_pte(const mm_struct* mm, uint64_t addr) const;

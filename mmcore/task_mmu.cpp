@@ -108,4 +108,11 @@ std::vector<uint64_t> AddressSpaces::pagemap(const mm_struct* mm, uint64_t start
     return out;
 }
 
+void AddressSpaces::for_each_present_page(const mm_struct* mm, uint64_t start, uint64_t end,
+                                          const std::function<void(uint64_t, Pfn)>& f) const {
+    for_each_pte(mm, start, end, [&](PhysAddr e, uint64_t a) {
+        if (const pteval_t pte = get_entry(e); pte_present(pte)) f(a, pte_pfn(pte));
+    });
+}
+
 } // namespace mmemu

@@ -1,6 +1,7 @@
 #include "workloads/driver.h"
 
 #include "mmcore/bug.h"
+#include "mmcore/kernel.h"
 #include "workloads/ops_run.h"
 
 namespace mmemu {
@@ -14,7 +15,9 @@ std::unique_ptr<Driver> Driver::boot(const Scenario& sc, RunOptions opt, std::st
         error = r.error;
         return nullptr;
     }
-    return std::unique_ptr<Driver>(new Driver(sc, opt, std::move(r.system)));
+    auto d = std::unique_ptr<Driver>(new Driver(sc, opt, std::move(r.system)));
+    d->config_ = cfg;
+    return d;
 }
 
 Driver::Driver(const Scenario& sc, RunOptions opt, std::unique_ptr<System> sys)
@@ -32,6 +35,7 @@ Driver::Driver(const Scenario& sc, RunOptions opt, std::unique_ptr<System> sys)
             process_state_.names = sc.process_names.get();
             process_state_.tasks.assign(sc.process_names->proc_names.size(), nullptr);
             process_state_.regions.resize(sc.process_names->region_names.size());
+            if (opt.audit) cx_.shadow = &shadow_;
         }
     }
 }
@@ -64,7 +68,49 @@ void Driver::run() {
     while (next_ < sc_.ops.size() && !results_.kernel_bug)
         if (!step(next_++)) break;
     // The state a kernel BUG left behind is not audited: the kernel stopped there.
-    if (!results_.kernel_bug && cx_.kernel && cx_.audit) audit_frames(cx_, "at the end of the run");
+    if (!results_.kernel_bug && cx_.kernel && cx_.audit) {
+        audit_frames(cx_, "at the end of the run");
+        check_all_freed();
+    }
+}
+
+namespace {
+
+// The free page count once the pcp lists are drained and every cache is shrunk.
+uint64_t free_after_drain(Kernel& k) {
+    k.buddy.drain_all_pages();
+    for (const kmem_cache* c : k.slab.caches())
+        k.slab.kmem_cache_shrink(k.slab.find_cache(c->name), 0);
+    k.buddy.drain_all_pages();
+    return k.buddy.nr_free_pages();
+}
+
+} // namespace
+
+// When every process has exited (in a scenario that holds no pages, objects or caches of its
+// own through the kernel ops), the kernel has given every frame back: with the pcp lists
+// drained and every cache shrunk, the free page count is what it is in a machine just booted
+// and drained the same way (booted again here: the boot is deterministic, and draining this
+// machine's boot state would change what every scenario starts from). The final state is taken
+// first, since draining and shrinking change what it shows.
+void Driver::check_all_freed() {
+    if (!cx_.procs || kernel_state_.names) return;
+    const Kernel& k = system_->kernel();
+    if (!k.spaces.mms().empty()) return;
+    for (const auto& t : k.spaces.tasks())
+        if (!t->exited) return;
+    results_.final_state = state_json(*system_);
+    BootResult fresh = System::boot(config_);
+    if (!fresh.ok())
+        throw KernelBug("the machine booted once and not a second time: " + fresh.error);
+    const uint64_t boot = free_after_drain(fresh.system->kernel());
+    fresh.system.reset();
+    const uint64_t now = free_after_drain(system_->kernel());
+    if (now != boot)
+        throw KernelBug("invariant check failed at the end of the run: every process has exited, "
+                        "yet with the pcp lists drained and every cache shrunk " +
+                        std::to_string(now) + " pages are free, and a machine just booted has " +
+                        std::to_string(boot));
 }
 
 ojson Driver::statistics(const HostInfo* host) const {

@@ -11,12 +11,15 @@
 #include "workloads/ops_process.h"
 #include "workloads/results.h"
 #include "workloads/scenario.h"
+#include "workloads/shadow_memory.h"
 #include "workloads/statistics.h"
 
 namespace mmemu {
 
 struct RunOptions {
-    bool audit = true; // check the frame invariant at every checkpoint and at the end
+    // The invariant checker: the frame audit and the shadow memory, at every checkpoint and at
+    // the end, and the shadow's prediction of every byte read.
+    bool audit = true;
 };
 
 class Driver {
@@ -35,6 +38,7 @@ public:
 
     const Results& results() const { return results_; }
     System& system() { return *system_; }
+    const ShadowMemory& shadow() const { return shadow_; }
     // The statistics document (format v1), with the host block if `host` is given.
     ojson statistics(const HostInfo* host = nullptr) const;
 
@@ -42,6 +46,8 @@ private:
     Driver(const Scenario& sc, RunOptions opt, std::unique_ptr<System> sys);
     // Runs op `i`; false when a kernel BUG stopped the run.
     bool step(size_t i);
+    // The end of a run whose processes have all exited: every frame is back (KernelBug if not).
+    void check_all_freed();
 
     const Scenario& sc_;
     RunOptions opt_;
@@ -49,6 +55,8 @@ private:
     Results results_;
     KernelRunState kernel_state_;
     ProcessRunState process_state_;
+    ShadowMemory shadow_;
+    SystemConfig config_; // what was booted
     RunContext cx_;
     size_t next_ = 0; // the next op to run
 };

@@ -22,6 +22,7 @@ struct KernelRunState;
 struct KernelNames;
 struct ProcessNames;
 struct ProcessRunState;
+class ShadowMemory;
 
 // Which scenarios an op belongs to: a bare machine (no kernel booted), a kernel scenario, or
 // both.
@@ -58,6 +59,7 @@ struct RunContext {
     KernelRunState* kernel = nullptr; // the kernel family's slots and caches (kernel scenarios)
     ProcessRunState* procs = nullptr; // the process family's tasks and regions
     bool audit = true;                // check the frame invariant at each checkpoint
+    ShadowMemory* shadow = nullptr;   // with processes and the audit: every byte checked
 };
 
 struct Op {

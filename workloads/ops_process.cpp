@@ -8,9 +8,11 @@
 #include <array>
 #include <cstring>
 
+#include "mmcore/bug.h"
 #include "mmcore/kernel.h"
 #include "system/system.h"
 #include "workloads/results.h"
+#include "workloads/shadow_memory.h"
 
 namespace mmemu {
 
@@ -214,6 +216,19 @@ const std::string& proc_name(RunContext& cx, uint32_t slot) {
     return cx.procs->names->proc_names[slot];
 }
 
+// The shadow memory's verdict on an access the CPU completed: a difference from its prediction
+// is a bug in mmemu (exit 70).
+void shadow_verdict(RunContext& cx, const Op& op, uint32_t slot, const std::string& e) {
+    if (!e.empty())
+        throw KernelBug("invariant check failed at event " + std::to_string(op.event) + " (" +
+                        op.name() + " by process \"" + proc_name(cx, slot) + "\"): " + e);
+}
+
+// spawn / exec: the shadow memory starts from the image as loaded.
+void shadow_new_image(RunContext& cx, const mm_struct* mm) {
+    if (cx.shadow && mm) cx.shadow->new_image(mm, spaces(cx), cx.sys.machine().ram());
+}
+
 // The live task of a process slot, or nullptr with the event recorded as skipped (ESRCH): the
 // process was killed earlier in the run, or never created (its spawn or fork failed).
 task_struct* live_task(RunContext& cx, const Op& op, uint32_t slot) {
@@ -338,6 +353,7 @@ struct Spawn final : Op {
             return;
         }
         set_exec_regions(cx, t->mm, layout, region_slots);
+        shadow_new_image(cx, t->mm);
     }
 };
 
@@ -382,6 +398,7 @@ struct Fork final : Op {
             return;
         }
         cx.procs->tasks[child] = c;
+        if (cx.shadow) cx.shadow->fork(t->mm, c->mm);
         for (const auto& [from, to] : regions) cx.procs->regions[to] = cx.procs->regions[from];
     }
 };
@@ -542,7 +559,10 @@ void Exec::run(RunContext& cx) const {
     AddressSpaces& as = spaces(cx);
     as.set_current(t->cpu, t);
     as.charge(t->cpu, &CostModel::syscall);
-    if (const int e = as.do_execve(t, layout, uint64_t(t->pid) << 32 | 0x8000); e) {
+    const mm_struct* old = t->mm;
+    const int e = as.do_execve(t, layout, uint64_t(t->pid) << 32 | 0x8000);
+    if (t->mm != old) shadow_new_image(cx, t->mm); // past the point of no return
+    if (e) {
         cx.results.process_failure(event, name(), proc_name(cx, slot),
                                    std::string("exec: ") + errno_name(e));
         return;
@@ -589,9 +609,15 @@ struct Mmap final : Op {
             reg.mapped = false;
             cx.results.process_failure(event, name(), proc_name(cx, slot),
                                        std::string("mmap: ") + errno_name(r));
+            // MAP_FIXED unmaps what was there before it can fail.
+            if (cx.shadow && (flags & MAP_FIXED) && !(flags & MAP_FIXED_NOREPLACE))
+                cx.shadow->unknown(t->mm, addr, length);
             return;
         }
         reg = {uint64_t(r), PAGE_ALIGN(length), true};
+        if (cx.shadow)
+            cx.shadow->mmap(t->mm, uint64_t(r), PAGE_ALIGN(length), flags & MAP_SHARED,
+                            flags & MAP_GROWSDOWN);
     }
 };
 
@@ -677,6 +703,8 @@ struct Munmap final : RegionOp {
         if (const int e = as.do_munmap(t->mm, g->addr, g->len, t->cpu); e)
             cx.results.process_failure(event, name(), proc_name(cx, slot),
                                        std::string("munmap: ") + errno_name(e));
+        else if (cx.shadow)
+            cx.shadow->munmap(t->mm, g->addr, g->len);
     }
 };
 
@@ -697,12 +725,14 @@ struct Brk final : Op {
         as.set_current(t->cpu, t);
         as.charge(t->cpu, &CostModel::syscall);
         mm_struct* mm = t->mm;
+        const uint64_t old_end = PAGE_ALIGN(mm->brk);
         const uint64_t want = mm->start_brk + size;
         const uint64_t got = want < mm->start_brk ? mm->brk : as.sys_brk(mm, want, t->cpu);
         if (got != want)
             cx.results.process_failure(event, name(), proc_name(cx, slot),
                                        "brk: refused, the break stays at " + hex(got));
         const uint64_t end = PAGE_ALIGN(mm->brk);
+        if (cx.shadow) cx.shadow->brk(mm, old_end, end);
         cx.procs->regions[region] = {mm->start_brk, end - mm->start_brk, end > mm->start_brk};
     }
 };
@@ -731,10 +761,12 @@ struct Madvise final : RegionOp {
         if (!g) return;
         task_struct* t = g->t;
         AddressSpaces& as = spaces(cx);
-        if (const int e = as.do_madvise(t->mm, g->addr, g->len, ADVICE_VALUES[advice], t->cpu); e)
+        const int e = as.do_madvise(t->mm, g->addr, g->len, ADVICE_VALUES[advice], t->cpu);
+        if (e)
             cx.results.process_failure(event, name(), proc_name(cx, slot),
                                        std::string("madvise(") + ADVICE_NAMES[advice] +
                                            "): " + errno_name(e));
+        if (cx.shadow) cx.shadow->madvise(t->mm, g->addr, g->len, ADVICE_VALUES[advice], e);
     }
 };
 
@@ -854,9 +886,16 @@ struct Mremap final : RegionOp {
         if (r < 0) {
             cx.results.process_failure(event, name(), proc_name(cx, slot),
                                        std::string("mremap: ") + errno_name(r));
+            // A move to a new address may have unmapped there, and shrunk the old range,
+            // before it failed.
+            if (cx.shadow && (flags & (MREMAP_FIXED | MREMAP_DONTUNMAP))) {
+                cx.shadow->unknown(t->mm, g->addr, g->len);
+                if (flags & MREMAP_FIXED) cx.shadow->unknown(t->mm, new_addr, new_length);
+            }
             return;
         }
         cx.procs->regions[new_region] = {uint64_t(r), PAGE_ALIGN(new_length), true};
+        if (cx.shadow) cx.shadow->mremap(t->mm, g->addr, g->len, uint64_t(r), new_length, flags);
     }
 };
 
@@ -1057,8 +1096,8 @@ struct Access final : RegionOp {
             const uint64_t la = start + done;
             const uint64_t chunk = std::min(len - done, PAGE_SIZE - (la & (PAGE_SIZE - 1)));
             MemoryAccess a;
+            uint8_t v = touch_byte;
             if (kind == Kind::touch) {
-                uint8_t v = touch_byte;
                 a = touch_write ? cpu.write_linear(LinearAddr{la}, &v, 1, user)
                                 : cpu.read_linear(LinearAddr{la}, &v, 1, user);
             } else if (kind == Kind::write) {
@@ -1086,9 +1125,21 @@ struct Access final : RegionOp {
                 deliver_fatal(cx, *this, slot, t, a);
                 return;
             }
+            if (cx.shadow) shadow_verdict(cx, *this, slot, shadow_step(cx, t, la, chunk, v, buf));
             done += chunk;
         }
         if (kind == Kind::read && expect) cx.results.expectation(event, mismatch);
+    }
+    // What the shadow memory makes of a completed chunk.
+    std::string shadow_step(RunContext& cx, const task_struct* t, uint64_t la, uint64_t chunk,
+                            uint8_t v, const uint8_t* buf) const {
+        ShadowMemory& sh = *cx.shadow;
+        if (kind == Kind::touch)
+            return touch_write ? sh.write(t->mm, la, &v, 1) : sh.check_read(t->mm, la, &v, 1);
+        if (kind == Kind::read) return sh.check_read(t->mm, la, buf, chunk);
+        if (content.kind == Content::Kind::stream || content.kind == Content::Kind::key)
+            return sh.write(t->mm, la, buf, chunk);
+        return sh.fill(t->mm, la, content.byte, chunk);
     }
 };
 
@@ -1167,11 +1218,14 @@ struct Copy final : RegionOp {
                 s = s_end - chunk, d = d_end - chunk;
             }
             MemoryAccess a = cpu.read_linear(LinearAddr{s}, buf, chunk, user);
+            if (a.ok() && cx.shadow)
+                shadow_verdict(cx, *this, slot, cx.shadow->check_read(t->mm, s, buf, chunk));
             if (a.ok()) a = cpu.write_linear(LinearAddr{d}, buf, chunk, user);
             if (!a.ok()) {
                 deliver_fatal(cx, *this, slot, t, a);
                 return;
             }
+            if (cx.shadow) shadow_verdict(cx, *this, slot, cx.shadow->write(t->mm, d, buf, chunk));
             done += chunk;
         }
     }

@@ -9,6 +9,7 @@
 #include "workloads/op_table.h"
 #include "workloads/ops_kernel.h"
 #include "workloads/results.h"
+#include "workloads/shadow_memory.h"
 #include "workloads/statistics.h"
 
 namespace mmemu {
@@ -16,6 +17,10 @@ namespace mmemu {
 void audit_frames(RunContext& cx, const std::string& where) {
     if (std::string e = cx.sys.kernel().audit(cx.kernel->held_blocks()); !e.empty())
         throw KernelBug("invariant check failed " + where + ": " + e);
+    if (cx.shadow)
+        if (std::string e = cx.shadow->check_frames(cx.sys.kernel().spaces, cx.sys.machine().ram());
+            !e.empty())
+            throw KernelBug("invariant check failed " + where + ": the shadow memory: " + e);
     cx.results.audits_passed++;
 }
 

@@ -127,6 +127,9 @@ struct Results {
     std::vector<uint32_t> oom_kill_events; // the event of each of the kernel's OOM kills
     std::vector<PagemapRecord> pagemaps;
     std::vector<CheckpointRecord> checkpoints;
+    // The final state when it had to be taken before the run ended: the end-of-run check that
+    // every frame came back drains the pcp lists and shrinks the caches after it.
+    std::optional<ojson> final_state;
 
     // Records a failed try `index` of `event`, merged into the previous record when it is the
     // same failure of the same event.

@@ -507,7 +507,8 @@ const StatGroup<RunSummary> RESULTS = {
     {
         STAT("events_run", count, "", "events executed", r.results.events_run),
         {"audits_passed", Unit::count, "",
-         "kernel scenarios: frame audits passed (every checkpoint and the end)",
+         "kernel scenarios: invariant checks passed (frames and shadow memory; every checkpoint "
+         "and the end)",
          [](ojson& o, const RunSummary& r) {
              if (!r.system.bare()) o["audits_passed"] = r.results.audits_passed;
          }},
@@ -595,7 +596,9 @@ const StatGroup<RunSummary> DOCUMENT = {
              o["checkpoints"] = CHECKPOINTS.rows(r.results.checkpoints);
          }},
         {"final", Unit::none, "", "the state after the last event (a state, below)",
-         [](ojson& o, const RunSummary& r) { o["final"] = state_json(r.system); }},
+         [](ojson& o, const RunSummary& r) {
+             o["final"] = r.results.final_state ? *r.results.final_state : state_json(r.system);
+         }},
         {"results", Unit::none, "", "what happened while the scenario ran (below)",
          [](ojson& o, const RunSummary& r) { o["results"] = RESULTS.object(r); }},
         {"host", Unit::none, "", "the host that ran it (below); `mmemu run` adds it",

@@ -82,7 +82,9 @@ po::options_description run_options() {
         "set", po::value<std::vector<std::string>>()->composing(),
         "override a scenario field before validation, e.g. --set machine.memory=2GiB "
         "(repeatable; the value is parsed as JSON, else taken as a string)")(
-        "no-audit", "skip the invariant check at checkpoints and at the end")(
+        "no-audit",
+        "skip the invariant checker (the frame audit and the shadow memory at checkpoints and at "
+        "the end, every read checked, every frame back when all processes exit)")(
         "compact", "print the JSON on one line");
     return d;
 }
