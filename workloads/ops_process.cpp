@@ -307,8 +307,9 @@ void set_exec_regions(RunContext& cx, const mm_struct* mm, const AddressSpaces::
     auto& r = cx.procs->regions;
     r[slots[0]] = {mm->start_code, mm->start_data - mm->start_code, l.code != 0};
     r[slots[1]] = {mm->start_data, mm->start_brk - mm->start_data, mm->start_brk != mm->start_data};
-    const uint64_t stack = PAGE_ALIGN(l.stack);
-    r[slots[2]] = {0x7ffffffff000 - stack, stack, true};
+    // The stack VMA ends at STACK_TOP; its top page (start_stack's) holds argv and envp.
+    const uint64_t stack = PAGE_ALIGN(l.stack), top = mm->start_stack + PAGE_SIZE;
+    r[slots[2]] = {top - stack, stack, true};
 }
 
 // The image sizes of spawn and exec.

@@ -611,19 +611,30 @@ TEST_CASE("repeat: a block run count times, as if written out", "[workloads][rep
 
 TEST_CASE("below: a touch under the stack grows it", "[workloads][stack]") {
     // The spawned stack is 132 KiB below STACK_TOP (VM_GROWSDOWN); touching the two pages under
-    // it grows the VMA by 8 KiB: VmStk from 132 to 140 kB, and RSS by 2 pages.
-    const std::string text = R"({
+    // it grows the VMA by 8 KiB: VmStk from 132 to 140 kB, and RSS by 2 pages. STACK_TOP is
+    // TASK_SIZE_LOW on x86_64 (2^47 - 4096) and TASK_SIZE = PAGE_OFFSET on i386 and PAE
+    // (0xc0000000 with the default 3G split), so the region "stack" is there.
+    struct Arch {
+        const char* name;
+        const char* stack_line; // the maps line of the grown stack: [top - 140 KiB, top)
+    };
+    const Arch arch =
+        GENERATE(Arch{"x86_64", "7ffffffdc000-7ffffffff000 rw-p"},
+                 Arch{"i386", "bffdd000-c0000000 rw-p"}, Arch{"pae", "bffdd000-c0000000 rw-p"});
+    const std::string text = std::string(R"({
   "mmemu_scenario": 1,
-  "machine": {"memory": "256MiB"},
+  "machine": {"memory": "256MiB", "arch": ")") +
+                             arch.name + R"("},
   "events": [
     {"op": "spawn", "process": "p"},
     {"op": "checkpoint", "name": "before"},
     {"op": "touch", "process": "p", "region": "stack", "below": "8KiB", "length": "8KiB"},
     {"op": "write", "process": "p", "region": "stack", "below": 100, "length": 10, "seed": 3},
     {"op": "read", "process": "p", "region": "stack", "below": 100, "length": 10, "seed": 3},
-    {"op": "checkpoint", "name": "after"}
+    {"op": "checkpoint", "name": "after", "maps": true}
   ]
 })";
+    INFO(arch.name);
     const ojson d = run_scenario("stack.json", text);
     const ojson& before = d["checkpoints"][0]["state"]["processes"][0];
     const ojson& after = d["checkpoints"][1]["state"]["processes"][0];
@@ -632,6 +643,11 @@ TEST_CASE("below: a touch under the stack grows it", "[workloads][stack]") {
     CHECK(after["VmRSS"] == before["VmRSS"].get<uint64_t>() + 8);
     CHECK(d["results"]["expectations"]["failed"] == 0);
     CHECK(d["results"]["signals"].empty());
+    bool found = false;
+    for (const auto& line : d["checkpoints"][1]["maps"]["p"])
+        found |= line.get<std::string>().rfind(arch.stack_line, 0) == 0;
+    INFO(d["checkpoints"][1]["maps"].dump());
+    CHECK(found);
 }
 
 TEST_CASE("run busy: time slices switch the tasks of a CPU round robin, with the ASID rules",
