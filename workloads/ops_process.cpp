@@ -774,6 +774,13 @@ struct Madvise final : RegionOp {
 std::unique_ptr<Op> parse_madvise(OpParser& p) {
     auto op = std::make_unique<Madvise>();
     parse_range(p, *op);
+    // KSM's advice is named, so that the error says why it is refused.
+    if (const json* a = p.raw("advice");
+        a && a->is_string() && (*a == "MADV_MERGEABLE" || *a == "MADV_UNMERGEABLE")) {
+        p.error("advice", a->get<std::string>() +
+                              " registers memory with KSM, which mmemu does not have yet");
+        return op;
+    }
     op->advice = p.choice("advice", std::nullopt).value_or(0);
     return op;
 }
