@@ -17,6 +17,8 @@
 //   pgtable_64.cpp  the 4- and 5-level boot tables: the direct map
 //   highmem.cpp     kmap_local, clear_highpage, copy_user_highpage (mm/highmem.c)
 //   shmem.cpp       shared anonymous memory: shmem_zero_setup, shmem_fault (mm/shmem.c)
+//   ksm_page_tables.cpp  KSM's page-table edits: write_protect_page, replace_page, break_ksm
+//                   (mm/ksm.c)
 #pragma once
 
 #include <linux/mman.h>
@@ -35,6 +37,7 @@
 #include "emulator/machine.h"
 #include "mmcore/frame_audit.h"
 #include "mmcore/kernel_config.h"
+#include "mmcore/ksm.h"
 #include "mmcore/mm_init.h"
 #include "mmcore/mm_types.h"
 #include "mmcore/page_alloc.h"
@@ -51,7 +54,8 @@ static_assert(MAP_SHARED == 0x01 && MAP_PRIVATE == 0x02 && MAP_FIXED == 0x10 &&
               MAP_ANONYMOUS == 0x20 && MAP_GROWSDOWN == 0x100 && MAP_LOCKED == 0x2000 &&
               MAP_NORESERVE == 0x4000 && MAP_POPULATE == 0x8000 && MAP_FIXED_NOREPLACE == 0x100000);
 static_assert(MADV_WILLNEED == 3 && MADV_DONTNEED == 4 && MADV_DONTFORK == 10 &&
-              MADV_DOFORK == 11 && MADV_WIPEONFORK == 18 && MADV_KEEPONFORK == 19);
+              MADV_DOFORK == 11 && MADV_MERGEABLE == 12 && MADV_UNMERGEABLE == 13 &&
+              MADV_WIPEONFORK == 18 && MADV_KEEPONFORK == 19);
 static_assert(EPERM == 1 && EINTR == 4 && ECHILD == 10 && EFAULT == 14 && EAGAIN == 11 &&
               ENOMEM == 12 && EACCES == 13 && EEXIST == 17 && EINVAL == 22);
 
@@ -138,6 +142,7 @@ struct MmVmstat {
     uint64_t pgmajfault = 0;          // of those, major (none without files or swap)
     uint64_t pglazyfree = 0;          // pages MADV_FREE made lazily freeable (lru_lazyfree)
     uint64_t pgreuse = 0;             // write faults that reused the page in place (wp_page_reuse)
+    uint64_t cow_ksm = 0;             // COW_KSM: write or unshare faults that copied a KSM page
     uint64_t nr_anon_pages = 0;       // NR_ANON_MAPPED: anonymous pages mapped at least once
     uint64_t nr_page_table_pages = 0; // NR_PAGETABLE: user page-table pages, PGDs included
     uint64_t nr_file_pages = 0;       // NR_FILE_PAGES: page-cache pages (shmem's here)
@@ -213,6 +218,10 @@ public:
     // mmput(): drop a user; the last one tears the address space down (exit_mmap) and drops
     // the mm_count the users held (mmdrop).
     void mmput(mm_struct* mm, unsigned cpu);
+    // mmgrab() / mmdrop(): a reference to the mm_struct itself (mm_count), which keeps it (and
+    // its PGD) after its users are gone.
+    void mmgrab(mm_struct* mm) { mm->mm_count++; }
+    void mmdrop(mm_struct* mm, unsigned cpu);
 
     // ---- system calls (mm/mmap.c, mm/vma.c) ----
     // mmap of anonymous memory: the address, or -errno.
@@ -303,6 +312,48 @@ public:
     // /proc/PID/smaps_rollup and /proc/PID/maps (task_mmu.cpp).
     SmapsRollup smaps_rollup(const mm_struct* mm) const;
     std::vector<std::string> proc_maps(const mm_struct* mm) const;
+    // ---- KSM (ksm_page_tables.cpp): mm/ksm.c's page-table edits, here because only mmcore
+    // writes page tables; ksm/ decides when to make them ----
+    void set_ksm(KsmHooks* k) { ksm_ = k; }
+    KsmHooks* ksm() const { return ksm_; }
+    // scan_get_next_rmap_item()'s walk: the first address in [addr, vma->vm_end) whose PTE maps
+    // a normal anonymous page (not the zero page nor a KSM zero page), with its pfn.
+    std::optional<std::pair<uint64_t, Pfn>> ksm_next_anon_page(const vm_area_struct* vma,
+                                                               uint64_t addr) const;
+    // The struct page of a frame (KSM reads and sets its flags and mapping).
+    page& ksm_page_flags(Pfn pfn) { return *pa_.mem_map().pfn_to_page(pfn); }
+    const page& ksm_page_flags(Pfn pfn) const { return pa_.mem_map()[pfn]; }
+    // The PTE of addr in mm, 0 if none.
+    pteval_t ksm_pte(const mm_struct* mm, uint64_t addr) const { return lookup_pte(mm, addr); }
+    // write_protect_page(): the PTE of `pfn` at addr made read-only and clean (cleared and
+    // flushed first), unless it already is; `orig` gets the PTE. 0, or -EFAULT when the page
+    // is not mapped there or another reference holds it.
+    int write_protect_page(vm_area_struct* vma, uint64_t addr, Pfn pfn, pteval_t& orig,
+                           unsigned cpu);
+    // replace_page(): the PTE at addr (still `orig`) maps kpfn instead of pfn (the zero page:
+    // a KSM zero page, special and dirty); pfn loses that mapping. 0 or -EFAULT.
+    int replace_page(vm_area_struct* vma, uint64_t addr, Pfn pfn, Pfn kpfn, pteval_t orig,
+                     unsigned cpu);
+    // is_ksm_zero_pte(): the zero page, mapped special and dirty by KSM.
+    bool is_ksm_zero_pte(pteval_t e) const {
+        return pte_present(e) && pte_special(e) && (e & _PAGE_DIRTY) && pte_pfn(e) == zero_pfn_;
+    }
+    // break_ksm(): unshare faults at addr while it maps a KSM page or a KSM zero page (each
+    // counted as a page fault of `t`, if given). 0 or -ENOMEM.
+    int break_ksm(vm_area_struct* vma, uint64_t addr, task_struct* t, unsigned cpu);
+    // lru_add_drain_all(): every CPU's batches go through (KSM does it at each full scan's
+    // start).
+    void lru_add_drain_all() {
+        for (unsigned c = 0; c < machine_.nr_cpus(); c++) lru_add_drain(c);
+    }
+    // get_anon_vma() / put_anon_vma(): a reference that keeps an anon_vma after its VMAs go
+    // (an rmap_item's); the last put frees it.
+    void get_anon_vma(anon_vma* av) { av->refcount++; }
+    void put_anon_vma(anon_vma* av, unsigned cpu);
+    // rmap_walk_ksm(): f(vma, address) once for each PTE that maps the KSM page.
+    void rmap_walk_ksm(const page& p, Pfn pfn,
+                       const std::function<void(const vm_area_struct*, uint64_t)>& f) const;
+
     // /proc/PID/pagemap's 64-bit entries for [start, end), as a privileged reader sees them.
     std::vector<uint64_t> pagemap(const mm_struct* mm, uint64_t start, uint64_t end) const;
     // f(addr, pfn) for each present PTE of [start, end), the zero page's too, in address order;
@@ -485,8 +536,9 @@ private:
                              unsigned cpu);
     vm_fault do_anonymous_page(mm_struct* mm, vm_area_struct* vma, uint64_t addr, PhysAddr ptep,
                                bool write, unsigned cpu);
+    // `unshare`: FAULT_FLAG_UNSHARE (break_ksm): the copy is mapped read-only and clean.
     vm_fault do_wp_page(mm_struct* mm, vm_area_struct* vma, uint64_t addr, PhysAddr ptep,
-                        pteval_t orig, unsigned cpu);
+                        pteval_t orig, unsigned cpu, bool unshare = false);
     // zap_pte_range() over [start, end); with `gather`, the pages are added to it unflushed.
     // True if a PTE was cleared (and so, without `gather`, the range flushed).
     bool zap_range(mm_struct* mm, uint64_t start, uint64_t end, unsigned cpu,
@@ -495,6 +547,12 @@ private:
                        uint64_t ceiling, unsigned cpu);
     void exit_mmap(mm_struct* mm, unsigned cpu);
     void put_anon_page(page* p, unsigned cpu);
+    // ksm_might_unmap_zero_page(): a KSM zero page's PTE goes; mm's count and KSM's drop.
+    void ksm_might_unmap_zero_page(mm_struct* mm, pteval_t e) {
+        if (!is_ksm_zero_pte(e)) return;
+        mm->ksm_zero_pages--;
+        if (ksm_) ksm_->ksm_zero_page_unmapped();
+    }
 
     // shmem.cpp
     int shmem_zero_setup(vm_area_struct* vma, unsigned cpu);
@@ -558,6 +616,7 @@ private:
     uint64_t last_ino_ = 0;                // get_next_ino()
     unsigned node_cpu_ = 0;                // the CPU the tree operation in progress runs on
     Pfn zero_pfn_;
+    KsmHooks* ksm_ = nullptr; // CONFIG_KSM: System wires ksm/'s implementation in
     PhysAddr swapper_pg_dir_;
     PgtableFormat fmt_;
     uint64_t page_offset_ = 0;               // PAGE_OFFSET: the direct map's start

@@ -168,10 +168,18 @@ mm_struct* AddressSpaces::mm_alloc(unsigned cpu) {
 void AddressSpaces::mmput(mm_struct* mm, unsigned cpu) {
     node_cpu_ = cpu;
     if (--mm->mm_users > 0) return;
+    // __mmput(): KSM hears of it first (ksm_exit), then the address space goes.
+    if (ksm_ && mm->mmf_vm_mergeable) ksm_->ksm_exit(mm);
     exit_mmap(mm, cpu);
     // exit_mmap()'s flush freed page tables, so it reached every CPU that had the mm loaded.
     for (const cpu_tlbstate& s : tlbstate_)
         if (s.loaded_mm == mm) throw KernelBug("exit_mmap: a CPU still has the dying mm loaded");
+    mmdrop(mm, cpu);
+}
+
+// mmdrop(): the last reference to the mm_struct (the users' one, or a holder's such as KSM's
+// slot) frees it with its PGD.
+void AddressSpaces::mmdrop(mm_struct* mm, unsigned cpu) {
     if (--mm->mm_count > 0) return;
     pgd_free(mm);
     slab_.kmem_cache_free(mm_cachep_, mm->obj, cpu);
@@ -335,6 +343,12 @@ task_struct* AddressSpaces::do_fork(task_struct* parent, const std::string& comm
 // carry over; page tables are copied only for VMAs with an anon_vma (vma_needs_copy), none for
 // VM_WIPEONFORK. The parent's TLB is flushed at the end (its PTEs lost write permission).
 int AddressSpaces::dup_mmap(mm_struct* mm, mm_struct* oldmm, unsigned cpu) {
+    // dup_mm()'s copy of the mm_struct carries these; ksm_fork() then registers the child of a
+    // registered mm (it resets ksm_merging_pages and ksm_rmap_items, and keeps the inherited
+    // ksm_zero_pages, whose PTEs the copy below brings).
+    mm->mmf_vm_merge_any = oldmm->mmf_vm_merge_any;
+    mm->ksm_zero_pages = oldmm->ksm_zero_pages;
+    if (ksm_ && oldmm->mmf_vm_mergeable) ksm_->ksm_fork(mm, oldmm);
     mm->total_vm = oldmm->total_vm;
     mm->data_vm = oldmm->data_vm;
     mm->exec_vm = oldmm->exec_vm;

@@ -88,6 +88,10 @@ int AddressSpaces::do_madvise(mm_struct* mm, uint64_t start, uint64_t len, int b
     case MADV_WIPEONFORK:
     case MADV_KEEPONFORK:
     case MADV_WILLNEED: break;
+    case MADV_MERGEABLE:
+    case MADV_UNMERGEABLE:
+        if (ksm_) break;
+        return -EINVAL; // madvise_behavior_valid(): KSM's advice needs CONFIG_KSM
     default: return -EINVAL;
     }
     const uint64_t plen = PAGE_ALIGN(len);
@@ -132,6 +136,11 @@ int AddressSpaces::do_madvise(mm_struct* mm, uint64_t start, uint64_t len, int b
             newflags |= VM_WIPEONFORK;
             break;
         case MADV_KEEPONFORK: newflags &= ~VM_WIPEONFORK; break;
+        case MADV_MERGEABLE:
+        case MADV_UNMERGEABLE:
+            if (const int e = ksm_->ksm_madvise(mm, vma, at, tend, behavior, newflags, cpu); e)
+                return e;
+            break;
         default: break; // MADV_WILLNEED
         }
         if (newflags != vma->vm_flags) {

@@ -150,12 +150,14 @@ AddressSpaces::vm_fault AddressSpaces::do_anonymous_page(mm_struct* mm, vm_area_
 // do_wp_page(): a write to a present read-only PTE in a writable VMA. An anonymous page this
 // process alone maps (PageAnonExclusive, or a refcount of 1 once no one else maps it and it is
 // not KSM) is reused in place (wp_page_reuse, pgreuse); the zero page and shared pages are
-// copied (wp_page_copy).
+// copied (wp_page_copy). A KSM page is never reused: its copy counts in cow_ksm, before it is
+// made, for a write or an unshare fault alike (a KSM zero page has no folio: not counted).
 AddressSpaces::vm_fault AddressSpaces::do_wp_page(mm_struct* mm, vm_area_struct* vma, uint64_t addr,
-                                                  PhysAddr ptep, pteval_t orig, unsigned cpu) {
+                                                  PhysAddr ptep, pteval_t orig, unsigned cpu,
+                                                  bool unshare) {
     page* old = nullptr;
     if (!pte_special(orig)) old = pa_.mem_map().pfn_to_page(pte_pfn(orig));
-    if (old && old->test(PG_anon) && !old->test(PG_ksm) &&
+    if (!unshare && old && old->test(PG_anon) && !old->test(PG_ksm) &&
         (old->test(PG_anon_exclusive) || old->_refcount == 1)) {
         if (!old->test(PG_anon_exclusive)) { // page_move_anon_rmap()
             old->mapping = reinterpret_cast<uint64_t>(vma->anon);
@@ -165,6 +167,7 @@ AddressSpaces::vm_fault AddressSpaces::do_wp_page(mm_struct* mm, vm_area_struct*
         vmstat_.pgreuse++;
         return vm_fault::ok;
     }
+    if (old && old->test(PG_ksm)) vmstat_.cow_ksm++;
     // wp_page_copy()
     if (!anon_vma_prepare(vma, cpu)) return vm_fault::oom;
     page* np = pa_.alloc_pages(GFP_HIGHUSER_MOVABLE | (old ? 0 : __GFP_ZERO), 0, -1, cpu);
@@ -172,9 +175,13 @@ AddressSpaces::vm_fault AddressSpaces::do_wp_page(mm_struct* mm, vm_area_struct*
     const Pfn npfn = pa_.mem_map().page_to_pfn(np);
     if (old) copy_user_highpage(npfn, pte_pfn(orig), cpu); // __wp_page_copy_user()
     charge(cpu, old ? &CostModel::copy_page : &CostModel::clear_page);
-    if (!old) mm->rss_stat[MM_ANONPAGES]++;
-    pteval_t e = pfn_pte(npfn, vma->vm_page_prot) | _PAGE_DIRTY;
-    if (vma->vm_flags & VM_WRITE) e |= _PAGE_RW;
+    if (!old) {
+        mm->rss_stat[MM_ANONPAGES]++;
+        ksm_might_unmap_zero_page(mm, orig);
+    }
+    // Young; for a write dirty and (VM_WRITE) writable, for an unshare neither.
+    pteval_t e = pfn_pte(npfn, vma->vm_page_prot);
+    if (!unshare) e |= _PAGE_DIRTY | ((vma->vm_flags & VM_WRITE) ? _PAGE_RW : 0);
     // ptep_clear_flush(): the old translation leaves every TLB before the new one goes in.
     set_entry(ptep, 0);
     flush_tlb_mm_range(mm, addr, addr + PAGE_SIZE);
@@ -218,7 +225,7 @@ bool AddressSpaces::zap_range(mm_struct* mm, uint64_t start, uint64_t end, unsig
         if (pte_none(v)) return;
         set_entry(e, 0);
         any = true;
-        if (pte_special(v)) return;
+        if (pte_special(v)) return ksm_might_unmap_zero_page(mm, v);
         page* p = pa_.mem_map().pfn_to_page(pte_pfn(v));
         if (p->test(PG_anon)) {
             mm->rss_stat[MM_ANONPAGES]--;
@@ -294,12 +301,23 @@ std::string AddressSpaces::audit(std::vector<OwnedFrames>& owned) const {
     std::map<uint64_t, int> maps; // pfn -> PTEs mapping it
     for (const mm_struct* mm : mms_) {
         owned.push_back({phys_pfn(mm->pgd), phys_pfn(mm->pgd) + 1, "page table", 0});
+        uint64_t ksm_zero = 0;
+        bool ksm_writable = false; // a KSM page is never mapped writable (write_protect_page)
         const uint64_t tables = audit_tables(mm, owned, [&](pteval_t e) {
-            if (!pte_special(e)) maps[pte_pfn(e).value]++;
+            if (!pte_special(e)) {
+                maps[pte_pfn(e).value]++;
+                ksm_writable |= pte_write(e) && pa_.mem_map()[pte_pfn(e)].test(PG_ksm);
+            }
+            ksm_zero += is_ksm_zero_pte(e);
         });
+        if (ksm_writable) return "a KSM page is mapped writable";
         if (tables * PAGE_SIZE != mm->pgtables_bytes)
             return "an mm's pgtables_bytes (" + std::to_string(mm->pgtables_bytes) +
                    ") differs from its page tables (" + std::to_string(tables) + " pages)";
+        if (ksm_zero != mm->ksm_zero_pages)
+            return "an mm's ksm_zero_pages (" + std::to_string(mm->ksm_zero_pages) +
+                   ") differs from the KSM zero-page PTEs of its page tables (" +
+                   std::to_string(ksm_zero) + ")";
     }
     if (std::string e = audit_shmem(maps, owned); !e.empty()) return e;
     for (const auto& [pfn, n] : maps) {

@@ -140,7 +140,9 @@ struct mm_struct {
     uint64_t cpumask = 0; // mm_cpumask(): CPUs that may hold its translations (bit per CPU)
     int64_t tlb_flush_pending = 0;
     uint64_t ksm_merging_pages = 0, ksm_rmap_items = 0, ksm_zero_pages = 0;
-    bool mmf_oom_skip = false; // MMF_OOM_SKIP: reaped, so the OOM killer passes it over
+    bool mmf_vm_mergeable = false; // MMF_VM_MERGEABLE: registered with KSM (has a ksm_mm_slot)
+    bool mmf_vm_merge_any = false; // MMF_VM_MERGE_ANY: prctl(PR_SET_MEMORY_MERGE, 1)
+    bool mmf_oom_skip = false;     // MMF_OOM_SKIP: reaped, so the OOM killer passes it over
     SlabObj obj;
 
     uint64_t get_mm_counter(mm_counter c) const { return uint64_t(rss_stat[c]); }

@@ -163,6 +163,15 @@ int64_t AddressSpaces::move_vma(mm_struct* mm, vm_area_struct* vma, uint64_t add
                                 uint64_t new_addr, uint64_t new_len, unsigned flags) {
     // prep_move_vma(): room for the copy and a split of the source.
     if (mm->map_count + 2 > max_map_count()) return -ENOMEM;
+    // KSM pages of the range are broken first (their rmap_items know the old address), the
+    // VMA's flags left as they are so that KSM merges there again later.
+    if (ksm_ && (vma->vm_flags & VM_MERGEABLE)) {
+        vm_flags_t dummy = vma->vm_flags;
+        if (const int e = ksm_->ksm_madvise(mm, vma, addr, addr + old_len, MADV_UNMERGEABLE, dummy,
+                                            node_cpu_);
+            e)
+            return e;
+    }
     // vrm_calc_charge(): an accounted VMA is charged the growth (the whole new length with
     // MREMAP_DONTUNMAP); overcommit mode 0 refuses more than RAM.
     if (vma->vm_flags & VM_ACCOUNT) {

@@ -124,6 +124,19 @@ bool AddressSpaces::anon_vma_fork(vm_area_struct* vma, vm_area_struct* pvma, uns
     return true;
 }
 
+// put_anon_vma(): the last reference frees the anon_vma (__put_anon_vma), and a freed child
+// drops its root's.
+void AddressSpaces::put_anon_vma(anon_vma* av, unsigned cpu) {
+    if (--av->refcount > 0) return;
+    anon_vma* root = av->root;
+    slab_.kmem_cache_free(anon_vma_cachep_, av->obj, cpu);
+    delete av;
+    if (root != av && --root->refcount == 0) {
+        slab_.kmem_cache_free(anon_vma_cachep_, root->obj, cpu);
+        delete root;
+    }
+}
+
 // unlink_anon_vmas(): every chain of the VMA leaves its anon_vma; an anon_vma that no chain
 // reaches any more drops the reference its VMAs held (put_anon_vma), and a freed child drops
 // its root's.
@@ -137,15 +150,7 @@ void AddressSpaces::unlink_anon_vmas(vm_area_struct* vma, unsigned cpu) {
         anon_vma_chain* next = avc->same_vma_next;
         if (!av->rb_root) {
             av->parent->num_children--;
-            if (--av->refcount == 0) {
-                anon_vma* root = av->root;
-                slab_.kmem_cache_free(anon_vma_cachep_, av->obj, cpu);
-                delete av;
-                if (root != av && --root->refcount == 0) {
-                    slab_.kmem_cache_free(anon_vma_cachep_, root->obj, cpu);
-                    delete root;
-                }
-            }
+            put_anon_vma(av, cpu);
         }
         slab_.kmem_cache_free(anon_vma_chain_cachep_, avc->obj, cpu);
         delete avc;
@@ -180,6 +185,25 @@ void AddressSpaces::rmap_walk_anon(
         const pteval_t e = lookup_pte(v->vm_mm, addr);
         if (pte_present(e) && !pte_special(e) && pte_pfn(e) == pfn) f(v, addr);
     }
+}
+
+// rmap_walk_ksm(): from each rmap_item of the KSM page's stable node, every VMA chained to the
+// item's anon_vma that covers its address and maps the page there: the item's own mapping, and
+// those a fork copied before ksmd visited the child (each (VMA, address) once).
+void AddressSpaces::rmap_walk_ksm(
+    const page& p, Pfn pfn, const std::function<void(const vm_area_struct*, uint64_t)>& f) const {
+    if (!ksm_) return;
+    std::set<std::pair<const vm_area_struct*, uint64_t>> seen;
+    ksm_->ksm_rmap_items(p, [&](const mm_struct*, const anon_vma* av, uint64_t addr) {
+        for (const anon_vma_chain* c = av->rb_root; c; c = c->same_anon_next) {
+            const vm_area_struct* v = c->vma;
+            if (addr < v->vm_start || addr >= v->vm_end) continue;
+            const pteval_t e = lookup_pte(v->vm_mm, addr);
+            if (pte_present(e) && !pte_special(e) && pte_pfn(e) == pfn &&
+                seen.insert({v, addr}).second)
+                f(v, addr);
+        }
+    });
 }
 
 // The anon_vma side of the invariant checker: every chain of a VMA is on its anon_vma's list and
@@ -219,6 +243,15 @@ std::string AddressSpaces::audit_rmap(const std::map<uint64_t, int>& maps) const
     for (const auto& [pfn, n] : maps) {
         const page& p = pa_.mem_map()[Pfn{pfn}];
         if (!p.test(PG_anon)) continue;
+        if (p.test(PG_ksm)) {
+            if (!ksm_) return "pfn " + std::to_string(pfn) + " is a KSM page, and there is no KSM";
+            int found = 0;
+            rmap_walk_ksm(p, Pfn{pfn}, [&](const vm_area_struct*, uint64_t) { found++; });
+            if (found != n)
+                return "KSM pfn " + std::to_string(pfn) + ": rmap_walk_ksm finds " +
+                       std::to_string(found) + " mappings, the page tables " + std::to_string(n);
+            continue;
+        }
         const auto* av = reinterpret_cast<const anon_vma*>(p.mapping);
         if (!live.count(av))
             return "pfn " + std::to_string(pfn) + ": its anon_vma is not linked to any VMA";

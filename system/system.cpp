@@ -5,7 +5,8 @@
 namespace mmemu {
 
 System::~System() {
-    // The kernel holds references into the machine: it goes first.
+    // KSM holds references into the kernel, and the kernel into the machine.
+    ksm_.reset();
     kernel_.reset();
     machine_.reset();
 }
@@ -53,6 +54,12 @@ std::string System::start_kernel() {
     // fork_init(), proc_caches_init(): the caches and page tables processes need.
     if (std::string e = k.proc_caches_init(); !e.empty()) return e;
     k.init_per_zone_wmark_min();
+    // ksm_init() (subsys_initcall): its slab caches, the zero page's checksum.
+    if (k.spaces.ready()) {
+        ksm_ = std::make_unique<Ksm>(k.spaces, k.slab, machine_->ram(),
+                                     machine_->arch() == Arch::x86_64);
+        if (std::string e = ksm_->init(0); !e.empty()) return e;
+    }
     return {};
 }
 
@@ -65,6 +72,8 @@ void System::wire_hooks() {
     // A 32-bit kernel zeroes highmem pages through kmap_local.
     if (kernel_->spaces.ready() && kernel_->spaces.has_highmem())
         kernel_->buddy.set_highmem(&kernel_->spaces);
+    // mmcore tells KSM of madvise, fork, exit and unmapped KSM zero pages (include/linux/ksm.h).
+    if (ksm_) kernel_->spaces.set_ksm(ksm_.get());
 }
 
 } // namespace mmemu

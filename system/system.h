@@ -1,6 +1,6 @@
 // One emulated system: the machine and, unless it is a bare machine, the kernel booted on it in
 // start_kernel()'s order, with every upward hook wired (the CPUs' page faults go to the kernel;
-// fork/exit notifications and KSM join here later). The driver, mmemu explain, the tests and the
+// KSM hears of madvise, fork and exit). The driver, mmemu explain, the tests and the
 // benchmarks get their machines from System; nothing else wires hooks.
 #pragma once
 
@@ -9,6 +9,7 @@
 #include <string>
 
 #include "emulator/machine.h"
+#include "ksm/ksm.h"
 #include "mmcore/kernel.h"
 #include "mmcore/kernel_config.h"
 
@@ -42,6 +43,9 @@ public:
     // The kernel (a kernel system only).
     Kernel& kernel() { return *kernel_; }
     const Kernel& kernel() const { return *kernel_; }
+    // KSM (a kernel that can run processes: CONFIG_KSM), or nullptr.
+    Ksm* ksm() { return ksm_.get(); }
+    const Ksm* ksm() const { return ksm_.get(); }
 
 private:
     System() = default;
@@ -52,6 +56,7 @@ private:
     void wire_hooks();
     std::unique_ptr<Machine> machine_;
     std::unique_ptr<Kernel> kernel_;
+    std::unique_ptr<Ksm> ksm_;
 };
 
 } // namespace mmemu

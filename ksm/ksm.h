@@ -1,0 +1,167 @@
+// Kernel samepage merging (mm/ksm.c, Linux 6.18; ../shared/reference/linux-mm-facts.md section 1
+// and docs/dev/ksm-facts.md): the registry of mergeable mms, ksmd's scan, the stable and unstable
+// trees ordered by page content, stable node chains, the knobs and statistics of
+// /sys/kernel/mm/ksm. It implements mmcore's KsmHooks; the page-table edits it decides on are
+// mmcore's (ksm_page_tables.cpp). The work is split as ksm.c's is:
+//   ksm_register.cpp   __ksm_enter, ksm_madvise, ksm_fork, ksm_exit, run=2's unmerge
+//   ksm_scan.cpp       ksm_do_scan, scan_get_next_rmap_item, cmp_and_merge_page, smart_scan
+//   stable_tree.cpp    stable_tree_search / insert / append, chains and dups, staleness
+//   unstable_tree.cpp  unstable_tree_search_insert, get_mergeable_page
+//   ksm_merge.cpp      try_to_merge_*, break_cow, the zero-page merge
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <unordered_set>
+
+#include "emulator/phys_mem.h"
+#include "ksm/ksm_types.h"
+#include "mmcore/address_spaces.h"
+#include "mmcore/ksm.h"
+#include "mmcore/slab.h"
+
+namespace mmemu {
+
+// /sys/kernel/mm/ksm's knobs, with the kernel's defaults.
+struct KsmKnobs {
+    unsigned run = 0;              // 0 stopped, 1 running, 2 stopped and everything unmerged
+    unsigned pages_to_scan = 100;  // rmap_items per batch
+    unsigned sleep_millisecs = 20; // between batches
+    bool merge_across_nodes = true;
+    bool use_zero_pages = false;
+    unsigned max_page_sharing = 256;
+    unsigned stable_node_chains_prune_millisecs = 2000;
+    bool smart_scan = true;
+};
+
+// The global statistics files (their definitions: linux-mm-facts.md 1.12).
+struct KsmStats {
+    uint64_t pages_shared = 0, pages_sharing = 0, pages_unshared = 0;
+    int64_t pages_volatile = 0;
+    uint64_t pages_scanned = 0, pages_skipped = 0, full_scans = 0;
+    uint64_t stable_node_chains = 0, stable_node_dups = 0;
+    int64_t ksm_zero_pages = 0;
+    int64_t general_profit = 0;
+    uint64_t ksm_rmap_items = 0;
+};
+
+class Ksm final : public KsmHooks {
+public:
+    Ksm(AddressSpaces& as, SlabAllocator& slab, PhysicalMemory& ram, bool is_64bit);
+    ~Ksm() override;
+    Ksm(const Ksm&) = delete;
+    Ksm& operator=(const Ksm&) = delete;
+
+    // ksm_init(): the slab caches (ksm_rmap_item, ksm_stable_node, ksm_mm_slot) and the zero
+    // page's checksum. "" or why it failed.
+    std::string init(unsigned cpu);
+
+    // ksm_do_scan(): one batch of ksmd, up to `pages` rmap_items, on `cpu` at virtual time
+    // `now_ms` (chain pruning's clock).
+    void ksm_do_scan(unsigned pages, uint64_t now_ms, unsigned cpu);
+    // ksmd_should_run(): run has bit 0 and some mm is registered.
+    bool ksmd_should_run() const { return (knobs_.run & 1) && slots_.head()->on_list(); }
+
+    // run_store(): 0, 1 or 2 (2 unmerges everything first: 0 or -errno, then run is 0).
+    int set_run(unsigned v, unsigned cpu);
+    KsmKnobs& knobs() { return knobs_; }
+    const KsmKnobs& knobs() const { return knobs_; }
+    KsmStats stats() const;
+    uint64_t seqnr() const { return seqnr_; }
+    size_t rmap_item_size() const { return rmap_item_size_; }
+
+    // KsmHooks.
+    int ksm_madvise(mm_struct* mm, vm_area_struct* vma, uint64_t start, uint64_t end, int advice,
+                    vm_flags_t& vm_flags, unsigned cpu) override;
+    void ksm_fork(mm_struct* mm, mm_struct* oldmm) override;
+    void ksm_exit(mm_struct* mm) override;
+    void ksm_zero_page_unmapped() override { ksm_zero_pages_--; }
+    void ksm_rmap_items(
+        const page& p,
+        const std::function<void(const mm_struct*, const anon_vma*, uint64_t)>& f) const override;
+
+private:
+    // ---- registration (ksm_register.cpp) ----
+    int __ksm_enter(mm_struct* mm);
+    void free_mm_slot(ksm_mm_slot* s);
+    int unmerge_ksm_pages(vm_area_struct* vma, uint64_t start, uint64_t end, task_struct* t);
+    int unmerge_and_remove_all_rmap_items(unsigned cpu);
+    // ---- the scan (ksm_scan.cpp) ----
+    ksm_rmap_item* scan_get_next_rmap_item(Pfn& page);
+    ksm_rmap_item* get_next_rmap_item(ksm_mm_slot* s, ksm_rmap_item** rmap_list, uint64_t addr);
+    void remove_trailing_rmap_items(ksm_rmap_item** rmap_list);
+    bool should_skip_rmap_item(Pfn page, ksm_rmap_item* item);
+    void cmp_and_merge_page(Pfn page, ksm_rmap_item* item);
+    uint32_t calc_checksum(Pfn page) const;
+    ksm_rmap_item* alloc_rmap_item();
+    void free_rmap_item(ksm_rmap_item* item);
+    // ---- the stable tree (stable_tree.cpp) ----
+    ksm_stable_node* page_stable_node(Pfn page) const;
+    bool ksm_get_folio(ksm_stable_node* node); // false: stale (the node was removed)
+    void remove_node_from_stable_tree(ksm_stable_node* node);
+    void remove_rmap_item_from_tree(ksm_rmap_item* item);
+    void stable_node_dup_del(ksm_stable_node* dup);
+    void free_stable_node_chain(ksm_stable_node* chain);
+    ksm_stable_node* alloc_stable_node();
+    void free_stable_node(ksm_stable_node* node);
+    ksm_stable_node* alloc_stable_node_chain(ksm_stable_node* dup);
+    void stable_node_chain_add_dup(ksm_stable_node* dup, ksm_stable_node* chain);
+    // __stable_node_chain(): the node's page (or, for a chain, a dup's), with `dup` set; false
+    // when the node went stale (it, or the chain, was removed).
+    bool stable_node_chain(ksm_stable_node*& dup, ksm_stable_node*& node, bool prune);
+    bool stable_node_dup(ksm_stable_node*& dup, ksm_stable_node*& chain, bool prune);
+    bool is_page_sharing_candidate(const ksm_stable_node* n) const {
+        return n->rmap_hlist_len > 0 && unsigned(n->rmap_hlist_len) < knobs_.max_page_sharing;
+    }
+    // stable_tree_search(): the KSM page to merge `page` with (pfn), none, or (busy) none.
+    std::optional<Pfn> stable_tree_search(Pfn page);
+    ksm_stable_node* stable_tree_insert(Pfn kpage);
+    void stable_tree_append(ksm_rmap_item* item, ksm_stable_node* node, bool bypass);
+    int remove_stable_node(ksm_stable_node* node);
+    int remove_all_stable_nodes();
+    // ---- the unstable tree (unstable_tree.cpp) ----
+    ksm_rmap_item* unstable_tree_search_insert(ksm_rmap_item* item, Pfn page, Pfn& tree_page);
+    std::optional<Pfn> get_mergeable_page(ksm_rmap_item* item);
+    // ---- merging (ksm_merge.cpp) ----
+    vm_area_struct* find_mergeable_vma(mm_struct* mm, uint64_t addr) const;
+    int try_to_merge_one_page(vm_area_struct* vma, uint64_t addr, Pfn page,
+                              std::optional<Pfn> kpage);
+    int try_to_merge_with_ksm_page(ksm_rmap_item* item, Pfn page, std::optional<Pfn> kpage);
+    bool try_to_merge_two_pages(ksm_rmap_item* item, Pfn page, ksm_rmap_item* tree_item,
+                                Pfn tree_page);
+    int try_to_merge_with_zero_page(ksm_rmap_item* item, Pfn page);
+    void break_cow(ksm_rmap_item* item);
+    int memcmp_pages(Pfn a, Pfn b) const;
+    void folio_set_stable_node(Pfn page, ksm_stable_node* node);
+
+    AddressSpaces& as_;
+    SlabAllocator& slab_;
+    PhysicalMemory& ram_;
+    const bool is_64bit_;
+    size_t rmap_item_size_ = 64; // sizeof(struct ksm_rmap_item): general_profit's unit
+    kmem_cache* rmap_item_cache_ = nullptr;
+    kmem_cache* stable_node_cache_ = nullptr;
+    kmem_cache* mm_slot_cache_ = nullptr;
+    KsmKnobs knobs_;
+    MmSlotRegistry<10> slots_; // MM_SLOTS_HASH_BITS
+    // ksm_scan: the cursor.
+    mm_slot* scan_slot_;                       // ksm_scan.mm_slot (the head: between passes)
+    uint64_t scan_address_ = 0;                // ksm_scan.address
+    ksm_rmap_item** scan_rmap_list_ = nullptr; // ksm_scan.rmap_list
+    uint64_t seqnr_ = 0;                       // ksm_scan.seqnr: full_scans
+    rb_root root_stable_tree_;
+    rb_root root_unstable_tree_;
+    // The counters ksm.c keeps.
+    uint64_t pages_shared_ = 0, pages_sharing_ = 0, pages_unshared_ = 0;
+    uint64_t rmap_items_ = 0, pages_scanned_ = 0, pages_skipped_ = 0;
+    uint64_t stable_node_chains_ = 0, stable_node_dups_ = 0;
+    int64_t ksm_zero_pages_ = 0;
+    uint32_t zero_checksum_ = 0;
+    unsigned cpu_ = 0;    // the CPU ksmd runs on in this batch
+    uint64_t now_ms_ = 0; // virtual time of this batch (chain pruning)
+    std::unordered_set<ksm_stable_node*> stable_nodes_; // every live node (for the teardown)
+};
+
+} // namespace mmemu

@@ -1,0 +1,59 @@
+// The unstable tree (mm/ksm.c, Linux 6.18; linux-mm-facts.md 1.2 and 1.4): this pass's pages
+// whose checksum held still for a pass, ordered by their content as it is when each is compared
+// (contents may change under the tree: a walk then goes astray, as the kernel's does), and
+// forgotten at every pass's start.
+#include "ksm/ksm.h"
+
+namespace mmemu {
+
+// get_mergeable_page(): the anonymous page mapped at the item's address, if its VMA is still
+// mergeable.
+std::optional<Pfn> Ksm::get_mergeable_page(ksm_rmap_item* item) {
+    const uint64_t addr = item->address & PAGE_MASK;
+    vm_area_struct* vma = find_mergeable_vma(item->mm, addr);
+    if (!vma) return std::nullopt;
+    const pteval_t e = as_.ksm_pte(item->mm, addr);
+    if (!pte_present(e) || pte_special(e)) return std::nullopt;
+    if (!as_.ksm_page_flags(pte_pfn(e)).test(PG_anon)) return std::nullopt;
+    return pte_pfn(e);
+}
+
+// unstable_tree_search_insert(): the item whose page equals `page` (its page in tree_page), or
+// none: the item is inserted (pages_unshared, this pass's seqnr in its flags). A tree item
+// whose page cannot be had, or that is the same page (a fork's), ends the search with nothing
+// inserted.
+ksm_rmap_item* Ksm::unstable_tree_search_insert(ksm_rmap_item* item, Pfn page, Pfn& tree_page) {
+    const unsigned nid = as_.ksm_page_flags(page).nid();
+    rb_node* parent = nullptr;
+    bool left = false;
+    for (rb_node* cur = root_unstable_tree_.root(); cur;) {
+        auto* tree_item = static_cast<ksm_rmap_item*>(cur);
+        const std::optional<Pfn> tp = get_mergeable_page(tree_item);
+        if (!tp) return nullptr;
+        if (*tp == page) return nullptr;
+        const int ret = memcmp_pages(page, *tp);
+        parent = cur;
+        if (ret < 0) {
+            left = true;
+            cur = cur->left_;
+        } else if (ret > 0) {
+            left = false;
+            cur = cur->right_;
+        } else if (!knobs_.merge_across_nodes && as_.ksm_page_flags(*tp).nid() != nid) {
+            return nullptr;
+        } else {
+            tree_page = *tp;
+            return tree_item;
+        }
+    }
+    item->address |= UNSTABLE_FLAG | (seqnr_ & SEQNR_MASK);
+    item->nid = nid;
+    rb_algo::insert_commit_data d;
+    d.link_left = left;
+    d.node = parent ? parent : &root_unstable_tree_.header;
+    rb_algo::insert_unique_commit(&root_unstable_tree_.header, item, d);
+    pages_unshared_++;
+    return nullptr;
+}
+
+} // namespace mmemu

@@ -1,0 +1,117 @@
+// The page-table edits of KSM (mm/ksm.c, Linux 6.18; docs/dev/ksm-facts.md sections 3, 6 and
+// 7): the scan's walk to the next anonymous page, write_protect_page(), replace_page() and
+// break_ksm(). In Linux they are ksm.c's own; here they live in mmcore, the only layer that
+// writes page tables, and ksm/ calls them when its algorithm decides to.
+#include "mmcore/address_spaces.h"
+
+namespace mmemu {
+
+// scan_get_next_rmap_item()'s range walk (ksm_next_page_pmd_entry): the next present PTE of
+// the VMA that maps a normal page (vm_normal_page: not the zero page, not a KSM zero page) that
+// is anonymous. Absent page tables are passed a table at a time.
+std::optional<std::pair<uint64_t, Pfn>> AddressSpaces::ksm_next_anon_page(const vm_area_struct* vma,
+                                                                          uint64_t addr) const {
+    std::optional<std::pair<uint64_t, Pfn>> found;
+    const uint64_t pmd_size = fmt_.pmd_size();
+    for (uint64_t a = addr; a < vma->vm_end && !found;) {
+        const uint64_t table_end = std::min(vma->vm_end, (a + pmd_size) & ~(pmd_size - 1));
+        for_each_pte(vma->vm_mm, a, table_end, [&](PhysAddr e, uint64_t at) {
+            if (found) return;
+            const pteval_t v = get_entry(e);
+            if (!pte_present(v) || pte_special(v)) return;
+            if (pa_.mem_map()[pte_pfn(v)].test(PG_anon)) found = {{at, pte_pfn(v)}};
+        });
+        a = table_end;
+    }
+    return found;
+}
+
+// write_protect_page(): a writable, dirty or AnonExclusive PTE (or one of an mm with a flush
+// pending) is cleared and flushed (ptep_clear_flush), the page's references checked against
+// its mappings (mapcount + ksmd's own reference == refcount: a pin or a batch's reference makes
+// the merge wait for another pass), its exclusivity given up, and the PTE put back read-only
+// and clean, young as it was. A PTE that is already read-only and clean is left alone.
+int AddressSpaces::write_protect_page(vm_area_struct* vma, uint64_t addr, Pfn pfn, pteval_t& orig,
+                                      unsigned cpu) {
+    node_cpu_ = cpu; // the CPU ksmd runs on: it initiates the flushes
+    mm_struct* mm = vma->vm_mm;
+    if (addr < vma->vm_start || addr >= vma->vm_end) return -EFAULT;
+    const auto ptep = pte_offset(mm, addr);
+    if (!ptep) return -EFAULT;
+    const pteval_t e = get_entry(*ptep);
+    if (!pte_present(e) || pte_special(e) || pte_pfn(e) != pfn) return -EFAULT;
+    page* p = pa_.mem_map().pfn_to_page(pfn);
+    if (pte_write(e) || (e & _PAGE_DIRTY) || p->test(PG_anon_exclusive) || mm->tlb_flush_pending) {
+        set_entry(*ptep, 0);
+        flush_tlb_mm_range(mm, addr, addr + PAGE_SIZE);
+        // ksmd's reference is the +1 on both sides: mmemu's scan takes none. A page waiting in
+        // a CPU's lazyfree batch has the batch's reference too (mmemu's batch takes none, so it
+        // is added here); the lru_add batches' references are not modelled.
+        if (p->_mapcount != p->_refcount + (p->test(PG_lazyfree_batch) ? 1 : 0)) {
+            set_entry(*ptep, e);
+            return -EFAULT;
+        }
+        p->clear(PG_anon_exclusive); // folio_try_share_anon_rmap_pte()
+        if (e & _PAGE_DIRTY) p->set(PG_dirty);
+        const pteval_t n = e & ~(_PAGE_RW | _PAGE_DIRTY);
+        set_entry(*ptep, n);
+        orig = n;
+        return 0;
+    }
+    orig = e;
+    return 0;
+}
+
+// replace_page(): the PTE, still what write_protect_page() left, maps the KSM page instead (one
+// more mapping and reference of it; read-only and clean, from vm_page_prot) or, for the zero
+// page, the zero page special and dirty (a KSM zero page: counted in the mm's and KSM's
+// ksm_zero_pages, and no longer in MM_ANONPAGES); flushed before the new PTE goes in; the old
+// page loses the mapping and its reference.
+int AddressSpaces::replace_page(vm_area_struct* vma, uint64_t addr, Pfn pfn, Pfn kpfn,
+                                pteval_t orig, unsigned cpu) {
+    node_cpu_ = cpu;
+    mm_struct* mm = vma->vm_mm;
+    const auto ptep = pte_offset(mm, addr);
+    if (!ptep || get_entry(*ptep) != orig) return -EFAULT;
+    pteval_t n;
+    if (kpfn == zero_pfn_) {
+        n = pfn_pte(zero_pfn_, vma->vm_page_prot) | _PAGE_SPECIAL | _PAGE_DIRTY;
+        mm->ksm_zero_pages++;
+        mm->rss_stat[MM_ANONPAGES]--;
+    } else {
+        page* kp = pa_.mem_map().pfn_to_page(kpfn);
+        kp->_refcount++;
+        if (kp->_mapcount++ == 0) vmstat_.nr_anon_pages++;
+        n = pfn_pte(kpfn, vma->vm_page_prot);
+    }
+    set_entry(*ptep, 0);
+    flush_tlb_mm_range(mm, addr, addr + PAGE_SIZE);
+    set_entry(*ptep, n);
+    page* old = pa_.mem_map().pfn_to_page(pfn);
+    if (--old->_mapcount == 0) vmstat_.nr_anon_pages--;
+    put_anon_page(old, cpu);
+    return 0;
+}
+
+// break_ksm(): while addr maps a KSM page or a KSM zero page, an unshare fault
+// (FAULT_FLAG_UNSHARE | FAULT_FLAG_REMOTE) gives the process its own copy; each fault counts
+// in pgfault and, for a process's own madvise, in its min_flt (mm_account_fault()).
+int AddressSpaces::break_ksm(vm_area_struct* vma, uint64_t addr, task_struct* t, unsigned cpu) {
+    node_cpu_ = cpu;
+    mm_struct* mm = vma->vm_mm;
+    for (;;) {
+        const auto ptep = pte_offset(mm, addr);
+        if (!ptep) return 0;
+        const pteval_t e = get_entry(*ptep);
+        if (!pte_present(e)) return 0;
+        const bool ksm_page =
+            is_ksm_zero_pte(e) || (!pte_special(e) && pa_.mem_map()[pte_pfn(e)].test(PG_ksm));
+        if (!ksm_page) return 0;
+        charge(cpu, &CostModel::fault_handling);
+        vmstat_.pgfault++;
+        if (t) t->min_flt++;
+        if (do_wp_page(mm, vma, addr, *ptep, e, cpu, true) == vm_fault::oom) return -ENOMEM;
+    }
+}
+
+} // namespace mmemu

@@ -1,0 +1,292 @@
+// KSM's scan and merges, worked by hand from the kernel's rules (linux-mm-facts.md 1.2-1.10 and
+// docs/dev/ksm-facts.md) and from what the kernel's selftests assert (ksm_tests.c's
+// assert_ksm_pages_count, ksm_functional_tests.c): a process's identical pages, passes of ksmd,
+// and the counters and page tables after each; the frame audit after every step.
+#include <catch2/catch.hpp>
+
+#include "ksm/ksm.h"
+#include "mmcore/proc_fixture.h"
+
+using namespace mmemu;
+using namespace mmemu::test;
+
+namespace {
+
+constexpr uint64_t P = PAGE_SIZE;
+
+struct KsmProc : Proc {
+    Ksm& ksm;
+    uint64_t now_ms = 0;
+    KsmProc() : Proc(), ksm(*b.sys->ksm()) {}
+    // An anonymous private mapping of n pages, page i filled with content(i).
+    uint64_t map(uint64_t n, const std::function<uint8_t(uint64_t)>& content) {
+        const int64_t a = as.do_mmap(t.mm, 0, n * P, RW, ANON, 0);
+        REQUIRE(a > 0);
+        for (uint64_t i = 0; i < n; i++)
+            REQUIRE(b.m.cpu(0)
+                        .fill_linear(LinearAddr{uint64_t(a) + i * P}, content(i), P,
+                                     AccessMode{3, false})
+                        .ok());
+        return uint64_t(a);
+    }
+    void mergeable(uint64_t a, uint64_t n, int advice = MADV_MERGEABLE) {
+        REQUIRE(as.do_madvise(t.mm, a, n * P, advice, 0) == 0);
+    }
+    // ksmd until `n` more full scans have finished (batches of pages_to_scan, 20 ms apart).
+    void full_scans(uint64_t n) {
+        const uint64_t target = ksm.seqnr() + n;
+        for (int batches = 0; ksm.seqnr() < target; batches++) {
+            REQUIRE(batches < 100000);
+            ksm.ksm_do_scan(ksm.knobs().pages_to_scan, now_ms, 0);
+            now_ms += ksm.knobs().sleep_millisecs;
+        }
+        REQUIRE(b.k.audit({}) == "");
+    }
+    Pfn pfn(uint64_t a) const {
+        const pteval_t e = as.lookup_pte(t.mm, a);
+        REQUIRE(pte_present(e));
+        return pte_pfn(e);
+    }
+};
+
+} // namespace
+
+TEST_CASE("ksm: two identical pages merge on the second full scan", "[ksm]") {
+    KsmProc k;
+    const uint64_t a = k.map(2, [](uint64_t) { return uint8_t('A'); });
+    k.mergeable(a, 2);
+    CHECK(k.t.mm->mmf_vm_mergeable);
+    REQUIRE(k.ksm.set_run(1, 0) == 0);
+    // Pass 1: each page gets an item and its first checksum (oldchecksum was 0): volatile.
+    k.full_scans(1);
+    KsmStats s = k.ksm.stats();
+    CHECK(s.ksm_rmap_items == 2);
+    CHECK(s.pages_volatile == 2);
+    CHECK(s.pages_shared + s.pages_sharing + s.pages_unshared == 0);
+    CHECK(s.full_scans == 1);
+    CHECK(k.pfn(a) != k.pfn(a + P));
+    // Pass 2: A goes into the unstable tree, B finds it: B's frame becomes the KSM page and A's
+    // PTE is pointed at it; A's frame is freed.
+    const Pfn b_frame = k.pfn(a + P);
+    const uint64_t free_before = k.free_pages();
+    k.full_scans(1);
+    s = k.ksm.stats();
+    CHECK(s.pages_shared == 1);
+    CHECK(s.pages_sharing == 1);
+    CHECK(s.pages_unshared == 0);
+    CHECK(s.pages_volatile == 0);
+    CHECK(s.pages_scanned == 4);
+    CHECK(k.t.mm->ksm_merging_pages == 2);
+    CHECK(k.t.mm->ksm_rmap_items == 2);
+    CHECK(k.pfn(a) == b_frame);
+    CHECK(k.pfn(a + P) == b_frame);
+    // A's frame is free; the first ksm_stable_node took the cache's first slab (one page for
+    // 64-byte objects).
+    const kmem_cache* nodes = k.b.k.slab.find_cache("ksm_stable_node");
+    REQUIRE(nodes);
+    CHECK(nodes->stats.grown == 1);
+    CHECK(k.free_pages() == free_before + 1 - 1);
+    const pteval_t e = k.as.lookup_pte(k.t.mm, a);
+    CHECK_FALSE(pte_write(e));
+    // general_profit: one page saved, two 64-byte items.
+    CHECK(s.general_profit == int64_t(P) - 2 * 64);
+    // Pass 3: both are KSM pages already counted: nothing changes but pages_scanned.
+    k.full_scans(1);
+    s = k.ksm.stats();
+    CHECK(s.pages_shared == 1);
+    CHECK(s.pages_sharing == 1);
+    CHECK(s.pages_scanned == 6);
+
+    // The KSM page is B's old frame, which B's PTE kept (write-protected): a write through B
+    // copies too, and A keeps the KSM page's bytes.
+    {
+        KsmProc k2;
+        const uint64_t a2 = k2.map(2, [](uint64_t) { return uint8_t('A'); });
+        k2.mergeable(a2, 2);
+        REQUIRE(k2.ksm.set_run(1, 0) == 0);
+        k2.full_scans(2);
+        REQUIRE(k2.write(a2 + P, 'y').ok());
+        uint8_t w = 0;
+        REQUIRE(k2.read(a2, w).ok());
+        CHECK(w == 'A');
+        CHECK(k2.as.vmstat().cow_ksm == 1);
+    }
+    // A write to A copies it (cow_ksm); the stable tree learns of it at ksmd's next visit.
+    REQUIRE(k.write(a + 5, 'x').ok());
+    CHECK(k.as.vmstat().cow_ksm == 1);
+    CHECK(k.pfn(a) != b_frame);
+    uint8_t v = 0;
+    REQUIRE(k.read(a + 4, v).ok());
+    CHECK(v == 'A'); // the copy has the KSM page's bytes
+    REQUIRE(k.read(a + P + 5, v).ok());
+    CHECK(v == 'A');                         // B is untouched
+    CHECK(k.ksm.stats().pages_sharing == 1); // lazy: unchanged until ksmd's visit
+    k.full_scans(1);
+    s = k.ksm.stats();
+    CHECK(s.pages_shared == 1); // B alone on the node
+    CHECK(s.pages_sharing == 0);
+    CHECK(s.pages_volatile == 1); // A's checksum changed
+    CHECK(k.t.mm->ksm_merging_pages == 1);
+}
+
+TEST_CASE("ksm: ksm_tests -M: ten identical pages give one shared and nine sharing", "[ksm]") {
+    // ksm_tests.c check_ksm_merge: 10 pages of '*', run=1, two full scans;
+    // assert_ksm_pages_count(10) with max_page_sharing 256: shared 1, sharing 9.
+    KsmProc k;
+    const uint64_t a = k.map(10, [](uint64_t) { return uint8_t('*'); });
+    k.mergeable(a, 10);
+    REQUIRE(k.ksm.set_run(1, 0) == 0);
+    k.full_scans(2);
+    const KsmStats s = k.ksm.stats();
+    CHECK(s.pages_shared == 1);
+    CHECK(s.pages_sharing == 9);
+    CHECK(s.pages_unshared == 0);
+    CHECK(s.stable_node_chains == 0);
+    for (uint64_t i = 1; i < 10; i++) CHECK(k.pfn(a + i * P) == k.pfn(a));
+    // run=2 unmerges every page (an unshare fault each: cow_ksm 10), frees every item and
+    // node, and resets full_scans; the mm stays registered.
+    REQUIRE(k.ksm.set_run(2, 0) == 0);
+    const KsmStats z = k.ksm.stats();
+    CHECK(z.pages_shared + z.pages_sharing + z.pages_unshared == 0);
+    CHECK(z.ksm_rmap_items == 0);
+    CHECK(z.full_scans == 0);
+    CHECK(k.as.vmstat().cow_ksm == 10);
+    CHECK(k.t.mm->mmf_vm_mergeable);
+    for (uint64_t i = 1; i < 10; i++) CHECK(k.pfn(a + i * P) != k.pfn(a));
+    REQUIRE(k.b.k.audit({}) == "");
+    uint8_t v = 0;
+    REQUIRE(k.read(a + 9 * P + 100, v).ok());
+    CHECK(v == '*');
+}
+
+TEST_CASE("ksm: max_page_sharing 4 with 20 identical pages makes a chain of five dups",
+          "[ksm][chains]") {
+    // Pass 2 in address order: page 1 waits in the unstable tree, page 2 merges with it (node
+    // A), pages 3 and 4 join A (4 items: full). Page 5 finds A full and waits in the unstable
+    // tree; page 6 merges with it (B): same content as A, so a chain holds A and B. Pages 7 and 8
+    // join B (the newest dup, at the chain's head), and so on: five KSM pages of four mappings.
+    // ksm_tests.c's assert_ksm_pages_count(20) with max_page_sharing 4 (20 % 4 == 0): shared
+    // 20 / 4 = 5, sharing 5 * 3 = 15.
+    KsmProc k;
+    k.ksm.knobs().max_page_sharing = 4;
+    const uint64_t a = k.map(20, [](uint64_t) { return uint8_t(0x5a); });
+    k.mergeable(a, 20);
+    REQUIRE(k.ksm.set_run(1, 0) == 0);
+    k.full_scans(2);
+    KsmStats s = k.ksm.stats();
+    CHECK(s.pages_shared == 5);
+    CHECK(s.pages_sharing == 15);
+    CHECK(s.pages_unshared == 0);
+    CHECK(s.stable_node_chains == 1);
+    CHECK(s.stable_node_dups == 5);
+    for (uint64_t g = 0; g < 5; g++)
+        for (uint64_t i = 1; i < 4; i++) CHECK(k.pfn(a + (4 * g + i) * P) == k.pfn(a + 4 * g * P));
+    // 21 pages: the lone last one stays in the unstable tree (ksm_tests: 21 % 4 == 1, shared 5).
+    const uint64_t extra = k.map(1, [](uint64_t) { return uint8_t(0x5a); });
+    k.mergeable(extra, 1);
+    k.full_scans(2);
+    s = k.ksm.stats();
+    CHECK(s.pages_shared == 5);
+    CHECK(s.pages_sharing == 15);
+    CHECK(s.pages_unshared == 1);
+}
+
+TEST_CASE("ksm: zero pages merge with each other, or with the zero page (use_zero_pages)",
+          "[ksm][zero]") {
+    SECTION("use_zero_pages 0: ksm_tests -Z -z 0 gives shared 1, sharing 9") {
+        KsmProc k;
+        const uint64_t a = k.map(10, [](uint64_t) { return uint8_t(0); });
+        k.mergeable(a, 10);
+        REQUIRE(k.ksm.set_run(1, 0) == 0);
+        k.full_scans(2);
+        CHECK(k.ksm.stats().pages_shared == 1);
+        CHECK(k.ksm.stats().pages_sharing == 9);
+        CHECK(k.ksm.stats().ksm_zero_pages == 0);
+    }
+    SECTION("use_zero_pages 1: ksm_tests -Z -z 1 gives shared 0, sharing 0; each page is a "
+            "KSM zero page") {
+        KsmProc k;
+        k.ksm.knobs().use_zero_pages = true;
+        const uint64_t a = k.map(10, [](uint64_t) { return uint8_t(0); });
+        k.mergeable(a, 10);
+        const int64_t rss = k.t.mm->rss_stat[MM_ANONPAGES];
+        REQUIRE(k.ksm.set_run(1, 0) == 0);
+        k.full_scans(2);
+        KsmStats s = k.ksm.stats();
+        CHECK(s.pages_shared == 0);
+        CHECK(s.pages_sharing == 0);
+        CHECK(s.ksm_zero_pages == 10);
+        CHECK(k.t.mm->ksm_zero_pages == 10);
+        CHECK(k.t.mm->rss_stat[MM_ANONPAGES] == rss - 10);
+        CHECK(k.pfn(a) == k.as.zero_pfn());
+        // The items stay (volatile) until the next pass frees them: no page to scan there.
+        CHECK(s.ksm_rmap_items == 10);
+        CHECK(s.pages_volatile == 10);
+        k.full_scans(1);
+        CHECK(k.ksm.stats().ksm_rmap_items == 0);
+        // A write to one: a fresh page, no cow_ksm (a KSM zero page has no folio).
+        REQUIRE(k.write(a + 3 * P, 1).ok());
+        CHECK(k.as.vmstat().cow_ksm == 0);
+        CHECK(k.ksm.stats().ksm_zero_pages == 9);
+        CHECK(k.t.mm->ksm_zero_pages == 9);
+        // test_unmerge_zero_pages: MADV_UNMERGEABLE of the first half breaks those at once.
+        k.mergeable(a, 5, MADV_UNMERGEABLE);
+        CHECK(k.ksm.stats().ksm_zero_pages == 5);
+        CHECK(k.t.mm->ksm_zero_pages == 5);
+        REQUIRE(k.b.k.audit({}) == "");
+    }
+}
+
+TEST_CASE("ksm: a forked child's KSM pages join their nodes at ksmd's visit", "[ksm][fork]") {
+    // ksm_functional_tests.c test_fork_ksm_merging_page_count: right after fork the child has
+    // no merging pages of its own (ksm_fork resets them); its PTEs map the parent's KSM page,
+    // and ksmd's visit of the child appends its items to the node (the forked-page path).
+    Booted b(machine(Arch::x86_64, 1 * GiB));
+    AddressSpaces& as = b.k.spaces;
+    Ksm& ksm = *b.sys->ksm();
+    task_struct* p = as.task_create("p", 0);
+    REQUIRE(p);
+    REQUIRE(as.exec_layout(p, {}, 1) == 0);
+    as.set_current(0, p);
+    const int64_t a = as.do_mmap(p->mm, 0, 2 * P, RW, ANON, 0);
+    REQUIRE(a > 0);
+    REQUIRE(b.m.cpu(0).fill_linear(LinearAddr{uint64_t(a)}, 'C', 2 * P, AccessMode{3, false}).ok());
+    REQUIRE(as.do_madvise(p->mm, uint64_t(a), 2 * P, MADV_MERGEABLE, 0) == 0);
+    REQUIRE(ksm.set_run(1, 0) == 0);
+    auto scans = [&](uint64_t n) {
+        const uint64_t target = ksm.seqnr() + n;
+        for (int i = 0; ksm.seqnr() < target; i++) {
+            REQUIRE(i < 1000);
+            ksm.ksm_do_scan(100, 0, 0);
+        }
+        REQUIRE(b.k.audit({}) == "");
+    };
+    scans(2);
+    REQUIRE(ksm.stats().pages_shared == 1);
+    REQUIRE(ksm.stats().pages_sharing == 1);
+    int err = 0;
+    task_struct* c = as.do_fork(p, "c", 0, err);
+    REQUIRE(c);
+    CHECK(c->mm->mmf_vm_mergeable);
+    CHECK(c->mm->ksm_merging_pages == 0);
+    CHECK(c->mm->ksm_rmap_items == 0);
+    CHECK(pte_pfn(as.lookup_pte(c->mm, uint64_t(a))) == pte_pfn(as.lookup_pte(p->mm, uint64_t(a))));
+    REQUIRE(b.k.audit({}) == ""); // rmap_walk_ksm finds the child's PTEs through the anon_vma
+    // The child was registered behind the cursor (at the head: the list's tail), so the next
+    // pass visits it: its two items join the node, over no limit (256).
+    scans(1);
+    CHECK(ksm.stats().pages_shared == 1);
+    CHECK(ksm.stats().pages_sharing == 3);
+    CHECK(c->mm->ksm_merging_pages == 2);
+    // The parent exits: its slot had items, so ksmd frees them on its next visit.
+    as.task_exit(p, "exit");
+    scans(1);
+    CHECK(ksm.stats().pages_shared == 1);
+    CHECK(ksm.stats().pages_sharing == 1);
+    CHECK(ksm.stats().ksm_rmap_items == 2);
+    as.task_exit(c, "exit");
+    scans(1);
+    CHECK(ksm.stats().ksm_rmap_items == 0);
+    CHECK(ksm.stats().pages_shared == 0);
+    CHECK_FALSE(ksm.ksmd_should_run()); // every slot went
+}
