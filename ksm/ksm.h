@@ -70,6 +70,7 @@ public:
     const KsmKnobs& knobs() const { return knobs_; }
     KsmStats stats() const;
     uint64_t seqnr() const { return seqnr_; }
+    uint32_t zero_checksum() const { return zero_checksum_; }
     size_t rmap_item_size() const { return rmap_item_size_; }
 
     // KsmHooks.

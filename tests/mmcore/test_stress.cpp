@@ -1,9 +1,10 @@
 // A long seeded random run of processes (spawn, fork, clone_thread, exec, exit, wait, mmap,
-// munmap, mprotect, mremap, madvise, mlock, reads and writes on two CPUs) against an
-// independent shadow model of what each address space holds: every byte read must be the one
-// the shadow predicts, the frame audit and the rmap/anon_vma checks must hold after every step,
-// and when everything has exited, the pcp lists are drained and the caches shrunk, the free page
-// count must be back at its boot value.
+// munmap, mprotect, mremap, madvise, mlock, reads and writes on two CPUs), with ksmd merging the
+// many identical pages it makes (MADV_MERGEABLE and MADV_UNMERGEABLE, a batch every few steps,
+// now and then run=2), against an independent shadow model of what each address space holds: every
+// byte read must be the one the shadow predicts, the frame audit and the rmap/anon_vma checks must
+// hold after every step, and when everything has exited, the pcp lists are drained and the caches
+// shrunk, the free page count must be back at its boot value.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include <optional>
 #include <random>
 
+#include "ksm/ksm.h"
 #include "proc_fixture.h"
 
 using namespace mmemu;
@@ -112,7 +114,11 @@ TEST_CASE("stress: a random process run matches its shadow, keeps every invarian
             std::remove_if(tasks.begin(), tasks.end(), [&](const Task& k) { return k.t->exited; }),
             tasks.end());
     };
-    uint64_t reads = 0, max_shmem = 0;
+    uint64_t reads = 0, max_shmem = 0, merged_max = 0;
+    Ksm& ksm = *b.sys->ksm();
+    REQUIRE(ksm.set_run(1, 0) == 0);
+    // Zero-filled pages (mlock's, MAP_POPULATE's) merge with the zero page on half the formats.
+    ksm.knobs().use_zero_pages = f.la57 || f.arch == Arch::i386;
     std::shared_ptr<Shadow> last;
     for (int step = 0; step < 6000; step++) {
         const unsigned op = unsigned(rnd(100));
@@ -196,13 +202,16 @@ TEST_CASE("stress: a random process run matches its shadow, keeps every invarian
             REQUIRE(as.do_mprotect(mm, it->first, it->second.first * P, rw ? RW : PROT_READ,
                                    k.t->cpu) == 0);
             it->second.second = rw;
-        } else if (op < 78) { // madvise DONTNEED (zeros) or FREE (contents stay)
+        } else if (op < 78) { // madvise DONTNEED (zeros), FREE (contents stay) or KSM's
             auto it = pick_map(s);
             if (it == s.maps.end()) continue;
-            const bool dontneed = rnd(2);
-            const int r = as.do_madvise(mm, it->first, it->second.first * P,
-                                        dontneed ? MADV_DONTNEED : MADV_FREE, k.t->cpu);
+            const int advice[] = {MADV_DONTNEED, MADV_FREE, MADV_MERGEABLE, MADV_MERGEABLE,
+                                  MADV_UNMERGEABLE};
+            const int adv = advice[rnd(5)];
+            const bool dontneed = adv == MADV_DONTNEED;
+            const int r = as.do_madvise(mm, it->first, it->second.first * P, adv, k.t->cpu);
             if (r == -EINVAL) continue; // locked, or MADV_FREE of shared memory
+            if (r == -ENOMEM && adv == MADV_UNMERGEABLE) continue; // no memory for a copy
             REQUIRE(r == 0);
             // A shared mapping's pages stay in its object: only private memory reads zeros.
             if (dontneed && !s.shared.count(it->first))
@@ -270,17 +279,39 @@ TEST_CASE("stress: a random process run matches its shadow, keeps every invarian
             const int r = as.do_wait(k.t, nullptr);
             REQUIRE((r == -ECHILD || r >= 0));
         }
+        // ksmd: a batch every 5 steps; run=2 (everything unmerged) now and then.
+        if (step % 5 == 0) ksm.ksm_do_scan(64, uint64_t(step), unsigned(step % 2));
+        if (step % 1500 == 750) {
+            REQUIRE(ksm.set_run(2, 0) == 0);
+            REQUIRE(ksm.set_run(1, 0) == 0);
+        }
+        merged_max = std::max(merged_max, ksm.stats().pages_sharing);
         if (step % 25 == 0) REQUIRE(b.k.audit({}) == "");
         max_shmem = std::max(max_shmem, as.vmstat().nr_shmem);
     }
     CHECK(reads > 1000);
-    CHECK(max_shmem > 50); // shared memory was in use
+    CHECK(max_shmem > 50);  // shared memory was in use
+    CHECK(merged_max > 20); // KSM merged pages along the way
     REQUIRE(b.k.audit({}) == "");
     while (!tasks.empty()) {
         as.task_exit(tasks.back().t->group_leader, "exit");
         drop();
     }
     for (const auto& t : as.tasks()) CHECK(t->exited);
+    // ksmd frees the slots (and their items) of the mms that exited with items, then drops its
+    // references to them.
+    for (int i = 0; ksm.ksmd_should_run(); i++) {
+        REQUIRE(i < 10000);
+        ksm.ksm_do_scan(64, 0, 0);
+    }
+    CHECK(ksm.stats().ksm_rmap_items == 0);
+    // Stable nodes whose pages went stay in the tree until a walk finds them stale, as in
+    // Linux; run=2 removes every one (remove_all_stable_nodes).
+    REQUIRE(ksm.set_run(2, 0) == 0);
+    const KsmStats end = ksm.stats();
+    CHECK(end.pages_shared + end.pages_sharing + end.pages_unshared == 0);
+    CHECK(end.stable_node_chains + end.stable_node_dups == 0);
+    CHECK(end.ksm_zero_pages == 0);
     // Zombies whose parents were the scenario are released; the others went with their
     // parents' exits.
     CHECK(as.mms().empty());
