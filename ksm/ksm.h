@@ -77,7 +77,14 @@ public:
     int ksm_madvise(mm_struct* mm, vm_area_struct* vma, uint64_t start, uint64_t end, int advice,
                     vm_flags_t& vm_flags, unsigned cpu) override;
     void ksm_fork(mm_struct* mm, mm_struct* oldmm) override;
+    int ksm_execve(mm_struct* mm) override { return __ksm_enter(mm); }
     void ksm_exit(mm_struct* mm) override;
+    // prctl(PR_SET_MEMORY_MERGE, on) (ksm_enable_merge_any / ksm_disable_merge_any) and
+    // PR_GET_MEMORY_MERGE: 0 or -errno; 0 or 1.
+    int prctl_set_memory_merge(mm_struct* mm, bool on, unsigned cpu);
+    int prctl_get_memory_merge(const mm_struct* mm) const { return mm->mmf_vm_merge_any; }
+    // The knobs' writes (/sys/kernel/mm/ksm *_store, docs/dev/ksm-facts.md 9): 0 or -errno.
+    int store_max_page_sharing(int64_t v, unsigned cpu);
     void ksm_zero_page_unmapped() override { ksm_zero_pages_--; }
     void ksm_rmap_items(
         const page& p,

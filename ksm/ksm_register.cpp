@@ -87,7 +87,7 @@ int Ksm::ksm_madvise(mm_struct* mm, vm_area_struct* vma, uint64_t start, uint64_
     cpu_ = cpu;
     if (advice == MADV_MERGEABLE) {
         if (vm_flags & VM_MERGEABLE) return 0;
-        if (vm_flags & (VM_SHARED | VM_MAYSHARE | VM_IO | VM_DONTEXPAND | VM_PFNMAP)) return 0;
+        if (!ksm_compatible(vm_flags)) return 0;
         if (!mm->mmf_vm_mergeable)
             if (const int e = __ksm_enter(mm); e) return e;
         vm_flags |= VM_MERGEABLE;
@@ -100,6 +100,50 @@ int Ksm::ksm_madvise(mm_struct* mm, vm_area_struct* vma, uint64_t start, uint64_
             return e;
     }
     vm_flags &= ~VM_MERGEABLE;
+    return 0;
+}
+
+// ksm_enable_merge_any(): the mm registers, and every compatible VMA becomes mergeable (later
+// ones are, from birth: ksm_vma_flags). ksm_disable_merge_any(): every mergeable VMA, madvised
+// ones too, is unmerged and unmarked; on an error every one is marked again.
+int Ksm::prctl_set_memory_merge(mm_struct* mm, bool on, unsigned cpu) {
+    cpu_ = cpu;
+    std::vector<vm_area_struct*> vmas;
+    for (const vm_area_struct* v : as_.vmas(mm)) vmas.push_back(const_cast<vm_area_struct*>(v));
+    if (on) {
+        if (mm->mmf_vm_merge_any) return 0;
+        if (!mm->mmf_vm_mergeable)
+            if (const int e = __ksm_enter(mm); e) return e;
+        mm->mmf_vm_merge_any = true;
+        for (vm_area_struct* v : vmas) v->vm_flags = ksm_vma_flags(mm, v->vm_flags);
+        return 0;
+    }
+    if (!mm->mmf_vm_merge_any) return 0;
+    task_struct* t = as_.current(cpu);
+    for (vm_area_struct* v : vmas) {
+        if (!(v->vm_flags & VM_MERGEABLE)) continue;
+        int e = 0;
+        if (v->anon)
+            e = unmerge_ksm_pages(v, v->vm_start, v->vm_end, t && t->mm == mm ? t : nullptr);
+        if (e) {
+            for (vm_area_struct* w : vmas)
+                if (ksm_compatible(w->vm_flags)) w->vm_flags |= VM_MERGEABLE;
+            return e;
+        }
+        v->vm_flags &= ~VM_MERGEABLE;
+    }
+    mm->mmf_vm_merge_any = false;
+    return 0;
+}
+
+// max_page_sharing_store(): at least 2; a change needs no KSM page (pages_shared 0) and every
+// stable node removable, else EBUSY.
+int Ksm::store_max_page_sharing(int64_t v, unsigned cpu) {
+    cpu_ = cpu;
+    if (v < 2) return -EINVAL;
+    if (uint64_t(v) == knobs_.max_page_sharing) return 0;
+    if (pages_shared_ || remove_all_stable_nodes()) return -EBUSY;
+    knobs_.max_page_sharing = unsigned(v);
     return 0;
 }
 

@@ -109,8 +109,9 @@ ksm_rmap_item* Ksm::scan_get_next_rmap_item(Pfn& page) {
         mm_struct* mm = s->mm;
         const bool exiting = mm->mm_users == 0;
         if (!exiting) {
-            for (const vm_area_struct* cv : as_.vmas(mm)) {
-                if (cv->vm_end <= scan_address_) continue;
+            // for_each_vma() from the cursor's address: each VMA ending above it, in order.
+            for (const vm_area_struct* cv = as_.find_vma(mm, scan_address_); cv;
+                 cv = cv->vm_end < mm->task_size ? as_.find_vma(mm, cv->vm_end) : nullptr) {
                 if (!(cv->vm_flags & VM_MERGEABLE)) continue;
                 if (scan_address_ < cv->vm_start) scan_address_ = cv->vm_start;
                 if (!cv->anon) scan_address_ = cv->vm_end;

@@ -87,6 +87,13 @@ int AddressSpaces::do_execve(task_struct* t, const ExecLayout& l, uint64_t conte
     node_cpu_ = cpu;
     mm_struct* mm = mm_alloc(cpu); // bprm_mm_init()
     if (!mm) return -ENOMEM;
+    // mm_init(): MMF_INIT_MASK carries MMF_VM_MERGE_ANY over from the old mm, and ksm_execve()
+    // registers the new one with KSM.
+    mm->mmf_vm_merge_any = t->mm->mmf_vm_merge_any;
+    if (ksm_ && mm->mmf_vm_merge_any && ksm_->ksm_execve(mm)) {
+        mmput(mm, cpu);
+        return -ENOMEM;
+    }
     for (const auto& o : tasks_)
         if (o.get() != t && o->group_leader == t && !o->exited)
             task_exit(o.get(), "SIGKILL (exec)");

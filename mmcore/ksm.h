@@ -12,6 +12,18 @@ namespace mmemu {
 
 struct page;
 
+// ksm_compatible(): memory KSM may merge: private, not VM_IO / VM_DONTEXPAND / VM_PFNMAP /
+// VM_MIXEDMAP (VM_SPECIAL) or hugetlb (no DAX files here).
+inline bool ksm_compatible(vm_flags_t vm_flags) {
+    return !(vm_flags & (VM_SHARED | VM_MAYSHARE | VM_IO | VM_DONTEXPAND | VM_PFNMAP));
+}
+// ksm_vma_flags(): a new VMA of an mm under prctl(PR_SET_MEMORY_MERGE, 1) is mergeable.
+inline vm_flags_t ksm_vma_flags(const mm_struct* mm, vm_flags_t vm_flags) {
+    if (mm->mmf_vm_merge_any && !(vm_flags & VM_MERGEABLE) && ksm_compatible(vm_flags))
+        vm_flags |= VM_MERGEABLE;
+    return vm_flags;
+}
+
 class KsmHooks {
 public:
     virtual ~KsmHooks() = default;
@@ -21,6 +33,8 @@ public:
                             int advice, vm_flags_t& vm_flags, unsigned cpu) = 0;
     // ksm_fork(): dup_mmap() of a child of `oldmm`, before its VMAs are copied.
     virtual void ksm_fork(mm_struct* mm, mm_struct* oldmm) = 0;
+    // ksm_execve(): the new mm of an exec inherited MMF_VM_MERGE_ANY: it registers. 0 or -errno.
+    virtual int ksm_execve(mm_struct* mm) = 0;
     // ksm_exit(): __mmput() of mm, before exit_mmap().
     virtual void ksm_exit(mm_struct* mm) = 0;
     // ksm_might_unmap_zero_page(): a PTE of a zero page KSM placed is unmapped or replaced

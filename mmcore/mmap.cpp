@@ -279,6 +279,7 @@ int64_t AddressSpaces::do_mmap(mm_struct* mm, uint64_t addr, uint64_t len, unsig
     if ((vm_flags & VM_LOCKED) && mm->locked_vm + (plen >> PAGE_SHIFT) > RLIMIT_MEMLOCK_PAGES)
         return -EAGAIN;
     if (flags & MAP_NORESERVE) vm_flags |= VM_NORESERVE;
+    vm_flags = ksm_vma_flags(mm, vm_flags); // prctl(PR_SET_MEMORY_MERGE): mergeable from birth
     // A private anonymous VMA's pgoff is its address in pages; a shared one starts at its file's
     // first page (mmap_region() with pgoff 0).
     const uint64_t pgoff = shared ? 0 : addr >> PAGE_SHIFT;
@@ -484,7 +485,7 @@ uint64_t AddressSpaces::sys_brk(mm_struct* mm, uint64_t brk, unsigned cpu) {
         return origbrk;
     // do_brk_flags(): expand the heap VMA ending at oldbrk (vma_prev_limit(start_brk)) or make
     // one.
-    const vm_flags_t flags = VM_DATA_FLAGS_NON_EXEC | VM_ACCOUNT | mm->def_flags;
+    const vm_flags_t flags = ksm_vma_flags(mm, VM_DATA_FLAGS_NON_EXEC | VM_ACCOUNT | mm->def_flags);
     const uint64_t pages = (newbrk - oldbrk) >> PAGE_SHIFT;
     vm_area_struct* heap = vma_prev(mm, oldbrk);
     if (heap &&

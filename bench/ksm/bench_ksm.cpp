@@ -89,7 +89,11 @@ void BM_ksm_steady_scan(benchmark::State& state) {
 } // namespace
 
 BENCHMARK(BM_ksm_full_merge)->Arg(256)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_ksm_steady_scan)->Arg(64)->Arg(256)->Arg(1024)->Unit(benchmark::kMillisecond)
+BENCHMARK(BM_ksm_steady_scan)
+    ->Arg(64)
+    ->Arg(256)
+    ->Arg(1024)
+    ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
 } // namespace mmemu

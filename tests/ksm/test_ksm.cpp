@@ -4,6 +4,8 @@
 // and the counters and page tables after each; the frame audit after every step.
 #include <catch2/catch.hpp>
 
+#include <set>
+
 #include "ksm/ksm.h"
 #include "mmcore/proc_fixture.h"
 
@@ -335,4 +337,106 @@ TEST_CASE("ksm: smart_scan looks at a page that never merges less and less often
     k.ksm.knobs().smart_scan = false;
     k.full_scans(3);
     CHECK(k.ksm.stats().pages_scanned == 12);
+}
+
+namespace {
+
+// A process of its own (task_create + exec_layout) with n pages of `byte` in a private mapping.
+struct KsmTask {
+    Booted b{machine(Arch::x86_64, 1 * GiB)};
+    AddressSpaces& as = b.k.spaces;
+    Ksm& ksm = *b.sys->ksm();
+    task_struct* p = as.task_create("p", 0);
+    KsmTask() {
+        REQUIRE(p);
+        REQUIRE(as.exec_layout(p, {}, 1) == 0);
+        as.set_current(0, p);
+    }
+    uint64_t map(task_struct* t, uint64_t n, uint8_t byte) {
+        as.set_current(0, t);
+        const int64_t a = as.do_mmap(t->mm, 0, n * P, RW, ANON, 0);
+        REQUIRE(a > 0);
+        REQUIRE(b.m.cpu(0)
+                    .fill_linear(LinearAddr{uint64_t(a)}, byte, n * P, AccessMode{3, false})
+                    .ok());
+        return uint64_t(a);
+    }
+    void scans(uint64_t n) {
+        const uint64_t target = ksm.seqnr() + n;
+        for (int i = 0; ksm.seqnr() < target; i++) {
+            REQUIRE(i < 1000);
+            ksm.ksm_do_scan(100, 0, 0);
+        }
+        REQUIRE(b.k.audit({}) == "");
+    }
+    // range_maps_duplicates() of the selftests: two present pages with one frame.
+    bool maps_duplicates(const mm_struct* mm, uint64_t a, uint64_t n) {
+        std::set<uint64_t> seen;
+        for (uint64_t i = 0; i < n; i++) {
+            const pteval_t e = as.lookup_pte(mm, a + i * P);
+            if (pte_present(e) && !seen.insert(pte_pfn(e).value).second) return true;
+        }
+        return false;
+    }
+};
+
+} // namespace
+
+TEST_CASE("ksm: prctl(PR_SET_MEMORY_MERGE) merges without madvise, through fork and exec",
+          "[ksm][prctl]") {
+    // ksm_functional_tests.c test_prctl, test_prctl_fork, test_prctl_fork_exec,
+    // test_prctl_unmerge.
+    KsmTask k;
+    CHECK(k.ksm.prctl_get_memory_merge(k.p->mm) == 0);
+    REQUIRE(k.ksm.prctl_set_memory_merge(k.p->mm, true, 0) == 0);
+    CHECK(k.ksm.prctl_get_memory_merge(k.p->mm) == 1);
+    CHECK(k.p->mm->mmf_vm_mergeable);
+    const uint64_t a = k.map(k.p, 8, 0xcf); // mergeable from birth
+    CHECK((k.as.vma_lookup(k.p->mm, a)->vm_flags & VM_MERGEABLE));
+    REQUIRE(k.ksm.set_run(1, 0) == 0);
+    k.scans(2);
+    CHECK(k.p->mm->ksm_merging_pages == 8);
+    CHECK(k.maps_duplicates(k.p->mm, a, 8));
+    // A child inherits MMF_VM_MERGE_ANY and merges a region it maps with no madvise.
+    int err = 0;
+    task_struct* c = k.as.do_fork(k.p, "c", 0, err);
+    REQUIRE(c);
+    CHECK(k.ksm.prctl_get_memory_merge(c->mm) == 1);
+    CHECK(c->mm->ksm_merging_pages == 0);
+    // ... also after exec: the new mm registers (ksm_execve) and its mappings are mergeable.
+    REQUIRE(k.as.do_execve(c, {}, 2) == 0);
+    CHECK(k.ksm.prctl_get_memory_merge(c->mm) == 1);
+    CHECK(c->mm->mmf_vm_mergeable);
+    const uint64_t ca = k.map(c, 4, 0x11);
+    k.scans(2);
+    CHECK(c->mm->ksm_merging_pages == 4);
+    CHECK(k.maps_duplicates(c->mm, ca, 4));
+    // test_prctl_unmerge: PR_SET_MEMORY_MERGE 0 unmerges every mergeable VMA.
+    k.as.set_current(0, k.p);
+    REQUIRE(k.ksm.prctl_set_memory_merge(k.p->mm, false, 0) == 0);
+    CHECK(k.ksm.prctl_get_memory_merge(k.p->mm) == 0);
+    CHECK_FALSE(k.maps_duplicates(k.p->mm, a, 8));
+    CHECK_FALSE((k.as.vma_lookup(k.p->mm, a)->vm_flags & VM_MERGEABLE));
+    REQUIRE(k.b.k.audit({}) == "");
+}
+
+TEST_CASE("ksm: max_page_sharing is refused below 2 and while KSM pages exist", "[ksm][knobs]") {
+    // max_page_sharing_store(): < 2 EINVAL; a change with pages_shared != 0 EBUSY; the same
+    // value is accepted as is; after run=2, the change goes through.
+    KsmTask k;
+    const uint64_t a = k.map(k.p, 4, 0x42);
+    REQUIRE(k.as.do_madvise(k.p->mm, a, 4 * P, MADV_MERGEABLE, 0) == 0);
+    CHECK(k.ksm.store_max_page_sharing(1, 0) == -EINVAL);
+    REQUIRE(k.ksm.set_run(1, 0) == 0);
+    k.scans(2);
+    REQUIRE(k.ksm.stats().pages_shared == 1);
+    CHECK(k.ksm.store_max_page_sharing(256, 0) == 0);
+    CHECK(k.ksm.store_max_page_sharing(3, 0) == -EBUSY);
+    CHECK(k.ksm.knobs().max_page_sharing == 256);
+    REQUIRE(k.ksm.set_run(2, 0) == 0);
+    CHECK(k.ksm.store_max_page_sharing(3, 0) == 0);
+    CHECK(k.ksm.knobs().max_page_sharing == 3);
+    // Writing 2 while run is 2 does nothing; 3 is EINVAL.
+    CHECK(k.ksm.set_run(2, 0) == 0);
+    CHECK(k.ksm.set_run(3, 0) == -EINVAL);
 }
