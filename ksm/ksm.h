@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_set>
@@ -49,7 +50,8 @@ struct KsmStats {
 
 class Ksm final : public KsmHooks {
 public:
-    Ksm(AddressSpaces& as, SlabAllocator& slab, PhysicalMemory& ram, bool is_64bit);
+    Ksm(AddressSpaces& as, SlabAllocator& slab, PhysicalMemory& ram, bool is_64bit,
+        unsigned nr_node_ids);
     ~Ksm() override;
     Ksm(const Ksm&) = delete;
     Ksm& operator=(const Ksm&) = delete;
@@ -85,6 +87,9 @@ public:
     int prctl_get_memory_merge(const mm_struct* mm) const { return mm->mmf_vm_merge_any; }
     // The knobs' writes (/sys/kernel/mm/ksm *_store, docs/dev/ksm-facts.md 9): 0 or -errno.
     int store_max_page_sharing(int64_t v, unsigned cpu);
+    // merge_across_nodes_store(): 0 or 1, on a kernel with CONFIG_NUMA (x86_64; -ENOENT on
+    // i386, where the file does not exist); a change needs no KSM page, else EBUSY.
+    int store_merge_across_nodes(uint64_t v, unsigned cpu);
     void ksm_zero_page_unmapped() override { ksm_zero_pages_--; }
     void ksm_rmap_items(
         const page& p,
@@ -159,8 +164,14 @@ private:
     uint64_t scan_address_ = 0;                // ksm_scan.address
     ksm_rmap_item** scan_rmap_list_ = nullptr; // ksm_scan.rmap_list
     uint64_t seqnr_ = 0;                       // ksm_scan.seqnr: full_scans
-    rb_root root_stable_tree_;
-    rb_root root_unstable_tree_;
+    // root_stable_tree[] and root_unstable_tree[]: one of each (index 0) with merge_across_nodes,
+    // else one per NUMA node (ksm_nr_node_ids of them are in use).
+    std::vector<std::unique_ptr<rb_root>> root_stable_tree_, root_unstable_tree_;
+    unsigned nr_node_ids_ = 1;
+    // get_kpfn_nid(): the tree a frame's page belongs in.
+    unsigned get_kpfn_nid(Pfn pfn) const {
+        return knobs_.merge_across_nodes ? 0 : as_.ksm_page_flags(pfn).nid();
+    }
     // The counters ksm.c keeps.
     uint64_t pages_shared_ = 0, pages_sharing_ = 0, pages_unshared_ = 0;
     uint64_t rmap_items_ = 0, pages_scanned_ = 0, pages_skipped_ = 0;

@@ -7,8 +7,15 @@
 
 namespace mmemu {
 
-Ksm::Ksm(AddressSpaces& as, SlabAllocator& slab, PhysicalMemory& ram, bool is_64bit)
-    : as_(as), slab_(slab), ram_(ram), is_64bit_(is_64bit), scan_slot_(slots_.head()) {}
+Ksm::Ksm(AddressSpaces& as, SlabAllocator& slab, PhysicalMemory& ram, bool is_64bit,
+         unsigned nr_node_ids)
+    : as_(as), slab_(slab), ram_(ram), is_64bit_(is_64bit), scan_slot_(slots_.head()),
+      nr_node_ids_(nr_node_ids) {
+    for (unsigned n = 0; n < nr_node_ids; n++) {
+        root_stable_tree_.push_back(std::make_unique<rb_root>());
+        root_unstable_tree_.push_back(std::make_unique<rb_root>());
+    }
+}
 
 // The host side of every object goes with the machine (the slab objects go with the kernel).
 Ksm::~Ksm() {
@@ -144,6 +151,16 @@ int Ksm::store_max_page_sharing(int64_t v, unsigned cpu) {
     if (uint64_t(v) == knobs_.max_page_sharing) return 0;
     if (pages_shared_ || remove_all_stable_nodes()) return -EBUSY;
     knobs_.max_page_sharing = unsigned(v);
+    return 0;
+}
+
+int Ksm::store_merge_across_nodes(uint64_t v, unsigned cpu) {
+    cpu_ = cpu;
+    if (!is_64bit_) return -ENOENT;
+    if (v > 1) return -EINVAL;
+    if (bool(v) == knobs_.merge_across_nodes) return 0;
+    if (pages_shared_ || remove_all_stable_nodes()) return -EBUSY;
+    knobs_.merge_across_nodes = v;
     return 0;
 }
 

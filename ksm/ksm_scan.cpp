@@ -98,7 +98,7 @@ ksm_rmap_item* Ksm::scan_get_next_rmap_item(Pfn& page) {
     auto* s = static_cast<ksm_mm_slot*>(scan_slot_);
     if (scan_slot_ == slots_.head()) {
         as_.lru_add_drain_all();
-        root_unstable_tree_.reset();
+        for (auto& root : root_unstable_tree_) root->reset();
         scan_slot_ = slots_.head()->next;
         if (scan_slot_ == slots_.head()) return nullptr;
         s = static_cast<ksm_mm_slot*>(scan_slot_);

@@ -101,7 +101,7 @@ void Ksm::remove_rmap_item_from_tree(ksm_rmap_item* item) {
     } else if (item->address & UNSTABLE_FLAG) {
         const uint8_t age = uint8_t(seqnr_ - item->address);
         if (age > 1) throw KernelBug("ksm: an unstable rmap_item two passes old");
-        if (!age) rb_algo::erase(&root_unstable_tree_.header, item);
+        if (!age) rb_algo::erase(&root_unstable_tree_[item->nid]->header, item);
         pages_unshared_--;
         item->address &= PAGE_MASK;
     }
@@ -116,12 +116,12 @@ void Ksm::stable_node_dup_del(ksm_stable_node* dup) {
         dup->dup_pprev = nullptr;
         stable_node_dups_--;
     } else {
-        rb_algo::erase(&root_stable_tree_.header, dup);
+        rb_algo::erase(&root_stable_tree_[dup->nid]->header, dup);
     }
 }
 
 void Ksm::free_stable_node_chain(ksm_stable_node* chain) {
-    rb_algo::erase(&root_stable_tree_.header, chain);
+    rb_algo::erase(&root_stable_tree_[chain->nid]->header, chain);
     free_stable_node(chain);
     stable_node_chains_--;
 }
@@ -135,7 +135,7 @@ ksm_stable_node* Ksm::alloc_stable_node_chain(ksm_stable_node* dup) {
     chain->rmap_hlist_len = STABLE_NODE_CHAIN;
     chain->nid = dup->nid;
     stable_node_chains_++;
-    rb_algo::replace_node(dup, &root_stable_tree_.header, chain);
+    rb_algo::replace_node(dup, &root_stable_tree_[chain->nid]->header, chain);
     stable_node_chain_add_dup(dup, chain);
     return chain;
 }
@@ -177,7 +177,8 @@ bool Ksm::stable_node_dup(ksm_stable_node*& out, ksm_stable_node*& chain_io, boo
     if (found) {
         if (chain->dups == found && !found->dup_next) {
             // The chain collapses: its only dup takes its place.
-            rb_algo::replace_node(chain, &root_stable_tree_.header, found);
+            rb_algo::replace_node(chain, &root_stable_tree_[chain->nid]->header, found);
+            found->nid = chain->nid;
             found->dup = false;
             found->chain = nullptr;
             found->dup_next = nullptr;
@@ -216,8 +217,9 @@ bool Ksm::stable_node_chain(ksm_stable_node*& dup, ksm_stable_node*& node, bool 
 // that can take one more sharer is the answer; a full one sends the page to the unstable tree.
 std::optional<Pfn> Ksm::stable_tree_search(Pfn page) {
     if (page_stable_node(page)) return page;
+    rb_root& root = *root_stable_tree_[get_kpfn_nid(page)];
 again:
-    for (rb_node* cur = root_stable_tree_.root(); cur;) {
+    for (rb_node* cur = root.root(); cur;) {
         auto* node = static_cast<ksm_stable_node*>(cur);
         ksm_stable_node* dup = nullptr;
         if (!stable_node_chain(dup, node, true)) goto again;
@@ -242,10 +244,12 @@ ksm_stable_node* Ksm::stable_tree_insert(Pfn kpage) {
     rb_node* parent;
     bool left = false;
     ksm_stable_node* equal = nullptr;
+    const unsigned nid = get_kpfn_nid(kpage);
+    rb_root& root = *root_stable_tree_[nid];
 again:
     parent = nullptr;
     equal = nullptr;
-    for (rb_node* cur = root_stable_tree_.root(); cur;) {
+    for (rb_node* cur = root.root(); cur;) {
         auto* node = static_cast<ksm_stable_node*>(cur);
         ksm_stable_node* dup = nullptr;
         if (!stable_node_chain(dup, node, false)) goto again;
@@ -265,9 +269,9 @@ again:
     ksm_stable_node* n = alloc_stable_node();
     if (!n) return nullptr;
     n->kpfn = kpage.value;
-    n->nid = as_.ksm_page_flags(kpage).nid();
+    n->nid = nid;
     if (!equal) {
-        rb_link(root_stable_tree_, n, parent, left);
+        rb_link(root, n, parent, left);
     } else {
         ksm_stable_node* chain = equal;
         if (!chain->is_chain()) {
@@ -315,18 +319,19 @@ int Ksm::remove_stable_node(ksm_stable_node* node) {
 // remove_all_stable_nodes() (run=2, after every KSM page was broken): the tree's root node goes
 // until none is left (a chain with its dups), or one is still mapped (-EBUSY).
 int Ksm::remove_all_stable_nodes() {
-    while (rb_node* r = root_stable_tree_.root()) {
-        auto* node = static_cast<ksm_stable_node*>(r);
-        if (!node->is_chain()) {
-            if (remove_stable_node(node)) return -EBUSY;
-            continue;
+    for (auto& root : root_stable_tree_)
+        while (rb_node* r = root->root()) {
+            auto* node = static_cast<ksm_stable_node*>(r);
+            if (!node->is_chain()) {
+                if (remove_stable_node(node)) return -EBUSY;
+                continue;
+            }
+            for (ksm_stable_node *d = node->dups, *next; d; d = next) {
+                next = d->dup_next;
+                if (remove_stable_node(d)) return -EBUSY;
+            }
+            free_stable_node_chain(node);
         }
-        for (ksm_stable_node *d = node->dups, *next; d; d = next) {
-            next = d->dup_next;
-            if (remove_stable_node(d)) return -EBUSY;
-        }
-        free_stable_node_chain(node);
-    }
     return 0;
 }
 

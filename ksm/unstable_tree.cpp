@@ -23,10 +23,11 @@ std::optional<Pfn> Ksm::get_mergeable_page(ksm_rmap_item* item) {
 // whose page cannot be had, or that is the same page (a fork's), ends the search with nothing
 // inserted.
 ksm_rmap_item* Ksm::unstable_tree_search_insert(ksm_rmap_item* item, Pfn page, Pfn& tree_page) {
-    const unsigned nid = as_.ksm_page_flags(page).nid();
+    const unsigned nid = get_kpfn_nid(page);
+    rb_root& root = *root_unstable_tree_[nid];
     rb_node* parent = nullptr;
     bool left = false;
-    for (rb_node* cur = root_unstable_tree_.root(); cur;) {
+    for (rb_node* cur = root.root(); cur;) {
         auto* tree_item = static_cast<ksm_rmap_item*>(cur);
         const std::optional<Pfn> tp = get_mergeable_page(tree_item);
         if (!tp) return nullptr;
@@ -40,6 +41,7 @@ ksm_rmap_item* Ksm::unstable_tree_search_insert(ksm_rmap_item* item, Pfn page, P
             left = false;
             cur = cur->right_;
         } else if (!knobs_.merge_across_nodes && as_.ksm_page_flags(*tp).nid() != nid) {
+            // A page that moved to another node: it goes to its own node's tree next pass.
             return nullptr;
         } else {
             tree_page = *tp;
@@ -50,8 +52,8 @@ ksm_rmap_item* Ksm::unstable_tree_search_insert(ksm_rmap_item* item, Pfn page, P
     item->nid = nid;
     rb_algo::insert_commit_data d;
     d.link_left = left;
-    d.node = parent ? parent : &root_unstable_tree_.header;
-    rb_algo::insert_unique_commit(&root_unstable_tree_.header, item, d);
+    d.node = parent ? parent : &root.header;
+    rb_algo::insert_unique_commit(&root.header, item, d);
     pages_unshared_++;
     return nullptr;
 }

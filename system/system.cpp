@@ -56,8 +56,9 @@ std::string System::start_kernel() {
     k.init_per_zone_wmark_min();
     // ksm_init() (subsys_initcall): its slab caches, the zero page's checksum.
     if (k.spaces.ready()) {
-        ksm_ = std::make_unique<Ksm>(k.spaces, k.slab, machine_->ram(),
-                                     machine_->arch() == Arch::x86_64);
+        ksm_ =
+            std::make_unique<Ksm>(k.spaces, k.slab, machine_->ram(),
+                                  machine_->arch() == Arch::x86_64, unsigned(k.buddy.nodes.size()));
         if (std::string e = ksm_->init(0); !e.empty()) return e;
     }
     return {};

@@ -440,3 +440,43 @@ TEST_CASE("ksm: max_page_sharing is refused below 2 and while KSM pages exist", 
     CHECK(k.ksm.set_run(2, 0) == 0);
     CHECK(k.ksm.set_run(3, 0) == -EINVAL);
 }
+
+TEST_CASE("ksm: merge_across_nodes decides whether pages of two NUMA nodes merge", "[ksm][numa]") {
+    // ksm_tests -N -m 1 / -m 0: one page of the same content on each node; merged across
+    // nodes (shared 1, sharing 1) or, with a tree pair per node, each alone (0, 0).
+    for (const bool across : {true, false}) {
+        INFO("merge_across_nodes " << across);
+        Booted b(machine(Arch::x86_64, 1 * GiB, 2, {{0, 512 * MiB}, {512 * MiB, 1 * GiB}}));
+        AddressSpaces& as = b.k.spaces;
+        Ksm& ksm = *b.sys->ksm();
+        REQUIRE(ksm.store_merge_across_nodes(across, 0) == 0);
+        std::vector<task_struct*> ts;
+        std::vector<uint64_t> at;
+        for (unsigned cpu = 0; cpu < 2; cpu++) {
+            task_struct* t = as.task_create(cpu ? "q" : "p", cpu);
+            REQUIRE(t);
+            REQUIRE(as.exec_layout(t, {}, cpu) == 0);
+            as.set_current(cpu, t);
+            const int64_t a = as.do_mmap(t->mm, 0, P, RW, ANON, cpu);
+            REQUIRE(a > 0);
+            REQUIRE(b.m.cpu(cpu)
+                        .fill_linear(LinearAddr{uint64_t(a)}, 0x33, P, AccessMode{3, false})
+                        .ok());
+            REQUIRE(as.do_madvise(t->mm, uint64_t(a), P, MADV_MERGEABLE, cpu) == 0);
+            ts.push_back(t);
+            at.push_back(uint64_t(a));
+        }
+        const unsigned n0 = as.ksm_page_flags(pte_pfn(as.lookup_pte(ts[0]->mm, at[0]))).nid();
+        const unsigned n1 = as.ksm_page_flags(pte_pfn(as.lookup_pte(ts[1]->mm, at[1]))).nid();
+        REQUIRE(n0 != n1); // each CPU's process got a page of its own node
+        REQUIRE(ksm.set_run(1, 0) == 0);
+        const uint64_t target = ksm.seqnr() + 2;
+        while (ksm.seqnr() < target) ksm.ksm_do_scan(100, 0, 0);
+        REQUIRE(b.k.audit({}) == "");
+        CHECK(ksm.stats().pages_shared == (across ? 1u : 0u));
+        CHECK(ksm.stats().pages_sharing == (across ? 1u : 0u));
+        CHECK(ksm.stats().pages_unshared == (across ? 0u : 2u));
+        // The knob cannot change while KSM pages exist.
+        if (across) CHECK(ksm.store_merge_across_nodes(0, 0) == -EBUSY);
+    }
+}
