@@ -17,13 +17,16 @@ Ksm::Ksm(AddressSpaces& as, SlabAllocator& slab, PhysicalMemory& ram, bool is_64
     }
 }
 
-// The host side of every object goes with the machine (the slab objects go with the kernel).
+// The host side of every object goes with the machine (the slab objects go with the kernel,
+// which outlives KSM): an item's reference to an anon_vma is dropped, so that one no VMA uses
+// any more goes too.
 Ksm::~Ksm() {
     for (mm_slot* s = slots_.head()->next; s != slots_.head();) {
         auto* ks = static_cast<ksm_mm_slot*>(s);
         s = s->next;
         for (ksm_rmap_item* i = ks->rmap_list; i;) {
             ksm_rmap_item* next = i->rmap_list;
+            if (i->av) as_.put_anon_vma(i->av, 0);
             delete i;
             i = next;
         }

@@ -480,3 +480,34 @@ TEST_CASE("ksm: merge_across_nodes decides whether pages of two NUMA nodes merge
         if (across) CHECK(ksm.store_merge_across_nodes(0, 0) == -EBUSY);
     }
 }
+
+TEST_CASE("ksm: items outliving their VMAs hold their anon_vmas until ksmd or the teardown",
+          "[ksm]") {
+    // try_to_merge_with_ksm_page() takes a reference to the VMA's anon_vma for the item; after
+    // a munmap the anon_vma lives on for the items (unlink_anon_vmas drops only the VMA's
+    // reference), and goes when ksmd's next visit frees them. A machine torn down before that
+    // visit gives the host memory back all the same (the sanitizer build checks for leaks).
+    KsmProc k;
+    const uint64_t a = k.map(2, [](uint64_t) { return uint8_t(9); });
+    k.mergeable(a, 2);
+    REQUIRE(k.ksm.set_run(1, 0) == 0);
+    k.full_scans(2);
+    REQUIRE(k.ksm.stats().pages_sharing == 1);
+    const kmem_cache* avc = k.b.k.slab.find_cache("anon_vma");
+    REQUIRE(avc);
+    const uint64_t live_before = live_objects(avc);
+    REQUIRE(k.as.do_munmap(k.t.mm, a, 2 * P, 0) == 0);
+    CHECK(live_objects(avc) == live_before); // kept for the items
+    REQUIRE(k.b.k.audit({}) == "");
+    // The KSM page went with its last mapping: the stable node is stale until a walk finds it.
+    CHECK(k.ksm.stats().pages_shared == 1);
+    k.full_scans(1);
+    CHECK(k.ksm.stats().ksm_rmap_items == 0);
+    CHECK(k.ksm.stats().pages_shared == 0); // the items went, and the node's count with them
+    CHECK(live_objects(avc) == live_before - 1);
+    // Merge again and tear the machine down with the items in place.
+    const uint64_t b2 = k.map(2, [](uint64_t) { return uint8_t(9); });
+    k.mergeable(b2, 2);
+    k.full_scans(2);
+    REQUIRE(k.as.do_munmap(k.t.mm, b2, 2 * P, 0) == 0);
+}
