@@ -16,6 +16,9 @@
 
 namespace mmemu {
 
+// The largest machine whose run ends with the "every frame back" check (it boots a second one).
+inline constexpr uint64_t MAX_ALL_FREED_CHECK_BYTES = uint64_t{16} << 30;
+
 struct RunOptions {
     // The invariant checker: the frame audit and the shadow memory, at every checkpoint and at
     // the end, and the shadow's prediction of every byte read.
