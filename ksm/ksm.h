@@ -115,6 +115,7 @@ private:
     bool ksm_get_folio(ksm_stable_node* node); // false: stale (the node was removed)
     void remove_node_from_stable_tree(ksm_stable_node* node);
     void remove_rmap_item_from_tree(ksm_rmap_item* item);
+    void stable_item_gone(ksm_rmap_item* item, ksm_stable_node* node, bool last);
     void stable_node_dup_del(ksm_stable_node* dup);
     void free_stable_node_chain(ksm_stable_node* chain);
     ksm_stable_node* alloc_stable_node();

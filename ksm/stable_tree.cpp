@@ -61,20 +61,25 @@ bool Ksm::ksm_get_folio(ksm_stable_node* node) {
 // remove_node_from_stable_tree(): each item leaves the counts (the last one pages_shared, the
 // others pages_sharing) and drops its anon_vma; the items stay allocated, volatile.
 void Ksm::remove_node_from_stable_tree(ksm_stable_node* node) {
-    for (ksm_rmap_item* i = node->hlist; i; i = i->hlist_next) {
-        if (i->hlist_next)
-            pages_sharing_--;
-        else
-            pages_shared_--;
-        i->mm->ksm_merging_pages--;
-        node->rmap_hlist_len--;
-        as_.put_anon_vma(i->av, cpu_);
-        i->av = nullptr;
-        i->head = nullptr;
-        i->address &= PAGE_MASK;
-    }
+    for (ksm_rmap_item* i = node->hlist; i; i = i->hlist_next)
+        stable_item_gone(i, node, !i->hlist_next);
     stable_node_dup_del(node);
     free_stable_node(node);
+}
+
+// A stable item leaves its node's counts: pages_shared if it was the node's last (`last`), else
+// pages_sharing; its mm's ksm_merging_pages; its anon_vma reference and its flags.
+void Ksm::stable_item_gone(ksm_rmap_item* item, ksm_stable_node* node, bool last) {
+    if (last)
+        pages_shared_--;
+    else
+        pages_sharing_--;
+    item->mm->ksm_merging_pages--;
+    node->rmap_hlist_len--;
+    as_.put_anon_vma(item->av, cpu_);
+    item->av = nullptr;
+    item->head = nullptr;
+    item->address &= PAGE_MASK;
 }
 
 // remove_rmap_item_from_tree(): a stable item leaves its node's hlist (the node stays, even
@@ -88,16 +93,7 @@ void Ksm::remove_rmap_item_from_tree(ksm_rmap_item* item) {
         if (item->hlist_next) item->hlist_next->hlist_pprev = item->hlist_pprev;
         item->hlist_next = nullptr;
         item->hlist_pprev = nullptr;
-        if (node->hlist)
-            pages_sharing_--;
-        else
-            pages_shared_--;
-        item->mm->ksm_merging_pages--;
-        node->rmap_hlist_len--;
-        as_.put_anon_vma(item->av, cpu_);
-        item->av = nullptr;
-        item->head = nullptr;
-        item->address &= PAGE_MASK;
+        stable_item_gone(item, node, !node->hlist);
     } else if (item->address & UNSTABLE_FLAG) {
         const uint8_t age = uint8_t(seqnr_ - item->address);
         if (age > 1) throw KernelBug("ksm: an unstable rmap_item two passes old");

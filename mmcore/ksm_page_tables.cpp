@@ -11,19 +11,21 @@ namespace mmemu {
 // is anonymous. Absent page tables are passed a table at a time.
 std::optional<std::pair<uint64_t, Pfn>> AddressSpaces::ksm_next_anon_page(const vm_area_struct* vma,
                                                                           uint64_t addr) const {
-    std::optional<std::pair<uint64_t, Pfn>> found;
-    const uint64_t pmd_size = fmt_.pmd_size();
-    for (uint64_t a = addr; a < vma->vm_end && !found;) {
+    const uint64_t pmd_size = fmt_.pmd_size(), step = fmt_.entry_bytes;
+    for (uint64_t a = addr; a < vma->vm_end;) {
         const uint64_t table_end = std::min(vma->vm_end, (a + pmd_size) & ~(pmd_size - 1));
-        for_each_pte(vma->vm_mm, a, table_end, [&](PhysAddr e, uint64_t at) {
-            if (found) return;
-            const pteval_t v = get_entry(e);
-            if (!pte_present(v) || pte_special(v)) return;
-            if (pa_.mem_map()[pte_pfn(v)].test(PG_anon)) found = {{at, pte_pfn(v)}};
-        });
+        if (const auto ptep = pte_offset(vma->vm_mm, a)) {
+            PhysAddr e = *ptep;
+            // Stops at the first page found: the walk's cost is the distance to it.
+            for (; a < table_end; a += PAGE_SIZE, e = PhysAddr{e.value + step}) {
+                const pteval_t v = get_entry(e);
+                if (pte_present(v) && !pte_special(v) && pa_.mem_map()[pte_pfn(v)].test(PG_anon))
+                    return std::pair{a, pte_pfn(v)};
+            }
+        }
         a = table_end;
     }
-    return found;
+    return std::nullopt;
 }
 
 // write_protect_page(): a writable, dirty or AnonExclusive PTE (or one of an mm with a flush
