@@ -35,6 +35,16 @@ struct CostModel {
     uint32_t ipi_send = 1000;
     uint32_t ipi_receive = 1500;
     uint32_t pte_copy = 30;
+    // ksmd's work (mm/ksm.c), on its own clock (ksm/ksmd.h): a wake-up of the thread (its
+    // mutex, the schedule in and out), a page visited by the scan (the rmap_item found or made,
+    // the page looked up), a checksum of a page (xxhash of 4 KiB), a comparison of two pages
+    // (memcmp, which mostly stops early), and a merge (a PTE write-protected and flushed, and
+    // replaced when the page joins a KSM page).
+    uint32_t ksm_batch = 2000;
+    uint32_t ksm_scan_page = 1000;
+    uint32_t ksm_checksum = 1500;
+    uint32_t ksm_memcmp = 300;
+    uint32_t ksm_merge = 6000;
 };
 
 } // namespace mmemu

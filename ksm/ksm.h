@@ -16,14 +16,25 @@
 #include <optional>
 #include <string>
 #include <unordered_set>
+#include <utility>
 
 #include "emulator/phys_mem.h"
+#include "ksm/ksm_knobs.h"
 #include "ksm/ksm_types.h"
 #include "mmcore/address_spaces.h"
 #include "mmcore/ksm.h"
 #include "mmcore/slab.h"
 
 namespace mmemu {
+
+// CONFIG_HZ (Debian's 250: jiffies are 4 ms) and INITIAL_JIFFIES ((unsigned int)(-300 * HZ)):
+// jiffies at virtual time 0 (the timer wheel rounds absolute jiffies; docs/dev/ksm-facts.md 11).
+inline constexpr uint64_t KSM_HZ = 250, NS_PER_JIFFY = 1000000000 / KSM_HZ;
+inline constexpr uint64_t INITIAL_JIFFIES = 0xFFFEDB08;
+// msecs_to_jiffies() at HZ 250: rounded up to whole jiffies.
+inline constexpr uint64_t msecs_to_jiffies(uint64_t ms) {
+    return (ms + 1000 / KSM_HZ - 1) / (1000 / KSM_HZ);
+}
 
 // /sys/kernel/mm/ksm's knobs, with the kernel's defaults.
 struct KsmKnobs {
@@ -35,6 +46,10 @@ struct KsmKnobs {
     unsigned max_page_sharing = 256;
     unsigned stable_node_chains_prune_millisecs = 2000;
     bool smart_scan = true;
+    bool advisor_scan_time = false; // advisor_mode: none, or scan-time
+    unsigned advisor_max_cpu = 70;  // percent
+    uint64_t advisor_min_pages_to_scan = 500, advisor_max_pages_to_scan = 30000;
+    uint64_t advisor_target_scan_time = 200; // seconds
 };
 
 // The global statistics files (their definitions: linux-mm-facts.md 1.12).
@@ -46,6 +61,30 @@ struct KsmStats {
     int64_t ksm_zero_pages = 0;
     int64_t general_profit = 0;
     uint64_t ksm_rmap_items = 0;
+};
+
+// What ksmd did that costs it time (ksm/ksmd.cpp turns it into virtual time with the cost
+// model's ksm_* entries): pages visited (scanned or skipped), checksums, page comparisons, and
+// merges (a page write-protected, and its PTE replaced when it joins a KSM page).
+struct KsmWork {
+    uint64_t visits = 0, checksums = 0, compares = 0, merges = 0;
+};
+
+// Who woke ksmd's wait queues since ksmd last looked: ksm_thread_wait (a write of run with bit 0,
+// the first mm registered) and ksm_iter_wait (a write of sleep_millisecs).
+struct KsmWakeups {
+    bool thread_wait = false, iter_wait = false;
+};
+
+// The clock ksmd's work reads (its own, ksm/ksmd.h): virtual time and ksmd's CPU time so far, in
+// ns, at this point of the batch; the scan-time advisor and chain pruning read it.
+class KsmClock {
+public:
+    virtual uint64_t now_ns() const = 0;
+    virtual uint64_t ksmd_cputime_ns() const = 0;
+
+protected:
+    ~KsmClock() = default;
 };
 
 class Ksm final : public KsmHooks {
@@ -68,12 +107,24 @@ public:
 
     // run_store(): 0, 1 or 2 (2 unmerges everything first: 0 or -errno, then run is 0).
     int set_run(unsigned v, unsigned cpu);
+    // A write of `v` to a knob's file (ksm_knobs.cpp), within its parser's range
+    // (KsmKnobSpec): 0 or -errno.
+    int store_knob(KsmKnob k, int64_t v, unsigned cpu);
+    int64_t knob_value(KsmKnob k) const;
+    // ksmd's clock (ksm/ksmd.h), or none (the tests' batches: then now_ms of ksm_do_scan).
+    void set_clock(const KsmClock* c) { clock_ = c; }
+    // What ksmd did so far, for its costs.
+    const KsmWork& work() const { return work_; }
+    // The wake-ups made since the last call.
+    KsmWakeups take_wakeups() { return std::exchange(wakeups_, KsmWakeups{}); }
     KsmKnobs& knobs() { return knobs_; }
     const KsmKnobs& knobs() const { return knobs_; }
     KsmStats stats() const;
     uint64_t seqnr() const { return seqnr_; }
     uint32_t zero_checksum() const { return zero_checksum_; }
     size_t rmap_item_size() const { return rmap_item_size_; }
+    // CONFIG_NUMA: the x86_64 kernel (merge_across_nodes exists).
+    bool has_numa() const { return is_64bit_; }
 
     // KsmHooks.
     int ksm_madvise(mm_struct* mm, vm_area_struct* vma, uint64_t start, uint64_t end, int advice,
@@ -90,6 +141,7 @@ public:
     // merge_across_nodes_store(): 0 or 1, on a kernel with CONFIG_NUMA (x86_64; -ENOENT on
     // i386, where the file does not exist); a change needs no KSM page, else EBUSY.
     int store_merge_across_nodes(uint64_t v, unsigned cpu);
+    void store_advisor_mode(bool scan_time);
     void ksm_zero_page_unmapped() override { ksm_zero_pages_--; }
     void ksm_rmap_items(
         const page& p,
@@ -180,8 +232,24 @@ private:
     int64_t ksm_zero_pages_ = 0;
     uint32_t zero_checksum_ = 0;
     unsigned cpu_ = 0;    // the CPU ksmd runs on in this batch
-    uint64_t now_ms_ = 0; // virtual time of this batch (chain pruning)
+    uint64_t now_ms_ = 0; // virtual time of this batch, without a clock (the tests')
+    // Virtual time now: the clock's, else the batch's (ns); and jiffies then (chain pruning).
+    uint64_t now_ns() const { return clock_ ? clock_->now_ns() : now_ms_ * 1000000; }
+    uint64_t jiffies() const { return INITIAL_JIFFIES + now_ns() / NS_PER_JIFFY; }
+    // The scan-time advisor (ksm_scan.cpp): at a pass's start and end.
+    void advisor_start_scan();
+    void advisor_stop_scan();
     std::unordered_set<ksm_stable_node*> stable_nodes_; // every live node (for the teardown)
+    const KsmClock* clock_ = nullptr;
+    mutable KsmWork work_;
+    KsmWakeups wakeups_;
+    // The scan-time advisor's context (struct advisor_ctx).
+    struct AdvisorCtx {
+        uint64_t start_scan_ns = 0; // ktime at the pass's start
+        uint64_t scan_time_s = 0;   // the last pass's seconds
+        uint64_t change = 0;        // the EWMA of the pass-time ratio
+        uint64_t cpu_time_ns = 0;   // ksmd's CPU time at the pass's start
+    } advisor_;
 };
 
 } // namespace mmemu

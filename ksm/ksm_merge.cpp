@@ -23,6 +23,7 @@ int Ksm::try_to_merge_one_page(vm_area_struct* vma, uint64_t addr, Pfn page,
     if (kpage && *kpage == page) return 0;
     if (!as_.ksm_page_flags(page).test(PG_anon)) return -EFAULT;
     pteval_t orig = 0;
+    work_.merges++;
     if (as_.write_protect_page(vma, addr, page, orig, cpu_)) return -EFAULT;
     if (!kpage) {
         folio_set_stable_node(page, nullptr);

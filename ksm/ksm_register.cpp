@@ -68,6 +68,7 @@ int Ksm::__ksm_enter(mm_struct* mm) {
     if (obj.null()) return -ENOMEM;
     auto* s = new ksm_mm_slot;
     s->obj = obj;
+    if (!slots_.head()->on_list()) wakeups_.thread_wait = true; // the first mm wakes ksmd
     slots_.insert(mm, s);
     MmSlotRegistry<10>::list_add_tail(s, knobs_.run == 2 ? slots_.head() : scan_slot_);
     mm->mmf_vm_mergeable = true;
@@ -148,25 +149,6 @@ int Ksm::prctl_set_memory_merge(mm_struct* mm, bool on, unsigned cpu) {
 
 // max_page_sharing_store(): at least 2; a change needs no KSM page (pages_shared 0) and every
 // stable node removable, else EBUSY.
-int Ksm::store_max_page_sharing(int64_t v, unsigned cpu) {
-    cpu_ = cpu;
-    if (v < 2) return -EINVAL;
-    if (uint64_t(v) == knobs_.max_page_sharing) return 0;
-    if (pages_shared_ || remove_all_stable_nodes()) return -EBUSY;
-    knobs_.max_page_sharing = unsigned(v);
-    return 0;
-}
-
-int Ksm::store_merge_across_nodes(uint64_t v, unsigned cpu) {
-    cpu_ = cpu;
-    if (!is_64bit_) return -ENOENT;
-    if (v > 1) return -EINVAL;
-    if (bool(v) == knobs_.merge_across_nodes) return 0;
-    if (pages_shared_ || remove_all_stable_nodes()) return -EBUSY;
-    knobs_.merge_across_nodes = v;
-    return 0;
-}
-
 // unmerge_ksm_pages(): break_ksm() at each page of the range.
 int Ksm::unmerge_ksm_pages(vm_area_struct* vma, uint64_t start, uint64_t end, task_struct* t) {
     for (uint64_t a = start; a < end; a += PAGE_SIZE) {
@@ -229,24 +211,10 @@ int Ksm::unmerge_and_remove_all_rmap_items(unsigned cpu) {
     return 0;
 }
 
-// run_store(): a change of value is stored; 2 (unless run is 2 already) unmerges everything
-// first, and an error there leaves run at 0.
-int Ksm::set_run(unsigned v, unsigned cpu) {
-    if (v > 2) return -EINVAL;
-    if (v == knobs_.run) return 0;
-    knobs_.run = v;
-    if (v == 2) {
-        if (const int e = unmerge_and_remove_all_rmap_items(cpu); e) {
-            knobs_.run = 0;
-            return e;
-        }
-    }
-    return 0;
-}
-
 // calc_checksum(): xxhash of the page, seed 0, truncated to 32 bits (xxh64 on a 64-bit kernel,
 // xxh32 on a 32-bit one).
 uint32_t Ksm::calc_checksum(Pfn page) const {
+    work_.checksums++;
     const uint8_t* p = ram_.frame(page);
     return is_64bit_ ? uint32_t(XXH64(p, PAGE_SIZE, 0)) : XXH32(p, PAGE_SIZE, 0);
 }

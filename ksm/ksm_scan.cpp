@@ -1,6 +1,7 @@
 // ksmd's scan (mm/ksm.c, Linux 6.18; docs/dev/ksm-facts.md section 3 and linux-mm-facts.md
 // 1.2, 1.7): ksm_do_scan, scan_get_next_rmap_item with its cursor over the registered mms,
 // get_next_rmap_item, smart_scan's skips, and cmp_and_merge_page in the kernel's order.
+#include <algorithm>
 #include <cstring>
 
 #include "ksm/ksm.h"
@@ -35,6 +36,7 @@ void Ksm::ksm_do_scan(unsigned pages, uint64_t now_ms, unsigned cpu) {
         if (!item) return;
         cmp_and_merge_page(page, item);
         pages_scanned_++;
+        work_.visits++;
     }
 }
 
@@ -84,6 +86,7 @@ bool Ksm::should_skip_rmap_item(Pfn page, ksm_rmap_item* item) {
         return false;
     }
     pages_skipped_++;
+    work_.visits++;
     item->remaining_skips--;
     remove_rmap_item_from_tree(item);
     return true;
@@ -97,6 +100,7 @@ ksm_rmap_item* Ksm::scan_get_next_rmap_item(Pfn& page) {
     if (!slots_.head()->on_list()) return nullptr;
     auto* s = static_cast<ksm_mm_slot*>(scan_slot_);
     if (scan_slot_ == slots_.head()) {
+        advisor_start_scan();
         as_.lru_add_drain_all();
         for (auto& root : root_unstable_tree_) root->reset();
         scan_slot_ = slots_.head()->next;
@@ -147,8 +151,45 @@ ksm_rmap_item* Ksm::scan_get_next_rmap_item(Pfn& page) {
         scan_address_ = 0;
         scan_rmap_list_ = &s->rmap_list;
     }
+    advisor_stop_scan();
     seqnr_++;
     return nullptr;
+}
+
+// advisor_start_scan(): the pass's start time (CLOCK_MONOTONIC), with the scan-time advisor.
+void Ksm::advisor_start_scan() {
+    if (knobs_.advisor_scan_time) advisor_.start_scan_ns = now_ns();
+}
+
+// advisor_stop_scan() -> scan_time_advisor() (docs/dev/ksm-facts.md 11c): the next
+// pages_to_scan from the pass's time against advisor_target_scan_time, smoothed (an EWMA of
+// the change in pass time, weight 30%), and capped by ksmd's CPU use: at most advisor_max_cpu
+// percent's worth, at least 10 percent's, at most advisor_max_pages_to_scan. The integer
+// arithmetic is the kernel's, in its order and widths (unsigned long is 32 bits on i386).
+void Ksm::advisor_stop_scan() {
+    if (!knobs_.advisor_scan_time) return;
+    const auto ul = [this](uint64_t x) { return is_64bit_ ? x : x & 0xffffffffu; };
+    const auto or1 = [](uint64_t x) { return x ? x : 1; };
+    const uint64_t scan_s = or1((now_ns() - advisor_.start_scan_ns) / 1000000 / 1000);
+    // task_sched_runtime(): ksmd's CPU time (its clock's), in an unsigned long.
+    const uint64_t cpu_ns = ul(clock_ ? clock_->ksmd_cputime_ns() : 0);
+    const uint64_t diff_ms = ul(cpu_ns - advisor_.cpu_time_ns) / 1000 / 1000;
+    const uint64_t cpu_percent = or1(uint32_t(ul(diff_ms * 100) / ul(scan_s * 1000)));
+    const uint64_t last = advisor_.scan_time_s ? advisor_.scan_time_s : scan_s;
+    const uint64_t factor = or1(ul(knobs_.advisor_target_scan_time * 100) / scan_s);
+    uint64_t change = or1(ul(scan_s * 100) / last);
+    change = ul(70 * advisor_.change + 30 * change) / 100; // ewma(), EWMA_WEIGHT 30
+    const uint32_t p = knobs_.pages_to_scan;
+    uint64_t pages = uint32_t(p * 100u) / factor; // unsigned int arithmetic
+    pages = ul(pages * change) / 100;
+    const uint64_t ppc = or1(p / cpu_percent);
+    pages = std::min<uint64_t>(pages, ul(ppc * knobs_.advisor_max_cpu));
+    pages = std::max<uint64_t>(pages, ul(ppc * 10)); // KSM_ADVISOR_MIN_CPU
+    pages = std::min<uint64_t>(pages, knobs_.advisor_max_pages_to_scan);
+    advisor_.change = change;
+    advisor_.scan_time_s = scan_s;
+    advisor_.cpu_time_ns = cpu_ns;
+    knobs_.pages_to_scan = uint32_t(pages);
 }
 
 // cmp_and_merge_page(): a KSM page already counted for this item is done; a forked one joins
@@ -193,6 +234,7 @@ void Ksm::cmp_and_merge_page(Pfn page, ksm_rmap_item* item) {
 }
 
 int Ksm::memcmp_pages(Pfn a, Pfn b) const {
+    work_.compares++;
     return std::memcmp(ram_.frame(a), ram_.frame(b), PAGE_SIZE);
 }
 

@@ -87,7 +87,7 @@ struct ksm_stable_node : rb_node {
     ksm_stable_node** dup_pprev = nullptr;
     ksm_rmap_item* hlist = nullptr;  // the items (a chain: unused)
     ksm_stable_node* dups = nullptr; // a chain: its dups, newest first
-    uint64_t kpfn = 0;               // the KSM page; a chain: chain_prune_time (ms)
+    uint64_t kpfn = 0;               // the KSM page; a chain: chain_prune_time (jiffies)
     int rmap_hlist_len = 0;          // items on hlist; STABLE_NODE_CHAIN for a chain
     unsigned nid = 0;
     SlabObj obj;

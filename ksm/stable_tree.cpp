@@ -127,7 +127,7 @@ void Ksm::free_stable_node_chain(ksm_stable_node* chain) {
 ksm_stable_node* Ksm::alloc_stable_node_chain(ksm_stable_node* dup) {
     ksm_stable_node* chain = alloc_stable_node();
     if (!chain) return nullptr;
-    chain->kpfn = now_ms_; // chain_prune_time
+    chain->kpfn = jiffies(); // chain_prune_time
     chain->rmap_hlist_len = STABLE_NODE_CHAIN;
     chain->nid = dup->nid;
     stable_node_chains_++;
@@ -154,10 +154,12 @@ void Ksm::stable_node_chain_add_dup(ksm_stable_node* dup, ksm_stable_node* chain
 // one more merge, moves to the head.
 bool Ksm::stable_node_dup(ksm_stable_node*& out, ksm_stable_node*& chain_io, bool prune) {
     ksm_stable_node* chain = chain_io;
-    if (!prune || now_ms_ < chain->kpfn + knobs_.stable_node_chains_prune_millisecs)
+    // time_before(jiffies, chain_prune_time + msecs_to_jiffies(prune_ms)): not yet.
+    const uint64_t now = jiffies();
+    if (!prune || now < chain->kpfn + msecs_to_jiffies(knobs_.stable_node_chains_prune_millisecs))
         prune = false;
     else
-        chain->kpfn = now_ms_;
+        chain->kpfn = now;
     ksm_stable_node* found = nullptr;
     int found_len = 0;
     for (ksm_stable_node *d = chain->dups, *next; d; d = next) {

@@ -130,6 +130,7 @@ struct SmapsRollup {
     uint64_t resident = 0, anonymous = 0;
     uint64_t pss = 0, pss_anon = 0, pss_dirty = 0, pss_shmem = 0;
     uint64_t shared_clean = 0, shared_dirty = 0, private_clean = 0, private_dirty = 0;
+    uint64_t ksm = 0;        // KSM pages mapped ("KSM")
     uint64_t lazyfree = 0;   // anonymous pages MADV_FREE marked, clean since
     uint64_t pss_locked = 0; // Pss of the pages of VM_LOCKED VMAs ("Locked")
 };

@@ -19,9 +19,13 @@ SmapsRollup AddressSpaces::smaps_rollup(const mm_struct* mm) const {
             if (!pte_present(pte) || pte_special(pte)) return;
             const page& p = pa_.mem_map()[pte_pfn(pte)];
             const bool anon = p.test(PG_anon);
-            const bool dirty = pte & _PAGE_DIRTY;
+            const bool pte_dirty = pte & _PAGE_DIRTY;
+            // smaps_page_accumulate(): dirty is the PTE's bit or the page's (a KSM page's PTE is
+            // clean and the page dirty: Shared_Dirty).
+            const bool dirty = pte_dirty || p.test(PG_dirty);
             r.resident += PAGE_SIZE;
             if (anon) r.anonymous += PAGE_SIZE;
+            if (p.test(PG_ksm)) r.ksm += PAGE_SIZE; // KSM: folio_test_ksm (not the zero page)
             const bool priv = p._refcount == 1 || p._mapcount < 2;
             const uint64_t pss =
                 (PAGE_SIZE << SmapsRollup::PSS_SHIFT) / (priv ? 1 : uint64_t(p._mapcount));
@@ -30,8 +34,7 @@ SmapsRollup AddressSpaces::smaps_rollup(const mm_struct* mm) const {
             if (v->vm_file) r.pss_shmem += pss; // a shmem page (PageSwapBacked, not anon)
             if (v->vm_flags & VM_LOCKED) r.pss_locked += pss;
             // LazyFree: MADV_FREE cleared PG_swapbacked and no one has written it since.
-            if (anon && !p.test(PG_swapbacked) && !dirty && !p.test(PG_dirty))
-                r.lazyfree += PAGE_SIZE;
+            if (anon && !p.test(PG_swapbacked) && !dirty) r.lazyfree += PAGE_SIZE;
             if (dirty) {
                 r.pss_dirty += pss;
                 (priv ? r.private_dirty : r.shared_dirty) += PAGE_SIZE;

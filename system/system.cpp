@@ -1,11 +1,13 @@
 #include "system/system.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace mmemu {
 
 System::~System() {
-    // KSM holds references into the kernel, and the kernel into the machine.
+    // ksmd works on KSM, KSM holds references into the kernel, and the kernel into the machine.
+    ksmd_.reset();
     ksm_.reset();
     kernel_.reset();
     machine_.reset();
@@ -60,8 +62,20 @@ std::string System::start_kernel() {
             std::make_unique<Ksm>(k.spaces, k.slab, machine_->ram(),
                                   machine_->arch() == Arch::x86_64, unsigned(k.buddy.nodes.size()));
         if (std::string e = ksm_->init(0); !e.empty()) return e;
+        // kthread_run(ksm_scan_thread): ksmd starts, and waits (run is 0). Its page-table work
+        // is done on CPU 0.
+        ksmd_ =
+            std::make_unique<Ksmd>(*ksm_, machine_->config().costs, machine_->config().cpu_mhz, 0);
     }
     return {};
+}
+
+uint64_t System::now_ns() const {
+    uint64_t latest = 0;
+    for (unsigned c = 0; c < machine_->nr_cpus(); c++)
+        latest = std::max(latest, machine_->mmu(c).cycles());
+    const uint64_t mhz = machine_->config().cpu_mhz;
+    return latest / mhz * 1000 + latest % mhz * 1000 / mhz;
 }
 
 void System::wire_hooks() {

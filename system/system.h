@@ -10,6 +10,7 @@
 
 #include "emulator/machine.h"
 #include "ksm/ksm.h"
+#include "ksm/ksmd.h"
 #include "mmcore/kernel.h"
 #include "mmcore/kernel_config.h"
 
@@ -46,6 +47,15 @@ public:
     // KSM (a kernel that can run processes: CONFIG_KSM), or nullptr.
     Ksm* ksm() { return ksm_.get(); }
     const Ksm* ksm() const { return ksm_.get(); }
+    // ksmd, the thread that runs KSM's scan (with KSM), or nullptr.
+    Ksmd* ksmd() { return ksmd_.get(); }
+    const Ksmd* ksmd() const { return ksmd_.get(); }
+    // Virtual time: the latest CPU's clock, in ns.
+    uint64_t now_ns() const;
+    // Lets the kernel's threads (ksmd) run up to now_ns() (after each event).
+    void run_kthreads() {
+        if (ksmd_) ksmd_->advance_to(now_ns());
+    }
 
 private:
     System() = default;
@@ -57,6 +67,7 @@ private:
     std::unique_ptr<Machine> machine_;
     std::unique_ptr<Kernel> kernel_;
     std::unique_ptr<Ksm> ksm_;
+    std::unique_ptr<Ksmd> ksmd_;
 };
 
 } // namespace mmemu

@@ -17,6 +17,9 @@ std::unique_ptr<Driver> Driver::boot(const Scenario& sc, RunOptions opt, std::st
     }
     auto d = std::unique_ptr<Driver>(new Driver(sc, opt, std::move(r.system)));
     d->config_ = cfg;
+    // The kernel section's writes (kernel.ksm), before the first event.
+    for (const auto& op : sc.boot_ops) op->run(d->cx_);
+    if (!sc.bare) d->system_->run_kthreads();
     return d;
 }
 
@@ -47,8 +50,13 @@ bool Driver::step(size_t i) {
     try {
         op.run(cx_);
         if (cx_.procs) deliver_pending_kills(cx_, op.event);
+        // The kernel's threads (ksmd) catch up with the time the event took.
+        if (cx_.kernel) system_->run_kthreads();
     } catch (const KernelBugOn& e) {
         results_.kernel_bug = KernelBugRecord{op.event, op.name(), e.what()};
+        return false;
+    } catch (const KsmdLimit& e) {
+        results_.limit_reached = KernelBugRecord{op.event, op.name(), e.what()};
         return false;
     }
     results_.events_run++;
@@ -56,7 +64,7 @@ bool Driver::step(size_t i) {
 }
 
 bool Driver::run_until_checkpoint(const std::string& name) {
-    while (next_ < sc_.ops.size() && !results_.kernel_bug) {
+    while (next_ < sc_.ops.size() && !results_.stopped()) {
         const Op& op = *sc_.ops[next_];
         if (!step(next_++)) return false;
         if (const std::string* cp = op.checkpoint_name(); cp && *cp == name) return true;
@@ -65,10 +73,10 @@ bool Driver::run_until_checkpoint(const std::string& name) {
 }
 
 void Driver::run() {
-    while (next_ < sc_.ops.size() && !results_.kernel_bug)
+    while (next_ < sc_.ops.size() && !results_.stopped())
         if (!step(next_++)) break;
     // The state a kernel BUG left behind is not audited: the kernel stopped there.
-    if (!results_.kernel_bug && cx_.kernel && cx_.audit) {
+    if (!results_.stopped() && cx_.kernel && cx_.audit) {
         audit_frames(cx_, "at the end of the run");
         check_all_freed();
     }
@@ -92,9 +100,9 @@ uint64_t free_after_drain(Kernel& k) {
 // drained and every cache shrunk, the free page count is what it is in a machine just booted
 // and drained the same way (booted again here: the boot is deterministic, and draining this
 // machine's boot state would change what every scenario starts from). The final state is taken
-// first, since draining and shrinking change what it shows. A machine above 16 GiB of RAM skips
-// the check: the second boot would add its time (about a second per 64 GiB) and its host memory
-// (about 1/80 of the RAM) to every run.
+// first, since draining and shrinking change what it shows (and KSM's run=2). A machine above 16
+// GiB of RAM skips the check: the second boot would add its time (about a second per 64 GiB) and
+// its host memory (about 1/80 of the RAM) to every run.
 void Driver::check_all_freed() {
     if (!cx_.procs || kernel_state_.names) return;
     if (config_.machine.memory_bytes > MAX_ALL_FREED_CHECK_BYTES) return;
@@ -108,6 +116,12 @@ void Driver::check_all_freed() {
         throw KernelBug("the machine booted once and not a second time: " + fresh.error);
     const uint64_t boot = free_after_drain(fresh.system->kernel());
     fresh.system.reset();
+    // KSM keeps what ksmd has not yet reaped (the slots and rmap_items of exited mms, stable
+    // nodes whose pages are gone) until its next pass: run=2 removes them all, as an
+    // administrator's write would.
+    if (Ksm* ksm = system_->ksm())
+        if (const int e = ksm->set_run(2, 0); e)
+            throw KernelBug("run=2 failed with every process exited: " + std::to_string(e));
     const uint64_t now = free_after_drain(system_->kernel());
     if (now != boot)
         throw KernelBug("invariant check failed at the end of the run: every process has exited, "

@@ -1,6 +1,7 @@
 #include "workloads/op_table.h"
 
 #include "workloads/ops_kernel.h"
+#include "workloads/ops_ksm.h"
 #include "workloads/ops_machine.h"
 #include "workloads/ops_process.h"
 #include "workloads/ops_run.h"
@@ -9,9 +10,8 @@ namespace mmemu {
 
 const std::vector<OpFamily>& op_families() {
     static const std::vector<OpFamily> families = {
-        {"run", &run_op_specs()},
-        {"kernel", &kernel_op_specs()},
-        {"process", &process_op_specs()},
+        {"run", &run_op_specs()},         {"kernel", &kernel_op_specs()},
+        {"process", &process_op_specs()}, {"ksm", &ksm_op_specs()},
         {"machine", &machine_op_specs()},
     };
     return families;

@@ -16,6 +16,25 @@
 
 namespace mmemu {
 
+// The errno name of -e ("EINVAL"), or "errno".
+const char* errno_name(int64_t e) {
+    switch (-e) {
+    case EPERM: return "EPERM";
+    case EINTR: return "EINTR";
+    case ECHILD: return "ECHILD";
+    case EFAULT: return "EFAULT";
+    case EAGAIN: return "EAGAIN";
+    case ENOMEM: return "ENOMEM";
+    case EEXIST: return "EEXIST";
+    case EACCES: return "EACCES";
+    case EINVAL: return "EINVAL";
+    case EBUSY: return "EBUSY";
+    case ENOENT: return "ENOENT";
+    case ESRCH: return "ESRCH";
+    }
+    return "errno";
+}
+
 namespace {
 
 // A static bound on a region's bytes: PAGE_ALIGN, but saturating instead of wrapping.
@@ -192,21 +211,6 @@ unsigned parse_flag_names(OpParser& p, const char* field, const char* dflt,
         cur.clear();
     }
     return flags;
-}
-
-const char* errno_name(int64_t e) {
-    switch (-e) {
-    case EPERM: return "EPERM";
-    case EINTR: return "EINTR";
-    case ECHILD: return "ECHILD";
-    case EFAULT: return "EFAULT";
-    case EAGAIN: return "EAGAIN";
-    case ENOMEM: return "ENOMEM";
-    case EEXIST: return "EEXIST";
-    case EACCES: return "EACCES";
-    case EINVAL: return "EINVAL";
-    }
-    return "errno";
 }
 
 AddressSpaces& spaces(RunContext& cx) {
@@ -750,9 +754,10 @@ std::unique_ptr<Op> parse_brk(OpParser& p) {
 
 constexpr const char* ADVICE_NAMES[] = {"MADV_DONTNEED", "MADV_WILLNEED",   "MADV_DONTFORK",
                                         "MADV_DOFORK",   "MADV_WIPEONFORK", "MADV_KEEPONFORK",
-                                        "MADV_FREE"};
-constexpr int ADVICE_VALUES[] = {MADV_DONTNEED,   MADV_WILLNEED,   MADV_DONTFORK, MADV_DOFORK,
-                                 MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_FREE};
+                                        "MADV_FREE",     "MADV_MERGEABLE",  "MADV_UNMERGEABLE"};
+constexpr int ADVICE_VALUES[] = {MADV_DONTNEED, MADV_WILLNEED,   MADV_DONTFORK,
+                                 MADV_DOFORK,   MADV_WIPEONFORK, MADV_KEEPONFORK,
+                                 MADV_FREE,     MADV_MERGEABLE,  MADV_UNMERGEABLE};
 
 struct Madvise final : RegionOp {
     unsigned advice = 0; // index in ADVICE_NAMES
@@ -774,14 +779,49 @@ struct Madvise final : RegionOp {
 std::unique_ptr<Op> parse_madvise(OpParser& p) {
     auto op = std::make_unique<Madvise>();
     parse_range(p, *op);
-    // KSM's advice is named, so that the error says why it is refused.
-    if (const json* a = p.raw("advice");
-        a && a->is_string() && (*a == "MADV_MERGEABLE" || *a == "MADV_UNMERGEABLE")) {
-        p.error("advice", a->get<std::string>() +
-                              " registers memory with KSM, which mmemu does not have yet");
-        return op;
-    }
     op->advice = p.choice("advice", std::nullopt).value_or(0);
+    return op;
+}
+
+// prctl(PR_SET_MEMORY_MERGE / PR_GET_MEMORY_MERGE) (kernel/sys.c, Linux 6.18): SET with arg2
+// non-zero makes every VMA KSM can merge mergeable, now and later (MMF_VM_MERGE_ANY, kept
+// through fork and exec), 0 undoes it (unmerging); GET returns the flag, with arg2 0 (else
+// EINVAL). A kernel without KSM returns EINVAL.
+struct Prctl final : Op {
+    uint32_t slot = 0;
+    bool get = false;
+    uint64_t arg2 = 0;
+    std::optional<int64_t> expect;
+    const char* name() const override { return "prctl"; }
+    void run(RunContext& cx) const override {
+        task_struct* t = live_task(cx, *this, slot);
+        if (!t) return;
+        AddressSpaces& as = spaces(cx);
+        as.set_current(t->cpu, t);
+        as.charge(t->cpu, &CostModel::syscall);
+        Ksm* ksm = cx.sys.ksm();
+        const char* opt = get ? "PR_GET_MEMORY_MERGE" : "PR_SET_MEMORY_MERGE";
+        int64_t r = -EINVAL;
+        if (ksm && !get) r = ksm->prctl_set_memory_merge(t->mm, arg2 != 0, t->cpu);
+        if (ksm && get && arg2 == 0) r = ksm->prctl_get_memory_merge(t->mm);
+        if (r < 0)
+            cx.results.process_failure(event, name(), proc_name(cx, slot),
+                                       std::string("prctl(") + opt + "): " + errno_name(r));
+        if (expect)
+            cx.results.expectation(event, r == *expect
+                                              ? std::string()
+                                              : std::string("prctl(") + opt + ") returned " +
+                                                    std::to_string(r) + ", expected " +
+                                                    std::to_string(*expect));
+    }
+};
+
+std::unique_ptr<Op> parse_prctl(OpParser& p) {
+    auto op = std::make_unique<Prctl>();
+    if (auto s = process_ref(p)) op->slot = *s;
+    op->get = p.choice("option", std::nullopt).value_or(0) == 1;
+    op->arg2 = p.number("arg2", uint64_t{0}).value_or(0);
+    if (p.has("expect")) op->expect = p.integer("expect", std::nullopt);
     return op;
 }
 
@@ -1348,10 +1388,30 @@ const std::vector<OpSpec>& process_op_specs() {
            0,
            0,
            {"MADV_DONTNEED", "MADV_WILLNEED", "MADV_DONTFORK", "MADV_DOFORK", "MADV_WIPEONFORK",
-            "MADV_KEEPONFORK", "MADV_FREE"},
-           "the advice (MADV_MERGEABLE and the rest are not built yet)"}},
+            "MADV_KEEPONFORK", "MADV_FREE", "MADV_MERGEABLE", "MADV_UNMERGEABLE"},
+           "the advice (MADV_COLD, MADV_PAGEOUT, MADV_HUGEPAGE and the rest are not built)"}},
          parse_madvise,
          "madvise(2) of a region or part of it"},
+        {"prctl",
+         OpMode::kernel,
+         {F_PROCESS,
+          {"option",
+           FieldKind::enumeration,
+           true,
+           0,
+           0,
+           {"PR_SET_MEMORY_MERGE", "PR_GET_MEMORY_MERGE"},
+           "the prctl"},
+          {"arg2", FieldKind::number, false, 0, 0, {}, "SET: 1 on, 0 off; GET: must be 0"},
+          {"expect",
+           FieldKind::integer,
+           false,
+           -4095,
+           1,
+           {},
+           "the return value expected (0 or 1, or -errno); a difference fails the run"}},
+         parse_prctl,
+         "prctl(2) of KSM: PR_SET_MEMORY_MERGE or PR_GET_MEMORY_MERGE"},
         {"mprotect",
          OpMode::kernel,
          {F_PROCESS,

@@ -51,6 +51,9 @@ struct ProcessRunState {
 
 const std::vector<OpSpec>& process_op_specs();
 
+// The name of the errno -e ("EINVAL"), or "errno" for one not listed.
+const char* errno_name(int64_t e);
+
 // After each event of a scenario with processes: the OOM kills of the event get its index, and
 // every task with a SIGKILL pending (a victim of the OOM killer) dies, as it would on its next
 // return to user mode; each death is a results.signals record.

@@ -31,6 +31,7 @@ struct FailureRecord {
     uint64_t count = 1;
     uint64_t first = 0, last = 0; // indices of the failed tries within the event
     bool is_process = false;      // the subject is a process (process events)
+    bool is_file = false;         // the subject is a /sys file (a knob write)
 };
 
 // A fault raised by a register write or INVPCID (bare machines).
@@ -123,6 +124,9 @@ struct Results {
     uint64_t expectations_checked = 0;
     std::vector<std::pair<uint32_t, std::string>> expectation_failures; // event, message
     std::optional<KernelBugRecord> kernel_bug;
+    // The run stopped at a limit of mmemu's (ksmd's work, docs/scenario-format.md "Limits").
+    std::optional<KernelBugRecord> limit_reached;
+    bool stopped() const { return kernel_bug || limit_reached; }
     std::vector<SignalRecord> signals;
     std::vector<uint32_t> oom_kill_events; // the event of each of the kernel's OOM kills
     std::vector<PagemapRecord> pagemaps;
@@ -149,6 +153,11 @@ struct Results {
     void process_failure(uint32_t event, const char* op, const std::string& process,
                          const std::string& reason) {
         failures.push_back({event, op, process, false, reason, 1, 0, 0, true});
+    }
+    // A write to a /sys file that failed (its errno).
+    void file_failure(uint32_t event, const char* op, const std::string& file,
+                      const std::string& reason) {
+        failures.push_back({event, op, file, false, reason, 1, 0, 0, false, true});
     }
     uint64_t expectations_failed() const { return expectation_failures.size(); }
     // Counts an expectation and returns it (`failure` empty when met).

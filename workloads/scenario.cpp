@@ -11,6 +11,7 @@
 #include "workloads/json_reader.h"
 #include "workloads/op_table.h"
 #include "workloads/ops_kernel.h"
+#include "workloads/ops_ksm.h"
 
 namespace mmemu {
 
@@ -121,7 +122,12 @@ void parse_mmu(Checker& ck, const json& u, MachineConfig& mc, bool memory_ok) {
                 {"context_switch", &cm.context_switch},
                 {"ipi_send", &cm.ipi_send},
                 {"ipi_receive", &cm.ipi_receive},
-                {"pte_copy", &cm.pte_copy}};
+                {"pte_copy", &cm.pte_copy},
+                {"ksm_batch", &cm.ksm_batch},
+                {"ksm_scan_page", &cm.ksm_scan_page},
+                {"ksm_checksum", &cm.ksm_checksum},
+                {"ksm_memcmp", &cm.ksm_memcmp},
+                {"ksm_merge", &cm.ksm_merge}};
             for (auto it = c.begin(); it != c.end(); ++it) {
                 bool known = false;
                 for (const auto& [name, field] : fields)
@@ -339,7 +345,7 @@ void parse_kernel(Checker& ck, const json& k, const MachineConfig& mc, bool memo
     ck.only(k, path,
             {"min_free_kbytes", "watermark_scale_factor", "lowmem_reserve_ratio", "kernelcore",
              "movablecore", "vmsplit", "kernel_image", "pcp", "percpu_pagelist_high_fraction",
-             "slab_debug", "max_map_count"});
+             "slab_debug", "max_map_count", "ksm"});
     if (auto v = ck.integer(k, path, "max_map_count", 0, INT32_MAX, 65530))
         c.max_map_count = uint64_t(*v);
     if (k.contains("min_free_kbytes"))
@@ -553,6 +559,35 @@ CompileResult compile_scenario(const std::string& file, const std::string& text,
             st.machine = &sc.machine;
             st.bare = sc.bare;
             st.seed = sc.seed;
+            // kernel.ksm: the knobs written at boot (as an init script would), compiled as a
+            // `ksm` event whose writes the kernel cannot refuse there.
+            if (!sc.bare && doc.contains("kernel") && doc["kernel"].is_object() &&
+                doc["kernel"].contains("ksm")) {
+                const json& kk = doc["kernel"]["ksm"];
+                if (!kk.is_object()) {
+                    ck.error("/kernel/ksm", "expected an object of knobs, got " + type_name(kk));
+                } else if (kk.empty()) {
+                    ck.error("/kernel/ksm", "expected at least one knob (run, pages_to_scan, ...)");
+                } else {
+                    // Only the knobs (and cpu, refused with its reason): no "op" here.
+                    const OpSpec& spec = *find_op_spec("ksm");
+                    std::vector<const char*> names;
+                    for (const auto& f : spec.fields) names.push_back(f.name);
+                    ck.only(kk, "/kernel/ksm", names);
+                    if (kk.contains("cpu"))
+                        ck.error("/kernel/ksm/cpu",
+                                 "the kernel section's writes run at boot, on CPU 0");
+                    json known = json::object();
+                    for (const auto& f : spec.fields)
+                        if (kk.contains(f.name) && std::string_view(f.name) != "cpu")
+                            known[f.name] = kk[f.name];
+                    // With no knob left, the errors above say why.
+                    if (!known.empty()) {
+                        OpParser op(ck, known, "/kernel/ksm", spec, st, 0);
+                        sc.boot_ops.push_back(parse_ksm_at_boot(op));
+                    }
+                }
+            }
             compile_events(ck, doc["events"], st, sc.ops);
             sc.kernel_names = st.kernel_names;
             sc.process_names = st.process_names;

@@ -33,6 +33,9 @@ struct Scenario {
     MachineConfig machine;
     KernelConfig kernel;
     std::vector<std::unique_ptr<Op>> ops;
+    // What the kernel section asks of the booted kernel before the events (kernel.ksm's knob
+    // writes), run by the driver once the machine has booted.
+    std::vector<std::unique_ptr<Op>> boot_ops;
     std::shared_ptr<KernelNames> kernel_names;   // the kernel ops' ids and caches (may be null)
     std::shared_ptr<ProcessNames> process_names; // the processes and regions (may be null)
     std::vector<std::string> checkpoint_names;

@@ -204,7 +204,10 @@ void ShadowMemory::madvise(const mm_struct* mm, uint64_t addr, uint64_t len, int
     Space* s = space(mm);
     if (!s) return;
     const uint64_t a = addr & ~(PG - 1), end = (addr + len + PG - 1) & ~(PG - 1);
-    if (end <= a || advice == MADV_WILLNEED || advice == MADV_FREE) return;
+    // KSM's advice changes no byte: merging and unmerging keep every page's contents.
+    if (end <= a || advice == MADV_WILLNEED || advice == MADV_FREE || advice == MADV_MERGEABLE ||
+        advice == MADV_UNMERGEABLE)
+        return;
     // -ENOMEM: the range has holes; Linux acted on every VMA in it all the same. Another error
     // may have come from a VMA part way through, after the ones before it were done.
     if (err && err != -ENOMEM) {

@@ -173,7 +173,7 @@ const StatGroup<FailureRecord> FAILURES = {
         STAT("op", text, "", "its op", r.op),
         {"id", Unit::text, "", "the id (allocations)",
          [](ojson& o, const FailureRecord& r) {
-             if (!r.is_cache && !r.is_process) o["id"] = r.subject;
+             if (!r.is_cache && !r.is_process && !r.is_file) o["id"] = r.subject;
          }},
         {"process", Unit::text, "", "the process (process events)",
          [](ojson& o, const FailureRecord& r) {
@@ -182,6 +182,10 @@ const StatGroup<FailureRecord> FAILURES = {
         {"cache", Unit::text, "", "the cache (cache events)",
          [](ojson& o, const FailureRecord& r) {
              if (r.is_cache) o["cache"] = r.subject;
+         }},
+        {"file", Unit::text, "", "the /sys file (knob writes)",
+         [](ojson& o, const FailureRecord& r) {
+             if (r.is_file) o["file"] = r.subject;
          }},
         STAT("reason", text, "", "why, in the kernel's terms", r.reason),
         STAT("count", count, "", "how many tries of the event failed so", r.count),
@@ -233,6 +237,17 @@ const StatGroup<KernelBugRecord> KERNEL_BUG = {
         STAT("event", event, "", "the event that hit it", r.event),
         STAT("op", text, "", "its op", r.op),
         STAT("message", text, "", "the kernel's message", r.message),
+    }};
+
+const StatGroup<KernelBugRecord> LIMIT_REACHED = {
+    "results.limit_reached",
+    "limit reached",
+    "Present when the run stopped at one of mmemu's limits (docs/scenario-format.md, "
+    "\"Limits\"), such as ksmd's work in one run: `mmemu run` exits 5.",
+    {
+        STAT("event", event, "", "the event after which it was reached", r.event),
+        STAT("op", text, "", "its op", r.op),
+        STAT("message", text, "", "which limit", r.message),
     }};
 
 const StatGroup<Fault> FAULT = {
@@ -549,6 +564,11 @@ const StatGroup<RunSummary> RESULTS = {
          [](ojson& o, const RunSummary& r) {
              if (r.results.kernel_bug) o["kernel_bug"] = KERNEL_BUG.object(*r.results.kernel_bug);
          }},
+        {"limit_reached", Unit::none, "", "runs stopped at a limit of mmemu's (below)",
+         [](ojson& o, const RunSummary& r) {
+             if (r.results.limit_reached)
+                 o["limit_reached"] = LIMIT_REACHED.object(*r.results.limit_reached);
+         }},
         {"faults", Unit::none, "", "bare machines: faults of register writes and INVPCID (below)",
          [](ojson& o, const RunSummary& r) {
              if (!r.system.bare()) return;
@@ -643,6 +663,7 @@ std::vector<StatGroupDoc> statistics_reference() {
     out.push_back(OOM_KILLS.doc());
     out.push_back(PAGEMAPS.doc());
     out.push_back(KERNEL_BUG.doc());
+    out.push_back(LIMIT_REACHED.doc());
     out.push_back(fault_doc_at("results.faults[]", "faults", true));
     out.push_back(ACCESSES.doc());
     out.push_back(ACCESS_RESULT.doc());

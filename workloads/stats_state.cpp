@@ -206,6 +206,11 @@ const StatGroup<Vmstat> VMSTAT = {
              r.k.spaces.vmstat().pgreuse),
         STAT("oom_kill", count, "/proc/vmstat", "processes the OOM killer killed (OOM_KILL)",
              r.k.spaces.vmstat().oom_kill),
+        STAT("ksm_swpin_copy", count, "/proc/vmstat",
+             "KSM pages copied at swap-in (KSM_SWPIN_COPY; 0: there is no swap)", 0),
+        STAT("cow_ksm", count, "/proc/vmstat",
+             "write or unshare faults that copied a KSM page (COW_KSM)",
+             r.k.spaces.vmstat().cow_ksm),
     }};
 
 // ---- per-zone groups ----------------------------------------------------------------------
@@ -600,7 +605,25 @@ struct ProcRow {
     const task_struct& t;
     SmapsRollup smaps;
     uint64_t oom_score = 0;
+    int64_t ksm_profit = 0;     // ksm_process_profit()
+    bool ksm_mergeable = false; // ksm_process_mergeable()
 };
+
+// A row of a task: its smaps_rollup and OOM score, and /proc/PID/ksm_stat's computed fields.
+ProcRow proc_row(const System& s, const task_struct& t) {
+    const AddressSpaces& as = s.kernel().spaces;
+    ProcRow r{t, t.mm ? as.smaps_rollup(t.mm) : SmapsRollup{}, as.oom_score(t)};
+    if (!t.mm) return r;
+    const mm_struct& m = *t.mm;
+    const int64_t item = s.ksm() ? int64_t(s.ksm()->rmap_item_size()) : 0;
+    r.ksm_profit = int64_t(m.ksm_merging_pages + m.ksm_zero_pages) * int64_t(PAGE_SIZE) -
+                   int64_t(m.ksm_rmap_items) * item;
+    m.mm_mt.for_each([&](const MapleRange& range) {
+        if (reinterpret_cast<const vm_area_struct*>(range.entry)->vm_flags & VM_MERGEABLE)
+            r.ksm_mergeable = true;
+    });
+    return r;
+}
 
 template <class F> void if_mm(ojson& o, const ProcRow& r, const char* key, F f) {
     if (r.t.mm) o[key] = f(*r.t.mm);
@@ -684,6 +707,34 @@ const StatGroup<ProcRow> PROCESSES = {
          [](ojson& o, const ProcRow& r) {
              if (r.t.mm) o["oom_score"] = r.oom_score;
          }},
+        {"ksm_rmap_items", Unit::count, "/proc/PID/ksm_stat", "KSM's rmap_items for this mm",
+         [](ojson& o, const ProcRow& r) {
+             if_mm(o, r, "ksm_rmap_items", [](const mm_struct& m) { return m.ksm_rmap_items; });
+         }},
+        {"ksm_zero_pages", Unit::pages, "/proc/PID/ksm_stat",
+         "its pages KSM merged with the zero page",
+         [](ojson& o, const ProcRow& r) {
+             if_mm(o, r, "ksm_zero_pages", [](const mm_struct& m) { return m.ksm_zero_pages; });
+         }},
+        {"ksm_merging_pages", Unit::pages, "/proc/PID/ksm_stat", "its pages that map KSM pages",
+         [](ojson& o, const ProcRow& r) {
+             if_mm(o, r, "ksm_merging_pages",
+                   [](const mm_struct& m) { return m.ksm_merging_pages; });
+         }},
+        {"ksm_process_profit", Unit::bytes, "/proc/PID/ksm_stat",
+         "(ksm_merging_pages + ksm_zero_pages) * 4096 - its rmap_items' bytes",
+         [](ojson& o, const ProcRow& r) {
+             if (r.t.mm) o["ksm_process_profit"] = r.ksm_profit;
+         }},
+        {"ksm_merge_any", Unit::flag, "/proc/PID/ksm_stat",
+         "prctl(PR_SET_MEMORY_MERGE) is on (MMF_VM_MERGE_ANY)",
+         [](ojson& o, const ProcRow& r) {
+             if_mm(o, r, "ksm_merge_any", [](const mm_struct& m) { return m.mmf_vm_merge_any; });
+         }},
+        {"ksm_mergeable", Unit::flag, "/proc/PID/ksm_stat", "some VMA is VM_MERGEABLE",
+         [](ojson& o, const ProcRow& r) {
+             if (r.t.mm) o["ksm_mergeable"] = r.ksm_mergeable;
+         }},
         SMAPS_KB("Rss", "resident pages with a struct page (the zero page not counted)",
                  s.resident),
         SMAPS_KB("Pss", "proportional set: each page's size divided by its mappings",
@@ -697,6 +748,7 @@ const StatGroup<ProcRow> PROCESSES = {
         SMAPS_KB("Private_Clean", "clean pages mapped once (or with refcount 1)", s.private_clean),
         SMAPS_KB("Private_Dirty", "dirty pages mapped once (or with refcount 1)", s.private_dirty),
         SMAPS_KB("Anonymous", "resident anonymous pages", s.anonymous),
+        SMAPS_KB("KSM", "KSM pages mapped (each counted in full; KSM's zero pages are not)", s.ksm),
         SMAPS_KB("LazyFree", "anonymous pages MADV_FREE marked and nothing wrote since",
                  s.lazyfree),
         SMAPS_KB("Locked", "the Pss of the pages of mlocked VMAs",
@@ -784,6 +836,109 @@ const StatGroup<AddressSpaces> MMEMU_FAULTS = {
              r.fault_counts().kmap_local),
     }};
 
+// ---- KSM ----------------------------------------------------------------------------------
+
+struct KsmRow {
+    const Ksm& ksm;
+    KsmStats s;
+};
+
+#define KNOB(name, meaning, expr) STAT(name, count, "/sys/kernel/mm/ksm/" name, meaning, expr)
+#define KSM_STAT(name, meaning) STAT(#name, pages, "/sys/kernel/mm/ksm/" #name, meaning, r.s.name)
+
+const StatGroup<KsmRow> KSM = {
+    "state.ksm",
+    "KSM",
+    "Kernel scenarios that run processes: /sys/kernel/mm/ksm, its files in `ls` order "
+    "(definitions: ../shared/reference/linux-mm-facts.md 1.12; Linux 6.18). merge_across_nodes "
+    "is absent on i386 (no CONFIG_NUMA).",
+    {
+        KNOB("advisor_max_cpu", "the advisor's cap on ksmd's CPU use (percent)",
+             r.ksm.knobs().advisor_max_cpu),
+        KNOB("advisor_max_pages_to_scan", "the advisor's highest pages_to_scan",
+             r.ksm.knobs().advisor_max_pages_to_scan),
+        KNOB("advisor_min_pages_to_scan", "the advisor's starting pages_to_scan",
+             r.ksm.knobs().advisor_min_pages_to_scan),
+        STAT("advisor_mode", text, "/sys/kernel/mm/ksm/advisor_mode",
+             "\"none\" or \"scan-time\" (the file shows the choice in brackets)",
+             r.ksm.knobs().advisor_scan_time ? "scan-time" : "none"),
+        KNOB("advisor_target_scan_time", "the advisor's target seconds per full scan",
+             r.ksm.knobs().advisor_target_scan_time),
+        STAT("full_scans", count, "/sys/kernel/mm/ksm/full_scans",
+             "full scans finished (ksm_scan.seqnr; run=2 resets it)", r.s.full_scans),
+        STAT("general_profit", bytes, "/sys/kernel/mm/ksm/general_profit",
+             "bytes saved: (pages_sharing + ksm_zero_pages) * 4096 - the rmap_items' bytes",
+             r.s.general_profit),
+        KSM_STAT(ksm_zero_pages, "zero-filled pages merged with the zero page (use_zero_pages)"),
+        KNOB("max_page_sharing", "the most mappings of one KSM page",
+             r.ksm.knobs().max_page_sharing),
+        {"merge_across_nodes", Unit::count, "/sys/kernel/mm/ksm/merge_across_nodes",
+         "1: one tree for all nodes; 0: a tree per NUMA node (x86_64 only)",
+         [](ojson& o, const KsmRow& r) {
+             if (r.ksm.has_numa()) o["merge_across_nodes"] = int(r.ksm.knobs().merge_across_nodes);
+         }},
+        STAT("pages_scanned", count, "/sys/kernel/mm/ksm/pages_scanned",
+             "rmap_items ksmd has scanned (smart_scan's skips not counted)", r.s.pages_scanned),
+        KSM_STAT(pages_shared, "KSM pages in use (stable tree nodes with a page)"),
+        KSM_STAT(pages_sharing, "mappings of KSM pages beyond the first of each: the pages saved"),
+        STAT("pages_skipped", count, "/sys/kernel/mm/ksm/pages_skipped", "pages smart_scan skipped",
+             r.s.pages_skipped),
+        KNOB("pages_to_scan", "pages per ksmd batch", r.ksm.knobs().pages_to_scan),
+        KSM_STAT(pages_unshared, "pages in the unstable tree: unique so far"),
+        KSM_STAT(pages_volatile,
+                 "rmap_items in no tree (changing too fast, or just seen): rmap_items - shared - "
+                 "sharing - unshared"),
+        KNOB("run", "0 stopped, 1 ksmd runs, 2 stopped with everything unmerged",
+             r.ksm.knobs().run),
+        KNOB("sleep_millisecs", "ksmd's sleep between batches", r.ksm.knobs().sleep_millisecs),
+        KNOB("smart_scan", "1: skip pages that did not merge for a while",
+             int(r.ksm.knobs().smart_scan)),
+        STAT("stable_node_chains", count, "/sys/kernel/mm/ksm/stable_node_chains",
+             "stable nodes that are chains (a page shared max_page_sharing times or more)",
+             r.s.stable_node_chains),
+        KNOB("stable_node_chains_prune_millisecs", "how often a chain's stale dups are pruned",
+             r.ksm.knobs().stable_node_chains_prune_millisecs),
+        STAT("stable_node_dups", count, "/sys/kernel/mm/ksm/stable_node_dups",
+             "KSM pages on chains (each holds up to max_page_sharing mappings)",
+             r.s.stable_node_dups),
+        KNOB("use_zero_pages", "1: zero-filled pages merge with the zero page",
+             int(r.ksm.knobs().use_zero_pages)),
+    }};
+
+#undef KNOB
+#undef KSM_STAT
+
+const char* ksmd_state_name(Ksmd::State s) {
+    switch (s) {
+    case Ksmd::State::idle: return "idle";
+    case Ksmd::State::sleeping: return "sleeping";
+    case Ksmd::State::runnable: return "runnable";
+    }
+    return "";
+}
+
+const StatGroup<Ksmd> KSMD = {
+    "state.ksmd",
+    "ksmd",
+    "Kernel scenarios that run processes: the ksmd thread in virtual time (mmemu's own view; "
+    "docs/model.md, \"KSM\").",
+    {
+        STAT("state", text, "",
+             "\"idle\" (waiting for run=1 and a registered process), \"sleeping\" (between "
+             "batches) or \"runnable\" (its next batch is due)",
+             ksmd_state_name(r.state())),
+        {"next_batch_ns", Unit::ns, "", "sleeping or runnable: the virtual time of its next batch",
+         [](ojson& o, const Ksmd& r) {
+             if (r.state() != Ksmd::State::idle) o["next_batch_ns"] = r.at_ns();
+         }},
+        STAT("batches", count, "", "wake-ups that ran ksm_do_scan or found nothing to do",
+             r.batches()),
+        STAT("cputime_ns", ns, "/proc/PID/sched",
+             "ksmd's CPU time (sum_exec_runtime): its batches' costs (docs/cpu-model.md)",
+             r.cputime_ns()),
+        STAT("cpu", count, "", "the CPU whose TLB its page-table work flushes", r.cpu()),
+    }};
+
 // A state: the kernel's /proc and debugfs view, or a bare machine's CPUs.
 const StatGroup<System> STATE = {
     "state",
@@ -825,10 +980,16 @@ const StatGroup<System> STATE = {
              if (s.bare()) return;
              ojson rows = ojson::array();
              const AddressSpaces& as = s.kernel().spaces;
-             for (const auto& t : as.tasks())
-                 rows.push_back(PROCESSES.object(ProcRow{
-                     *t, t->mm ? as.smaps_rollup(t->mm) : SmapsRollup{}, as.oom_score(*t)}));
+             for (const auto& t : as.tasks()) rows.push_back(PROCESSES.object(proc_row(s, *t)));
              o["processes"] = rows;
+         }},
+        {"ksm", Unit::none, "/sys/kernel/mm/ksm", "kernel scenarios with processes (below)",
+         [](ojson& o, const System& s) {
+             if (s.ksm()) o["ksm"] = KSM.object({*s.ksm(), s.ksm()->stats()});
+         }},
+        {"ksmd", Unit::none, "", "kernel scenarios with processes (below)",
+         [](ojson& o, const System& s) {
+             if (s.ksmd()) o["ksmd"] = KSMD.object(*s.ksmd());
          }},
         {"mmemu_faults", Unit::none, "", "kernel scenarios: mmemu's fault counts (below)",
          [](ojson& o, const System& s) {
@@ -875,6 +1036,8 @@ std::vector<StatGroupDoc> state_reference() {
             PAGESETS.doc(),
             SLABINFO.doc(),
             PROCESSES.doc(),
+            KSM.doc(),
+            KSMD.doc(),
             PERCPU.doc(),
             MMEMU_FAULTS.doc(),
             EXTFRAG_FILES.doc(),

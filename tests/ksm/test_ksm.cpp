@@ -511,3 +511,62 @@ TEST_CASE("ksm: items outliving their VMAs hold their anon_vmas until ksmd or th
     k.full_scans(2);
     REQUIRE(k.as.do_munmap(k.t.mm, b2, 2 * P, 0) == 0);
 }
+
+namespace {
+// A clock the test sets: virtual time and ksmd's CPU time, as ksmd's would give them.
+struct TestClock final : KsmClock {
+    uint64_t now = 0, cpu = 0;
+    uint64_t now_ns() const override { return now; }
+    uint64_t ksmd_cputime_ns() const override { return cpu; }
+};
+} // namespace
+
+// The scan-time advisor (docs/dev/ksm-facts.md 11c), worked by hand. Choosing scan-time sets
+// pages_to_scan to advisor_min_pages_to_scan (500) and zeroes the context. Pass 1 takes 12.7 s
+// with 1.5 s of ksmd CPU: scan_time 12, cpu% = 1500 * 100 / 12000 = 12, factor = 200 * 100 / 12
+// = 1666, change = ewma(0, 100) = 30, pages = 500 * 100 / 1666 = 30, then 30 * 30 / 100 = 9;
+// per-page cost 500 / 12 = 41: min(9, 41 * 70) = 9, max(9, 410) = 410. Pass 2 takes 100.4 s
+// with 2 s more CPU: scan_time 100, cpu% = 2000 * 100 / 100000 = 2, factor 200, change =
+// 100 * 100 / 12 = 833, ewma (70 * 30 + 30 * 833) / 100 = 270; pages = 410 * 100 / 200 = 205,
+// then 205 * 270 / 100 = 553; cost 410 / 2 = 205: min(553, 14350) = 553, max(553, 2050) = 2050.
+TEST_CASE("ksm: the scan-time advisor sets pages_to_scan after each pass", "[ksm]") {
+    KsmProc k;
+    const uint64_t a = k.map(4, [](uint64_t i) { return uint8_t(i + 1); });
+    k.mergeable(a, 4);
+    REQUIRE(k.ksm.set_run(1, 0) == 0);
+    TestClock clock;
+    k.ksm.set_clock(&clock);
+    REQUIRE(k.ksm.store_knob(KsmKnob::advisor_mode, 1, 0) == 0);
+    CHECK(k.ksm.knobs().pages_to_scan == 500);
+    CHECK(k.ksm.store_knob(KsmKnob::pages_to_scan, 100, 0) == -EINVAL);
+    k.ksm.ksm_do_scan(1, 0, 0); // the pass starts at 0
+    clock.now = 12700000000;
+    clock.cpu = 1500000000;
+    k.ksm.ksm_do_scan(100, 0, 0);
+    REQUIRE(k.ksm.seqnr() == 1);
+    CHECK(k.ksm.knobs().pages_to_scan == 410);
+    clock.now = 20000000000;
+    k.ksm.ksm_do_scan(1, 0, 0);
+    clock.now = 120400000000;
+    clock.cpu = 3500000000;
+    k.ksm.ksm_do_scan(100, 0, 0);
+    REQUIRE(k.ksm.seqnr() == 2);
+    CHECK(k.ksm.knobs().pages_to_scan == 2050);
+    // Pass 3, 100.4 s with 20 s of CPU: cpu% 20, change = ewma(270, 100) = (18900 + 3000) / 100
+    // = 219; pages = 2050 * 100 / 200 = 1025, then 1025 * 219 / 100 = 2244; cost 2050 / 20 =
+    // 102: min(2244, 7140), max(2244, 1020), min(2244, 30000): 2244.
+    clock.now = 130000000000;
+    k.ksm.ksm_do_scan(1, 0, 0);
+    clock.now = 230400000000;
+    clock.cpu = 23500000000;
+    k.ksm.ksm_do_scan(100, 0, 0);
+    REQUIRE(k.ksm.seqnr() == 3);
+    CHECK(k.ksm.knobs().pages_to_scan == 2244);
+    // none puts 100 back; scan-time again starts from 500.
+    REQUIRE(k.ksm.store_knob(KsmKnob::advisor_mode, 0, 0) == 0);
+    CHECK(k.ksm.knobs().pages_to_scan == 100);
+    REQUIRE(k.ksm.store_knob(KsmKnob::advisor_mode, 1, 0) == 0);
+    CHECK(k.ksm.knobs().pages_to_scan == 500);
+    CHECK(k.ksm.store_knob(KsmKnob::advisor_target_scan_time, 0, 0) == -EINVAL);
+    k.ksm.set_clock(nullptr);
+}

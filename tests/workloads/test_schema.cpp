@@ -159,6 +159,9 @@ std::map<std::string, Probe> probes() {
     p["mremap"] = {j(R"({"op": "mremap", "process": "p", "region": "r", "new_length": 8192})"), {}};
     p["mprotect"] = {j(R"({"op": "mprotect", "process": "p", "region": "r", "prot": "PROT_READ"})"),
                      {}};
+    p["prctl"] = {j(R"({"op": "prctl", "process": "p", "option": "PR_SET_MEMORY_MERGE"})"), {}};
+    p["ksm"] = {j(R"({"op": "ksm", "run": 1})"), {}};
+    p["ksm_wait"] = {j(R"({"op": "ksm_wait"})"), {}};
     p["pagemap"] = {j(R"({"op": "pagemap", "process": "p", "region": "r"})"), {}};
     // distinct is probed beside a key (it counts a key's variants).
     p["write"] = {

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <string>
 
+#include "run_helpers.h"
 #include "workloads/driver.h"
 #include "workloads/scenario.h"
 #include "workloads/statistics.h"
@@ -38,19 +39,9 @@ std::string trim_end(std::string s) {
 }
 
 // Compiles and runs a scenario; its statistics with a host block.
-ojson run_scenario(const std::string& name, const std::string& text) {
-    CompileResult c = compile_scenario(name, text);
-    std::string errors;
-    for (const auto& d : c.errors) errors += format_diagnostic(name, d) + "\n";
-    INFO(errors);
-    REQUIRE(c.errors.empty());
-    std::string boot_error;
-    auto d = Driver::boot(*c.scenario, RunOptions{}, boot_error);
-    INFO(boot_error);
-    REQUIRE(d);
-    d->run();
-    HostInfo host{"test", "host", 0.5, 1};
-    return d->statistics(&host);
+ojson run_scenario(const std::string& name, const std::string& text,
+                   void (*prepare)(Driver&) = nullptr) {
+    return test::run_text(name, text, prepare);
 }
 
 // Every key path in a document: "a.b", arrays as "a[]" (their rows' keys as "a[].c"). The keys
@@ -120,6 +111,35 @@ const char* KERNEL_BUG = R"({"mmemu_scenario": 1, "name": "bug",
 
 // 4-level paging: la 0x1000 -> 0x200000 and 0x2000 -> 0x201000 (user, writable); 0x3000 is not
 // mapped. A GDT of one null descriptor (limit 7).
+// KSM: two pages merged, a refused knob write (EBUSY: KSM pages exist), prctl's GET.
+const char* KSM = R"({"mmemu_scenario": 1, "name": "ksm",
+  "machine": {"arch": "x86_64", "memory": "256MiB", "cpus": 2},
+  "kernel": {"ksm": {"run": 1, "sleep_millisecs": 20}},
+  "events": [
+    {"op": "spawn", "process": "p"},
+    {"op": "mmap", "process": "p", "region": "a", "length": "8KiB"},
+    {"op": "write", "process": "p", "region": "a", "key": "k"},
+    {"op": "madvise", "process": "p", "region": "a", "advice": "MADV_MERGEABLE"},
+    {"op": "ksm_wait", "full_scans": 2},
+    {"op": "checkpoint", "name": "merged"},
+    {"op": "ksm", "max_page_sharing": 10},
+    {"op": "prctl", "process": "p", "option": "PR_GET_MEMORY_MERGE", "expect": 0},
+    {"op": "exit", "process": "p"}
+  ]})";
+
+// ksmd with no sleep over a long run: it stops at its limit (lowered by the test).
+const char* KSM_LIMIT = R"({"mmemu_scenario": 1, "name": "ksm-limit",
+  "machine": {"arch": "x86_64", "memory": "256MiB"},
+  "kernel": {"ksm": {"run": 1, "sleep_millisecs": 0}},
+  "events": [
+    {"op": "spawn", "process": "p"},
+    {"op": "mmap", "process": "p", "region": "a", "length": "8KiB"},
+    {"op": "write", "process": "p", "region": "a", "byte": 1},
+    {"op": "madvise", "process": "p", "region": "a", "advice": "MADV_MERGEABLE"},
+    {"op": "run", "ms": 1000},
+    {"op": "exit", "process": "p"}
+  ]})";
+
 const char* BARE = R"({"mmemu_scenario": 1, "mode": "bare", "name": "bare",
  "machine": {"arch": "x86_64", "memory": "64MiB"},
  "events": [
@@ -151,8 +171,11 @@ std::set<std::string> emitted_paths() {
     for (const char* f : {"buddy-and-slab.json", "bare-x86_64-tlb.json", "bare-i386-seed003.json",
                           "process-anon-faults.json", "oom-killer.json", "fork-server.json"})
         collect(run_scenario(f, slurp(ex + f)), "", paths);
-    for (const char* t : {KERNEL_X86_64, KERNEL_I386, KERNEL_BUG, BARE})
+    for (const char* t : {KERNEL_X86_64, KERNEL_I386, KERNEL_BUG, BARE, KSM})
         collect(run_scenario("inline.json", t), "", paths);
+    collect(run_scenario("inline.json", KSM_LIMIT,
+                         [](Driver& d) { d.system().ksmd()->set_limits(1000, 1000); }),
+            "", paths);
     return paths;
 }
 

@@ -1,10 +1,12 @@
 // mmemu: the command line. Exit codes (README.md):
 //   0  success
-//   1  a bare-machine scenario's expectation did not hold (the statistics say which)
+//   1  an expectation of the scenario did not hold (the statistics say which)
 //   2  bad input or usage (malformed or invalid scenario, unknown option, missing file)
 //   3  the statistics could not be written
 //   4  the emulated kernel hit a BUG the scenario caused (a slab's free list overwritten by
 //      write_object): the run stopped there; the statistics (results.kernel_bug) say where
+//   5  the run reached a limit checked while it runs (ksmd's work): it stopped there; the
+//      statistics (results.limit_reached) say where
 //   70 internal error: a bug in mmemu (an invariant of the emulated kernel broken)
 #include <sys/stat.h>
 #include <unistd.h>
@@ -33,6 +35,7 @@ constexpr int EXIT_EXPECTATION = 1;
 constexpr int EXIT_BAD_INPUT = 2;
 constexpr int EXIT_OUTPUT = 3;
 constexpr int EXIT_KERNEL_BUG = 4;
+constexpr int EXIT_LIMIT = 5;
 constexpr int EXIT_INTERNAL = 70;
 
 const char* kUsage =
@@ -50,7 +53,8 @@ const char* kUsage =
     "  --version          print the version\n"
     "\n"
     "Exit codes: 0 success, 1 an expectation failed, 2 bad input or usage, 3 output not written,\n"
-    "4 the emulated kernel hit a BUG the scenario caused, 70 internal error (a bug in mmemu).\n"
+    "4 the emulated kernel hit a BUG the scenario caused, 5 a run limit reached (ksmd's work),\n"
+    "70 internal error (a bug in mmemu).\n"
     "Docs: docs/scenario-format.md, docs/statistics-format.md.\n";
 
 // Reads and compiles the scenario, printing every diagnostic; nullopt on error.
@@ -355,6 +359,12 @@ int cmd_run(int argc, char** argv) {
                   << res.kernel_bug->event << " (" << res.kernel_bug->op
                   << "); the run stopped there: " << res.kernel_bug->message << "\n";
         return EXIT_KERNEL_BUG;
+    }
+    if (res.limit_reached) {
+        std::cerr << "mmemu: " << path << ": a limit of mmemu's was reached after event "
+                  << res.limit_reached->event << " (" << res.limit_reached->op
+                  << "); the run stopped there: " << res.limit_reached->message << "\n";
+        return EXIT_LIMIT;
     }
     if (res.expectations_failed()) {
         std::cerr << "mmemu: " << path << ": " << res.expectations_failed() << " expectation"
