@@ -286,6 +286,9 @@ public:
     struct ExecLayout {
         uint64_t code = 0, data = 0, bss = 0; // bytes
         uint64_t stack = 132 * 1024;          // bytes (setup_arg_pages: args + 128 KiB)
+        // The text and data bytes' seed when the image is shared (the same file); otherwise
+        // they come from the content seed, as the stack's top page always does.
+        std::optional<uint64_t> image_seed;
     };
     int exec_layout(task_struct* t, const ExecLayout& l, uint64_t content_seed);
     // execve() of a new image in t's process: the other threads are killed (de_thread), a new

@@ -44,12 +44,13 @@ int AddressSpaces::exec_layout(task_struct* t, const ExecLayout& l, uint64_t con
     const unsigned cpu = t->cpu;
     node_cpu_ = cpu;
     const unsigned fixed = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
+    const uint64_t image = l.image_seed ? *l.image_seed : content_seed;
     uint64_t at = elf_text_start_;
     mm->start_code = mm->end_code = at;
     if (l.code) {
         const int64_t r = do_mmap(mm, at, PAGE_ALIGN(l.code), PROT_READ | PROT_EXEC, fixed, cpu);
         if (r < 0) return int(r);
-        if (!load_pages(mm, at, at + PAGE_ALIGN(l.code), content_seed, cpu)) return -ENOMEM;
+        if (!load_pages(mm, at, at + PAGE_ALIGN(l.code), image, cpu)) return -ENOMEM;
         mm->end_code = at + l.code;
         at += PAGE_ALIGN(l.code);
     }
@@ -61,7 +62,7 @@ int AddressSpaces::exec_layout(task_struct* t, const ExecLayout& l, uint64_t con
     if (rw) {
         const int64_t r = do_mmap(mm, at, rw, PROT_READ | PROT_WRITE, fixed, cpu);
         if (r < 0) return int(r);
-        if (!load_pages(mm, at, at + PAGE_ALIGN(l.data), content_seed + 1, cpu)) return -ENOMEM;
+        if (!load_pages(mm, at, at + PAGE_ALIGN(l.data), image + 1, cpu)) return -ENOMEM;
     }
     // start_brk = brk = ELF_PAGEALIGN(end of bss), no gap with ASLR off.
     mm->start_brk = mm->brk = at + rw;

@@ -319,6 +319,11 @@ void PageAllocator::prep_new_page(Pfn pfn, zone& z, unsigned order, gfp_t gfp, u
     p.private_ = 0;
     p.index = 0;
     p._refcount = 1; // set_page_refcounted()
+    // A free block's tail pages are all-zero here (memmap_init leaves free frames so), where
+    // Linux's memmap init gave every struct page its node and zone: give the tail pages of a
+    // block theirs, so that page_to_nid() of any page of it is right (a slab object in a
+    // multi-page slab's second page, freed on its node, found its node as 0).
+    for (uint64_t i = 1; i < (uint64_t{1} << order); i++) mm_[pfn + i].set_zone(z.nid, z.idx);
     // kernel_init_pages(): clear_highpage() of each page; a highmem page is reached through a
     // kmap_local mapping (the Highmem hook), a lowmem one through the direct map.
     if (gfp & __GFP_ZERO) {

@@ -86,6 +86,7 @@ struct CompileState {
     uint64_t total_allocations = 0;      // the sum of every allocating op's count (bounded)
     uint64_t compiled_ops = 0;           // ops compiled so far, repeat blocks expanded (bounded)
     uint64_t busy_runs = 0, busy_ms = 0; // busy `run` events and their time (bounded)
+    uint64_t expects = 0;                // expect events (bounded)
     // The ops a block event (repeat) compiled, which compile_events() takes in its place.
     std::vector<std::unique_ptr<Op>> block_ops;
 };

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <set>
 
 #include "mmcore/bug.h"
 #include "mmcore/kernel.h"
@@ -62,6 +63,14 @@ const FieldSpec F_BSS{
     "bss", FieldKind::size, false, 0, 0, {}, "bss bytes after the data, demand-zero"};
 const FieldSpec F_STACK{
     "stack", FieldKind::size, false, 0, 0, {}, "stack bytes below STACK_TOP (132 KiB)"};
+const FieldSpec F_IMAGE{"image",
+                        FieldKind::string,
+                        false,
+                        0,
+                        0,
+                        {},
+                        "a name: the same text and data bytes wherever it is used (default: "
+                        "the process's own)"};
 const FieldSpec F_PROCESS{"process", FieldKind::string, true, 0, 0, {}, "the process's name"};
 const FieldSpec F_REGION{"region", FieldKind::string, true, 0, 0, {}, "a region's name"};
 const FieldSpec F_KEY{"key",
@@ -316,9 +325,16 @@ void set_exec_regions(RunContext& cx, const mm_struct* mm, const AddressSpaces::
     r[slots[2]] = {top - stack, stack, true};
 }
 
-// The image sizes of spawn and exec.
+uint64_t mix(uint64_t x);
+uint64_t name_hash(const std::string& s);
+
+// The image sizes of spawn and exec, and the image's name: processes of one image load the
+// same text and data bytes (a function of the name and the scenario's seed).
 AddressSpaces::ExecLayout parse_layout(OpParser& p) {
     AddressSpaces::ExecLayout l;
+    if (p.has("image"))
+        if (auto img = p.string("image", std::nullopt))
+            l.image_seed = mix(name_hash(*img) ^ mix(p.state.seed ^ 0x1a3e));
     auto sz = [&](const char* f, uint64_t dflt, uint64_t max) {
         const uint64_t v = p.size(f, dflt).value_or(dflt);
         if (v > max)
@@ -978,6 +994,7 @@ constexpr uint64_t MAX_PAGEMAP_PAGES = 65536;
 constexpr uint64_t MAX_SCENARIO_PAGEMAP_PAGES = 64 * MAX_PAGEMAP_PAGES;
 
 struct Pagemap final : RegionOp {
+    std::optional<bool> duplicates; // expected: two present pages share a frame
     const char* name() const override { return "pagemap"; }
     void run(RunContext& cx) const override {
         const auto g = target(cx);
@@ -993,6 +1010,19 @@ struct Pagemap final : RegionOp {
         r.addr = start;
         if (start + pages * PAGE_SIZE > start)
             r.entries = spaces(cx).pagemap(g->t->mm, start, start + pages * PAGE_SIZE);
+        if (duplicates) {
+            // The selftests' range_maps_duplicates(): bit 63 is "present", bits 0-54 the PFN.
+            std::set<uint64_t> seen;
+            bool dup = false;
+            for (uint64_t e : r.entries)
+                if (e >> 63) dup |= !seen.insert(e & ((uint64_t{1} << 55) - 1)).second;
+            cx.results.expectation(
+                event, dup == *duplicates
+                           ? std::string()
+                           : std::string("the range ") + (dup ? "maps" : "does not map") +
+                                 " two pages to the same frame (\"duplicates\": " +
+                                 (*duplicates ? "true" : "false") + " expected)");
+        }
         cx.results.pagemaps.push_back(std::move(r));
     }
 };
@@ -1000,6 +1030,7 @@ struct Pagemap final : RegionOp {
 std::unique_ptr<Op> parse_pagemap(OpParser& p) {
     auto op = std::make_unique<Pagemap>();
     parse_range(p, *op);
+    if (p.has("duplicates")) op->duplicates = p.boolean("duplicates", false);
     ProcessNames& n = names(p);
     const uint64_t most = op->region < n.region_len.size() ? n.region_len[op->region] : 0;
     const uint64_t len = op->length.value_or(most > op->offset ? most - op->offset : 0);
@@ -1311,6 +1342,7 @@ const std::vector<OpSpec>& process_op_specs() {
           F_DATA,
           F_BSS,
           F_STACK,
+          F_IMAGE,
           {"oom_score_adj",
            FieldKind::integer,
            false,
@@ -1341,7 +1373,7 @@ const std::vector<OpSpec>& process_op_specs() {
          "clone(CLONE_VM | CLONE_THREAD ...): a thread sharing the process's memory and regions"},
         {"exec",
          OpMode::kernel,
-         {F_PROCESS, F_CODE, F_DATA, F_BSS, F_STACK},
+         {F_PROCESS, F_CODE, F_DATA, F_BSS, F_STACK, F_IMAGE},
          parse_exec,
          "execve(2) of a new image: the threads end, a new address space replaces the old"},
         {"wait",
@@ -1462,7 +1494,18 @@ const std::vector<OpSpec>& process_op_specs() {
          "mremap(2): grow, shrink or move a mapping; the region then names the result"},
         {"pagemap",
          OpMode::kernel,
-         {F_PROCESS, F_REGION, F_OFFSET, F_LENGTH},
+         {F_PROCESS,
+          F_REGION,
+          F_OFFSET,
+          F_LENGTH,
+          {"duplicates",
+           FieldKind::boolean,
+           false,
+           0,
+           0,
+           {},
+           "expected: two present pages of the range share a frame (the selftests' "
+           "range_maps_duplicates)"}},
          parse_pagemap,
          "the range's /proc/PID/pagemap entries (present, PFN, exclusive) into results.pagemaps"},
         {"write",

@@ -141,6 +141,126 @@ std::unique_ptr<Op> parse_run(OpParser& p) {
     return op;
 }
 
+// expect: statistics of the state at this point, each named by its path in a state (as in
+// checkpoints[].state: "ksm.pages_sharing", "vmstat.cow_ksm"); a segment after an array picks
+// the row whose "name" (a process, a cache) or "zone" is that segment, or the row at that index
+// ("processes.p.ksm_merging_pages", "buddyinfo.0.free"). Each value is expected exactly, or
+// within {"min", "max"}. A difference, or a path the state does not have, is a failed
+// expectation (`mmemu run` exits 1).
+struct Expect final : Op {
+    struct Check {
+        std::string path;
+        std::vector<std::string> segments;
+        json exact; // null: min/max
+        std::optional<double> min, max;
+    };
+    std::vector<Check> checks;
+    const char* name() const override { return "expect"; }
+    static const ojson* find(const ojson& state, const std::vector<std::string>& segs) {
+        const ojson* v = &state;
+        for (const std::string& s : segs) {
+            if (v->is_object()) {
+                if (!v->contains(s)) return nullptr;
+                v = &(*v)[s];
+            } else if (v->is_array()) {
+                const ojson* row = nullptr;
+                for (const auto& r : *v)
+                    if (r.is_object() && ((r.contains("name") && r["name"] == s) ||
+                                          (r.contains("zone") && r["zone"] == s))) {
+                        row = &r;
+                        break;
+                    }
+                if (!row && !s.empty() && s.size() < 10 &&
+                    s.find_first_not_of("0123456789") == std::string::npos &&
+                    std::stoul(s) < v->size())
+                    row = &(*v)[std::stoul(s)];
+                if (!row) return nullptr;
+                v = row;
+            } else {
+                return nullptr;
+            }
+        }
+        return v;
+    }
+    void run(RunContext& cx) const override {
+        const ojson state = state_json(cx.sys);
+        for (const Check& c : checks) {
+            const ojson* v = find(state, c.segments);
+            std::string failure;
+            if (!v) {
+                failure = c.path + ": no such statistic in this state";
+            } else if (!c.exact.is_null()) {
+                if (json::parse(v->dump()) != c.exact)
+                    failure = c.path + " is " + v->dump() + ", expected " + c.exact.dump();
+            } else if (!v->is_number()) {
+                failure = c.path + " is " + v->dump() + ", expected a number";
+            } else {
+                const double x = v->get<double>();
+                if ((c.min && x < *c.min) || (c.max && x > *c.max))
+                    failure = c.path + " is " + v->dump() + ", expected " +
+                              (c.min ? "at least " + json(*c.min).dump() : std::string()) +
+                              (c.min && c.max ? " and " : "") +
+                              (c.max ? "at most " + json(*c.max).dump() : std::string());
+            }
+            cx.results.expectation(event, failure);
+        }
+    }
+};
+
+// The most expect events in a scenario (each takes a whole state).
+constexpr uint64_t MAX_EXPECTS = 10000;
+
+std::unique_ptr<Op> parse_expect(OpParser& p) {
+    auto op = std::make_unique<Expect>();
+    if (++p.state.expects > MAX_EXPECTS)
+        p.error("op", "expected at most " + std::to_string(MAX_EXPECTS) +
+                          " expect events in a scenario, repeat blocks expanded");
+    const json* values = p.raw("values");
+    if (!values) return op;
+    if (!values->is_object() || values->empty()) {
+        p.error("values", "expected a non-empty object of {\"path\": value}");
+        return op;
+    }
+    for (auto it = values->begin(); it != values->end(); ++it) {
+        const std::string fp = json_pointer_append(p.field_path("values"), it.key());
+        Expect::Check c;
+        c.path = it.key();
+        std::string cur;
+        for (char ch : it.key() + ".") {
+            if (ch != '.') {
+                cur += ch;
+                continue;
+            }
+            if (cur.empty()) {
+                p.ck.error(fp, "expected a path such as \"ksm.pages_sharing\" (no empty part)");
+                break;
+            }
+            c.segments.push_back(std::move(cur));
+            cur.clear();
+        }
+        const json& v = it.value();
+        if (v.is_object()) {
+            p.ck.only(v, fp, {"min", "max"});
+            for (const char* k : {"min", "max"})
+                if (v.contains(k)) {
+                    if (!v[k].is_number())
+                        p.ck.error(json_pointer_append(fp, k),
+                                   "expected a number, got " + type_name(v[k]));
+                    else
+                        (std::string_view(k) == "min" ? c.min : c.max) = v[k].get<double>();
+                }
+            if (v.empty()) p.ck.error(fp, "expected {\"min\": ..., \"max\": ...} (one or both)");
+        } else if (v.is_number() || v.is_string() || v.is_boolean()) {
+            c.exact = v;
+        } else {
+            p.ck.error(fp, "expected a number, string or boolean, or {\"min\", \"max\"}, got " +
+                               type_name(v));
+        }
+        op->checks.push_back(std::move(c));
+    }
+    return op;
+}
+
 // repeat: the block's events `count` times in a row, compiled once per repetition (so each
 // repetition is checked against the names the ones before it left: a process spawned in the
 // block must exit in it, a checkpoint name cannot repeat). Its ops carry the repeat's event
@@ -195,6 +315,17 @@ const std::vector<OpSpec>& run_op_specs() {
           {"busy", FieldKind::boolean, false, 0, 0, {}, "every live task spins (time slices)"}},
          parse_run,
          "virtual time passes, every CPU idle or (busy) its tasks taking turns"},
+        {"expect",
+         OpMode::any,
+         {{"values",
+           FieldKind::object,
+           true,
+           0,
+           0,
+           {},
+           "{\"path\": value or {\"min\", \"max\"}}: statistics of the state now"}},
+         parse_expect,
+         "expectations on the statistics at this point (a failure makes the run exit 1)"},
         {"repeat",
          OpMode::any,
          {{"count",

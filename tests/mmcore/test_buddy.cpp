@@ -1161,3 +1161,24 @@ TEST_CASE("zones: kernelcore spread over 4 nodes leaves the high nodes all Movab
         REQUIRE(b.k.buddy.nodes[nid].node_zones[3].spanned_pages == 524288); // Movable
     }
 }
+
+// page_to_nid() holds for every page of an allocated block, its tail pages too (Linux's memmap
+// init gives every struct page its node and zone; mmemu's leaves free frames zero and sets them
+// when a block is handed out). Before this, a multi-page slab on node 1 had second pages that
+// read node 0, so an object there freed on its own node was taken for a remote one and its slab
+// moved to node 0's lists.
+TEST_CASE("alloc: every page of a block on node 1 is on node 1", "[buddy][numa]") {
+    Booted b(machine(Arch::x86_64, 128 * MiB, 1, {{0, 64 * MiB}, {64 * MiB, 128 * MiB}}), no_pcp());
+    Kernel& k = b.k;
+    for (unsigned order : {1u, 3u, 10u}) {
+        page* p = alloc(k, GFP_KERNEL | __GFP_THISNODE, order, 1);
+        REQUIRE(p);
+        const Pfn first{pfn_of(k, p)};
+        REQUIRE(first.value >= 16384);
+        for (uint64_t i = 0; i < (uint64_t{1} << order); i++) {
+            INFO("order " << order << ", page " << i);
+            CHECK(k.buddy.mem_map()[first + i].nid() == 1);
+            CHECK(k.buddy.mem_map()[first + i].zone_idx() == 1); // DMA32
+        }
+    }
+}

@@ -3,7 +3,12 @@
 // each worked out by hand from mm/ksm.c and the cost model (docs/cpu-model.md).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "ksm/ksmd.h"
 #include "run_helpers.h"
@@ -257,4 +262,31 @@ TEST_CASE("ksmd: the limit on its work stops the run", "[workloads][ksm]") {
     CHECK(st["results"]["events_run"] == 4);
     // Each batch is one full scan of the two pages here.
     CHECK(st["final"]["ksm"]["full_scans"] == 1001);
+}
+
+// The kernel's KSM selftests and LTP's, as scenarios (tests/scenarios/ksm/README.md): every
+// expectation holds, with no failure row and no signal.
+TEST_CASE("ksm selftests: every scenario of tests/scenarios/ksm passes", "[workloads][ksm]") {
+    const std::filesystem::path dir =
+        std::filesystem::path(MMEMU_SOURCE_DIR) / "tests/scenarios/ksm";
+    std::vector<std::filesystem::path> files;
+    for (const auto& e : std::filesystem::directory_iterator(dir))
+        if (e.path().extension() == ".json") files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    REQUIRE(files.size() >= 20);
+    for (const auto& f : files) {
+        INFO(f.filename().string());
+        std::ifstream in(f);
+        std::stringstream text;
+        text << in.rdbuf();
+        const ojson st = run_text(f.filename().string(), text.str());
+        std::string failed;
+        for (const auto& e : st["results"]["expectations"]["failures"])
+            failed += "event " + e["event"].dump() + ": " + e["message"].get<std::string>() + "\n";
+        INFO(failed);
+        CHECK(st["results"]["expectations"]["checked"].get<uint64_t>() > 0);
+        CHECK(st["results"]["expectations"]["failed"] == 0);
+        CHECK(st["results"]["failures"].dump() == "[]");
+        CHECK(st["results"]["signals"].dump() == "[]");
+    }
 }

@@ -43,16 +43,25 @@ bool accepts(const json& root, const json& s, const json& v) {
         if (!any) return false;
     }
     if (s.contains("type")) {
-        const std::string t = s["type"];
-        const bool ok = t == "integer"   ? v.is_number_integer()
-                        : t == "number"  ? v.is_number()
-                        : t == "string"  ? v.is_string()
-                        : t == "boolean" ? v.is_boolean()
-                        : t == "array"   ? v.is_array()
-                        : t == "object"  ? v.is_object()
-                                         : false;
+        // A type name, or a list of them (any one).
+        const auto is = [&](const std::string& t) {
+            return t == "integer"   ? v.is_number_integer()
+                   : t == "number"  ? v.is_number()
+                   : t == "string"  ? v.is_string()
+                   : t == "boolean" ? v.is_boolean()
+                   : t == "array"   ? v.is_array()
+                   : t == "object"  ? v.is_object()
+                                    : false;
+        };
+        bool ok = false;
+        if (s["type"].is_array())
+            for (const auto& t : s["type"]) ok |= is(t.get<std::string>());
+        else
+            ok = is(s["type"].get<std::string>());
         if (!ok) return false;
     }
+    if (v.is_object() && s.contains("minProperties") && v.size() < s["minProperties"].get<size_t>())
+        return false;
     if (v.is_number()) {
         if (s.contains("minimum") && v < s["minimum"]) return false;
         if (s.contains("maximum") && v > s["maximum"]) return false;
@@ -69,10 +78,17 @@ bool accepts(const json& root, const json& s, const json& v) {
         for (auto it = v.begin(); it != v.end(); ++it) {
             if (s["properties"].contains(it.key())) {
                 if (!accepts(root, s["properties"][it.key()], it.value())) return false;
-            } else if (s.value("additionalProperties", true) == false) {
+            } else if (s.value("additionalProperties", json(true)) == false) {
+                return false;
+            } else if (s["additionalProperties"].is_object() &&
+                       !accepts(root, s["additionalProperties"], it.value())) {
                 return false;
             }
         }
+    } else if (v.is_object() && s.contains("additionalProperties") &&
+               s["additionalProperties"].is_object()) {
+        for (auto it = v.begin(); it != v.end(); ++it)
+            if (!accepts(root, s["additionalProperties"], it.value())) return false;
     }
     if (s.contains("oneOf")) {
         int n = 0;
@@ -162,6 +178,7 @@ std::map<std::string, Probe> probes() {
     p["prctl"] = {j(R"({"op": "prctl", "process": "p", "option": "PR_SET_MEMORY_MERGE"})"), {}};
     p["ksm"] = {j(R"({"op": "ksm", "run": 1})"), {}};
     p["ksm_wait"] = {j(R"({"op": "ksm_wait"})"), {}};
+    p["expect"] = {j(R"({"op": "expect", "values": {"vmstat.pgfault": {"min": 0}}})"), {}};
     p["pagemap"] = {j(R"({"op": "pagemap", "process": "p", "region": "r"})"), {}};
     // distinct is probed beside a key (it counts a key's variants).
     p["write"] = {
