@@ -26,7 +26,7 @@ namespace mmemu {
 // The most work ksmd may do in one run (docs/scenario-format.md, "Limits"): page visits and
 // batches. A scenario that asks for more (ksmd with sleep_millisecs 0 over hours of virtual time)
 // stops with KsmdLimit.
-inline constexpr uint64_t MAX_KSMD_VISITS = 250000000, MAX_KSMD_BATCHES = 50000000;
+inline constexpr uint64_t MAX_KSMD_VISITS = 250000000, MAX_KSMD_BATCHES = 10000000;
 
 struct KsmdLimit : std::runtime_error {
     using std::runtime_error::runtime_error;

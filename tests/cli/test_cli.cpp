@@ -254,6 +254,19 @@ TEST_CASE("cli: the bundled bare-machine examples meet every expectation", "[cli
     }
 }
 
+// The KSM examples check their own counts (expect events, worked out in their descriptions).
+TEST_CASE("cli: the bundled KSM examples meet every expectation", "[cli][ksm]") {
+    for (const char* name : {"ksm-fleet.json", "ksm-zero-pages.json", "ksm-numa.json"}) {
+        const Result r = run("run " + std::string(MMEMU_SOURCE_DIR) + "/examples/" + name);
+        INFO(name << ": " << r.err);
+        REQUIRE(r.rc == 0);
+        const auto j = nlohmann::json::parse(r.out);
+        REQUIRE(j["results"]["expectations"]["failed"] == 0);
+        REQUIRE(j["results"]["expectations"]["checked"].get<int>() >= 4);
+        REQUIRE(j["final"]["ksm"]["full_scans"].get<int>() >= 2);
+    }
+}
+
 TEST_CASE("cli: a failed expectation is reported and exits 1", "[cli][bare]") {
     // Paging is off on a fresh bare machine, so linear 0x5000 is physical 0x5000, not 0x6000.
     const auto f = scenario("expect-fail", R"({"mmemu_scenario": 1, "mode": "bare",

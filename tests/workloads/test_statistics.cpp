@@ -168,8 +168,9 @@ const char* BARE = R"({"mmemu_scenario": 1, "mode": "bare", "name": "bare",
 std::set<std::string> emitted_paths() {
     std::set<std::string> paths;
     const std::string ex = std::string(MMEMU_SOURCE_DIR) + "/examples/";
-    for (const char* f : {"buddy-and-slab.json", "bare-x86_64-tlb.json", "bare-i386-seed003.json",
-                          "process-anon-faults.json", "oom-killer.json", "fork-server.json"})
+    for (const char* f :
+         {"buddy-and-slab.json", "bare-x86_64-tlb.json", "bare-i386-seed003.json",
+          "process-anon-faults.json", "oom-killer.json", "fork-server.json", "ksm-fleet.json"})
         collect(run_scenario(f, slurp(ex + f)), "", paths);
     for (const char* t : {KERNEL_X86_64, KERNEL_I386, KERNEL_BUG, BARE, KSM})
         collect(run_scenario("inline.json", t), "", paths);
