@@ -240,6 +240,11 @@ private:
     void advisor_start_scan();
     void advisor_stop_scan();
     std::unordered_set<ksm_stable_node*> stable_nodes_; // every live node (for the teardown)
+    // The stable trees' state generation: bumped by every change of a node, its items, a chain's
+    // dups or a KSM page's identity, plus the KSM pages the page allocator has freed (a dup's
+    // page gone makes it stale). stable_node_dup() caches a fruitless walk under it.
+    uint64_t stable_gen_ = 1;
+    uint64_t stable_gen() const { return stable_gen_ + as_.ksm_pages_freed(); }
     const KsmClock* clock_ = nullptr;
     mutable KsmWork work_;
     KsmWakeups wakeups_;

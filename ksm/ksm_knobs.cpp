@@ -71,6 +71,7 @@ int Ksm::store_max_page_sharing(int64_t v, unsigned cpu) {
     if (uint64_t(v) == knobs_.max_page_sharing) return 0;
     if (pages_shared_ || remove_all_stable_nodes()) return -EBUSY;
     knobs_.max_page_sharing = unsigned(v);
+    stable_gen_++; // which dups are sharing candidates
     return 0;
 }
 

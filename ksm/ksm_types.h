@@ -90,6 +90,7 @@ struct ksm_stable_node : rb_node {
     uint64_t kpfn = 0;               // the KSM page; a chain: chain_prune_time (jiffies)
     int rmap_hlist_len = 0;          // items on hlist; STABLE_NODE_CHAIN for a chain
     unsigned nid = 0;
+    uint64_t no_candidate_gen = 0; // a chain: Ksm::stable_gen() when a walk found no candidate
     SlabObj obj;
     bool is_chain() const { return rmap_hlist_len == STABLE_NODE_CHAIN; }
 };

@@ -28,6 +28,7 @@ ksm_stable_node* Ksm::page_stable_node(Pfn page) const {
 // folio_set_stable_node(): the page is KSM, its mapping the node (none between the two halves
 // of a two-page merge).
 void Ksm::folio_set_stable_node(Pfn page, ksm_stable_node* node) {
+    stable_gen_++;
     class page& p = as_.ksm_page_flags(page);
     p.set(PG_ksm);
     p.mapping = reinterpret_cast<uint64_t>(node);
@@ -43,6 +44,7 @@ ksm_stable_node* Ksm::alloc_stable_node() {
 }
 
 void Ksm::free_stable_node(ksm_stable_node* node) {
+    stable_gen_++;
     slab_.kmem_cache_free(stable_node_cache_, node->obj, cpu_);
     stable_nodes_.erase(node);
     delete node;
@@ -70,6 +72,7 @@ void Ksm::remove_node_from_stable_tree(ksm_stable_node* node) {
 // A stable item leaves its node's counts: pages_shared if it was the node's last (`last`), else
 // pages_sharing; its mm's ksm_merging_pages; its anon_vma reference and its flags.
 void Ksm::stable_item_gone(ksm_rmap_item* item, ksm_stable_node* node, bool last) {
+    stable_gen_++;
     if (last)
         pages_shared_--;
     else
@@ -105,6 +108,7 @@ void Ksm::remove_rmap_item_from_tree(ksm_rmap_item* item) {
 
 // stable_node_dup_del(): a dup leaves its chain; a node leaves the tree.
 void Ksm::stable_node_dup_del(ksm_stable_node* dup) {
+    stable_gen_++;
     if (dup->dup) {
         *dup->dup_pprev = dup->dup_next;
         if (dup->dup_next) dup->dup_next->dup_pprev = dup->dup_pprev;
@@ -138,6 +142,7 @@ ksm_stable_node* Ksm::alloc_stable_node_chain(ksm_stable_node* dup) {
 
 // stable_node_chain_add_dup(): at the head of the chain's dups.
 void Ksm::stable_node_chain_add_dup(ksm_stable_node* dup, ksm_stable_node* chain) {
+    stable_gen_++;
     dup->dup = true;
     dup->chain = chain;
     dup->dup_next = chain->dups;
@@ -162,6 +167,15 @@ bool Ksm::stable_node_dup(ksm_stable_node*& out, ksm_stable_node*& chain_io, boo
         chain->kpfn = now;
     ksm_stable_node* found = nullptr;
     int found_len = 0;
+    // A walk that found no sharing candidate and changed nothing is remembered with the
+    // generation of the stable tree's state: until a node, a count, a dup or a KSM page changes,
+    // the same walk would visit every dup to the same end (the head, not a candidate), so the
+    // head is the answer at once. The kernel walks every time (issue 8's scaling target).
+    const uint64_t gen = stable_gen();
+    if (!prune && chain->no_candidate_gen == gen) {
+        out = chain->dups;
+        return true;
+    }
     for (ksm_stable_node *d = chain->dups, *next; d; d = next) {
         next = d->dup_next;
         if (!ksm_get_folio(d)) continue;
@@ -172,6 +186,8 @@ bool Ksm::stable_node_dup(ksm_stable_node*& out, ksm_stable_node*& chain_io, boo
             if (!prune && is_page_sharing_candidate(found)) break;
         }
     }
+    if (found && !is_page_sharing_candidate(found) && found->dup_next && stable_gen() == gen)
+        chain->no_candidate_gen = gen;
     if (found) {
         if (chain->dups == found && !found->dup_next) {
             // The chain collapses: its only dup takes its place.
@@ -288,6 +304,7 @@ again:
 // stable_tree_append(): the item joins the node's hlist (at its head): the first item counts in
 // pages_shared, each other in pages_sharing, and in its mm's ksm_merging_pages.
 void Ksm::stable_tree_append(ksm_rmap_item* item, ksm_stable_node* node, bool bypass) {
+    stable_gen_++;
     (void)bypass; // only the kernel's warning depends on it
     node->rmap_hlist_len++;
     item->head = node;

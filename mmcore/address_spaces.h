@@ -319,6 +319,7 @@ public:
     // ---- KSM (ksm_page_tables.cpp): mm/ksm.c's page-table edits, here because only mmcore
     // writes page tables; ksm/ decides when to make them ----
     void set_ksm(KsmHooks* k) { ksm_ = k; }
+    uint64_t ksm_pages_freed() const { return pa_.ksm_pages_freed(); }
     KsmHooks* ksm() const { return ksm_; }
     // scan_get_next_rmap_item()'s walk: the first address in [addr, vma->vm_end) whose PTE maps
     // a normal anonymous page (not the zero page nor a KSM zero page), with its pfn.

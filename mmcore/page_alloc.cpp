@@ -670,6 +670,7 @@ void PageAllocator::free_pages(page* p, unsigned order, unsigned cpu) {
     if (p->test(PG_slab) || p->_mapcount != 0)
         throw KernelBug("bad_page: freeing pfn " + to_string(pfn) +
                         " which is still a slab page or mapped");
+    if (p->test(PG_ksm)) ksm_pages_freed_++;
     p->flags &= ~PAGEFLAGS_MASK;
     p->mapping = 0;
     zone& z = page_zone(p);

@@ -136,7 +136,10 @@ public:
     const numa_stat& numa(unsigned nid) const { return numa_[nid]; }
     const PageAllocatorStats& stats() const { return stats_; }
     AllocFailure last_failure() const { return last_failure_; }
-    uint64_t nr_free_pages() const;  // Σ NR_FREE_PAGES (buddy lists only, as the kernel)
+    uint64_t nr_free_pages() const; // Σ NR_FREE_PAGES (buddy lists only, as the kernel)
+    // KSM pages freed so far (their last reference dropped): KSM's stable nodes of them went
+    // stale at that moment (ksm/ caches what it knows of its chains against this).
+    uint64_t ksm_pages_freed() const { return ksm_pages_freed_; }
     uint64_t totalram_pages() const; // Σ managed_pages (totalram_pages())
     uint64_t nr_pcp_pages() const;
     // Checks the lists against the pages and counters; "" when consistent. Appends every free
@@ -144,6 +147,7 @@ public:
     std::string audit_free_lists(std::vector<OwnedFrames>& owned) const;
 
 private:
+    uint64_t ksm_pages_freed_ = 0;
     // mm/page_alloc.c internals, named as there.
     page* get_page_from_freelist(gfp_t gfp, unsigned order, unsigned alloc_flags,
                                  const pglist_data& pref_node, unsigned highest_zoneidx,

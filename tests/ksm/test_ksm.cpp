@@ -570,3 +570,41 @@ TEST_CASE("ksm: the scan-time advisor sets pages_to_scan after each pass", "[ksm
     CHECK(k.ksm.store_knob(KsmKnob::advisor_target_scan_time, 0, 0) == -EINVAL);
     k.ksm.set_clock(nullptr);
 }
+
+// A chain whose dups are all full sends a page of its content to the unstable tree; mmemu
+// remembers such a walk until the stable tree changes (stable_node_dup's cache). Here a mapping
+// of a full dup goes, ksmd takes its item out (the dup can take one more), and a new page of the
+// same content must then join that dup, as the kernel's walk would find it: max_page_sharing 2,
+// four 'A' pages in two full dups, 'B' unique (its searches walk the full chain).
+TEST_CASE("ksm: a chain that was full takes a sharer again once a mapping goes", "[ksm]") {
+    KsmProc k;
+    REQUIRE(k.ksm.store_max_page_sharing(2, 0) == 0);
+    k.ksm.knobs().smart_scan = false; // B stays in the unstable tree
+    const uint64_t a = k.map(5, [](uint64_t i) { return uint8_t(i < 4 ? 'A' : 'B'); });
+    k.mergeable(a, 5);
+    REQUIRE(k.ksm.set_run(1, 0) == 0);
+    k.full_scans(3);
+    KsmStats s = k.ksm.stats();
+    REQUIRE(s.stable_node_chains == 1);
+    REQUIRE(s.stable_node_dups == 2);
+    REQUIRE(s.pages_shared == 2);
+    REQUIRE(s.pages_sharing == 2);
+    REQUIRE(s.pages_unshared == 1); // B
+    // Each dup holds two mappings: unmap one of each, so both dups can take one more.
+    REQUIRE(k.as.do_munmap(k.t.mm, a, P, 0) == 0);
+    REQUIRE(k.as.do_munmap(k.t.mm, a + 2 * P, P, 0) == 0);
+    k.full_scans(1);
+    s = k.ksm.stats();
+    CHECK(s.pages_shared == 2);
+    CHECK(s.pages_sharing == 0);
+    // Two new 'A' pages: on their second visit each finds a dup with room (not the unstable
+    // tree): every dup full again, nothing unshared but B.
+    const uint64_t b = k.map(2, [](uint64_t) { return uint8_t('A'); });
+    k.mergeable(b, 2);
+    k.full_scans(3);
+    s = k.ksm.stats();
+    CHECK(s.pages_shared == 2);
+    CHECK(s.pages_sharing == 2);
+    CHECK(s.pages_unshared == 1);
+    CHECK(s.stable_node_dups == 2);
+}
