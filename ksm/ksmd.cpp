@@ -59,12 +59,18 @@ void Ksmd::on_thread(const std::function<void()>& job) {
 // each level above is eight times coarser. ksmd runs at the tick the timer fires on
 // (docs/dev/ksm-facts.md 11d).
 uint64_t Ksmd::sleep_until_ns(uint64_t t_ns, unsigned ms) {
-    const uint64_t timeout = msecs_to_jiffies(ms);
+    // __msecs_to_jiffies(): a value that is negative as an int is MAX_JIFFY_OFFSET, far past
+    // the wheel's capacity.
+    const uint64_t timeout = int(ms) < 0 ? UINT64_MAX / 4 : msecs_to_jiffies(ms);
     const uint64_t now = INITIAL_JIFFIES + t_ns / NS_PER_JIFFY;
-    const uint64_t expires = now + timeout;
+    uint64_t expires = now + timeout;
     unsigned lvl = 0;
-    // LVL_START(n) = 63 << 3(n-1): the first delta filed at level n.
+    // LVL_START(n) = 63 << 3(n-1): the first delta filed at level n; LVL_DEPTH is 9 (HZ > 100).
     while (lvl < 8 && timeout >= (uint64_t{63} << (3 * lvl))) lvl++;
+    // calc_wheel_index(): a timeout from WHEEL_TIMEOUT_CUTOFF = LVL_START(9) on expires at the
+    // wheel's capacity, clk + WHEEL_TIMEOUT_MAX (the cutoff less LVL_GRAN(8)).
+    constexpr uint64_t cutoff = uint64_t{63} << 24, timeout_max = cutoff - (uint64_t{1} << 24);
+    if (timeout >= cutoff) expires = now + timeout_max;
     const unsigned shift = 3 * lvl;
     const uint64_t fires = ((expires >> shift) + 1) << shift;
     return (fires - INITIAL_JIFFIES) * NS_PER_JIFFY;

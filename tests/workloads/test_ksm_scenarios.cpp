@@ -73,7 +73,16 @@ TEST_CASE("ksmd: a sleep ends on the timer wheel's tick", "[workloads][ksm]") {
     CHECK(Ksmd::sleep_until_ns(0, 1000) == 256 * 4 * MS);       // 250 -> 256
     CHECK(Ksmd::sleep_until_ns(24 * MS, 1000) == 264 * 4 * MS); // jiffy 6: 256 -> 264
     CHECK(Ksmd::sleep_until_ns(0, 3000) == 760 * 4 * MS);       // 750 -> 768 - 8
-    CHECK(Ksmd::sleep_until_ns(0, 2012) == 504 * 4 * MS);       // 503 jiffies: level 1
+    // The largest sleeps: 2^31 - 1 ms is 536870912 jiffies, level 8 (granularity 2^24); from
+    // 2^31 ms msecs_to_jiffies() gives MAX_JIFFY_OFFSET, and the wheel clamps it to clk +
+    // WHEEL_TIMEOUT_MAX = 63 * 2^24 - 2^24 = 1040187392 jiffies, then rounds up at level 8.
+    const uint64_t init = 0xFFFEDB08, g8 = uint64_t{1} << 24;
+    CHECK(Ksmd::sleep_until_ns(0, 2147483647u) ==
+          (((init + 536870912) / g8 + 1) * g8 - init) * 4 * MS);
+    CHECK(Ksmd::sleep_until_ns(0, 2147483648u) ==
+          (((init + 1040187392) / g8 + 1) * g8 - init) * 4 * MS);
+    CHECK(Ksmd::sleep_until_ns(0, 4294967295u) == Ksmd::sleep_until_ns(0, 2147483648u));
+    CHECK(Ksmd::sleep_until_ns(0, 2012) == 504 * 4 * MS); // 503 jiffies: level 1
     CHECK(Ksmd::sleep_until_ns(0, 2016) == 568 * 4 * MS); // 504: level 2: (INIT + 504) / 64 + 1
 }
 
