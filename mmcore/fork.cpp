@@ -390,6 +390,17 @@ int AddressSpaces::dup_mmap(mm_struct* mm, mm_struct* oldmm, unsigned cpu) {
             break;
         }
     }
+    // The inherited count against the KSM zero PTEs the copy brought (docs/model.md, "KSM").
+    if (oldmm->ksm_zero_pages) {
+        uint64_t copied = 0;
+        mm->mm_mt.for_each([&](const MapleRange& r) {
+            const auto* v = reinterpret_cast<const vm_area_struct*>(r.entry);
+            if (v->vm_mm != mm) return; // past a failure: still the parent's VMA
+            for_each_pte(mm, v->vm_start, v->vm_end,
+                         [&](PhysAddr e, uint64_t) { copied += is_ksm_zero_pte(get_entry(e)); });
+        });
+        mm->ksm_zero_pages_not_copied = mm->ksm_zero_pages - copied;
+    }
     if (err && i < parent.size()) {
         // The entries past the failure still point to the parent's VMAs: they leave the
         // child's tree before it is torn down (the kernel stores XA_ZERO_ENTRY there).

@@ -314,9 +314,11 @@ std::string AddressSpaces::audit(std::vector<OwnedFrames>& owned) const {
         if (tables * PAGE_SIZE != mm->pgtables_bytes)
             return "an mm's pgtables_bytes (" + std::to_string(mm->pgtables_bytes) +
                    ") differs from its page tables (" + std::to_string(tables) + " pages)";
-        if (ksm_zero != mm->ksm_zero_pages)
-            return "an mm's ksm_zero_pages (" + std::to_string(mm->ksm_zero_pages) +
-                   ") differs from the KSM zero-page PTEs of its page tables (" +
+        if (ksm_zero + mm->ksm_zero_pages_not_copied != mm->ksm_zero_pages)
+            return "an mm's ksm_zero_pages (" + std::to_string(mm->ksm_zero_pages) + ", " +
+                   std::to_string(mm->ksm_zero_pages_not_copied) +
+                   " of them inherited without their PTEs) differs from the KSM zero-page PTEs "
+                   "of its page tables (" +
                    std::to_string(ksm_zero) + ")";
     }
     if (std::string e = audit_shmem(maps, owned); !e.empty()) return e;

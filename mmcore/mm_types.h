@@ -140,6 +140,11 @@ struct mm_struct {
     uint64_t cpumask = 0; // mm_cpumask(): CPUs that may hold its translations (bit per CPU)
     int64_t tlb_flush_pending = 0;
     uint64_t ksm_merging_pages = 0, ksm_rmap_items = 0, ksm_zero_pages = 0;
+    // mmemu's own: of the ksm_zero_pages fork copied from the parent (dup_mm copies the count),
+    // those whose PTEs it did not copy (MADV_DONTFORK or MADV_WIPEONFORK ranges, a fork that
+    // failed part way). Linux 6.18 counts them all the same, here and in the global count, and
+    // the frame audit allows for them.
+    uint64_t ksm_zero_pages_not_copied = 0;
     bool mmf_vm_mergeable = false; // MMF_VM_MERGEABLE: registered with KSM (has a ksm_mm_slot)
     bool mmf_vm_merge_any = false; // MMF_VM_MERGE_ANY: prctl(PR_SET_MEMORY_MERGE, 1)
     bool mmf_oom_skip = false;     // MMF_OOM_SKIP: reaped, so the OOM killer passes it over
