@@ -9,17 +9,15 @@
 #include "ksm/ksm_knobs.h"
 #include "system/system.h"
 #include "workloads/ops_process.h"
+#include "workloads/ops_run.h"
 #include "workloads/results.h"
 
 namespace mmemu {
 
 void advance_cpus_to(System& sys, uint64_t ns) {
-    Machine& m = sys.machine();
-    const uint64_t mhz = m.config().cpu_mhz;
+    const uint64_t mhz = sys.machine().config().cpu_mhz;
     // ns -> cycles, rounded up so that now_ns() reaches ns.
-    const uint64_t cycles = ns > UINT64_MAX / mhz ? UINT64_MAX : (ns * mhz + 999) / 1000;
-    for (unsigned c = 0; c < m.nr_cpus(); c++)
-        if (m.mmu(c).cycles() < cycles) m.mmu(c).charge(cycles - m.mmu(c).cycles());
+    advance_cpus_to_cycles(sys, ns > UINT64_MAX / mhz ? UINT64_MAX : (ns * mhz + 999) / 1000);
 }
 
 namespace {

@@ -24,6 +24,12 @@ void audit_frames(RunContext& cx, const std::string& where) {
     cx.results.audits_passed++;
 }
 
+void advance_cpus_to_cycles(System& sys, uint64_t cycles) {
+    Machine& m = sys.machine();
+    for (unsigned c = 0; c < m.nr_cpus(); c++)
+        if (m.mmu(c).cycles() < cycles) m.mmu(c).charge(cycles - m.mmu(c).cycles());
+}
+
 namespace {
 
 // Busy runs, over the whole scenario: at most a million ms (250,000 switches per CPU) and 10,000
@@ -96,9 +102,7 @@ struct RunFor final : Op {
         for (unsigned c = 0; c < m.nr_cpus(); c++) latest = std::max(latest, m.mmu(c).cycles());
         if (busy) schedule(cx);
         const uint64_t add = us * m.config().cpu_mhz; // at most 10^12 * 10^5
-        const uint64_t target = latest > UINT64_MAX - add ? UINT64_MAX : latest + add;
-        for (unsigned c = 0; c < m.nr_cpus(); c++)
-            if (m.mmu(c).cycles() < target) m.mmu(c).charge(target - m.mmu(c).cycles());
+        advance_cpus_to_cycles(cx.sys, latest > UINT64_MAX - add ? UINT64_MAX : latest + add);
     }
     void schedule(RunContext& cx) const {
         Machine& m = cx.sys.machine();

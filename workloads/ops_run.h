@@ -16,4 +16,7 @@ const std::vector<OpSpec>& run_op_specs();
 // counts a pass in the results, throws KernelBug (a bug in mmemu) naming `where` on a failure.
 void audit_frames(RunContext& cx, const std::string& where);
 
+// Every CPU's clock moves to at least `cycles` (idle time): what `run` and `ksm_wait` do.
+void advance_cpus_to_cycles(System& sys, uint64_t cycles);
+
 } // namespace mmemu

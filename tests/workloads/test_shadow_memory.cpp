@@ -15,6 +15,8 @@
 #include "workloads/driver.h"
 #include "workloads/scenario.h"
 
+#include "run_helpers.h"
+
 using namespace mmemu;
 
 namespace {
@@ -29,20 +31,11 @@ std::string named(const char* prefix, uint64_t n) {
 }
 
 std::unique_ptr<Driver> boot_scenario(const Scenario& sc, bool audit = true) {
-    std::string error;
-    auto d = Driver::boot(sc, RunOptions{audit}, error);
-    INFO(error);
-    REQUIRE(d);
-    return d;
+    return test::boot_driver(sc, RunOptions{audit});
 }
 
 Scenario compile(const std::string& text) {
-    CompileResult c = compile_scenario("shadow.json", text);
-    std::string errors;
-    for (const auto& d : c.errors) errors += format_diagnostic("shadow.json", d) + "\n";
-    INFO(errors);
-    REQUIRE(c.errors.empty());
-    return std::move(*c.scenario);
+    return test::compile_text("shadow.json", text);
 }
 
 // A random scenario of every process op the shadow models, valid by construction: the
