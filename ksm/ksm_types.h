@@ -70,6 +70,9 @@ struct ksm_rmap_item : rb_node {
     mm_struct* mm = nullptr;
     uint64_t address = 0; // the page's address | SEQNR | UNSTABLE_FLAG | STABLE_FLAG
     uint32_t oldchecksum = 0;
+    // unstable: the pfn its page had when it entered the tree. A host-side prefetch hint for
+    // the tree walks, never trusted: the page is always looked up through the page tables.
+    uint64_t pfn_hint = 0;
     uint8_t age = 0;             // smart_scan: passes seen (saturating at 255)
     uint8_t remaining_skips = 0; // smart_scan: passes still to skip
     ksm_stable_node* head = nullptr;

@@ -29,6 +29,11 @@ ksm_rmap_item* Ksm::unstable_tree_search_insert(ksm_rmap_item* item, Pfn page, P
     bool left = false;
     for (rb_node* cur = root.root(); cur;) {
         auto* tree_item = static_cast<ksm_rmap_item*>(cur);
+        // Host speed only: start loading the page's first bytes and both children while the
+        // page is looked up (the walk is bound by host memory latency on big trees).
+        __builtin_prefetch(ram_.frame(Pfn{tree_item->pfn_hint}));
+        __builtin_prefetch(cur->left_);
+        __builtin_prefetch(cur->right_);
         const std::optional<Pfn> tp = get_mergeable_page(tree_item);
         if (!tp) return nullptr;
         if (*tp == page) return nullptr;
@@ -50,6 +55,7 @@ ksm_rmap_item* Ksm::unstable_tree_search_insert(ksm_rmap_item* item, Pfn page, P
     }
     item->address |= UNSTABLE_FLAG | (seqnr_ & SEQNR_MASK);
     item->nid = nid;
+    item->pfn_hint = page.value;
     rb_algo::insert_commit_data d;
     d.link_left = left;
     d.node = parent ? parent : &root.header;
