@@ -32,7 +32,8 @@ def native_run(mib):
     r = subprocess.run([native, str(mib)], check=True, capture_output=True, text=True)
     return dict((k, float(v)) for k, v in (l.split() for l in r.stdout.splitlines()))
 
-nat = [n for n in (native_run(256) for _ in range(runs)) if n]
+nats = {mib: [n for n in (native_run(mib) for _ in range(runs)) if n] for mib in (64, 256, 1024)}
+nat = nats[256]
 merge_n = statistics.median(n["merge_ms"] for n in nat) if nat else None
 steady_n = statistics.median(n["steady_pages_per_s"] for n in nat) if nat else None
 merge_m = google("BM_ksm_full_merge/256/real_time")["real_time"]
@@ -50,4 +51,8 @@ row("steady-state pages scanned/s", steady_m, steady_n, ">= 3")
 per = [steady[m]["ns_per_page"] * 1e9 for m in (64, 256, 1024)]  # seconds per page
 print(f"{'ns per page per full scan, 64M/256M/1G':36} " + ", ".join(f"{p:.0f}" for p in per) +
       f"  (growth {per[2] / per[0]:.2f}x, target <= 1.5x)")
+if all(nats.values()):
+    nper = [1e9 / statistics.median(n["steady_pages_per_s"] for n in nats[m]) for m in (64, 256, 1024)]
+    print(f"{'  native ksmd, the same':36} " + ", ".join(f"{p:.0f}" for p in nper) +
+          f"  (growth {nper[2] / nper[0]:.2f}x)")
 PY
