@@ -120,6 +120,9 @@ bool Cpu::operand(LinearAddr la, uint64_t len, AccessType type, AccessMode who, 
         return true;
     };
     for (;;) {
+        // An instruction boundary: IPIs (TLB shootdowns) sent to this CPU are taken here, never
+        // between an operand's translation and its bytes moving.
+        if (smp_) smp_->poll(id_);
         const Translation t1 = mmu.translate(r1);
         out.cycles += t1.cycles;
         out.pages++;

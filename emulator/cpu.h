@@ -26,6 +26,7 @@
 
 #include "emulator/mmu.h"
 #include "emulator/segmentation.h"
+#include "emulator/smp.h"
 
 namespace mmemu {
 
@@ -107,6 +108,8 @@ public:
     // set) and the translation retried after each fault it resolves. No data moves.
     Translation translate(const AccessRequest& req, unsigned* faults_handled = nullptr);
     void set_page_fault_handler(PageFaultHandler* h) { handler_ = h; }
+    // The IPIs this CPU serves at its instruction boundaries (the concurrent mode).
+    void set_smp(Smp* smp) { smp_ = smp; }
 
 private:
     // Where the data of an access comes from or goes to.
@@ -139,6 +142,7 @@ private:
     PhysicalMemory& ram_;
     Reader reader_;
     PageFaultHandler* handler_ = nullptr;
+    Smp* smp_ = nullptr;
 };
 
 } // namespace mmemu

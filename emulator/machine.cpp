@@ -33,10 +33,12 @@ static MachineConfig normalised(MachineConfig cfg) {
 }
 
 Machine::Machine(const MachineConfig& cfg)
-    : cfg_(normalised(cfg)), e820_(pc_e820_table(cfg_.memory_bytes)), ram_(cfg_.memory_bytes) {
+    : cfg_(normalised(cfg)), e820_(pc_e820_table(cfg_.memory_bytes)), ram_(cfg_.memory_bytes),
+      smp_(cfg_.nr_cpus) {
     for (unsigned i = 0; i < cfg_.nr_cpus; i++) {
         cpus_.push_back(std::make_unique<Cpu>(i, ram_, cfg_.tlb, cfg_.costs));
         cpus_.back()->mmu.set_maxphyaddr(cfg_.maxphyaddr);
+        cpus_.back()->set_smp(&smp_);
     }
 }
 

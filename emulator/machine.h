@@ -13,6 +13,7 @@
 #include "emulator/e820.h"
 #include "emulator/mmu.h"
 #include "emulator/phys_mem.h"
+#include "emulator/smp.h"
 
 namespace mmemu {
 
@@ -58,11 +59,15 @@ public:
     Cpu& cpu(unsigned i) { return *cpus_.at(i); }
     Mmu& mmu(unsigned i) { return cpus_.at(i)->mmu; }
     const Mmu& mmu(unsigned i) const { return cpus_.at(i)->mmu; }
+    // Which host thread runs each CPU, and the IPIs between them (emulator/smp.h).
+    Smp& smp() { return smp_; }
+    const Smp& smp() const { return smp_; }
 
 private:
     MachineConfig cfg_;
     std::vector<E820Entry> e820_;
     PhysicalMemory ram_;
+    Smp smp_;
     std::vector<std::unique_ptr<Cpu>> cpus_;
 };
 

@@ -27,25 +27,17 @@ uint64_t bits(int hi, int lo) {
 uint64_t read_entry(const PhysicalMemory& ram, uint64_t pa, bool wide) {
     const unsigned size = wide ? 8 : 4;
     if (!ram.contains_entry(pa, size)) return wide ? ~0ull : 0xffffffffull;
-    if (wide) {
-        uint64_t v;
-        std::memcpy(&v, ram.ptr(PhysAddr{pa}), 8);
-        return v;
-    }
-    uint32_t v;
-    std::memcpy(&v, ram.ptr(PhysAddr{pa}), 4);
-    return v;
+    return ram.load_entry(pa, wide);
 }
 
-void write_entry(PhysicalMemory& ram, uint64_t pa, uint64_t v, bool wide) {
-    const unsigned size = wide ? 8 : 4;
-    if (!ram.contains_entry(pa, size)) return;
-    if (wide)
-        std::memcpy(ram.ptr(PhysAddr{pa}), &v, 8);
-    else {
-        const uint32_t w = uint32_t(v);
-        std::memcpy(ram.ptr(PhysAddr{pa}), &w, 4);
-    }
+// Sets the accessed (and dirty) flags as the processor does, with a locked read-modify-write
+// (SDM Vol. 3A 4.8): if the entry is no longer what the walk read (another CPU's kernel changed
+// it meanwhile, in the concurrent mode), nothing is written and the walk starts again, so a
+// write never proceeds under rights the entry has lost. False: start again.
+bool set_entry_flags(PhysicalMemory& ram, uint64_t pa, uint64_t entry, uint64_t updated,
+                     bool wide) {
+    if (!ram.contains_entry(pa, wide ? 8 : 4)) return true; // dropped, as beyond RAM
+    return ram.cas_entry(pa, entry, updated, wide);
 }
 
 // The reserved bits of an entry (SDM Tables 4-4..4-7, 4-11..4-13, 4-15..4-20). `large` is PS=1
@@ -175,7 +167,7 @@ namespace {
 // of the others' per-level tests (the entry width, PAE's PDPTE registers, 32-bit paging's PSE).
 template <PagingMode mode>
 WalkResult walk_in_mode(const WalkContext& c, const PdpteRegs& pdptes, PhysicalMemory& ram,
-                        const AccessRequest& req, const WalkStart* start) {
+                        const AccessRequest& req, const WalkStart* start, bool& raced) {
     WalkResult w; // the only object returned, so every return is the named one (NRVO)
     constexpr bool wide = mode != PagingMode::bits32;
     constexpr bool long_paging = mode == PagingMode::level4 || mode == PagingMode::level5;
@@ -258,7 +250,10 @@ WalkResult walk_in_mode(const WalkContext& c, const PdpteRegs& pdptes, PhysicalM
             if (!leaf) {
                 // The accessed flag of each upper-level entry is set as the walk passes it.
                 if (!pae_pdpte && !(entry & PTE_A)) {
-                    write_entry(ram, entry_pa, entry | PTE_A, wide);
+                    if (!set_entry_flags(ram, entry_pa, entry, entry | PTE_A, wide)) {
+                        raced = true;
+                        return w;
+                    }
                     ad_writes++;
                 }
                 table = mode == PagingMode::bits32 ? (entry & 0xfffff000u) : (entry & c.phys_mask);
@@ -292,7 +287,10 @@ WalkResult walk_in_mode(const WalkContext& c, const PdpteRegs& pdptes, PhysicalM
             uint64_t updated = entry | PTE_A;
             if (req.type == AccessType::write) updated |= PTE_D;
             if (updated != entry) {
-                write_entry(ram, entry_pa, updated, wide);
+                if (!set_entry_flags(ram, entry_pa, entry, updated, wide)) {
+                    raced = true;
+                    return w;
+                }
                 ad_writes++;
             }
             w.dirty = (updated & PTE_D) != 0;
@@ -324,13 +322,29 @@ fault:
 
 WalkResult page_walk(const WalkContext& c, const PdpteRegs& pdptes, PhysicalMemory& ram,
                      const AccessRequest& req, const WalkStart* start) {
-    switch (c.mode) {
-    case PagingMode::bits32: return walk_in_mode<PagingMode::bits32>(c, pdptes, ram, req, start);
-    case PagingMode::pae: return walk_in_mode<PagingMode::pae>(c, pdptes, ram, req, start);
-    case PagingMode::level4: return walk_in_mode<PagingMode::level4>(c, pdptes, ram, req, start);
-    case PagingMode::level5: return walk_in_mode<PagingMode::level5>(c, pdptes, ram, req, start);
-    case PagingMode::none: break;
+    // A walk whose flag update lost a race with another CPU starts again (never in the
+    // deterministic mode: one thread runs every CPU).
+    for (;;) {
+        bool raced = false;
+        WalkResult w;
+        switch (c.mode) {
+        case PagingMode::bits32:
+            w = walk_in_mode<PagingMode::bits32>(c, pdptes, ram, req, start, raced);
+            break;
+        case PagingMode::pae:
+            w = walk_in_mode<PagingMode::pae>(c, pdptes, ram, req, start, raced);
+            break;
+        case PagingMode::level4:
+            w = walk_in_mode<PagingMode::level4>(c, pdptes, ram, req, start, raced);
+            break;
+        case PagingMode::level5:
+            w = walk_in_mode<PagingMode::level5>(c, pdptes, ram, req, start, raced);
+            break;
+        case PagingMode::none: goto unpaged;
+        }
+        if (!raced) return w;
     }
+unpaged:
     WalkResult w;
     w.pa = w.frame_pa = PhysAddr{req.la.value & 0xffffffffull};
     return w;

@@ -4,6 +4,7 @@
 // one host fault per 4 KiB.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -44,10 +45,35 @@ public:
     void write_u32(PhysAddr pa, uint32_t v);
     void write_u64(PhysAddr pa, uint64_t v);
 
+    // Paging-structure entries: naturally aligned words that the CPUs' page walkers and the
+    // kernel read and write as single atomic accesses (the kernel's READ_ONCE / WRITE_ONCE of a
+    // PTE; the walker's locked update of the accessed and dirty flags, SDM Vol. 3A 4.8), so the
+    // concurrent mode's threads never see half an entry. The caller has checked the range. On
+    // x86 the loads and stores are plain moves: the deterministic mode pays nothing for them.
+    uint64_t load_entry(uint64_t pa, bool wide) const {
+        return wide ? word<uint64_t>(pa).load(std::memory_order_relaxed)
+                    : word<uint32_t>(pa).load(std::memory_order_relaxed);
+    }
+    void store_entry(uint64_t pa, uint64_t v, bool wide) {
+        if (wide)
+            word<uint64_t>(pa).store(v, std::memory_order_relaxed);
+        else
+            word<uint32_t>(pa).store(uint32_t(v), std::memory_order_relaxed);
+    }
+    // Replaces the entry by `desired` if it still holds `expected`; false if it changed.
+    bool cas_entry(uint64_t pa, uint64_t expected, uint64_t desired, bool wide) {
+        if (wide) return word<uint64_t>(pa).compare_exchange_strong(expected, desired);
+        uint32_t e = uint32_t(expected);
+        return word<uint32_t>(pa).compare_exchange_strong(e, uint32_t(desired));
+    }
+
     // Zeroes a frame (frames never written read as zero already).
     void clear_frame(Pfn pfn) { std::memset(frame(pfn), 0, PAGE_SIZE); }
 
 private:
+    template <class T> std::atomic_ref<T> word(uint64_t pa) const {
+        return std::atomic_ref<T>(*reinterpret_cast<T*>(base_ + pa));
+    }
     void check(PhysAddr pa, uint64_t len) const;
     uint8_t* base_ = nullptr;
     uint64_t size_ = 0;

@@ -30,6 +30,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -429,14 +430,19 @@ public:
 
 private:
     // pgtable.cpp
+    // READ_ONCE / WRITE_ONCE of an entry: one atomic access, since the CPUs' walkers read the
+    // tables concurrently in the concurrent mode. Throws std::out_of_range outside RAM.
     pteval_t get_entry(PhysAddr e) const {
-        return fmt_.entry_bytes == 8 ? ram_.read_u64(e) : ram_.read_u32(e);
+        check_entry(e);
+        return ram_.load_entry(e.value, fmt_.entry_bytes == 8);
     }
     void set_entry(PhysAddr e, pteval_t v) {
-        if (fmt_.entry_bytes == 8)
-            ram_.write_u64(e, v);
-        else
-            ram_.write_u32(e, uint32_t(v));
+        check_entry(e);
+        ram_.store_entry(e.value, v, fmt_.entry_bytes == 8);
+    }
+    void check_entry(PhysAddr e) const {
+        if (!ram_.contains_entry(e.value, fmt_.entry_bytes))
+            throw std::out_of_range("a page-table entry beyond emulated RAM");
     }
     PhysAddr entry_at(PhysAddr table, unsigned idx) const {
         return PhysAddr{table.value + uint64_t{fmt_.entry_bytes} * idx};

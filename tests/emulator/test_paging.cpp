@@ -9,10 +9,12 @@
 // 64 MiB (the RAM size); the frames the leaves point at need not exist (no data is accessed).
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "emulator/cpu_regs.h"
@@ -466,6 +468,45 @@ TEST_CASE("paging: 4-level 4 KiB, 2 MiB and 1 GiB pages with A and D written bac
         CHECK(r64(ram, PTE_AT) == (XD | 0x789abc007ull));
         CHECK(r64(ram, PDE_AT) == 0x33027);
     }
+}
+
+// The concurrent mode: another CPU's kernel write-protects the PTE (RW and D cleared) while this
+// CPU's walker is setting A and D on it for a write. The walker's update is a locked
+// compare-and-exchange (SDM 4.8): if the entry changed after the walk read it, the walk starts
+// again and faults, so a plain write-back of the stale entry can never make the page writable
+// again. Each round races one write-protect against a loop of write walks.
+TEST_CASE("paging: a walker's A/D update never brings back rights another CPU took away") {
+    unsigned lost = 0, writable_after = 0;
+    for (unsigned round = 0; round < 300; round++) {
+        PhysicalMemory ram(RAM_BYTES);
+        build4(ram);
+        Mmu mmu(ram);
+        enter_long(mmu, 0x30000);
+        std::atomic<bool> go{false}, wrprotected{false};
+        std::atomic<unsigned> walks{0};
+        std::thread cpu1([&] {
+            go = true;
+            for (unsigned i = 0; i < 400; i++) {
+                // Make the flags clean again (only while the page is still writable), so that
+                // every walk updates them.
+                const uint64_t e = ram.load_entry(PTE_AT, true);
+                if (e & RW) ram.cas_entry(PTE_AT, e, e & ~(A | D), true);
+                const bool after = wrprotected.load();
+                const WalkResult w =
+                    page_walk(mmu.regs(), mmu.pdptes(), ram, req(LA4, AccessType::write, true));
+                if (after && !w.fault.raised()) lost++;
+                walks++;
+            }
+        });
+        while (!go) std::this_thread::yield();
+        while (walks < round % 50) std::this_thread::yield();
+        ram.store_entry(PTE_AT, 0x789abc005ull, true); // write-protected (RW 0), clean
+        wrprotected = true;
+        cpu1.join();
+        if (r64(ram, PTE_AT) & (RW | D)) writable_after++;
+    }
+    CHECK(lost == 0);
+    CHECK(writable_after == 0);
 }
 
 TEST_CASE("paging: 5-level walk with CR4.LA57 for an address using bits 56:48") {
