@@ -83,7 +83,35 @@ MemoryAccess Cpu::fill_linear(LinearAddr la, uint8_t byte, uint64_t len, AccessM
     return access(-1, la.value, len, AccessType::write, who, d);
 }
 
+#if defined(__SANITIZE_THREAD__)
+// ThreadSanitizer's annotations (libtsan): the accesses between Begin and End are not recorded.
+extern "C" void AnnotateIgnoreReadsBegin(const char* file, int line);
+extern "C" void AnnotateIgnoreReadsEnd(const char* file, int line);
+extern "C" void AnnotateIgnoreWritesBegin(const char* file, int line);
+extern "C" void AnnotateIgnoreWritesEnd(const char* file, int line);
+namespace {
+// The bytes a program moves in emulated RAM are the emulated machine's memory, where CPUs race
+// as they please (a process writing a page while ksmd compares it is the unstable tree's known
+// imperfection, and threads share memory): ThreadSanitizer leaves them to the emulated program.
+// The kernel's own accesses to frames (under its lock) and every paging-structure entry (atomic)
+// stay checked.
+struct EmulatedMemoryRaces {
+    EmulatedMemoryRaces() {
+        AnnotateIgnoreReadsBegin(__FILE__, __LINE__);
+        AnnotateIgnoreWritesBegin(__FILE__, __LINE__);
+    }
+    ~EmulatedMemoryRaces() {
+        AnnotateIgnoreWritesEnd(__FILE__, __LINE__);
+        AnnotateIgnoreReadsEnd(__FILE__, __LINE__);
+    }
+};
+} // namespace
+#endif
+
 void Cpu::move(PhysAddr pa, uint64_t len, AccessType type, const Data& data, uint64_t data_offset) {
+#if defined(__SANITIZE_THREAD__)
+    const EmulatedMemoryRaces unchecked;
+#endif
     // A chunk never crosses a page, and RAM is a whole number of pages: it is in RAM or not.
     const bool in_ram = ram_.contains(pa, len);
     if (type != AccessType::write) {

@@ -51,14 +51,14 @@ public:
     // concurrent mode's threads never see half an entry. The caller has checked the range. On
     // x86 the loads and stores are plain moves: the deterministic mode pays nothing for them.
     uint64_t load_entry(uint64_t pa, bool wide) const {
-        return wide ? word<uint64_t>(pa).load(std::memory_order_relaxed)
-                    : word<uint32_t>(pa).load(std::memory_order_relaxed);
+        return wide ? word<uint64_t>(pa).load(std::memory_order_acquire)
+                    : word<uint32_t>(pa).load(std::memory_order_acquire);
     }
     void store_entry(uint64_t pa, uint64_t v, bool wide) {
         if (wide)
-            word<uint64_t>(pa).store(v, std::memory_order_relaxed);
+            word<uint64_t>(pa).store(v, std::memory_order_release);
         else
-            word<uint32_t>(pa).store(uint32_t(v), std::memory_order_relaxed);
+            word<uint32_t>(pa).store(uint32_t(v), std::memory_order_release);
     }
     // Replaces the entry by `desired` if it still holds `expected`; false if it changed.
     bool cas_entry(uint64_t pa, uint64_t expected, uint64_t desired, bool wide) {

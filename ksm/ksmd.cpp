@@ -3,6 +3,7 @@
 #include "ksm/ksmd.h"
 
 #include <algorithm>
+#include <chrono>
 
 namespace mmemu {
 
@@ -25,8 +26,14 @@ Ksmd::~Ksmd() {
 void Ksmd::thread_main() {
     std::unique_lock<std::mutex> l(mu_);
     for (;;) {
-        cv_.wait(l, [this] { return job_ || stop_; });
+        cv_.wait(l, [this] { return job_ || stop_ || free_run_; });
         if (stop_) return;
+        if (free_run_) {
+            l.unlock();
+            free_run_loop();
+            l.lock();
+            continue;
+        }
         const std::function<void()>* job = job_;
         l.unlock();
         std::exception_ptr err;
@@ -179,6 +186,136 @@ uint64_t Ksmd::run_until_full_scans(uint64_t now, uint64_t target, uint64_t dead
         }
     });
     return t;
+}
+
+// ---- The concurrent mode ---------------------------------------------------------------------
+
+void Ksmd::start_free_running(Smp& smp, KernelLock& bkl) {
+    std::lock_guard<std::mutex> l(mu_);
+    smp_ = &smp;
+    bkl_ = &bkl;
+    free_run_ = running_free_ = true;
+    cv_.notify_all();
+}
+
+void Ksmd::free_run_loop() {
+    using namespace std::chrono;
+    for (;;) {
+        {
+            std::unique_lock<std::mutex> l(mu_);
+            if (pause_req_ || free_error_) {
+                paused_ = true;
+                cv_.notify_all();
+                cv_.wait(l,
+                         [this] { return (!pause_req_ && !free_error_) || !free_run_ || stop_; });
+                paused_ = false;
+            }
+            if (!free_run_ || stop_) {
+                running_free_ = false;
+                cv_.notify_all();
+                return;
+            }
+        }
+        bool ran = false;
+        unsigned sleep_ms = 0;
+        std::exception_ptr err;
+        smp_->get_cpu(cpu_);
+        try {
+            KernelLockGuard bkl(*bkl_, cpu_);
+            (void)ksm_.take_wakeups(); // polled instead
+            if (ksm_.ksmd_should_run()) {
+                state_ = State::runnable;
+                batch();
+                ran = true;
+                sleep_ms = ksm_.knobs().sleep_millisecs;
+            }
+        } catch (...) {
+            err = std::current_exception();
+        }
+        smp_->put_cpu(cpu_);
+        std::unique_lock<std::mutex> l(mu_);
+        if (err) {
+            free_error_ = err;
+            continue;
+        }
+        const auto woken = [this] { return pause_req_ || !free_run_ || stop_; };
+        if (!ran)
+            cv_.wait_for(l, milliseconds(1), woken);
+        else if (sleep_ms)
+            cv_.wait_for(l, milliseconds(sleep_ms), woken);
+        else {
+            l.unlock();
+            std::this_thread::yield();
+        }
+    }
+}
+
+void Ksmd::pause() {
+    std::unique_lock<std::mutex> l(mu_);
+    if (!running_free_) return;
+    pause_req_ = true;
+    cv_.notify_all();
+    cv_.wait(l, [this] { return paused_ || !running_free_; });
+}
+
+void Ksmd::resume() {
+    std::lock_guard<std::mutex> l(mu_);
+    pause_req_ = false;
+    cv_.notify_all();
+}
+
+void Ksmd::stop_free_running() {
+    std::unique_lock<std::mutex> l(mu_);
+    free_run_ = false;
+    pause_req_ = false;
+    cv_.notify_all();
+    cv_.wait(l, [this] { return !running_free_; });
+}
+
+std::exception_ptr Ksmd::take_error() {
+    std::lock_guard<std::mutex> l(mu_);
+    return std::exchange(free_error_, nullptr);
+}
+
+void Ksmd::wait_full_scans(uint64_t target, uint64_t timeout_ms, std::string& why) {
+    using namespace std::chrono;
+    const auto start = steady_clock::now();
+    resume();
+    for (;;) {
+        std::this_thread::sleep_for(milliseconds(1));
+        uint64_t seq = 0;
+        bool should = false;
+        unsigned pages = 0, run = 0;
+        {
+            KernelLockGuard bkl(*bkl_, Smp::NO_CPU);
+            seq = ksm_.seqnr();
+            should = ksm_.ksmd_should_run();
+            pages = ksm_.knobs().pages_to_scan;
+            run = ksm_.knobs().run;
+        }
+        if (seq >= target) break;
+        if (!should) {
+            why = (run & 1) ? "ksmd is waiting: no process is registered with KSM"
+                            : "ksmd is waiting: run is " + std::to_string(run);
+            break;
+        }
+        if (pages == 0) {
+            why = "ksmd scans nothing: pages_to_scan is 0";
+            break;
+        }
+        {
+            std::lock_guard<std::mutex> l(mu_);
+            if (free_error_) {
+                why = "ksmd stopped with an error";
+                break;
+            }
+        }
+        if (timeout_ms && steady_clock::now() - start >= milliseconds(timeout_ms)) {
+            why = "the timeout (host time, in the concurrent mode) passed first";
+            break;
+        }
+    }
+    pause();
 }
 
 } // namespace mmemu

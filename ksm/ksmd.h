@@ -20,6 +20,7 @@
 
 #include "emulator/cost_model.h"
 #include "ksm/ksm.h"
+#include "mmcore/kernel_lock.h"
 
 namespace mmemu {
 
@@ -58,6 +59,23 @@ public:
     uint64_t run_until_full_scans(uint64_t now_ns, uint64_t target, uint64_t deadline_ns,
                                   std::string& why);
 
+    // The concurrent mode (mmemu run --concurrent): ksmd runs on its own beside the vCPU
+    // threads, batch after batch as ksm_scan_thread does, each batch on CPU cpu() (taken from
+    // the thread running it: ksmd and that CPU's tasks share it) under the big kernel lock, its
+    // sleeps sleep_millisecs of host time (a wait for a wake-up polls every millisecond).
+    // pause() waits for the batch in progress and holds ksmd until resume();
+    // stop_free_running() returns to the lock-step mode. An error of a batch (a KernelBug,
+    // KsmdLimit) stops ksmd; take_error() hands it over.
+    void start_free_running(Smp& smp, KernelLock& bkl);
+    void pause();
+    void resume();
+    void stop_free_running();
+    std::exception_ptr take_error();
+    // The concurrent mode's ksm_wait: ksmd runs (the caller holds no CPU) until full_scans
+    // reaches `target`; `why` says why not (ksmd waits for a wake-up that nothing will send,
+    // scans nothing, failed, or timeout_ms of host time passed; 0: none).
+    void wait_full_scans(uint64_t target, uint64_t timeout_ms, std::string& why);
+
     // Lowers (or raises) the limits on ksmd's work (tests reach them quickly this way).
     void set_limits(uint64_t visits, uint64_t batches) {
         max_visits_ = visits;
@@ -79,6 +97,7 @@ private:
     // Runs `job` on the thread and waits for it (lock step).
     void on_thread(const std::function<void()>& job);
     void thread_main();
+    void free_run_loop();
     uint64_t cost_ns(const KsmWork& w) const;
     // KsmClock: the batch's start plus what it has cost so far.
     uint64_t now_ns() const override;
@@ -102,6 +121,11 @@ private:
     const std::function<void()>* job_ = nullptr;
     bool done_ = false, stop_ = false;
     std::exception_ptr error_;
+    // The concurrent mode (under mu_).
+    Smp* smp_ = nullptr;
+    KernelLock* bkl_ = nullptr;
+    bool free_run_ = false, running_free_ = false, pause_req_ = false, paused_ = false;
+    std::exception_ptr free_error_;
 };
 
 } // namespace mmemu

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "emulator/cpu.h"
+#include "mmcore/kernel_lock.h"
 
 namespace mmemu {
 
@@ -21,13 +22,14 @@ struct FaultCounts {
 
 class X86FaultHandler final : public PageFaultHandler {
 public:
-    explicit X86FaultHandler(AddressSpaces& spaces) : spaces_(spaces) {}
+    X86FaultHandler(AddressSpaces& spaces, KernelLock& lock) : spaces_(spaces), lock_(lock) {}
     FaultResolution handle_page_fault(unsigned cpu, const Fault& fault,
                                       const AccessRequest& req) override;
     const FaultCounts& counts() const { return counts_; }
 
 private:
     AddressSpaces& spaces_;
+    KernelLock& lock_;
     FaultCounts counts_;
 };
 

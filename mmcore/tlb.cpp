@@ -2,7 +2,8 @@
 // switch_mm_irqs_off() with per-CPU dynamic ASIDs (TLB_NR_DYN_ASIDS = 6 slots of {ctx_id,
 // tlb_gen}, choose_new_asid(), kPCID = ASID + 1, CR3 written with the no-flush bit when the
 // slot is up to date), mm_cpumask, and flush_tlb_mm_range() with its local flush and remote
-// shootdowns (flush_tlb_multi() -> flush_tlb_func() on each CPU, counted as irq_tlb_count).
+// shootdowns (flush_tlb_multi() -> flush_tlb_func() on each CPU, counted as irq_tlb_count), each
+// an IPI through the machine's Smp.
 // Facts: ../shared/reference/linux-process-facts.md section 9.
 //
 // Lazy TLB: a CPU whose task goes away (exit_mm -> enter_lazy_tlb) keeps the mm loaded; flushes
@@ -147,11 +148,15 @@ void AddressSpaces::flush_tlb_mm_range(mm_struct* mm, uint64_t start, uint64_t e
         // should_flush_tlb(): an IPI only where the mm is loaded and in use (not lazily),
         // unless tables were freed.
         if (!freed_tables && (tlbstate_[c].loaded_mm != mm || tlbstate_[c].is_lazy)) continue;
-        tlbstate_[c].irq_tlb_count++;
         tlbstate_[self].ipis_sent++;
         charge(self, &CostModel::ipi_send);
-        charge(c, &CostModel::ipi_receive);
-        flush_tlb_func(c, mm, start, end, new_tlb_gen);
+        // The IPI's handler runs on CPU c (emulator/smp.h: in the concurrent mode, on the thread
+        // running c at its next instruction boundary) and this CPU waits for it.
+        machine_.smp().call_function_single(self, c, [&, c] {
+            tlbstate_[c].irq_tlb_count++;
+            charge(c, &CostModel::ipi_receive);
+            flush_tlb_func(c, mm, start, end, new_tlb_gen);
+        });
     }
     if (tlbstate_[self].loaded_mm == mm) flush_tlb_func(self, mm, start, end, new_tlb_gen);
 }

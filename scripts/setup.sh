@@ -20,4 +20,5 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo} -DMMEMU_TESTS=ON ${CMAKE_ARGS:-} >&2
-cmake --build "$BUILD_DIR" -j"$(nproc)" >&2
+# BUILD_TARGETS (optional): build only these targets (scripts/test-tsan.sh).
+cmake --build "$BUILD_DIR" -j"$(nproc)" ${BUILD_TARGETS:+--target $BUILD_TARGETS} >&2

@@ -15,12 +15,36 @@ std::unique_ptr<Driver> Driver::boot(const Scenario& sc, RunOptions opt, std::st
         error = r.error;
         return nullptr;
     }
+    if (opt.concurrent)
+        if (std::string why = concurrent_mode_refusal(sc); !why.empty()) {
+            error = why;
+            return nullptr;
+        }
+    if (opt.concurrent) r.system->machine().smp().set_concurrent(true);
     auto d = std::unique_ptr<Driver>(new Driver(sc, opt, std::move(r.system)));
     d->config_ = cfg;
     // The kernel section's writes (kernel.ksm), before the first event.
     for (const auto& op : sc.boot_ops) op->run(d->cx_);
     if (!sc.bare) d->system_->run_kthreads();
     return d;
+}
+
+std::string concurrent_mode_refusal(const Scenario& sc) {
+    if (sc.bare)
+        return "--concurrent needs a kernel scenario (a bare machine runs no kernel, no "
+               "processes and no ksmd)";
+    // A process dies with all its threads at once in mmemu (do_group_exit tears the address
+    // space down there and then), which a thread running user code on another CPU cannot
+    // survive; Linux lets each thread exit on its own first.
+    if (const ProcessNames* n = sc.process_names.get())
+        for (size_t i = 0; i < n->owner.size(); i++)
+            if (n->owner[i] != i && n->cpu_of[i] != n->cpu_of[n->owner[i]])
+                return "--concurrent does not run a process's threads on different CPUs yet: "
+                       "thread \"" +
+                       n->proc_names[i] + "\" runs on CPU " + std::to_string(n->cpu_of[i]) +
+                       ", its process \"" + n->proc_names[n->owner[i]] + "\" on CPU " +
+                       std::to_string(n->cpu_of[n->owner[i]]);
+    return "";
 }
 
 Driver::Driver(const Scenario& sc, RunOptions opt, std::unique_ptr<System> sys)
@@ -51,7 +75,8 @@ bool Driver::step(size_t i) {
         op.run(cx_);
         if (cx_.procs) deliver_pending_kills(cx_, op.event);
         // The kernel's threads (ksmd) catch up with the time the event took.
-        if (cx_.kernel) system_->run_kthreads();
+        // (The concurrent mode's ksmd runs on its own.)
+        if (cx_.kernel && !opt_.concurrent) system_->run_kthreads();
     } catch (const KernelBugOn& e) {
         results_.kernel_bug = KernelBugRecord{op.event, op.name(), e.what()};
         return false;
@@ -73,8 +98,16 @@ bool Driver::run_until_checkpoint(const std::string& name) {
 }
 
 void Driver::run() {
+    if (opt_.concurrent) {
+        run_concurrent();
+        return;
+    }
     while (next_ < sc_.ops.size() && !results_.stopped())
         if (!step(next_++)) break;
+    finish();
+}
+
+void Driver::finish() {
     // The state a kernel BUG left behind is not audited: the kernel stopped there.
     if (!results_.stopped() && cx_.kernel && cx_.audit) {
         audit_frames(cx_, "at the end of the run");

@@ -23,7 +23,13 @@ struct RunOptions {
     // The invariant checker: the frame audit and the shadow memory, at every checkpoint and at
     // the end, and the shadow's prediction of every byte read.
     bool audit = true;
+    // The concurrent mode (mmemu run --concurrent): a host thread per vCPU and ksmd running
+    // beside them (workloads/driver_concurrent.cpp). A kernel scenario only.
+    bool concurrent = false;
 };
+
+// Why the concurrent mode cannot run this scenario, or "".
+std::string concurrent_mode_refusal(const Scenario& sc);
 
 class Driver {
 public:
@@ -49,6 +55,12 @@ private:
     Driver(const Scenario& sc, RunOptions opt, std::unique_ptr<System> sys);
     // Runs op `i`; false when a kernel BUG stopped the run.
     bool step(size_t i);
+    // run() in the concurrent mode.
+    void run_concurrent();
+    // Runs op `i` on a vCPU thread (the concurrent mode); false when a kernel BUG stopped it.
+    bool step_on_cpu(size_t i, unsigned cpu);
+    // What a run ends with: the audit and the "every frame back" check.
+    void finish();
     // The end of a run whose processes have all exited: every frame is back (KernelBug if not).
     void check_all_freed();
 

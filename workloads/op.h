@@ -64,7 +64,12 @@ struct RunContext {
 
 struct Op {
     uint32_t event = 0; // the index of its event in the scenario's events array
+    // The concurrent mode: the CPU whose thread runs it (its process's), or -1: it runs alone,
+    // every vCPU thread stopped at a barrier before it (docs/scenario-format.md).
+    int16_t run_cpu = -1;
     virtual ~Op() = default;
+    // An op of one process that its CPU's thread may run beside other CPUs' ops.
+    virtual bool runs_on_its_cpu() const { return false; }
     virtual const char* name() const = 0;
     virtual void run(RunContext& cx) const = 0;
     // A checkpoint's name (the driver can stop after one); nullptr for other ops.
@@ -106,6 +111,7 @@ public:
     const OpSpec& spec;
     CompileState& state;
     const uint32_t index;
+    int run_cpu = -1; // the CPU of the process the event names (process_ref)
 
     bool has(const char* field) const;
     std::optional<int64_t> integer(const char* field, std::optional<int64_t> dflt);

@@ -89,6 +89,7 @@ void compile_events(Checker& ck, const json& events, CompileState& st,
             continue;
         }
         op->event = index;
+        if (op->runs_on_its_cpu()) op->run_cpu = int16_t(parser.run_cpu);
         st.compiled_ops++;
         ops.push_back(std::move(op));
     }

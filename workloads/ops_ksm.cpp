@@ -96,6 +96,25 @@ struct KsmWait final : Op {
                                     "ENOENT: this kernel has no KSM (it runs no processes)");
             return;
         }
+        if (cx.sys.machine().smp().concurrent()) {
+            // Every vCPU thread waits at this barrier while ksmd runs.
+            std::string why;
+            uint64_t target = 0;
+            KernelLock& bkl = cx.sys.kernel().big_lock;
+            {
+                const KernelLockGuard locked(bkl, Smp::NO_CPU);
+                target = cx.sys.ksm()->seqnr() + scans;
+            }
+            {
+                const KernelUnlocked unlocked(bkl, Smp::NO_CPU); // ksmd needs it
+                ksmd->wait_full_scans(target, timeout_ms.value_or(0), why);
+            }
+            if (!why.empty())
+                cx.results.file_failure(event, name(), "/sys/kernel/mm/ksm/full_scans",
+                                        "full_scans did not go up by " + std::to_string(scans) +
+                                            ": " + why);
+            return;
+        }
         const uint64_t now = cx.sys.now_ns();
         const uint64_t deadline = timeout_ms ? now + *timeout_ms * 1000000 : UINT64_MAX;
         std::string why;

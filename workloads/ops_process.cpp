@@ -129,6 +129,7 @@ std::optional<uint32_t> process_ref(OpParser& p) {
                                std::to_string(it->second.exit_event));
         return std::nullopt;
     }
+    p.run_cpu = n.cpu_of[it->second.slot];
     return it->second.slot;
 }
 
@@ -154,7 +155,7 @@ void forget_regions(ProcessNames& n, uint32_t slot) {
 }
 
 // The slot of a process name starting now (a name used before, and exited, keeps its slot).
-uint32_t new_process(OpParser& p, ProcessNames& n, const std::string& name) {
+uint32_t new_process(OpParser& p, ProcessNames& n, const std::string& name, uint16_t cpu) {
     auto it = n.procs.find(name);
     uint32_t slot = 0;
     if (it != n.procs.end()) {
@@ -168,6 +169,8 @@ uint32_t new_process(OpParser& p, ProcessNames& n, const std::string& name) {
     n.procs[name] = {slot, false, 0};
     if (n.owner.size() <= slot) n.owner.resize(slot + 1);
     n.owner[slot] = slot;
+    if (n.cpu_of.size() <= slot) n.cpu_of.resize(slot + 1);
+    n.cpu_of[slot] = cpu;
     // A name used again is a new process: the regions of the one before are not its own.
     forget_regions(n, slot);
     return slot;
@@ -227,6 +230,16 @@ AddressSpaces& spaces(RunContext& cx) {
 }
 const std::string& proc_name(RunContext& cx, uint32_t slot) {
     return cx.procs->names->proc_names[slot];
+}
+
+// The CPU runs the process's own code for one access: in the concurrent mode the big kernel
+// lock is dropped meanwhile (user code runs in parallel; a page fault takes the lock again), and
+// a thread waiting for this CPU (ksmd shares CPU 0) may have it first (cond_resched()).
+template <class Access> MemoryAccess in_user_mode(RunContext& cx, unsigned cpu, Access&& access) {
+    Kernel& k = cx.sys.kernel();
+    const KernelUnlocked user(k.big_lock, cpu);
+    k.machine.smp().cond_resched(cpu);
+    return access();
 }
 
 // The shadow memory's verdict on an access the CPU completed: a difference from its prediction
@@ -394,7 +407,7 @@ std::unique_ptr<Op> parse_spawn(OpParser& p) {
                                "event); exit it first or use another name");
         return op;
     }
-    const uint32_t slot = new_process(p, n, *name);
+    const uint32_t slot = new_process(p, n, *name, op->cpu);
     op->slot = slot;
     op->region_slots = exec_regions(n, slot, op->layout);
     return op;
@@ -438,7 +451,7 @@ std::unique_ptr<Op> parse_fork(OpParser& p) {
                              "another name");
         return op;
     }
-    op->child = new_process(p, n, *name);
+    op->child = new_process(p, n, *name, op->cpu.value_or(n.cpu_of[*parent]));
     // The child's regions are the parent's, at the same addresses.
     std::vector<std::pair<std::string, uint32_t>> mine;
     const uint32_t owner = n.owner[*parent];
@@ -519,7 +532,7 @@ std::unique_ptr<Op> parse_clone_thread(OpParser& p) {
         return op;
     }
     const uint32_t owner = n.owner[*parent];
-    op->thread = new_process(p, n, *name);
+    op->thread = new_process(p, n, *name, op->cpu.value_or(n.cpu_of[*parent]));
     n.owner[op->thread] = owner;
     return op;
 }
@@ -614,6 +627,7 @@ std::unique_ptr<Op> parse_exec(OpParser& p) {
 // ---- mmap / munmap ------------------------------------------------------------------------
 
 struct Mmap final : Op {
+    bool runs_on_its_cpu() const override { return true; }
     uint32_t slot = 0, region = 0;
     uint64_t addr = 0, length = 0;
     unsigned prot = 0, flags = 0;
@@ -675,6 +689,7 @@ std::unique_ptr<Op> parse_mmap(OpParser& p) {
 
 // An op on part of a region: [offset, offset + length) of it (by default to its end).
 struct RegionOp : Op {
+    bool runs_on_its_cpu() const override { return true; }
     uint32_t slot = 0, region = 0;
     uint64_t offset = 0;
     uint64_t below = 0; // accesses: the range starts this many bytes under the region
@@ -736,6 +751,7 @@ std::unique_ptr<Op> parse_munmap(OpParser& p) {
 }
 
 struct Brk final : Op {
+    bool runs_on_its_cpu() const override { return true; }
     uint32_t slot = 0, region = 0;
     uint64_t size = 0;
     const char* name() const override { return "brk"; }
@@ -804,6 +820,7 @@ std::unique_ptr<Op> parse_madvise(OpParser& p) {
 // through fork and exec), 0 undoes it (unmerging); GET returns the flag, with arg2 0 (else
 // EINVAL). A kernel without KSM returns EINVAL.
 struct Prctl final : Op {
+    bool runs_on_its_cpu() const override { return true; }
     uint32_t slot = 0;
     bool get = false;
     uint64_t arg2 = 0;
@@ -904,6 +921,7 @@ std::unique_ptr<Op> parse_munlock(OpParser& p) {
 }
 
 struct Mlockall final : Op {
+    bool runs_on_its_cpu() const override { return true; }
     uint32_t slot = 0;
     int flags = 0; // 0: munlockall
     const char* name() const override { return flags ? "mlockall" : "munlockall"; }
@@ -1177,17 +1195,24 @@ struct Access final : RegionOp {
             MemoryAccess a;
             uint8_t v = touch_byte;
             if (kind == Kind::touch) {
-                a = touch_write ? cpu.write_linear(LinearAddr{la}, &v, 1, user)
-                                : cpu.read_linear(LinearAddr{la}, &v, 1, user);
+                a = in_user_mode(cx, t->cpu, [&] {
+                    return touch_write ? cpu.write_linear(LinearAddr{la}, &v, 1, user)
+                                       : cpu.read_linear(LinearAddr{la}, &v, 1, user);
+                });
             } else if (kind == Kind::write) {
                 if (content.kind == Content::Kind::stream || content.kind == Content::Kind::key) {
                     content.generate(buf, offset - below + done, chunk);
-                    a = cpu.write_linear(LinearAddr{la}, buf, chunk, user);
+                    a = in_user_mode(cx, t->cpu, [&] {
+                        return cpu.write_linear(LinearAddr{la}, buf, chunk, user);
+                    });
                 } else {
-                    a = cpu.fill_linear(LinearAddr{la}, content.byte, chunk, user);
+                    a = in_user_mode(cx, t->cpu, [&] {
+                        return cpu.fill_linear(LinearAddr{la}, content.byte, chunk, user);
+                    });
                 }
             } else {
-                a = cpu.read_linear(LinearAddr{la}, buf, chunk, user);
+                a = in_user_mode(cx, t->cpu,
+                                 [&] { return cpu.read_linear(LinearAddr{la}, buf, chunk, user); });
                 if (a.ok() && mismatch.empty() && expect) {
                     content.generate(want, offset - below + done, chunk);
                     if (std::memcmp(buf, want, chunk) != 0) {
@@ -1296,10 +1321,13 @@ struct Copy final : RegionOp {
                                   ((d_end - 1) & (PAGE_SIZE - 1)) + 1});
                 s = s_end - chunk, d = d_end - chunk;
             }
-            MemoryAccess a = cpu.read_linear(LinearAddr{s}, buf, chunk, user);
+            MemoryAccess a = in_user_mode(
+                cx, t->cpu, [&] { return cpu.read_linear(LinearAddr{s}, buf, chunk, user); });
             if (a.ok() && cx.shadow)
                 shadow_verdict(cx, *this, slot, cx.shadow->check_read(t->mm, s, buf, chunk));
-            if (a.ok()) a = cpu.write_linear(LinearAddr{d}, buf, chunk, user);
+            if (a.ok())
+                a = in_user_mode(cx, t->cpu,
+                                 [&] { return cpu.write_linear(LinearAddr{d}, buf, chunk, user); });
             if (!a.ok()) {
                 deliver_fatal(cx, *this, slot, t, a);
                 return;
@@ -1322,14 +1350,15 @@ std::unique_ptr<Op> parse_copy(OpParser& p) {
 
 } // namespace
 
-void deliver_pending_kills(RunContext& cx, uint32_t event) {
+void deliver_pending_kills(RunContext& cx, uint32_t event, int cpu) {
     AddressSpaces& as = spaces(cx);
     while (cx.results.oom_kill_events.size() < as.oom_kills().size())
         cx.results.oom_kill_events.push_back(event);
     if (!as.kills_pending()) return;
     for (const auto& t : as.tasks())
-        if (t->sigkill_pending && !t->exited) deliver_sigkill(cx, event, t.get());
-    as.clear_kills_pending();
+        if (t->sigkill_pending && !t->exited && (cpu < 0 || t->cpu == unsigned(cpu)))
+            deliver_sigkill(cx, event, t.get());
+    if (cpu < 0) as.clear_kills_pending();
 }
 
 const std::vector<OpSpec>& process_op_specs() {

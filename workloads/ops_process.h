@@ -30,6 +30,7 @@ struct ProcessNames {
     // slot -> the slot whose regions it uses: itself for a process, its process's for a thread
     // (threads share the address space and so its region names).
     std::vector<uint32_t> owner;
+    std::vector<uint16_t> cpu_of; // slot -> the CPU its task runs on (spawn, fork, clone_thread)
     // Regions by (process slot, region name).
     std::map<std::pair<uint32_t, std::string>, uint32_t> regions;
     std::vector<std::string> region_names; // slot -> name
@@ -56,7 +57,8 @@ const char* errno_name(int64_t e);
 
 // After each event of a scenario with processes: the OOM kills of the event get its index, and
 // every task with a SIGKILL pending (a victim of the OOM killer) dies, as it would on its next
-// return to user mode; each death is a results.signals record.
-void deliver_pending_kills(RunContext& cx, uint32_t event);
+// return to user mode; each death is a results.signals record. With `cpu` (the concurrent
+// mode's vCPU threads) only the tasks of that CPU die now, the others at the next barrier.
+void deliver_pending_kills(RunContext& cx, uint32_t event, int cpu = -1);
 
 } // namespace mmemu

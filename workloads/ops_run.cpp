@@ -37,6 +37,17 @@ namespace {
 constexpr uint64_t MAX_BUSY_MS = 1000000, MAX_BUSY_RUNS = 10000;
 
 // A statistics snapshot (after the frame audit, in kernel scenarios).
+// barrier: in the concurrent mode every CPU finishes its earlier events before any later event
+// starts (it runs alone, as every event that is not one process's does); in the deterministic
+// mode events run in order anyway and it changes nothing.
+struct Barrier final : Op {
+    const char* name() const override { return "barrier"; }
+    void run(RunContext&) const override {}
+};
+std::unique_ptr<Op> parse_barrier(OpParser&) {
+    return std::make_unique<Barrier>();
+}
+
 struct Checkpoint final : Op {
     std::string label;
     bool maps = false;
@@ -313,6 +324,11 @@ const std::vector<OpSpec>& run_op_specs() {
           {"maps", FieldKind::boolean, false, 0, 0, {}, "add each process's /proc/PID/maps"}},
          parse_checkpoint,
          "a statistics snapshot, in checkpoints"},
+        {"barrier",
+         OpMode::any,
+         {},
+         parse_barrier,
+         "the concurrent mode: every CPU's earlier events finish before a later one starts"},
         {"run",
          OpMode::any,
          {{"ms", FieldKind::integer, true, 0, 1000000000, {}, "virtual milliseconds to pass"},

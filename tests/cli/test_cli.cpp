@@ -539,3 +539,55 @@ TEST_CASE("cli: an operand across a page boundary is translated on both pages fi
     REQUIRE(st["results"]["expectations"]["checked"] == 5);
     REQUIRE(st["results"]["accesses"][0]["result"]["split_pa"] == "0x9000");
 }
+
+// The concurrent mode (--concurrent): a thread per vCPU and ksmd beside them. The numbers move
+// from run to run; what must hold is what the invariant checker and the reads check.
+TEST_CASE("cli: the concurrent mode's stress scenario keeps every byte and every frame",
+          "[cli][concurrent]") {
+    const std::string f =
+        std::string(MMEMU_SOURCE_DIR) + "/tests/scenarios/concurrent/ksm-stress.json";
+    const Result r = run("run --concurrent " + f);
+    INFO(r.err);
+    REQUIRE(r.rc == 0);
+    const auto j = nlohmann::json::parse(r.out);
+    const auto& res = j["results"];
+    // 4 spawns, 2 prctls, 4 mmaps, 2 madvises, 12 rounds of 32 events, then 1 + 1 + 4 + 4.
+    CHECK(res["events_run"] == 4 + 2 + 4 + 2 + 12 * 32 + 10);
+    CHECK(res["failures"].empty());
+    CHECK(res["signals"].empty());
+    // Every read with a generator is an expectation: 4 + 1 + 1 + 1 + 1 + 2 per round, 4 at the
+    // end; the audit at the checkpoint and at the end.
+    CHECK(res["expectations"]["checked"] == 12 * 10 + 4);
+    CHECK(res["expectations"]["failed"] == 0);
+    CHECK(res["audits_passed"] == 2);
+    // ksmd ran beside the processes: it finished passes and merged pages.
+    const auto& ksm = j["checkpoints"][0]["state"]["ksm"];
+    CHECK(ksm["full_scans"].get<int>() >= 2);
+    CHECK(ksm["pages_shared"].get<int>() > 0);
+}
+
+TEST_CASE("cli: the concurrent mode's errors", "[cli][concurrent]") {
+    const auto bare = scenario("concurrent-bare", R"({"mmemu_scenario": 1, "mode": "bare",
+        "machine": {"arch": "x86_64", "memory": "64MiB"}, "events": []})");
+    require_bad(run("run --concurrent " + bare), "--concurrent needs a kernel scenario");
+    const auto threads = scenario("concurrent-threads", R"({"mmemu_scenario": 1,
+        "machine": {"arch": "x86_64", "memory": "128MiB", "cpus": 2}, "events": [
+        {"op": "spawn", "process": "p"},
+        {"op": "clone_thread", "process": "p", "thread": "t", "cpu": 1},
+        {"op": "exit", "process": "p"}]})");
+    require_bad(run("run --concurrent " + threads),
+                "--concurrent does not run a process's threads on different CPUs yet: thread "
+                "\"t\" runs on CPU 1, its process \"p\" on CPU 0");
+    // ksm_wait with ksmd stopped says so at once, as in the deterministic mode.
+    const auto idle = scenario("concurrent-idle", with_events(R"(
+        {"op": "spawn", "process": "p"},
+        {"op": "prctl", "process": "p", "option": "PR_SET_MEMORY_MERGE", "arg2": 1},
+        {"op": "ksm_wait", "full_scans": 1},
+        {"op": "exit", "process": "p"})"));
+    const Result r = run("run --concurrent " + idle);
+    REQUIRE(r.rc == 0);
+    const auto j = nlohmann::json::parse(r.out);
+    REQUIRE(j["results"]["failures"].size() == 1);
+    CHECK(j["results"]["failures"][0]["reason"] ==
+          "full_scans did not go up by 1: ksmd is waiting: run is 0");
+}

@@ -534,15 +534,15 @@ std::vector<Entry> entries() {
         {"op not a string", kern(R"({"op": 1})"), "/events/0/op",
          "expected a string, got the number 1"},
         {"unknown op in a kernel scenario", kern(R"({"op": "frobnicate"})"), "/events/0/op",
-         R"(unknown event "frobnicate" (expected checkpoint, run, expect, repeat, alloc_pages, free_pages, kmem_cache_create, kmem_cache_alloc, kmem_cache_free, kmem_cache_shrink, kmem_cache_destroy, kmalloc, kfree, write_object, drain_pages, spawn, fork, exit, clone_thread, exec, wait, mmap, munmap, brk, madvise, prctl, mprotect, mlock, munlock, mlockall, munlockall, mremap, pagemap, write, fill, copy, read, touch, ksm or ksm_wait))"},
+         R"(unknown event "frobnicate" (expected checkpoint, barrier, run, expect, repeat, alloc_pages, free_pages, kmem_cache_create, kmem_cache_alloc, kmem_cache_free, kmem_cache_shrink, kmem_cache_destroy, kmalloc, kfree, write_object, drain_pages, spawn, fork, exit, clone_thread, exec, wait, mmap, munmap, brk, madvise, prctl, mprotect, mlock, munlock, mlockall, munlockall, mremap, pagemap, write, fill, copy, read, touch, ksm or ksm_wait))"},
         {"unknown op in a bare scenario", bare(R"({"op": "frobnicate"})"), "/events/0/op",
-         R"(unknown bare-machine event "frobnicate" (expected checkpoint, run, expect, repeat, set_cr, wrmsr, set_rflags, wrpkru, write_phys, expect_phys, access, invlpg, invpcid, load_gdt, lgdt or load_segment))"},
+         R"(unknown bare-machine event "frobnicate" (expected checkpoint, barrier, run, expect, repeat, set_cr, wrmsr, set_rflags, wrpkru, write_phys, expect_phys, access, invlpg, invpcid, load_gdt, lgdt or load_segment))"},
         {"bare op in a kernel scenario", kern(R"({"op": "set_cr", "cr": 0, "value": 0})"),
          "/events/0/op",
          R"("set_cr" is a bare-machine op ("mode": "bare"): in a kernel scenario the kernel owns the control registers)"},
         {"kernel op in a bare scenario", bare(R"({"op": "kmalloc", "id": "a", "size": 8})"),
          "/events/0/op",
-         R"(unknown bare-machine event "kmalloc": it needs a kernel (remove "mode": "bare"; expected checkpoint, run, expect, repeat)"},
+         R"(unknown bare-machine event "kmalloc": it needs a kernel (remove "mode": "bare"; expected checkpoint, barrier, run, expect, repeat)"},
 
         // ---- ops_process.cpp ----
         {"process never spawned", kern(R"({"op": "exit", "process": "p"})"), "/events/0/process",

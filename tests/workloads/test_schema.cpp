@@ -142,6 +142,7 @@ std::map<std::string, Probe> probes() {
     auto j = [](const char* t) { return json::parse(t); };
     std::map<std::string, Probe> p;
     p["checkpoint"] = {j(R"({"op": "checkpoint", "name": "x"})"), {}};
+    p["barrier"] = {j(R"({"op": "barrier"})"), {}};
     p["alloc_pages"] = {j(R"({"op": "alloc_pages", "id": "n"})"), {}};
     p["free_pages"] = {j(R"({"op": "free_pages", "id": "p"})"), {}};
     p["kmem_cache_create"] = {j(R"({"op": "kmem_cache_create", "cache": "n", "size": 64})"), {}};

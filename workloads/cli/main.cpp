@@ -89,6 +89,9 @@ po::options_description run_options() {
         "no-audit",
         "skip the invariant checker (the frame audit and the shadow memory at checkpoints and at "
         "the end, every read checked, every frame back when all processes exit)")(
+        "concurrent",
+        "the concurrent mode: a host thread per vCPU and ksmd running beside them, for stress "
+        "testing (the numbers move from run to run; the invariant checker must hold)")(
         "compact", "print the JSON on one line");
     return d;
 }
@@ -318,6 +321,12 @@ int cmd_run(int argc, char** argv) {
     const auto t0 = std::chrono::steady_clock::now();
     RunOptions opt;
     opt.audit = !vm.count("no-audit");
+    opt.concurrent = vm.count("concurrent") > 0;
+    if (opt.concurrent)
+        if (const std::string why = concurrent_mode_refusal(*sc); !why.empty()) {
+            std::cerr << "mmemu: " << path << ": " << why << "\n";
+            return EXIT_BAD_INPUT;
+        }
     std::string error;
     auto d = Driver::boot(*sc, opt, error);
     if (!d) {
