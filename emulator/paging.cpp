@@ -167,8 +167,11 @@ namespace {
 // of the others' per-level tests (the entry width, PAE's PDPTE registers, 32-bit paging's PSE).
 template <PagingMode mode>
 WalkResult walk_in_mode(const WalkContext& c, const PdpteRegs& pdptes, PhysicalMemory& ram,
-                        const AccessRequest& req, const WalkStart* start, bool& raced) {
+                        const AccessRequest& req, const WalkStart* start) {
     WalkResult w; // the only object returned, so every return is the named one (NRVO)
+    // A walk whose flag update lost a race with another CPU starts again from here (never in
+    // the deterministic mode: one thread runs every CPU).
+restart:
     constexpr bool wide = mode != PagingMode::bits32;
     constexpr bool long_paging = mode == PagingMode::level4 || mode == PagingMode::level5;
     const uint64_t la = long_paging ? req.la.value : (req.la.value & 0xffffffffull);
@@ -251,8 +254,8 @@ WalkResult walk_in_mode(const WalkContext& c, const PdpteRegs& pdptes, PhysicalM
                 // The accessed flag of each upper-level entry is set as the walk passes it.
                 if (!pae_pdpte && !(entry & PTE_A)) {
                     if (!set_entry_flags(ram, entry_pa, entry, entry | PTE_A, wide)) {
-                        raced = true;
-                        return w;
+                        w = WalkResult{};
+                        goto restart;
                     }
                     ad_writes++;
                 }
@@ -288,8 +291,8 @@ WalkResult walk_in_mode(const WalkContext& c, const PdpteRegs& pdptes, PhysicalM
             if (req.type == AccessType::write) updated |= PTE_D;
             if (updated != entry) {
                 if (!set_entry_flags(ram, entry_pa, entry, updated, wide)) {
-                    raced = true;
-                    return w;
+                    w = WalkResult{};
+                    goto restart;
                 }
                 ad_writes++;
             }
@@ -322,29 +325,13 @@ fault:
 
 WalkResult page_walk(const WalkContext& c, const PdpteRegs& pdptes, PhysicalMemory& ram,
                      const AccessRequest& req, const WalkStart* start) {
-    // A walk whose flag update lost a race with another CPU starts again (never in the
-    // deterministic mode: one thread runs every CPU).
-    for (;;) {
-        bool raced = false;
-        WalkResult w;
-        switch (c.mode) {
-        case PagingMode::bits32:
-            w = walk_in_mode<PagingMode::bits32>(c, pdptes, ram, req, start, raced);
-            break;
-        case PagingMode::pae:
-            w = walk_in_mode<PagingMode::pae>(c, pdptes, ram, req, start, raced);
-            break;
-        case PagingMode::level4:
-            w = walk_in_mode<PagingMode::level4>(c, pdptes, ram, req, start, raced);
-            break;
-        case PagingMode::level5:
-            w = walk_in_mode<PagingMode::level5>(c, pdptes, ram, req, start, raced);
-            break;
-        case PagingMode::none: goto unpaged;
-        }
-        if (!raced) return w;
+    switch (c.mode) {
+    case PagingMode::bits32: return walk_in_mode<PagingMode::bits32>(c, pdptes, ram, req, start);
+    case PagingMode::pae: return walk_in_mode<PagingMode::pae>(c, pdptes, ram, req, start);
+    case PagingMode::level4: return walk_in_mode<PagingMode::level4>(c, pdptes, ram, req, start);
+    case PagingMode::level5: return walk_in_mode<PagingMode::level5>(c, pdptes, ram, req, start);
+    case PagingMode::none: break;
     }
-unpaged:
     WalkResult w;
     w.pa = w.frame_pa = PhysAddr{req.la.value & 0xffffffffull};
     return w;
