@@ -117,7 +117,9 @@ void Ksmd::batch() {
     batches_++;
     const uint64_t end = batch_start_ns_ + cost;
     batch_end_ns_ = end;
-    if (ksm_.work().visits - visits_at_start_ > max_visits_ || batches_ > max_batches_)
+    // (In the concurrent mode ksmd runs only while the events do, in host time: no limit.)
+    if (!free_running_ &&
+        (ksm_.work().visits - visits_at_start_ > max_visits_ || batches_ > max_batches_))
         throw KsmdLimit("ksmd would do more than mmemu's limit of " + std::to_string(max_visits_) +
                         " page visits or " + std::to_string(max_batches_) +
                         " batches in one run (a long run with a small sleep_millisecs?)");
@@ -200,6 +202,7 @@ void Ksmd::start_free_running(Smp& smp, KernelLock& bkl) {
 
 void Ksmd::free_run_loop() {
     using namespace std::chrono;
+    free_running_ = true;
     for (;;) {
         {
             std::unique_lock<std::mutex> l(mu_);
@@ -211,6 +214,7 @@ void Ksmd::free_run_loop() {
                 paused_ = false;
             }
             if (!free_run_ || stop_) {
+                free_running_ = false;
                 running_free_ = false;
                 cv_.notify_all();
                 return;

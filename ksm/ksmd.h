@@ -126,6 +126,7 @@ private:
     KernelLock* bkl_ = nullptr;
     bool free_run_ = false, running_free_ = false, pause_req_ = false, paused_ = false;
     std::exception_ptr free_error_;
+    bool free_running_ = false; // ksmd's own thread: in free_run_loop()
 };
 
 } // namespace mmemu

@@ -83,8 +83,23 @@ bool Driver::step(size_t i) {
     } catch (const KsmdLimit& e) {
         results_.limit_reached = KernelBugRecord{op.event, op.name(), e.what()};
         return false;
+    } catch (const std::exception& e) {
+        if (!scribbled_bug(op.event, op.name(), e)) throw;
+        return false;
     }
     results_.events_run++;
+    return true;
+}
+
+bool Driver::scribbled_bug(uint32_t event, const char* op, const std::exception& e) {
+    if (!results_.scribbled_at) return false;
+    results_.kernel_bug = KernelBugRecord{
+        event, op,
+        std::string("the kernel's state is corrupt: the write_object of event ") +
+            std::to_string(*results_.scribbled_at) +
+            " wrote past its slab into memory the kernel uses for something else (page tables, "
+            "a process's pages, free memory), and now: " +
+            e.what()};
     return true;
 }
 
@@ -110,8 +125,12 @@ void Driver::run() {
 void Driver::finish() {
     // The state a kernel BUG left behind is not audited: the kernel stopped there.
     if (!results_.stopped() && cx_.kernel && cx_.audit) {
-        audit_frames(cx_, "at the end of the run");
-        check_all_freed();
+        try {
+            audit_frames(cx_, "at the end of the run");
+            check_all_freed();
+        } catch (const std::exception& e) {
+            if (!scribbled_bug(sc_.ops.empty() ? 0 : sc_.ops.back()->event, "end of run", e)) throw;
+        }
     }
 }
 

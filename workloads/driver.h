@@ -61,6 +61,10 @@ private:
     bool step_on_cpu(size_t i, unsigned cpu);
     // What a run ends with: the audit and the "every frame back" check.
     void finish();
+    // After a write_object scribbled outside slab pages (results.scribbled_at), an inconsistency
+    // `e` found at `event` is recorded as the kernel BUG it led to; false: no scribble, `e` is
+    // mmemu's own.
+    bool scribbled_bug(uint32_t event, const char* op, const std::exception& e);
     // The end of a run whose processes have all exited: every frame is back (KernelBug if not).
     void check_all_freed();
 

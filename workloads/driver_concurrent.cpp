@@ -33,6 +33,9 @@ bool Driver::step_on_cpu(size_t i, unsigned cpu) {
         } catch (const KernelBugOn& e) {
             results_.kernel_bug = KernelBugRecord{op.event, op.name(), e.what()};
             ok = false;
+        } catch (const std::exception& e) {
+            if (!scribbled_bug(op.event, op.name(), e)) throw;
+            ok = false;
         }
     } catch (...) {
         smp.put_cpu(cpu);
@@ -43,6 +46,7 @@ bool Driver::step_on_cpu(size_t i, unsigned cpu) {
 }
 
 void Driver::run_concurrent() {
+    results_.concurrent = true;
     const unsigned ncpu = system_->machine().nr_cpus();
     KernelLock& bkl = system_->kernel().big_lock;
     Ksmd* ksmd = system_->ksmd();
@@ -100,7 +104,8 @@ void Driver::run_concurrent() {
         return !failed;
     };
     try {
-        while (next_ < sc_.ops.size() && !results_.stopped()) {
+        // (results_ belongs to the kernel lock's holder: a vCPU thread's stop shows in `failed`.)
+        while (next_ < sc_.ops.size()) {
             const size_t i = next_++;
             const Op& op = *sc_.ops[i];
             if (op.run_cpu >= 0) {
@@ -149,6 +154,10 @@ void Driver::run_concurrent() {
             if (!results_.stopped())
                 results_.kernel_bug =
                     KernelBugRecord{uint32_t(next_ ? next_ - 1 : 0), "ksmd", e.what()};
+        } catch (const std::exception& e) {
+            if (results_.stopped() ||
+                !scribbled_bug(sc_.ops[next_ ? next_ - 1 : 0]->event, "concurrent run", e))
+                throw;
         }
     }
     // Signals still pending die now, as at a barrier.

@@ -517,6 +517,15 @@ struct WriteObject final : Op {
             return;
         }
         ram.fill(at, byte, length);
+        if (length && !cx.results.scribbled_at) {
+            const MemMap& mm = cx.sys.kernel().mem_map;
+            for (uint64_t pfn = at.value >> PAGE_SHIFT;
+                 pfn <= (at.value + length - 1) >> PAGE_SHIFT; pfn++)
+                if (!mm.pfn_to_page(Pfn{pfn})->test(PG_slab)) {
+                    cx.results.scribbled_at = event;
+                    break;
+                }
+        }
     }
 };
 

@@ -127,6 +127,12 @@ struct Results {
     // The run stopped at a limit of mmemu's (ksmd's work, docs/scenario-format.md "Limits").
     std::optional<KernelBugRecord> limit_reached;
     bool stopped() const { return kernel_bug || limit_reached; }
+    // The first write_object that wrote outside slab pages (into page tables, a process's
+    // pages, free memory): from then on the kernel's state is the scenario's to corrupt, and
+    // an inconsistency mmemu finds is that corruption's consequence (a kernel_bug), not a bug of
+    // mmemu's.
+    std::optional<uint32_t> scribbled_at;
+    bool concurrent = false; // the run was in the concurrent mode
     std::vector<SignalRecord> signals;
     std::vector<uint32_t> oom_kill_events; // the event of each of the kernel's OOM kills
     std::vector<PagemapRecord> pagemaps;

@@ -66,6 +66,9 @@ const StatGroup<RunSummary> SCENARIO = {
         STAT("name", text, "", "its name", r.scenario.name),
         STAT("seed", count, "", "its seed", r.scenario.seed),
         STAT("mode", text, "", "kernel or bare", r.scenario.bare ? "bare" : "kernel"),
+        STAT("concurrent", flag, "",
+             "run in the concurrent mode (--concurrent): its numbers move from run to run",
+             r.results.concurrent),
     }};
 
 const StatGroup<NumaNodeRange> NODES = {
@@ -615,9 +618,21 @@ const StatGroup<RunSummary> DOCUMENT = {
          [](ojson& o, const RunSummary& r) {
              o["checkpoints"] = CHECKPOINTS.rows(r.results.checkpoints);
          }},
-        {"final", Unit::none, "", "the state after the last event (a state, below)",
+        {"final", Unit::none, "",
+         "the state after the last event (a state, below); null when a write_object's scribbles "
+         "left the kernel's state unreadable (results.kernel_bug says so)",
          [](ojson& o, const RunSummary& r) {
-             o["final"] = r.results.final_state ? *r.results.final_state : state_json(r.system);
+             if (r.results.final_state) {
+                 o["final"] = *r.results.final_state;
+                 return;
+             }
+             try {
+                 o["final"] = state_json(r.system);
+             } catch (const std::exception&) {
+                 // Only a state the scenario scribbled over may be unreadable.
+                 if (!r.results.scribbled_at || !r.results.kernel_bug) throw;
+                 o["final"] = nullptr;
+             }
          }},
         {"results", Unit::none, "", "what happened while the scenario ran (below)",
          [](ojson& o, const RunSummary& r) { o["results"] = RESULTS.object(r); }},

@@ -591,3 +591,35 @@ TEST_CASE("cli: the concurrent mode's errors", "[cli][concurrent]") {
     CHECK(j["results"]["failures"][0]["reason"] ==
           "full_scans did not go up by 1: ksmd is waiting: run is 0");
 }
+
+TEST_CASE("cli: a write_object that scribbles over other kernel memory stops the run with exit 4",
+          "[cli][hostile]") {
+    // 64 KiB from a 64-byte object runs far past its slab, over whatever the buddy allocator
+    // put next to it, here p's page tables among it: the next walk of them finds an entry
+    // beyond RAM. Linux would crash somewhere after such a write; mmemu stops where it finds
+    // the damage and names the write, as a kernel BUG (exit 4), not as a bug of its own (70).
+    const auto f = scenario("scribble", R"({"mmemu_scenario": 1,
+      "machine": {"memory": "128MiB", "cpus": 2}, "kernel": {"slab_debug": "off"}, "events": [
+       {"op": "spawn", "process": "p", "cpu": 1},
+       {"op": "mmap", "process": "p", "region": "h", "length": "8MiB"},
+       {"op": "write", "process": "p", "region": "h", "byte": 3},
+       {"op": "kmem_cache_create", "cache": "c", "size": 64},
+       {"op": "kmem_cache_alloc", "cache": "c", "id": "a"},
+       {"op": "kmem_cache_alloc", "cache": "c", "id": "b", "count": 200},
+       {"op": "kmem_cache_free", "id": "b"},
+       {"op": "write_object", "id": "a", "offset": 0, "length": 65536, "byte": 7},
+       {"op": "write", "process": "p", "region": "h", "byte": 4},
+       {"op": "kmem_cache_alloc", "cache": "c", "id": "d", "count": 200},
+       {"op": "write", "process": "p", "region": "h", "byte": 5},
+       {"op": "checkpoint", "name": "never"}]})");
+    for (const char* mode : {"", "--concurrent "}) {
+        const Result r = run(std::string("run ") + mode + f);
+        INFO(mode << r.err);
+        REQUIRE(r.rc == 4);
+        const auto st = nlohmann::json::parse(r.out);
+        CHECK(st["results"]["kernel_bug"]["message"].get<std::string>().find(
+                  "the kernel's state is corrupt: the write_object of event 7 wrote past its "
+                  "slab") == 0);
+        CHECK(st["checkpoints"].empty());
+    }
+}
