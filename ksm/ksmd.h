@@ -1,13 +1,14 @@
 // ksmd (mm/ksm.c ksm_scan_thread, Linux 6.18; docs/dev/ksm-facts.md sections 4 and 11): the
 // kernel thread that runs KSM's scan, batch after batch, sleeping sleep_millisecs between them.
 //
-// It is a real std::thread. In the deterministic mode (the only one built so far) it runs in
+// It is a real std::thread. In the deterministic mode (the default) it runs in
 // lock step with the vCPUs: the driver hands it virtual time (advance_to), and while it works the
 // caller waits, so the same scenario gives the same statistics. ksmd's time is virtual: each
 // batch costs what it did (the cost model's ksm_* entries per wake-up, page visited, checksum,
 // page comparison and merge) on ksmd's own clock, which does not take time from the vCPUs (as if
 // ksmd ran on a CPU's idle time); its TLB flushes and IPIs are charged to the CPUs as usual.
 // Sleeps are whole jiffies of a HZ=250 kernel, ending on the timer wheel's ticks.
+// In the concurrent mode it runs on its own beside the vCPU threads (start_free_running).
 #pragma once
 
 #include <condition_variable>

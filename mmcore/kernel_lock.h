@@ -59,10 +59,6 @@ public:
         lock(cpu);
         depth_ = depth;
     }
-    bool held_by_me() const {
-        return !smp_.concurrent() ||
-               owner_.load(std::memory_order_relaxed) == std::this_thread::get_id();
-    }
 
 private:
     Smp& smp_;

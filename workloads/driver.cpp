@@ -15,12 +15,13 @@ std::unique_ptr<Driver> Driver::boot(const Scenario& sc, RunOptions opt, std::st
         error = r.error;
         return nullptr;
     }
-    if (opt.concurrent)
+    if (opt.concurrent) {
         if (std::string why = concurrent_mode_refusal(sc); !why.empty()) {
             error = why;
             return nullptr;
         }
-    if (opt.concurrent) r.system->machine().smp().set_concurrent(true);
+        r.system->machine().smp().set_concurrent(true);
+    }
     auto d = std::unique_ptr<Driver>(new Driver(sc, opt, std::move(r.system)));
     d->config_ = cfg;
     // The kernel section's writes (kernel.ksm), before the first event.
