@@ -31,6 +31,9 @@ public:
     static constexpr unsigned NO_CPU = ~0u;
 
     explicit Smp(unsigned nr_cpus);
+    ~Smp() {
+        if (this_smp_ == this) this_smp_ = nullptr;
+    }
     Smp(const Smp&) = delete;
     Smp& operator=(const Smp&) = delete;
 
@@ -64,6 +67,28 @@ public:
         }
     }
 
+    // The machine the calling thread runs kernel code for in the concurrent mode, and the CPU it
+    // runs (NO_CPU for none): set by get_cpu() / put_cpu() and by enter_thread(), so that a
+    // kernel lock's waiter knows whose IPIs to serve. nullptr in the deterministic mode.
+    static Smp* thread_smp() { return this_smp_; }
+    static unsigned thread_cpu() { return this_cpu_; }
+    // Whether the calling thread runs kernel code of a concurrent machine (other threads may
+    // share what it touches: locks must be atomic).
+    static bool concurrent_here() { return this_smp_ && this_smp_->concurrent_; }
+    void enter_thread() {
+        if (concurrent_) this_smp_ = this;
+    }
+    // Waits, as spin_until() from the calling thread's CPU, until ready() holds (a kernel lock's
+    // waiter). False at once when the thread cannot wait: it runs no concurrent machine, so
+    // nothing else could ever make ready() hold (a deadlock in the deterministic mode).
+    template <class Ready> static bool wait_here(Ready&& ready) {
+        if (ready()) return true;
+        Smp* s = this_smp_;
+        if (!s || !s->concurrent_) return false;
+        s->spin_until(this_cpu_, ready);
+        return true;
+    }
+
     // IPIs handled (on the CPU's thread or in an idle CPU's stead), for tests.
     uint64_t ipis_handled(unsigned cpu) const {
         return cpus_[cpu]->handled.load(std::memory_order_relaxed);
@@ -87,6 +112,8 @@ private:
 
     bool concurrent_ = false;
     std::vector<std::unique_ptr<PerCpu>> cpus_;
+    static thread_local Smp* this_smp_;
+    static thread_local unsigned this_cpu_;
 };
 
 } // namespace mmemu

@@ -105,11 +105,10 @@ public:
     // ksmd_should_run(): run has bit 0 and some mm is registered.
     bool ksmd_should_run() const { return (knobs_.run & 1) && slots_.head()->on_list(); }
 
-    // run_store(): 0, 1 or 2 (2 unmerges everything first: 0 or -errno, then run is 0).
-    int set_run(unsigned v, unsigned cpu);
     // A write of `v` to a knob's file (ksm_knobs.cpp), within its parser's range
-    // (KsmKnobSpec): 0 or -errno.
+    // (KsmKnobSpec): 0 or -errno. Under ksm_thread_mutex, so never in the middle of a batch.
     int store_knob(KsmKnob k, int64_t v, unsigned cpu);
+    int set_run(unsigned v, unsigned cpu) { return store_knob(KsmKnob::run, v, cpu); }
     int64_t knob_value(KsmKnob k) const;
     // ksmd's clock (ksm/ksmd.h), or none (the tests' batches: then now_ms of ksm_do_scan).
     void set_clock(const KsmClock* c) { clock_ = c; }
@@ -137,6 +136,7 @@ public:
     int prctl_set_memory_merge(mm_struct* mm, bool on, unsigned cpu);
     int prctl_get_memory_merge(const mm_struct* mm) const { return mm->mmf_vm_merge_any; }
     // The knobs' writes (/sys/kernel/mm/ksm *_store, docs/dev/ksm-facts.md 9): 0 or -errno.
+    int run_store(unsigned v, unsigned cpu);
     int store_max_page_sharing(int64_t v, unsigned cpu);
     // merge_across_nodes_store(): 0 or 1, on a kernel with CONFIG_NUMA (x86_64; -ENOENT on
     // i386, where the file does not exist); a change needs no KSM page, else EBUSY.
@@ -150,6 +150,7 @@ public:
 private:
     // ---- registration (ksm_register.cpp) ----
     int __ksm_enter(mm_struct* mm);
+    void unlink_mm_slot(ksm_mm_slot* s);
     void free_mm_slot(ksm_mm_slot* s);
     int unmerge_ksm_pages(vm_area_struct* vma, uint64_t start, uint64_t end, task_struct* t);
     int unmerge_and_remove_all_rmap_items(unsigned cpu);
@@ -212,6 +213,10 @@ private:
     kmem_cache* mm_slot_cache_ = nullptr;
     KsmKnobs knobs_;
     MmSlotRegistry<10> slots_; // MM_SLOTS_HASH_BITS
+    // ksm_thread_mutex: a batch (ksm_scan_thread) and a knob write exclude each other;
+    // ksm_mmlist_lock: the slot list and hash (__ksm_enter, __ksm_exit, the cursor's moves).
+    kernel_mutex ksm_thread_mutex_{LockClass::ksm_thread_mutex};
+    spinlock_t ksm_mmlist_lock_{LockClass::ksm_mmlist_lock};
     // ksm_scan: the cursor.
     mm_slot* scan_slot_;                       // ksm_scan.mm_slot (the head: between passes)
     uint64_t scan_address_ = 0;                // ksm_scan.address

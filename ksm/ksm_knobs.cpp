@@ -50,7 +50,7 @@ std::optional<KsmKnob> find_ksm_knob(const std::string& name) {
 
 // run_store(): a change of value is stored; 2 (unless run is 2 already) unmerges everything
 // first, and an error there leaves run at 0. Bit 0 wakes ksmd's idle wait, changed or not.
-int Ksm::set_run(unsigned v, unsigned cpu) {
+int Ksm::run_store(unsigned v, unsigned cpu) {
     if (v > 2) return -EINVAL;
     if (v != knobs_.run) {
         knobs_.run = v;
@@ -95,9 +95,13 @@ void Ksm::store_advisor_mode(bool scan_time) {
     knobs_.pages_to_scan = scan_time ? unsigned(knobs_.advisor_min_pages_to_scan) : 100;
 }
 
+// Every write holds ksm_thread_mutex (in 6.18, run, merge_across_nodes, max_page_sharing,
+// sleep_millisecs and advisor_mode take it; the others are single stores, which it does not
+// change).
 int Ksm::store_knob(KsmKnob k, int64_t v, unsigned cpu) {
+    const LockGuard<kernel_mutex> locked(ksm_thread_mutex_);
     switch (k) {
-    case KsmKnob::run: return set_run(unsigned(v), cpu);
+    case KsmKnob::run: return run_store(unsigned(v), cpu);
     case KsmKnob::max_page_sharing: return store_max_page_sharing(v, cpu);
     case KsmKnob::merge_across_nodes: return store_merge_across_nodes(uint64_t(v), cpu);
     case KsmKnob::pages_to_scan:

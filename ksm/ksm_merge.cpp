@@ -22,6 +22,13 @@ int Ksm::try_to_merge_one_page(vm_area_struct* vma, uint64_t addr, Pfn page,
                                std::optional<Pfn> kpage) {
     if (kpage && *kpage == page) return 0;
     if (!as_.ksm_page_flags(page).test(PG_anon)) return -EFAULT;
+    // The page's lock, without waiting: a page someone else has locked is left for a later
+    // pass ("we don't want to wait here: we prefer to continue scanning").
+    if (!folio_trylock(as_.ksm_page_flags(page))) return -EFAULT;
+    struct Unlock {
+        struct page& p;
+        ~Unlock() { folio_unlock(p); }
+    } unlock{as_.ksm_page_flags(page)};
     pteval_t orig = 0;
     work_.merges++;
     if (as_.write_protect_page(vma, addr, page, orig, cpu_)) return -EFAULT;
@@ -39,6 +46,7 @@ int Ksm::try_to_merge_one_page(vm_area_struct* vma, uint64_t addr, Pfn page,
 // page); the item leaves its tree and takes a reference to the VMA's anon_vma.
 int Ksm::try_to_merge_with_ksm_page(ksm_rmap_item* item, Pfn page, std::optional<Pfn> kpage) {
     const uint64_t addr = item->address & PAGE_MASK;
+    const ReadGuard mmap_locked(item->mm->mmap_lock);
     vm_area_struct* vma = find_mergeable_vma(item->mm, addr);
     if (!vma) return -EFAULT;
     if (const int e = try_to_merge_one_page(vma, addr, page, kpage); e) return e;
@@ -66,6 +74,7 @@ bool Ksm::try_to_merge_two_pages(ksm_rmap_item* item, Pfn page, ksm_rmap_item* t
 int Ksm::try_to_merge_with_zero_page(ksm_rmap_item* item, Pfn page) {
     if (!knobs_.use_zero_pages || item->oldchecksum != zero_checksum_) return -EFAULT;
     const uint64_t addr = item->address & PAGE_MASK;
+    const ReadGuard mmap_locked(item->mm->mmap_lock);
     vm_area_struct* vma = find_mergeable_vma(item->mm, addr);
     if (!vma) return 0;
     const int err = try_to_merge_one_page(vma, addr, page, as_.zero_pfn());
@@ -81,6 +90,7 @@ void Ksm::break_cow(ksm_rmap_item* item) {
         item->av = nullptr;
     }
     const uint64_t addr = item->address & PAGE_MASK;
+    const ReadGuard mmap_locked(item->mm->mmap_lock);
     if (vm_area_struct* vma = find_mergeable_vma(item->mm, addr))
         (void)as_.break_ksm(vma, addr, nullptr, cpu_);
 }

@@ -68,20 +68,27 @@ int Ksm::__ksm_enter(mm_struct* mm) {
     if (obj.null()) return -ENOMEM;
     auto* s = new ksm_mm_slot;
     s->obj = obj;
-    if (!slots_.head()->on_list()) wakeups_.thread_wait = true; // the first mm wakes ksmd
-    slots_.insert(mm, s);
-    MmSlotRegistry<10>::list_add_tail(s, knobs_.run == 2 ? slots_.head() : scan_slot_);
+    {
+        const LockGuard<spinlock_t> mmlist(ksm_mmlist_lock_);
+        if (!slots_.head()->on_list()) wakeups_.thread_wait = true; // the first mm wakes ksmd
+        slots_.insert(mm, s);
+        MmSlotRegistry<10>::list_add_tail(s, knobs_.run == 2 ? slots_.head() : scan_slot_);
+    }
     mm->mmf_vm_mergeable = true;
     as_.mmgrab(mm);
     return 0;
 }
 
-// The slot goes (hash, list, object), the mm is no longer registered, and its reference drops.
-// In 6.18.0 MMF_VM_MERGE_ANY is cleared with MMF_VM_MERGEABLE.
-void Ksm::free_mm_slot(ksm_mm_slot* s) {
-    mm_struct* mm = s->mm;
+// The slot leaves the hash and the list (under ksm_mmlist_lock); then it goes (free_mm_slot()),
+// the mm is no longer registered, and its reference drops. In 6.18.0 MMF_VM_MERGE_ANY is
+// cleared with MMF_VM_MERGEABLE.
+void Ksm::unlink_mm_slot(ksm_mm_slot* s) {
     MmSlotRegistry<10>::hash_del(s);
     MmSlotRegistry<10>::list_del(s);
+}
+
+void Ksm::free_mm_slot(ksm_mm_slot* s) {
+    mm_struct* mm = s->mm;
     slab_.kmem_cache_free(mm_slot_cache_, s->obj, cpu_);
     delete s;
     mm->mmf_vm_mergeable = false;
@@ -119,6 +126,7 @@ int Ksm::ksm_madvise(mm_struct* mm, vm_area_struct* vma, uint64_t start, uint64_
 // ones too, is unmerged and unmarked; on an error every one is marked again.
 int Ksm::prctl_set_memory_merge(mm_struct* mm, bool on, unsigned cpu) {
     cpu_ = cpu;
+    const WriteGuard mmap_locked(mm->mmap_lock); // prctl: mmap_write_lock_killable()
     std::vector<vm_area_struct*> vmas;
     for (const vm_area_struct* v : as_.vmas(mm)) vmas.push_back(const_cast<vm_area_struct*>(v));
     if (on) {
@@ -172,14 +180,29 @@ void Ksm::ksm_fork(mm_struct* mm, mm_struct* oldmm) {
 // moves to just after the cursor, for ksmd to free with its items on its next visit; the
 // cursor's own slot is left for ksmd.
 void Ksm::ksm_exit(mm_struct* mm) {
-    auto* s = static_cast<ksm_mm_slot*>(slots_.lookup(mm));
-    if (!s || s == scan_slot_) return;
-    if (!s->rmap_list) {
-        free_mm_slot(s);
-        return;
+    ksm_mm_slot* s;
+    bool easy_to_free = false;
+    {
+        const LockGuard<spinlock_t> mmlist(ksm_mmlist_lock_);
+        s = static_cast<ksm_mm_slot*>(slots_.lookup(mm));
+        if (s && s != scan_slot_) {
+            if (!s->rmap_list) {
+                unlink_mm_slot(s);
+                easy_to_free = true;
+            } else {
+                MmSlotRegistry<10>::list_del(s);
+                MmSlotRegistry<10>::list_add_tail(s, scan_slot_->next);
+            }
+        }
     }
-    MmSlotRegistry<10>::list_del(s);
-    MmSlotRegistry<10>::list_add_tail(s, scan_slot_->next);
+    if (easy_to_free) {
+        free_mm_slot(s);
+    } else if (s) {
+        // mmap_write_lock(); mmap_write_unlock(): waits until ksmd, which may be working on the
+        // mm under its read lock, is done with it.
+        mm->mmap_lock.down_write();
+        mm->mmap_lock.up_write();
+    }
 }
 
 // unmerge_and_remove_all_rmap_items() (run=2): every KSM page of every registered mm's mergeable
@@ -191,19 +214,27 @@ int Ksm::unmerge_and_remove_all_rmap_items(unsigned cpu) {
         auto* ks = static_cast<ksm_mm_slot*>(s);
         scan_slot_ = s;
         mm_struct* mm = s->mm;
-        if (mm->mm_users > 0) {
-            for (const vm_area_struct* cv : as_.vmas(mm)) {
-                auto* v = const_cast<vm_area_struct*>(cv);
-                if (!(v->vm_flags & VM_MERGEABLE) || !v->anon) continue;
-                if (const int e = unmerge_ksm_pages(v, v->vm_start, v->vm_end, nullptr); e) {
-                    scan_slot_ = slots_.head();
-                    return e;
+        {
+            const ReadGuard mmap_locked(mm->mmap_lock);
+            if (mm->mm_users > 0) {
+                for (const vm_area_struct* cv : as_.vmas(mm)) {
+                    auto* v = const_cast<vm_area_struct*>(cv);
+                    if (!(v->vm_flags & VM_MERGEABLE) || !v->anon) continue;
+                    if (const int e = unmerge_ksm_pages(v, v->vm_start, v->vm_end, nullptr); e) {
+                        scan_slot_ = slots_.head();
+                        return e;
+                    }
                 }
             }
+            remove_trailing_rmap_items(&ks->rmap_list);
         }
-        remove_trailing_rmap_items(&ks->rmap_list);
-        s = s->next;
-        if (mm->mm_users == 0) free_mm_slot(ks);
+        const bool exited = mm->mm_users == 0;
+        {
+            const LockGuard<spinlock_t> mmlist(ksm_mmlist_lock_);
+            s = s->next;
+            if (exited) unlink_mm_slot(ks);
+        }
+        if (exited) free_mm_slot(ks);
     }
     scan_slot_ = slots_.head();
     (void)remove_all_stable_nodes(); // -EBUSY is ignored here, as the kernel ignores it

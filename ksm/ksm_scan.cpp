@@ -28,6 +28,7 @@ void Ksm::free_rmap_item(ksm_rmap_item* item) {
 // ksm_do_scan(): up to `pages` items, each through cmp_and_merge_page and counted in
 // pages_scanned; the end of a pass ends the batch.
 void Ksm::ksm_do_scan(unsigned pages, uint64_t now_ms, unsigned cpu) {
+    const LockGuard<kernel_mutex> locked(ksm_thread_mutex_); // ksm_scan_thread() holds it
     cpu_ = cpu;
     now_ms_ = now_ms;
     while (pages--) {
@@ -103,7 +104,10 @@ ksm_rmap_item* Ksm::scan_get_next_rmap_item(Pfn& page) {
         advisor_start_scan();
         as_.lru_add_drain_all();
         for (auto& root : root_unstable_tree_) root->reset();
-        scan_slot_ = slots_.head()->next;
+        {
+            const LockGuard<spinlock_t> mmlist(ksm_mmlist_lock_);
+            scan_slot_ = slots_.head()->next;
+        }
         if (scan_slot_ == slots_.head()) return nullptr;
         s = static_cast<ksm_mm_slot*>(scan_slot_);
         scan_address_ = 0;
@@ -113,6 +117,8 @@ ksm_rmap_item* Ksm::scan_get_next_rmap_item(Pfn& page) {
         mm_struct* mm = s->mm;
         const bool exiting = mm->mm_users == 0;
         if (!exiting) {
+            // The mm's VMAs under its mmap_lock, dropped before the item is returned.
+            const ReadGuard mmap_locked(mm->mmap_lock);
             // for_each_vma() from the cursor's address: each VMA ending above it, in order.
             for (const vm_area_struct* cv = as_.find_vma(mm, scan_address_); cv;
                  cv = cv->vm_end < mm->task_size ? as_.find_vma(mm, cv->vm_end) : nullptr) {
@@ -144,7 +150,11 @@ ksm_rmap_item* Ksm::scan_get_next_rmap_item(Pfn& page) {
             scan_rmap_list_ = &s->rmap_list;
         }
         remove_trailing_rmap_items(scan_rmap_list_);
-        scan_slot_ = s->next;
+        {
+            const LockGuard<spinlock_t> mmlist(ksm_mmlist_lock_);
+            scan_slot_ = s->next;
+            if (scan_address_ == 0) unlink_mm_slot(s);
+        }
         if (scan_address_ == 0) free_mm_slot(s);
         if (scan_slot_ == slots_.head()) break;
         s = static_cast<ksm_mm_slot*>(scan_slot_);

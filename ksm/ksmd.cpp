@@ -111,6 +111,7 @@ void Ksmd::batch() {
     ksm_.set_clock(this);
     if (ksm_.ksmd_should_run())
         ksm_.ksm_do_scan(ksm_.knobs().pages_to_scan, batch_start_ns_ / 1000000, cpu_);
+    if (lockdep_depth()) lockdep_assert_none_held("the end of a ksmd batch");
     const KsmWork done = since(ksm_.work(), batch_work_);
     const uint64_t cost = cost_ns(done);
     cputime_ns_ += cost;

@@ -10,6 +10,7 @@ namespace mmemu {
 // mergeable.
 std::optional<Pfn> Ksm::get_mergeable_page(ksm_rmap_item* item) {
     const uint64_t addr = item->address & PAGE_MASK;
+    const ReadGuard mmap_locked(item->mm->mmap_lock);
     vm_area_struct* vma = find_mergeable_vma(item->mm, addr);
     if (!vma) return std::nullopt;
     const pteval_t e = as_.ksm_pte(item->mm, addr);

@@ -226,10 +226,16 @@ public:
     void mmdrop(mm_struct* mm, unsigned cpu);
 
     // ---- system calls (mm/mmap.c, mm/vma.c) ----
+    // Each takes the mm's mmap_lock as the kernel does (for writing, but madvise's advice that
+    // leaves vm_flags alone: for reading). do_mmap() and do_munmap() are the kernel's, for a
+    // caller that holds it for writing; vm_mmap() and vm_munmap() take it.
     // mmap of anonymous memory: the address, or -errno.
+    int64_t vm_mmap(mm_struct* mm, uint64_t addr, uint64_t len, unsigned prot, unsigned flags,
+                    unsigned cpu);
     int64_t do_mmap(mm_struct* mm, uint64_t addr, uint64_t len, unsigned prot, unsigned flags,
                     unsigned cpu);
     // munmap: 0 or -errno.
+    int vm_munmap(mm_struct* mm, uint64_t start, uint64_t len, unsigned cpu);
     int do_munmap(mm_struct* mm, uint64_t start, uint64_t len, unsigned cpu);
     // madvise (madvise.cpp): 0 or -errno.
     int do_madvise(mm_struct* mm, uint64_t start, uint64_t len, int behavior, unsigned cpu);
@@ -360,6 +366,8 @@ public:
     void rmap_walk_ksm(const page& p, Pfn pfn,
                        const std::function<void(const vm_area_struct*, uint64_t)>& f) const;
 
+    // The address of the PTE for addr if every table above it exists.
+    std::optional<PhysAddr> pte_offset(const mm_struct* mm, uint64_t addr) const;
     // /proc/PID/pagemap's 64-bit entries for [start, end), as a privileged reader sees them.
     std::vector<uint64_t> pagemap(const mm_struct* mm, uint64_t start, uint64_t end) const;
     // f(addr, pfn) for each present PTE of [start, end), the zero page's too, in address order;
@@ -460,8 +468,6 @@ private:
     std::optional<PhysAddr> entry_offset(const mm_struct* mm, uint64_t addr, unsigned level) const;
     // The address of the PTE for addr, allocating missing tables; nullopt on ENOMEM.
     std::optional<PhysAddr> pte_alloc_walk(mm_struct* mm, uint64_t addr);
-    // The address of the PTE for addr if every table above it exists.
-    std::optional<PhysAddr> pte_offset(const mm_struct* mm, uint64_t addr) const;
     // f(pte address, addr) for each page of [start, end) whose PTE table exists, a table at a
     // time (the walk above the PTE level is done once per PMD_SIZE; absent tables are skipped).
     template <class F>
@@ -548,8 +554,11 @@ private:
     vm_fault do_anonymous_page(mm_struct* mm, vm_area_struct* vma, uint64_t addr, PhysAddr ptep,
                                bool write, unsigned cpu);
     // `unshare`: FAULT_FLAG_UNSHARE (break_ksm): the copy is mapped read-only and clean.
+    // Called with the PTE table's lock held (`ptl`); it may drop it and take it again.
     vm_fault do_wp_page(mm_struct* mm, vm_area_struct* vma, uint64_t addr, PhysAddr ptep,
-                        pteval_t orig, unsigned cpu, bool unshare = false);
+                        pteval_t orig, PtlHolder& ptl, unsigned cpu, bool unshare = false);
+    // The struct page of the page-table frame holding the entry `e` (its ptdesc: the PTE lock).
+    page& pt_page(PhysAddr e) { return pa_.mem_map()[Pfn{e.value >> PAGE_SHIFT}]; }
     // zap_pte_range() over [start, end); with `gather`, the pages are added to it unflushed.
     // True if a PTE was cleared (and so, without `gather`, the range flushed).
     bool zap_range(mm_struct* mm, uint64_t start, uint64_t end, unsigned cpu,

@@ -43,6 +43,9 @@ int AddressSpaces::exec_layout(task_struct* t, const ExecLayout& l, uint64_t con
     mm_struct* mm = t->mm;
     const unsigned cpu = t->cpu;
     node_cpu_ = cpu;
+    // The loader's vm_mmap()s and setup_arg_pages() each take the new mm's mmap_lock for
+    // writing; here one hold covers the whole layout.
+    const WriteGuard locked(mm->mmap_lock);
     const unsigned fixed = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
     const uint64_t image = l.image_seed ? *l.image_seed : content_seed;
     uint64_t at = elf_text_start_;

@@ -22,6 +22,8 @@ FaultResolution X86FaultHandler::handle_page_fault(unsigned cpu, const Fault& fa
         return FaultResolution::not_resolved;
     }
     const FaultResolution r = spaces_.do_page_fault(cpu, fault);
+    if ((fault.error_code & PFERR_U) && lockdep_depth())
+        lockdep_assert_none_held("the end of a user page fault");
     if (r == FaultResolution::resolved)
         counts_.resolved++;
     else if (fault.error_code & PFERR_U)

@@ -343,6 +343,9 @@ task_struct* AddressSpaces::do_fork(task_struct* parent, const std::string& comm
 // carry over; page tables are copied only for VMAs with an anon_vma (vma_needs_copy), none for
 // VM_WIPEONFORK. The parent's TLB is flushed at the end (its PTEs lost write permission).
 int AddressSpaces::dup_mmap(mm_struct* mm, mm_struct* oldmm, unsigned cpu) {
+    // mmap_write_lock_killable(oldmm), then the child's, nested (SINGLE_DEPTH_NESTING).
+    const WriteGuard old_locked(oldmm->mmap_lock);
+    const WriteGuard locked(mm->mmap_lock, SINGLE_DEPTH_NESTING);
     // dup_mm()'s copy of the mm_struct carries these; ksm_fork() then registers the child of a
     // registered mm (it resets ksm_merging_pages and ksm_rmap_items, and keeps the inherited
     // ksm_zero_pages, whose PTEs the copy below brings).
@@ -433,15 +436,29 @@ bool AddressSpaces::copy_page_range(mm_struct* dst, mm_struct* src, const vm_are
             continue;
         }
         PhysAddr se = *sp;
-        uint64_t dtable = 0; // the child's PTE table for this PMD_SIZE, made on first use
+        // The child's PTE table for this PMD_SIZE is made only if the parent's maps something
+        // (mmemu's; Linux makes one for every parent table), before the locks: the child's
+        // table's, then the parent's, nested (copy_pte_range()).
+        {
+            uint64_t b = a;
+            PhysAddr pe = se;
+            while (b < table_end && pte_none(get_entry(pe))) {
+                b += PAGE_SIZE;
+                pe = PhysAddr{pe.value + fmt_.entry_bytes};
+            }
+            if (b == table_end) {
+                a = table_end;
+                continue;
+            }
+        }
+        const auto dp = pte_alloc_walk(dst, a);
+        if (!dp) return false;
+        const uint64_t dtable = dp->value & PAGE_MASK;
+        const PtlHolder dst_ptl(pt_page(*dp));
+        const PtlHolder src_ptl(pt_page(se), SINGLE_DEPTH_NESTING);
         for (; a < table_end; a += PAGE_SIZE, se = PhysAddr{se.value + fmt_.entry_bytes}) {
             pteval_t v = get_entry(se);
             if (pte_none(v)) continue;
-            if (!dtable) {
-                const auto e = pte_alloc_walk(dst, a);
-                if (!e) return false;
-                dtable = e->value & PAGE_MASK;
-            }
             if (!pte_special(v)) {
                 page* p = pa_.mem_map().pfn_to_page(pte_pfn(v));
                 p->_refcount++;

@@ -6,9 +6,10 @@
 // interrupts on: it serves the IPIs sent to its CPU meanwhile (emulator/smp.h), so a holder's
 // TLB shootdown never waits on a CPU that waits on the holder.
 //
-// It is a stage: the locks Linux takes today (mmap_lock, the page-table locks, the page lock,
-// anon_vma's rwsem, zone->lock, the slab's list_lock) replace it path by path. In the
-// deterministic mode (the default) it does nothing.
+// It is a stage: the locks Linux takes today (mmcore/locks.h: mmap_lock, the page-table locks,
+// the page lock, anon_vma's rwsem, zone->lock, the slab's list_lock) are taken inside it where
+// Linux takes them, and replace it once what they do not cover is atomic
+// (docs/dev/concurrency.md). In the deterministic mode (the default) it does nothing.
 #pragma once
 
 #include <atomic>
@@ -28,6 +29,7 @@ public:
     // lock_kernel() by a thread running `cpu` (or Smp::NO_CPU).
     void lock(unsigned cpu) {
         if (!smp_.concurrent()) return;
+        smp_.enter_thread(); // this thread's kernel locks are atomic from now on
         if (owner_.load(std::memory_order_relaxed) == std::this_thread::get_id()) {
             depth_++;
             return;

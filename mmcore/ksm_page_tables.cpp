@@ -40,6 +40,7 @@ int AddressSpaces::write_protect_page(vm_area_struct* vma, uint64_t addr, Pfn pf
     if (addr < vma->vm_start || addr >= vma->vm_end) return -EFAULT;
     const auto ptep = pte_offset(mm, addr);
     if (!ptep) return -EFAULT;
+    const PtlHolder ptl(pt_page(*ptep)); // page_vma_mapped_walk() takes it
     const pteval_t e = get_entry(*ptep);
     if (!pte_present(e) || pte_special(e) || pte_pfn(e) != pfn) return -EFAULT;
     page* p = pa_.mem_map().pfn_to_page(pfn);
@@ -74,7 +75,9 @@ int AddressSpaces::replace_page(vm_area_struct* vma, uint64_t addr, Pfn pfn, Pfn
     node_cpu_ = cpu;
     mm_struct* mm = vma->vm_mm;
     const auto ptep = pte_offset(mm, addr);
-    if (!ptep || get_entry(*ptep) != orig) return -EFAULT;
+    if (!ptep) return -EFAULT;
+    PtlHolder ptl(pt_page(*ptep)); // pte_offset_map_lock()
+    if (get_entry(*ptep) != orig) return -EFAULT;
     pteval_t n;
     if (kpfn == zero_pfn_) {
         n = pfn_pte(zero_pfn_, vma->vm_page_prot) | _PAGE_SPECIAL | _PAGE_DIRTY;
@@ -91,6 +94,7 @@ int AddressSpaces::replace_page(vm_area_struct* vma, uint64_t addr, Pfn pfn, Pfn
     set_entry(*ptep, n);
     page* old = pa_.mem_map().pfn_to_page(pfn);
     if (--old->_mapcount == 0) vmstat_.nr_anon_pages--;
+    ptl.unlock(); // folio_put() after pte_unmap_unlock()
     put_anon_page(old, cpu);
     return 0;
 }
@@ -101,9 +105,13 @@ int AddressSpaces::replace_page(vm_area_struct* vma, uint64_t addr, Pfn pfn, Pfn
 int AddressSpaces::break_ksm(vm_area_struct* vma, uint64_t addr, task_struct* t, unsigned cpu) {
     node_cpu_ = cpu;
     mm_struct* mm = vma->vm_mm;
+    mmap_assert_locked(mm);
     for (;;) {
         const auto ptep = pte_offset(mm, addr);
         if (!ptep) return 0;
+        // folio_walk_start() under the PTE table's lock, then the unshare fault
+        // (handle_mm_fault(), which takes it again and checks the PTE is still the same).
+        PtlHolder ptl(pt_page(*ptep));
         const pteval_t e = get_entry(*ptep);
         if (!pte_present(e)) return 0;
         const bool ksm_page =
@@ -112,7 +120,7 @@ int AddressSpaces::break_ksm(vm_area_struct* vma, uint64_t addr, task_struct* t,
         charge(cpu, &CostModel::fault_handling);
         vmstat_.pgfault++;
         if (t) t->min_flt++;
-        if (do_wp_page(mm, vma, addr, *ptep, e, cpu, true) == vm_fault::oom) return -ENOMEM;
+        if (do_wp_page(mm, vma, addr, *ptep, e, ptl, cpu, true) == vm_fault::oom) return -ENOMEM;
     }
 }
 

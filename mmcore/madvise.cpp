@@ -5,6 +5,8 @@
 // readahead: nothing to do without swap), MADV_FREE (lazy free: the pages stay mapped, clean and
 // old, and are marked for reclaim to drop, which mmemu does not have yet). The flag changes split
 // and merge VMAs as mprotect's do.
+#include <optional>
+
 #include "mmcore/address_spaces.h"
 
 namespace mmemu {
@@ -40,7 +42,9 @@ void AddressSpaces::folio_mark_lazyfree(page* p, unsigned cpu) {
 void AddressSpaces::madvise_free_range(mm_struct* mm, uint64_t start, uint64_t end, unsigned cpu) {
     lru_add_drain(cpu);
     bool changed = false;
+    PtlHolder ptl; // each PTE table under its lock
     for_each_pte(mm, start, end, [&](PhysAddr e, uint64_t) {
+        ptl.lock(pt_page(e));
         const pteval_t v = get_entry(e);
         if (!pte_present(v) || pte_special(v)) return;
         page* p = pa_.mem_map().pfn_to_page(pte_pfn(v));
@@ -50,6 +54,7 @@ void AddressSpaces::madvise_free_range(mm_struct* mm, uint64_t start, uint64_t e
         }
         folio_mark_lazyfree(p, cpu);
     });
+    ptl.unlock();
     if (changed) flush_tlb_mm_range(mm, start, end);
 }
 
@@ -62,12 +67,18 @@ void AddressSpaces::reclaim_empty_pte_tables(mm_struct* mm, uint64_t start, uint
         const auto ptep = pte_offset(mm, a);
         if (!ptep) continue;
         const PhysAddr table{ptep->value & PAGE_MASK};
-        bool empty = true;
-        for (unsigned i = 0; i < fmt_.ptrs[fmt_.pte_level()] && empty; i++)
-            empty = get_entry(entry_at(table, i)) == 0;
-        if (!empty) continue;
-        clear_pmd(mm, a);
-        mm->pgtables_bytes -= PAGE_SIZE;
+        {
+            // The PMD's lock (mm->page_table_lock), then the table's own: no fault can fill
+            // the table while it is checked and unhooked.
+            const LockGuard<spinlock_t> pmd_locked(mm->page_table_lock);
+            const PtlHolder ptl(pt_page(table));
+            bool empty = true;
+            for (unsigned i = 0; i < fmt_.ptrs[fmt_.pte_level()] && empty; i++)
+                empty = get_entry(entry_at(table, i)) == 0;
+            if (!empty) continue;
+            clear_pmd(mm, a);
+            mm->pgtables_bytes -= PAGE_SIZE;
+        }
         free_pt_page(mm, table, false);
         freed = true;
     }
@@ -99,6 +110,17 @@ int AddressSpaces::do_madvise(mm_struct* mm, uint64_t start, uint64_t len, int b
     const uint64_t end = start + plen;
     if (end < start) return -EINVAL;
     if (end == start) return 0;
+    // madvise_lock() (get_lock_mode()): advice that changes vm_flags takes mmap_lock for
+    // writing; DONTNEED and FREE take the VMA's lock for reading in 6.18 (mmemu has no per-VMA
+    // locks: mmap_lock for reading, the kernel's fallback), WILLNEED mmap_lock for reading.
+    const bool reads =
+        behavior == MADV_DONTNEED || behavior == MADV_FREE || behavior == MADV_WILLNEED;
+    std::optional<ReadGuard> read_locked;
+    std::optional<WriteGuard> write_locked;
+    if (reads)
+        read_locked.emplace(mm->mmap_lock);
+    else
+        write_locked.emplace(mm->mmap_lock);
     // madvise_walk_vmas(): each VMA in the range in turn; a hole makes the result -ENOMEM,
     // but the mapped parts are still done.
     int unmapped_error = 0;

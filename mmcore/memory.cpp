@@ -46,16 +46,33 @@ FaultResolution AddressSpaces::do_page_fault(unsigned cpu, const Fault& fault) {
     }
     // fault_in_kernel_space(): do_kern_addr_fault() -> bad_area_nosemaphore() for a user.
     if (addr >= task_size_) return segv(SEGV_MAPERR, "user access to a kernel address");
+    // lock_mm_and_find_vma(): mmap_lock for reading (6.18 first tries the VMA's own lock,
+    // lock_vma_under_rcu(); mmemu has no per-VMA locks and takes the fallback path).
+    mm->mmap_lock.down_read();
+    struct Unlock {
+        rw_semaphore& l;
+        ~Unlock() { l.up_read(); }
+    } unlock{mm->mmap_lock};
     vm_area_struct* vma = find_vma(mm, addr);
     if (!vma) return segv(SEGV_MAPERR, "no VMA at or above the address (bad_area)");
-    // lock_mm_and_find_vma(): below a VMA that grows down, expand_stack_locked() extends it.
+    // Below a VMA that grows down, expand_stack_locked() extends it, with mmap_lock upgraded
+    // to writing (dropped and taken again: the VMAs may have changed meanwhile), then
+    // downgraded (mmap_write_downgrade()).
     if (vma->vm_start > addr) {
         if (!(vma->vm_flags & VM_GROWSDOWN))
             return segv(SEGV_MAPERR, "address below the VMA (bad_area)");
+        mm->mmap_lock.up_read();
+        mm->mmap_lock.down_write();
+        vma = find_vma(mm, addr);
         // (A VMA whose pgoff cannot go that far down, a shared one at file offset 0, is left as
         // it was: the address is still outside it.)
-        if (expand_downwards(mm, vma, addr, cpu) != 0 || vma->vm_start > addr)
-            return segv(SEGV_MAPERR, "the stack cannot grow to the address (expand_stack)");
+        const bool grown =
+            vma && (vma->vm_start <= addr ||
+                    ((vma->vm_flags & VM_GROWSDOWN) && expand_downwards(mm, vma, addr, cpu) == 0 &&
+                     vma->vm_start <= addr));
+        mm->mmap_lock.downgrade_write();
+        if (!vma) return segv(SEGV_MAPERR, "no VMA at or above the address (bad_area)");
+        if (!grown) return segv(SEGV_MAPERR, "the stack cannot grow to the address (expand_stack)");
     }
     // access_error()
     const bool write = ec & PFERR_W;
@@ -104,15 +121,20 @@ AddressSpaces::vm_fault AddressSpaces::handle_mm_fault(mm_struct* mm, vm_area_st
     charge(cpu, &CostModel::fault_handling);
     const auto ptep = pte_alloc_walk(mm, addr);
     if (!ptep) return vm_fault::oom;
+    // handle_pte_fault(): the PTE read without the lock (ptep_get())...
     const pteval_t orig = get_entry(*ptep);
     // do_pte_missing(): do_fault() for a VMA with vm_ops (shmem), do_anonymous_page() else.
     if (pte_none(orig))
         return vma->vm_file ? shmem_fault(mm, vma, addr, *ptep, write, cpu)
                             : do_anonymous_page(mm, vma, addr, *ptep, write, cpu);
+    // ...then under the PTE table's lock, and if it changed meanwhile (another CPU's fault
+    // resolved it) the fault is done: the access is retried (pte_same()).
+    PtlHolder ptl(pt_page(*ptep));
+    if (get_entry(*ptep) != orig) return vm_fault::ok;
     if (write && !pte_write(orig))
         return vma->vm_flags & (VM_SHARED | VM_MAYSHARE)
                    ? wp_page_shared(vma, *ptep, orig)
-                   : do_wp_page(mm, vma, addr, *ptep, orig, cpu);
+                   : do_wp_page(mm, vma, addr, *ptep, orig, ptl, cpu);
     // The PTE already allows the access: set young (and dirty for a write) if not yet, and
     // count it as a spurious fault (a stale TLB entry elsewhere; the CPU drops the faulting
     // address's entries on every #PF, SDM 4.10.4.1, so nothing needs flushing here).
@@ -130,14 +152,22 @@ AddressSpaces::vm_fault AddressSpaces::do_anonymous_page(mm_struct* mm, vm_area_
                                                          unsigned cpu) {
     if (vma->vm_flags & VM_SHARED) return vm_fault::sigbus;
     if (!write) {
+        const PtlHolder ptl(pt_page(ptep));
+        if (!pte_none(get_entry(ptep))) return vm_fault::ok; // vmf_pte_changed(): retried
         set_entry(ptep, pfn_pte(zero_pfn_, vma->vm_page_prot) | _PAGE_SPECIAL);
         counts_.zero_page++;
         return vm_fault::ok;
     }
+    // The anon_vma and the page first, then the PTE table's lock.
     if (!anon_vma_prepare(vma, cpu)) return vm_fault::oom;
     page* p = pa_.alloc_pages(GFP_HIGHUSER_MOVABLE | __GFP_ZERO, 0, -1, cpu);
     if (!p) return vm_fault::oom;
     charge(cpu, &CostModel::clear_page);
+    const PtlHolder ptl(pt_page(ptep));
+    if (!pte_none(get_entry(ptep))) { // another CPU's fault mapped it meanwhile: retried
+        pa_.free_pages(p, 0, cpu);
+        return vm_fault::ok;
+    }
     pteval_t e = pfn_pte(pa_.mem_map().page_to_pfn(p), vma->vm_page_prot);
     if (vma->vm_flags & VM_WRITE) e |= _PAGE_DIRTY | _PAGE_RW;
     mm->rss_stat[MM_ANONPAGES]++;
@@ -153,28 +183,56 @@ AddressSpaces::vm_fault AddressSpaces::do_anonymous_page(mm_struct* mm, vm_area_
 // copied (wp_page_copy). A KSM page is never reused: its copy counts in cow_ksm, before it is
 // made, for a write or an unshare fault alike (a KSM zero page has no folio: not counted).
 AddressSpaces::vm_fault AddressSpaces::do_wp_page(mm_struct* mm, vm_area_struct* vma, uint64_t addr,
-                                                  PhysAddr ptep, pteval_t orig, unsigned cpu,
-                                                  bool unshare) {
+                                                  PhysAddr ptep, pteval_t orig, PtlHolder& ptl,
+                                                  unsigned cpu, bool unshare) {
     page* old = nullptr;
     if (!pte_special(orig)) old = pa_.mem_map().pfn_to_page(pte_pfn(orig));
-    if (!unshare && old && old->test(PG_anon) && !old->test(PG_ksm) &&
-        (old->test(PG_anon_exclusive) || old->_refcount == 1)) {
-        if (!old->test(PG_anon_exclusive)) { // page_move_anon_rmap()
+    // wp_can_reuse_anon_folio(): a page not marked exclusive is reused only if its refcount
+    // is one, checked again under its folio lock (folio_trylock(): a page someone else has
+    // locked is copied instead), which also covers folio_move_anon_rmap().
+    auto reusable = [&] {
+        if (old->test(PG_anon_exclusive)) return true;
+        if (old->_refcount != 1 || !folio_trylock(*old)) return false;
+        const bool alone = old->_refcount == 1;
+        if (alone) { // folio_move_anon_rmap()
             old->mapping = reinterpret_cast<uint64_t>(vma->anon);
             old->set(PG_anon_exclusive);
         }
+        folio_unlock(*old);
+        return alone;
+    };
+    if (!unshare && old && old->test(PG_anon) && !old->test(PG_ksm) && reusable()) {
         set_entry(ptep, orig | _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_RW);
         vmstat_.pgreuse++;
         return vm_fault::ok;
     }
     if (old && old->test(PG_ksm)) vmstat_.cow_ksm++;
-    // wp_page_copy()
-    if (!anon_vma_prepare(vma, cpu)) return vm_fault::oom;
+    // wp_page_copy(), with the PTE lock dropped while it prepares the anon_vma and allocates
+    // and copies (the old page held by its reference), then taken again: if the PTE changed
+    // meanwhile, the copy is dropped and the access retried.
+    ptl.unlock();
+    if (old) old->_refcount++; // folio_get()
+    auto put_old = [&] {
+        if (old) put_anon_page(old, cpu);
+    };
+    if (!anon_vma_prepare(vma, cpu)) {
+        put_old();
+        return vm_fault::oom;
+    }
     page* np = pa_.alloc_pages(GFP_HIGHUSER_MOVABLE | (old ? 0 : __GFP_ZERO), 0, -1, cpu);
-    if (!np) return vm_fault::oom;
+    if (!np) {
+        put_old();
+        return vm_fault::oom;
+    }
     const Pfn npfn = pa_.mem_map().page_to_pfn(np);
     if (old) copy_user_highpage(npfn, pte_pfn(orig), cpu); // __wp_page_copy_user()
     charge(cpu, old ? &CostModel::copy_page : &CostModel::clear_page);
+    ptl.relock();
+    if (get_entry(ptep) != orig) {
+        pa_.free_pages(np, 0, cpu);
+        put_old();
+        return vm_fault::ok;
+    }
     if (!old) {
         mm->rss_stat[MM_ANONPAGES]++;
         ksm_might_unmap_zero_page(mm, orig);
@@ -188,9 +246,10 @@ AddressSpaces::vm_fault AddressSpaces::do_wp_page(mm_struct* mm, vm_area_struct*
     folio_add_new_anon_rmap(np, vma, addr);
     set_entry(ptep, e);
     if (old) {
-        // folio_remove_rmap_pte() + the mapping's reference dropped.
+        // folio_remove_rmap_pte() + the mapping's reference dropped, then wp_page_copy()'s own.
         if (--old->_mapcount == 0) vmstat_.nr_anon_pages--;
         put_anon_page(old, cpu);
+        put_old();
     }
     counts_.cow_copy++;
     return vm_fault::ok;
@@ -220,7 +279,9 @@ bool AddressSpaces::zap_range(mm_struct* mm, uint64_t start, uint64_t end, unsig
     std::vector<page*> own;
     std::vector<page*>& batch = gather ? *gather : own;
     bool any = false;
+    PtlHolder ptl; // zap_pte_range(): each PTE table under its lock
     for_each_pte(mm, start, end, [&](PhysAddr e, uint64_t) {
+        ptl.lock(pt_page(e));
         const pteval_t v = get_entry(e);
         if (pte_none(v)) return;
         set_entry(e, 0);
@@ -235,6 +296,7 @@ bool AddressSpaces::zap_range(mm_struct* mm, uint64_t start, uint64_t end, unsig
         }
         batch.push_back(p);
     });
+    ptl.unlock();
     if (gather) return any; // the caller flushes once and frees the batch (tlb_finish_mmu)
     if (any) flush_tlb_mm_range(mm, start, end);
     for (page* p : batch) put_anon_page(p, cpu);
@@ -265,6 +327,9 @@ void AddressSpaces::free_pgtables(mm_struct* mm, const std::vector<vm_area_struc
 // of RCU mode, so its nodes go at once).
 void AddressSpaces::exit_mmap(mm_struct* mm, unsigned cpu) {
     node_cpu_ = cpu;
+    // 6.18 unmaps under mmap_read_lock, then takes it for writing to free the tables and VMAs;
+    // nobody else holds a reference that could take it in between here, so one write hold.
+    const WriteGuard locked(mm->mmap_lock);
     lru_add_drain(cpu);
     std::vector<vm_area_struct*> all;
     mm->mm_mt.for_each(

@@ -90,6 +90,7 @@ int AddressSpaces::apply_vma_lock_flags(mm_struct* mm, uint64_t start, uint64_t 
 int AddressSpaces::do_mlock(mm_struct* mm, uint64_t start, uint64_t len, bool onfault,
                             unsigned cpu) {
     node_cpu_ = cpu;
+    const WriteGuard mmap_locked(mm->mmap_lock);
     // PAGE_ALIGN(len + offset_in_page(start)), wrapping as the kernel's unsigned long does (a
     // length that wraps to 0 locks nothing and succeeds).
     len = PAGE_ALIGN(len + (start & ~PAGE_MASK));
@@ -113,6 +114,7 @@ int AddressSpaces::do_mlock(mm_struct* mm, uint64_t start, uint64_t len, bool on
 
 int AddressSpaces::do_munlock(mm_struct* mm, uint64_t start, uint64_t len, unsigned cpu) {
     node_cpu_ = cpu;
+    const WriteGuard mmap_locked(mm->mmap_lock);
     len = PAGE_ALIGN(len + (start & ~PAGE_MASK));
     return apply_vma_lock_flags(mm, start & PAGE_MASK, len, 0);
 }
@@ -123,6 +125,7 @@ int AddressSpaces::do_munlock(mm_struct* mm, uint64_t start, uint64_t len, unsig
 // (mm_populate, errors ignored).
 int AddressSpaces::do_mlockall(mm_struct* mm, int flags, unsigned cpu) {
     node_cpu_ = cpu;
+    const WriteGuard mmap_locked(mm->mmap_lock);
     if (flags != 0) {
         if (flags & ~(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) || flags == MCL_ONFAULT)
             return -EINVAL;

@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "emulator/addr.h"
+#include "mmcore/locks.h"
 #include "mmcore/maple_tree.h"
 #include "mmcore/slab.h"
 
@@ -76,6 +77,8 @@ struct anon_vma {
     uint64_t num_active_vmas = 0;
     anon_vma_chain* rb_root = nullptr; // the chains of this anon_vma (an interval tree there)
     SlabObj obj;
+    // The root's rwsem guards the whole tree's chains (anon_vma_lock_write/read take root->rwsem).
+    mutable rw_semaphore rwsem{LockClass::anon_vma_rwsem};
 };
 
 // struct anon_vma_chain: one (VMA, anon_vma) link, on the VMA's list and in the anon_vma's
@@ -122,6 +125,10 @@ struct mm_context_t {
 struct mm_struct {
     explicit mm_struct(MapleNodeSource& nodes, MapleGeometry g) : mm_mt(nodes, g, true) {}
     MapleTree mm_mt; // the VMAs, MM_MT_FLAGS (alloc range, RCU)
+    // mmap_lock guards the VMAs (mutable: /proc readers of a const mm take it for reading);
+    // page_table_lock the upper page-table levels (pmd_lock() without split PMD locks).
+    mutable rw_semaphore mmap_lock{LockClass::mmap_lock};
+    spinlock_t page_table_lock{LockClass::page_table_lock};
     uint64_t mmap_base = 0, mmap_legacy_base = 0;
     uint64_t task_size = 0;
     PhysAddr pgd;         // the physical address of the top-level table (CR3's base)
@@ -163,5 +170,16 @@ struct mm_struct {
     void update_hiwater_rss() { hiwater_rss = get_hiwater_rss(); }
     void update_hiwater_vm() { hiwater_vm = get_hiwater_vm(); }
 };
+
+// mmap_assert_locked() / mmap_assert_write_locked(): a caller that must hold the mm's
+// mmap_lock does (KernelBug otherwise).
+inline void mmap_assert_locked(const mm_struct* mm) {
+    if (!lockdep_is_held(&mm->mmap_lock) || !mm->mmap_lock.is_locked())
+        throw KernelBug("mmap_assert_locked: the caller does not hold mmap_lock");
+}
+inline void mmap_assert_write_locked(const mm_struct* mm) {
+    if (!lockdep_is_held(&mm->mmap_lock) || !mm->mmap_lock.is_write_locked())
+        throw KernelBug("mmap_assert_write_locked: the caller does not hold mmap_lock for writing");
+}
 
 } // namespace mmemu

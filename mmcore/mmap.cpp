@@ -244,9 +244,21 @@ int AddressSpaces::expand_downwards(mm_struct* mm, vm_area_struct* vma, uint64_t
 }
 
 // do_mmap() + __mmap_region() for MAP_ANONYMOUS, private or shared (shmem_zero_setup()).
+int64_t AddressSpaces::vm_mmap(mm_struct* mm, uint64_t addr, uint64_t len, unsigned prot,
+                               unsigned flags, unsigned cpu) {
+    const WriteGuard locked(mm->mmap_lock); // vm_mmap_pgoff()
+    return do_mmap(mm, addr, len, prot, flags, cpu);
+}
+
+int AddressSpaces::vm_munmap(mm_struct* mm, uint64_t start, uint64_t len, unsigned cpu) {
+    const WriteGuard locked(mm->mmap_lock); // __vm_munmap()
+    return do_munmap(mm, start, len, cpu);
+}
+
 int64_t AddressSpaces::do_mmap(mm_struct* mm, uint64_t addr, uint64_t len, unsigned prot,
                                unsigned flags, unsigned cpu) {
     node_cpu_ = cpu;
+    mmap_assert_write_locked(mm);
     if (!(flags & MAP_ANONYMOUS))
         throw KernelBug("do_mmap: file mappings are not implemented (there is no page cache)");
     if (!len) return -EINVAL;
@@ -399,6 +411,7 @@ int AddressSpaces::split_vma(mm_struct* mm, vm_area_struct* vma, uint64_t addr, 
 // do_vmi_munmap() checks, then do_vmi_align_munmap().
 int AddressSpaces::do_munmap(mm_struct* mm, uint64_t start, uint64_t len, unsigned cpu) {
     node_cpu_ = cpu;
+    mmap_assert_write_locked(mm);
     const uint64_t ts = mm->task_size;
     if ((start & ~PAGE_MASK) || start > ts || len > ts - start) return -EINVAL;
     const uint64_t end = start + ((len + PAGE_SIZE - 1) & PAGE_MASK);
@@ -456,6 +469,7 @@ int AddressSpaces::do_vmi_align_munmap(mm_struct* mm, vm_area_struct* vma, uint6
 // a page and the stack guard gap of the next VMA. The heap is VM_DATA_DEFAULT_FLAGS | VM_ACCOUNT.
 uint64_t AddressSpaces::sys_brk(mm_struct* mm, uint64_t brk, unsigned cpu) {
     node_cpu_ = cpu;
+    const WriteGuard locked(mm->mmap_lock);
     const uint64_t origbrk = mm->brk;
     if (brk < mm->start_brk) return origbrk;
     const uint64_t newbrk = (brk + PAGE_SIZE - 1) & PAGE_MASK;

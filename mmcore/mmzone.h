@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "emulator/arch.h"
+#include "mmcore/locks.h"
 #include "mmcore/page_list.h"
 
 namespace mmemu {
@@ -83,6 +84,7 @@ enum zone_stat_item {
 std::string_view zone_stat_name(unsigned item);
 
 struct zone {
+    spinlock_t lock{LockClass::zone_lock}; // the free lists (free_area) and their counts
     zone_type type = zone_type::NORMAL;
     unsigned idx = 0; // index within the node (zone_idx)
     unsigned nid = 0;

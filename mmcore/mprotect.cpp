@@ -109,7 +109,9 @@ uint64_t AddressSpaces::change_protection(mm_struct* mm, vm_area_struct* vma, ui
         PTE_PFN_MASK | _PAGE_PCD | _PAGE_PWT | _PAGE_SPECIAL | _PAGE_ACCESSED | _PAGE_DIRTY;
     const bool try_writable = (vma->vm_flags & (VM_SHARED | VM_WRITE)) == VM_WRITE;
     uint64_t changed = 0;
+    PtlHolder ptl; // change_pte_range(): each PTE table under its lock
     for_each_pte(mm, start, end, [&](PhysAddr e, uint64_t) {
+        ptl.lock(pt_page(e));
         const pteval_t old = get_entry(e);
         if (!pte_present(old)) return;
         pteval_t n = (old & CHG_MASK) | (vma->vm_page_prot & ~CHG_MASK);
@@ -133,6 +135,7 @@ int AddressSpaces::do_mprotect(mm_struct* mm, uint64_t start, uint64_t len, unsi
     node_cpu_ = cpu;
     if (start & ~PAGE_MASK) return -EINVAL;
     if (!len) return 0;
+    const WriteGuard locked(mm->mmap_lock);
     len = (len + PAGE_SIZE - 1) & PAGE_MASK;
     const uint64_t end = start + len;
     if (!len || end <= start) return -ENOMEM;

@@ -105,6 +105,9 @@ uint64_t AddressSpaces::move_page_tables(mm_struct* mm, uint64_t old_addr, uint6
     // (move_normal_pud() warns and declines otherwise). On PAE the PUD is the PDPTE, and its
     // pud_populate() is a flush_tlb_mm(), as any PDPTE change needs a CR3 reload.
     auto move_entry = [&](PhysAddr from, PhysAddr to, uint64_t size, bool pdpte) {
+        // pmd_lock() of both (mm->page_table_lock for both: x86 has no split PMD locks for
+        // them here, so once).
+        const LockGuard<spinlock_t> locked(mm->page_table_lock);
         if (get_entry(to) & _PAGE_PRESENT) return false;
         set_entry(to, get_entry(from));
         set_entry(from, 0);
@@ -140,6 +143,11 @@ uint64_t AddressSpaces::move_page_tables(mm_struct* mm, uint64_t old_addr, uint6
         const auto new_pte = entry_alloc_walk(mm, new_addr, pte_level);
         if (!new_pte) break;
         const PhysAddr old_pte = *entry_offset(mm, old_addr, pte_level);
+        // The old table's lock, then the new one's, nested (unless it is the same table).
+        PtlHolder old_ptl(pt_page(old_pte));
+        PtlHolder new_ptl;
+        if (&pt_page(*new_pte) != &pt_page(old_pte))
+            new_ptl.lock(pt_page(*new_pte), SINGLE_DEPTH_NESTING);
         bool flush = false;
         const unsigned eb = fmt_.entry_bytes;
         for (uint64_t i = 0; i < (ext >> PAGE_SHIFT); i++) {
@@ -310,6 +318,7 @@ int64_t AddressSpaces::mremap_one(mm_struct* mm, uint64_t addr, uint64_t old_len
 int64_t AddressSpaces::do_mremap(mm_struct* mm, uint64_t addr, uint64_t old_len, uint64_t new_len,
                                  unsigned flags, uint64_t new_addr, unsigned cpu) {
     node_cpu_ = cpu;
+    const WriteGuard locked(mm->mmap_lock);
     old_len = PAGE_ALIGN(old_len);
     new_len = PAGE_ALIGN(new_len);
     // check_mremap_params()

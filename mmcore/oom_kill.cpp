@@ -136,6 +136,17 @@ void AddressSpaces::oom_kill_process(task_struct* victim, int64_t points, uint64
 // pages freed); the page tables and VMAs stay for exit_mmap(). Then MMF_OOM_SKIP hides the mm
 // from the next OOM kill.
 void AddressSpaces::oom_reap_task_mm(mm_struct* mm, unsigned cpu) {
+    // oom_reap_task(): mmap_read_trylock(), never waiting; a holder makes the reaper retry
+    // later (MAX_OOM_REAP_RETRIES) and then give up with MMF_OOM_SKIP. mmemu does not retry:
+    // the victim's exit frees its memory.
+    if (!mm->mmap_lock.down_read_trylock()) {
+        mm->mmf_oom_skip = true;
+        return;
+    }
+    struct Unlock {
+        rw_semaphore& l;
+        ~Unlock() { l.up_read(); }
+    } unlock{mm->mmap_lock};
     std::vector<vm_area_struct*> all;
     mm->mm_mt.for_each(
         [&](const MapleRange& r) { all.push_back(reinterpret_cast<vm_area_struct*>(r.entry)); });

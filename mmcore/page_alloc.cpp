@@ -218,6 +218,7 @@ Pfn PageAllocator::__rmqueue(zone& z, unsigned order, migratetype mt, unsigned a
 // rmqueue_bulk(): take `count` blocks for a pcp list, oldest-first order kept by adding to tail.
 unsigned PageAllocator::rmqueue_bulk(zone& z, unsigned order, unsigned count, page_list& list,
                                      migratetype mt, unsigned alloc_flags) {
+    const LockGuard<spinlock_t> locked(z.lock); // spin_lock_irqsave(&zone->lock)
     unsigned i;
     for (i = 0; i < count; ++i) {
         const Pfn pfn = __rmqueue(z, order, mt, alloc_flags);
@@ -255,6 +256,7 @@ page* PageAllocator::rmqueue(zone& preferred, zone& z, unsigned order, unsigned 
     if (pcp_enabled_ && order <= PAGE_ALLOC_COSTLY_ORDER)
         return rmqueue_pcplist(z, order, mt, alloc_flags, cpu);
     // rmqueue_buddy()
+    const LockGuard<spinlock_t> locked(z.lock);
     Pfn pfn = PFN_NIL;
     if (order > 0 && (alloc_flags & ALLOC_HARDER))
         pfn = __rmqueue_smallest(z, order, MIGRATE_HIGHATOMIC);
@@ -356,6 +358,7 @@ void PageAllocator::reserve_highatomic_pageblock(Pfn pfn, zone& z) {
     // Limit the number reserved to 1 pageblock or roughly 1% of a zone.
     const uint64_t max_managed = z.managed_pages / 100 + pageblock_nr_pages();
     if (z.nr_reserved_highatomic >= max_managed) return;
+    const LockGuard<spinlock_t> locked(z.lock);
     const unsigned mt = get_pageblock_migratetype(pfn);
     if (mt == MIGRATE_HIGHATOMIC || mt == MIGRATE_ISOLATE) return;
     z.nr_reserved_highatomic += pageblock_nr_pages();
@@ -373,6 +376,7 @@ bool PageAllocator::unreserve_highatomic_pageblock(const pglist_data& pref_node,
         zone& z = nodes[zr.nid].node_zones[zr.zone_idx];
         // Preserve at least one pageblock unless memory pressure is really high.
         if (!force && z.nr_reserved_highatomic <= pageblock_nr_pages()) continue;
+        const LockGuard<spinlock_t> locked(z.lock);
         for (unsigned order = 0; order < MAX_ORDER; order++) {
             page_list& l = free_list_of(z, order, MIGRATE_HIGHATOMIC);
             if (l.empty()) continue;
@@ -579,6 +583,7 @@ void PageAllocator::free_boot_block(Pfn pfn, unsigned order) {
     page& p = mm_[pfn];
     zone& z = nodes[p.nid()].node_zones[p.zone_idx()];
     // __free_pages_core() frees boot memory with FPI_TO_TAIL; it counts in pgfree.
+    const LockGuard<spinlock_t> locked(z.lock);
     __free_one_page(pfn, z, order, get_pageblock_migratetype(pfn), true);
     events_.pgfree += uint64_t{1} << order;
 }
@@ -589,6 +594,7 @@ void PageAllocator::free_pcppages_bulk(zone& z, int64_t count, per_cpu_pages& pc
                                        unsigned pindex) {
     count = std::min(pcp.count, count);
     stats_.pcp_bulk_frees++;
+    const LockGuard<spinlock_t> locked(z.lock);
     int p = int(pindex) - 1;
     while (count > 0) {
         page_list* list;
@@ -629,6 +635,7 @@ void PageAllocator::free_unref_page(Pfn pfn, zone& z, unsigned order, unsigned c
     mm_[pfn].index = mt; // set_pcppage_migratetype()
     if (mt >= MIGRATE_PCPTYPES) {
         if (mt == MIGRATE_ISOLATE) {
+            const LockGuard<spinlock_t> locked(z.lock); // free_one_page()
             __free_one_page(pfn, z, order, mt, false);
             return;
         }
@@ -677,8 +684,10 @@ void PageAllocator::free_pages(page* p, unsigned order, unsigned cpu) {
     events_.pgfree += uint64_t{1} << order;
     if (pcp_enabled_ && order <= PAGE_ALLOC_COSTLY_ORDER && cpu < z.pcp.size())
         free_unref_page(pfn, z, order, cpu);
-    else
+    else {
+        const LockGuard<spinlock_t> locked(z.lock); // free_one_page()
         __free_one_page(pfn, z, order, get_pageblock_migratetype(pfn), false);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -98,13 +98,27 @@ std::optional<PhysAddr> AddressSpaces::entry_alloc_walk(mm_struct* mm, uint64_t 
         const PhysAddr e = entry_at(table, fmt_.index(addr, l));
         pteval_t v = get_entry(e);
         if (!(v & _PAGE_PRESENT)) {
+            // __pte_alloc() / __pmd_alloc(): the table is allocated first, then put in place
+            // under mm->page_table_lock unless another CPU did so meanwhile (then freed).
             const auto t = alloc_pt_page(mm);
             if (!t) return std::nullopt;
-            mm->pgtables_bytes += PAGE_SIZE;
             const bool pdpte = l == 0 && fmt_.kind == PgtableFormat::pae;
-            v = t->value | (pdpte ? _PAGE_PRESENT : _PAGE_TABLE);
-            set_entry(e, v);
-            if (pdpte) flush_tlb_mm_range(mm, 0, UINT64_MAX);
+            bool raced = false;
+            {
+                const LockGuard<spinlock_t> locked(mm->page_table_lock);
+                v = get_entry(e);
+                if (v & _PAGE_PRESENT) {
+                    raced = true;
+                } else {
+                    mm->pgtables_bytes += PAGE_SIZE;
+                    v = t->value | (pdpte ? _PAGE_PRESENT : _PAGE_TABLE);
+                    set_entry(e, v);
+                }
+            }
+            if (raced)
+                free_pt_page(mm, *t, false);
+            else if (pdpte)
+                flush_tlb_mm_range(mm, 0, UINT64_MAX);
         }
         table = table_of(v);
     }

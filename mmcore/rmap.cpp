@@ -28,6 +28,26 @@ anon_vma* reusable_anon_vma(const vm_area_struct* old, const vm_area_struct* a,
     return nullptr;
 }
 
+// lock_anon_vma_root(): holds the root's rwsem of each anon_vma in turn, changing locks only
+// when the root changes (the anon_vmas of one VMA normally share one root).
+class RootLock {
+public:
+    void lock_for(const anon_vma* av) {
+        if (held_ == av->root) return;
+        unlock();
+        held_ = av->root;
+        held_->rwsem.down_write();
+    }
+    void unlock() {
+        if (held_) held_->rwsem.up_write();
+        held_ = nullptr;
+    }
+    ~RootLock() { unlock(); }
+
+private:
+    const anon_vma* held_ = nullptr;
+};
+
 } // namespace
 
 // anon_vma_prepare() -> __anon_vma_prepare(): one anon_vma_chain, and either the anon_vma of a
@@ -45,19 +65,38 @@ bool AddressSpaces::anon_vma_prepare(vm_area_struct* vma, unsigned cpu) {
     if (!av) {
         if (auto* prev = vma_prev(mm, vma->vm_start)) av = reusable_anon_vma(prev, prev, vma);
     }
+    anon_vma* allocated = nullptr;
     if (!av) {
         const SlabObj obj = slab_.kmem_cache_alloc(anon_vma_cachep_, GFP_KERNEL, cpu);
         if (obj.null()) {
             slab_.kmem_cache_free(anon_vma_chain_cachep_, avc_obj, cpu);
             return false;
         }
-        av = new anon_vma;
+        av = allocated = new anon_vma;
         av->obj = obj;
         av->num_children++; // the self-parent link of a new root
     }
-    link_avc(vma, av, avc_obj);
-    vma->anon = av;
-    av->num_active_vmas++;
+    // anon_vma_lock_write(), then mm->page_table_lock; another CPU's fault may have given the
+    // VMA its anon_vma meanwhile: then what was allocated here goes.
+    bool raced = false;
+    {
+        const WriteGuard av_locked(av->root->rwsem);
+        const LockGuard<spinlock_t> pt_locked(mm->page_table_lock);
+        if (!vma->anon) {
+            link_avc(vma, av, avc_obj);
+            vma->anon = av;
+            av->num_active_vmas++;
+        } else {
+            raced = true;
+        }
+    }
+    if (raced) {
+        if (allocated) {
+            slab_.kmem_cache_free(anon_vma_cachep_, allocated->obj, cpu);
+            delete allocated;
+        }
+        slab_.kmem_cache_free(anon_vma_chain_cachep_, avc_obj, cpu);
+    }
     return true;
 }
 
@@ -79,10 +118,14 @@ void AddressSpaces::link_avc(vm_area_struct* vma, anon_vma* av, SlabObj obj) {
 bool AddressSpaces::anon_vma_clone(vm_area_struct* dst, const vm_area_struct* src, unsigned cpu) {
     std::vector<anon_vma*> avs;
     for (const anon_vma_chain* c = src->avc_list; c; c = c->same_vma_next) avs.push_back(c->av);
+    // The chains go in under their anon_vma's root's rwsem.
+    RootLock locked;
     for (auto it = avs.rbegin(); it != avs.rend(); ++it) {
         anon_vma* av = *it;
+        locked.lock_for(av);
         const SlabObj o = slab_.kmem_cache_alloc(anon_vma_chain_cachep_, GFP_KERNEL, cpu);
         if (o.null()) {
+            locked.unlock();
             dst->anon = nullptr; // enomem_failure: nothing was counted on it yet
             unlink_anon_vmas(dst, cpu);
             return false;
@@ -119,6 +162,7 @@ bool AddressSpaces::anon_vma_fork(vm_area_struct* vma, vm_area_struct* pvma, uns
     av->parent = pvma->anon;
     av->root->refcount++; // get_anon_vma(root)
     vma->anon = av;
+    const WriteGuard locked(av->root->rwsem); // anon_vma_lock_write()
     link_avc(vma, av, avc_obj);
     av->parent->num_children++;
     return true;
@@ -129,6 +173,11 @@ bool AddressSpaces::anon_vma_fork(vm_area_struct* vma, vm_area_struct* pvma, uns
 void AddressSpaces::put_anon_vma(anon_vma* av, unsigned cpu) {
     if (--av->refcount > 0) return;
     anon_vma* root = av->root;
+    // anon_vma_free(): an rmap walker may still hold the root's rwsem: wait for it to leave.
+    if (root->rwsem.is_locked()) {
+        root->rwsem.down_write();
+        root->rwsem.up_write();
+    }
     slab_.kmem_cache_free(anon_vma_cachep_, av->obj, cpu);
     delete av;
     if (root != av && --root->refcount == 0) {
@@ -141,23 +190,42 @@ void AddressSpaces::put_anon_vma(anon_vma* av, unsigned cpu) {
 // reaches any more drops the reference its VMAs held (put_anon_vma), and a freed child drops
 // its root's.
 void AddressSpaces::unlink_anon_vmas(vm_area_struct* vma, unsigned cpu) {
-    if (vma->anon) vma->anon->num_active_vmas--;
-    for (anon_vma_chain* avc = vma->avc_list; avc;) {
-        anon_vma* av = avc->av;
-        anon_vma_chain** pp = &av->rb_root;
-        while (*pp != avc) pp = &(*pp)->same_anon_next;
-        *pp = avc->same_anon_next;
-        anon_vma_chain* next = avc->same_vma_next;
-        if (!av->rb_root) {
-            av->parent->num_children--;
-            put_anon_vma(av, cpu);
+    if (!vma->avc_list) {
+        if (vma->anon) vma->anon->num_active_vmas--;
+        vma->anon = nullptr;
+        return;
+    }
+    // Under the root's rwsem each chain leaves its anon_vma's tree; the chains of anon_vmas
+    // that still have others go at once, the emptied ones stay on the VMA's list to be put
+    // and freed after the lock is dropped (the put may free the root itself).
+    std::vector<anon_vma_chain*> emptied;
+    {
+        RootLock locked;
+        for (anon_vma_chain* avc = vma->avc_list; avc;) {
+            anon_vma* av = avc->av;
+            locked.lock_for(av);
+            anon_vma_chain** pp = &av->rb_root;
+            while (*pp != avc) pp = &(*pp)->same_anon_next;
+            *pp = avc->same_anon_next;
+            anon_vma_chain* next = avc->same_vma_next;
+            if (!av->rb_root) {
+                av->parent->num_children--;
+                emptied.push_back(avc);
+            } else {
+                slab_.kmem_cache_free(anon_vma_chain_cachep_, avc->obj, cpu);
+                delete avc;
+            }
+            avc = next;
         }
+        if (vma->anon) vma->anon->num_active_vmas--;
+        vma->anon = nullptr;
+    }
+    for (anon_vma_chain* avc : emptied) {
+        put_anon_vma(avc->av, cpu);
         slab_.kmem_cache_free(anon_vma_chain_cachep_, avc->obj, cpu);
         delete avc;
-        avc = next;
     }
     vma->avc_list = nullptr;
-    vma->anon = nullptr;
 }
 
 // folio_add_new_anon_rmap(..., RMAP_EXCLUSIVE): mapping = the VMA's anon_vma, index = the linear
@@ -177,6 +245,7 @@ void AddressSpaces::folio_add_new_anon_rmap(page* p, vm_area_struct* vma, uint64
 void AddressSpaces::rmap_walk_anon(
     const page& p, Pfn pfn, const std::function<void(const vm_area_struct*, uint64_t)>& f) const {
     const auto* av = reinterpret_cast<const anon_vma*>(p.mapping);
+    const ReadGuard locked(av->root->rwsem); // anon_vma_lock_read()
     for (const anon_vma_chain* c = av->rb_root; c; c = c->same_anon_next) {
         const vm_area_struct* v = c->vma;
         if (p.index < v->vm_pgoff) continue;
@@ -195,6 +264,7 @@ void AddressSpaces::rmap_walk_ksm(
     if (!ksm_) return;
     std::set<std::pair<const vm_area_struct*, uint64_t>> seen;
     ksm_->ksm_rmap_items(p, [&](const mm_struct*, const anon_vma* av, uint64_t addr) {
+        const ReadGuard locked(av->root->rwsem); // anon_vma_lock_read()
         for (const anon_vma_chain* c = av->rb_root; c; c = c->same_anon_next) {
             const vm_area_struct* v = c->vma;
             if (addr < v->vm_start || addr >= v->vm_end) continue;

@@ -97,6 +97,10 @@ AddressSpaces::vm_fault AddressSpaces::shmem_fault(mm_struct* mm, vm_area_struct
         vmstat_.nr_shmem++;
         vmstat_.nr_file_pages++;
     }
+    // finish_fault(): the PTE table's lock, and a PTE another CPU filled meanwhile leaves the
+    // fault done (the page stays in the cache).
+    const PtlHolder ptl(pt_page(ptep));
+    if (!pte_none(get_entry(ptep))) return vm_fault::ok;
     p->_refcount++;
     if (p->_mapcount++ == 0) vmstat_.nr_mapped++;
     mm->rss_stat[MM_SHMEMPAGES]++;

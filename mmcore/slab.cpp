@@ -11,6 +11,25 @@
 
 namespace mmemu {
 
+namespace {
+// spin_lock(&l3->list_lock). An off-slab cache frees its slab descriptors into its slabp_cache
+// (a kmalloc cache, on-slab) while it holds its own list_lock (slab_destroy() under free_block()),
+// so the on-slab caches' list_locks nest inside the off-slab ones' (2.6's mm/slab.c gave them a
+// lock class of their own for lockdep, on_slab_l3_key, for this reason).
+class ListLock {
+public:
+    ListLock(const kmem_cache* c, kmem_list3& l3) : l_(l3.list_lock) {
+        l_.lock(c->g.off_slab() ? 0 : SINGLE_DEPTH_NESTING);
+    }
+    ~ListLock() { l_.unlock(); }
+    ListLock(const ListLock&) = delete;
+    ListLock& operator=(const ListLock&) = delete;
+
+private:
+    spinlock_t& l_;
+};
+} // namespace
+
 std::string to_string(SlabObj o) {
     return hex(o.value);
 }
@@ -225,7 +244,10 @@ void SlabAllocator::enable_cpucache(kmem_cache* c, unsigned cpu) {
     for (unsigned i = 0; i < nr_cpus_; i++) {
         array_cache old = std::move(c->array[i]);
         c->array[i] = std::move(fresh[i]);
-        free_block(c, old.entry.data(), old.avail, pa_.cpu_to_node[i], cpu);
+        {
+            const ListLock locked(c, c->nodelists[pa_.cpu_to_node[i]]);
+            free_block(c, old.entry.data(), old.avail, pa_.cpu_to_node[i], cpu);
+        }
         if (!old.self.null()) kfree(old.self, cpu);
     }
     for (unsigned n = 0; n < nr_nodes_; n++) {
@@ -233,7 +255,10 @@ void SlabAllocator::enable_cpucache(kmem_cache* c, unsigned cpu) {
         std::optional<array_cache> old = std::move(l3.shared);
         l3.shared = std::move(shared[n]);
         if (old) {
-            free_block(c, old->entry.data(), old->avail, n, cpu);
+            {
+                const ListLock locked(c, l3);
+                free_block(c, old->entry.data(), old->avail, n, cpu);
+            }
             if (!old->self.null()) kfree(old->self, cpu);
         }
         unsigned cpus_on_node = 0;
@@ -400,6 +425,8 @@ bool SlabAllocator::cache_grow(kmem_cache* c, gfp_t gfp, int nid, unsigned cpu) 
             ram_.fill(PhysAddr{buf + c->g.obj_offset}, *c->ctor_fill, c->g.obj_size);
         ram_.write_u32(PhysAddr{bufctl_addr(c, s, i)}, i + 1 == c->g.num ? BUFCTL_END : i + 1);
     }
+    // cache_grow_end(): the new slab goes on the node's lists under its lock.
+    const ListLock locked(c, l3);
     list_move(l3, id, slab_list::free, true);
     l3.free_objects += c->g.num;
     c->stats.grown++;
@@ -424,7 +451,7 @@ void SlabAllocator::slab_destroy(kmem_cache* c, uint32_t id, unsigned cpu) {
 }
 
 // free_block(): objects back to their slabs; an emptied slab is destroyed once the node holds
-// more than free_limit free objects.
+// more than free_limit free objects. The caller holds the node's list_lock.
 void SlabAllocator::free_block(kmem_cache* c, const uint64_t* objs, uint32_t n, unsigned node,
                                unsigned cpu) {
     kmem_list3& l3 = c->nodelists[node];
@@ -451,6 +478,7 @@ void SlabAllocator::free_block(kmem_cache* c, const uint64_t* objs, uint32_t n, 
 void SlabAllocator::cache_flusharray(kmem_cache* c, array_cache& ac, unsigned node, unsigned cpu) {
     uint32_t batchcount = ac.batchcount;
     kmem_list3& l3 = c->nodelists[node];
+    const ListLock locked(c, l3);
     bool done = false;
     if (l3.shared) {
         array_cache& shared = *l3.shared;
@@ -480,6 +508,7 @@ uint64_t SlabAllocator::cache_alloc_refill(kmem_cache* c, gfp_t gfp, unsigned cp
         // refill. Otherwise we could generate refill bouncing.
         if (!ac.touched && batchcount > int(BATCHREFILL_LIMIT)) batchcount = BATCHREFILL_LIMIT;
         kmem_list3& l3 = c->nodelists[node];
+        std::optional<ListLock> locked(std::in_place, c, l3);
         bool from_shared = false;
         if (l3.shared && l3.shared->avail) {
             array_cache& sh = *l3.shared;
@@ -508,6 +537,7 @@ uint64_t SlabAllocator::cache_alloc_refill(kmem_cache* c, gfp_t gfp, unsigned cp
             }
             l3.free_objects -= ac.avail;
         }
+        locked.reset(); // cache_grow() allocates pages without it
         if (ac.avail == 0) {
             const bool grown = cache_grow(c, gfp, int(node), cpu);
             // cache_grow can reenable interrupts, then ac could change.
@@ -525,6 +555,7 @@ uint64_t SlabAllocator::cache_alloc_node(kmem_cache* c, gfp_t gfp, unsigned nid,
     (void)gfp;
     (void)cpu;
     kmem_list3& l3 = c->nodelists[nid];
+    const ListLock locked(c, l3);
     uint32_t id;
     if (!l3.slabs_partial.empty()) {
         id = l3.slabs_partial.head();
@@ -579,6 +610,7 @@ void SlabAllocator::kmem_cache_free_slow(kmem_cache* c, uint64_t obj, unsigned c
     if (obj_node != pa_.cpu_to_node[cpu]) {
         // cache_free_alien() without alien arrays: straight back to the object's node.
         c->stats.freemiss++;
+        const ListLock locked(c, c->nodelists[obj_node]);
         free_block(c, &buf, 1, obj_node, cpu);
         return;
     }
@@ -630,10 +662,15 @@ uint64_t SlabAllocator::ksize(SlabObj obj) const {
 uint32_t SlabAllocator::drain_freelist(kmem_cache* c, kmem_list3& l3, uint64_t tofree,
                                        unsigned cpu) {
     uint32_t nr = 0;
-    while (nr < tofree && !l3.slabs_free.empty()) {
-        const uint32_t id = l3.slabs_free.tail();
-        list_move(l3, id, slab_list::none, false);
-        l3.free_objects -= c->g.num;
+    while (true) {
+        uint32_t id;
+        {
+            const ListLock locked(c, l3);
+            if (nr >= tofree || l3.slabs_free.empty()) break;
+            id = l3.slabs_free.tail();
+            list_move(l3, id, slab_list::none, false);
+            l3.free_objects -= c->g.num;
+        }
         slab_destroy(c, id, cpu);
         nr++;
     }
@@ -644,12 +681,14 @@ void SlabAllocator::drain_cpu_caches(kmem_cache* c, unsigned cpu) {
     for (unsigned i = 0; i < nr_cpus_; i++) {
         array_cache& ac = c->array[i];
         // Objects are freed into the node of the CPU that held them.
+        const ListLock locked(c, c->nodelists[pa_.cpu_to_node[i]]);
         free_block(c, ac.entry.data(), ac.avail, pa_.cpu_to_node[i], cpu);
         ac.avail = 0;
     }
     for (unsigned n = 0; n < nr_nodes_; n++) {
         auto& sh = c->nodelists[n].shared;
         if (!sh) continue;
+        const ListLock locked(c, c->nodelists[n]);
         free_block(c, sh->entry.data(), sh->avail, n, cpu);
         sh->avail = 0;
     }

@@ -21,6 +21,7 @@
 #include "mmcore/gfp.h"
 #include "mmcore/index_list.h"
 #include "mmcore/kernel_config.h"
+#include "mmcore/locks.h"
 #include "mmcore/page_alloc.h"
 #include "mmcore/slab_geometry.h"
 
@@ -75,6 +76,7 @@ struct slab {
 };
 
 struct kmem_list3 {
+    spinlock_t list_lock{LockClass::slab_list_lock};
     index_list slabs_partial, slabs_full, slabs_free;
     uint64_t free_objects = 0;
     uint64_t free_limit = 0;

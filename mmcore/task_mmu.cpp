@@ -11,6 +11,7 @@
 namespace mmemu {
 
 SmapsRollup AddressSpaces::smaps_rollup(const mm_struct* mm) const {
+    const ReadGuard locked(mm->mmap_lock);
     SmapsRollup r;
     mm->mm_mt.for_each([&](const MapleRange& range) {
         const auto* v = reinterpret_cast<const vm_area_struct*>(range.entry);
@@ -53,6 +54,7 @@ SmapsRollup AddressSpaces::smaps_rollup(const mm_struct* mm) const {
 // its offset, the internal tmpfs's device 00:01, the inode number and "/dev/zero (deleted)"
 // (mmemu numbers the inodes from 1; Linux's get_next_ino() depends on the system's history).
 std::vector<std::string> AddressSpaces::proc_maps(const mm_struct* mm) const {
+    const ReadGuard locked(mm->mmap_lock);
     std::vector<std::string> lines;
     mm->mm_mt.for_each([&](const MapleRange& range) {
         const auto* v = reinterpret_cast<const vm_area_struct*>(range.entry);
@@ -93,6 +95,7 @@ std::vector<uint64_t> AddressSpaces::pagemap(const mm_struct* mm, uint64_t start
                                              uint64_t end) const {
     constexpr uint64_t PM_PRESENT = uint64_t{1} << 63, PM_FILE = uint64_t{1} << 61,
                        PM_MMAP_EXCLUSIVE = uint64_t{1} << 56;
+    const ReadGuard locked(mm->mmap_lock); // pagemap_read(): walk_page_range() under it
     std::vector<uint64_t> out;
     out.reserve((end - start) >> PAGE_SHIFT);
     for (uint64_t a = start; a < end; a += PAGE_SIZE) {

@@ -2,6 +2,7 @@
 
 #include "mmcore/bug.h"
 #include "mmcore/kernel.h"
+#include "mmcore/lockdep.h"
 #include "workloads/ops_run.h"
 
 namespace mmemu {
@@ -74,6 +75,8 @@ bool Driver::step(size_t i) {
     const Op& op = *sc_.ops[i];
     try {
         op.run(cx_);
+        if (lockdep_depth())
+            lockdep_assert_none_held("event " + std::to_string(op.event) + " (" + op.name() + ")");
         if (cx_.procs) deliver_pending_kills(cx_, op.event);
         // The kernel's threads (ksmd) catch up with the time the event took.
         // (The concurrent mode's ksmd runs on its own.)

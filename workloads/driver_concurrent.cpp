@@ -15,6 +15,7 @@
 
 #include "mmcore/bug.h"
 #include "mmcore/kernel.h"
+#include "mmcore/lockdep.h"
 #include "workloads/driver.h"
 
 namespace mmemu {
@@ -28,6 +29,9 @@ bool Driver::step_on_cpu(size_t i, unsigned cpu) {
         const KernelLockGuard bkl(system_->kernel().big_lock, cpu);
         try {
             op.run(cx_);
+            if (lockdep_depth())
+                lockdep_assert_none_held("event " + std::to_string(op.event) + " (" + op.name() +
+                                         ")");
             if (cx_.procs) deliver_pending_kills(cx_, op.event, int(cpu));
             results_.events_run++;
         } catch (const KernelBugOn& e) {

@@ -638,7 +638,7 @@ struct Mmap final : Op {
         AddressSpaces& as = spaces(cx);
         as.set_current(t->cpu, t);
         as.charge(t->cpu, &CostModel::syscall);
-        const int64_t r = as.do_mmap(t->mm, addr, length, prot, flags, t->cpu);
+        const int64_t r = as.vm_mmap(t->mm, addr, length, prot, flags, t->cpu);
         auto& reg = cx.procs->regions[region];
         if (r < 0) {
             reg.mapped = false;
@@ -736,7 +736,7 @@ struct Munmap final : RegionOp {
         if (!g) return;
         task_struct* t = g->t;
         AddressSpaces& as = spaces(cx);
-        if (const int e = as.do_munmap(t->mm, g->addr, g->len, t->cpu); e)
+        if (const int e = as.vm_munmap(t->mm, g->addr, g->len, t->cpu); e)
             cx.results.process_failure(event, name(), proc_name(cx, slot),
                                        std::string("munmap: ") + errno_name(e));
         else if (cx.shadow)

@@ -32,7 +32,7 @@ struct KsmBench {
           as(sys->kernel().spaces), ksm(*sys->ksm()), t(as.task_create("p", 0)),
           pages(mib * MiB / PAGE_SIZE) {
         as.set_current(0, t);
-        const uint64_t a = uint64_t(as.do_mmap(t->mm, 0, mib * MiB, PROT_READ | PROT_WRITE,
+        const uint64_t a = uint64_t(as.vm_mmap(t->mm, 0, mib * MiB, PROT_READ | PROT_WRITE,
                                                MAP_PRIVATE | MAP_ANONYMOUS, 0));
         Cpu& cpu = sys->machine().cpu(0);
         for (uint64_t i = 0; i < pages; i++) {

@@ -23,7 +23,7 @@ struct Proc {
     AddressSpaces& as = sys->kernel().spaces;
     task_struct* t = as.task_create("p", 0);
     Proc() { as.set_current(0, t); }
-    uint64_t map(uint64_t bytes) { return uint64_t(as.do_mmap(t->mm, 0, bytes, RW, ANON, 0)); }
+    uint64_t map(uint64_t bytes) { return uint64_t(as.vm_mmap(t->mm, 0, bytes, RW, ANON, 0)); }
     // One byte written to each page, as the scenario op touch does.
     void touch(task_struct* who, uint64_t a, uint64_t bytes) {
         as.set_current(0, who);
@@ -46,7 +46,7 @@ void BM_demand_zero_faults(benchmark::State& state) {
         state.ResumeTiming();
         p.touch(p.t, a, bytes);
         state.PauseTiming();
-        p.as.do_munmap(p.t->mm, a, bytes, 0);
+        p.as.vm_munmap(p.t->mm, a, bytes, 0);
         state.ResumeTiming();
     }
     state.counters["faults_per_second"] = benchmark::Counter(

@@ -22,7 +22,7 @@ struct KsmProc : Proc {
     KsmProc() : Proc(), ksm(*b.sys->ksm()) {}
     // An anonymous private mapping of n pages, page i filled with content(i).
     uint64_t map(uint64_t n, const std::function<uint8_t(uint64_t)>& content) {
-        const int64_t a = as.do_mmap(t.mm, 0, n * P, RW, ANON, 0);
+        const int64_t a = as.vm_mmap(t.mm, 0, n * P, RW, ANON, 0);
         REQUIRE(a > 0);
         for (uint64_t i = 0; i < n; i++)
             REQUIRE(b.m.cpu(0)
@@ -129,6 +129,35 @@ TEST_CASE("ksm: two identical pages merge on the second full scan", "[ksm]") {
     CHECK(s.pages_sharing == 0);
     CHECK(s.pages_volatile == 1); // A's checksum changed
     CHECK(k.t.mm->ksm_merging_pages == 1);
+}
+
+TEST_CASE("ksm: a page another task has locked is not merged in that pass (folio_trylock)",
+          "[ksm][lockdep]") {
+    KsmProc k;
+    const uint64_t a = k.map(2, [](uint64_t) { return uint8_t('A'); });
+    k.mergeable(a, 2);
+    REQUIRE(k.ksm.set_run(1, 0) == 0);
+    k.full_scans(1); // both volatile (first checksums)
+    // Another task holds B's page lock (PG_locked set in its stead). Pass 2: A goes into the
+    // unstable tree; B finds it, but try_to_merge_one_page() cannot take B's lock and gives up
+    // for this pass (it never waits): A unshared, B's item in no tree (volatile).
+    page& b_page = k.b.k.buddy.mem_map()[k.pfn(a + P)];
+    b_page.set(PG_locked);
+    k.full_scans(1);
+    KsmStats s = k.ksm.stats();
+    CHECK(s.pages_shared == 0);
+    CHECK(s.pages_sharing == 0);
+    CHECK(s.pages_unshared == 1);
+    CHECK(s.pages_volatile == 1);
+    CHECK(k.pfn(a) != k.pfn(a + P));
+    // Unlocked: pass 3 forgets the unstable tree, A goes in again and B merges with it.
+    b_page.clear(PG_locked);
+    k.full_scans(1);
+    s = k.ksm.stats();
+    CHECK(s.pages_shared == 1);
+    CHECK(s.pages_sharing == 1);
+    CHECK(k.pfn(a) == k.pfn(a + P));
+    CHECK_FALSE(k.b.k.buddy.mem_map()[k.pfn(a)].test(PG_locked));
 }
 
 TEST_CASE("ksm: ksm_tests -M: ten identical pages give one shared and nine sharing", "[ksm]") {
@@ -250,7 +279,7 @@ TEST_CASE("ksm: a forked child's KSM pages join their nodes at ksmd's visit", "[
     REQUIRE(p);
     REQUIRE(as.exec_layout(p, {}, 1) == 0);
     as.set_current(0, p);
-    const int64_t a = as.do_mmap(p->mm, 0, 2 * P, RW, ANON, 0);
+    const int64_t a = as.vm_mmap(p->mm, 0, 2 * P, RW, ANON, 0);
     REQUIRE(a > 0);
     REQUIRE(b.m.cpu(0).fill_linear(LinearAddr{uint64_t(a)}, 'C', 2 * P, AccessMode{3, false}).ok());
     REQUIRE(as.do_madvise(p->mm, uint64_t(a), 2 * P, MADV_MERGEABLE, 0) == 0);
@@ -354,7 +383,7 @@ struct KsmTask {
     }
     uint64_t map(task_struct* t, uint64_t n, uint8_t byte) {
         as.set_current(0, t);
-        const int64_t a = as.do_mmap(t->mm, 0, n * P, RW, ANON, 0);
+        const int64_t a = as.vm_mmap(t->mm, 0, n * P, RW, ANON, 0);
         REQUIRE(a > 0);
         REQUIRE(b.m.cpu(0)
                     .fill_linear(LinearAddr{uint64_t(a)}, byte, n * P, AccessMode{3, false})
@@ -457,7 +486,7 @@ TEST_CASE("ksm: merge_across_nodes decides whether pages of two NUMA nodes merge
             REQUIRE(t);
             REQUIRE(as.exec_layout(t, {}, cpu) == 0);
             as.set_current(cpu, t);
-            const int64_t a = as.do_mmap(t->mm, 0, P, RW, ANON, cpu);
+            const int64_t a = as.vm_mmap(t->mm, 0, P, RW, ANON, cpu);
             REQUIRE(a > 0);
             REQUIRE(b.m.cpu(cpu)
                         .fill_linear(LinearAddr{uint64_t(a)}, 0x33, P, AccessMode{3, false})
@@ -496,7 +525,7 @@ TEST_CASE("ksm: items outliving their VMAs hold their anon_vmas until ksmd or th
     const kmem_cache* avc = k.b.k.slab.find_cache("anon_vma");
     REQUIRE(avc);
     const uint64_t live_before = live_objects(avc);
-    REQUIRE(k.as.do_munmap(k.t.mm, a, 2 * P, 0) == 0);
+    REQUIRE(k.as.vm_munmap(k.t.mm, a, 2 * P, 0) == 0);
     CHECK(live_objects(avc) == live_before); // kept for the items
     REQUIRE(k.b.k.audit({}) == "");
     // The KSM page went with its last mapping: the stable node is stale until a walk finds it.
@@ -509,7 +538,7 @@ TEST_CASE("ksm: items outliving their VMAs hold their anon_vmas until ksmd or th
     const uint64_t b2 = k.map(2, [](uint64_t) { return uint8_t(9); });
     k.mergeable(b2, 2);
     k.full_scans(2);
-    REQUIRE(k.as.do_munmap(k.t.mm, b2, 2 * P, 0) == 0);
+    REQUIRE(k.as.vm_munmap(k.t.mm, b2, 2 * P, 0) == 0);
 }
 
 namespace {
@@ -591,8 +620,8 @@ TEST_CASE("ksm: a chain that was full takes a sharer again once a mapping goes",
     REQUIRE(s.pages_sharing == 2);
     REQUIRE(s.pages_unshared == 1); // B
     // Each dup holds two mappings: unmap one of each, so both dups can take one more.
-    REQUIRE(k.as.do_munmap(k.t.mm, a, P, 0) == 0);
-    REQUIRE(k.as.do_munmap(k.t.mm, a + 2 * P, P, 0) == 0);
+    REQUIRE(k.as.vm_munmap(k.t.mm, a, P, 0) == 0);
+    REQUIRE(k.as.vm_munmap(k.t.mm, a + 2 * P, P, 0) == 0);
     k.full_scans(1);
     s = k.ksm.stats();
     CHECK(s.pages_shared == 2);

@@ -13,7 +13,7 @@ using namespace mmemu::test;
 
 TEST_CASE("address spaces: the first mmap sits just below mmap_base", "[process][mmap]") {
     Proc p;
-    const int64_t a = p.as.do_mmap(p.t.mm, 0, 16 * PAGE_SIZE, RW, ANON, 0);
+    const int64_t a = p.as.vm_mmap(p.t.mm, 0, 16 * PAGE_SIZE, RW, ANON, 0);
     CHECK(a == int64_t(MMAP_BASE - 16 * PAGE_SIZE));
     const vm_area_struct* v = p.as.find_vma(p.t.mm, uint64_t(a));
     REQUIRE(v);
@@ -28,28 +28,28 @@ TEST_CASE("address spaces: the first mmap sits just below mmap_base", "[process]
     CHECK(p.t.mm->data_vm == 16);
     // A second mapping goes directly below the first and merges with it (same flags, no
     // anon_vma yet, contiguous pgoff): still one VMA.
-    const int64_t b2 = p.as.do_mmap(p.t.mm, 0, 4 * PAGE_SIZE, RW, ANON, 0);
+    const int64_t b2 = p.as.vm_mmap(p.t.mm, 0, 4 * PAGE_SIZE, RW, ANON, 0);
     CHECK(b2 == a - int64_t(4 * PAGE_SIZE));
     CHECK(p.t.mm->map_count == 1);
     CHECK(p.as.find_vma(p.t.mm, uint64_t(b2))->vm_end == MMAP_BASE);
     // A read-only one does not merge (different flags).
-    const int64_t c = p.as.do_mmap(p.t.mm, 0, PAGE_SIZE, PROT_READ, ANON, 0);
+    const int64_t c = p.as.vm_mmap(p.t.mm, 0, PAGE_SIZE, PROT_READ, ANON, 0);
     CHECK(c == b2 - int64_t(PAGE_SIZE));
     CHECK(p.t.mm->map_count == 2);
     // Multiples of 2 MiB are THP-aligned: 2 MiB more is searched for and the result moved up
     // to the next 2 MiB boundary. For 4 MiB the 6 MiB search below c = 0x7ffff7fea000 gives
     // 0x7ffff79ea000, moved up to 0x7ffff7a00000.
-    const int64_t d = p.as.do_mmap(p.t.mm, 0, 2 * PMD_SIZE, RW, ANON, 0);
+    const int64_t d = p.as.vm_mmap(p.t.mm, 0, 2 * PMD_SIZE, RW, ANON, 0);
     CHECK(d == int64_t(0x7ffff7a00000));
     // Errors: length 0, MAP_FIXED unaligned, MAP_FIXED_NOREPLACE over a mapping, a hint below
     // mmap_min_addr rounded up to it.
-    CHECK(p.as.do_mmap(p.t.mm, 0, 0, RW, ANON, 0) == -EINVAL);
-    CHECK(p.as.do_mmap(p.t.mm, 0x10000001, PAGE_SIZE, RW, ANON | MAP_FIXED, 0) == -EINVAL);
-    CHECK(p.as.do_mmap(p.t.mm, uint64_t(a), PAGE_SIZE, RW, ANON | MAP_FIXED_NOREPLACE, 0) ==
+    CHECK(p.as.vm_mmap(p.t.mm, 0, 0, RW, ANON, 0) == -EINVAL);
+    CHECK(p.as.vm_mmap(p.t.mm, 0x10000001, PAGE_SIZE, RW, ANON | MAP_FIXED, 0) == -EINVAL);
+    CHECK(p.as.vm_mmap(p.t.mm, uint64_t(a), PAGE_SIZE, RW, ANON | MAP_FIXED_NOREPLACE, 0) ==
           -EEXIST);
-    CHECK(p.as.do_mmap(p.t.mm, 0x2000, PAGE_SIZE, RW, ANON, 0) == 0x10000);
-    CHECK(p.as.do_mmap(p.t.mm, 0x2000, PAGE_SIZE, RW, ANON | MAP_FIXED, 0) == -EPERM);
-    CHECK(p.as.do_mmap(p.t.mm, 0, uint64_t{1} << 47, RW, ANON, 0) == -ENOMEM);
+    CHECK(p.as.vm_mmap(p.t.mm, 0x2000, PAGE_SIZE, RW, ANON, 0) == 0x10000);
+    CHECK(p.as.vm_mmap(p.t.mm, 0x2000, PAGE_SIZE, RW, ANON | MAP_FIXED, 0) == -EPERM);
+    CHECK(p.as.vm_mmap(p.t.mm, 0, uint64_t{1} << 47, RW, ANON, 0) == -ENOMEM);
 }
 
 TEST_CASE("address spaces: demand zero, the zero page and a copy from it", "[process][fault]") {
@@ -59,7 +59,7 @@ TEST_CASE("address spaces: demand zero, the zero page and a copy from it", "[pro
         return p.b.k.slab.nr_slab_pages(false) + p.b.k.slab.nr_slab_pages(true);
     };
     const uint64_t slab0 = slab_pages();
-    const uint64_t a = uint64_t(p.as.do_mmap(p.t.mm, 0, 16 * PAGE_SIZE, RW, ANON, 0));
+    const uint64_t a = uint64_t(p.as.vm_mmap(p.t.mm, 0, 16 * PAGE_SIZE, RW, ANON, 0));
     // A write to a fresh page: one fault, a zeroed page mapped writable and dirty.
     REQUIRE(p.write(a + 5, 0x5a).ok());
     CHECK(p.as.vmstat().pgfault == 1);
@@ -113,7 +113,7 @@ TEST_CASE("address spaces: demand zero, the zero page and a copy from it", "[pro
 TEST_CASE("address spaces: SIGSEGV for no mapping, a read-only mapping and a kernel address",
           "[process][fault]") {
     Proc p;
-    const uint64_t ro = uint64_t(p.as.do_mmap(p.t.mm, 0, PAGE_SIZE, PROT_READ, ANON, 0));
+    const uint64_t ro = uint64_t(p.as.vm_mmap(p.t.mm, 0, PAGE_SIZE, PROT_READ, ANON, 0));
     uint8_t v = 0;
     SECTION("no VMA") {
         const MemoryAccess r = p.read(0x400000, v);
@@ -140,7 +140,7 @@ TEST_CASE("address spaces: SIGSEGV for no mapping, a read-only mapping and a ker
         CHECK((p.t.segv->error_code & (PFERR_U | PFERR_P)) == (PFERR_U | PFERR_P));
     }
     SECTION("an instruction fetch from a present no-exec page") {
-        const uint64_t rw = uint64_t(p.as.do_mmap(p.t.mm, 0, PAGE_SIZE, RW, ANON, 0));
+        const uint64_t rw = uint64_t(p.as.vm_mmap(p.t.mm, 0, PAGE_SIZE, RW, ANON, 0));
         REQUIRE(p.write(rw, 0xc3).ok());
         const MemoryAccess r = p.b.m.cpu(0).read_linear(LinearAddr{rw}, &v, 1, AccessMode{3, false},
                                                         AccessType::fetch);
@@ -150,7 +150,7 @@ TEST_CASE("address spaces: SIGSEGV for no mapping, a read-only mapping and a ker
         CHECK((p.t.segv->error_code & (PFERR_ID | PFERR_P)) == (PFERR_ID | PFERR_P));
     }
     SECTION("PROT_NONE") {
-        const uint64_t none = uint64_t(p.as.do_mmap(p.t.mm, 0, PAGE_SIZE, PROT_NONE, ANON, 0));
+        const uint64_t none = uint64_t(p.as.vm_mmap(p.t.mm, 0, PAGE_SIZE, PROT_NONE, ANON, 0));
         CHECK(!p.read(none, v).ok());
         REQUIRE(p.t.segv);
         CHECK(p.t.segv->si_code == SEGV_ACCERR); // not present, VMA without access flags
@@ -166,30 +166,30 @@ TEST_CASE("address spaces: munmap frees a PTE table but keeps the PMD table a ne
     // ceiling, so it stays, and so does the PUD table.
     Proc p;
     const uint64_t A = 0x40000000, B = 0x40400000;
-    REQUIRE(p.as.do_mmap(p.t.mm, A, PMD_SIZE, RW, ANON | MAP_FIXED, 0) == int64_t(A));
-    REQUIRE(p.as.do_mmap(p.t.mm, B, PAGE_SIZE, PROT_READ, ANON | MAP_FIXED, 0) == int64_t(B));
+    REQUIRE(p.as.vm_mmap(p.t.mm, A, PMD_SIZE, RW, ANON | MAP_FIXED, 0) == int64_t(A));
+    REQUIRE(p.as.vm_mmap(p.t.mm, B, PAGE_SIZE, PROT_READ, ANON | MAP_FIXED, 0) == int64_t(B));
     REQUIRE(p.write(A, 1).ok());
     uint8_t v = 0;
     REQUIRE(p.read(B, v).ok());
     // PUD + PMD + two PTE tables.
     CHECK(p.t.mm->pgtables_bytes == 4 * PAGE_SIZE);
-    REQUIRE(p.as.do_munmap(p.t.mm, A, PMD_SIZE, 0) == 0);
+    REQUIRE(p.as.vm_munmap(p.t.mm, A, PMD_SIZE, 0) == 0);
     CHECK(p.t.mm->pgtables_bytes == 3 * PAGE_SIZE);
     CHECK(pte_pfn(p.as.lookup_pte(p.t.mm, B)) == p.as.zero_pfn());
     CHECK(p.b.k.audit({}) == "");
     // Unmapping B too (floor and ceiling 0 now): everything below the PGD goes.
-    REQUIRE(p.as.do_munmap(p.t.mm, B, PAGE_SIZE, 0) == 0);
+    REQUIRE(p.as.vm_munmap(p.t.mm, B, PAGE_SIZE, 0) == 0);
     CHECK(p.t.mm->pgtables_bytes == 0);
     CHECK(p.b.k.audit({}) == "");
     // The other way round: C (a page at 0x40000000) below D (2 MiB at 0x40200000). Unmapping D
     // has floor C's end; D's PTE table goes, the PMD table starts below the floor and stays.
     const uint64_t C = 0x40000000, D = 0x40200000;
-    REQUIRE(p.as.do_mmap(p.t.mm, C, PAGE_SIZE, PROT_READ, ANON | MAP_FIXED, 0) == int64_t(C));
-    REQUIRE(p.as.do_mmap(p.t.mm, D, PMD_SIZE, RW, ANON | MAP_FIXED, 0) == int64_t(D));
+    REQUIRE(p.as.vm_mmap(p.t.mm, C, PAGE_SIZE, PROT_READ, ANON | MAP_FIXED, 0) == int64_t(C));
+    REQUIRE(p.as.vm_mmap(p.t.mm, D, PMD_SIZE, RW, ANON | MAP_FIXED, 0) == int64_t(D));
     REQUIRE(p.read(C, v).ok());
     REQUIRE(p.write(D, 1).ok());
     CHECK(p.t.mm->pgtables_bytes == 4 * PAGE_SIZE);
-    REQUIRE(p.as.do_munmap(p.t.mm, D, PMD_SIZE, 0) == 0);
+    REQUIRE(p.as.vm_munmap(p.t.mm, D, PMD_SIZE, 0) == 0);
     CHECK(p.t.mm->pgtables_bytes == 3 * PAGE_SIZE);
     CHECK(pte_pfn(p.as.lookup_pte(p.t.mm, C)) == p.as.zero_pfn());
     CHECK(p.b.k.audit({}) == "");
@@ -198,12 +198,12 @@ TEST_CASE("address spaces: munmap frees a PTE table but keeps the PMD table a ne
 TEST_CASE("address spaces: munmap in the middle splits the VMA and frees the pages",
           "[process][mmap]") {
     Proc p;
-    const uint64_t a = uint64_t(p.as.do_mmap(p.t.mm, 0, 8 * PAGE_SIZE, RW, ANON, 0));
+    const uint64_t a = uint64_t(p.as.vm_mmap(p.t.mm, 0, 8 * PAGE_SIZE, RW, ANON, 0));
     for (uint64_t i = 0; i < 8; i++) REQUIRE(p.write(a + i * PAGE_SIZE, uint8_t(i + 1)).ok());
     CHECK(p.t.mm->get_mm_counter(MM_ANONPAGES) == 8);
     const uint64_t vma_objs = live_objects(p.b.k.slab.find_cache("vm_area_struct"));
     // Unmap pages 3 and 4: [a, a+3p) and [a+5p, a+8p) stay, as two VMAs.
-    REQUIRE(p.as.do_munmap(p.t.mm, a + 3 * PAGE_SIZE, 2 * PAGE_SIZE, 0) == 0);
+    REQUIRE(p.as.vm_munmap(p.t.mm, a + 3 * PAGE_SIZE, 2 * PAGE_SIZE, 0) == 0);
     CHECK(p.t.mm->map_count == 2);
     CHECK(live_objects(p.b.k.slab.find_cache("vm_area_struct")) == vma_objs + 1);
     const auto vs = p.as.vmas(p.t.mm);
@@ -223,7 +223,7 @@ TEST_CASE("address spaces: munmap in the middle splits the VMA and frees the pag
     CHECK(!p.read(a + 4 * PAGE_SIZE, v).ok());
     CHECK(p.b.k.audit({}) == "");
     // Unmapping everything frees every page table below the PGD (floor and ceiling 0).
-    REQUIRE(p.as.do_munmap(p.t.mm, a, 8 * PAGE_SIZE, 0) == 0);
+    REQUIRE(p.as.vm_munmap(p.t.mm, a, 8 * PAGE_SIZE, 0) == 0);
     CHECK(p.t.mm->map_count == 0);
     CHECK(p.t.mm->pgtables_bytes == 0);
     CHECK(p.t.mm->get_mm_counter(MM_ANONPAGES) == 0);
@@ -245,7 +245,7 @@ TEST_CASE("address spaces: exit gives back every frame and every object", "[proc
     // Thirty separate mappings (alternating protections so none merge) and a page written in
     // each writable one.
     for (int i = 0; i < 30; i++) {
-        const int64_t a = as.do_mmap(t.mm, 0, 3 * PAGE_SIZE, i % 2 ? PROT_READ : RW, ANON, 0);
+        const int64_t a = as.vm_mmap(t.mm, 0, 3 * PAGE_SIZE, i % 2 ? PROT_READ : RW, ANON, 0);
         REQUIRE(a > 0);
         uint8_t v = 9;
         if (!(i % 2))
@@ -287,7 +287,7 @@ const page& page_at(Proc& p, const mm_struct* mm, uint64_t la) {
 
 TEST_CASE("fork: copy on write worked by hand, both reuse branches", "[process][fork]") {
     Proc p;
-    const uint64_t a = uint64_t(p.as.do_mmap(p.t.mm, 0, 4 * PAGE_SIZE, RW, ANON, 0));
+    const uint64_t a = uint64_t(p.as.vm_mmap(p.t.mm, 0, 4 * PAGE_SIZE, RW, ANON, 0));
     for (uint64_t i = 0; i < 4; i++) REQUIRE(p.write(a + i * PAGE_SIZE, uint8_t(i + 1)).ok());
     // A write to an exclusive page reuses it in place: write page 0 again after the TLB
     // dropped it: no fault at all (the PTE is writable). An exclusive page is reused only on a
@@ -367,7 +367,7 @@ TEST_CASE("fork: anon_vma chains over generations, and an anon_vma reused",
     // of its own (seed 002). Then C exits, leaving its anon_vma with no VMA and one child (G's):
     // when G forks H, H's VMA takes C's anon_vma as its own instead of a new one.
     Proc p;
-    const uint64_t a = uint64_t(p.as.do_mmap(p.t.mm, 0, 2 * PAGE_SIZE, RW, ANON, 0));
+    const uint64_t a = uint64_t(p.as.vm_mmap(p.t.mm, 0, 2 * PAGE_SIZE, RW, ANON, 0));
     REQUIRE(p.write(a, 1).ok());
     int err = 0;
     task_struct* c = p.as.do_fork(&p.t, "C", 0, err);
@@ -404,7 +404,7 @@ TEST_CASE("fork: anon_vma chains over generations, and an anon_vma reused",
 TEST_CASE("mprotect: a split in the middle, SIGSEGV on write, and the merge back",
           "[process][mprotect]") {
     Proc p;
-    const uint64_t a = uint64_t(p.as.do_mmap(p.t.mm, 0, 8 * PAGE_SIZE, RW, ANON, 0));
+    const uint64_t a = uint64_t(p.as.vm_mmap(p.t.mm, 0, 8 * PAGE_SIZE, RW, ANON, 0));
     for (uint64_t i = 0; i < 8; i++) REQUIRE(p.write(a + i * PAGE_SIZE, uint8_t(i + 1)).ok());
     CHECK(p.t.mm->data_vm == 8);
     // Pages 2 and 3 read-only: three VMAs (linux-process-facts.md: a middle change gives 3).
@@ -506,7 +506,7 @@ TEST_CASE("madvise: DONTNEED zaps and frees the empty PTE table; DONTFORK and WI
     Proc p;
     // 2 MiB at 0x40000000: one whole PTE table.
     const uint64_t a = 0x40000000;
-    REQUIRE(p.as.do_mmap(p.t.mm, a, PMD_SIZE, RW, ANON | MAP_FIXED, 0) == int64_t(a));
+    REQUIRE(p.as.vm_mmap(p.t.mm, a, PMD_SIZE, RW, ANON | MAP_FIXED, 0) == int64_t(a));
     for (uint64_t i = 0; i < 4; i++) REQUIRE(p.write(a + i * PAGE_SIZE, uint8_t(i + 1)).ok());
     CHECK(p.t.mm->pgtables_bytes == 3 * PAGE_SIZE);
     // DONTNEED of the first two pages: RSS drops by 2; the table still maps pages 2 and 3.
@@ -561,7 +561,7 @@ TEST_CASE("stack growth: a fault under a VM_GROWSDOWN VMA extends it, within RLI
     Proc p;
     const uint64_t top = 0x700000000000;
     const uint64_t g = top - 16 * PAGE_SIZE;
-    REQUIRE(p.as.do_mmap(p.t.mm, g, 16 * PAGE_SIZE, RW, ANON | MAP_FIXED | MAP_GROWSDOWN, 0) ==
+    REQUIRE(p.as.vm_mmap(p.t.mm, g, 16 * PAGE_SIZE, RW, ANON | MAP_FIXED | MAP_GROWSDOWN, 0) ==
             int64_t(g));
     CHECK(p.t.mm->stack_vm == 16); // VM_GROWSDOWN counts as stack
     // One byte under the VMA: it grows by that page (expand_downwards), pgoff follows.
@@ -586,9 +586,9 @@ TEST_CASE("stack growth: a fault under a VM_GROWSDOWN VMA extends it, within RLI
     // The guard gap: with an accessible VMA ending 512 KiB under a second stack, that stack
     // cannot grow into the gap (stack_guard_gap is 1 MiB).
     const uint64_t h = 0x600000000000;
-    REQUIRE(p.as.do_mmap(p.t.mm, h, PAGE_SIZE, RW, ANON | MAP_FIXED | MAP_GROWSDOWN, 0) ==
+    REQUIRE(p.as.vm_mmap(p.t.mm, h, PAGE_SIZE, RW, ANON | MAP_FIXED | MAP_GROWSDOWN, 0) ==
             int64_t(h));
-    REQUIRE(p.as.do_mmap(p.t.mm, h - MiB, MiB / 2, RW, ANON | MAP_FIXED, 0) == int64_t(h - MiB));
+    REQUIRE(p.as.vm_mmap(p.t.mm, h - MiB, MiB / 2, RW, ANON | MAP_FIXED, 0) == int64_t(h - MiB));
     CHECK(!p.write(h - PAGE_SIZE, 4).ok());
     REQUIRE(p.t.segv);
     CHECK(p.as.vma_lookup(p.t.mm, h)->vm_start == h);

@@ -16,7 +16,7 @@ TEST_CASE("mlock: VmLck counts what is newly locked; VMAs split and merge; limit
           "[process][mlock]") {
     Proc p;
     mm_struct* mm = p.t.mm;
-    const uint64_t a = uint64_t(p.as.do_mmap(mm, 0, 16 * P, RW, ANON, 0));
+    const uint64_t a = uint64_t(p.as.vm_mmap(mm, 0, 16 * P, RW, ANON, 0));
     REQUIRE(a == MMAP_BASE - 16 * P);
     // Pages 4..7: the VMA splits in three, four pages are locked and faulted in (write faults:
     // the memory is private and writable).
@@ -47,11 +47,11 @@ TEST_CASE("mlock: VmLck counts what is newly locked; VMAs split and merge; limit
     // A range starting in a hole.
     CHECK(p.as.do_mlock(mm, a - 4 * P, 8 * P, false, 0) == -ENOMEM);
     // RLIMIT_MEMLOCK (2048 pages): 3000 more pages are refused, nothing changes.
-    const uint64_t b = uint64_t(p.as.do_mmap(mm, 0, 3000 * P, RW, ANON, 0));
+    const uint64_t b = uint64_t(p.as.vm_mmap(mm, 0, 3000 * P, RW, ANON, 0));
     CHECK(p.as.do_mlock(mm, b, 3000 * P, false, 0) == -ENOMEM);
     CHECK(mm->locked_vm == 2);
     // PROT_NONE: the VMA is locked and counted, but faulting in fails: ENOMEM.
-    const uint64_t c = uint64_t(p.as.do_mmap(mm, 0, 2 * P, PROT_NONE, ANON, 0));
+    const uint64_t c = uint64_t(p.as.vm_mmap(mm, 0, 2 * P, PROT_NONE, ANON, 0));
     CHECK(p.as.do_mlock(mm, c, 2 * P, false, 0) == -ENOMEM);
     CHECK((p.as.find_vma(mm, c)->vm_flags & VM_LOCKED));
     CHECK(mm->locked_vm == 4);
@@ -67,13 +67,13 @@ TEST_CASE("mlock: VmLck counts what is newly locked; VMAs split and merge; limit
     p.as.task_exit(child, "exit");
     // mlockall(MCL_CURRENT) needs total_vm (16 + 3000 + 2 pages) within the limit.
     CHECK(p.as.do_mlockall(mm, MCL_CURRENT, 0) == -ENOMEM);
-    REQUIRE(p.as.do_munmap(mm, b, 3000 * P, 0) == 0);
+    REQUIRE(p.as.vm_munmap(mm, b, 3000 * P, 0) == 0);
     // Now 18 pages: all locked (the 14 not locked yet are added) and the writable ones faulted
     // in (the PROT_NONE VMA's failure is ignored); MCL_FUTURE locks the next mapping too.
     REQUIRE(p.as.do_mlockall(mm, MCL_CURRENT | MCL_FUTURE, 0) == 0);
     CHECK(mm->locked_vm == 18);
     CHECK(mm->get_mm_counter(MM_ANONPAGES) == 16);
-    const uint64_t d = uint64_t(p.as.do_mmap(mm, 0, 4 * P, RW, ANON, 0));
+    const uint64_t d = uint64_t(p.as.vm_mmap(mm, 0, 4 * P, RW, ANON, 0));
     CHECK((p.as.find_vma(mm, d)->vm_flags & VM_LOCKED));
     CHECK(mm->locked_vm == 22);
     CHECK(mm->get_mm_counter(MM_ANONPAGES) == 20);
@@ -88,7 +88,7 @@ TEST_CASE("madvise(MADV_FREE): pages stay, clean and old; LazyFree lags by batch
           "[process][madvise]") {
     Proc p;
     mm_struct* mm = p.t.mm;
-    const uint64_t a = uint64_t(p.as.do_mmap(mm, 0, 64 * P, RW, ANON, 0));
+    const uint64_t a = uint64_t(p.as.vm_mmap(mm, 0, 64 * P, RW, ANON, 0));
     for (uint64_t i = 0; i < 64; i++) REQUIRE(p.write(a + i * P, uint8_t(i + 1)).ok());
     REQUIRE(p.as.do_madvise(mm, a, 64 * P, MADV_FREE, 0) == 0);
     // 64 pages: two batches of 31 went through (PG_swapbacked cleared), 2 still wait.
@@ -112,7 +112,7 @@ TEST_CASE("madvise(MADV_FREE): pages stay, clean and old; LazyFree lags by batch
     CHECK(p.as.smaps_rollup(mm).lazyfree == 64 * P);
     // Shared after fork: the child's MADV_FREE marks the shared pages too (seen on this
     // machine), but the parent's PTEs are still dirty, so only the child shows LazyFree.
-    const uint64_t b = uint64_t(p.as.do_mmap(mm, 0, 64 * P, RW, ANON, 0));
+    const uint64_t b = uint64_t(p.as.vm_mmap(mm, 0, 64 * P, RW, ANON, 0));
     for (uint64_t i = 0; i < 64; i++) REQUIRE(p.write(b + i * P, 1).ok());
     int err = 0;
     task_struct* c = p.as.do_fork(&p.t, "c", 0, err);
@@ -121,7 +121,7 @@ TEST_CASE("madvise(MADV_FREE): pages stay, clean and old; LazyFree lags by batch
     CHECK(p.as.smaps_rollup(c->mm).lazyfree == (64 + 62) * P);
     CHECK(p.as.smaps_rollup(mm).lazyfree == 64 * P); // only the first region's
     p.as.task_exit(c, "exit");
-    REQUIRE(p.as.do_munmap(mm, a, 64 * P, 0) == 0);
+    REQUIRE(p.as.vm_munmap(mm, a, 64 * P, 0) == 0);
     CHECK(p.b.k.audit({}) == "");
 }
 
@@ -130,11 +130,11 @@ TEST_CASE("mremap: grow blocked, moved by whole PMDs, grown and shrunk in place,
           "[process][mremap]") {
     Proc p;
     mm_struct* mm = p.t.mm;
-    const uint64_t top = uint64_t(p.as.do_mmap(mm, 0, P, RW, ANON, 0));
+    const uint64_t top = uint64_t(p.as.vm_mmap(mm, 0, P, RW, ANON, 0));
     REQUIRE(top == MMAP_BASE - P);
     // 4 MiB, THP-aligned: a 6 MiB search below top gives 0x7ffff79fe000, moved up to the next
     // 2 MiB boundary.
-    const uint64_t r = uint64_t(p.as.do_mmap(mm, 0, 4 << 20, RW, ANON, 0));
+    const uint64_t r = uint64_t(p.as.vm_mmap(mm, 0, 4 << 20, RW, ANON, 0));
     REQUIRE(r == 0x7ffff7a00000);
     for (uint64_t i = 0; i < 1024; i++) REQUIRE(p.write(r + i * P, uint8_t(i)).ok());
     const Pfn pfn0 = pte_pfn(p.as.lookup_pte(mm, r));
@@ -211,12 +211,12 @@ TEST_CASE("vm.max_map_count: mmap beyond it and a split that would pass it fail 
     // max_map_count before the new VMA (do_mmap), so counts 0 to 5 may still map: 6 VMAs.
     std::vector<uint64_t> at;
     for (int i = 0; i < 6; i++) {
-        const int64_t a = as.do_mmap(mm, 0, 2 * P, i % 2 ? PROT_READ : RW, ANON, 0);
+        const int64_t a = as.vm_mmap(mm, 0, 2 * P, i % 2 ? PROT_READ : RW, ANON, 0);
         REQUIRE(a > 0);
         at.push_back(uint64_t(a));
     }
     CHECK(mm->map_count == 6);
-    CHECK(as.do_mmap(mm, 0, P, RW, ANON, 0) == -ENOMEM);
+    CHECK(as.vm_mmap(mm, 0, P, RW, ANON, 0) == -ENOMEM);
     // Splitting needs map_count < max_map_count (__split_vma): refused, nothing changes.
     CHECK(as.do_mprotect(mm, at[0], P, PROT_READ, 0) == -ENOMEM);
     CHECK(mm->map_count == 6);

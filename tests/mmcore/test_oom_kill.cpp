@@ -23,7 +23,7 @@ task_struct* process(AddressSpaces& as, const char* name, uint64_t pages, int ad
     task_struct* t = as.task_create(name, 0);
     REQUIRE(t);
     t->oom_score_adj = adj;
-    REQUIRE(as.do_mmap(t->mm, 0, pages * PAGE_SIZE, RW, POPULATED, 0) > 0);
+    REQUIRE(as.vm_mmap(t->mm, 0, pages * PAGE_SIZE, RW, POPULATED, 0) > 0);
     REQUIRE(t->mm->get_mm_counter(MM_ANONPAGES) == pages);
     if (pages <= 511) REQUIRE(t->mm->pgtables_bytes == 3 * PAGE_SIZE);
     return t;
@@ -128,7 +128,7 @@ TEST_CASE("OOM killer: the faulting task as the victim dips into the reserves, t
     as.set_current(0, t);
     // MAP_NORESERVE: more than RAM, which the overcommit heuristic would refuse otherwise.
     const int64_t a =
-        as.do_mmap(t->mm, 0, 128 * MiB, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, 0);
+        as.vm_mmap(t->mm, 0, 128 * MiB, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, 0);
     REQUIRE(a > 0);
     uint64_t touched = 0;
     MemoryAccess last;

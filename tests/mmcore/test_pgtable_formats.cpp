@@ -78,7 +78,7 @@ TEST_CASE("i386: each VMSPLIT sets PAGE_OFFSET, TASK_SIZE, lowmem, mmap_base and
     p.b.m.ram().write_u32(PhysAddr{100 * MiB}, 0x5a5a1234);
     CHECK(kernel_read_u32(p, c.page_offset + 100 * MiB) == 0x5a5a1234);
     // mmap_base = PAGE_ALIGN(TASK_SIZE - 128 MiB); no THP alignment on a 32-bit kernel.
-    const int64_t a = p.as.do_mmap(p.t.mm, 0, 8 * MiB, RW, ANON, 0);
+    const int64_t a = p.as.vm_mmap(p.t.mm, 0, 8 * MiB, RW, ANON, 0);
     CHECK(a == int64_t(c.page_offset - 128 * MiB - 8 * MiB));
     CHECK(p.b.k.audit({}) == "");
 }
@@ -89,7 +89,7 @@ TEST_CASE("i386: a process's pages come from highmem, zeroed through kmap_local"
     const uint64_t high0 = pgalloc(p, zone_type::HIGHMEM);
     const uint64_t kmaps0 = p.as.fault_counts().kmap_local;
     const uint64_t invlpg0 = p.b.m.mmu(0).stats().flushes[size_t(FlushCause::invlpg)];
-    const uint64_t a = uint64_t(p.as.do_mmap(p.t.mm, 0, 8 * MiB, RW, ANON, 0));
+    const uint64_t a = uint64_t(p.as.vm_mmap(p.t.mm, 0, 8 * MiB, RW, ANON, 0));
     REQUIRE(a == 0xB7800000); // 0xB8000000 - 8 MiB: two 4 MiB PTE tables
     for (uint64_t off = 0; off < 8 * MiB; off += PAGE_SIZE) REQUIRE(p.write(a + off, 0x42).ok());
     // 2048 pages, all from ZONE_HIGHMEM (GFP_HIGHUSER_MOVABLE tries it first), each zeroed
@@ -188,7 +188,7 @@ TEST_CASE("PAE: four PMDs preallocated, the kernel's copied, a freed PDPTE reloa
     p.b.m.ram().write_u32(PhysAddr{300 * MiB}, 0xcafe0001);
     CHECK(kernel_read_u32(p, 0xC0000000 + 300 * MiB) == 0xcafe0001);
     // 8 MiB in slot 2: four 2 MiB PTE tables; the PTEs carry NX (PAGE_COPY without VM_EXEC).
-    const uint64_t a = uint64_t(p.as.do_mmap(mm, 0, 8 * MiB, RW, ANON, 0));
+    const uint64_t a = uint64_t(p.as.vm_mmap(mm, 0, 8 * MiB, RW, ANON, 0));
     REQUIRE(a == 0xB7800000);
     for (uint64_t off = 0; off < 8 * MiB; off += PAGE_SIZE) REQUIRE(p.write(a + off, 7).ok());
     CHECK(mm->pgtables_bytes == 8 * PAGE_SIZE);
@@ -196,12 +196,12 @@ TEST_CASE("PAE: four PMDs preallocated, the kernel's copied, a freed PDPTE reloa
     CHECK((p.as.lookup_pte(mm, a) & 0xfff) == 0x067);
     // munmap of the only VMA: floor 0 and ceiling 0 take the PTE tables and slot 2's PMD (all
     // of its 1 GiB is in range); its PDPTE is cleared and the flush reloads CR3.
-    REQUIRE(p.as.do_munmap(mm, a, 8 * MiB, 0) == 0);
+    REQUIRE(p.as.vm_munmap(mm, a, 8 * MiB, 0) == 0);
     CHECK(ram.read_u64(PhysAddr{mm->pgd.value + 16}) == 0);
     CHECK(mm->pgtables_bytes == 3 * PAGE_SIZE);
     // Mapped and written again: a new PMD under PDPTE 2 (pud_populate + flush_tlb_mm), which
     // the CPU sees only after a CR3 reload refreshed its PDPTE registers.
-    REQUIRE(p.as.do_mmap(mm, a, PAGE_SIZE, RW, ANON | MAP_FIXED, 0) == int64_t(a));
+    REQUIRE(p.as.vm_mmap(mm, a, PAGE_SIZE, RW, ANON | MAP_FIXED, 0) == int64_t(a));
     REQUIRE(p.write(a, 9).ok());
     uint8_t v = 0;
     REQUIRE(p.read(a, v).ok());
@@ -231,13 +231,13 @@ TEST_CASE("5-level: LA57 gives a 56-bit TASK_SIZE_MAX, mmap above 47 bits only o
     p.b.m.ram().write_u32(PhysAddr{200 * MiB}, 0x12345678);
     CHECK(kernel_read_u32(p, 0xff11000000000000ull + 200 * MiB) == 0x12345678);
     // No hint: below DEFAULT_MAP_WINDOW, at the 4-level mmap_base.
-    const int64_t low = p.as.do_mmap(p.t.mm, 0, PAGE_SIZE, RW, ANON, 0);
+    const int64_t low = p.as.vm_mmap(p.t.mm, 0, PAGE_SIZE, RW, ANON, 0);
     CHECK(low == int64_t(MMAP_BASE - PAGE_SIZE));
     // A hint above 47 bits is honoured; one that straddles the 47-bit window is not.
     const uint64_t hint = uint64_t{1} << 52;
-    CHECK(p.as.do_mmap(p.t.mm, hint, PAGE_SIZE, RW, ANON, 0) == int64_t(hint));
+    CHECK(p.as.vm_mmap(p.t.mm, hint, PAGE_SIZE, RW, ANON, 0) == int64_t(hint));
     const int64_t straddle =
-        p.as.do_mmap(p.t.mm, (uint64_t{1} << 47) - PAGE_SIZE, 2 * PAGE_SIZE, RW, ANON, 0);
+        p.as.vm_mmap(p.t.mm, (uint64_t{1} << 47) - PAGE_SIZE, 2 * PAGE_SIZE, RW, ANON, 0);
     CHECK(straddle > 0);
     CHECK(uint64_t(straddle) < (uint64_t{1} << 47));
     // Writes to both: each needs a P4D, PUD, PMD and PTE table (PGD entries 0 and 16).
@@ -250,6 +250,6 @@ TEST_CASE("5-level: LA57 gives a 56-bit TASK_SIZE_MAX, mmap above 47 bits only o
     CHECK(p.b.k.audit({}) == "");
     // Without LA57 the same hint is beyond TASK_SIZE_MAX: the search goes below mmap_base.
     Proc q;
-    const int64_t r = q.as.do_mmap(q.t.mm, hint, PAGE_SIZE, RW, ANON, 0);
+    const int64_t r = q.as.vm_mmap(q.t.mm, hint, PAGE_SIZE, RW, ANON, 0);
     CHECK(r == int64_t(MMAP_BASE - PAGE_SIZE));
 }

@@ -33,7 +33,7 @@ TEST_CASE("switch_mm: an ASID kept without a flush, a stale one flushed, slots t
     CHECK(s.loaded_mm_asid == 1);
     CHECK(s.switch_flushes == 1);
     CHECK((mmu.regs().cr3 & CR3_PCID_MASK) == 2);
-    const uint64_t a = uint64_t(as.do_mmap(t[0]->mm, 0, 4 * P, RW, ANON, 0));
+    const uint64_t a = uint64_t(as.vm_mmap(t[0]->mm, 0, 4 * P, RW, ANON, 0));
     uint8_t v = 7;
     REQUIRE(access(b, 0, a, true, v).ok());
     // B: slot 2. Back to A: its slot still holds A's context at A's tlb_gen, so CR3 is written
@@ -75,7 +75,7 @@ TEST_CASE("threads on two CPUs: an munmap on one shoots the other's TLB down", "
     AddressSpaces& as = b.k.spaces;
     task_struct* p = as.task_create("p", 0);
     as.set_current(0, p);
-    const uint64_t a = uint64_t(as.do_mmap(p->mm, 0, 4 * P, RW, ANON, 0));
+    const uint64_t a = uint64_t(as.vm_mmap(p->mm, 0, 4 * P, RW, ANON, 0));
     uint8_t v = 5;
     for (uint64_t i = 0; i < 4; i++) REQUIRE(access(b, 0, a + i * P, true, v).ok());
     int err = 0;
@@ -90,7 +90,7 @@ TEST_CASE("threads on two CPUs: an munmap on one shoots the other's TLB down", "
     const uint64_t invlpg1 = b.m.mmu(1).stats().flushes[size_t(FlushCause::invlpg)];
     // CPU 0 unmaps the first page: CPU 1 runs the mm, so it gets an IPI and, being one flush
     // behind, drops just that page (INVLPG).
-    REQUIRE(as.do_munmap(p->mm, a, P, 0) == 0);
+    REQUIRE(as.vm_munmap(p->mm, a, P, 0) == 0);
     CHECK(as.tlbstate(1).irq_tlb_count == 1);
     CHECK(as.tlbstate(0).ipis_sent == 1);
     CHECK(b.m.mmu(1).stats().flushes[size_t(FlushCause::invlpg)] == invlpg1 + 1);
@@ -100,12 +100,12 @@ TEST_CASE("threads on two CPUs: an munmap on one shoots the other's TLB down", "
     CHECK(th->segv->si_code == SEGV_MAPERR);
     // Unmapping the rest frees the PTE table: the flush carries freed_tables and still reaches
     // CPU 1.
-    REQUIRE(as.do_munmap(p->mm, a + P, 3 * P, 0) == 0);
+    REQUIRE(as.vm_munmap(p->mm, a + P, 3 * P, 0) == 0);
     CHECK(as.tlbstate(1).irq_tlb_count == 2);
     // With CPU 1 on another process, a flush of p's mm leaves it alone (should_flush_tlb).
     task_struct* q = as.task_create("q", 1);
     as.set_current(1, q);
-    const uint64_t c = uint64_t(as.do_mmap(p->mm, 0, P, RW, ANON, 0));
+    const uint64_t c = uint64_t(as.vm_mmap(p->mm, 0, P, RW, ANON, 0));
     REQUIRE(access(b, 0, c, true, v).ok());
     REQUIRE(as.do_mprotect(p->mm, c, P, PROT_READ, 0) == 0);
     CHECK(as.tlbstate(1).irq_tlb_count == 2);
@@ -123,7 +123,7 @@ TEST_CASE("lazy TLB: an idle CPU keeps the mm, flushes pass it by, freed tables 
     AddressSpaces& as = b.k.spaces;
     task_struct* p = as.task_create("p", 0);
     as.set_current(0, p);
-    const uint64_t a = uint64_t(as.do_mmap(p->mm, 0, 4 * P, RW, ANON, 0));
+    const uint64_t a = uint64_t(as.vm_mmap(p->mm, 0, 4 * P, RW, ANON, 0));
     uint8_t v = 5;
     REQUIRE(access(b, 0, a, true, v).ok());
     int err = 0;

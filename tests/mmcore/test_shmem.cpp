@@ -23,7 +23,7 @@ TEST_CASE("shmem: shared with a forked child both ways, freed with the last mapp
     Proc p;
     const uint64_t inodes0 = live(p, "shmem_inode_cache"), files0 = live(p, "filp"),
                    dentries0 = live(p, "dentry");
-    const uint64_t a = uint64_t(p.as.do_mmap(p.t.mm, 0, 4 * PAGE_SIZE, RW, SHARED, 0));
+    const uint64_t a = uint64_t(p.as.vm_mmap(p.t.mm, 0, 4 * PAGE_SIZE, RW, SHARED, 0));
     // shmem_zero_setup(): one inode, one dentry, one file; the VMA starts at file page 0.
     CHECK(live(p, "shmem_inode_cache") == inodes0 + 1);
     CHECK(live(p, "dentry") == dentries0 + 1);
@@ -86,7 +86,7 @@ TEST_CASE("shmem: shared with a forked child both ways, freed with the last mapp
     CHECK(s.shared_clean == PAGE_SIZE);
     CHECK(p.b.k.audit({}) == "");
     // The parent unmaps: the pages stay in the cache for the child.
-    REQUIRE(p.as.do_munmap(p.t.mm, a, 4 * PAGE_SIZE, 0) == 0);
+    REQUIRE(p.as.vm_munmap(p.t.mm, a, 4 * PAGE_SIZE, 0) == 0);
     CHECK(vs.nr_shmem == 2);
     CHECK(p.t.mm->get_mm_counter(MM_SHMEMPAGES) == 0);
     CHECK(pg._mapcount == 1);
@@ -110,7 +110,7 @@ TEST_CASE("shmem: shared with a forked child both ways, freed with the last mapp
 TEST_CASE("shmem: MADV_DONTNEED keeps the contents, beyond the object is SIGBUS, the maps line",
           "[process][shmem]") {
     Proc p;
-    const uint64_t a = uint64_t(p.as.do_mmap(p.t.mm, 0, 2 * PAGE_SIZE, RW, SHARED, 0));
+    const uint64_t a = uint64_t(p.as.vm_mmap(p.t.mm, 0, 2 * PAGE_SIZE, RW, SHARED, 0));
     REQUIRE(p.write(a, 3).ok());
     // MADV_DONTNEED zaps the PTE; the page stays in the cache and the next read sees it.
     REQUIRE(p.as.do_madvise(p.t.mm, a, PAGE_SIZE, MADV_DONTNEED, 0) == 0);

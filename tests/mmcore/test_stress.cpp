@@ -144,7 +144,7 @@ TEST_CASE("stress: a random process run matches its shadow, keeps every invarian
             const uint64_t pages = 1 + rnd(48);
             const bool rw = rnd(4) != 0;
             const bool shared = rnd(4) == 0;
-            const int64_t a = as.do_mmap(mm, 0, pages * P, rw ? RW : PROT_READ,
+            const int64_t a = as.vm_mmap(mm, 0, pages * P, rw ? RW : PROT_READ,
                                          shared ? MAP_SHARED | MAP_ANONYMOUS : ANON, k.t->cpu);
             REQUIRE(a > 0);
             // A merge with a neighbour mapping is fine: the shadow keeps its own pieces.
@@ -187,7 +187,7 @@ TEST_CASE("stress: a random process run matches its shadow, keeps every invarian
             if (it == s.maps.end()) continue;
             const uint64_t keep = rnd(it->second.first);
             const uint64_t a = it->first + keep * P, len = (it->second.first - keep) * P;
-            REQUIRE(as.do_munmap(mm, a, len, k.t->cpu) == 0);
+            REQUIRE(as.vm_munmap(mm, a, len, k.t->cpu) == 0);
             s.erase_bytes(a, len);
             if (keep) {
                 it->second.first = keep;
