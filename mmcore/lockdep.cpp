@@ -4,29 +4,18 @@
 
 namespace mmemu {
 
+using lockdep_detail::held;
+
 namespace {
 
-struct HeldLock {
-    const void* lock;
-    LockClass cls;
-    uint8_t subclass;
-};
-
-struct HeldLocks {
-    HeldLock held[LOCKDEP_MAX_DEPTH];
-    unsigned depth = 0;
-};
-
-thread_local HeldLocks current_held;
-
-std::string describe(const HeldLock& h) {
-    std::string s = lock_class_name(h.cls);
-    if (h.subclass) s += "/" + std::to_string(h.subclass);
+std::string describe(uint16_t key) {
+    std::string s = lock_class_name(LockClass(key >> 8));
+    if (key & 0xff) s += "/" + std::to_string(key & 0xff);
     return s;
 }
 
 [[noreturn]] void report(const std::string& what) {
-    current_held.depth = 0;
+    held.depth = 0;
     throw KernelBug("lockdep: " + what);
 }
 
@@ -48,32 +37,15 @@ const char* lock_class_name(LockClass c) {
     return "?";
 }
 
-void lock_acquire(LockClass c, unsigned subclass, const void* lock, bool trylock) {
-    HeldLocks& h = current_held;
-    const HeldLock mine{lock, c, uint8_t(subclass)};
-    for (unsigned i = 0; i < h.depth; i++) {
-        const HeldLock& o = h.held[i];
-        if (o.lock == lock)
-            report("possible recursive locking detected: " + describe(mine) +
-                   " taken again by the thread that holds it");
-        if (trylock) continue;
-        if (o.cls > c || (o.cls == c && o.subclass >= subclass))
-            report("possible circular locking dependency detected: " + describe(mine) +
-                   " taken while holding " + describe(o) + " (the order is in mmcore/lockdep.h)");
-    }
-    if (h.depth == LOCKDEP_MAX_DEPTH)
+void lockdep_detail::report_order(uint16_t key, const void* lock, unsigned at) {
+    if (at == LOCKDEP_MAX_DEPTH)
         report("more than " + std::to_string(LOCKDEP_MAX_DEPTH) + " locks held at once");
-    h.held[h.depth++] = mine;
-}
-
-void lock_release(const void* lock) noexcept {
-    HeldLocks& h = current_held;
-    for (unsigned i = h.depth; i-- > 0;) {
-        if (h.held[i].lock != lock) continue;
-        for (unsigned j = i + 1; j < h.depth; j++) h.held[j - 1] = h.held[j];
-        h.depth--;
-        return;
-    }
+    if (held.lock[at] == lock)
+        report("possible recursive locking detected: " + describe(key) +
+               " taken again by the thread that holds it");
+    report("possible circular locking dependency detected: " + describe(key) +
+           " taken while holding " + describe(held.key[at]) +
+           " (the order is in mmcore/lockdep.h)");
 }
 
 void lock_deadlock(LockClass c) {
@@ -81,22 +53,16 @@ void lock_deadlock(LockClass c) {
            " is taken and no other thread runs to release it");
 }
 
-unsigned lockdep_depth() noexcept {
-    return current_held.depth;
-}
-
 bool lockdep_is_held(const void* lock) noexcept {
-    const HeldLocks& h = current_held;
-    for (unsigned i = 0; i < h.depth; i++)
-        if (h.held[i].lock == lock) return true;
+    for (unsigned i = 0; i < held.depth; i++)
+        if (held.lock[i] == lock) return true;
     return false;
 }
 
 void lockdep_assert_none_held(const std::string& where) {
-    HeldLocks& h = current_held;
-    if (!h.depth) return;
+    if (!held.depth) return;
     std::string names;
-    for (unsigned i = 0; i < h.depth; i++) names += (i ? ", " : "") + describe(h.held[i]);
+    for (unsigned i = 0; i < held.depth; i++) names += (i ? ", " : "") + describe(held.key[i]);
     report("lock held when returning to user space (" + where + "): " + names);
 }
 

@@ -52,14 +52,52 @@ inline constexpr unsigned SINGLE_DEPTH_NESTING = 1;
 // The most locks one thread holds at once (MAX_LOCK_DEPTH is 48 in Linux).
 inline constexpr unsigned LOCKDEP_MAX_DEPTH = 48;
 
+namespace lockdep_detail {
+// The locks the calling thread holds, in the order taken: each with its (class, subclass) key.
+struct HeldLocks {
+    const void* lock[LOCKDEP_MAX_DEPTH];
+    uint16_t key[LOCKDEP_MAX_DEPTH];
+    unsigned depth = 0;
+};
+inline thread_local HeldLocks held;
+inline uint16_t key_of(LockClass c, unsigned subclass) {
+    return uint16_t(unsigned(c) << 8 | subclass);
+}
+[[noreturn]] void report_order(uint16_t key, const void* lock, unsigned at);
+} // namespace lockdep_detail
+
 // Records `lock` as held by the calling thread; throws KernelBug on an order violation (the
 // record is then dropped: the thread's held set is emptied, as the state is lost anyway).
-void lock_acquire(LockClass c, unsigned subclass, const void* lock, bool trylock);
+// Inline: every lock of the fault path and of ksmd's tree walks goes through it.
+inline void lock_acquire(LockClass c, unsigned subclass, const void* lock, bool trylock) {
+    using namespace lockdep_detail;
+    HeldLocks& h = held;
+    const uint16_t k = key_of(c, subclass);
+    for (unsigned i = 0; i < h.depth; i++)
+        if (h.lock[i] == lock || (!trylock && h.key[i] >= k)) report_order(k, lock, i);
+    if (h.depth == LOCKDEP_MAX_DEPTH) report_order(k, lock, LOCKDEP_MAX_DEPTH);
+    h.lock[h.depth] = lock;
+    h.key[h.depth++] = k;
+}
 // Forgets `lock` (any order of release is allowed). A lock the thread does not hold is ignored
 // (after a report, the unwinding releases what the report forgot).
-void lock_release(const void* lock) noexcept;
+inline void lock_release(const void* lock) noexcept {
+    using namespace lockdep_detail;
+    HeldLocks& h = held;
+    for (unsigned i = h.depth; i-- > 0;) {
+        if (h.lock[i] != lock) continue;
+        for (unsigned j = i + 1; j < h.depth; j++) {
+            h.lock[j - 1] = h.lock[j];
+            h.key[j - 1] = h.key[j];
+        }
+        h.depth--;
+        return;
+    }
+}
 // The number of locks the calling thread holds.
-unsigned lockdep_depth() noexcept;
+inline unsigned lockdep_depth() noexcept {
+    return lockdep_detail::held.depth;
+}
 // Throws KernelBug naming the held locks if the calling thread holds any (and forgets them).
 void lockdep_assert_none_held(const std::string& where);
 // A lock found taken where nothing else could ever release it (the deterministic mode: one
