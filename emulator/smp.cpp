@@ -4,9 +4,6 @@
 
 namespace mmemu {
 
-thread_local Smp* Smp::this_smp_ = nullptr;
-thread_local unsigned Smp::this_cpu_ = Smp::NO_CPU;
-
 Smp::Smp(unsigned nr_cpus) {
     for (unsigned i = 0; i < nr_cpus; i++) cpus_.push_back(std::make_unique<PerCpu>());
 }
@@ -17,14 +14,14 @@ void Smp::get_cpu(unsigned cpu) {
     c.waiters.fetch_add(1, std::memory_order_relaxed);
     c.run.lock();
     c.waiters.fetch_sub(1, std::memory_order_relaxed);
-    this_smp_ = this;
-    this_cpu_ = cpu;
+    smp_detail::this_smp = this;
+    smp_detail::this_cpu = cpu;
 }
 
 void Smp::put_cpu(unsigned cpu) {
     if (!concurrent_) return;
     serve(cpu); // nothing waits for a CPU that has just gone idle
-    this_cpu_ = NO_CPU;
+    smp_detail::this_cpu = NO_CPU;
     cpus_.at(cpu)->run.unlock();
 }
 

@@ -25,6 +25,15 @@
 
 namespace mmemu {
 
+class Smp;
+namespace smp_detail {
+// The calling thread's machine and CPU (Smp::thread_smp(), Smp::thread_cpu()). Inline
+// namespace-scope variables: a static thread_local class member read through GCC's TLS wrapper
+// made UBSan report a null load.
+inline thread_local Smp* this_smp = nullptr;
+inline thread_local unsigned this_cpu = ~0u;
+} // namespace smp_detail
+
 class Smp {
 public:
     // The CPU of a thread that runs none (ksmd between batches, the driver between events).
@@ -32,7 +41,7 @@ public:
 
     explicit Smp(unsigned nr_cpus);
     ~Smp() {
-        if (this_smp_ == this) this_smp_ = nullptr;
+        if (smp_detail::this_smp == this) smp_detail::this_smp = nullptr;
     }
     Smp(const Smp&) = delete;
     Smp& operator=(const Smp&) = delete;
@@ -70,22 +79,25 @@ public:
     // The machine the calling thread runs kernel code for in the concurrent mode, and the CPU it
     // runs (NO_CPU for none): set by get_cpu() / put_cpu() and by enter_thread(), so that a
     // kernel lock's waiter knows whose IPIs to serve. nullptr in the deterministic mode.
-    static Smp* thread_smp() { return this_smp_; }
-    static unsigned thread_cpu() { return this_cpu_; }
+    static Smp* thread_smp() { return smp_detail::this_smp; }
+    static unsigned thread_cpu() { return smp_detail::this_cpu; }
     // Whether the calling thread runs kernel code of a concurrent machine (other threads may
     // share what it touches: locks must be atomic).
-    static bool concurrent_here() { return this_smp_ && this_smp_->concurrent_; }
+    static bool concurrent_here() {
+        const Smp* s = smp_detail::this_smp;
+        return s && s->concurrent_;
+    }
     void enter_thread() {
-        if (concurrent_) this_smp_ = this;
+        if (concurrent_) smp_detail::this_smp = this;
     }
     // Waits, as spin_until() from the calling thread's CPU, until ready() holds (a kernel lock's
     // waiter). False at once when the thread cannot wait: it runs no concurrent machine, so
     // nothing else could ever make ready() hold (a deadlock in the deterministic mode).
     template <class Ready> static bool wait_here(Ready&& ready) {
         if (ready()) return true;
-        Smp* s = this_smp_;
+        Smp* s = smp_detail::this_smp;
         if (!s || !s->concurrent_) return false;
-        s->spin_until(this_cpu_, ready);
+        s->spin_until(smp_detail::this_cpu, ready);
         return true;
     }
 
@@ -112,8 +124,6 @@ private:
 
     bool concurrent_ = false;
     std::vector<std::unique_ptr<PerCpu>> cpus_;
-    static thread_local Smp* this_smp_;
-    static thread_local unsigned this_cpu_;
 };
 
 } // namespace mmemu
