@@ -73,6 +73,12 @@ struct ksm_rmap_item : rb_node {
     // unstable: the pfn its page had when it entered the tree. A host-side prefetch hint for
     // the tree walks, never trusted: the page is always looked up through the page tables.
     uint64_t pfn_hint = 0;
+    // Host speed only: where get_mergeable_page() last found the PTE (in a mergeable VMA), and
+    // the mm's mmap_lock write_seq() and pt_frees then. While both are unchanged no VMA changed
+    // and no table went, so the PTE is still there: the page is read through it without
+    // looking up the VMA and walking the tables again (the result is the same).
+    uint64_t pte_memo = 0, memo_lock_seq = 0, memo_pt_frees = 0;
+    bool memo_valid = false;
     uint8_t age = 0;             // smart_scan: passes seen (saturating at 255)
     uint8_t remaining_skips = 0; // smart_scan: passes still to skip
     ksm_stable_node* head = nullptr;

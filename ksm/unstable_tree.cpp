@@ -10,10 +10,22 @@ namespace mmemu {
 // mergeable.
 std::optional<Pfn> Ksm::get_mergeable_page(ksm_rmap_item* item) {
     const uint64_t addr = item->address & PAGE_MASK;
-    const ReadGuard mmap_locked(item->mm->mmap_lock);
-    vm_area_struct* vma = find_mergeable_vma(item->mm, addr);
-    if (!vma) return std::nullopt;
-    const pteval_t e = as_.ksm_pte(item->mm, addr);
+    mm_struct* mm = item->mm;
+    const ReadGuard mmap_locked(mm->mmap_lock);
+    const uint64_t lock_seq = mm->mmap_lock.write_seq();
+    const uint64_t pt_frees =
+        std::atomic_ref<uint64_t>(mm->pt_frees).load(std::memory_order_relaxed);
+    if (!item->memo_valid || item->memo_lock_seq != lock_seq || item->memo_pt_frees != pt_frees) {
+        item->memo_valid = false;
+        if (!find_mergeable_vma(mm, addr)) return std::nullopt;
+        const std::optional<PhysAddr> pte = as_.ksm_pte_entry(mm, addr);
+        if (!pte) return std::nullopt;
+        item->pte_memo = pte->value;
+        item->memo_lock_seq = lock_seq;
+        item->memo_pt_frees = pt_frees;
+        item->memo_valid = true;
+    }
+    const pteval_t e = as_.ksm_read_pte(PhysAddr{item->pte_memo});
     if (!pte_present(e) || pte_special(e)) return std::nullopt;
     if (!as_.ksm_page_flags(pte_pfn(e)).test(PG_anon)) return std::nullopt;
     return pte_pfn(e);
@@ -30,9 +42,16 @@ ksm_rmap_item* Ksm::unstable_tree_search_insert(ksm_rmap_item* item, Pfn page, P
     bool left = false;
     for (rb_node* cur = root.root(); cur;) {
         auto* tree_item = static_cast<ksm_rmap_item*>(cur);
-        // Host speed only: start loading the page's first bytes and both children while the
-        // page is looked up (the walk is bound by host memory latency on big trees).
+        // Host speed only: start loading what the comparison reads (the item's PTE, struct page
+        // and the page's first bytes) and both children while the item's mm is locked (the
+        // walk is bound by host memory latency on big trees).
+        __builtin_prefetch(cur->left_);
+        __builtin_prefetch(cur->right_);
         __builtin_prefetch(ram_.frame(Pfn{tree_item->pfn_hint}));
+        __builtin_prefetch(&as_.ksm_page_flags(Pfn{tree_item->pfn_hint}));
+        if (tree_item->memo_valid)
+            __builtin_prefetch(ram_.frame(Pfn{tree_item->pte_memo >> PAGE_SHIFT}) +
+                               (tree_item->pte_memo & ~PAGE_MASK));
         __builtin_prefetch(cur->left_);
         __builtin_prefetch(cur->right_);
         const std::optional<Pfn> tp = get_mergeable_page(tree_item);

@@ -337,6 +337,11 @@ public:
     const page& ksm_page_flags(Pfn pfn) const { return pa_.mem_map()[pfn]; }
     // The PTE of addr in mm, 0 if none.
     pteval_t ksm_pte(const mm_struct* mm, uint64_t addr) const { return lookup_pte(mm, addr); }
+    // The PTE's address, if its table exists, and a read of a PTE at an address found so.
+    std::optional<PhysAddr> ksm_pte_entry(const mm_struct* mm, uint64_t addr) const {
+        return pte_offset(mm, addr);
+    }
+    pteval_t ksm_read_pte(PhysAddr e) const { return get_entry(e); }
     // write_protect_page(): the PTE of `pfn` at addr made read-only and clean (cleared and
     // flushed first), unless it already is; `orig` gets the PTE. 0, or -EFAULT when the page
     // is not mapped there or another reference holds it.

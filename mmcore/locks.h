@@ -119,16 +119,26 @@ public:
         return true;
     }
     void up_write() {
+        write_seq_++;
         lock_release(this);
         lock_word::release_store<int32_t>(count_, 0);
     }
     // downgrade_write(): the writer becomes a reader without letting another writer in.
-    void downgrade_write() { lock_word::release_store<int32_t>(count_, 1); }
+    void downgrade_write() {
+        write_seq_++;
+        lock_word::release_store<int32_t>(count_, 1);
+    }
+    // Write sections ended so far (advanced by the writer before it lets anyone in). For
+    // mmap_lock it is mm->mm_lock_seq, which 6.18 advances when a write section ends
+    // (mmap_write_unlock and mmap_write_downgrade call vma_end_write_all): a reader that saw
+    // the same value twice knows no writer changed the VMAs in between.
+    uint64_t write_seq() const { return write_seq_; }
     bool is_locked() const { return std::atomic_ref<const int32_t>(count_).load() != 0; }
     bool is_write_locked() const { return std::atomic_ref<const int32_t>(count_).load() < 0; }
 
 private:
     static constexpr int32_t WRITER = -1;
+    uint64_t write_seq_ = 0;
     bool read_trylock_word() {
         if (!Smp::concurrent_here()) {
             if (count_ < 0) return false;

@@ -136,6 +136,10 @@ struct mm_struct {
     int64_t mm_count = 1; // references to the mm_struct (mm_users counts as one)
     uint64_t map_count = 0;
     uint64_t pgtables_bytes = 0; // PTE, PMD, PUD and P4D tables (not the PGD): VmPTE
+    // mmemu's own, for host speed: page-table pages freed so far (advanced atomically, as a
+    // table can go under mmap_lock held for reading). With mmap_lock's write_seq() it tells a
+    // reader that an entry's address it found earlier still maps the same virtual address.
+    uint64_t pt_frees = 0;
     int64_t rss_stat[NR_MM_COUNTERS] = {};
     uint64_t hiwater_rss = 0, hiwater_vm = 0; // high-water marks, in pages
     uint64_t total_vm = 0, locked_vm = 0, pinned_vm = 0, data_vm = 0, exec_vm = 0, stack_vm = 0;

@@ -24,7 +24,7 @@ std::optional<PhysAddr> AddressSpaces::alloc_pt_page(mm_struct* mm) {
 }
 
 void AddressSpaces::free_pt_page(mm_struct* mm, PhysAddr table, bool pgd) {
-    (void)mm;
+    if (mm) std::atomic_ref<uint64_t>(mm->pt_frees).fetch_add(1, std::memory_order_relaxed);
     if (!pgd) tables_freed_++;
     vmstat_.nr_page_table_pages--;
     pa_.free_pages(pa_.mem_map().pfn_to_page(phys_pfn(table)), 0, node_cpu_);

@@ -160,6 +160,68 @@ TEST_CASE("ksm: a page another task has locked is not merged in that pass (folio
     CHECK_FALSE(k.b.k.buddy.mem_map()[k.pfn(a)].test(PG_locked));
 }
 
+TEST_CASE("ksm: an unstable-tree item's page is looked up again after its table went", "[ksm]") {
+    // get_mergeable_page() finds a tree item's page through its VMA and page tables each time
+    // (mmemu remembers where the PTE was only while no VMA changed and no table was freed).
+    // Pass 2, one page a batch: A ('X') goes into the unstable tree; C ('Z') is compared with
+    // it and goes in too. Then MADV_DONTNEED on A frees its page and its now empty PTE table
+    // (try_to_free_pte); B, in another 2 MiB at the same PTE index, takes a new table (the
+    // freed frame, the most recent on the pcp list) and a 'B' page; A gets a new table and an
+    // 'X' page again. Y ('X') then finds A's new page equal: the two merge. Read through A's
+    // old PTE address, the walk would find B's page instead and insert Y (pages_unshared 3).
+    KsmProc k;
+    constexpr uint64_t A = 0x10000000, B = 0x10400000, C = 0x18000000, Y = 0x20000000;
+    for (const uint64_t a : {A, B, C, Y})
+        REQUIRE(k.as.vm_mmap(k.t.mm, a, P, RW, ANON | MAP_FIXED, 0) == int64_t(a));
+    for (const uint64_t a : {A, C, Y})
+        REQUIRE(k.b.m.cpu(0)
+                    .fill_linear(LinearAddr{a}, a == C ? 'Z' : 'X', P, AccessMode{3, false})
+                    .ok());
+    for (const uint64_t a : {A, C, Y}) k.mergeable(a, 1);
+    REQUIRE(k.ksm.set_run(1, 0) == 0);
+    k.full_scans(1); // all volatile
+    k.ksm.ksm_do_scan(2, k.now_ms, 0);
+    REQUIRE(k.ksm.stats().pages_unshared == 2); // A, then C (compared with A)
+    const uint64_t tables = k.t.mm->pgtables_bytes;
+    REQUIRE(k.as.do_madvise(k.t.mm, A, P, MADV_DONTNEED, 0) == 0);
+    REQUIRE(k.t.mm->pgtables_bytes == tables - P); // A's PTE table went
+    REQUIRE(k.write(B, 'B').ok());
+    REQUIRE(k.b.m.cpu(0).fill_linear(LinearAddr{A}, 'X', P, AccessMode{3, false}).ok());
+    k.ksm.ksm_do_scan(1, k.now_ms, 0); // Y
+    const KsmStats s = k.ksm.stats();
+    CHECK(s.pages_shared == 1);
+    CHECK(s.pages_sharing == 1);
+    CHECK(s.pages_unshared == 1);
+    CHECK(k.pfn(A) == k.pfn(Y));
+    REQUIRE(k.b.k.audit({}) == "");
+}
+
+TEST_CASE("ksm: an unstable-tree item whose VMA stopped being mergeable ends the search", "[ksm]") {
+    // As above, without a table freed: A ('X') and C ('Z', compared with A) in the tree, then
+    // MADV_UNMERGEABLE on A (vm_flags, under mmap_lock for writing). Y ('Y') compared with A:
+    // get_mergeable_page() finds no mergeable VMA, and the search ends with Y inserted
+    // nowhere (pages_unshared stays 2). Read through A's remembered PTE, Y would be compared
+    // with 'X', then 'Z', and inserted (pages_unshared 3).
+    KsmProc k;
+    constexpr uint64_t A = 0x10000000, C = 0x18000000, Y = 0x20000000;
+    for (const uint64_t a : {A, C, Y}) {
+        REQUIRE(k.as.vm_mmap(k.t.mm, a, P, RW, ANON | MAP_FIXED, 0) == int64_t(a));
+        const uint8_t v = a == A ? 'X' : a == C ? 'Z' : 'Y';
+        REQUIRE(k.b.m.cpu(0).fill_linear(LinearAddr{a}, v, P, AccessMode{3, false}).ok());
+        k.mergeable(a, 1);
+    }
+    REQUIRE(k.ksm.set_run(1, 0) == 0);
+    k.full_scans(1); // all volatile
+    k.ksm.ksm_do_scan(2, k.now_ms, 0);
+    REQUIRE(k.ksm.stats().pages_unshared == 2); // A, then C (compared with A)
+    k.mergeable(A, 1, MADV_UNMERGEABLE);
+    k.ksm.ksm_do_scan(1, k.now_ms, 0); // Y
+    const KsmStats s = k.ksm.stats();
+    CHECK(s.pages_unshared == 2);
+    CHECK(s.pages_volatile == 1); // Y (rmap_items 3 - unshared 2)
+    REQUIRE(k.b.k.audit({}) == "");
+}
+
 TEST_CASE("ksm: ksm_tests -M: ten identical pages give one shared and nine sharing", "[ksm]") {
     // ksm_tests.c check_ksm_merge: 10 pages of '*', run=1, two full scans;
     // assert_ksm_pages_count(10) with max_page_sharing 256: shared 1, sharing 9.
