@@ -27,6 +27,13 @@
 
 namespace mmemu {
 
+// The state of the KSM call in progress on the calling thread: the CPU it runs on (ksmd's in a
+// batch, a vCPU's in madvise, prctl or a knob write). Thread-local, not a member: in the
+// concurrent mode ksmd and the vCPU threads run KSM code at once.
+namespace ksm_percall {
+inline thread_local unsigned cpu = 0;
+} // namespace ksm_percall
+
 // CONFIG_HZ (Debian's 250: jiffies are 4 ms) and INITIAL_JIFFIES ((unsigned int)(-300 * HZ)):
 // jiffies at virtual time 0 (the timer wheel rounds absolute jiffies; docs/dev/ksm-facts.md 11).
 inline constexpr uint64_t KSM_HZ = 250, NS_PER_JIFFY = 1000000000 / KSM_HZ;
@@ -103,7 +110,12 @@ public:
     // `now_ms` (chain pruning's clock).
     void ksm_do_scan(unsigned pages, uint64_t now_ms, unsigned cpu);
     // ksmd_should_run(): run has bit 0 and some mm is registered.
-    bool ksmd_should_run() const { return (knobs_.run & 1) && slots_.head()->on_list(); }
+    bool ksmd_should_run() const { return (knobs_.run & 1) && ksmd_should_have_work(); }
+    // Some mm is registered (the mm_slot list is not empty).
+    bool ksmd_should_have_work() const {
+        const LockGuard<spinlock_t> mmlist(ksm_mmlist_lock_); // __ksm_enter() may add one now
+        return slots_.head()->on_list();
+    }
 
     // A write of `v` to a knob's file (ksm_knobs.cpp), within its parser's range
     // (KsmKnobSpec): 0 or -errno. Under ksm_thread_mutex, so never in the middle of a batch.
@@ -115,11 +127,26 @@ public:
     // What ksmd did so far, for its costs.
     const KsmWork& work() const { return work_; }
     // The wake-ups made since the last call.
-    KsmWakeups take_wakeups() { return std::exchange(wakeups_, KsmWakeups{}); }
+    // (Atomic exchanges: a vCPU's __ksm_enter() may wake ksmd while it takes them.)
+    KsmWakeups take_wakeups() {
+        return {std::atomic_ref<bool>(wakeups_.thread_wait).exchange(false),
+                std::atomic_ref<bool>(wakeups_.iter_wait).exchange(false)};
+    }
     KsmKnobs& knobs() { return knobs_; }
     const KsmKnobs& knobs() const { return knobs_; }
     KsmStats stats() const;
     uint64_t seqnr() const { return seqnr_; }
+    // What the concurrent mode's ksm_wait reads while ksmd runs, between two of its batches
+    // (under ksm_thread_mutex: the advisor changes pages_to_scan in a batch).
+    struct ScanState {
+        uint64_t seqnr = 0;
+        bool should_run = false;
+        unsigned pages_to_scan = 0, run = 0;
+    };
+    ScanState scan_state() const {
+        const LockGuard<kernel_mutex> locked(ksm_thread_mutex_);
+        return {seqnr_, ksmd_should_run(), knobs_.pages_to_scan, knobs_.run};
+    }
     uint32_t zero_checksum() const { return zero_checksum_; }
     size_t rmap_item_size() const { return rmap_item_size_; }
     // CONFIG_NUMA: the x86_64 kernel (merge_across_nodes exists).
@@ -165,7 +192,13 @@ private:
     void free_rmap_item(ksm_rmap_item* item);
     // ---- the stable tree (stable_tree.cpp) ----
     ksm_stable_node* page_stable_node(Pfn page) const;
-    bool ksm_get_folio(ksm_stable_node* node); // false: stale (the node was removed)
+    // ksm_get_folio(): a reference to the node's page (put with folio_put()); false: stale
+    // (the node was removed).
+    bool ksm_get_folio(ksm_stable_node* node);
+    // folio_get() of a page ksmd already holds a reference to, and folio_put() of ksmd's
+    // references (the last one frees the page).
+    void folio_get(Pfn page) { as_.ksm_page_flags(page)._refcount++; }
+    void folio_put(Pfn page) { as_.ksm_put_page(page, ksm_percall::cpu); }
     void remove_node_from_stable_tree(ksm_stable_node* node);
     void remove_rmap_item_from_tree(ksm_rmap_item* item);
     void stable_item_gone(ksm_rmap_item* item, ksm_stable_node* node, bool last);
@@ -175,14 +208,15 @@ private:
     void free_stable_node(ksm_stable_node* node);
     ksm_stable_node* alloc_stable_node_chain(ksm_stable_node* dup);
     void stable_node_chain_add_dup(ksm_stable_node* dup, ksm_stable_node* chain);
-    // __stable_node_chain(): the node's page (or, for a chain, a dup's), with `dup` set; false
-    // when the node went stale (it, or the chain, was removed).
+    // __stable_node_chain(): the node's page (or, for a chain, a dup's), with `dup` set and a
+    // reference to its page; false when the node went stale (it, or the chain, was removed).
     bool stable_node_chain(ksm_stable_node*& dup, ksm_stable_node*& node, bool prune);
     bool stable_node_dup(ksm_stable_node*& dup, ksm_stable_node*& chain, bool prune);
     bool is_page_sharing_candidate(const ksm_stable_node* n) const {
         return n->rmap_hlist_len > 0 && unsigned(n->rmap_hlist_len) < knobs_.max_page_sharing;
     }
-    // stable_tree_search(): the KSM page to merge `page` with (pfn), none, or (busy) none.
+    // stable_tree_search(): the KSM page to merge `page` with (pfn, with a reference), none, or
+    // (busy) none.
     std::optional<Pfn> stable_tree_search(Pfn page);
     ksm_stable_node* stable_tree_insert(Pfn kpage);
     void stable_tree_append(ksm_rmap_item* item, ksm_stable_node* node, bool bypass);
@@ -215,13 +249,13 @@ private:
     MmSlotRegistry<10> slots_; // MM_SLOTS_HASH_BITS
     // ksm_thread_mutex: a batch (ksm_scan_thread) and a knob write exclude each other;
     // ksm_mmlist_lock: the slot list and hash (__ksm_enter, __ksm_exit, the cursor's moves).
-    kernel_mutex ksm_thread_mutex_{LockClass::ksm_thread_mutex};
-    spinlock_t ksm_mmlist_lock_{LockClass::ksm_mmlist_lock};
+    mutable kernel_mutex ksm_thread_mutex_{LockClass::ksm_thread_mutex};
+    mutable spinlock_t ksm_mmlist_lock_{LockClass::ksm_mmlist_lock};
     // ksm_scan: the cursor.
     mm_slot* scan_slot_;                       // ksm_scan.mm_slot (the head: between passes)
     uint64_t scan_address_ = 0;                // ksm_scan.address
     ksm_rmap_item** scan_rmap_list_ = nullptr; // ksm_scan.rmap_list
-    uint64_t seqnr_ = 0;                       // ksm_scan.seqnr: full_scans
+    katomic_u64 seqnr_ = 0;                    // ksm_scan.seqnr: full_scans
     // root_stable_tree[] and root_unstable_tree[]: one of each (index 0) with merge_across_nodes,
     // else one per NUMA node (ksm_nr_node_ids of them are in use).
     std::vector<std::unique_ptr<rb_root>> root_stable_tree_, root_unstable_tree_;
@@ -231,12 +265,12 @@ private:
         return knobs_.merge_across_nodes ? 0 : as_.ksm_page_flags(pfn).nid();
     }
     // The counters ksm.c keeps.
-    uint64_t pages_shared_ = 0, pages_sharing_ = 0, pages_unshared_ = 0;
-    uint64_t rmap_items_ = 0, pages_scanned_ = 0, pages_skipped_ = 0;
-    uint64_t stable_node_chains_ = 0, stable_node_dups_ = 0;
-    int64_t ksm_zero_pages_ = 0;
+    // (Atomic: ksmd and the vCPUs' unmerges and exits change them at once.)
+    katomic_u64 pages_shared_ = 0, pages_sharing_ = 0, pages_unshared_ = 0;
+    katomic_u64 rmap_items_ = 0, pages_scanned_ = 0, pages_skipped_ = 0;
+    katomic_u64 stable_node_chains_ = 0, stable_node_dups_ = 0;
+    katomic_s64 ksm_zero_pages_ = 0;
     uint32_t zero_checksum_ = 0;
-    unsigned cpu_ = 0;    // the CPU ksmd runs on in this batch
     uint64_t now_ms_ = 0; // virtual time of this batch, without a clock (the tests')
     // Virtual time now: the clock's, else the batch's (ns); and jiffies then (chain pruning).
     uint64_t now_ns() const { return clock_ ? clock_->now_ns() : now_ms_ * 1000000; }
@@ -248,7 +282,7 @@ private:
     // The stable trees' state generation: bumped by every change of a node, its items, a chain's
     // dups or a KSM page's identity, plus the KSM pages the page allocator has freed (a dup's
     // page gone makes it stale). stable_node_dup() caches a fruitless walk under it.
-    uint64_t stable_gen_ = 1;
+    katomic_u64 stable_gen_ = 1;
     uint64_t stable_gen() const { return stable_gen_ + as_.ksm_pages_freed(); }
     const KsmClock* clock_ = nullptr;
     mutable KsmWork work_;

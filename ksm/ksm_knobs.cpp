@@ -61,12 +61,12 @@ int Ksm::run_store(unsigned v, unsigned cpu) {
             }
         }
     }
-    if (v & 1) wakeups_.thread_wait = true;
+    if (v & 1) katomic::set(wakeups_.thread_wait, true);
     return 0;
 }
 
 int Ksm::store_max_page_sharing(int64_t v, unsigned cpu) {
-    cpu_ = cpu;
+    ksm_percall::cpu = cpu;
     if (v < 2) return -EINVAL;
     if (uint64_t(v) == knobs_.max_page_sharing) return 0;
     if (pages_shared_ || remove_all_stable_nodes()) return -EBUSY;
@@ -76,7 +76,7 @@ int Ksm::store_max_page_sharing(int64_t v, unsigned cpu) {
 }
 
 int Ksm::store_merge_across_nodes(uint64_t v, unsigned cpu) {
-    cpu_ = cpu;
+    ksm_percall::cpu = cpu;
     if (!is_64bit_) return -ENOENT;
     if (v > 1) return -EINVAL;
     if (bool(v) == knobs_.merge_across_nodes) return 0;
@@ -110,7 +110,7 @@ int Ksm::store_knob(KsmKnob k, int64_t v, unsigned cpu) {
         return 0;
     case KsmKnob::sleep_millisecs:
         knobs_.sleep_millisecs = unsigned(v);
-        wakeups_.iter_wait = true;
+        katomic::set(wakeups_.iter_wait, true);
         return 0;
     case KsmKnob::stable_node_chains_prune_millisecs:
         knobs_.stable_node_chains_prune_millisecs = unsigned(v);

@@ -10,7 +10,7 @@ namespace mmemu {
 vm_area_struct* Ksm::find_mergeable_vma(mm_struct* mm, uint64_t addr) const {
     if (mm->mm_users == 0) return nullptr; // ksm_test_exit()
     vm_area_struct* vma = as_.vma_lookup(mm, addr);
-    if (!vma || !(vma->vm_flags & VM_MERGEABLE) || !vma->anon) return nullptr;
+    if (!vma || !(vma->vm_flags & VM_MERGEABLE) || !katomic::read(vma->anon)) return nullptr;
     return vma;
 }
 
@@ -31,7 +31,7 @@ int Ksm::try_to_merge_one_page(vm_area_struct* vma, uint64_t addr, Pfn page,
     } unlock{as_.ksm_page_flags(page)};
     pteval_t orig = 0;
     work_.merges++;
-    if (as_.write_protect_page(vma, addr, page, orig, cpu_)) return -EFAULT;
+    if (as_.write_protect_page(vma, addr, page, orig, ksm_percall::cpu)) return -EFAULT;
     if (!kpage) {
         folio_set_stable_node(page, nullptr);
         as_.ksm_page_flags(page).set(PG_referenced); // folio_mark_accessed()
@@ -39,7 +39,7 @@ int Ksm::try_to_merge_one_page(vm_area_struct* vma, uint64_t addr, Pfn page,
         return 0;
     }
     if (memcmp_pages(page, *kpage) != 0) return -EFAULT; // pages_identical()
-    return as_.replace_page(vma, addr, page, *kpage, orig, cpu_);
+    return as_.replace_page(vma, addr, page, *kpage, orig, ksm_percall::cpu);
 }
 
 // try_to_merge_with_ksm_page(): the item's page merged (kpage: with it; none: made the KSM
@@ -51,7 +51,7 @@ int Ksm::try_to_merge_with_ksm_page(ksm_rmap_item* item, Pfn page, std::optional
     if (!vma) return -EFAULT;
     if (const int e = try_to_merge_one_page(vma, addr, page, kpage); e) return e;
     remove_rmap_item_from_tree(item);
-    item->av = vma->anon;
+    item->av = katomic::read(vma->anon);
     as_.get_anon_vma(vma->anon);
     return 0;
 }
@@ -86,13 +86,13 @@ int Ksm::try_to_merge_with_zero_page(ksm_rmap_item* item, Pfn page) {
 // the process its own copy again.
 void Ksm::break_cow(ksm_rmap_item* item) {
     if (item->av) {
-        as_.put_anon_vma(item->av, cpu_);
+        as_.put_anon_vma(item->av, ksm_percall::cpu);
         item->av = nullptr;
     }
     const uint64_t addr = item->address & PAGE_MASK;
     const ReadGuard mmap_locked(item->mm->mmap_lock);
     if (vm_area_struct* vma = find_mergeable_vma(item->mm, addr))
-        (void)as_.break_ksm(vma, addr, nullptr, cpu_);
+        (void)as_.break_ksm(vma, addr, nullptr, ksm_percall::cpu);
 }
 
 } // namespace mmemu

@@ -64,13 +64,14 @@ std::string Ksm::init(unsigned cpu) {
 // mm is first scanned in the pass after the current one; at the tail while run is 2);
 // MMF_VM_MERGEABLE, a reference to the mm (mmgrab). The first slot wakes ksmd.
 int Ksm::__ksm_enter(mm_struct* mm) {
-    const SlabObj obj = slab_.kmem_cache_alloc(mm_slot_cache_, GFP_KERNEL | __GFP_ZERO, cpu_);
+    const SlabObj obj =
+        slab_.kmem_cache_alloc(mm_slot_cache_, GFP_KERNEL | __GFP_ZERO, ksm_percall::cpu);
     if (obj.null()) return -ENOMEM;
     auto* s = new ksm_mm_slot;
     s->obj = obj;
     {
         const LockGuard<spinlock_t> mmlist(ksm_mmlist_lock_);
-        if (!slots_.head()->on_list()) wakeups_.thread_wait = true; // the first mm wakes ksmd
+        if (!slots_.head()->on_list()) katomic::set(wakeups_.thread_wait, true); // wakes ksmd
         slots_.insert(mm, s);
         MmSlotRegistry<10>::list_add_tail(s, knobs_.run == 2 ? slots_.head() : scan_slot_);
     }
@@ -89,11 +90,11 @@ void Ksm::unlink_mm_slot(ksm_mm_slot* s) {
 
 void Ksm::free_mm_slot(ksm_mm_slot* s) {
     mm_struct* mm = s->mm;
-    slab_.kmem_cache_free(mm_slot_cache_, s->obj, cpu_);
+    slab_.kmem_cache_free(mm_slot_cache_, s->obj, ksm_percall::cpu);
     delete s;
     mm->mmf_vm_mergeable = false;
     mm->mmf_vm_merge_any = false;
-    as_.mmdrop(mm, cpu_);
+    as_.mmdrop(mm, ksm_percall::cpu);
 }
 
 // ksm_madvise(): MADV_MERGEABLE marks the range (a silent no-op for a VMA already marked, or
@@ -102,7 +103,7 @@ void Ksm::free_mm_slot(ksm_mm_slot* s) {
 // and clears the mark. The rmap_items stay for ksmd's next visit.
 int Ksm::ksm_madvise(mm_struct* mm, vm_area_struct* vma, uint64_t start, uint64_t end, int advice,
                      vm_flags_t& vm_flags, unsigned cpu) {
-    cpu_ = cpu;
+    ksm_percall::cpu = cpu;
     if (advice == MADV_MERGEABLE) {
         if (vm_flags & VM_MERGEABLE) return 0;
         if (!ksm_compatible(vm_flags)) return 0;
@@ -125,7 +126,7 @@ int Ksm::ksm_madvise(mm_struct* mm, vm_area_struct* vma, uint64_t start, uint64_
 // ones are, from birth: ksm_vma_flags). ksm_disable_merge_any(): every mergeable VMA, madvised
 // ones too, is unmerged and unmarked; on an error every one is marked again.
 int Ksm::prctl_set_memory_merge(mm_struct* mm, bool on, unsigned cpu) {
-    cpu_ = cpu;
+    ksm_percall::cpu = cpu;
     const WriteGuard mmap_locked(mm->mmap_lock); // prctl: mmap_write_lock_killable()
     std::vector<vm_area_struct*> vmas;
     for (const vm_area_struct* v : as_.vmas(mm)) vmas.push_back(const_cast<vm_area_struct*>(v));
@@ -161,7 +162,7 @@ int Ksm::prctl_set_memory_merge(mm_struct* mm, bool on, unsigned cpu) {
 int Ksm::unmerge_ksm_pages(vm_area_struct* vma, uint64_t start, uint64_t end, task_struct* t) {
     for (uint64_t a = start; a < end; a += PAGE_SIZE) {
         if (vma->vm_mm->mm_users == 0) return 0; // ksm_test_exit()
-        if (const int e = as_.break_ksm(vma, a, t, cpu_); e) return e;
+        if (const int e = as_.break_ksm(vma, a, t, ksm_percall::cpu); e) return e;
     }
     return 0;
 }
@@ -209,7 +210,7 @@ void Ksm::ksm_exit(mm_struct* mm) {
 // VMAs is broken, every rmap_item freed (an exiting mm's slot with them), every stable node
 // removed, and the pass count reset; the live mms stay registered.
 int Ksm::unmerge_and_remove_all_rmap_items(unsigned cpu) {
-    cpu_ = cpu;
+    ksm_percall::cpu = cpu;
     for (mm_slot* s = slots_.head()->next; s != slots_.head();) {
         auto* ks = static_cast<ksm_mm_slot*>(s);
         scan_slot_ = s;

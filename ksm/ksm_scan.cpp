@@ -10,7 +10,8 @@ namespace mmemu {
 
 ksm_rmap_item* Ksm::alloc_rmap_item() {
     // __GFP_NORETRY | __GFP_NOWARN: a failure leaves the page for the next batch.
-    const SlabObj obj = slab_.kmem_cache_alloc(rmap_item_cache_, GFP_KERNEL | __GFP_ZERO, cpu_);
+    const SlabObj obj =
+        slab_.kmem_cache_alloc(rmap_item_cache_, GFP_KERNEL | __GFP_ZERO, ksm_percall::cpu);
     if (obj.null()) return nullptr;
     auto* i = new ksm_rmap_item;
     i->obj = obj;
@@ -21,7 +22,7 @@ ksm_rmap_item* Ksm::alloc_rmap_item() {
 void Ksm::free_rmap_item(ksm_rmap_item* item) {
     rmap_items_--;
     item->mm->ksm_rmap_items--;
-    slab_.kmem_cache_free(rmap_item_cache_, item->obj, cpu_);
+    slab_.kmem_cache_free(rmap_item_cache_, item->obj, ksm_percall::cpu);
     delete item;
 }
 
@@ -29,13 +30,14 @@ void Ksm::free_rmap_item(ksm_rmap_item* item) {
 // pages_scanned; the end of a pass ends the batch.
 void Ksm::ksm_do_scan(unsigned pages, uint64_t now_ms, unsigned cpu) {
     const LockGuard<kernel_mutex> locked(ksm_thread_mutex_); // ksm_scan_thread() holds it
-    cpu_ = cpu;
+    ksm_percall::cpu = cpu;
     now_ms_ = now_ms;
     while (pages--) {
         Pfn page{};
         ksm_rmap_item* item = scan_get_next_rmap_item(page);
         if (!item) return;
         cmp_and_merge_page(page, item);
+        folio_put(page); // the scan's reference
         pages_scanned_++;
         work_.visits++;
     }
@@ -98,11 +100,11 @@ bool Ksm::should_skip_rmap_item(Pfn page, ksm_rmap_item* item) {
 // At an mm's end: the items past the last page go, and the slot too if the mm has exited or had
 // no mergeable VMA at all. After the last mm: the pass count goes up, and nullptr.
 ksm_rmap_item* Ksm::scan_get_next_rmap_item(Pfn& page) {
-    if (!slots_.head()->on_list()) return nullptr;
+    if (!ksmd_should_have_work()) return nullptr;
     auto* s = static_cast<ksm_mm_slot*>(scan_slot_);
     if (scan_slot_ == slots_.head()) {
         advisor_start_scan();
-        as_.lru_add_drain_all();
+        as_.lru_add_drain_all(ksm_percall::cpu);
         for (auto& root : root_unstable_tree_) root->reset();
         {
             const LockGuard<spinlock_t> mmlist(ksm_mmlist_lock_);
@@ -124,7 +126,7 @@ ksm_rmap_item* Ksm::scan_get_next_rmap_item(Pfn& page) {
                  cv = cv->vm_end < mm->task_size ? as_.find_vma(mm, cv->vm_end) : nullptr) {
                 if (!(cv->vm_flags & VM_MERGEABLE)) continue;
                 if (scan_address_ < cv->vm_start) scan_address_ = cv->vm_start;
-                if (!cv->anon) scan_address_ = cv->vm_end;
+                if (!katomic::read(cv->anon)) scan_address_ = cv->vm_end;
                 while (scan_address_ < cv->vm_end) {
                     const auto found = as_.ksm_next_anon_page(cv, scan_address_);
                     if (!found) {
@@ -133,9 +135,13 @@ ksm_rmap_item* Ksm::scan_get_next_rmap_item(Pfn& page) {
                     }
                     scan_address_ = found->first;
                     ksm_rmap_item* item = get_next_rmap_item(s, scan_rmap_list_, scan_address_);
-                    if (!item) return nullptr; // retried in the next batch
+                    if (!item) {
+                        folio_put(found->second);
+                        return nullptr; // retried in the next batch
+                    }
                     scan_rmap_list_ = &item->rmap_list;
                     if (should_skip_rmap_item(found->second, item)) {
+                        folio_put(found->second);
                         scan_address_ += PAGE_SIZE;
                         continue;
                     }
@@ -223,17 +229,23 @@ void Ksm::cmp_and_merge_page(Pfn page, ksm_rmap_item* item) {
         if (!try_to_merge_with_zero_page(item, page)) return;
     }
     const std::optional<Pfn> kpage = stable_tree_search(page);
-    if (kpage && *kpage == page && item->head == node) return;
+    if (kpage && *kpage == page && item->head == node) {
+        folio_put(*kpage);
+        return;
+    }
     remove_rmap_item_from_tree(item);
     if (kpage) {
         if (!try_to_merge_with_ksm_page(item, page, *kpage))
             stable_tree_append(item, page_stable_node(*kpage), bypass);
+        folio_put(*kpage);
         return;
     }
     Pfn tree_page{};
     ksm_rmap_item* tree_item = unstable_tree_search_insert(item, page, tree_page);
     if (!tree_item) return;
-    if (!try_to_merge_two_pages(item, page, tree_item, tree_page)) return;
+    const bool merged = try_to_merge_two_pages(item, page, tree_item, tree_page);
+    folio_put(tree_page); // get_mergeable_page()'s reference
+    if (!merged) return;
     if (ksm_stable_node* n = stable_tree_insert(page)) {
         stable_tree_append(tree_item, n, false);
         stable_tree_append(item, n, false);

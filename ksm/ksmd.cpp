@@ -193,10 +193,9 @@ uint64_t Ksmd::run_until_full_scans(uint64_t now, uint64_t target, uint64_t dead
 
 // ---- The concurrent mode ---------------------------------------------------------------------
 
-void Ksmd::start_free_running(Smp& smp, KernelLock& bkl) {
+void Ksmd::start_free_running(Smp& smp) {
     std::lock_guard<std::mutex> l(mu_);
     smp_ = &smp;
-    bkl_ = &bkl;
     free_run_ = running_free_ = true;
     cv_.notify_all();
 }
@@ -226,7 +225,6 @@ void Ksmd::free_run_loop() {
         std::exception_ptr err;
         smp_->get_cpu(cpu_);
         try {
-            KernelLockGuard bkl(*bkl_, cpu_);
             (void)ksm_.take_wakeups(); // polled instead
             if (ksm_.ksmd_should_run()) {
                 state_ = State::runnable;
@@ -288,16 +286,10 @@ void Ksmd::wait_full_scans(uint64_t target, uint64_t timeout_ms, std::string& wh
     resume();
     for (;;) {
         std::this_thread::sleep_for(milliseconds(1));
-        uint64_t seq = 0;
-        bool should = false;
-        unsigned pages = 0, run = 0;
-        {
-            KernelLockGuard bkl(*bkl_, Smp::NO_CPU);
-            seq = ksm_.seqnr();
-            should = ksm_.ksmd_should_run();
-            pages = ksm_.knobs().pages_to_scan;
-            run = ksm_.knobs().run;
-        }
+        const Ksm::ScanState st = ksm_.scan_state();
+        const uint64_t seq = st.seqnr;
+        const bool should = st.should_run;
+        const unsigned pages = st.pages_to_scan, run = st.run;
         if (seq >= target) break;
         if (!should) {
             why = (run & 1) ? "ksmd is waiting: no process is registered with KSM"

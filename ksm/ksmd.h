@@ -20,8 +20,8 @@
 #include <thread>
 
 #include "emulator/cost_model.h"
+#include "emulator/smp.h"
 #include "ksm/ksm.h"
-#include "mmcore/kernel_lock.h"
 
 namespace mmemu {
 
@@ -62,12 +62,11 @@ public:
 
     // The concurrent mode (mmemu run --concurrent): ksmd runs on its own beside the vCPU
     // threads, batch after batch as ksm_scan_thread does, each batch on CPU cpu() (taken from
-    // the thread running it: ksmd and that CPU's tasks share it) under the big kernel lock, its
-    // sleeps sleep_millisecs of host time (a wait for a wake-up polls every millisecond).
-    // pause() waits for the batch in progress and holds ksmd until resume();
-    // stop_free_running() returns to the lock-step mode. An error of a batch (a KernelBug,
-    // KsmdLimit) stops ksmd; take_error() hands it over.
-    void start_free_running(Smp& smp, KernelLock& bkl);
+    // the thread running it: ksmd and that CPU's tasks share it), its sleeps sleep_millisecs of
+    // host time (a wait for a wake-up polls every millisecond). pause() waits for the batch in
+    // progress and holds ksmd until resume(); stop_free_running() returns to the lock-step mode. An
+    // error of a batch (a KernelBug, KsmdLimit) stops ksmd; take_error() hands it over.
+    void start_free_running(Smp& smp);
     void pause();
     void resume();
     void stop_free_running();
@@ -124,7 +123,6 @@ private:
     std::exception_ptr error_;
     // The concurrent mode (under mu_).
     Smp* smp_ = nullptr;
-    KernelLock* bkl_ = nullptr;
     bool free_run_ = false, running_free_ = false, pause_req_ = false, paused_ = false;
     std::exception_ptr free_error_;
     bool free_running_ = false; // ksmd's own thread: in free_run_loop()

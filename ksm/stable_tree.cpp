@@ -22,7 +22,7 @@ void rb_link(rb_root& root, rb_node* node, rb_node* parent, bool left) {
 
 ksm_stable_node* Ksm::page_stable_node(Pfn page) const {
     const class page& p = as_.ksm_page_flags(page);
-    return p.test(PG_ksm) ? reinterpret_cast<ksm_stable_node*>(p.mapping) : nullptr;
+    return p.test(PG_ksm) ? reinterpret_cast<ksm_stable_node*>(p.mapping.load()) : nullptr;
 }
 
 // folio_set_stable_node(): the page is KSM, its mapping the node (none between the two halves
@@ -35,7 +35,8 @@ void Ksm::folio_set_stable_node(Pfn page, ksm_stable_node* node) {
 }
 
 ksm_stable_node* Ksm::alloc_stable_node() {
-    const SlabObj obj = slab_.kmem_cache_alloc(stable_node_cache_, GFP_KERNEL | __GFP_HIGH, cpu_);
+    const SlabObj obj =
+        slab_.kmem_cache_alloc(stable_node_cache_, GFP_KERNEL | __GFP_HIGH, ksm_percall::cpu);
     if (obj.null()) return nullptr;
     auto* n = new ksm_stable_node;
     n->obj = obj;
@@ -45,7 +46,7 @@ ksm_stable_node* Ksm::alloc_stable_node() {
 
 void Ksm::free_stable_node(ksm_stable_node* node) {
     stable_gen_++;
-    slab_.kmem_cache_free(stable_node_cache_, node->obj, cpu_);
+    slab_.kmem_cache_free(stable_node_cache_, node->obj, ksm_percall::cpu);
     stable_nodes_.erase(node);
     delete node;
 }
@@ -53,8 +54,7 @@ void Ksm::free_stable_node(ksm_stable_node* node) {
 // ksm_get_folio(): the node's page is still the KSM page it names (its mapping points back to
 // the node, and it has references); otherwise the node is stale and goes, with its items.
 bool Ksm::ksm_get_folio(ksm_stable_node* node) {
-    const class page& p = as_.ksm_page_flags(Pfn{node->kpfn});
-    if (p.test(PG_ksm) && p.mapping == reinterpret_cast<uint64_t>(node) && p._refcount > 0)
+    if (as_.ksm_try_get_page(Pfn{node->kpfn}, reinterpret_cast<uint64_t>(node), ksm_percall::cpu))
         return true;
     remove_node_from_stable_tree(node);
     return false;
@@ -79,7 +79,7 @@ void Ksm::stable_item_gone(ksm_rmap_item* item, ksm_stable_node* node, bool last
         pages_sharing_--;
     item->mm->ksm_merging_pages--;
     node->rmap_hlist_len--;
-    as_.put_anon_vma(item->av, cpu_);
+    as_.put_anon_vma(item->av, ksm_percall::cpu);
     item->av = nullptr;
     item->head = nullptr;
     item->address &= PAGE_MASK;
@@ -92,11 +92,13 @@ void Ksm::remove_rmap_item_from_tree(ksm_rmap_item* item) {
     if (item->address & STABLE_FLAG) {
         ksm_stable_node* node = item->head;
         if (!ksm_get_folio(node)) return; // the whole node went, this item's flags with it
+        const Pfn kpage{node->kpfn};
         *item->hlist_pprev = item->hlist_next;
         if (item->hlist_next) item->hlist_next->hlist_pprev = item->hlist_pprev;
         item->hlist_next = nullptr;
         item->hlist_pprev = nullptr;
         stable_item_gone(item, node, !node->hlist);
+        folio_put(kpage);
     } else if (item->address & UNSTABLE_FLAG) {
         const uint8_t age = uint8_t(seqnr_ - item->address);
         if (age > 1) throw KernelBug("ksm: an unstable rmap_item two passes old");
@@ -173,17 +175,24 @@ bool Ksm::stable_node_dup(ksm_stable_node*& out, ksm_stable_node*& chain_io, boo
     // head is the answer at once. The kernel walks every time (issue 8's scaling target).
     const uint64_t gen = stable_gen();
     if (!prune && chain->no_candidate_gen == gen) {
-        out = chain->dups;
-        return true;
+        if (ksm_get_folio(chain->dups)) {
+            out = chain->dups;
+            return true;
+        }
+        // (Its page went meanwhile, and the dup with it: the walk below.)
     }
+    // The dup chosen so far keeps the reference its check took; the others' are put.
     for (ksm_stable_node *d = chain->dups, *next; d; d = next) {
         next = d->dup_next;
         if (!ksm_get_folio(d)) continue;
         if (!found || (is_page_sharing_candidate(d) &&
                        (!is_page_sharing_candidate(found) || d->rmap_hlist_len > found_len))) {
+            if (found) folio_put(Pfn{found->kpfn});
             found = d;
             found_len = d->rmap_hlist_len;
             if (!prune && is_page_sharing_candidate(found)) break;
+        } else {
+            folio_put(Pfn{d->kpfn});
         }
     }
     if (found && !is_page_sharing_candidate(found) && found->dup_next && stable_gen() == gen)
@@ -230,23 +239,28 @@ bool Ksm::stable_node_chain(ksm_stable_node*& dup, ksm_stable_node*& node, bool 
 // content, pruning chains on the way and starting again when a stale node went. An equal page
 // that can take one more sharer is the answer; a full one sends the page to the unstable tree.
 std::optional<Pfn> Ksm::stable_tree_search(Pfn page) {
-    if (page_stable_node(page)) return page;
+    if (page_stable_node(page)) {
+        folio_get(page);
+        return page;
+    }
     rb_root& root = *root_stable_tree_[get_kpfn_nid(page)];
 again:
     for (rb_node* cur = root.root(); cur;) {
         auto* node = static_cast<ksm_stable_node*>(cur);
         ksm_stable_node* dup = nullptr;
         if (!stable_node_chain(dup, node, true)) goto again;
-        const int ret = memcmp_pages(page, Pfn{dup->kpfn});
+        const Pfn tree_page{dup->kpfn};
+        const int ret = memcmp_pages(page, tree_page);
         cur = node; // a collapsed chain's dup took the chain's place
+        if (ret != 0) folio_put(tree_page);
         if (ret < 0) {
             cur = cur->left_;
         } else if (ret > 0) {
             cur = cur->right_;
         } else {
-            if (!is_page_sharing_candidate(dup)) return std::nullopt;
-            if (!ksm_get_folio(dup)) goto again;
-            return Pfn{dup->kpfn};
+            if (is_page_sharing_candidate(dup)) return tree_page; // with its reference
+            folio_put(tree_page);
+            return std::nullopt;
         }
     }
     return std::nullopt;
@@ -268,6 +282,7 @@ again:
         ksm_stable_node* dup = nullptr;
         if (!stable_node_chain(dup, node, false)) goto again;
         const int ret = memcmp_pages(kpage, Pfn{dup->kpfn});
+        folio_put(Pfn{dup->kpfn});
         parent = node;
         if (ret < 0) {
             left = true;
@@ -324,11 +339,16 @@ void Ksm::stable_tree_append(ksm_rmap_item* item, ksm_stable_node* node, bool by
 // cleared first); a stale one went already; a mapped one stays (-EBUSY).
 int Ksm::remove_stable_node(ksm_stable_node* node) {
     if (!ksm_get_folio(node)) return 0;
-    class page& p = as_.ksm_page_flags(Pfn{node->kpfn});
-    if (p._mapcount > 0) return -EBUSY;
-    p.mapping = 0; // folio_set_stable_node(folio, NULL)
-    remove_node_from_stable_tree(node);
-    return 0;
+    const Pfn kpage{node->kpfn};
+    class page& p = as_.ksm_page_flags(kpage);
+    int err = -EBUSY;
+    if (p._mapcount == 0) {
+        p.mapping = 0; // folio_set_stable_node(folio, NULL)
+        remove_node_from_stable_tree(node);
+        err = 0;
+    }
+    folio_put(kpage);
+    return err;
 }
 
 // remove_all_stable_nodes() (run=2, after every KSM page was broken): the tree's root node goes
@@ -354,7 +374,7 @@ void Ksm::ksm_rmap_items(
     const page& p,
     const std::function<void(const mm_struct*, const anon_vma*, uint64_t)>& f) const {
     if (!p.test(PG_ksm) || !p.mapping) return;
-    const auto* node = reinterpret_cast<const ksm_stable_node*>(p.mapping);
+    const auto* node = reinterpret_cast<const ksm_stable_node*>(p.mapping.load());
     for (const ksm_rmap_item* i = node->hlist; i; i = i->hlist_next)
         f(i->mm, i->av, i->address & PAGE_MASK);
 }

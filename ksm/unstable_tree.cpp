@@ -13,8 +13,7 @@ std::optional<Pfn> Ksm::get_mergeable_page(ksm_rmap_item* item) {
     mm_struct* mm = item->mm;
     const ReadGuard mmap_locked(mm->mmap_lock);
     const uint64_t lock_seq = mm->mmap_lock.write_seq();
-    const uint64_t pt_frees =
-        std::atomic_ref<uint64_t>(mm->pt_frees).load(std::memory_order_relaxed);
+    const uint64_t pt_frees = mm->pt_frees;
     if (!item->memo_valid || item->memo_lock_seq != lock_seq || item->memo_pt_frees != pt_frees) {
         item->memo_valid = false;
         if (!find_mergeable_vma(mm, addr)) return std::nullopt;
@@ -25,10 +24,8 @@ std::optional<Pfn> Ksm::get_mergeable_page(ksm_rmap_item* item) {
         item->memo_pt_frees = pt_frees;
         item->memo_valid = true;
     }
-    const pteval_t e = as_.ksm_read_pte(PhysAddr{item->pte_memo});
-    if (!pte_present(e) || pte_special(e)) return std::nullopt;
-    if (!as_.ksm_page_flags(pte_pfn(e)).test(PG_anon)) return std::nullopt;
-    return pte_pfn(e);
+    // follow_page(FOLL_GET); in the deterministic mode no reference (see the caller).
+    return as_.ksm_get_anon_page(PhysAddr{item->pte_memo}, Smp::concurrent_here());
 }
 
 // unstable_tree_search_insert(): the item whose page equals `page` (its page in tree_page), or
@@ -54,22 +51,36 @@ ksm_rmap_item* Ksm::unstable_tree_search_insert(ksm_rmap_item* item, Pfn page, P
                                (tree_item->pte_memo & ~PAGE_MASK));
         __builtin_prefetch(cur->left_);
         __builtin_prefetch(cur->right_);
+        // Linux holds a reference to the tree item's page while it compares it. Only another
+        // CPU could observe it, so in the deterministic mode it is taken only for the page that
+        // matches (host speed: two struct page writes less per tree level).
+        const bool refd = Smp::concurrent_here();
         const std::optional<Pfn> tp = get_mergeable_page(tree_item);
         if (!tp) return nullptr;
-        if (*tp == page) return nullptr;
+        const auto drop = [&] {
+            if (refd) folio_put(*tp);
+        };
+        if (*tp == page) {
+            drop();
+            return nullptr;
+        }
         const int ret = memcmp_pages(page, *tp);
         parent = cur;
         if (ret < 0) {
+            drop();
             left = true;
             cur = cur->left_;
         } else if (ret > 0) {
+            drop();
             left = false;
             cur = cur->right_;
         } else if (!knobs_.merge_across_nodes && as_.ksm_page_flags(*tp).nid() != nid) {
             // A page that moved to another node: it goes to its own node's tree next pass.
+            drop();
             return nullptr;
         } else {
-            tree_page = *tp;
+            if (!refd) folio_get(*tp);
+            tree_page = *tp; // with its reference
             return tree_item;
         }
     }

@@ -37,6 +37,7 @@
 #include "emulator/cpu.h"
 #include "emulator/machine.h"
 #include "mmcore/frame_audit.h"
+#include "mmcore/kernel_atomic.h"
 #include "mmcore/kernel_config.h"
 #include "mmcore/ksm.h"
 #include "mmcore/mm_init.h"
@@ -46,6 +47,16 @@
 #include "mmcore/slab.h"
 
 namespace mmemu {
+
+// The state of the memory-management call in progress on the calling thread, which the kernel
+// passes down implicitly (smp_processor_id(), the mmu_gather's need_flush_all): thread-local,
+// not members of AddressSpaces, since in the concurrent mode several CPUs' threads are in the
+// kernel at once. Each entry point sets `cpu` before anything reads it.
+namespace mm_percall {
+inline thread_local unsigned cpu = 0; // the CPU the operation runs on
+inline thread_local bool need_flush_all =
+    false; // a PAE PDPTE was cleared: the next flush reloads CR3
+} // namespace mm_percall
 
 // mmap(2)'s prot and flags and the errno values: the host's <sys/mman.h> and <cerrno> define
 // them with the same values as the x86 kernel ABI (include/uapi/asm-generic/mman*.h,
@@ -103,7 +114,7 @@ struct task_struct {
     int oom_score_adj = 0;        // signal->oom_score_adj: -1000 (never) .. 1000; fork copies it
     // SIGKILL sent and not yet acted on (fatal_signal_pending()): the task dies at its next
     // return to user mode, and `kill_reason` says who sent it.
-    bool sigkill_pending = false;
+    kernel_atomic<bool> sigkill_pending = false; // set by the OOM killer on another CPU
     std::string kill_reason;
     bool oom_victim = false; // tsk_is_oom_victim(): chosen by the OOM killer
 };
@@ -140,30 +151,30 @@ struct SmapsRollup {
 // counts of what the fault path did, which Linux does not keep (kept apart, never mixed into
 // vmstat).
 struct MmVmstat {
-    uint64_t pgfault = 0;             // every page fault handled (mm_account_fault)
-    uint64_t pgmajfault = 0;          // of those, major (none without files or swap)
-    uint64_t pglazyfree = 0;          // pages MADV_FREE made lazily freeable (lru_lazyfree)
-    uint64_t pgreuse = 0;             // write faults that reused the page in place (wp_page_reuse)
-    uint64_t cow_ksm = 0;             // COW_KSM: write or unshare faults that copied a KSM page
-    uint64_t nr_anon_pages = 0;       // NR_ANON_MAPPED: anonymous pages mapped at least once
-    uint64_t nr_page_table_pages = 0; // NR_PAGETABLE: user page-table pages, PGDs included
-    uint64_t nr_file_pages = 0;       // NR_FILE_PAGES: page-cache pages (shmem's here)
-    uint64_t nr_shmem = 0;            // NR_SHMEM: shmem pages (meminfo Shmem)
-    uint64_t nr_mapped = 0;           // NR_FILE_MAPPED: page-cache pages mapped at least once
-    uint64_t oom_kill = 0;            // OOM_KILL: processes the OOM killer killed
+    katomic_u64 pgfault = 0;       // every page fault handled (mm_account_fault)
+    katomic_u64 pgmajfault = 0;    // of those, major (none without files or swap)
+    katomic_u64 pglazyfree = 0;    // pages MADV_FREE made lazily freeable (lru_lazyfree)
+    katomic_u64 pgreuse = 0;       // write faults that reused the page in place (wp_page_reuse)
+    katomic_u64 cow_ksm = 0;       // COW_KSM: write or unshare faults that copied a KSM page
+    katomic_u64 nr_anon_pages = 0; // NR_ANON_MAPPED: anonymous pages mapped at least once
+    katomic_u64 nr_page_table_pages = 0; // NR_PAGETABLE: user page-table pages, PGDs included
+    katomic_u64 nr_file_pages = 0;       // NR_FILE_PAGES: page-cache pages (shmem's here)
+    katomic_u64 nr_shmem = 0;            // NR_SHMEM: shmem pages (meminfo Shmem)
+    katomic_u64 nr_mapped = 0;           // NR_FILE_MAPPED: page-cache pages mapped at least once
+    katomic_u64 oom_kill = 0;            // OOM_KILL: processes the OOM killer killed
 };
 struct MmemuFaultCounts {
-    uint64_t anonymous = 0;       // do_anonymous_page: a fresh zeroed page
-    uint64_t zero_page = 0;       // do_anonymous_page on a read: the shared zero page mapped
-    uint64_t cow_copy = 0;        // wp_page_copy: a new page for a write to a shared or zero page
-    uint64_t spurious = 0;        // the PTE was already good (another CPU's stale TLB entry)
-    uint64_t sigsegv = 0;         // faults that ended in SIGSEGV
-    uint64_t sigbus = 0;          // faults that ended in SIGBUS
-    uint64_t oom = 0;             // faults that could not get memory (VM_FAULT_OOM)
-    uint64_t oom_no_victim = 0;   // out_of_memory() calls with no process to kill (Linux panics)
-    uint64_t tlb_flushes = 0;     // flushes the kernel asked for (pages or whole mm)
-    uint64_t tlb_flush_pages = 0; // pages of those flushed one by one (INVLPG)
-    uint64_t kmap_local = 0;      // highmem frames the kernel mapped to reach their bytes
+    katomic_u64 anonymous = 0;     // do_anonymous_page: a fresh zeroed page
+    katomic_u64 zero_page = 0;     // do_anonymous_page on a read: the shared zero page mapped
+    katomic_u64 cow_copy = 0;      // wp_page_copy: a new page for a write to a shared or zero page
+    katomic_u64 spurious = 0;      // the PTE was already good (another CPU's stale TLB entry)
+    katomic_u64 sigsegv = 0;       // faults that ended in SIGSEGV
+    katomic_u64 sigbus = 0;        // faults that ended in SIGBUS
+    katomic_u64 oom = 0;           // faults that could not get memory (VM_FAULT_OOM)
+    katomic_u64 oom_no_victim = 0; // out_of_memory() calls with no process to kill (Linux panics)
+    katomic_u64 tlb_flushes = 0;   // flushes the kernel asked for (pages or whole mm)
+    katomic_u64 tlb_flush_pages = 0; // pages of those flushed one by one (INVLPG)
+    katomic_u64 kmap_local = 0;      // highmem frames the kernel mapped to reach their bytes
 };
 
 // The top of the 32-bit fixmap (__FIXADDR_TOP without reservetop=) and the fixmap index of the
@@ -328,12 +339,35 @@ public:
     void set_ksm(KsmHooks* k) { ksm_ = k; }
     uint64_t ksm_pages_freed() const { return pa_.ksm_pages_freed(); }
     KsmHooks* ksm() const { return ksm_; }
+    // A grace period (the concurrent mode: every CPU idle, ksmd paused): the page tables
+    // pte_free_defer() held go now (pgtable.cpp).
+    void rcu_grace_period();
     // scan_get_next_rmap_item()'s walk: the first address in [addr, vma->vm_end) whose PTE maps
-    // a normal anonymous page (not the zero page nor a KSM zero page), with its pfn.
+    // a normal anonymous page (not the zero page nor a KSM zero page), with its pfn and a
+    // reference to the page taken under the PTE table's lock (the walk's folio_get()).
     std::optional<std::pair<uint64_t, Pfn>> ksm_next_anon_page(const vm_area_struct* vma,
-                                                               uint64_t addr) const;
+                                                               uint64_t addr);
     // The struct page of a frame (KSM reads and sets its flags and mapping).
     page& ksm_page_flags(Pfn pfn) { return *pa_.mem_map().pfn_to_page(pfn); }
+    // ksmd's references to the pages it works on (docs/dev/ksm-facts.md): the anonymous page a
+    // PTE maps, taken under the PTE table's lock (follow_page() with FOLL_GET); a KSM page's,
+    // if it still has references and still belongs to `mapping` (ksm_get_folio():
+    // folio_try_get() and the mapping checked again); and the reference dropped (folio_put(),
+    // which frees the page on the last one).
+    // (`get` false: no reference, for a look only ksmd's own thread could observe.) In the
+    // deterministic mode nothing else runs: no PTE lock, and inline (host speed only).
+    std::optional<Pfn> ksm_get_anon_page(PhysAddr ptep, bool get = true) {
+        if (Smp::concurrent_here()) return ksm_get_anon_page_locked(ptep, get);
+        const pteval_t v = get_entry(ptep);
+        if (!pte_present(v) || pte_special(v)) return std::nullopt;
+        page* p = pa_.mem_map().pfn_to_page(pte_pfn(v));
+        if (!p->test(PG_anon)) return std::nullopt;
+        if (get) p->_refcount++;
+        return pte_pfn(v);
+    }
+    std::optional<Pfn> ksm_get_anon_page_locked(PhysAddr ptep, bool get);
+    bool ksm_try_get_page(Pfn pfn, uint64_t mapping, unsigned cpu);
+    void ksm_put_page(Pfn pfn, unsigned cpu) { put_anon_page(pa_.mem_map().pfn_to_page(pfn), cpu); }
     const page& ksm_page_flags(Pfn pfn) const { return pa_.mem_map()[pfn]; }
     // The PTE of addr in mm, 0 if none.
     pteval_t ksm_pte(const mm_struct* mm, uint64_t addr) const { return lookup_pte(mm, addr); }
@@ -358,10 +392,12 @@ public:
     // break_ksm(): unshare faults at addr while it maps a KSM page or a KSM zero page (each
     // counted as a page fault of `t`, if given). 0 or -ENOMEM.
     int break_ksm(vm_area_struct* vma, uint64_t addr, task_struct* t, unsigned cpu);
-    // lru_add_drain_all(): every CPU's batches go through (KSM does it at each full scan's
-    // start).
-    void lru_add_drain_all() {
-        for (unsigned c = 0; c < machine_.nr_cpus(); c++) lru_add_drain(c);
+    // lru_add_drain_all() from `self`: every CPU's batches go through (KSM does it at each full
+    // scan's start), each on its own CPU (Linux queues the drain on each CPU and waits for it;
+    // here a call on that CPU, emulator/smp.h), as a batch is that CPU's alone.
+    void lru_add_drain_all(unsigned self) {
+        for (unsigned c = 0; c < machine_.nr_cpus(); c++)
+            machine_.smp().call_function_single(self, c, [this, c] { lru_add_drain(c); });
     }
     // get_anon_vma() / put_anon_vma(): a reference that keeps an anon_vma after its VMAs go
     // (an rmap_item's); the last put frees it.
@@ -467,6 +503,8 @@ private:
     void pgd_free(mm_struct* mm);
     std::optional<PhysAddr> alloc_pt_page(mm_struct* mm); // a zeroed page-table page
     void free_pt_page(mm_struct* mm, PhysAddr table, bool pgd);
+    // pte_free_defer(): a PTE table unhooked under mmap_lock held for reading.
+    void pte_free_defer(mm_struct* mm, PhysAddr table);
     // The address of the entry of `level` (0 PGD, 1 PUD, 2 PMD, 3 PTE) mapping addr, allocating
     // missing tables above it (nullopt on ENOMEM), or if every table above it exists.
     std::optional<PhysAddr> entry_alloc_walk(mm_struct* mm, uint64_t addr, unsigned level);
@@ -639,7 +677,6 @@ private:
     kmem_cache* filp_cachep_ = nullptr;
     std::vector<shmem_file*> shmem_files_; // the live shmem objects
     uint64_t last_ino_ = 0;                // get_next_ino()
-    unsigned node_cpu_ = 0;                // the CPU the tree operation in progress runs on
     Pfn zero_pfn_;
     KsmHooks* ksm_ = nullptr; // CONFIG_KSM: System wires ksm/'s implementation in
     PhysAddr swapper_pg_dir_;
@@ -654,7 +691,6 @@ private:
     uint64_t mmap_base_ = 0;                 // the top-down base every mm gets (ASLR off)
     PhysAddr kmap_pte_table_;                // the fixmap's PTE table (32-bit)
     std::vector<unsigned> kmap_idx_;         // per CPU: kmap_local slots in use
-    bool need_flush_all_ = false;            // a PAE PDPTE was cleared: the next flush reloads CR3
     uint64_t last_mm_ctx_id_ = INIT_MM_CTX_ID;
     kmem_cache* task_cachep_ = nullptr;
     bool tearing_down_ = false;
@@ -666,11 +702,13 @@ private:
     MmVmstat vmstat_;
     MmemuFaultCounts counts_;
     uint64_t kernel_oops_ = 0;
-    uint64_t tables_freed_ = 0; // page-table pages below the PGD freed (to know a flush is due)
+    katomic_u64 tables_freed_ = 0; // page-table pages below the PGD freed (to know a flush is due)
     std::vector<OomKill> oom_kills_;
-    bool kills_pending_ = false;
+    kernel_atomic<bool> kills_pending_ = false;
     // The per-CPU lru_lazyfree folio batches (FOLIO_BATCH_SIZE 31) of MADV_FREE.
     std::vector<std::vector<page*>> lazyfree_batch_;
+    // Per CPU: PTE tables pte_free_defer() is holding until the next grace period.
+    std::vector<std::vector<PhysAddr>> deferred_pt_;
 };
 
 } // namespace mmemu

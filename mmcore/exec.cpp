@@ -42,7 +42,7 @@ bool AddressSpaces::load_pages(mm_struct* mm, uint64_t start, uint64_t end, uint
 int AddressSpaces::exec_layout(task_struct* t, const ExecLayout& l, uint64_t content_seed) {
     mm_struct* mm = t->mm;
     const unsigned cpu = t->cpu;
-    node_cpu_ = cpu;
+    mm_percall::cpu = cpu;
     // The loader's vm_mmap()s and setup_arg_pages() each take the new mm's mmap_lock for
     // writing; here one hold covers the whole layout.
     const WriteGuard locked(mm->mmap_lock);
@@ -88,7 +88,7 @@ int AddressSpaces::exec_layout(task_struct* t, const ExecLayout& l, uint64_t con
 int AddressSpaces::do_execve(task_struct* t, const ExecLayout& l, uint64_t content_seed) {
     if (!t->is_leader()) throw KernelBug("do_execve: mmemu execs from a process's leader only");
     const unsigned cpu = t->cpu;
-    node_cpu_ = cpu;
+    mm_percall::cpu = cpu;
     mm_struct* mm = mm_alloc(cpu); // bprm_mm_init()
     if (!mm) return -ENOMEM;
     // mm_init(): MMF_INIT_MASK carries MMF_VM_MERGE_ANY over from the old mm, and ksm_execve()

@@ -7,9 +7,6 @@ namespace mmemu {
 FaultResolution X86FaultHandler::handle_page_fault(unsigned cpu, const Fault& fault,
                                                    const AccessRequest& req) {
     (void)req;
-    // A kernel entry: the concurrent mode's big kernel lock (a fault in kernel code already
-    // holds it: it is recursive).
-    KernelLockGuard bkl(lock_, cpu);
     counts_.delivered++;
     // Without processes (a kernel built for another arch, or no task on this CPU) every
     // fault is one the kernel cannot resolve: bad_area_nosemaphore() -> SIGSEGV for a user,

@@ -7,29 +7,28 @@
 #include <cstdint>
 
 #include "emulator/cpu.h"
-#include "mmcore/kernel_lock.h"
+#include "mmcore/kernel_atomic.h"
 
 namespace mmemu {
 
 class AddressSpaces;
 
 struct FaultCounts {
-    uint64_t delivered = 0;    // page faults the CPUs delivered
-    uint64_t resolved = 0;     // of those, resolved: the access was retried
-    uint64_t kernel_oops = 0;  // supervisor-mode faults the kernel could not resolve
-    uint64_t user_sigsegv = 0; // user-mode faults that ended in SIGSEGV (or an OOM kill)
+    katomic_u64 delivered = 0;    // page faults the CPUs delivered
+    katomic_u64 resolved = 0;     // of those, resolved: the access was retried
+    katomic_u64 kernel_oops = 0;  // supervisor-mode faults the kernel could not resolve
+    katomic_u64 user_sigsegv = 0; // user-mode faults that ended in SIGSEGV (or an OOM kill)
 };
 
 class X86FaultHandler final : public PageFaultHandler {
 public:
-    X86FaultHandler(AddressSpaces& spaces, KernelLock& lock) : spaces_(spaces), lock_(lock) {}
+    explicit X86FaultHandler(AddressSpaces& spaces) : spaces_(spaces) {}
     FaultResolution handle_page_fault(unsigned cpu, const Fault& fault,
                                       const AccessRequest& req) override;
     const FaultCounts& counts() const { return counts_; }
 
 private:
     AddressSpaces& spaces_;
-    KernelLock& lock_;
     FaultCounts counts_;
 };
 

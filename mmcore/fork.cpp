@@ -24,7 +24,7 @@ constexpr uint64_t PHYSICAL_START = uint64_t{16} << 20; // CONFIG_PHYSICAL_START
 AddressSpaces::AddressSpaces(Machine& m, PageAllocator& pa, SlabAllocator& slab,
                              const KernelConfig& cfg)
     : machine_(m), ram_(m.ram()), pa_(pa), slab_(slab), cfg_(cfg), current_(m.nr_cpus(), nullptr),
-      tlbstate_(m.nr_cpus()), lazyfree_batch_(m.nr_cpus()) {}
+      tlbstate_(m.nr_cpus()), lazyfree_batch_(m.nr_cpus()), deferred_pt_(m.nr_cpus()) {}
 
 AddressSpaces::~AddressSpaces() {
     // The machine is going away: host memory only, nothing given back to emulated allocators.
@@ -129,19 +129,19 @@ std::string AddressSpaces::init(const BootLayout& layout) {
 }
 
 SlabObj AddressSpaces::alloc_node() {
-    return slab_.kmem_cache_alloc(maple_node_cache_, GFP_KERNEL, node_cpu_);
+    return slab_.kmem_cache_alloc(maple_node_cache_, GFP_KERNEL, mm_percall::cpu);
 }
 
 void AddressSpaces::free_node(SlabObj node) {
     if (tearing_down_) return;
-    slab_.kmem_cache_free(maple_node_cache_, node, node_cpu_);
+    slab_.kmem_cache_free(maple_node_cache_, node, mm_percall::cpu);
 }
 
 // mm_alloc() -> mm_init(): the mm_struct object, an empty VMA tree, a PGD with the kernel's half
 // (mm_alloc_pgd), a fresh context id (init_new_context: ctx_id from last_mm_ctx_id, which
 // init_mm's 1 starts), and the top-down layout (arch_pick_mmap_layout).
 mm_struct* AddressSpaces::mm_alloc(unsigned cpu) {
-    node_cpu_ = cpu;
+    mm_percall::cpu = cpu;
     const SlabObj obj = slab_.kmem_cache_alloc(mm_cachep_, GFP_KERNEL | __GFP_ACCOUNT, cpu);
     if (obj.null()) return nullptr;
     // The maple tree's node layout follows the word size (maple_tree.h's 64- and 32-bit
@@ -166,7 +166,7 @@ mm_struct* AddressSpaces::mm_alloc(unsigned cpu) {
 // mmput(): the last user's exit_mmap(), then mmdrop() of the users' reference; __mmdrop() frees
 // the PGD and the object.
 void AddressSpaces::mmput(mm_struct* mm, unsigned cpu) {
-    node_cpu_ = cpu;
+    mm_percall::cpu = cpu;
     if (--mm->mm_users > 0) return;
     // __mmput(): KSM hears of it first (ksm_exit), then the address space goes.
     if (ksm_ && mm->mmf_vm_mergeable) ksm_->ksm_exit(mm);
@@ -232,7 +232,7 @@ void AddressSpaces::task_exit(task_struct* t, const std::string& reason) {
         th.erase(std::find(th.begin(), th.end(), t));
     }
     const unsigned cpu = t->cpu;
-    node_cpu_ = cpu;
+    mm_percall::cpu = cpu;
     // The CPU it ran on goes idle before the mm is put, lazily keeping the mm loaded (exit_mm ->
     // enter_lazy_tlb; exit_mmap()'s flush moves it to init_mm if this was the mm's last user).
     for (unsigned c = 0; c < current_.size(); c++)
@@ -262,7 +262,7 @@ void AddressSpaces::do_group_exit(task_struct* t, const std::string& reason) {
 
 task_struct* AddressSpaces::clone_thread(task_struct* t, const std::string& comm, unsigned cpu,
                                          int& err) {
-    node_cpu_ = cpu;
+    mm_percall::cpu = cpu;
     err = -ENOMEM;
     const SlabObj obj = slab_.kmem_cache_alloc(task_cachep_, GFP_KERNEL, cpu);
     if (obj.null()) return nullptr;
@@ -300,7 +300,7 @@ task_struct* AddressSpaces::do_fork(task_struct* parent, const std::string& comm
                                     int& err) {
     // The work runs on the parent's CPU; `cpu` is where the child will run.
     const unsigned here = parent->cpu;
-    node_cpu_ = here;
+    mm_percall::cpu = here;
     err = -ENOMEM;
     const SlabObj obj = slab_.kmem_cache_alloc(task_cachep_, GFP_KERNEL, here);
     if (obj.null()) return nullptr;
@@ -475,7 +475,7 @@ bool AddressSpaces::copy_page_range(mm_struct* dst, mm_struct* src, const vm_are
             copied++;
         }
     }
-    charge(node_cpu_, &CostModel::pte_copy, copied);
+    charge(mm_percall::cpu, &CostModel::pte_copy, copied);
     return true;
 }
 
@@ -488,7 +488,7 @@ void AddressSpaces::set_current(unsigned cpu, task_struct* t) {
     }
     current_[cpu] = t;
     if (!t) {
-        if (tlbstate_[cpu].loaded_mm) tlbstate_[cpu].is_lazy = true;
+        if (tlbstate_[cpu].loaded_mm) katomic::set(tlbstate_[cpu].is_lazy, true);
         return;
     }
     switch_mm(cpu, t->mm);

@@ -12,8 +12,8 @@ Kernel::Kernel(Machine& m, const KernelConfig& cfg)
     : machine(m), config(cfg), buddy(mem_map, m.ram(), m.arch(), m.nr_cpus()),
       slab(buddy, m.ram(), m.arch(), m.nr_cpus(), cfg.slab_debug,
            kernel_page_offset(m.arch(), cfg)),
-      spaces(m, buddy, slab, cfg), faults(spaces, big_lock),
-      page_offset_(kernel_page_offset(m.arch(), cfg)) {}
+      spaces(m, buddy, slab, cfg), faults(spaces), page_offset_(kernel_page_offset(m.arch(), cfg)) {
+}
 
 std::string Kernel::proc_caches_init() {
     return spaces.init(layout);

@@ -14,7 +14,6 @@
 #include "mmcore/address_spaces.h"
 #include "mmcore/fault_handler.h"
 #include "mmcore/kernel_config.h"
-#include "mmcore/kernel_lock.h"
 #include "mmcore/mem_map.h"
 #include "mmcore/memblock.h"
 #include "mmcore/mm_init.h"
@@ -61,8 +60,6 @@ public:
 
     Machine& machine;
     const KernelConfig config;
-    // The concurrent mode's big kernel lock (mmcore/kernel_lock.h); nothing in the default mode.
-    KernelLock big_lock{machine.smp()};
     BootLayout layout;
     Memblock memblock;
     MemMap mem_map;

@@ -10,7 +10,7 @@ namespace mmemu {
 // the VMA that maps a normal page (vm_normal_page: not the zero page, not a KSM zero page) that
 // is anonymous. Absent page tables are passed a table at a time.
 std::optional<std::pair<uint64_t, Pfn>> AddressSpaces::ksm_next_anon_page(const vm_area_struct* vma,
-                                                                          uint64_t addr) const {
+                                                                          uint64_t addr) {
     const uint64_t pmd_size = fmt_.pmd_size(), step = fmt_.entry_bytes;
     for (uint64_t a = addr; a < vma->vm_end;) {
         const uint64_t table_end = std::min(vma->vm_end, (a + pmd_size) & ~(pmd_size - 1));
@@ -29,13 +29,37 @@ std::optional<std::pair<uint64_t, Pfn>> AddressSpaces::ksm_next_anon_page(const 
                             for (unsigned l = 0; l < PAGE_SIZE; l += 64) __builtin_prefetch(f + l);
                         }
                     }
-                    return std::pair{a, pte_pfn(v)};
+                    // ksm_next_page_pmd_entry() holds the PTE lock: the entry checked again
+                    // under it, and the page's reference taken (else the next entry).
+                    if (const std::optional<Pfn> got = ksm_get_anon_page(e); got)
+                        return std::pair{a, *got};
                 }
             }
         }
         a = table_end;
     }
     return std::nullopt;
+}
+
+// The PTE lock keeps the entry from changing while the reference is taken.
+std::optional<Pfn> AddressSpaces::ksm_get_anon_page_locked(PhysAddr ptep, bool get) {
+    const PtlHolder ptl(pt_page(ptep));
+    const pteval_t v = get_entry(ptep);
+    if (!pte_present(v) || pte_special(v)) return std::nullopt;
+    page* p = pa_.mem_map().pfn_to_page(pte_pfn(v));
+    if (!p->test(PG_anon)) return std::nullopt;
+    if (get) p->_refcount++; // folio_get(): the PTE's own reference keeps it above zero
+    return pte_pfn(v);
+}
+
+bool AddressSpaces::ksm_try_get_page(Pfn pfn, uint64_t mapping, unsigned cpu) {
+    page* p = pa_.mem_map().pfn_to_page(pfn);
+    if (p->mapping != mapping) return false;
+    if (!p->_refcount.inc_not_zero()) return false; // freed meanwhile
+    // The page may have been freed and reused between the two reads: checked again.
+    if (p->mapping == mapping && p->test(PG_ksm)) return true;
+    put_anon_page(p, cpu);
+    return false;
 }
 
 // write_protect_page(): a writable, dirty or AnonExclusive PTE (or one of an mm with a flush
@@ -45,7 +69,7 @@ std::optional<std::pair<uint64_t, Pfn>> AddressSpaces::ksm_next_anon_page(const 
 // and clean, young as it was. A PTE that is already read-only and clean is left alone.
 int AddressSpaces::write_protect_page(vm_area_struct* vma, uint64_t addr, Pfn pfn, pteval_t& orig,
                                       unsigned cpu) {
-    node_cpu_ = cpu; // the CPU ksmd runs on: it initiates the flushes
+    mm_percall::cpu = cpu; // the CPU ksmd runs on: it initiates the flushes
     mm_struct* mm = vma->vm_mm;
     if (addr < vma->vm_start || addr >= vma->vm_end) return -EFAULT;
     const auto ptep = pte_offset(mm, addr);
@@ -57,10 +81,11 @@ int AddressSpaces::write_protect_page(vm_area_struct* vma, uint64_t addr, Pfn pf
     if (pte_write(e) || (e & _PAGE_DIRTY) || p->test(PG_anon_exclusive) || mm->tlb_flush_pending) {
         set_entry(*ptep, 0);
         flush_tlb_mm_range(mm, addr, addr + PAGE_SIZE);
-        // ksmd's reference is the +1 on both sides: mmemu's scan takes none. A page waiting in
-        // a CPU's lazyfree batch has the batch's reference too (mmemu's batch takes none, so it
-        // is added here); the lru_add batches' references are not modelled.
-        if (p->_mapcount != p->_refcount + (p->test(PG_lazyfree_batch) ? 1 : 0)) {
+        // folio_mapcount() + 1 (ksmd's own reference) must be the reference count: anything more
+        // is a pin or a batch. A page waiting in a CPU's lazyfree batch has the batch's
+        // reference too in Linux (mmemu's batch takes none, so it is added here); the lru_add
+        // batches' references are not modelled.
+        if (p->_mapcount + 1 != p->_refcount + (p->test(PG_lazyfree_batch) ? 1 : 0)) {
             set_entry(*ptep, e);
             return -EFAULT;
         }
@@ -82,7 +107,7 @@ int AddressSpaces::write_protect_page(vm_area_struct* vma, uint64_t addr, Pfn pf
 // page loses the mapping and its reference.
 int AddressSpaces::replace_page(vm_area_struct* vma, uint64_t addr, Pfn pfn, Pfn kpfn,
                                 pteval_t orig, unsigned cpu) {
-    node_cpu_ = cpu;
+    mm_percall::cpu = cpu;
     mm_struct* mm = vma->vm_mm;
     const auto ptep = pte_offset(mm, addr);
     if (!ptep) return -EFAULT;
@@ -113,7 +138,7 @@ int AddressSpaces::replace_page(vm_area_struct* vma, uint64_t addr, Pfn pfn, Pfn
 // (FAULT_FLAG_UNSHARE | FAULT_FLAG_REMOTE) gives the process its own copy; each fault counts
 // in pgfault and, for a process's own madvise, in its min_flt (mm_account_fault()).
 int AddressSpaces::break_ksm(vm_area_struct* vma, uint64_t addr, task_struct* t, unsigned cpu) {
-    node_cpu_ = cpu;
+    mm_percall::cpu = cpu;
     mm_struct* mm = vma->vm_mm;
     mmap_assert_locked(mm);
     for (;;) {

@@ -25,6 +25,7 @@ const char* lock_class_name(LockClass c) {
     switch (c) {
     case LockClass::ksm_thread_mutex: return "ksm_thread_mutex";
     case LockClass::mmap_lock: return "&mm->mmap_lock";
+    case LockClass::oom_lock: return "oom_lock";
     case LockClass::folio_lock: return "folio lock (PG_locked)";
     case LockClass::anon_vma_rwsem: return "&anon_vma->rwsem";
     case LockClass::page_table_lock: return "&mm->page_table_lock";
@@ -32,6 +33,7 @@ const char* lock_class_name(LockClass c) {
     case LockClass::ksm_mmlist_lock: return "ksm_mmlist_lock";
     case LockClass::slab_list_lock: return "&n->list_lock";
     case LockClass::zone_lock: return "&zone->lock";
+    case LockClass::slab_table_lock: return "slab_table_lock";
     case LockClass::NR: break;
     }
     return "?";

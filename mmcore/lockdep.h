@@ -33,6 +33,7 @@ namespace mmemu {
 enum class LockClass : uint8_t {
     ksm_thread_mutex,
     mmap_lock,
+    oom_lock, // only ever tried (mutex_trylock in __alloc_pages_may_oom)
     folio_lock,
     anon_vma_rwsem,
     page_table_lock,
@@ -40,6 +41,7 @@ enum class LockClass : uint8_t {
     ksm_mmlist_lock,
     slab_list_lock,
     zone_lock,
+    slab_table_lock, // mmemu's table of slab descriptors (SlabTable)
     NR
 };
 

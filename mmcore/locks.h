@@ -13,8 +13,8 @@
 // serving its CPU's IPIs (Smp::wait_here), as a CPU waits for a spinlock with interrupts on (a
 // sleeping lock's waiter would schedule; mmemu's threads each run one CPU, so they spin instead).
 //
-// The stage today (docs/dev/concurrency.md): these locks are taken where Linux takes them, and
-// the big kernel lock (mmcore/kernel_lock.h) still serialises the kernel around them.
+// They are all the concurrent mode has: no big lock serialises the kernel around them
+// (docs/dev/concurrency.md).
 #pragma once
 
 #include <atomic>
@@ -214,8 +214,7 @@ private:
 namespace lock_word {
 inline bool test_and_set_locked(page& p) {
     const uint64_t bit = uint64_t{1} << PG_locked;
-    if (!Smp::concurrent_here()) return std::exchange(p.flags, p.flags | bit) & bit;
-    return std::atomic_ref<uint64_t>(p.flags).fetch_or(bit, std::memory_order_acquire) & bit;
+    return katomic::fetch_or(p.flags, bit) & bit;
 }
 } // namespace lock_word
 inline bool folio_trylock(page& p) {
@@ -230,11 +229,7 @@ inline void folio_lock(page& p) {
 }
 inline void folio_unlock(page& p) {
     lock_release(&p);
-    const uint64_t mask = ~(uint64_t{1} << PG_locked);
-    if (!Smp::concurrent_here())
-        p.flags &= mask;
-    else
-        std::atomic_ref<uint64_t>(p.flags).fetch_and(mask, std::memory_order_release);
+    katomic::fetch_and(p.flags, ~(uint64_t{1} << PG_locked));
 }
 
 // Scopes: spin_lock() .. spin_unlock(), mmap_read_lock() .. mmap_read_unlock(), and so on.

@@ -79,7 +79,7 @@ void AddressSpaces::reclaim_empty_pte_tables(mm_struct* mm, uint64_t start, uint
             clear_pmd(mm, a);
             mm->pgtables_bytes -= PAGE_SIZE;
         }
-        free_pt_page(mm, table, false);
+        pte_free_defer(mm, table);
         freed = true;
     }
     // The paging-structure caches may hold the freed tables' PDEs: one flush for the zap and
@@ -89,7 +89,7 @@ void AddressSpaces::reclaim_empty_pte_tables(mm_struct* mm, uint64_t start, uint
 
 int AddressSpaces::do_madvise(mm_struct* mm, uint64_t start, uint64_t len, int behavior,
                               unsigned cpu) {
-    node_cpu_ = cpu;
+    mm_percall::cpu = cpu;
     if (start & ~PAGE_MASK) return -EINVAL;
     switch (behavior) {
     case MADV_DONTNEED:

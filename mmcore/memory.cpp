@@ -28,7 +28,7 @@ pteval_t vm_get_page_prot(vm_flags_t flags) {
 // mmemu's kernel never touches user memory). Records a SIGSEGV in the task where the kernel
 // would send one.
 FaultResolution AddressSpaces::do_page_fault(unsigned cpu, const Fault& fault) {
-    node_cpu_ = cpu;
+    mm_percall::cpu = cpu;
     task_struct* t = current_[cpu];
     mm_struct* mm = t ? t->mm : nullptr;
     const uint64_t addr = fault.cr2.value;
@@ -256,19 +256,28 @@ AddressSpaces::vm_fault AddressSpaces::do_wp_page(mm_struct* mm, vm_area_struct*
 }
 
 void AddressSpaces::put_anon_page(page* p, unsigned cpu) {
-    if (p->_refcount == 1) {
+    // folio_put(): the reference dropped atomically; the thread that drops the last one frees.
+    if (p->test(PG_buddy) || p->test(PG_reserved) || p->_refcount <= 0)
+        throw KernelBug("bad_page: freeing pfn " + to_string(pa_.mem_map().page_to_pfn(p)) +
+                        " which is not an allocated page");
+    if (--p->_refcount > 0) return;
+    {
         // The kernel's batch holds a reference of its own; mmemu's does not, so a page freed
         // while it waits there leaves the batch (unmap paths drain first, as the kernel's do).
+        // (Each CPU takes it out of its own batch: a batch is its CPU's alone.)
         if (p->test(PG_lazyfree_batch)) {
-            for (auto& batch : lazyfree_batch_)
-                if (auto it = std::find(batch.begin(), batch.end(), p); it != batch.end())
-                    batch.erase(it);
+            for (unsigned c = 0; c < machine_.nr_cpus(); c++)
+                machine_.smp().call_function_single(cpu, c, [this, c, p] {
+                    auto& batch = lazyfree_batch_[c];
+                    if (auto it = std::find(batch.begin(), batch.end(), p); it != batch.end())
+                        batch.erase(it);
+                });
             p->clear(PG_lazyfree_batch);
         }
         p->clear(PG_anon_exclusive);
         p->clear(PG_swapbacked);
     }
-    pa_.free_pages(p, 0, cpu);
+    pa_.free_frozen_pages(p, 0, cpu);
 }
 
 // zap_pte_range() over [start, end): every PTE cleared; an anonymous page loses a mapping
@@ -326,7 +335,7 @@ void AddressSpaces::free_pgtables(mm_struct* mm, const std::vector<vm_area_struc
 // exit_mmap(): unmap every VMA, free every page table, remove every VMA, destroy the tree (out
 // of RCU mode, so its nodes go at once).
 void AddressSpaces::exit_mmap(mm_struct* mm, unsigned cpu) {
-    node_cpu_ = cpu;
+    mm_percall::cpu = cpu;
     // 6.18 unmaps under mmap_read_lock, then takes it for writing to free the tables and VMAs;
     // nobody else holds a reference that could take it in between here, so one write hold.
     const WriteGuard locked(mm->mmap_lock);
@@ -391,7 +400,7 @@ std::string AddressSpaces::audit(std::vector<OwnedFrames>& owned) const {
         const page& p = pa_.mem_map()[Pfn{pfn}];
         if (!p.test(PG_anon)) {
             // A shmem page: audit_shmem() checked it, if it is in its file's page cache.
-            const auto* f = reinterpret_cast<const shmem_file*>(p.mapping);
+            const auto* f = reinterpret_cast<const shmem_file*>(p.mapping.load());
             const bool cached =
                 std::find(shmem_files_.begin(), shmem_files_.end(), f) != shmem_files_.end() &&
                 f->pages.count(p.index) && f->pages.at(p.index).value == pfn;

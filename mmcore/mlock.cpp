@@ -89,7 +89,7 @@ int AddressSpaces::apply_vma_lock_flags(mm_struct* mm, uint64_t start, uint64_t 
 // -ENOMEM, an -ENOMEM as -EAGAIN: __mlock_posix_error_return).
 int AddressSpaces::do_mlock(mm_struct* mm, uint64_t start, uint64_t len, bool onfault,
                             unsigned cpu) {
-    node_cpu_ = cpu;
+    mm_percall::cpu = cpu;
     const WriteGuard mmap_locked(mm->mmap_lock);
     // PAGE_ALIGN(len + offset_in_page(start)), wrapping as the kernel's unsigned long does (a
     // length that wraps to 0 locks nothing and succeeds).
@@ -113,7 +113,7 @@ int AddressSpaces::do_mlock(mm_struct* mm, uint64_t start, uint64_t len, bool on
 }
 
 int AddressSpaces::do_munlock(mm_struct* mm, uint64_t start, uint64_t len, unsigned cpu) {
-    node_cpu_ = cpu;
+    mm_percall::cpu = cpu;
     const WriteGuard mmap_locked(mm->mmap_lock);
     len = PAGE_ALIGN(len + (start & ~PAGE_MASK));
     return apply_vma_lock_flags(mm, start & PAGE_MASK, len, 0);
@@ -124,7 +124,7 @@ int AddressSpaces::do_munlock(mm_struct* mm, uint64_t start, uint64_t len, unsig
 // (errors ignored); MCL_CURRENT needs total_vm within RLIMIT_MEMLOCK and faults everything in
 // (mm_populate, errors ignored).
 int AddressSpaces::do_mlockall(mm_struct* mm, int flags, unsigned cpu) {
-    node_cpu_ = cpu;
+    mm_percall::cpu = cpu;
     const WriteGuard mmap_locked(mm->mmap_lock);
     if (flags != 0) {
         if (flags & ~(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) || flags == MCL_ONFAULT)

@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "emulator/addr.h"
+#include "mmcore/kernel_atomic.h"
 #include "mmcore/locks.h"
 #include "mmcore/maple_tree.h"
 #include "mmcore/slab.h"
@@ -72,7 +73,7 @@ struct anon_vma_chain;
 struct anon_vma {
     anon_vma* root = this;
     anon_vma* parent = this;
-    uint64_t refcount = 1;
+    katomic_u64 refcount = 1;
     uint64_t num_children = 0;
     uint64_t num_active_vmas = 0;
     anon_vma_chain* rb_root = nullptr; // the chains of this anon_vma (an interval tree there)
@@ -118,8 +119,8 @@ struct vm_area_struct {
 
 // mm_context_t (arch/x86/include/asm/mmu.h): the fields switch_mm() uses.
 struct mm_context_t {
-    uint64_t ctx_id = 0;  // unique for the life of the system
-    uint64_t tlb_gen = 0; // bumped by every flush request for this mm
+    uint64_t ctx_id = 0;     // unique for the life of the system
+    katomic_u64 tlb_gen = 0; // bumped by every flush request for this mm
 };
 
 struct mm_struct {
@@ -131,26 +132,27 @@ struct mm_struct {
     spinlock_t page_table_lock{LockClass::page_table_lock};
     uint64_t mmap_base = 0, mmap_legacy_base = 0;
     uint64_t task_size = 0;
-    PhysAddr pgd;         // the physical address of the top-level table (CR3's base)
-    int64_t mm_users = 1; // users of the address space (threads)
-    int64_t mm_count = 1; // references to the mm_struct (mm_users counts as one)
+    PhysAddr pgd;             // the physical address of the top-level table (CR3's base)
+    katomic_s64 mm_users = 1; // users of the address space (threads)
+    katomic_s64 mm_count = 1; // references to the mm_struct (mm_users counts as one)
     uint64_t map_count = 0;
-    uint64_t pgtables_bytes = 0; // PTE, PMD, PUD and P4D tables (not the PGD): VmPTE
+    katomic_u64 pgtables_bytes = 0; // PTE, PMD, PUD and P4D tables (not the PGD): VmPTE
     // mmemu's own, for host speed: page-table pages freed so far (advanced atomically, as a
     // table can go under mmap_lock held for reading). With mmap_lock's write_seq() it tells a
     // reader that an entry's address it found earlier still maps the same virtual address.
-    uint64_t pt_frees = 0;
-    int64_t rss_stat[NR_MM_COUNTERS] = {};
-    uint64_t hiwater_rss = 0, hiwater_vm = 0; // high-water marks, in pages
+    katomic_u64 pt_frees = 0;
+    katomic_s64 rss_stat[NR_MM_COUNTERS] = {};
+    katomic_u64 hiwater_rss = 0;
+    uint64_t hiwater_vm = 0; // high-water marks, in pages
     uint64_t total_vm = 0, locked_vm = 0, pinned_vm = 0, data_vm = 0, exec_vm = 0, stack_vm = 0;
     uint64_t def_flags = 0;
     uint64_t start_code = 0, end_code = 0, start_data = 0, end_data = 0;
     uint64_t start_brk = 0, brk = 0, start_stack = 0;
     uint64_t arg_start = 0, arg_end = 0, env_start = 0, env_end = 0;
     mm_context_t context;
-    uint64_t cpumask = 0; // mm_cpumask(): CPUs that may hold its translations (bit per CPU)
-    int64_t tlb_flush_pending = 0;
-    uint64_t ksm_merging_pages = 0, ksm_rmap_items = 0, ksm_zero_pages = 0;
+    katomic_u64 cpumask = 0; // mm_cpumask(): CPUs that may hold its translations (bit per CPU)
+    katomic_s64 tlb_flush_pending = 0;
+    katomic_u64 ksm_merging_pages = 0, ksm_rmap_items = 0, ksm_zero_pages = 0;
     // mmemu's own: of the ksm_zero_pages fork copied from the parent (dup_mm copies the count),
     // those whose PTEs it did not copy (MADV_DONTFORK or MADV_WIPEONFORK ranges, a fork that
     // failed part way). Linux 6.18 counts them all the same, here and in the global count, and
@@ -168,7 +170,7 @@ struct mm_struct {
     }
     // get_mm_hiwater_rss() / get_mm_hiwater_vm(): the marks are only raised lazily (at
     // munmap, exit), so the current value counts too.
-    uint64_t get_hiwater_rss() const { return std::max(hiwater_rss, get_mm_rss()); }
+    uint64_t get_hiwater_rss() const { return std::max(hiwater_rss.load(), get_mm_rss()); }
     uint64_t get_hiwater_vm() const { return std::max(hiwater_vm, total_vm); }
     // update_hiwater_rss() / update_hiwater_vm().
     void update_hiwater_rss() { hiwater_rss = get_hiwater_rss(); }

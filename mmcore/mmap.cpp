@@ -52,7 +52,7 @@ std::vector<const vm_area_struct*> AddressSpaces::vmas(const mm_struct* mm) cons
 // vm_area_alloc() / vm_area_dup() / vm_area_free(): objects of the vm_area_struct cache.
 vm_area_struct* AddressSpaces::vm_area_alloc(mm_struct* mm) {
     const SlabObj obj =
-        slab_.kmem_cache_alloc(vm_area_cachep_, GFP_KERNEL | __GFP_ACCOUNT, node_cpu_);
+        slab_.kmem_cache_alloc(vm_area_cachep_, GFP_KERNEL | __GFP_ACCOUNT, mm_percall::cpu);
     if (obj.null()) return nullptr;
     auto* v = new vm_area_struct;
     v->obj = obj;
@@ -74,8 +74,8 @@ vm_area_struct* AddressSpaces::vm_area_dup(vm_area_struct* vma) {
 
 // The VMA goes, with its reference to its file (remove_vma() -> fput()).
 void AddressSpaces::vm_area_free(vm_area_struct* vma) {
-    if (vma->vm_file) fput(vma->vm_file, node_cpu_);
-    slab_.kmem_cache_free(vm_area_cachep_, vma->obj, node_cpu_);
+    if (vma->vm_file) fput(vma->vm_file, mm_percall::cpu);
+    slab_.kmem_cache_free(vm_area_cachep_, vma->obj, mm_percall::cpu);
     free_host_vma(vma);
 }
 
@@ -257,7 +257,7 @@ int AddressSpaces::vm_munmap(mm_struct* mm, uint64_t start, uint64_t len, unsign
 
 int64_t AddressSpaces::do_mmap(mm_struct* mm, uint64_t addr, uint64_t len, unsigned prot,
                                unsigned flags, unsigned cpu) {
-    node_cpu_ = cpu;
+    mm_percall::cpu = cpu;
     mmap_assert_write_locked(mm);
     if (!(flags & MAP_ANONYMOUS))
         throw KernelBug("do_mmap: file mappings are not implemented (there is no page cache)");
@@ -389,12 +389,12 @@ int AddressSpaces::split_vma(mm_struct* mm, vm_area_struct* vma, uint64_t addr, 
     }
     // anon_vma_clone(): the new VMA links to the same anon_vmas and shares the anon_vma.
     nv->anon = vma->anon;
-    if (!anon_vma_clone(nv, vma, node_cpu_)) {
+    if (!anon_vma_clone(nv, vma, mm_percall::cpu)) {
         vm_area_free(nv);
         return -ENOMEM;
     }
     if (!store_vma(mm, nv)) {
-        unlink_anon_vmas(nv, node_cpu_);
+        unlink_anon_vmas(nv, mm_percall::cpu);
         vm_area_free(nv);
         return -ENOMEM;
     }
@@ -410,7 +410,7 @@ int AddressSpaces::split_vma(mm_struct* mm, vm_area_struct* vma, uint64_t addr, 
 
 // do_vmi_munmap() checks, then do_vmi_align_munmap().
 int AddressSpaces::do_munmap(mm_struct* mm, uint64_t start, uint64_t len, unsigned cpu) {
-    node_cpu_ = cpu;
+    mm_percall::cpu = cpu;
     mmap_assert_write_locked(mm);
     const uint64_t ts = mm->task_size;
     if ((start & ~PAGE_MASK) || start > ts || len > ts - start) return -EINVAL;
@@ -423,7 +423,7 @@ int AddressSpaces::do_munmap(mm_struct* mm, uint64_t start, uint64_t len, unsign
 
 int AddressSpaces::do_vmi_align_munmap(mm_struct* mm, vm_area_struct* vma, uint64_t start,
                                        uint64_t end) {
-    const unsigned cpu = node_cpu_;
+    const unsigned cpu = mm_percall::cpu;
     // vms_gather_munmap_vmas(): split the first and last VMA where the range cuts them.
     if (start > vma->vm_start) {
         if (end < vma->vm_end && mm->map_count >= max_map_count()) return -ENOMEM;
@@ -468,7 +468,7 @@ int AddressSpaces::do_vmi_align_munmap(mm_struct* mm, vm_area_struct* vma, uint6
 // bss) or makes it (the first brk gives a VMA of its own), refused if the heap would come within
 // a page and the stack guard gap of the next VMA. The heap is VM_DATA_DEFAULT_FLAGS | VM_ACCOUNT.
 uint64_t AddressSpaces::sys_brk(mm_struct* mm, uint64_t brk, unsigned cpu) {
-    node_cpu_ = cpu;
+    mm_percall::cpu = cpu;
     const WriteGuard locked(mm->mmap_lock);
     const uint64_t origbrk = mm->brk;
     if (brk < mm->start_brk) return origbrk;

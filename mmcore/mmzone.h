@@ -97,7 +97,7 @@ struct zone {
     uint64_t nr_reserved_highatomic = 0;
     int64_t lowmem_reserve[MAX_NR_ZONES] = {};
     struct free_area free_area[NR_PAGE_ORDERS];
-    int64_t vm_stat[NR_VM_ZONE_STAT_ITEMS] = {};
+    katomic_s64 vm_stat[NR_VM_ZONE_STAT_ITEMS] = {};
     std::vector<per_cpu_pages> pcp; // one per CPU
     uint64_t pcp_high_min = 0, pcp_high_max = 0;
 

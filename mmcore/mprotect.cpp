@@ -21,11 +21,11 @@ bool anon_compatible(const vm_area_struct* a, const vm_area_struct* b) {
 void AddressSpaces::take_anon_vma(vm_area_struct* dst, vm_area_struct* from) {
     if (dst->anon || !from->anon) return;
     dst->anon = from->anon;
-    if (!anon_vma_clone(dst, from, node_cpu_)) throw KernelBug("dup_anon_vma: no memory");
+    if (!anon_vma_clone(dst, from, mm_percall::cpu)) throw KernelBug("dup_anon_vma: no memory");
 }
 
 void AddressSpaces::remove_vma(mm_struct* mm, vm_area_struct* vma) {
-    unlink_anon_vmas(vma, node_cpu_);
+    unlink_anon_vmas(vma, mm_percall::cpu);
     vm_area_free(vma);
     mm->map_count--;
 }
@@ -132,7 +132,7 @@ uint64_t AddressSpaces::change_protection(mm_struct* mm, vm_area_struct* vma, ui
 // do_mprotect_pkey() without pkeys: 0 or -errno.
 int AddressSpaces::do_mprotect(mm_struct* mm, uint64_t start, uint64_t len, unsigned prot,
                                unsigned cpu) {
-    node_cpu_ = cpu;
+    mm_percall::cpu = cpu;
     if (start & ~PAGE_MASK) return -EINVAL;
     if (!len) return 0;
     const WriteGuard locked(mm->mmap_lock);

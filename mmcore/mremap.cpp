@@ -68,12 +68,12 @@ vm_area_struct* AddressSpaces::copy_vma(mm_struct* mm, vm_area_struct* vma, uint
     nv->vm_end = end;
     nv->vm_pgoff = pgoff;
     nv->anon = vma->anon;
-    if (!anon_vma_clone(nv, vma, node_cpu_)) {
+    if (!anon_vma_clone(nv, vma, mm_percall::cpu)) {
         vm_area_free(nv);
         return nullptr;
     }
     if (!store_vma(mm, nv)) {
-        unlink_anon_vmas(nv, node_cpu_);
+        unlink_anon_vmas(nv, mm_percall::cpu);
         vm_area_free(nv);
         return nullptr;
     }
@@ -111,7 +111,7 @@ uint64_t AddressSpaces::move_page_tables(mm_struct* mm, uint64_t old_addr, uint6
         if (get_entry(to) & _PAGE_PRESENT) return false;
         set_entry(to, get_entry(from));
         set_entry(from, 0);
-        if (pdpte) need_flush_all_ = true;
+        if (pdpte) mm_percall::need_flush_all = true;
         flush_tlb_mm_range(mm, old_addr, old_addr + size);
         return true;
     };
@@ -176,7 +176,7 @@ int64_t AddressSpaces::move_vma(mm_struct* mm, vm_area_struct* vma, uint64_t add
     if (ksm_ && (vma->vm_flags & VM_MERGEABLE)) {
         vm_flags_t dummy = vma->vm_flags;
         if (const int e = ksm_->ksm_madvise(mm, vma, addr, addr + old_len, MADV_UNMERGEABLE, dummy,
-                                            node_cpu_);
+                                            mm_percall::cpu);
             e)
             return e;
     }
@@ -211,10 +211,10 @@ int64_t AddressSpaces::move_vma(mm_struct* mm, vm_area_struct* vma, uint64_t add
         if (vm_area_struct* old = vma_lookup(mm, addr)) {
             old->vm_flags &= ~VM_LOCKED_MASK;
             if (old != nv && addr == vma_start && addr + old_len == vma_end)
-                unlink_anon_vmas(old, node_cpu_);
+                unlink_anon_vmas(old, mm_percall::cpu);
         }
     } else {
-        do_munmap(mm, unmap_addr, unmap_len, node_cpu_);
+        do_munmap(mm, unmap_addr, unmap_len, mm_percall::cpu);
     }
     mm->hiwater_vm = hiwater_vm;
     return err ? err : int64_t(new_addr);
@@ -251,7 +251,7 @@ int64_t AddressSpaces::mremap_one(mm_struct* mm, uint64_t addr, uint64_t old_len
                                   unsigned flags, uint64_t new_addr) {
     vm_area_struct* vma = vma_lookup(mm, addr);
     if (const int e = mremap_prep(mm, vma, addr, old_len, new_len, flags); e) return e;
-    const unsigned cpu = node_cpu_;
+    const unsigned cpu = mm_percall::cpu;
     const bool implies_new = flags & (MREMAP_FIXED | MREMAP_DONTUNMAP);
     if (implies_new) {
         if (flags & MREMAP_FIXED) {
@@ -317,7 +317,7 @@ int64_t AddressSpaces::mremap_one(mm_struct* mm, uint64_t addr, uint64_t old_len
 
 int64_t AddressSpaces::do_mremap(mm_struct* mm, uint64_t addr, uint64_t old_len, uint64_t new_len,
                                  unsigned flags, uint64_t new_addr, unsigned cpu) {
-    node_cpu_ = cpu;
+    mm_percall::cpu = cpu;
     const WriteGuard locked(mm->mmap_lock);
     old_len = PAGE_ALIGN(old_len);
     new_len = PAGE_ALIGN(new_len);

@@ -13,6 +13,8 @@
 
 #include <cstdint>
 
+#include "mmcore/kernel_atomic.h"
+
 namespace mmemu {
 
 enum pageflags : unsigned {
@@ -48,25 +50,34 @@ struct page {
     uint64_t flags = 0;
     uint32_t lru_next = 0; // buddy free_list / pcp list links (pfns; LIST_NIL ends a list)
     uint32_t lru_prev = 0;
-    uint64_t mapping = 0; // anon: anon_vma; slab: the kmem_cache's id (page_set_cache)
-    uint64_t index = 0;   // anon: linear page index; slab: the slab descriptor's id (page_set_slab)
+    // anon: anon_vma; KSM: the stable node; slab: the kmem_cache's id (page_set_cache). Atomic:
+    // ksmd reads a page's mapping without a reference (READ_ONCE in ksm_get_folio()).
+    kernel_atomic<uint64_t> mapping = 0;
+    uint64_t index = 0; // anon: linear page index; slab: the slab descriptor's id (page_set_slab)
     uint64_t private_ = 0; // buddy: the order of the free block (set_buddy_order)
-    int32_t _refcount = 0;
+    // _refcount, _mapcount and the flag bits are atomic, as in Linux (atomic_t, set_bit()): a
+    // page shared by fork or KSM changes under different PTE locks on different CPUs.
+    kernel_atomic<int32_t> _refcount = 0;
     // The number of page table entries mapping the page (page_mapcount()). Linux stores this
     // minus one so that a fresh page reads -1; here a never-written (zero) entry must be a
     // valid unmapped page, so the count itself is stored.
-    int32_t _mapcount = 0;
+    kernel_atomic<int32_t> _mapcount = 0;
 
-    bool test(pageflags f) const { return flags >> f & 1; }
-    void set(pageflags f) { flags |= uint64_t{1} << f; }
-    void clear(pageflags f) { flags &= ~(uint64_t{1} << f); }
+    bool test(pageflags f) const { return katomic::read(flags) >> f & 1; }
+    void set(pageflags f) { katomic::fetch_or(flags, uint64_t{1} << f); }
+    void clear(pageflags f) { katomic::fetch_and(flags, ~(uint64_t{1} << f)); }
 
-    unsigned zone_idx() const { return unsigned(flags >> ZONEID_SHIFT & ZONEID_MASK); }
-    unsigned nid() const { return unsigned(flags >> NODEID_SHIFT & NODEID_MASK); }
-    void set_zone(unsigned nid, unsigned zone_idx) {
-        flags = (flags & PAGEFLAGS_MASK) | uint64_t(zone_idx) << ZONEID_SHIFT |
-                uint64_t(nid) << NODEID_SHIFT;
+    unsigned zone_idx() const {
+        return unsigned(katomic::read(flags) >> ZONEID_SHIFT & ZONEID_MASK);
     }
+    unsigned nid() const { return unsigned(katomic::read(flags) >> NODEID_SHIFT & NODEID_MASK); }
+    // Of a page its caller owns alone (being allocated or freed); other CPUs may still read the
+    // word (a buddy check of a neighbour), so it is stored whole.
+    void set_zone(unsigned nid, unsigned zone_idx) {
+        katomic::set(flags, (katomic::read(flags) & PAGEFLAGS_MASK) |
+                                uint64_t(zone_idx) << ZONEID_SHIFT | uint64_t(nid) << NODEID_SHIFT);
+    }
+    void clear_all_flags() { katomic::set(flags, katomic::read(flags) & ~PAGEFLAGS_MASK); }
     int mapcount() const { return _mapcount; }
 };
 

@@ -436,10 +436,10 @@ retry:
 }
 
 page* PageAllocator::alloc_pages(gfp_t gfp, unsigned order, int nid, unsigned cpu) {
-    last_failure_ = AllocFailure::none;
+    alloc_percall::last_failure = AllocFailure::none;
     if (order >= MAX_ORDER || cpu >= cpu_to_node.size()) {
         stats_.alloc_fail++;
-        last_failure_ = AllocFailure::no_free_block;
+        alloc_percall::last_failure = AllocFailure::no_free_block;
         return nullptr;
     }
     const unsigned node = nid < 0 ? cpu_to_node[cpu] : unsigned(nid);
@@ -498,7 +498,8 @@ page* PageAllocator::alloc_pages_slowpath(gfp_t gfp, unsigned order, const pglis
     }
     stats_.alloc_fail++;
     if (order > PAGE_ALLOC_COSTLY_ORDER) stats_.alloc_fail_costly++;
-    if (last_failure_ == AllocFailure::none) last_failure_ = AllocFailure::watermark;
+    if (alloc_percall::last_failure == AllocFailure::none)
+        alloc_percall::last_failure = AllocFailure::watermark;
     return nullptr;
 }
 
@@ -513,13 +514,20 @@ page* PageAllocator::alloc_pages_may_oom(gfp_t gfp, unsigned order, const pglist
             get_page_from_freelist((gfp | __GFP_HARDWALL) & ~__GFP_DIRECT_RECLAIM, order,
                                    ALLOC_WMARK_HIGH | ALLOC_CPUSET, pref, highest_zoneidx, mt, cpu))
         return p;
-    last_failure_ = AllocFailure::oom;
+    alloc_percall::last_failure = AllocFailure::oom;
     // Not for __GFP_RETRY_MAYFAIL or __GFP_THISNODE, nor for an allocation limited to the zones
     // below ZONE_NORMAL ("the OOM killer does not needlessly kill tasks for lowmem").
     if ((gfp & (__GFP_RETRY_MAYFAIL | __GFP_THISNODE)) ||
         highest_zoneidx < layout.index_of(zone_type::NORMAL) || !oom_)
         return nullptr;
+    // oom_lock, tried: "if that fails, somebody else is making progress for us" (another CPU
+    // is in the OOM killer), and the allocation is retried.
+    if (!oom_lock_.trylock()) {
+        progress = true;
+        return nullptr;
+    }
     const OomResult r = oom_->out_of_memory(gfp, order, cpu);
+    oom_lock_.unlock();
     progress = r == OomResult::killed ||
                (r == OomResult::victim_pending && oom_->current_is_oom_victim(cpu));
     return nullptr;
@@ -670,15 +678,22 @@ void PageAllocator::free_unref_page(Pfn pfn, zone& z, unsigned order, unsigned c
 
 void PageAllocator::free_pages(page* p, unsigned order, unsigned cpu) {
     const Pfn pfn = mm_.page_to_pfn(p);
+    // The reference dropped atomically (another CPU may drop another one at once); only the
+    // thread that drops the last one frees.
     if (p->test(PG_buddy) || p->test(PG_reserved) || p->_refcount <= 0)
         throw KernelBug("bad_page: freeing pfn " + to_string(pfn) +
                         " which is not an allocated page");
     if (--p->_refcount > 0) return;
+    free_frozen_pages(p, order, cpu);
+}
+
+void PageAllocator::free_frozen_pages(page* p, unsigned order, unsigned cpu) {
+    const Pfn pfn = mm_.page_to_pfn(p);
     if (p->test(PG_slab) || p->_mapcount != 0)
         throw KernelBug("bad_page: freeing pfn " + to_string(pfn) +
                         " which is still a slab page or mapped");
     if (p->test(PG_ksm)) ksm_pages_freed_++;
-    p->flags &= ~PAGEFLAGS_MASK;
+    p->clear_all_flags();
     p->mapping = 0;
     zone& z = page_zone(p);
     events_.pgfree += uint64_t{1} << order;

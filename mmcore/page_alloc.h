@@ -12,6 +12,7 @@
 #include "emulator/phys_mem.h"
 #include "mmcore/frame_audit.h"
 #include "mmcore/gfp.h"
+#include "mmcore/kernel_atomic.h"
 #include "mmcore/mem_map.h"
 #include "mmcore/mmzone.h"
 #include "mmcore/vmstat.h"
@@ -35,6 +36,11 @@ enum : unsigned {
 
 // Why the last allocation failed (for the statistics; the kernel would warn or OOM).
 enum class AllocFailure : uint8_t { none, watermark, no_free_block, oom };
+// Why the calling thread's last allocation failed (PageAllocator::last_failure()): thread-local,
+// as each CPU's thread allocates on its own in the concurrent mode.
+namespace alloc_percall {
+inline thread_local AllocFailure last_failure = AllocFailure::none;
+} // namespace alloc_percall
 
 // What out_of_memory() did for an allocation that reclaim could not satisfy.
 enum class OomResult : uint8_t {
@@ -70,15 +76,15 @@ protected:
 };
 
 struct PageAllocatorStats {
-    uint64_t alloc_success = 0;
-    uint64_t alloc_fail = 0;
-    uint64_t alloc_fail_costly = 0; // order > PAGE_ALLOC_COSTLY_ORDER
-    uint64_t slowpath = 0;          // allocations that missed the low watermark fast path
-    uint64_t extfrag_events = 0;    // fallbacks into another migratetype (mm_page_alloc_extfrag)
-    uint64_t pageblock_steals = 0;  // of those, whole pageblocks claimed
-    uint64_t pcp_refills = 0;       // rmqueue_bulk calls
-    uint64_t pcp_bulk_frees = 0;    // free_pcppages_bulk calls
-    uint64_t highatomic_reserved = 0;
+    katomic_u64 alloc_success = 0;
+    katomic_u64 alloc_fail = 0;
+    katomic_u64 alloc_fail_costly = 0; // order > PAGE_ALLOC_COSTLY_ORDER
+    katomic_u64 slowpath = 0;          // allocations that missed the low watermark fast path
+    katomic_u64 extfrag_events = 0;    // fallbacks into another migratetype (mm_page_alloc_extfrag)
+    katomic_u64 pageblock_steals = 0;  // of those, whole pageblocks claimed
+    katomic_u64 pcp_refills = 0;       // rmqueue_bulk calls
+    katomic_u64 pcp_bulk_frees = 0;    // free_pcppages_bulk calls
+    katomic_u64 highatomic_reserved = 0;
 };
 
 class PageAllocator {
@@ -92,6 +98,8 @@ public:
     // __free_pages(): drops the reference taken by alloc_pages and frees on the last one.
     // Throws KernelBug for a page that is not allocated (bad_page()).
     void free_pages(page* p, unsigned order, unsigned cpu);
+    // free_frozen_pages(): frees a page whose last reference its caller has just dropped.
+    void free_frozen_pages(page* p, unsigned order, unsigned cpu);
     // drain_all_pages(): give every pcp list back to the buddy lists.
     void drain_all_pages();
     // percpu page lists on/off (off drains them and sends every free to the buddy lists).
@@ -135,7 +143,7 @@ public:
     const vm_event_state& events() const { return events_; }
     const numa_stat& numa(unsigned nid) const { return numa_[nid]; }
     const PageAllocatorStats& stats() const { return stats_; }
-    AllocFailure last_failure() const { return last_failure_; }
+    AllocFailure last_failure() const { return alloc_percall::last_failure; }
     uint64_t nr_free_pages() const; // Σ NR_FREE_PAGES (buddy lists only, as the kernel)
     // KSM pages freed so far (their last reference dropped): KSM's stable nodes of them went
     // stale at that moment (ksm/ caches what it knows of its chains against this).
@@ -147,7 +155,7 @@ public:
     std::string audit_free_lists(std::vector<OwnedFrames>& owned) const;
 
 private:
-    uint64_t ksm_pages_freed_ = 0;
+    katomic_u64 ksm_pages_freed_ = 0;
     // mm/page_alloc.c internals, named as there.
     page* get_page_from_freelist(gfp_t gfp, unsigned order, unsigned alloc_flags,
                                  const pglist_data& pref_node, unsigned highest_zoneidx,
@@ -212,8 +220,8 @@ private:
     vm_event_state events_;
     std::vector<numa_stat> numa_;
     PageAllocatorStats stats_;
-    AllocFailure last_failure_ = AllocFailure::none;
     OomKiller* oom_ = nullptr;
+    kernel_mutex oom_lock_{LockClass::oom_lock};
     Highmem* highmem_ = nullptr;
 };
 

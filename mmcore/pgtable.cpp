@@ -17,17 +17,36 @@ namespace mmemu {
 // in NR_PAGETABLE (__pagetable_ctor); the PGD too (pagetable_pgd_ctor).
 std::optional<PhysAddr> AddressSpaces::alloc_pt_page(mm_struct* mm) {
     (void)mm;
-    page* p = pa_.alloc_pages(GFP_KERNEL | __GFP_ACCOUNT | __GFP_ZERO, 0, -1, node_cpu_);
+    page* p = pa_.alloc_pages(GFP_KERNEL | __GFP_ACCOUNT | __GFP_ZERO, 0, -1, mm_percall::cpu);
     if (!p) return std::nullopt;
     vmstat_.nr_page_table_pages++;
     return pfn_phys(pa_.mem_map().page_to_pfn(p));
 }
 
 void AddressSpaces::free_pt_page(mm_struct* mm, PhysAddr table, bool pgd) {
-    if (mm) std::atomic_ref<uint64_t>(mm->pt_frees).fetch_add(1, std::memory_order_relaxed);
+    if (mm) mm->pt_frees++;
     if (!pgd) tables_freed_++;
     vmstat_.nr_page_table_pages--;
-    pa_.free_pages(pa_.mem_map().pfn_to_page(phys_pfn(table)), 0, node_cpu_);
+    pa_.free_pages(pa_.mem_map().pfn_to_page(phys_pfn(table)), 0, mm_percall::cpu);
+}
+
+// pte_free_defer() (mm/pgtable-generic.c): a table unhooked while mmap_lock is only held for
+// reading may still be in use by a walker that found it a moment before without the lock
+// (ksmd's walks; in Linux every lockless walker, under RCU), so it is freed after a grace
+// period: in the concurrent mode at rcu_grace_period(), which the driver calls when every CPU is
+// idle. Walkers that look again see the table gone at once (pt_frees moves now). In the
+// deterministic mode nothing walks beside, and it goes at once.
+void AddressSpaces::pte_free_defer(mm_struct* mm, PhysAddr table) {
+    if (!Smp::concurrent_here()) return free_pt_page(mm, table, false);
+    mm->pt_frees++;
+    deferred_pt_[mm_percall::cpu].push_back(table);
+}
+
+void AddressSpaces::rcu_grace_period() {
+    for (auto& tables : deferred_pt_) {
+        for (const PhysAddr t : tables) free_pt_page(nullptr, t, false);
+        tables.clear();
+    }
 }
 
 // pgd_alloc() -> _pgd_alloc() + pgd_ctor(), and on PAE preallocate_pmds() +
@@ -196,7 +215,7 @@ void AddressSpaces::free_level(mm_struct* mm, PhysAddr entry, int level, uint64_
     set_entry(entry, 0);
     mm->pgtables_bytes -= PAGE_SIZE;
     free_pt_page(mm, table, false);
-    if (level == 0 && fmt_.kind == PgtableFormat::pae) need_flush_all_ = true;
+    if (level == 0 && fmt_.kind == PgtableFormat::pae) mm_percall::need_flush_all = true;
 }
 
 // free_pgd_range(): the tables of [addr, end) that no address outside [floor, ceiling) needs.

@@ -54,7 +54,9 @@ private:
 // neighbour (find_mergeable_anon_vma: the next VMA first, then the previous) or a new one that
 // is its own root and parent.
 bool AddressSpaces::anon_vma_prepare(vm_area_struct* vma, unsigned cpu) {
-    if (vma->anon) return true;
+    // vma->anon_vma is set here under mmap_lock held only for reading, so other readers (ksmd)
+    // read it whole, as it is written (READ_ONCE / WRITE_ONCE).
+    if (katomic::read(vma->anon)) return true;
     const SlabObj avc_obj = slab_.kmem_cache_alloc(anon_vma_chain_cachep_, GFP_KERNEL, cpu);
     if (avc_obj.null()) return false;
     mm_struct* mm = vma->vm_mm;
@@ -84,7 +86,7 @@ bool AddressSpaces::anon_vma_prepare(vm_area_struct* vma, unsigned cpu) {
         const LockGuard<spinlock_t> pt_locked(mm->page_table_lock);
         if (!vma->anon) {
             link_avc(vma, av, avc_obj);
-            vma->anon = av;
+            katomic::set(vma->anon, av);
             av->num_active_vmas++;
         } else {
             raced = true;
@@ -244,7 +246,7 @@ void AddressSpaces::folio_add_new_anon_rmap(page* p, vm_area_struct* vma, uint64
 // anon_vma, the page's address there from its index, page_vma_mapped_walk() checking the PTE).
 void AddressSpaces::rmap_walk_anon(
     const page& p, Pfn pfn, const std::function<void(const vm_area_struct*, uint64_t)>& f) const {
-    const auto* av = reinterpret_cast<const anon_vma*>(p.mapping);
+    const auto* av = reinterpret_cast<const anon_vma*>(p.mapping.load());
     const ReadGuard locked(av->root->rwsem); // anon_vma_lock_read()
     for (const anon_vma_chain* c = av->rb_root; c; c = c->same_anon_next) {
         const vm_area_struct* v = c->vma;
@@ -327,7 +329,7 @@ std::string AddressSpaces::audit_rmap(const std::map<uint64_t, int>& maps) const
                        std::to_string(found) + " mappings, the page tables " + std::to_string(n);
             continue;
         }
-        const auto* av = reinterpret_cast<const anon_vma*>(p.mapping);
+        const auto* av = reinterpret_cast<const anon_vma*>(p.mapping.load());
         if (!live.count(av))
             return "pfn " + std::to_string(pfn) + ": its anon_vma is not linked to any VMA";
         int found = 0;

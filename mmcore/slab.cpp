@@ -387,14 +387,7 @@ bool SlabAllocator::cache_grow(kmem_cache* c, gfp_t gfp, int nid, unsigned cpu) 
         mgmt = addr + offset;
         offset += c->g.slab_size;
     }
-    uint32_t id;
-    if (!free_slab_ids_.empty()) {
-        id = free_slab_ids_.back();
-        free_slab_ids_.pop_back();
-    } else {
-        id = uint32_t(slabs_.size());
-        slabs_.emplace_back();
-    }
+    const uint32_t id = slabs_.take();
     slab& s = slabs_[id];
     s = slab{};
     s.s_mem = addr + offset;
@@ -444,7 +437,7 @@ void SlabAllocator::slab_destroy(kmem_cache* c, uint32_t id, unsigned cpu) {
     }
     nr_slab_pages_[reclaimable] -= uint64_t{1} << c->g.gfporder;
     slabs_[id] = slab{};
-    free_slab_ids_.push_back(id);
+    slabs_.give_back(id);
     c->stats.reaped++;
     pa_.free_pages(&pa_.mem_map()[s.first()], c->g.gfporder, cpu);
     if (c->g.off_slab()) kmem_cache_free(c->slabp_cache, SlabObj{s.mgmt}, cpu);

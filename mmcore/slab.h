@@ -20,6 +20,7 @@
 #include "emulator/phys_mem.h"
 #include "mmcore/gfp.h"
 #include "mmcore/index_list.h"
+#include "mmcore/kernel_atomic.h"
 #include "mmcore/kernel_config.h"
 #include "mmcore/locks.h"
 #include "mmcore/page_alloc.h"
@@ -75,6 +76,42 @@ struct slab {
     Pfn first() const { return Pfn{first_pfn}; }
 };
 
+// The slab descriptors by id (mmemu's own: Linux keeps a slab's descriptor on the slab or in a
+// kmalloc object and finds it through struct page). In chunks that never move, so a
+// descriptor stays where it is while another CPU adds one; ids are handed out and taken back
+// under slab_table_lock.
+class SlabTable {
+public:
+    static constexpr uint32_t CHUNK = 16384;
+    static constexpr uint32_t MAX_CHUNKS = 1u << 18; // 2^32 ids
+    SlabTable() : chunks_(std::make_unique<std::unique_ptr<slab[]>[]>(MAX_CHUNKS)) {}
+    slab& operator[](uint32_t id) { return chunks_[id / CHUNK][id % CHUNK]; }
+    const slab& operator[](uint32_t id) const { return chunks_[id / CHUNK][id % CHUNK]; }
+    // A free id (an old one first, as a stack), its descriptor reset.
+    uint32_t take() {
+        const LockGuard<spinlock_t> locked(lock_);
+        uint32_t id;
+        if (!free_ids_.empty()) {
+            id = free_ids_.back();
+            free_ids_.pop_back();
+        } else {
+            id = size_++;
+            if (id % CHUNK == 0) chunks_[id / CHUNK] = std::make_unique<slab[]>(CHUNK);
+        }
+        return id;
+    }
+    void give_back(uint32_t id) {
+        const LockGuard<spinlock_t> locked(lock_);
+        free_ids_.push_back(id);
+    }
+
+private:
+    std::unique_ptr<std::unique_ptr<slab[]>[]> chunks_;
+    uint32_t size_ = 0;
+    std::vector<uint32_t> free_ids_;
+    spinlock_t lock_{LockClass::slab_table_lock};
+};
+
 struct kmem_list3 {
     spinlock_t list_lock{LockClass::slab_list_lock};
     index_list slabs_partial, slabs_full, slabs_free;
@@ -88,11 +125,11 @@ struct kmem_list3 {
 };
 
 struct kmem_cache_stats {
-    uint64_t num_allocations = 0; // objects handed out (STATS listallocs)
-    uint64_t grown = 0;           // slabs created
-    uint64_t reaped = 0;          // slabs destroyed
-    uint64_t errors = 0;          // debug checks that failed
-    uint64_t allochit = 0, allocmiss = 0, freehit = 0, freemiss = 0;
+    katomic_u64 num_allocations = 0; // objects handed out (STATS listallocs)
+    katomic_u64 grown = 0;           // slabs created
+    katomic_u64 reaped = 0;          // slabs destroyed
+    katomic_u64 errors = 0;          // debug checks that failed
+    katomic_u64 allochit = 0, allocmiss = 0, freehit = 0, freemiss = 0;
 };
 
 struct kmem_cache {
@@ -255,14 +292,13 @@ private:
     bool early_ = true;
     std::vector<std::unique_ptr<kmem_cache>> caches_; // by id; destroyed caches leave nullptr
     std::vector<uint32_t> chain_;                     // cache_chain, newest first
-    std::vector<slab> slabs_;
-    std::vector<uint32_t> free_slab_ids_;
+    SlabTable slabs_;
     kmem_cache* cache_cache_ = nullptr;
     kmem_cache* kmalloc_caches_[2][32] = {}; // [dma][index]
     uint64_t kmalloc_sizes_[32] = {};
     unsigned nr_kmalloc_ = 0;
     uint8_t size_index_[24] = {}; // (size - 1) / 8 -> kmalloc index, sizes up to 192
-    uint64_t nr_slab_pages_[2] = {};
+    katomic_u64 nr_slab_pages_[2] = {};
     std::vector<SlabReport> reports_;
     uint32_t sizeof_array_header_ = 0;
     uint32_t sizeof_kmem_list3_ = 0;

@@ -64,7 +64,7 @@ void AddressSpaces::switch_mm(unsigned cpu, mm_struct* next) {
         // prev == next: nothing to do, unless the CPU was lazy and a flush of the mm passed it
         // by meanwhile (its ASID's tlb_gen is behind): then the ASID is flushed.
         const bool was_lazy = s.is_lazy;
-        s.is_lazy = false;
+        katomic::set(s.is_lazy, false);
         if (!was_lazy || !next) return;
         auto& ctx = s.ctxs[s.loaded_mm_asid];
         if (ctx.tlb_gen == next->context.tlb_gen) return;
@@ -73,10 +73,10 @@ void AddressSpaces::switch_mm(unsigned cpu, mm_struct* next) {
         machine_.mmu(cpu).write_cr3(build_cr3(next->pgd, s.loaded_mm_asid, false));
         return;
     }
-    s.is_lazy = false;
+    katomic::set(s.is_lazy, false);
     const PhysAddr pgd = next ? next->pgd : swapper_pg_dir_;
     const uint64_t ctx_id = next ? next->context.ctx_id : INIT_MM_CTX_ID;
-    const uint64_t tlb_gen = next ? next->context.tlb_gen : 0;
+    const uint64_t tlb_gen = next ? next->context.tlb_gen.load() : 0;
     if (next) next->cpumask |= uint64_t{1} << cpu; // start receiving flush IPIs
     unsigned asid = 0;
     bool need_flush = true;
@@ -92,7 +92,9 @@ void AddressSpaces::switch_mm(unsigned cpu, mm_struct* next) {
         s.switch_flushes++;
     }
     machine_.mmu(cpu).write_cr3(build_cr3(pgd, asid, !need_flush));
-    s.loaded_mm = next;
+    // Other CPUs read loaded_mm and is_lazy when they decide whom a flush must reach
+    // (should_flush_tlb() reads another CPU's cpu_tlbstate): stored whole.
+    katomic::set(s.loaded_mm, next);
     s.loaded_mm_asid = asid;
 }
 
@@ -130,10 +132,10 @@ void AddressSpaces::flush_tlb_func(unsigned cpu, mm_struct* mm, uint64_t start, 
 // it runs the mm.
 void AddressSpaces::flush_tlb_mm_range(mm_struct* mm, uint64_t start, uint64_t end,
                                        bool freed_tables) {
-    const unsigned self = node_cpu_;
+    const unsigned self = mm_percall::cpu;
     // tlb->need_flush_all (a PAE PDPTE changed): only a CR3 reload refreshes the PDPTEs.
-    if (need_flush_all_) {
-        need_flush_all_ = false;
+    if (mm_percall::need_flush_all) {
+        mm_percall::need_flush_all = false;
         start = 0;
         end = TLB_FLUSH_ALL;
     }
@@ -147,7 +149,9 @@ void AddressSpaces::flush_tlb_mm_range(mm_struct* mm, uint64_t start, uint64_t e
         if (c == self || !(mm->cpumask & (uint64_t{1} << c))) continue;
         // should_flush_tlb(): an IPI only where the mm is loaded and in use (not lazily),
         // unless tables were freed.
-        if (!freed_tables && (tlbstate_[c].loaded_mm != mm || tlbstate_[c].is_lazy)) continue;
+        if (!freed_tables &&
+            (katomic::read(tlbstate_[c].loaded_mm) != mm || katomic::read(tlbstate_[c].is_lazy)))
+            continue;
         tlbstate_[self].ipis_sent++;
         charge(self, &CostModel::ipi_send);
         // The IPI's handler runs on CPU c (emulator/smp.h: in the concurrent mode, on the thread

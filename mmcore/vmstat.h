@@ -5,25 +5,26 @@
 #include <cstdint>
 #include <string>
 
+#include "mmcore/kernel_atomic.h"
 #include "mmcore/mmzone.h"
 
 namespace mmemu {
 
 // Counters kept per zone index where the kernel keeps one per zone (TEXTS_FOR_ZONES).
 struct vm_event_state {
-    uint64_t pgalloc[MAX_NR_ZONES] = {};
-    uint64_t allocstall[MAX_NR_ZONES] = {};
-    uint64_t pgfree = 0;
+    katomic_u64 pgalloc[MAX_NR_ZONES] = {};
+    katomic_u64 allocstall[MAX_NR_ZONES] = {};
+    katomic_u64 pgfree = 0;
 };
 
 // Per-node NUMA counters (/sys/devices/system/node/nodeN/numastat; summed in /proc/vmstat).
 struct numa_stat {
-    uint64_t numa_hit = 0;
-    uint64_t numa_miss = 0;
-    uint64_t numa_foreign = 0;
-    uint64_t numa_interleave = 0;
-    uint64_t numa_local = 0;
-    uint64_t numa_other = 0;
+    katomic_u64 numa_hit = 0;
+    katomic_u64 numa_miss = 0;
+    katomic_u64 numa_foreign = 0;
+    katomic_u64 numa_interleave = 0;
+    katomic_u64 numa_local = 0;
+    katomic_u64 numa_other = 0;
 };
 
 // mm/vmstat.c fill_contig_page_info().

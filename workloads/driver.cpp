@@ -95,9 +95,9 @@ bool Driver::step(size_t i) {
     return true;
 }
 
-bool Driver::scribbled_bug(uint32_t event, const char* op, const std::exception& e) {
+bool Driver::scribbled_bug(uint32_t event, const char* op, const std::exception& e, Results& into) {
     if (!results_.scribbled_at) return false;
-    results_.kernel_bug = KernelBugRecord{
+    into.kernel_bug = KernelBugRecord{
         event, op,
         std::string("the kernel's state is corrupt: the write_object of event ") +
             std::to_string(*results_.scribbled_at) +

@@ -64,7 +64,11 @@ private:
     // After a write_object scribbled outside slab pages (results.scribbled_at), an inconsistency
     // `e` found at `event` is recorded as the kernel BUG it led to; false: no scribble, `e` is
     // mmemu's own.
-    bool scribbled_bug(uint32_t event, const char* op, const std::exception& e);
+    bool scribbled_bug(uint32_t event, const char* op, const std::exception& e) {
+        return scribbled_bug(event, op, e, results_);
+    }
+    // The same, recorded in `into` (a vCPU thread's part of the results).
+    bool scribbled_bug(uint32_t event, const char* op, const std::exception& e, Results& into);
     // The end of a run whose processes have all exited: every frame is back (KernelBug if not).
     void check_all_freed();
 
@@ -77,6 +81,9 @@ private:
     ShadowMemory shadow_;
     SystemConfig config_; // what was booted
     RunContext cx_;
+    // The concurrent mode: each vCPU thread's part of the results and its context writing there.
+    std::vector<Results> cpu_results_;
+    std::vector<RunContext> cpu_cx_;
     size_t next_ = 0; // the next op to run
 };
 

@@ -3,8 +3,9 @@
 // ksmd runs beside them on its own; the events that are not one process's (spawn, fork, exit,
 // the knobs, checkpoints, expect, ksm_wait, barrier, the kernel allocator events) run alone:
 // every vCPU thread finishes what it was given before, ksmd pauses, the event runs, and all go
-// on. The kernel's work is serialised by the big kernel lock (mmcore/kernel_lock.h) while
-// user code runs in parallel; TLB shootdowns are IPIs between the threads (emulator/smp.h).
+// on. The kernel runs on every CPU at once under its own locks (mmcore/locks.h); TLB shootdowns
+// are IPIs between the threads (emulator/smp.h). Each vCPU thread records its events' results
+// in its own part, which the barriers gather in event order.
 // The numbers move from run to run; the invariant checker must hold all the same.
 #include <condition_variable>
 #include <deque>
@@ -25,22 +26,22 @@ bool Driver::step_on_cpu(size_t i, unsigned cpu) {
     Smp& smp = system_->machine().smp();
     smp.get_cpu(cpu);
     bool ok = true;
+    RunContext& cx = cpu_cx_[cpu];
     try {
-        const KernelLockGuard bkl(system_->kernel().big_lock, cpu);
-        try {
-            op.run(cx_);
-            if (lockdep_depth())
-                lockdep_assert_none_held("event " + std::to_string(op.event) + " (" + op.name() +
-                                         ")");
-            if (cx_.procs) deliver_pending_kills(cx_, op.event, int(cpu));
-            results_.events_run++;
-        } catch (const KernelBugOn& e) {
-            results_.kernel_bug = KernelBugRecord{op.event, op.name(), e.what()};
-            ok = false;
-        } catch (const std::exception& e) {
-            if (!scribbled_bug(op.event, op.name(), e)) throw;
-            ok = false;
+        op.run(cx);
+        if (lockdep_depth())
+            lockdep_assert_none_held("event " + std::to_string(op.event) + " (" + op.name() + ")");
+        if (cx.procs) deliver_pending_kills(cx, op.event, int(cpu));
+        cx.results.events_run++;
+    } catch (const KernelBugOn& e) {
+        cx.results.kernel_bug = KernelBugRecord{op.event, op.name(), e.what()};
+        ok = false;
+    } catch (const std::exception& e) {
+        if (!scribbled_bug(op.event, op.name(), e, cx.results)) {
+            smp.put_cpu(cpu);
+            throw;
         }
+        ok = false;
     } catch (...) {
         smp.put_cpu(cpu);
         throw;
@@ -52,7 +53,12 @@ bool Driver::step_on_cpu(size_t i, unsigned cpu) {
 void Driver::run_concurrent() {
     results_.concurrent = true;
     const unsigned ncpu = system_->machine().nr_cpus();
-    KernelLock& bkl = system_->kernel().big_lock;
+    cpu_results_.assign(ncpu, Results{});
+    cpu_cx_.clear();
+    for (unsigned c = 0; c < ncpu; c++) {
+        cpu_cx_.push_back(
+            RunContext{cx_.sys, cpu_results_[c], cx_.kernel, cx_.procs, cx_.audit, cx_.shadow});
+    }
     Ksmd* ksmd = system_->ksmd();
     std::mutex mu;
     std::condition_variable cv;
@@ -88,13 +94,17 @@ void Driver::run_concurrent() {
     };
     std::vector<std::thread> threads;
     for (unsigned c = 0; c < ncpu; c++) threads.emplace_back(vcpu, c);
-    if (ksmd) ksmd->start_free_running(system_->machine().smp(), bkl);
+    // This thread's kernel work (the events that run alone, ksm_wait) shares the kernel's
+    // locks with the others: they are atomic for it too.
+    system_->machine().smp().enter_thread();
+    if (ksmd) ksmd->start_free_running(system_->machine().smp());
 
     // Every vCPU thread done with what it was given, and ksmd paused: false if the run stops.
     auto barrier = [&] {
         {
             std::unique_lock<std::mutex> l(mu);
             cv.wait(l, [&] { return busy == 0; });
+            results_.take_parts(cpu_results_);
         }
         if (ksmd) {
             ksmd->pause();
@@ -104,11 +114,14 @@ void Driver::run_concurrent() {
                 failed = true;
             }
         }
+        // Every CPU idle and ksmd paused: a grace period for what waits for one.
+        system_->kernel().spaces.rcu_grace_period();
         std::lock_guard<std::mutex> l(mu);
         return !failed;
     };
     try {
-        // (results_ belongs to the kernel lock's holder: a vCPU thread's stop shows in `failed`.)
+        // (results_ is this thread's: a vCPU thread's stop shows in `failed`, its records in its
+        // part.)
         while (next_ < sc_.ops.size()) {
             const size_t i = next_++;
             const Op& op = *sc_.ops[i];
@@ -122,11 +135,8 @@ void Driver::run_concurrent() {
             }
             if (!barrier()) break;
             bool ok = true;
-            {
-                // Alone: no vCPU thread runs and ksmd waits, so no CPU needs taking.
-                const KernelLockGuard locked(bkl, Smp::NO_CPU);
-                ok = step(i);
-            }
+            // Alone: no vCPU thread runs and ksmd waits, so no CPU needs taking.
+            ok = step(i);
             if (!ok) break;
             if (ksmd) ksmd->resume();
         }
@@ -142,6 +152,7 @@ void Driver::run_concurrent() {
         cv.notify_all();
     }
     for (auto& t : threads) t.join();
+    results_.take_parts(cpu_results_);
     if (ksmd) {
         ksmd->stop_free_running();
         if (std::exception_ptr e = ksmd->take_error(); e && !error) error = e;

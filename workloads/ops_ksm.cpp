@@ -99,16 +99,8 @@ struct KsmWait final : Op {
         if (cx.sys.machine().smp().concurrent()) {
             // Every vCPU thread waits at this barrier while ksmd runs.
             std::string why;
-            uint64_t target = 0;
-            KernelLock& bkl = cx.sys.kernel().big_lock;
-            {
-                const KernelLockGuard locked(bkl, Smp::NO_CPU);
-                target = cx.sys.ksm()->seqnr() + scans;
-            }
-            {
-                const KernelUnlocked unlocked(bkl, Smp::NO_CPU); // ksmd needs it
-                ksmd->wait_full_scans(target, timeout_ms.value_or(0), why);
-            }
+            const uint64_t target = cx.sys.ksm()->scan_state().seqnr + scans;
+            ksmd->wait_full_scans(target, timeout_ms.value_or(0), why);
             if (!why.empty())
                 cx.results.file_failure(event, name(), "/sys/kernel/mm/ksm/full_scans",
                                         "full_scans did not go up by " + std::to_string(scans) +

@@ -232,13 +232,10 @@ const std::string& proc_name(RunContext& cx, uint32_t slot) {
     return cx.procs->names->proc_names[slot];
 }
 
-// The CPU runs the process's own code for one access: in the concurrent mode the big kernel
-// lock is dropped meanwhile (user code runs in parallel; a page fault takes the lock again), and
-// a thread waiting for this CPU (ksmd shares CPU 0) may have it first (cond_resched()).
+// The CPU runs the process's own code for one access; in the concurrent mode a thread waiting
+// for this CPU (ksmd shares CPU 0) may have it first (cond_resched()).
 template <class Access> MemoryAccess in_user_mode(RunContext& cx, unsigned cpu, Access&& access) {
-    Kernel& k = cx.sys.kernel();
-    const KernelUnlocked user(k.big_lock, cpu);
-    k.machine.smp().cond_resched(cpu);
+    cx.sys.kernel().machine.smp().cond_resched(cpu);
     return access();
 }
 
@@ -1352,8 +1349,11 @@ std::unique_ptr<Op> parse_copy(OpParser& p) {
 
 void deliver_pending_kills(RunContext& cx, uint32_t event, int cpu) {
     AddressSpaces& as = spaces(cx);
-    while (cx.results.oom_kill_events.size() < as.oom_kills().size())
-        cx.results.oom_kill_events.push_back(event);
+    // (The kills are numbered at barriers in the concurrent mode, where a vCPU thread may be
+    // in the OOM killer meanwhile.)
+    if (cpu < 0)
+        while (cx.results.oom_kill_events.size() < as.oom_kills().size())
+            cx.results.oom_kill_events.push_back(event);
     if (!as.kills_pending()) return;
     for (const auto& t : as.tasks())
         if (t->sigkill_pending && !t->exited && (cpu < 0 || t->cpu == unsigned(cpu)))

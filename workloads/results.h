@@ -168,6 +168,10 @@ struct Results {
     uint64_t expectations_failed() const { return expectation_failures.size(); }
     // Counts an expectation and returns it (`failure` empty when met).
     Expectation expectation(uint32_t event, std::string failure);
+    // The concurrent mode: each vCPU thread records into its own part; at every barrier (no
+    // vCPU thread running) the parts' records move here, in event order (a stable merge, so one
+    // event's records keep their order), and their counts are added.
+    void take_parts(std::vector<Results>& parts);
 };
 
 } // namespace mmemu

@@ -27,6 +27,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "mmcore/kernel_atomic.h"
+
 namespace mmemu {
 
 class AddressSpaces;
@@ -118,7 +120,8 @@ private:
     static std::string compare(const uint8_t* got, const Page* want, uint64_t addr, uint64_t len);
 
     std::unordered_map<const mm_struct*, Space> spaces_;
-    uint64_t bytes_checked_ = 0, frames_checked_ = 0;
+    // (Atomic: in the concurrent mode every vCPU thread checks its process's reads.)
+    katomic_u64 bytes_checked_ = 0, frames_checked_ = 0;
 };
 
 } // namespace mmemu

@@ -9,7 +9,14 @@
 #include <string>
 #include <vector>
 
+#include "mmcore/kernel_atomic.h"
+
 namespace mmemu {
+
+// A kernel counter is written out as its value (nlohmann finds this by argument-dependent lookup).
+template <class BasicJson, class T> void to_json(BasicJson& j, const kernel_atomic<T>& v) {
+    j = v.load();
+}
 
 inline constexpr int STATS_FORMAT_VERSION = 1;
 

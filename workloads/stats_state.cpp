@@ -131,7 +131,7 @@ Vmstat vmstat_of(const Kernel& k) {
 }
 
 // The per-zone event counters, one key per zone of the arch (TEXTS_FOR_ZONES).
-template <uint64_t (vm_event_state::*Counter)[MAX_NR_ZONES]>
+template <katomic_u64 (vm_event_state::*Counter)[MAX_NR_ZONES]>
 void per_zone(ojson& o, const Vmstat& v, const char* prefix) {
     for (unsigned i = 0; i < MAX_NR_ZONES; i++)
         o[prefix + zone_suffix(v.k.buddy.layout.types[i])] = (v.k.buddy.events().*Counter)[i];

@@ -287,7 +287,7 @@ TEST_CASE("stress: a random process run matches its shadow, keeps every invarian
         }
         merged_max = std::max(merged_max, ksm.stats().pages_sharing);
         if (step % 25 == 0) REQUIRE(b.k.audit({}) == "");
-        max_shmem = std::max(max_shmem, as.vmstat().nr_shmem);
+        max_shmem = std::max(max_shmem, as.vmstat().nr_shmem.load());
     }
     CHECK(reads > 1000);
     CHECK(max_shmem > 50);  // shared memory was in use
