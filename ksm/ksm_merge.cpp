@@ -52,7 +52,7 @@ int Ksm::try_to_merge_with_ksm_page(ksm_rmap_item* item, Pfn page, std::optional
     if (const int e = try_to_merge_one_page(vma, addr, page, kpage); e) return e;
     remove_rmap_item_from_tree(item);
     item->av = katomic::read(vma->anon);
-    as_.get_anon_vma(vma->anon);
+    as_.get_anon_vma(item->av);
     return 0;
 }
 

@@ -53,9 +53,10 @@ namespace mmemu {
 // not members of AddressSpaces, since in the concurrent mode several CPUs' threads are in the
 // kernel at once. Each entry point sets `cpu` before anything reads it.
 namespace mm_percall {
-inline thread_local unsigned cpu = 0; // the CPU the operation runs on
-inline thread_local bool need_flush_all =
-    false; // a PAE PDPTE was cleared: the next flush reloads CR3
+// The CPU the operation runs on.
+inline thread_local unsigned cpu = 0;
+// A PAE PDPTE was cleared: the next flush reloads CR3.
+inline thread_local bool need_flush_all = false;
 } // namespace mm_percall
 
 // mmap(2)'s prot and flags and the errno values: the host's <sys/mman.h> and <cerrno> define
@@ -353,9 +354,9 @@ public:
     // PTE maps, taken under the PTE table's lock (follow_page() with FOLL_GET); a KSM page's,
     // if it still has references and still belongs to `mapping` (ksm_get_folio():
     // folio_try_get() and the mapping checked again); and the reference dropped (folio_put(),
-    // which frees the page on the last one).
-    // (`get` false: no reference, for a look only ksmd's own thread could observe.) In the
-    // deterministic mode nothing else runs: no PTE lock, and inline (host speed only).
+    // which frees the page on the last one). `get` false: no reference, for a look only
+    // another CPU could observe. In the deterministic mode nothing else runs: no PTE lock, and
+    // inline (host speed only).
     std::optional<Pfn> ksm_get_anon_page(PhysAddr ptep, bool get = true) {
         if (Smp::concurrent_here()) return ksm_get_anon_page_locked(ptep, get);
         const pteval_t v = get_entry(ptep);
