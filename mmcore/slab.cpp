@@ -371,8 +371,14 @@ bool SlabAllocator::cache_grow(kmem_cache* c, gfp_t gfp, int nid, unsigned cpu) 
     const Pfn first_pfn = pa_.mem_map().page_to_pfn(pg);
     const unsigned node = pg->nid();
     kmem_list3& l3 = c->nodelists[node];
-    uint64_t offset = uint64_t(l3.colour_next) * c->g.colour_off;
-    if (++l3.colour_next >= c->g.colour) l3.colour_next = 0;
+    // 2.6's cache_grow(): "Take the l3 list lock to change the colour_next on this node" -- two
+    // CPUs growing the same cache on one node must not take the same colour.
+    uint64_t offset;
+    {
+        const ListLock locked(c, l3);
+        offset = uint64_t(l3.colour_next) * c->g.colour_off;
+        if (++l3.colour_next >= c->g.colour) l3.colour_next = 0;
+    }
 
     // alloc_slabmgmt()
     uint64_t mgmt;
