@@ -123,9 +123,10 @@ void Cpu::move(PhysAddr pa, uint64_t len, AccessType type, const Data& data, uin
     }
     if (!in_ram) return;
     if (data.fill)
-        std::memset(ram_.ptr(pa), data.byte, len);
+        std::memset(ram_.bytes_for_write(pa), data.byte, len);
     else
-        std::memcpy(ram_.ptr(pa), data.src + data_offset, len);
+        std::memcpy(ram_.bytes_for_write(pa), data.src + data_offset, len);
+    ram_.written(phys_pfn(pa));
 }
 
 bool Cpu::operand(LinearAddr la, uint64_t len, AccessType type, AccessMode who, const Data& data,

@@ -1,5 +1,6 @@
 #include "emulator/phys_mem.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -9,10 +10,18 @@ namespace mmemu {
 
 PhysicalMemory::PhysicalMemory(uint64_t bytes) : size_(bytes) {
     base_ = static_cast<uint8_t*>(reserve_lazy_host_memory(bytes, "emulated RAM"));
+    try {
+        gen_ = static_cast<uint64_t*>(reserve_lazy_host_memory(
+            std::max<uint64_t>(nr_frames(), 1) * sizeof(uint64_t), "frame write generations"));
+    } catch (...) {
+        release_lazy_host_memory(base_, size_);
+        throw;
+    }
 }
 
 PhysicalMemory::~PhysicalMemory() {
     release_lazy_host_memory(base_, size_);
+    release_lazy_host_memory(gen_, std::max<uint64_t>(nr_frames(), 1) * sizeof(uint64_t));
 }
 
 void PhysicalMemory::check(PhysAddr pa, uint64_t len) const {
@@ -29,12 +38,16 @@ void PhysicalMemory::read(PhysAddr pa, void* dst, size_t len) const {
 
 void PhysicalMemory::write(PhysAddr pa, const void* src, size_t len) {
     check(pa, len);
-    std::memcpy(ptr(pa), src, len);
+    if (len == 0) return;
+    std::memcpy(bytes_for_write(pa), src, len);
+    written(pa, len);
 }
 
 void PhysicalMemory::fill(PhysAddr pa, uint8_t byte, size_t len) {
     check(pa, len);
-    std::memset(ptr(pa), byte, len);
+    if (len == 0) return;
+    std::memset(bytes_for_write(pa), byte, len);
+    written(pa, len);
 }
 
 uint32_t PhysicalMemory::read_u32(PhysAddr pa) const {

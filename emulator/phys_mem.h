@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "emulator/addr.h"
+#include "emulator/smp.h"
 
 namespace mmemu {
 
@@ -30,11 +31,34 @@ public:
     // sum cannot wrap.
     bool contains_entry(uint64_t pa, unsigned len) const { return pa + len <= size_; }
 
-    // Unchecked access for hot paths whose callers have already validated the range.
-    uint8_t* ptr(PhysAddr pa) { return base_ + pa.value; }
+    // Unchecked reads for hot paths whose callers have already validated the range.
     const uint8_t* ptr(PhysAddr pa) const { return base_ + pa.value; }
-    uint8_t* frame(Pfn pfn) { return base_ + (pfn.value << PAGE_SHIFT); }
     const uint8_t* frame(Pfn pfn) const { return base_ + (pfn.value << PAGE_SHIFT); }
+    // Unchecked writes: the bytes at `pa`, for a writer that calls written() on every frame it
+    // changed once its bytes have landed.
+    uint8_t* bytes_for_write(PhysAddr pa) { return base_ + pa.value; }
+
+    // Each frame's write generation (host speed only; no emulated state): a count that every
+    // write of a frame's bytes advances after the bytes land, so a reader that read the
+    // generation before reading the bytes and finds it unchanged later knows the bytes are the
+    // same (KSM's scan keeps a page's checksum while it holds). Never-written frames are at 0.
+    // Paging-structure entries (store_entry, cas_entry) do not count: those frames are no user
+    // pages, and a frame that leaves that use is zeroed or copied over, which counts, before it
+    // maps into a process. In the concurrent mode the count is a locked add, so no write is lost.
+    uint64_t write_generation(Pfn pfn) const {
+        return std::atomic_ref<uint64_t>(gen_[pfn.value]).load(std::memory_order_acquire);
+    }
+    void written(Pfn pfn) {
+        if (Smp::concurrent_here())
+            std::atomic_ref<uint64_t>(gen_[pfn.value]).fetch_add(1, std::memory_order_release);
+        else
+            gen_[pfn.value]++;
+    }
+    // written() for every frame that [pa, pa + len) touches (len > 0).
+    void written(PhysAddr pa, uint64_t len) {
+        const uint64_t last = (pa.value + len - 1) >> PAGE_SHIFT;
+        for (uint64_t f = pa.value >> PAGE_SHIFT; f <= last; f++) written(Pfn{f});
+    }
 
     // Range-checked accessors; throw std::out_of_range outside RAM.
     void read(PhysAddr pa, void* dst, size_t len) const;
@@ -68,7 +92,10 @@ public:
     }
 
     // Zeroes a frame (frames never written read as zero already).
-    void clear_frame(Pfn pfn) { std::memset(frame(pfn), 0, PAGE_SIZE); }
+    void clear_frame(Pfn pfn) {
+        std::memset(bytes_for_write(pfn_phys(pfn)), 0, PAGE_SIZE);
+        written(pfn);
+    }
 
 private:
     template <class T> std::atomic_ref<T> word(uint64_t pa) const {
@@ -77,6 +104,7 @@ private:
     void check(PhysAddr pa, uint64_t len) const;
     uint8_t* base_ = nullptr;
     uint64_t size_ = 0;
+    uint64_t* gen_ = nullptr; // nr_frames() write generations, lazily backed
 };
 
 } // namespace mmemu

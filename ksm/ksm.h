@@ -188,6 +188,7 @@ private:
     bool should_skip_rmap_item(Pfn page, ksm_rmap_item* item);
     void cmp_and_merge_page(Pfn page, ksm_rmap_item* item);
     uint32_t calc_checksum(Pfn page) const;
+    uint32_t item_checksum(ksm_rmap_item* item, Pfn page) const;
     ksm_rmap_item* alloc_rmap_item();
     void free_rmap_item(ksm_rmap_item* item);
     // ---- the stable tree (stable_tree.cpp) ----

@@ -251,6 +251,20 @@ uint32_t Ksm::calc_checksum(Pfn page) const {
     return is_64bit_ ? uint32_t(XXH64(p, PAGE_SIZE, 0)) : XXH32(p, PAGE_SIZE, 0);
 }
 
+// calc_checksum() of the item's page, where the item's memo (ksm_types.h) spares the host
+// from hashing bytes that have not changed since it last hashed them. After a scan's checksum
+// step oldchecksum always holds the checksum of the bytes then, so it is the memo's value.
+uint32_t Ksm::item_checksum(ksm_rmap_item* item, Pfn page) const {
+    const uint64_t gen = ram_.write_generation(page); // before the bytes are read
+    if (item->csum_pfn == page.value && item->csum_gen == gen) {
+        work_.checksums++;
+        return item->oldchecksum;
+    }
+    item->csum_pfn = page.value;
+    item->csum_gen = gen;
+    return calc_checksum(page);
+}
+
 KsmStats Ksm::stats() const {
     KsmStats s;
     s.pages_shared = pages_shared_;

@@ -221,7 +221,7 @@ void Ksm::cmp_and_merge_page(Pfn page, ksm_rmap_item* item) {
         if (!is_page_sharing_candidate(node)) bypass = true;
     } else {
         remove_rmap_item_from_tree(item);
-        const uint32_t checksum = calc_checksum(page);
+        const uint32_t checksum = item_checksum(item, page);
         if (item->oldchecksum != checksum) {
             item->oldchecksum = checksum;
             return;

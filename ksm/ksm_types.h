@@ -79,6 +79,11 @@ struct ksm_rmap_item : rb_node {
     // looking up the VMA and walking the tables again (the result is the same).
     uint64_t pte_memo = 0, memo_lock_seq = 0, memo_pt_frees = 0;
     bool memo_valid = false;
+    // Host speed only: the frame oldchecksum was last computed from and its write generation
+    // then (PhysicalMemory::write_generation). While both are unchanged the frame's bytes are
+    // the same and so is their checksum: calc_checksum() is not run again (its cost is still
+    // charged, as the kernel computes it).
+    uint64_t csum_pfn = ~uint64_t{0}, csum_gen = 0;
     uint8_t age = 0;             // smart_scan: passes seen (saturating at 255)
     uint8_t remaining_skips = 0; // smart_scan: passes still to skip
     ksm_stable_node* head = nullptr;

@@ -536,7 +536,7 @@ private:
     std::string paging_init_64(const BootLayout& layout);
     // highmem.cpp
     uint64_t kmap_slot_vaddr(unsigned slot) const;
-    uint8_t* kmap_bytes(Pfn pfn);
+    uint8_t* kmap_bytes(Pfn pfn); // for writing: ram_.written(pfn) after
     void free_level(mm_struct* mm, PhysAddr entry, int level, uint64_t addr, uint64_t end,
                     uint64_t floor, uint64_t ceiling);
 

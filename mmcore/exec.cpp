@@ -34,6 +34,7 @@ bool AddressSpaces::load_pages(mm_struct* mm, uint64_t start, uint64_t end, uint
             const uint64_t v = mix(seed ^ (a + i));
             std::memcpy(f + i, &v, 8);
         }
+        ram_.written(pfn);
         kunmap_local(kaddr, cpu);
     }
     return true;

@@ -47,15 +47,17 @@ void AddressSpaces::kunmap_local(uint64_t vaddr, unsigned cpu) {
     kmap_idx_[cpu]--;
 }
 
-// The host bytes behind a kernel address that kmap_local_pfn() gave for pfn.
+// The host bytes behind a kernel address that kmap_local_pfn() gave for pfn, for writing: the
+// caller calls ram_.written(pfn) once they have landed.
 uint8_t* AddressSpaces::kmap_bytes(Pfn pfn) {
-    return ram_.frame(pfn);
+    return ram_.bytes_for_write(pfn_phys(pfn));
 }
 
 // clear_highpage(): kmap_local_page, clear_page, kunmap_local.
 void AddressSpaces::clear_highpage(Pfn pfn, unsigned cpu) {
     const uint64_t va = kmap_local_pfn(pfn, cpu);
     std::memset(kmap_bytes(pfn), 0, PAGE_SIZE);
+    ram_.written(pfn);
     kunmap_local(va, cpu);
 }
 
@@ -64,7 +66,8 @@ void AddressSpaces::clear_highpage(Pfn pfn, unsigned cpu) {
 void AddressSpaces::copy_user_highpage(Pfn to, Pfn from, unsigned cpu) {
     const uint64_t vfrom = kmap_local_pfn(from, cpu);
     const uint64_t vto = kmap_local_pfn(to, cpu);
-    std::memcpy(kmap_bytes(to), kmap_bytes(from), PAGE_SIZE);
+    std::memcpy(kmap_bytes(to), ram_.frame(from), PAGE_SIZE);
+    ram_.written(to);
     kunmap_local(vto, cpu);
     kunmap_local(vfrom, cpu);
 }

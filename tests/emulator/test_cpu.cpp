@@ -84,7 +84,7 @@ TEST_CASE("cpu: a page fault is delivered to the handler with the CPU's number a
     DemandPager pager(r.ram);
     pager.frames = {{0x5000, 0x7000}};
     r.cpu.set_page_fault_handler(&pager);
-    std::memcpy(r.ram.ptr(PhysAddr{0x7123}), "\x11\x22\x33\x44", 4);
+    r.ram.write(PhysAddr{0x7123}, "\x11\x22\x33\x44", 4);
     a = r.cpu.read_linear(LinearAddr{0x5123}, v, 4, USER);
     REQUIRE(a.ok());
     CHECK(a.done == 4);
@@ -235,4 +235,44 @@ TEST_CASE("cpu: descriptor-table reads are implicit supervisor accesses with fau
     CHECK(pager.cr2s == std::vector<uint64_t>{0x10078});
     CHECK(r.cpu.seg.reg(SegReg::DS).valid);
     CHECK((r.byte(0x20078 + 5) & 1) == 1); // the Accessed bit, written back
+}
+
+TEST_CASE("phys_mem: every write of a frame's bytes advances that frame's write generation, and "
+          "only that frame's",
+          "[cpu]") {
+    // KSM keeps a page's checksum while its frame's generation holds (ksm/ksm_types.h): a write
+    // that did not advance it would let a changed page pass for an unchanged one.
+    Rig r;
+    map(r.ram, 0x5000, 0x7000);
+    map(r.ram, 0x6000, 0x9000);
+    const auto gen = [&](uint64_t frame) { return r.ram.write_generation(Pfn{frame >> 12}); };
+    const uint64_t g7 = gen(0x7000), g8 = gen(0x8000), g9 = gen(0x9000);
+    // The CPU's store: one byte, then a split operand (both frames), then a fill.
+    const uint8_t b = 1;
+    REQUIRE(r.cpu.write_linear(LinearAddr{0x5010}, &b, 1, USER).ok());
+    CHECK(gen(0x7000) == g7 + 1);
+    CHECK(gen(0x9000) == g9);
+    const uint64_t v = 2;
+    REQUIRE(r.cpu.write_linear(LinearAddr{0x5ffc}, &v, 8, USER).ok());
+    CHECK(gen(0x7000) == g7 + 2);
+    CHECK(gen(0x9000) == g9 + 1);
+    REQUIRE(r.cpu.fill_linear(LinearAddr{0x6000}, 3, 16, USER).ok());
+    CHECK(gen(0x9000) == g9 + 2);
+    // A read changes nothing.
+    uint64_t back = 0;
+    REQUIRE(r.cpu.read_linear(LinearAddr{0x5ffc}, &back, 8, USER).ok());
+    CHECK(gen(0x7000) == g7 + 2);
+    CHECK(gen(0x9000) == g9 + 2);
+    // The kernel's writes through physical addresses: write, fill, the word writes (a range
+    // across a frame boundary counts on both frames) and clear_frame().
+    r.ram.write(PhysAddr{0x7ffe}, &v, 4);
+    CHECK(gen(0x7000) == g7 + 3);
+    CHECK(gen(0x8000) == g8 + 1);
+    r.ram.fill(PhysAddr{0x8000}, 0, 4096);
+    r.ram.write_u32(PhysAddr{0x8010}, 5);
+    r.ram.write_u64(PhysAddr{0x8020}, 6);
+    r.ram.clear_frame(Pfn{8});
+    CHECK(gen(0x8000) == g8 + 5);
+    CHECK(gen(0x7000) == g7 + 3);
+    CHECK(gen(0x9000) == g9 + 2);
 }

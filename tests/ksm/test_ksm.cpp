@@ -131,6 +131,43 @@ TEST_CASE("ksm: two identical pages merge on the second full scan", "[ksm]") {
     CHECK(k.t.mm->ksm_merging_pages == 1);
 }
 
+TEST_CASE("ksm: a page rewritten in its own frame between two passes is volatile, whatever wrote "
+          "it",
+          "[ksm]") {
+    // cmp_and_merge_page(): a checksum unlike the last one leaves the page volatile for a pass.
+    // mmemu keeps the last checksum while the frame's write generation holds (host speed
+    // only), so every writer of a frame's bytes must advance it: here the CPU's store and the
+    // kernel's write through the physical address. A ('A') and B ('B'); pass 1 takes both
+    // checksums; then A is rewritten to B's bytes. Pass 2: A's checksum changed, A volatile;
+    // B unchanged goes into the unstable tree. Pass 3: A held still and finds B: they merge.
+    // Had A's rewrite gone unseen, A would have entered the tree in pass 2 and B merged with it.
+    for (const bool by_cpu : {true, false}) {
+        CAPTURE(by_cpu);
+        KsmProc k;
+        const uint64_t a = k.map(2, [](uint64_t i) { return uint8_t('A' + i); });
+        k.mergeable(a, 2);
+        REQUIRE(k.ksm.set_run(1, 0) == 0);
+        k.full_scans(1);
+        const Pfn a_frame = k.pfn(a);
+        if (by_cpu)
+            REQUIRE(k.b.m.cpu(0).fill_linear(LinearAddr{a}, 'B', P, AccessMode{3, false}).ok());
+        else
+            k.b.m.ram().fill(pfn_phys(a_frame), 'B', P);
+        REQUIRE(k.pfn(a) == a_frame); // the same frame, written in place
+        k.full_scans(1);
+        KsmStats s = k.ksm.stats();
+        CHECK(s.pages_shared == 0);
+        CHECK(s.pages_sharing == 0);
+        CHECK(s.pages_unshared == 1);
+        CHECK(s.pages_volatile == 1);
+        k.full_scans(1);
+        s = k.ksm.stats();
+        CHECK(s.pages_shared == 1);
+        CHECK(s.pages_sharing == 1);
+        CHECK(k.pfn(a) == k.pfn(a + P));
+    }
+}
+
 TEST_CASE("ksm: a page another task has locked is not merged in that pass (folio_trylock)",
           "[ksm][lockdep]") {
     KsmProc k;
