@@ -29,6 +29,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -117,7 +118,13 @@ struct task_struct {
     // return to user mode, and `kill_reason` says who sent it.
     kernel_atomic<bool> sigkill_pending = false; // set by the OOM killer on another CPU
     std::string kill_reason;
-    bool oom_victim = false; // tsk_is_oom_victim(): chosen by the OOM killer
+    // A leader's: SIGNAL_GROUP_EXIT (signal->flags), set by the first fatal signal the process
+    // takes, with that signal's exit reason (claim_group_exit()). From then on the process is
+    // dying: later fatal signals are not delivered, and its tasks run no more events.
+    kernel_atomic<bool> group_exit = false;
+    std::string group_exit_reason;
+    // tsk_is_oom_victim(): chosen by the OOM killer (on any CPU; read by the task's own).
+    kernel_atomic<bool> oom_victim = false;
 };
 
 // One kill of the OOM killer, with what the kernel logs about it (dump_header's invoking task
@@ -283,6 +290,19 @@ public:
     void task_exit(task_struct* t, const std::string& reason);
     // do_group_exit(): every thread of t's process, then its leader.
     void do_group_exit(task_struct* t, const std::string& reason);
+    // A fatal signal for t's process: true, with SIGNAL_GROUP_EXIT set and `reason` kept, if it
+    // is the first; false if the process is exiting already (complete_signal() and
+    // prepare_signal() drop a signal for a group that is; in the concurrent mode two CPUs may
+    // race here, and one wins).
+    bool claim_group_exit(task_struct* t, const std::string& reason);
+    // Whether t's process is exiting (its group exit claimed, maybe not yet done).
+    static bool group_exiting(const task_struct* t) { return t->group_leader->group_exit; }
+    // The concurrent mode, on a CPU's thread: a claimed group exit waits for the next barrier,
+    // where finish_group_exits() does it, every CPU idle. Linux's do_group_exit() sends the
+    // other threads SIGKILL (zap_other_threads) and each exits on its own CPU; here the tasks
+    // on every CPU run no more events (group_exiting()) and the process exits at the barrier.
+    void defer_group_exit(task_struct* t);
+    void finish_group_exits();
     // clone(CLONE_VM | CLONE_THREAD | ...): a new task in `t`'s process sharing its mm
     // (mm_users + 1), on `cpu`; nullptr (-ENOMEM in err) when memory runs out.
     task_struct* clone_thread(task_struct* t, const std::string& comm, unsigned cpu, int& err);
@@ -706,6 +726,8 @@ private:
     katomic_u64 tables_freed_ = 0; // page-table pages below the PGD freed (to know a flush is due)
     std::vector<OomKill> oom_kills_;
     kernel_atomic<bool> kills_pending_ = false;
+    std::mutex group_exit_lock_;                     // siglock's part: group_exit and its reason
+    std::vector<task_struct*> deferred_group_exits_; // leaders, under group_exit_lock_
     // The per-CPU lru_lazyfree folio batches (FOLIO_BATCH_SIZE 31) of MADV_FREE.
     std::vector<std::vector<page*>> lazyfree_batch_;
     // Per CPU: PTE tables pte_free_defer() is holding until the next grace period.

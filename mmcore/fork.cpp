@@ -260,6 +260,30 @@ void AddressSpaces::do_group_exit(task_struct* t, const std::string& reason) {
     task_exit(t->group_leader, reason);
 }
 
+bool AddressSpaces::claim_group_exit(task_struct* t, const std::string& reason) {
+    task_struct* leader = t->group_leader;
+    const std::lock_guard<std::mutex> l(group_exit_lock_);
+    if (leader->group_exit || leader->exited) return false;
+    leader->group_exit_reason = reason;
+    leader->group_exit = true; // after the reason: a reader that sees the flag sees it
+    return true;
+}
+
+void AddressSpaces::defer_group_exit(task_struct* t) {
+    const std::lock_guard<std::mutex> l(group_exit_lock_);
+    deferred_group_exits_.push_back(t->group_leader);
+}
+
+void AddressSpaces::finish_group_exits() {
+    std::vector<task_struct*> leaders;
+    {
+        const std::lock_guard<std::mutex> l(group_exit_lock_);
+        leaders.swap(deferred_group_exits_);
+    }
+    for (task_struct* leader : leaders)
+        if (!leader->exited) do_group_exit(leader, leader->group_exit_reason);
+}
+
 task_struct* AddressSpaces::clone_thread(task_struct* t, const std::string& comm, unsigned cpu,
                                          int& err) {
     mm_percall::cpu = cpu;

@@ -32,6 +32,7 @@ const char* lock_class_name(LockClass c) {
     case LockClass::ptlock: return "ptlock (a PTE table's lock)";
     case LockClass::ksm_mmlist_lock: return "ksm_mmlist_lock";
     case LockClass::slab_list_lock: return "&n->list_lock";
+    case LockClass::pcp_lock: return "&pcp->lock";
     case LockClass::zone_lock: return "&zone->lock";
     case LockClass::slab_table_lock: return "slab_table_lock";
     case LockClass::NR: break;

@@ -40,6 +40,7 @@ enum class LockClass : uint8_t {
     ptlock,
     ksm_mmlist_lock,
     slab_list_lock,
+    pcp_lock, // a zone's per-CPU page list's lock (struct per_cpu_pages.lock)
     zone_lock,
     slab_table_lock, // mmemu's table of slab descriptors (SlabTable)
     NR

@@ -233,9 +233,11 @@ inline void folio_unlock(page& p) {
 }
 
 // Scopes: spin_lock() .. spin_unlock(), mmap_read_lock() .. mmap_read_unlock(), and so on.
+struct AlreadyLocked {}; // a guard for a lock a trylock took
 template <class L> class LockGuard {
 public:
     explicit LockGuard(L& l, unsigned subclass = 0) : l_(l) { l_.lock(subclass); }
+    LockGuard(L& l, AlreadyLocked) : l_(l) {}
     ~LockGuard() { l_.unlock(); }
     LockGuard(const LockGuard&) = delete;
     LockGuard& operator=(const LockGuard&) = delete;

@@ -98,11 +98,11 @@ FaultResolution AddressSpaces::do_page_fault(unsigned cpu, const Fault& fault) {
     if (r == vm_fault::oom) {
         // VM_FAULT_OOM with no kill pending: the OOM killer found no one (where Linux panics)
         // or was not asked. Linux would retry the fault for ever; mmemu kills the task.
-        if (t) {
-            t->sigkill_pending = true;
-            kills_pending_ = true;
+        if (t && !t->sigkill_pending) {
             t->kill_reason = "out of memory in a page fault and the OOM killer had no process "
                              "to kill (Linux panics: \"System is deadlocked on memory\")";
+            t->sigkill_pending = true; // after the reason, which its reader reads after it
+            kills_pending_ = true;
         }
         return FaultResolution::not_resolved;
     }

@@ -58,7 +58,11 @@ inline unsigned order_to_pindex(unsigned mt, unsigned order) {
     return MIGRATE_PCPTYPES * order + mt;
 }
 
+// The lock (6.0 and later): the owning CPU takes it with a trylock (pcp_spin_trylock()) to
+// allocate or free through the lists, and another CPU takes it to drain them
+// (drain_pages_zone()); the owner that finds it taken goes to the buddy lists instead.
 struct per_cpu_pages {
+    spinlock_t lock{LockClass::pcp_lock};
     int64_t count = 0; // pages (not blocks) on the lists
     int64_t high = 0;
     int64_t batch = 0;

@@ -64,7 +64,8 @@ OomResult AddressSpaces::out_of_memory(gfp_t gfp, unsigned order, unsigned cpu) 
     task_struct* cur = current_[cpu];
     // task_will_free_mem(current): a task already dying (SIGKILL sent) is let into the reserves
     // and nothing else is killed.
-    if (cur && cur->sigkill_pending) {
+    // (__task_will_free_mem(): also a process whose group exit is claimed, SIGNAL_GROUP_EXIT.)
+    if (cur && (cur->sigkill_pending || group_exiting(cur))) {
         cur->oom_victim = true;
         return OomResult::victim_pending;
     }
@@ -119,10 +120,10 @@ void AddressSpaces::oom_kill_process(task_struct* victim, int64_t points, uint64
     const std::string reason = k.message();
     for (const auto& tp : tasks_) {
         task_struct* t = tp.get();
-        if (t->exited || t->mm != mm) continue;
+        if (t->exited || t->mm != mm || t->sigkill_pending) continue;
+        t->kill_reason = reason; // before the flag: the task's CPU reads it once it sees the flag
         t->sigkill_pending = true;
         kills_pending_ = true;
-        t->kill_reason = reason;
     }
     victim->oom_victim = true;
     oom_kills_.push_back(std::move(k));

@@ -230,10 +230,12 @@ unsigned PageAllocator::rmqueue_bulk(zone& z, unsigned order, unsigned count, pa
     return i;
 }
 
-// rmqueue_pcplist() / __rmqueue_pcplist()
+// rmqueue_pcplist() / __rmqueue_pcplist(), under the list's lock (pcp_spin_trylock(); the
+// caller goes to the buddy lists if another CPU holds it).
 page* PageAllocator::rmqueue_pcplist(zone& z, unsigned order, migratetype mt, unsigned alloc_flags,
                                      unsigned cpu) {
     per_cpu_pages& pcp = z.pcp[cpu];
+    const LockGuard<spinlock_t> locked(pcp.lock, AlreadyLocked{});
     pcp.free_factor >>= 1;
     page_list& list = pcp.lists[order_to_pindex(mt, order)];
     if (list.empty()) {
@@ -253,7 +255,9 @@ page* PageAllocator::rmqueue_pcplist(zone& z, unsigned order, migratetype mt, un
 page* PageAllocator::rmqueue(zone& preferred, zone& z, unsigned order, unsigned alloc_flags,
                              migratetype mt, unsigned cpu) {
     (void)preferred;
-    if (pcp_enabled_ && order <= PAGE_ALLOC_COSTLY_ORDER)
+    // The pcp list, if its lock is had at once: else (another CPU drains it) the buddy lists,
+    // as rmqueue() falls back to rmqueue_buddy() since pcp_spin_trylock() (Linux 6.0).
+    if (pcp_enabled_ && order <= PAGE_ALLOC_COSTLY_ORDER && z.pcp[cpu].lock.trylock())
         return rmqueue_pcplist(z, order, mt, alloc_flags, cpu);
     // rmqueue_buddy()
     const LockGuard<spinlock_t> locked(z.lock);
@@ -622,7 +626,10 @@ void PageAllocator::free_pcppages_bulk(zone& z, int64_t count, per_cpu_pages& pc
     }
 }
 
+// drain_pages_zone(): any CPU's list, under its lock (6.0 and later drain another CPU's lists
+// from the draining CPU under pcp->lock, no IPI).
 void PageAllocator::drain_zone_pages(zone& z, per_cpu_pages& pcp) {
+    const LockGuard<spinlock_t> locked(pcp.lock);
     if (pcp.count) free_pcppages_bulk(z, pcp.count, pcp, 0);
 }
 
@@ -639,7 +646,8 @@ void PageAllocator::set_pcp_enabled(bool on) {
 
 // free_unref_page() / free_unref_page_commit()
 void PageAllocator::free_unref_page(Pfn pfn, zone& z, unsigned order, unsigned cpu) {
-    unsigned mt = get_pageblock_migratetype(pfn);
+    const unsigned block_mt = get_pageblock_migratetype(pfn);
+    unsigned mt = block_mt;
     mm_[pfn].index = mt; // set_pcppage_migratetype()
     if (mt >= MIGRATE_PCPTYPES) {
         if (mt == MIGRATE_ISOLATE) {
@@ -650,6 +658,13 @@ void PageAllocator::free_unref_page(Pfn pfn, zone& z, unsigned order, unsigned c
         mt = MIGRATE_MOVABLE;
     }
     per_cpu_pages& pcp = z.pcp[cpu];
+    // pcp_spin_trylock(): another CPU draining this list sends the page to the buddy lists.
+    if (!pcp.lock.trylock()) {
+        const LockGuard<spinlock_t> locked(z.lock); // free_one_page()
+        __free_one_page(pfn, z, order, block_mt, false);
+        return;
+    }
+    const LockGuard<spinlock_t> locked(pcp.lock, AlreadyLocked{});
     const unsigned pindex = order_to_pindex(mt, order);
     pcp.lists[pindex].add_head(mm_, pfn);
     pcp.count += int64_t{1} << order;

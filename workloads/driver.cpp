@@ -35,17 +35,6 @@ std::string concurrent_mode_refusal(const Scenario& sc) {
     if (sc.bare)
         return "--concurrent needs a kernel scenario (a bare machine runs no kernel, no "
                "processes and no ksmd)";
-    // A process dies with all its threads at once in mmemu (do_group_exit tears the address
-    // space down there and then), which a thread running user code on another CPU cannot
-    // survive; Linux lets each thread exit on its own first.
-    if (const ProcessNames* n = sc.process_names.get())
-        for (size_t i = 0; i < n->owner.size(); i++)
-            if (n->owner[i] != i && n->cpu_of[i] != n->cpu_of[n->owner[i]])
-                return "--concurrent does not run a process's threads on different CPUs yet: "
-                       "thread \"" +
-                       n->proc_names[i] + "\" runs on CPU " + std::to_string(n->cpu_of[i]) +
-                       ", its process \"" + n->proc_names[n->owner[i]] + "\" on CPU " +
-                       std::to_string(n->cpu_of[n->owner[i]]);
     return "";
 }
 

@@ -56,8 +56,8 @@ void Driver::run_concurrent() {
     cpu_results_.assign(ncpu, Results{});
     cpu_cx_.clear();
     for (unsigned c = 0; c < ncpu; c++) {
-        cpu_cx_.push_back(
-            RunContext{cx_.sys, cpu_results_[c], cx_.kernel, cx_.procs, cx_.audit, cx_.shadow});
+        cpu_cx_.push_back(RunContext{cx_.sys, cpu_results_[c], cx_.kernel, cx_.procs, cx_.audit,
+                                     cx_.shadow, int(c)});
     }
     Ksmd* ksmd = system_->ksmd();
     std::mutex mu;
@@ -114,8 +114,10 @@ void Driver::run_concurrent() {
                 failed = true;
             }
         }
-        // Every CPU idle and ksmd paused: a grace period for what waits for one.
+        // Every CPU idle and ksmd paused: a grace period for what waits for one, and the exits of
+        // the processes a fatal signal hit while they had tasks on other CPUs.
         system_->kernel().spaces.rcu_grace_period();
+        if (cx_.procs) system_->kernel().spaces.finish_group_exits();
         std::lock_guard<std::mutex> l(mu);
         return !failed;
     };

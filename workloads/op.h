@@ -60,6 +60,7 @@ struct RunContext {
     ProcessRunState* procs = nullptr; // the process family's tasks and regions
     bool audit = true;                // check the frame invariant at each checkpoint
     ShadowMemory* shadow = nullptr;   // with processes and the audit: every byte checked
+    int on_cpu = -1; // the concurrent mode: the CPU whose thread runs the event, -1 if alone
 };
 
 struct Op {

@@ -254,19 +254,38 @@ void shadow_new_image(RunContext& cx, const mm_struct* mm) {
 
 // The live task of a process slot, or nullptr with the event recorded as skipped (ESRCH): the
 // process was killed earlier in the run, or never created (its spawn or fork failed).
+// (In the concurrent mode a process whose group exit waits for the barrier is dying: its tasks
+// run no more events, as if it had exited.)
 task_struct* live_task(RunContext& cx, const Op& op, uint32_t slot) {
     task_struct* t = cx.procs->tasks[slot];
-    if (t && !t->exited) return t;
+    if (t && !t->exited && !AddressSpaces::group_exiting(t)) return t;
+    const std::string why = !t          ? std::string()
+                            : t->exited ? t->exit_reason
+                                        : t->group_leader->group_exit_reason;
     cx.results.process_failure(op.event, op.name(), proc_name(cx, slot),
-                               t ? "ESRCH: the process was killed (" + t->exit_reason + ")"
+                               t ? "ESRCH: the process was killed (" + why + ")"
                                  : std::string("ESRCH: the process was never created (its "
                                                "spawn or fork failed or did not run)"));
     return nullptr;
 }
 
+// The process's exit after the fatal signal that claimed it: at once, or, on a CPU's thread in
+// the concurrent mode, at the next barrier (tasks exit only while every CPU is idle there: no
+// other CPU's OOM killer, rmap walk or thread of the process meets a task or mm going away).
+void group_exit(RunContext& cx, task_struct* t) {
+    AddressSpaces& as = spaces(cx);
+    if (cx.on_cpu >= 0)
+        as.defer_group_exit(t);
+    else
+        as.do_group_exit(t, t->group_leader->group_exit_reason);
+}
+
 // The SIGKILL of a task that has one pending (the OOM killer's, or a fault that found no
 // memory): the process dies, its memory returns, and the signal is a result.
 void deliver_sigkill(RunContext& cx, uint32_t event, task_struct* t) {
+    if (!spaces(cx).claim_group_exit(t, t->oom_victim ? "SIGKILL (the OOM killer)"
+                                                      : "SIGKILL (out of memory)"))
+        return; // the process is exiting already
     SignalRecord r;
     r.event = event;
     r.process = t->comm;
@@ -274,8 +293,7 @@ void deliver_sigkill(RunContext& cx, uint32_t event, task_struct* t) {
     r.signal = "SIGKILL";
     r.reason = t->kill_reason;
     cx.results.signals.push_back(r);
-    spaces(cx).do_group_exit(t, t->oom_victim ? "SIGKILL (the OOM killer)"
-                                              : "SIGKILL (out of memory)");
+    group_exit(cx, t);
 }
 
 // A process whose access failed: the kernel delivered SIGSEGV (or SIGKILL for memory it could
@@ -305,8 +323,10 @@ void deliver_fatal(RunContext& cx, const Op& op, uint32_t slot, task_struct* t,
         r.error_code = a.fault.error_code;
         r.reason = fault_message(a.fault);
     }
+    // A fatal signal ends the whole process, unless it is exiting already.
+    if (!spaces(cx).claim_group_exit(t, r.signal)) return;
     cx.results.signals.push_back(r);
-    spaces(cx).do_group_exit(t, r.signal); // a fatal signal ends the whole process
+    group_exit(cx, t);
 }
 
 unsigned parse_prot(OpParser& p, const char* dflt);

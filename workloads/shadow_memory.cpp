@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "emulator/phys_mem.h"
+#include "emulator/smp.h"
 #include "mmcore/address_spaces.h"
 
 namespace mmemu {
@@ -40,6 +41,12 @@ uint8_t* ShadowMemory::Page::bytes() {
         std::memset(b.get(), uniform, PG);
     }
     return b.get();
+}
+
+std::unique_lock<std::mutex> ShadowMemory::locked() const {
+    std::unique_lock<std::mutex> l(lock_, std::defer_lock);
+    if (Smp::concurrent_here()) l.lock();
+    return l;
 }
 
 ShadowMemory::Space* ShadowMemory::space(const mm_struct* mm) {
@@ -161,6 +168,7 @@ void ShadowMemory::fork(const mm_struct* parent, const mm_struct* child) {
 
 void ShadowMemory::mmap(const mm_struct* mm, uint64_t addr, uint64_t len, bool shared,
                         bool growsdown) {
+    const auto held = locked();
     Space* s = space(mm);
     if (!s) return;
     unmap(*s, addr, addr + len);
@@ -175,10 +183,12 @@ void ShadowMemory::mmap(const mm_struct* mm, uint64_t addr, uint64_t len, bool s
 }
 
 void ShadowMemory::munmap(const mm_struct* mm, uint64_t addr, uint64_t len) {
+    const auto held = locked();
     if (Space* s = space(mm)) unmap(*s, addr & ~(PG - 1), (addr + len + PG - 1) & ~(PG - 1));
 }
 
 void ShadowMemory::unknown(const mm_struct* mm, uint64_t addr, uint64_t len) {
+    const auto held = locked();
     Space* s = space(mm);
     if (!s) return;
     const uint64_t a = addr & ~(PG - 1), end = (addr + len + PG - 1) & ~(PG - 1);
@@ -191,6 +201,7 @@ void ShadowMemory::unknown(const mm_struct* mm, uint64_t addr, uint64_t len) {
 }
 
 void ShadowMemory::brk(const mm_struct* mm, uint64_t old_end, uint64_t new_end) {
+    const auto held = locked();
     Space* s = space(mm);
     if (!s || old_end == new_end) return;
     if (new_end < old_end) return unmap(*s, new_end, old_end);
@@ -201,6 +212,7 @@ void ShadowMemory::brk(const mm_struct* mm, uint64_t old_end, uint64_t new_end) 
 }
 
 void ShadowMemory::madvise(const mm_struct* mm, uint64_t addr, uint64_t len, int advice, int err) {
+    const auto held = locked();
     Space* s = space(mm);
     if (!s) return;
     const uint64_t a = addr & ~(PG - 1), end = (addr + len + PG - 1) & ~(PG - 1);
@@ -237,6 +249,7 @@ void ShadowMemory::madvise(const mm_struct* mm, uint64_t addr, uint64_t len, int
 
 void ShadowMemory::mremap(const mm_struct* mm, uint64_t addr, uint64_t old_len, uint64_t to,
                           uint64_t new_len, unsigned flags) {
+    const auto held = locked();
     Space* s = space(mm);
     if (!s) return;
     old_len = (old_len + PG - 1) & ~(PG - 1);
@@ -297,6 +310,7 @@ void ShadowMemory::mremap(const mm_struct* mm, uint64_t addr, uint64_t old_len, 
 
 std::string ShadowMemory::write(const mm_struct* mm, uint64_t addr, const uint8_t* data,
                                 uint64_t len) {
+    const auto held = locked();
     Space* s = space(mm);
     if (!s) return "";
     std::string err;
@@ -309,6 +323,7 @@ std::string ShadowMemory::write(const mm_struct* mm, uint64_t addr, const uint8_
 }
 
 std::string ShadowMemory::fill(const mm_struct* mm, uint64_t addr, uint8_t byte, uint64_t len) {
+    const auto held = locked();
     Space* s = space(mm);
     if (!s) return "";
     std::string err;
@@ -341,6 +356,7 @@ std::string ShadowMemory::compare(const uint8_t* got, const Page* want, uint64_t
 
 std::string ShadowMemory::check_read(const mm_struct* mm, uint64_t addr, const uint8_t* data,
                                      uint64_t len) {
+    const auto held = locked();
     Space* s = space(mm);
     if (!s) return "";
     std::string err;

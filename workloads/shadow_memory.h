@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -119,6 +120,11 @@ private:
     Slot slot(Space& s, uint64_t a, bool for_write, std::string& err);
     static std::string compare(const uint8_t* got, const Page* want, uint64_t addr, uint64_t len);
 
+    // The concurrent mode: the threads of one process write one Space from different CPUs, and
+    // processes on different CPUs share objects; each call that an on-CPU event makes holds
+    // lock_ (the deterministic mode takes none). Events that run alone need none.
+    std::unique_lock<std::mutex> locked() const;
+    mutable std::mutex lock_;
     std::unordered_map<const mm_struct*, Space> spaces_;
     // (Atomic: in the concurrent mode every vCPU thread checks its process's reads.)
     katomic_u64 bytes_checked_ = 0, frames_checked_ = 0;

@@ -4,6 +4,9 @@
 // hand from Linux 6.18's rules (../shared/reference/linux-process-facts.md sections 8 and 9).
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <thread>
+
 #include "proc_fixture.h"
 
 using namespace mmemu;
@@ -223,4 +226,54 @@ TEST_CASE("exec ends the threads and replaces the mm; a zombie keeps its task_st
     CHECK(!d->zombie);
     CHECK(live_objects(tasks) == 0);
     CHECK(b.k.audit({}) == "");
+}
+
+TEST_CASE("group exit: of two fatal signals for one process, the first wins, also when two CPUs "
+          "race; a deferred exit ends every thread at the barrier",
+          "[process][concurrent]") {
+    // complete_signal() / prepare_signal(): once SIGNAL_GROUP_EXIT is set, a later fatal signal
+    // for the process is not delivered. claim_group_exit() is that test-and-set, taken by
+    // whichever CPU's thread gets there first.
+    Booted b{machine(Arch::x86_64, 1 * GiB, 4)};
+    AddressSpaces& as = b.k.spaces;
+    task_struct* p = as.task_create("p", 0);
+    as.set_current(0, p);
+    int err = 0;
+    std::vector<task_struct*> th;
+    for (unsigned c = 1; c < 4; c++) th.push_back(as.clone_thread(p, "t", c, err));
+    for (task_struct* t : th) REQUIRE(t);
+    CHECK_FALSE(AddressSpaces::group_exiting(th[1]));
+    CHECK(as.claim_group_exit(th[1], "SIGSEGV"));
+    CHECK_FALSE(as.claim_group_exit(th[2], "SIGKILL (the OOM killer)"));
+    CHECK(AddressSpaces::group_exiting(p));
+    CHECK(AddressSpaces::group_exiting(th[2]));
+    CHECK(p->group_exit_reason == "SIGSEGV");
+    // The exit waits for the barrier: every task is still there until finish_group_exits().
+    as.defer_group_exit(th[1]);
+    CHECK(p->mm->mm_users == 4);
+    as.finish_group_exits();
+    CHECK(p->exited);
+    for (task_struct* t : th) {
+        CHECK(t->exited);
+        CHECK(t->exit_reason == "SIGSEGV");
+    }
+    as.finish_group_exits(); // nothing left to do
+
+    // Four host threads race to claim one process's exit, 200 times: exactly one wins each.
+    for (int round = 0; round < 200; round++) {
+        task_struct* q = as.task_create("q", 0);
+        REQUIRE(q);
+        std::atomic<int> wins{0}, ready{0};
+        std::vector<std::thread> racers;
+        for (int i = 0; i < 4; i++)
+            racers.emplace_back([&] {
+                ready++;
+                while (ready < 4) {
+                }
+                if (as.claim_group_exit(q, "SIGSEGV")) wins++;
+            });
+        for (auto& r : racers) r.join();
+        REQUIRE(wins == 1);
+        as.do_group_exit(q, q->group_exit_reason);
+    }
 }
