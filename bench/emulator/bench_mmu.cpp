@@ -156,18 +156,26 @@ void BM_translate_random_working_set(benchmark::State& state) {
         double(mmu.stats().walks) / double(mmu.accesses() ? mmu.accesses() : 1);
 }
 
-// The data path: an 8-byte read through Cpu::read_linear that hits the L1 dTLB.
-void BM_cpu_read8_l1_hit(benchmark::State& state) {
+// The data path: a CPU whose linear page Tables::base_la maps frame 0x200000 (user, writable,
+// accessed and dirty), entered.
+struct DataPath {
     PhysicalMemory ram{uint64_t{64} << 20};
     Cpu cpu{0, ram, TlbConfig::skylake(), CostModel{}};
-    ram.write_u64(PhysAddr{0x100000}, 0x101000 | 7);
-    ram.write_u64(PhysAddr{0x101000 + 8 * 1}, 0x102000 | 7);
-    ram.write_u64(PhysAddr{0x102000}, 0x103000 | 7);
-    ram.write_u64(PhysAddr{0x103000}, 0x200000 | 0x67);
-    Tables::enter(cpu.mmu);
+    DataPath() {
+        ram.write_u64(PhysAddr{0x100000}, 0x101000 | 7);
+        ram.write_u64(PhysAddr{0x101000 + 8 * 1}, 0x102000 | 7);
+        ram.write_u64(PhysAddr{0x102000}, 0x103000 | 7);
+        ram.write_u64(PhysAddr{0x103000}, 0x200000 | 0x67);
+        Tables::enter(cpu.mmu);
+    }
+};
+
+// An 8-byte read through Cpu::read_linear that hits the L1 dTLB.
+void BM_cpu_read8_l1_hit(benchmark::State& state) {
+    DataPath d;
     uint64_t v = 0, sum = 0;
     for (auto _ : state) {
-        cpu.read_linear(LinearAddr{Tables::base_la + 0x40}, &v, 8, AccessMode{3, false});
+        d.cpu.read_linear(LinearAddr{Tables::base_la + 0x40}, &v, 8, AccessMode{3, false});
         sum += v;
         benchmark::DoNotOptimize(sum);
     }
@@ -176,16 +184,10 @@ void BM_cpu_read8_l1_hit(benchmark::State& state) {
 
 // The same for an 8-byte write (the frame's write generation advances: phys_mem.h).
 void BM_cpu_write8_l1_hit(benchmark::State& state) {
-    PhysicalMemory ram{uint64_t{64} << 20};
-    Cpu cpu{0, ram, TlbConfig::skylake(), CostModel{}};
-    ram.write_u64(PhysAddr{0x100000}, 0x101000 | 7);
-    ram.write_u64(PhysAddr{0x101000 + 8 * 1}, 0x102000 | 7);
-    ram.write_u64(PhysAddr{0x102000}, 0x103000 | 7);
-    ram.write_u64(PhysAddr{0x103000}, 0x200000 | 0x67);
-    Tables::enter(cpu.mmu);
+    DataPath d;
     uint64_t v = 0;
     for (auto _ : state) {
-        cpu.write_linear(LinearAddr{Tables::base_la + 0x40}, &v, 8, AccessMode{3, false});
+        d.cpu.write_linear(LinearAddr{Tables::base_la + 0x40}, &v, 8, AccessMode{3, false});
         v++;
         benchmark::DoNotOptimize(v);
     }
