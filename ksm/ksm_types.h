@@ -62,23 +62,27 @@ inline constexpr int STABLE_NODE_CHAIN = -1024;  // a chain's rmap_hlist_len
 struct ksm_stable_node;
 
 // struct ksm_rmap_item: the reverse mapping of one scanned page. The rb_node is the union's
-// unstable-tree arm; head and the hlist links are its stable arm.
+// unstable-tree arm; head and the hlist links are its stable arm. Host speed only: the first
+// 64 bytes hold all that an unstable-tree walk reads of a tree item (the rb_node's links, mm,
+// pfn_hint and the PTE memo), so that each level of a walk touches as few host cache lines as
+// it can.
+inline constexpr uint64_t NO_PTE_MEMO = ~uint64_t{0};
 struct ksm_rmap_item : rb_node {
-    ksm_rmap_item* rmap_list = nullptr; // the mm's items, by address
-    anon_vma* av = nullptr;             // stable: the anon_vma it holds a reference to
-    unsigned nid = 0;                   // unstable: the tree's node
+    uint32_t oldchecksum = 0; // (in the rb_node's tail padding)
     mm_struct* mm = nullptr;
-    uint64_t address = 0; // the page's address | SEQNR | UNSTABLE_FLAG | STABLE_FLAG
-    uint32_t oldchecksum = 0;
     // unstable: the pfn its page had when it entered the tree. A host-side prefetch hint for
     // the tree walks, never trusted: the page is always looked up through the page tables.
     uint64_t pfn_hint = 0;
     // Host speed only: where get_mergeable_page() last found the PTE (in a mergeable VMA), and
-    // the mm's mmap_lock write_seq() and pt_frees then. While both are unchanged no VMA changed
-    // and no table went, so the PTE is still there: the page is read through it without
-    // looking up the VMA and walking the tables again (the result is the same).
-    uint64_t pte_memo = 0, memo_lock_seq = 0, memo_pt_frees = 0;
-    bool memo_valid = false;
+    // the sum of the mm's mmap_lock write_seq() and pt_frees then (NO_PTE_MEMO: none). Both
+    // only grow, so while the sum is unchanged no VMA changed and no table went: the PTE is
+    // still there, and the page is read through it without looking up the VMA and walking the
+    // tables again (the result is the same).
+    uint64_t pte_memo = 0, memo_epoch = NO_PTE_MEMO;
+    ksm_rmap_item* rmap_list = nullptr; // the mm's items, by address
+    anon_vma* av = nullptr;             // stable: the anon_vma it holds a reference to
+    unsigned nid = 0;                   // unstable: the tree's node
+    uint64_t address = 0;               // the page's address | SEQNR | UNSTABLE_FLAG | STABLE_FLAG
     // Host speed only: the frame oldchecksum was last computed from and its write generation
     // then (PhysicalMemory::write_generation). While both are unchanged the frame's bytes are
     // the same and so is their checksum: calc_checksum() is not run again (its cost is still

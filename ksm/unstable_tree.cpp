@@ -12,17 +12,14 @@ std::optional<Pfn> Ksm::get_mergeable_page(ksm_rmap_item* item) {
     const uint64_t addr = item->address & PAGE_MASK;
     mm_struct* mm = item->mm;
     const ReadGuard mmap_locked(mm->mmap_lock);
-    const uint64_t lock_seq = mm->mmap_lock.write_seq();
-    const uint64_t pt_frees = mm->pt_frees;
-    if (!item->memo_valid || item->memo_lock_seq != lock_seq || item->memo_pt_frees != pt_frees) {
-        item->memo_valid = false;
+    const uint64_t epoch = mm->mmap_lock.write_seq() + mm->pt_frees;
+    if (item->memo_epoch != epoch) {
+        item->memo_epoch = NO_PTE_MEMO;
         if (!find_mergeable_vma(mm, addr)) return std::nullopt;
         const std::optional<PhysAddr> pte = as_.ksm_pte_entry(mm, addr);
         if (!pte) return std::nullopt;
         item->pte_memo = pte->value;
-        item->memo_lock_seq = lock_seq;
-        item->memo_pt_frees = pt_frees;
-        item->memo_valid = true;
+        item->memo_epoch = epoch;
     }
     // follow_page(FOLL_GET); in the deterministic mode no reference (see the caller).
     return as_.ksm_get_anon_page(PhysAddr{item->pte_memo}, Smp::concurrent_here());
@@ -46,7 +43,7 @@ ksm_rmap_item* Ksm::unstable_tree_search_insert(ksm_rmap_item* item, Pfn page, P
         __builtin_prefetch(cur->right_);
         __builtin_prefetch(ram_.frame(Pfn{tree_item->pfn_hint}));
         __builtin_prefetch(&as_.ksm_page_flags(Pfn{tree_item->pfn_hint}));
-        if (tree_item->memo_valid)
+        if (tree_item->memo_epoch != NO_PTE_MEMO)
             __builtin_prefetch(ram_.frame(Pfn{tree_item->pte_memo >> PAGE_SHIFT}) +
                                (tree_item->pte_memo & ~PAGE_MASK));
         __builtin_prefetch(cur->left_);
