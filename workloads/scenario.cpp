@@ -1,17 +1,15 @@
 #include "workloads/scenario.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 
+#include "workloads/input_file.h"
 #include "workloads/json_reader.h"
 #include "workloads/op_table.h"
 #include "workloads/ops_kernel.h"
 #include "workloads/ops_ksm.h"
+#include "workloads/sha256.h"
 
 namespace mmemu {
 
@@ -22,60 +20,8 @@ std::string format_diagnostic(const std::string& file, const Diagnostic& d) {
 }
 
 bool read_scenario_file(const std::string& path, std::string& text, std::string& error) {
-    // Open without blocking (a FIFO with no writer would wait forever), then refuse anything
-    // that is not a regular file before reading a byte.
-    const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) {
-        error = std::string("cannot open the scenario file: ") + std::strerror(errno);
-        return false;
-    }
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) {
-        error = std::string("cannot read the scenario file: ") + std::strerror(errno);
-        ::close(fd);
-        return false;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        error = std::string("the scenario is not a regular file (it is ") +
-                (S_ISDIR(st.st_mode)    ? "a directory"
-                 : S_ISCHR(st.st_mode)  ? "a character device"
-                 : S_ISBLK(st.st_mode)  ? "a block device"
-                 : S_ISFIFO(st.st_mode) ? "a pipe"
-                 : S_ISSOCK(st.st_mode) ? "a socket"
-                                        : "not a file") +
-                "); give the path of a .json file";
-        ::close(fd);
-        return false;
-    }
-    if (uint64_t(st.st_size) > MAX_SCENARIO_BYTES) {
-        error = "the scenario file is " + std::to_string(st.st_size) +
-                " bytes; mmemu reads scenarios of at most " +
-                std::to_string(MAX_SCENARIO_BYTES >> 20) +
-                " MiB (use an event's count to repeat work)";
-        ::close(fd);
-        return false;
-    }
-    text.clear();
-    char buf[65536];
-    while (true) {
-        const ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            error = std::string("cannot read the scenario file: ") + std::strerror(errno);
-            ::close(fd);
-            return false;
-        }
-        if (n == 0) break;
-        text.append(buf, size_t(n));
-        if (text.size() > MAX_SCENARIO_BYTES) { // the file grew while it was read
-            error = "the scenario file is larger than " + std::to_string(MAX_SCENARIO_BYTES >> 20) +
-                    " MiB";
-            ::close(fd);
-            return false;
-        }
-    }
-    ::close(fd);
-    return true;
+    return read_input_file(path, MAX_SCENARIO_BYTES, "scenario",
+                           "use an event's count to repeat work", text, error);
 }
 
 namespace {
@@ -506,6 +452,8 @@ CompileResult compile_scenario(const std::string& file, const std::string& text,
     for (const auto& o : overrides) apply_override(doc, o, set_ck, set_paths);
     Scenario sc;
     sc.file = file;
+    sc.source_sha256 = sha256_hex(text);
+    sc.overrides = overrides;
     if (!doc.is_object()) {
         ck.error("", "expected a JSON object with mmemu_scenario, machine and events, got " +
                          type_name(doc));

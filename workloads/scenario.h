@@ -30,6 +30,8 @@ struct Scenario {
     std::string name;
     std::string description;
     uint64_t seed = 0;
+    std::string source_sha256;          // SHA-256 of the file's text, before any override
+    std::vector<std::string> overrides; // the --set (and --seed) overrides, as given
     MachineConfig machine;
     KernelConfig kernel;
     std::vector<std::unique_ptr<Op>> ops;

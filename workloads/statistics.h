@@ -115,7 +115,6 @@ ojson state_json(const System& sys);
 
 // What `mmemu run` adds about the host (not a function of the scenario).
 struct HostInfo {
-    std::string version;
     std::string hostname;
     double wall_seconds = 0;
     uint64_t rss_bytes = 0;

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "mmcore/kernel.h"
+#include "mmemu_version.h"
 #include "system/system.h"
 #include "workloads/ops_kernel.h"
 #include "workloads/results.h"
@@ -57,6 +58,25 @@ std::string paging_name(const AddressSpaces& s) {
 }
 
 // ---- the document -------------------------------------------------------------------------
+
+const StatGroup<RunSummary> MANIFEST = {
+    "manifest",
+    "manifest",
+    "What made this run: the mmemu that ran, the scenario's text and what the command line "
+    "changed. `mmemu compare` skips it (and says so when the versions or scenario hashes of two "
+    "runs differ).",
+    {
+        STAT("mmemu_version", text, "", "the mmemu that ran (mmemu --version)", MMEMU_VERSION),
+        STAT("scenario_sha256", text, "",
+             "SHA-256 of the scenario file's bytes, before any --set or --seed",
+             r.scenario.source_sha256),
+        STAT("seed", count, "", "the seed the run used (the scenario's, or --seed)",
+             r.scenario.seed),
+        STAT("overrides", text, "",
+             "the --set overrides (and --seed as seed=N), in the order applied: an array of "
+             "strings",
+             r.scenario.overrides),
+    }};
 
 const StatGroup<RunSummary> SCENARIO = {
     "scenario",
@@ -594,7 +614,6 @@ const StatGroup<HostInfo> HOST = {
     "host",
     "Depends on the host, so comparisons skip it.",
     {
-        STAT("mmemu_version", text, "", "the mmemu that ran", r.version),
         STAT("hostname", text, "", "the host", r.hostname),
         STAT("wall_seconds", seconds, "", "the run's wall-clock time", r.wall_seconds),
         STAT("rss_bytes", bytes, "", "mmemu's resident set at the end", r.rss_bytes),
@@ -606,6 +625,8 @@ const StatGroup<RunSummary> DOCUMENT = {
     "The top level. Everything but host is a pure function of the scenario (and its seed).",
     {
         STAT("mmemu_stats", count, "", "the format version: 1", STATS_FORMAT_VERSION),
+        {"manifest", Unit::none, "", "what made the run (below)",
+         [](ojson& o, const RunSummary& r) { o["manifest"] = MANIFEST.object(r); }},
         {"scenario", Unit::none, "", "the scenario (below)",
          [](ojson& o, const RunSummary& r) { o["scenario"] = SCENARIO.object(r); }},
         {"machine", Unit::none, "", "the machine (below)",
@@ -667,9 +688,9 @@ ojson statistics_json(const RunSummary& run) {
 }
 
 std::vector<StatGroupDoc> statistics_reference() {
-    std::vector<StatGroupDoc> out = {DOCUMENT.doc(), SCENARIO.doc(),   MACHINE.doc(),
-                                     NODES.doc(),    BOOT.doc(),       E820.doc(),
-                                     RESERVED.doc(), CHECKPOINTS.doc()};
+    std::vector<StatGroupDoc> out = {DOCUMENT.doc(), MANIFEST.doc(), SCENARIO.doc(),
+                                     MACHINE.doc(),  NODES.doc(),    BOOT.doc(),
+                                     E820.doc(),     RESERVED.doc(), CHECKPOINTS.doc()};
     for (auto& g : state_reference()) out.push_back(std::move(g));
     for (const auto& g : {RESULTS.doc(), PAGE_ALLOCATOR.doc()}) out.push_back(g);
     out.push_back(FAILURES.doc());

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -394,7 +395,7 @@ TEST_CASE("cli: a scenario must be a regular file of bounded size", "[cli][hosti
         std::ofstream out(big);
         out << std::string((16u << 20) + 1, ' ');
     }
-    require_bad(run("validate " + big), "mmemu reads scenarios of at most 16 MiB");
+    require_bad(run("validate " + big), "mmemu reads scenario files of at most 16 MiB");
     std::remove(big.c_str());
 }
 
@@ -646,5 +647,113 @@ TEST_CASE("cli: a write_object that scribbles over other kernel memory stops the
                   "the kernel's state is corrupt: the write_object of event 7 wrote past its "
                   "slab") == 0);
         CHECK(st["checkpoints"].empty());
+    }
+}
+
+TEST_CASE("cli: the manifest, --seed and --sections", "[cli][compare]") {
+    const std::string ex = std::string(MMEMU_SOURCE_DIR) + "/examples/buddy-and-slab.json";
+    const Result r = run("run " + ex + " --seed 0x10 --set kernel.min_free_kbytes=8000");
+    REQUIRE(r.rc == 0);
+    const auto j = nlohmann::json::parse(r.out);
+    const auto& m = j["manifest"];
+    REQUIRE(m["mmemu_version"].is_string());
+    CHECK(m["seed"] == 16);
+    CHECK(j["scenario"]["seed"] == 16);
+    // --set first, then --seed, as given.
+    CHECK(m["overrides"] == nlohmann::json({"kernel.min_free_kbytes=8000", "seed=16"}));
+    CHECK(j["boot"]["min_free_kbytes"] == 8000);
+    // The hash is of the file's bytes, as coreutils computes it.
+    const Result sum = [&] {
+        const std::string out = temp_path("sum");
+        std::system(("sha256sum " + ex + " >" + out).c_str());
+        Result s{0, slurp(out), ""};
+        std::remove(out.c_str());
+        return s;
+    }();
+    REQUIRE(sum.out.size() > 64);
+    CHECK(m["scenario_sha256"] == sum.out.substr(0, 64));
+    CHECK_FALSE(j["host"].contains("mmemu_version")); // the host block holds host facts only
+
+    // --sections keeps what it names, or leaves out what it names with '-'.
+    const auto keys = [](const std::string& out) {
+        std::vector<std::string> k;
+        const auto doc = nlohmann::ordered_json::parse(out);
+        for (const auto& [key, v] : doc.items()) k.push_back(key);
+        return k;
+    };
+    const Result some = run("run " + ex + " --sections results,final --compact");
+    REQUIRE(some.rc == 0);
+    CHECK(keys(some.out) == std::vector<std::string>{"mmemu_stats", "final", "results"});
+    const Result most = run("run " + ex + " --sections -host,-checkpoints,-boot --compact");
+    REQUIRE(most.rc == 0);
+    CHECK(keys(most.out) == std::vector<std::string>{"mmemu_stats", "manifest", "scenario",
+                                                     "machine", "final", "results"});
+    require_bad(run("run " + ex + " --sections final,-host"), "not both");
+    require_bad(run("run " + ex + " --sections finale"), "unknown section \"finale\"");
+    require_bad(run("run " + ex + " --sections ''"), "unknown section \"\"");
+    require_bad(run("run " + ex + " --seed -1"), "--seed expects a non-negative integer");
+    require_bad(run("validate " + ex + " --seed 18446744073709551616"),
+                "--seed expects a non-negative integer");
+}
+
+TEST_CASE("cli: compare two runs: 0 when equal, 1 with a table of differences, 2 on bad input",
+          "[cli][compare]") {
+    const std::string ex = std::string(MMEMU_SOURCE_DIR) + "/examples/buddy-and-slab.json";
+    const std::string a = temp_path("a.json"), b = temp_path("b.json"), c = temp_path("c.json");
+    REQUIRE(run("run " + ex + " -o " + a).rc == 0);
+    REQUIRE(run("run " + ex + " -o " + b).rc == 0); // another host block: skipped
+    REQUIRE(run("run " + ex + " -o " + c + " --set kernel.min_free_kbytes=8000").rc == 0);
+    Result r = run("compare " + a + " " + b);
+    INFO(r.out << r.err);
+    CHECK(r.rc == 0);
+    CHECK(r.out.find("no differences") == 0);
+    r = run("compare " + a + " " + c);
+    CHECK(r.rc == 1);
+    // 4029 (1 GiB x86_64, by the kernel's formula) against the 8000 given.
+    CHECK(r.out.find("boot.min_free_kbytes") != std::string::npos);
+    CHECK(r.out.find("+3971 (+98.56%)") != std::string::npos);
+    CHECK(r.out.find("note: the runs' seeds or --set overrides differ") != std::string::npos);
+    // Ignoring everything that moved leaves nothing.
+    r = run("compare " + a + " " + c +
+            " --ignore boot --ignore '**.zoneinfo' --ignore "
+            "'**.meminfo.MemAvailable' --format json");
+    const auto j = nlohmann::json::parse(r.out);
+    CHECK(r.rc == (j["ok"] == true ? 0 : 1));
+    CHECK(j["differences"].size() < 1000);
+
+    // Bad input: exit 2 and a message.
+    require_bad(run("compare " + a), "compare needs two statistics files");
+    require_bad(run("compare " + a + " /nonexistent.json"), "cannot open the statistics file");
+    require_bad(run("compare " + a + " /tmp"), "not a regular file");
+    require_bad(run("compare " + a + " /dev/zero"), "a character device");
+    require_bad(run("compare " + a + " " + ex), "not mmemu statistics");
+    const auto bad = scenario("badstats", "{\"mmemu_stats\": 1,\n  \"final\": [1,}\n");
+    require_bad(run("compare " + a + " " + bad), bad + ":2:15: malformed JSON");
+    const auto v2 = scenario("v2", "{\"mmemu_stats\": 2}");
+    require_bad(run("compare " + a + " " + v2), "different statistics format versions (1 and 2)");
+    require_bad(run("compare " + a + " " + b + " --tolerance final=rel:-1"),
+                "expected a non-negative decimal number");
+    require_bad(run("compare " + a + " " + b + " --tolerance final"), "expected PATH=rel:FRACTION");
+    require_bad(run("compare " + a + " " + b + " --ignore a..b"), "an empty component");
+    require_bad(run("compare " + a + " " + b + " --format yaml"), "--format expects text or json");
+    for (const auto& f : {a, b, c}) std::remove(f.c_str());
+}
+
+TEST_CASE("cli: every bundled scenario run twice gives byte-identical statistics",
+          "[cli][determinism]") {
+    std::vector<std::string> examples;
+    for (const auto& e :
+         std::filesystem::directory_iterator(std::string(MMEMU_SOURCE_DIR) + "/examples"))
+        if (e.is_regular_file() && e.path().extension() == ".json")
+            examples.push_back(e.path().string());
+    REQUIRE(examples.size() >= 10);
+    for (const auto& ex : examples) {
+        INFO(ex);
+        const Result a = run("run " + ex + " --sections -host");
+        const Result b = run("run " + ex + " --sections -host");
+        REQUIRE(a.rc == 0);
+        REQUIRE(b.rc == 0);
+        CHECK(a.out.size() > 1000);
+        CHECK(a.out == b.out);
     }
 }

@@ -38,7 +38,7 @@ inline ojson run_text(const std::string& name, const std::string& text,
     auto d = boot_driver(sc);
     if (prepare) prepare(*d);
     d->run();
-    HostInfo host{"test", "host", 0.5, 1};
+    HostInfo host{"host", 0.5, 1};
     return d->statistics(&host);
 }
 

@@ -1,6 +1,7 @@
 // mmemu: the command line. Exit codes (README.md):
 //   0  success
-//   1  an expectation of the scenario did not hold (the statistics say which)
+//   1  an expectation of the scenario did not hold (the statistics say which); compare: the
+//      two runs differ beyond what is allowed
 //   2  bad input or usage (malformed or invalid scenario, unknown option, missing file)
 //   3  the statistics could not be written
 //   4  the emulated kernel hit a BUG the scenario caused (a slab's free list overwritten by
@@ -13,6 +14,7 @@
 
 #include <boost/program_options.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <iostream>
@@ -21,8 +23,11 @@
 #include "emulator/host_memory.h"
 #include "mmcore/bug.h"
 #include "mmemu_version.h"
+#include "workloads/compare.h"
 #include "workloads/driver.h"
 #include "workloads/explain.h"
+#include "workloads/input_file.h"
+#include "workloads/json_reader.h"
 #include "workloads/statistics.h"
 
 namespace po = boost::program_options;
@@ -45,14 +50,16 @@ const char* kUsage =
     "  run SCENARIO       run a scenario and print its statistics (JSON)\n"
     "  validate SCENARIO  check a scenario without running it; reports every error\n"
     "  explain ADDRESS    show a linear-address translation step by step\n"
-    "  help [COMMAND]     show help for run, validate or explain\n"
+    "  compare BASE NEW   compare two statistics files (exit 1 on differences beyond tolerance)\n"
+    "  help [COMMAND]     show help for run, validate, explain or compare\n"
     "  help statistics    the reference of every statistic (markdown)\n"
     "\n"
     "options:\n"
     "  --help             show help\n"
     "  --version          print the version\n"
     "\n"
-    "Exit codes: 0 success, 1 an expectation failed, 2 bad input or usage, 3 output not written,\n"
+    "Exit codes: 0 success, 1 an expectation failed (compare: the runs differ), 2 bad input or "
+    "usage, 3 output not written,\n"
     "4 the emulated kernel hit a BUG the scenario caused, 5 a run limit reached (ksmd's work),\n"
     "70 internal error (a bug in mmemu).\n"
     "Docs: docs/scenario-format.md, docs/statistics-format.md.\n";
@@ -86,6 +93,12 @@ po::options_description run_options() {
         "set", po::value<std::vector<std::string>>()->composing(),
         "override a scenario field before validation, e.g. --set machine.memory=2GiB "
         "(repeatable; the value is parsed as JSON, else taken as a string)")(
+        "seed", po::value<std::string>(),
+        "the seed of content generators and anything random (overrides the scenario's seed)")(
+        "sections", po::value<std::string>(),
+        "the top-level sections to write, comma-separated (manifest, scenario, machine, boot, "
+        "checkpoints, final, results, host), or all but some: -host,-boot; mmemu_stats is "
+        "always written")(
         "no-audit",
         "skip the invariant checker (the frame audit and the shadow memory at checkpoints and at "
         "the end, every read checked, every frame back when all processes exit)")(
@@ -99,7 +112,8 @@ po::options_description run_options() {
 po::options_description validate_options() {
     po::options_description d("mmemu validate SCENARIO [options]");
     d.add_options()("help,h", "show this help")(
-        "set", po::value<std::vector<std::string>>()->composing(), "override a scenario field");
+        "set", po::value<std::vector<std::string>>()->composing(), "override a scenario field")(
+        "seed", po::value<std::string>(), "override the scenario's seed");
     return d;
 }
 
@@ -132,8 +146,63 @@ int parse(int argc, char** argv, const po::options_description& desc, po::variab
     return EXIT_OK;
 }
 
-std::vector<std::string> sets_of(const po::variables_map& vm) {
-    return vm.count("set") ? vm["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
+// The overrides: every --set, then --seed as seed=N. nullopt (after a message) on a bad --seed.
+std::optional<std::vector<std::string>> sets_of(const po::variables_map& vm) {
+    std::vector<std::string> sets =
+        vm.count("set") ? vm["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
+    if (vm.count("seed")) {
+        const std::string text = vm["seed"].as<std::string>();
+        const auto seed = cli_number(text);
+        if (!seed) {
+            std::cerr << "mmemu: --seed expects a non-negative integer below 2^64 (decimal or "
+                         "0x hex), got \""
+                      << text << "\"\n";
+            return std::nullopt;
+        }
+        sets.push_back("seed=" + std::to_string(*seed));
+    }
+    return sets;
+}
+
+const char* const kSections[] = {"manifest",    "scenario", "machine", "boot",
+                                 "checkpoints", "final",    "results", "host"};
+
+// --sections: which top-level sections to keep; false (after a message) on a bad list.
+bool parse_sections(const std::string& list, std::vector<std::string>& keep) {
+    std::vector<std::string> names;
+    size_t start = 0;
+    while (true) {
+        const size_t comma = list.find(',', start);
+        names.push_back(list.substr(start, comma - start));
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    const bool exclude = !names.empty() && !names[0].empty() && names[0][0] == '-';
+    std::vector<std::string> chosen;
+    for (auto n : names) {
+        const bool minus = !n.empty() && n[0] == '-';
+        if (minus != exclude) {
+            std::cerr << "mmemu: --sections: give the sections to write (final,results) or those "
+                         "to leave out (-host,-boot), not both\n";
+            return false;
+        }
+        if (minus) n = n.substr(1);
+        bool known = false;
+        for (const char* s : kSections) known |= n == s;
+        if (!known) {
+            std::cerr << "mmemu: --sections: unknown section \"" << n
+                      << "\" (the sections: manifest, scenario, machine, boot, checkpoints, "
+                         "final, results, host)\n";
+            return false;
+        }
+        chosen.push_back(n);
+    }
+    keep.clear();
+    for (const char* s : kSections) {
+        const bool listed = std::find(chosen.begin(), chosen.end(), s) != chosen.end();
+        if (listed != exclude) keep.push_back(s);
+    }
+    return true;
 }
 
 po::options_description explain_options() {
@@ -283,12 +352,119 @@ int cmd_explain(int argc, char** argv) {
     return EXIT_OK;
 }
 
+// The largest statistics file compare reads (its JSON tree takes several times this in memory).
+constexpr uint64_t MAX_STATISTICS_BYTES = uint64_t{256} << 20;
+
+po::options_description compare_options() {
+    po::options_description d("mmemu compare BASE.json NEW.json [options]");
+    d.add_options()("help,h", "show this help")(
+        "tolerance", po::value<std::vector<std::string>>()->composing(),
+        "PATH=rel:FRACTION or PATH=abs:AMOUNT: numbers under PATH may differ by that much "
+        "(repeatable; the first that covers a value applies). PATH is dot-separated keys and "
+        "array indices; * is any one, ** any number of them: processes.*.Pss")(
+        "ignore", po::value<std::vector<std::string>>()->composing(),
+        "skip the values under PATH (repeatable)")(
+        "format", po::value<std::string>()->default_value("text"), "text (a table) or json")(
+        "with-manifest", "compare the manifest too (skipped by default; host is always skipped)");
+    return d;
+}
+
+// Reads and parses one statistics file; nullopt after a message.
+std::optional<json> load_statistics(const std::string& path) {
+    std::string text, error;
+    if (!read_input_file(path, MAX_STATISTICS_BYTES, "statistics",
+                         "compare selected sections: mmemu run --sections", text, error)) {
+        std::cerr << "mmemu: " << path << ": " << error << "\n";
+        return std::nullopt;
+    }
+    JsonReadResult r = read_json(text);
+    if (!r.ok) {
+        std::cerr << "mmemu: " << path << ":" << r.error_pos.line << ":" << r.error_pos.column
+                  << ": malformed JSON: expected " << r.error << "\n";
+        return std::nullopt;
+    }
+    return std::move(r.doc.value);
+}
+
+int cmd_compare(int argc, char** argv) {
+    const auto desc = compare_options();
+    po::options_description all;
+    all.add(desc);
+    all.add_options()("files", po::value<std::vector<std::string>>());
+    po::positional_options_description pos;
+    pos.add("files", -1);
+    po::variables_map vm;
+    try {
+        po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
+        po::notify(vm);
+    } catch (const po::error& e) {
+        std::cerr << "mmemu: " << e.what() << "\n\n" << desc;
+        return EXIT_BAD_INPUT;
+    }
+    if (vm.count("help")) {
+        std::cout << desc;
+        return EXIT_OK;
+    }
+    const auto files =
+        vm.count("files") ? vm["files"].as<std::vector<std::string>>() : std::vector<std::string>{};
+    if (files.size() != 2) {
+        std::cerr << "mmemu: compare needs two statistics files, BASE and NEW (got " << files.size()
+                  << ")\n\n"
+                  << desc;
+        return EXIT_BAD_INPUT;
+    }
+    const std::string format = vm["format"].as<std::string>();
+    if (format != "text" && format != "json") {
+        std::cerr << "mmemu: --format expects text or json, got \"" << format << "\"\n";
+        return EXIT_BAD_INPUT;
+    }
+    CompareOptions opt;
+    opt.with_manifest = vm.count("with-manifest") > 0;
+    if (vm.count("tolerance"))
+        for (const auto& spec : vm["tolerance"].as<std::vector<std::string>>()) {
+            Tolerance t;
+            std::string error;
+            if (!parse_tolerance(spec, t, error)) {
+                std::cerr << "mmemu: --tolerance " << spec << ": " << error << "\n";
+                return EXIT_BAD_INPUT;
+            }
+            opt.tolerances.push_back(std::move(t));
+        }
+    if (vm.count("ignore"))
+        for (const auto& p : vm["ignore"].as<std::vector<std::string>>()) {
+            std::string error;
+            if (!check_pattern(p, error)) {
+                std::cerr << "mmemu: --ignore " << p << ": " << error << "\n";
+                return EXIT_BAD_INPUT;
+            }
+            opt.ignores.push_back(p);
+        }
+    const auto base = load_statistics(files[0]);
+    if (!base) return EXIT_BAD_INPUT;
+    const auto now = load_statistics(files[1]);
+    if (!now) return EXIT_BAD_INPUT;
+    if (const auto why = check_comparable(*base, *now)) {
+        std::cerr << "mmemu: " << files[0] << ", " << files[1] << ": " << *why << "\n";
+        return EXIT_BAD_INPUT;
+    }
+    const CompareReport report = compare_statistics(*base, *now, opt);
+    if (format == "json")
+        std::cout << report_json(report).dump(2) << "\n";
+    else
+        std::cout << report_text(report);
+    std::cout.flush();
+    if (!std::cout) return EXIT_OUTPUT;
+    return report.ok() ? EXIT_OK : EXIT_EXPECTATION;
+}
+
 int cmd_validate(int argc, char** argv) {
     po::variables_map vm;
     std::string path;
     const auto desc = validate_options();
     if (int rc = parse(argc, argv, desc, vm, path); rc) return rc < 0 ? EXIT_OK : rc;
-    auto sc = load(path, sets_of(vm));
+    const auto sets = sets_of(vm);
+    if (!sets) return EXIT_BAD_INPUT;
+    auto sc = load(path, *sets);
     if (!sc) return EXIT_BAD_INPUT;
     std::cout << path << ": valid (" << sc->ops.size() << " events)\n";
     return EXIT_OK;
@@ -299,7 +475,12 @@ int cmd_run(int argc, char** argv) {
     std::string path;
     const auto desc = run_options();
     if (int rc = parse(argc, argv, desc, vm, path); rc) return rc < 0 ? EXIT_OK : rc;
-    auto sc = load(path, sets_of(vm));
+    const auto sets = sets_of(vm);
+    if (!sets) return EXIT_BAD_INPUT;
+    std::vector<std::string> sections(std::begin(kSections), std::end(kSections));
+    if (vm.count("sections") && !parse_sections(vm["sections"].as<std::string>(), sections))
+        return EXIT_BAD_INPUT;
+    auto sc = load(path, *sets);
     if (!sc) return EXIT_BAD_INPUT;
     // The output is checked before anything runs: a usage error writes nothing.
     std::string out_file;
@@ -341,14 +522,15 @@ int cmd_run(int argc, char** argv) {
     }
     const Results& res = d->results();
     HostInfo host;
-    host.version = MMEMU_VERSION;
     char name[256] = {};
     gethostname(name, sizeof name - 1);
     host.hostname = name;
     host.wall_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     host.rss_bytes = host_rss_bytes();
-    const ojson st = d->statistics(&host);
+    ojson st = d->statistics(&host);
+    for (const char* s : kSections)
+        if (std::find(sections.begin(), sections.end(), s) == sections.end()) st.erase(s);
     const std::string out = st.dump(vm.count("compact") ? -1 : 2) + "\n";
     if (!out_file.empty()) {
         std::ofstream f(out_file, std::ios::binary);
@@ -414,11 +596,13 @@ int main(int argc, char** argv) {
             std::cout << validate_options();
         else if (topic == "explain")
             std::cout << explain_options();
+        else if (topic == "compare")
+            std::cout << compare_options();
         else if (topic == "statistics")
             std::cout << statistics_reference_markdown();
         else {
             std::cerr << "mmemu: no help on \"" << topic
-                      << "\" (topics: run, validate, explain, statistics)\n";
+                      << "\" (topics: run, validate, explain, compare, statistics)\n";
             return EXIT_BAD_INPUT;
         }
         return EXIT_OK;
@@ -427,6 +611,7 @@ int main(int argc, char** argv) {
         if (cmd == "run") return cmd_run(argc - 1, argv + 1);
         if (cmd == "validate") return cmd_validate(argc - 1, argv + 1);
         if (cmd == "explain") return cmd_explain(argc - 1, argv + 1);
+        if (cmd == "compare") return cmd_compare(argc - 1, argv + 1);
     } catch (const std::bad_alloc&) {
         std::cerr << "mmemu: the host ran out of memory\n";
         return EXIT_INTERNAL;
