@@ -7,7 +7,7 @@ BUILD_DIR=${BUILD_DIR:-build}
 # libboost1.74-dev: Boost's headers (KSM's red-black trees use Boost.Intrusive), Debian 12's
 # Boost, which libboost-program-options-dev pulls in too.
 PKGS=(cmake ninja-build g++ pkg-config libboost-program-options-dev libboost1.74-dev
-      libxxhash-dev nlohmann-json3-dev catch2 libbenchmark-dev python3)
+      libxxhash-dev nlohmann-json3-dev catch2 libbenchmark-dev python3 python3-jsonschema)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -61,6 +61,35 @@ std::optional<uint64_t> parse_size(const std::string& text, std::string& error) 
 }
 
 namespace {
+
+// The optimal-string-alignment distance (Levenshtein plus the swap of two neighbours), case
+// ignored; stops early past `limit`, returning limit + 1.
+size_t edit_distance(const std::string& a, const std::string& b, size_t limit) {
+    const size_t n = a.size(), m = b.size();
+    if ((n > m ? n - m : m - n) > limit) return limit + 1;
+    const auto lower = [](char c) {
+        return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    };
+    std::vector<size_t> prev2(m + 1), prev(m + 1), cur(m + 1);
+    for (size_t j = 0; j <= m; ++j) prev[j] = j;
+    for (size_t i = 1; i <= n; ++i) {
+        cur[0] = i;
+        size_t row_min = cur[0];
+        for (size_t j = 1; j <= m; ++j) {
+            const bool same = lower(a[i - 1]) == lower(b[j - 1]);
+            cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (same ? 0 : 1)});
+            if (i > 1 && j > 1 && lower(a[i - 1]) == lower(b[j - 2]) &&
+                lower(a[i - 2]) == lower(b[j - 1]))
+                cur[j] = std::min(cur[j], prev2[j - 2] + 1);
+            row_min = std::min(row_min, cur[j]);
+        }
+        if (row_min > limit) return limit + 1;
+        std::swap(prev2, prev);
+        std::swap(prev, cur);
+    }
+    return prev[m];
+}
+
 template <class List>
 void report_unknown(Checker& ck, const json& obj, const std::string& path, const List& known) {
     for (auto it = obj.begin(); it != obj.end(); ++it) {
@@ -68,12 +97,35 @@ void report_unknown(Checker& ck, const json& obj, const std::string& path, const
         for (const char* k : known) ok |= it.key() == k;
         if (ok) continue;
         std::string list;
-        for (const char* k : known) list += std::string(list.empty() ? "" : ", ") + k;
-        ck.error(json_pointer_append(path, it.key()),
-                 "unknown field (expected one of: " + list + ")");
+        std::vector<std::string> names;
+        for (const char* k : known) {
+            list += std::string(list.empty() ? "" : ", ") + k;
+            names.emplace_back(k);
+        }
+        ck.error(json_pointer_append(path, it.key()), "unknown field" +
+                                                          did_you_mean_hint(it.key(), names) +
+                                                          " (expected one of: " + list + ")");
     }
 }
 } // namespace
+
+std::string did_you_mean(const std::string& got, const std::vector<std::string>& candidates) {
+    // Names longer than this are not guesses worth making (and bound the work).
+    if (got.empty() || got.size() > 64) return "";
+    const size_t limit = got.size() <= 4 ? 1 : got.size() <= 8 ? 2 : 3;
+    std::string best;
+    size_t best_d = limit + 1;
+    for (const auto& c : candidates) {
+        const size_t d = edit_distance(got, c, limit);
+        if (d < best_d) best_d = d, best = c;
+    }
+    return best_d <= limit ? best : "";
+}
+
+std::string did_you_mean_hint(const std::string& got, const std::vector<std::string>& candidates) {
+    const std::string best = did_you_mean(got, candidates);
+    return best.empty() ? "" : ", did you mean \"" + best + "\"?";
+}
 
 void Checker::only(const json& obj, const std::string& path,
                    std::initializer_list<const char*> known) {

@@ -32,6 +32,13 @@ std::string type_name(const json& v);
 std::optional<uint64_t> parse_size(const std::string& text, std::string& error);
 
 // Collects diagnostics while walking the document.
+// The candidate closest to a misspelt `got` ("ordr" -> "order"), or "" when none is close:
+// within an edit distance (insertions, deletions, substitutions, swaps of neighbours; case
+// ignored) of 1 for names up to 4 letters, 2 up to 8, 3 beyond.
+std::string did_you_mean(const std::string& got, const std::vector<std::string>& candidates);
+// ", did you mean \"x\"?" or "".
+std::string did_you_mean_hint(const std::string& got, const std::vector<std::string>& candidates);
+
 class Checker {
 public:
     std::vector<Diagnostic> errors;

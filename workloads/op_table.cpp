@@ -26,12 +26,17 @@ const OpSpec* find_op_spec(const std::string& name) {
 
 namespace {
 // "alloc_pages, free_pages, ... or checkpoint": the ops a scenario of this mode can use.
-std::string op_list(bool bare) {
-    std::vector<const char*> names;
+std::vector<std::string> op_names(bool bare) {
+    std::vector<std::string> names;
     for (const auto& fam : op_families())
         for (const auto& spec : *fam.ops)
             if (spec.mode == OpMode::any || (spec.mode == OpMode::bare) == bare)
                 names.push_back(spec.name);
+    return names;
+}
+
+std::string op_list(bool bare) {
+    const std::vector<std::string> names = op_names(bare);
     std::string s;
     for (size_t i = 0; i < names.size(); i++)
         s += std::string(i ? (i + 1 == names.size() ? " or " : ", ") : "") + names[i];
@@ -58,7 +63,9 @@ void compile_events(Checker& ck, const json& events, CompileState& st,
         const OpSpec* spec = find_op_spec(*name);
         if (!spec) {
             ck.error(p + "/op", std::string("unknown ") + (st.bare ? "bare-machine " : "") +
-                                    "event \"" + *name + "\" (expected " + op_list(st.bare) + ")");
+                                    "event \"" + *name + "\"" +
+                                    did_you_mean_hint(*name, op_names(st.bare)) + " (expected " +
+                                    op_list(st.bare) + ")");
             continue;
         }
         if (spec->mode == OpMode::bare && !st.bare) {

@@ -459,8 +459,13 @@ CompileResult compile_scenario(const std::string& file, const std::string& text,
                          type_name(doc));
     } else {
         ck.only(doc, "",
-                {"mmemu_scenario", "mode", "name", "description", "seed", "machine", "kernel",
-                 "events"});
+                {"$schema", "mmemu_scenario", "mode", "name", "description", "seed", "machine",
+                 "kernel", "events"});
+        // "$schema" names the JSON Schema for editors (docs/scenario.schema.json); unused here.
+        if (doc.contains("$schema") && !doc["$schema"].is_string())
+            ck.error("/$schema", "expected a string (the path or URL of the scenario's JSON "
+                                 "Schema), got " +
+                                     type_name(doc["$schema"]));
         if (auto m = ck.string(doc, "", "mode", std::string("kernel"))) {
             if (*m == "bare")
                 sc.bare = true;

@@ -121,11 +121,14 @@ std::vector<Entry> entries() {
         {"document not an object", "[1, 2]", "",
          "expected a JSON object with mmemu_scenario, machine and events, got an array"},
         {"unknown top-level field", top(R"("author": "me",)"), "/author",
-         "unknown field (expected one of: mmemu_scenario, mode, name, description, seed, machine, "
+         "unknown field (expected one of: $schema, mmemu_scenario, mode, name, description, seed, "
+         "machine, "
          "kernel, events)"},
         {"unknown top-level field, escaped in the pointer", top(R"("a/b~c": 1,)"), "/a~1b~0c",
          "unknown field"},
         {"mode not a string", top(R"("mode": 1,)"), "/mode", "expected a string, got the number 1"},
+        {"$schema not a string", top(R"("$schema": 1,)"), "/$schema",
+         "expected a string (the path or URL of the scenario's JSON Schema), got the number 1"},
         {"mode unknown", top(R"("mode": "user",)"), "/mode",
          R"(expected "kernel" (the default) or "bare", got "user")"},
         {"version missing", R"({"machine": {"memory": "256MiB"}, "events": []})", "/mmemu_scenario",
@@ -830,8 +833,8 @@ std::vector<Entry> entries() {
         {"gfp nofail",
          kern(R"({"op": "alloc_pages", "id": "a", "gfp": "GFP_KERNEL | __GFP_NOFAIL"})"),
          "/events/0/gfp", "invalid GFP combination: __GFP_NOFAIL is not supported"},
-        {"node below the range", kern(R"({"op": "alloc_pages", "id": "a", "node": -2})"),
-         "/events/0/node", "expected an integer from -1 to 7, got -2"},
+        {"node below the range",
+         kern(R"({"op": "alloc_pages", "id": "a", "node": -2})"), "/events/0/node", "expected an integer from -1 to 7, got -2"},
         {"node above the range", kern(R"({"op": "alloc_pages", "id": "a", "node": 8})"),
          "/events/0/node", "expected an integer from -1 to 7, got 8"},
         {"node beyond a one-node machine", kern(R"({"op": "alloc_pages", "id": "a", "node": 1})"),
@@ -894,7 +897,8 @@ std::vector<Entry> entries() {
         {"kmalloc size negative", kern(R"({"op": "kmalloc", "id": "a", "size": -1})"),
          "/events/0/size", "expected an integer from 0 to 1099511627776, got -1"},
         {"kmalloc of highmem",
-         kern(R"({"op": "kmalloc", "id": "a", "size": 8, "gfp": "GFP_HIGHUSER"})"), "/events/0/gfp", "kmalloc takes no __GFP_HIGHMEM or __GFP_DMA32 (slab memory must be in the direct map)"},
+         kern(R"({"op": "kmalloc", "id": "a", "size": 8, "gfp": "GFP_HIGHUSER"})"), "/events/0/gfp",
+         "kmalloc takes no __GFP_HIGHMEM or __GFP_DMA32 (slab memory must be in the direct map)"},
         {"kmalloc of DMA32", kern(R"({"op": "kmalloc", "id": "a", "size": 8, "gfp": "GFP_DMA32"})"),
          "/events/0/gfp", "kmalloc takes no __GFP_HIGHMEM or __GFP_DMA32"},
         {"kmalloc gfp unknown",
@@ -1279,4 +1283,32 @@ TEST_CASE("error sites: each reports its JSON pointer, message and place",
         CHECK(names.insert(e.name).second); // one name per entry
         check(e);
     }
+}
+
+TEST_CASE("error sites: a misspelt field or op gets a did-you-mean hint", "[errors]") {
+    const std::vector<std::string> ops = {"alloc_pages", "free_pages", "kmalloc", "kfree",
+                                          "mmap",        "munmap",     "fork",    "exit"};
+    CHECK(did_you_mean("alloc_page", ops) == "alloc_pages"); // one deletion
+    CHECK(did_you_mean("kmallok", ops) == "kmalloc");        // one substitution
+    CHECK(did_you_mean("mnumap", ops) == "munmap");          // neighbours swapped: one edit
+    CHECK(did_you_mean("FORK", ops) == "fork");              // case ignored
+    CHECK(did_you_mean("frok", ops) == "fork");
+    CHECK(did_you_mean("xyzzy", ops).empty());
+    CHECK(did_you_mean("", ops).empty());
+    // Short names allow one edit, up to 8 letters two, longer three.
+    CHECK(did_you_mean("fx", {"fork", "id"}).empty());
+    CHECK(did_you_mean("ix", {"id"}) == "id");
+    CHECK(did_you_mean("ordrr", {"order"}) == "order");
+    CHECK(did_you_mean("oxdxr", {"order"}) == "order"); // two substitutions in 5 letters
+    CHECK(did_you_mean("oxdxx", {"order"}).empty());    // three
+    CHECK(did_you_mean("kmem_cach_alloc", {"kmem_cache_alloc"}) == "kmem_cache_alloc");
+    CHECK(did_you_mean(std::string(100, 'a'), {std::string(100, 'a')}).empty()); // not a guess
+    // In a scenario: the field and the op.
+    CompileResult r = compile_scenario(
+        "t.json", R"({"mmemu_scenario": 1, "machine": {"memory": "128MiB", "cpu": 2},
+        "events": [{"op": "alloc_page", "id": "a"}]})");
+    REQUIRE(r.errors.size() == 2);
+    CHECK(r.errors[0].message.find("unknown field, did you mean \"cpus\"?") == 0);
+    CHECK(r.errors[1].message.find("unknown event \"alloc_page\", did you mean \"alloc_pages\"?") ==
+          0);
 }
