@@ -7,7 +7,7 @@
 
 namespace mmemu {
 
-using json = nlohmann::json;
+using json = nlohmann::ordered_json;
 
 namespace {
 

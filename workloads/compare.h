@@ -36,8 +36,8 @@ struct CompareOptions {
 
 struct Difference {
     std::string path;
-    std::optional<nlohmann::json> base, now; // nullopt: absent on that side
-    std::string allowed;                     // "exact", or the tolerance ("rel:0.05")
+    std::optional<nlohmann::ordered_json> base, now; // nullopt: absent on that side
+    std::string allowed;                             // "exact", or the tolerance ("rel:0.05")
 };
 
 struct CompareReport {
@@ -49,10 +49,11 @@ struct CompareReport {
 };
 
 // Checks both are statistics documents of one format version; an error message otherwise.
-std::optional<std::string> check_comparable(const nlohmann::json& base, const nlohmann::json& now);
+std::optional<std::string> check_comparable(const nlohmann::ordered_json& base,
+                                            const nlohmann::ordered_json& now);
 
-CompareReport compare_statistics(const nlohmann::json& base, const nlohmann::json& now,
-                                 const CompareOptions& opt);
+CompareReport compare_statistics(const nlohmann::ordered_json& base,
+                                 const nlohmann::ordered_json& now, const CompareOptions& opt);
 
 // The report as a table (metric, base, new, change, allowed) or as JSON.
 std::string report_text(const CompareReport& r);

@@ -757,3 +757,42 @@ TEST_CASE("cli: every bundled scenario run twice gives byte-identical statistics
         CHECK(a.out == b.out);
     }
 }
+
+TEST_CASE("cli: show prints a run's state as /proc files; its errors exit 2", "[cli][show]") {
+    const std::string ex = std::string(MMEMU_SOURCE_DIR) + "/examples/buddy-and-slab.json";
+    const std::string a = temp_path("show.json");
+    REQUIRE(run("run " + ex + " -o " + a).rc == 0);
+    Result r = run("show " + a + " buddyinfo slabinfo");
+    INFO(r.err);
+    REQUIRE(r.rc == 0);
+    CHECK(r.out.find("## buddyinfo\nNode 0, zone      DMA ") == 0);
+    CHECK(r.out.find("\n## slabinfo\nslabinfo - version: 2.1\n") != std::string::npos);
+    r = run("show " + a + " meminfo");
+    CHECK(r.out.find("MemTotal:") == 0);
+    CHECK(r.out.find(" kB\n") == 24); // "MemTotal:" padded to 16, the value in 8 columns
+    require_bad(run("show"), "show needs a statistics file");
+    require_bad(run("show " + a + " slabinf"), "unknown section \"slabinf\"");
+    require_bad(run("show " + a + " --checkpoint nowhere"), "no checkpoint named \"nowhere\"");
+    require_bad(run("show " + ex), "not mmemu statistics");
+    require_bad(run("show /dev/null"), "not a regular file");
+    std::remove(a.c_str());
+}
+
+TEST_CASE("cli: the statistics keep each /proc-style row on one line", "[cli][show]") {
+    const std::string ex = std::string(MMEMU_SOURCE_DIR) + "/examples/buddy-and-slab.json";
+    const Result pretty = run("run " + ex + " --sections final");
+    const Result compact = run("run " + ex + " --sections final --compact");
+    REQUIRE(pretty.rc == 0);
+    CHECK(nlohmann::json::parse(pretty.out) == nlohmann::json::parse(compact.out));
+    const auto j = nlohmann::json::parse(compact.out);
+    // Each slabinfo row is one line: its name and its last field on the same line.
+    REQUIRE(j["final"]["slabinfo"].size() > 20);
+    for (const auto& row : j["final"]["slabinfo"]) {
+        const std::string name = "{\"name\": " + row["name"].dump() + ", ";
+        const size_t at = pretty.out.find(name);
+        REQUIRE(at != std::string::npos);
+        const size_t eol = pretty.out.find('\n', at);
+        CHECK(pretty.out.substr(at, eol - at).find("\"sharedavail\": ") != std::string::npos);
+    }
+    CHECK(pretty.out.find(R"({"node": 0, "zone": "DMA", "nr_free": [)") != std::string::npos);
+}

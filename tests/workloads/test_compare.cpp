@@ -7,7 +7,7 @@
 #include "workloads/compare.h"
 
 using namespace mmemu;
-using json = nlohmann::json;
+using json = nlohmann::ordered_json;
 
 TEST_CASE("compare: a pattern covers the paths it names and what is below them", "[compare]") {
     CHECK(pattern_covers("final.meminfo", "final.meminfo.MemFree"));

@@ -28,6 +28,8 @@
 #include "workloads/explain.h"
 #include "workloads/input_file.h"
 #include "workloads/json_reader.h"
+#include "workloads/json_rows.h"
+#include "workloads/show.h"
 #include "workloads/statistics.h"
 
 namespace po = boost::program_options;
@@ -51,7 +53,8 @@ const char* kUsage =
     "  validate SCENARIO  check a scenario without running it; reports every error\n"
     "  explain ADDRESS    show a linear-address translation step by step\n"
     "  compare BASE NEW   compare two statistics files (exit 1 on differences beyond tolerance)\n"
-    "  help [COMMAND]     show help for run, validate, explain or compare\n"
+    "  show STATS [SECTION...]  print a statistics file's state as the kernel's /proc files\n"
+    "  help [COMMAND]     show help for run, validate, explain, compare or show\n"
     "  help statistics    the reference of every statistic (markdown)\n"
     "\n"
     "options:\n"
@@ -105,7 +108,8 @@ po::options_description run_options() {
         "concurrent",
         "the concurrent mode: a host thread per vCPU and ksmd running beside them, for stress "
         "testing (the numbers move from run to run; the invariant checker must hold)")(
-        "compact", "print the JSON on one line");
+        "compact", "print the JSON on one line (by default it is indented, with each /proc-style "
+                   "row on one line)");
     return d;
 }
 
@@ -370,7 +374,7 @@ po::options_description compare_options() {
 }
 
 // Reads and parses one statistics file; nullopt after a message.
-std::optional<json> load_statistics(const std::string& path) {
+std::optional<ojson> load_statistics(const std::string& path) {
     std::string text, error;
     if (!read_input_file(path, MAX_STATISTICS_BYTES, "statistics",
                          "compare selected sections: mmemu run --sections", text, error)) {
@@ -383,7 +387,9 @@ std::optional<json> load_statistics(const std::string& path) {
                   << ": malformed JSON: expected " << r.error << "\n";
         return std::nullopt;
     }
-    return std::move(r.doc.value);
+    // The strict reader checked it (duplicate keys, depth, numbers); the value keeps the file's
+    // order of members, as compare's rows and show's /proc files follow it.
+    return ojson::parse(text);
 }
 
 int cmd_compare(int argc, char** argv) {
@@ -455,6 +461,61 @@ int cmd_compare(int argc, char** argv) {
     std::cout.flush();
     if (!std::cout) return EXIT_OUTPUT;
     return report.ok() ? EXIT_OK : EXIT_EXPECTATION;
+}
+
+po::options_description show_options() {
+    po::options_description d("mmemu show STATS.json [SECTION...] [options]");
+    d.add_options()("help,h",
+                    "show this help")("checkpoint", po::value<std::string>(),
+                                      "the state after this checkpoint (default: the final state)");
+    return d;
+}
+
+int cmd_show(int argc, char** argv) {
+    const auto desc = show_options();
+    po::options_description all;
+    all.add(desc);
+    all.add_options()("args", po::value<std::vector<std::string>>());
+    po::positional_options_description pos;
+    pos.add("args", -1);
+    po::variables_map vm;
+    try {
+        po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
+        po::notify(vm);
+    } catch (const po::error& e) {
+        std::cerr << "mmemu: " << e.what() << "\n\n" << desc;
+        return EXIT_BAD_INPUT;
+    }
+    if (vm.count("help")) {
+        std::cout << desc << "\nsections:";
+        for (const auto& s : show_section_names()) std::cout << " " << s;
+        std::cout << "\n(all that the state has when none is named)\n";
+        return EXIT_OK;
+    }
+    auto args =
+        vm.count("args") ? vm["args"].as<std::vector<std::string>>() : std::vector<std::string>{};
+    if (args.empty()) {
+        std::cerr << "mmemu: show needs a statistics file (from mmemu run -o)\n\n" << desc;
+        return EXIT_BAD_INPUT;
+    }
+    const std::string file = args.front();
+    args.erase(args.begin());
+    const auto stats = load_statistics(file);
+    if (!stats) return EXIT_BAD_INPUT;
+    if (const auto why = check_comparable(*stats, *stats)) {
+        std::cerr << "mmemu: " << file << ": " << *why << "\n";
+        return EXIT_BAD_INPUT;
+    }
+    std::string error;
+    const auto text = show_sections(
+        *stats, args, vm.count("checkpoint") ? vm["checkpoint"].as<std::string>() : "", error);
+    if (!text) {
+        std::cerr << "mmemu: " << file << ": " << error << "\n";
+        return EXIT_BAD_INPUT;
+    }
+    std::cout << *text;
+    std::cout.flush();
+    return std::cout ? EXIT_OK : EXIT_OUTPUT;
 }
 
 int cmd_validate(int argc, char** argv) {
@@ -531,7 +592,7 @@ int cmd_run(int argc, char** argv) {
     ojson st = d->statistics(&host);
     for (const char* s : kSections)
         if (std::find(sections.begin(), sections.end(), s) == sections.end()) st.erase(s);
-    const std::string out = st.dump(vm.count("compact") ? -1 : 2) + "\n";
+    const std::string out = (vm.count("compact") ? st.dump() : dump_rows(st)) + "\n";
     if (!out_file.empty()) {
         std::ofstream f(out_file, std::ios::binary);
         f << out;
@@ -598,11 +659,13 @@ int main(int argc, char** argv) {
             std::cout << explain_options();
         else if (topic == "compare")
             std::cout << compare_options();
+        else if (topic == "show")
+            std::cout << show_options();
         else if (topic == "statistics")
             std::cout << statistics_reference_markdown();
         else {
             std::cerr << "mmemu: no help on \"" << topic
-                      << "\" (topics: run, validate, explain, compare, statistics)\n";
+                      << "\" (topics: run, validate, explain, compare, show, statistics)\n";
             return EXIT_BAD_INPUT;
         }
         return EXIT_OK;
@@ -612,6 +675,7 @@ int main(int argc, char** argv) {
         if (cmd == "validate") return cmd_validate(argc - 1, argv + 1);
         if (cmd == "explain") return cmd_explain(argc - 1, argv + 1);
         if (cmd == "compare") return cmd_compare(argc - 1, argv + 1);
+        if (cmd == "show") return cmd_show(argc - 1, argv + 1);
     } catch (const std::bad_alloc&) {
         std::cerr << "mmemu: the host ran out of memory\n";
         return EXIT_INTERNAL;
