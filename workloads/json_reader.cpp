@@ -9,6 +9,50 @@
 
 namespace mmemu {
 
+namespace {
+
+// A UTF-8 sequence starting at byte `at` of `text`: its length, or 0 if it is not valid.
+size_t utf8_sequence_length(std::string_view text, size_t at) {
+    const unsigned char c = static_cast<unsigned char>(text[at]);
+    size_t n;
+    uint32_t cp;
+    if (c < 0x80) return 1;
+    if ((c & 0xe0) == 0xc0) {
+        n = 2;
+        cp = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+        n = 3;
+        cp = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+        n = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (at + n > text.size()) return 0;
+    for (size_t i = 1; i < n; i++) {
+        const unsigned char cc = static_cast<unsigned char>(text[at + i]);
+        if ((cc & 0xc0) != 0x80) return 0;
+        cp = cp << 6 | (cc & 0x3f);
+    }
+    // Overlong forms, surrogates and code points above U+10FFFF are not UTF-8.
+    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+        (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+        return 0;
+    return n;
+}
+
+} // namespace
+
+bool valid_utf8(std::string_view text) {
+    for (size_t at = 0; at < text.size();) {
+        const size_t n = utf8_sequence_length(text, at);
+        if (!n) return false;
+        at += n;
+    }
+    return true;
+}
+
 TextPos JsonDocument::position_of(const std::string& pointer) const {
     std::string p = pointer;
     while (true) {
@@ -228,35 +272,7 @@ private:
     }
 
     // A UTF-8 sequence starting at the current byte: its length, or 0 if it is not valid.
-    size_t utf8_length() const {
-        const unsigned char c = static_cast<unsigned char>(text_[at_]);
-        size_t n;
-        uint32_t cp;
-        if (c < 0x80) return 1;
-        if ((c & 0xe0) == 0xc0) {
-            n = 2;
-            cp = c & 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            n = 3;
-            cp = c & 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-            n = 4;
-            cp = c & 0x07;
-        } else {
-            return 0;
-        }
-        if (at_ + n > text_.size()) return 0;
-        for (size_t i = 1; i < n; i++) {
-            const unsigned char cc = static_cast<unsigned char>(text_[at_ + i]);
-            if ((cc & 0xc0) != 0x80) return 0;
-            cp = cp << 6 | (cc & 0x3f);
-        }
-        // Overlong forms, surrogates and code points above U+10FFFF are not UTF-8.
-        if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-            (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-            return 0;
-        return n;
-    }
+    size_t utf8_length() const { return utf8_sequence_length(text_, at_); }
 
     bool string(std::string& out) {
         advance(); // "

@@ -43,4 +43,8 @@ struct JsonReadResult {
 
 JsonReadResult read_json(std::string_view text);
 
+// True when `text` is well-formed UTF-8 (no overlong forms, surrogates or code points above
+// U+10FFFF), as every JSON string must be (RFC 8259, section 8.1).
+bool valid_utf8(std::string_view text);
+
 } // namespace mmemu

@@ -397,6 +397,10 @@ void apply_override(json& doc, const std::string& spec, Checker& ck,
         return;
     }
     const std::string key = spec.substr(0, eq), value = spec.substr(eq + 1);
+    if (!valid_utf8(spec)) {
+        ck.error("", "--set expects UTF-8 text, got a byte that is not");
+        return;
+    }
     JsonReadResult parsed = read_json(value);
     json v = parsed.ok ? std::move(parsed.doc.value) : json(value);
     json copy = doc;

@@ -374,7 +374,11 @@ std::string ShadowMemory::check_frames(const AddressSpaces& as, const PhysicalMe
         auto it = spaces_.find(mm);
         if (it == spaces_.end()) continue;
         Space& s = it->second;
-        for (auto& [start, r] : s.ranges) {
+        for (auto& entry : s.ranges) {
+            // Named, not a structured binding: the lambda below captures them (clang 14, which
+            // builds the fuzz targets, cannot capture bindings).
+            const uint64_t start = entry.first;
+            auto& r = entry.second;
             if (r.unknown || !err.empty()) continue;
             as.for_each_present_page(mm, start, r.end, [&](uint64_t a, Pfn pfn) {
                 if (!err.empty()) return;

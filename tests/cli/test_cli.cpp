@@ -692,6 +692,9 @@ TEST_CASE("cli: the manifest, --seed and --sections", "[cli][compare]") {
     require_bad(run("run " + ex + " --sections finale"), "unknown section \"finale\"");
     require_bad(run("run " + ex + " --sections ''"), "unknown section \"\"");
     require_bad(run("run " + ex + " --seed -1"), "--seed expects a non-negative integer");
+    // A --set value must be UTF-8 text, as every JSON string is (the fuzzer found this).
+    require_bad(run("validate " + ex + " --set \"name=$(printf 'a\\247')\""),
+                "--set expects UTF-8 text");
     require_bad(run("validate " + ex + " --seed 18446744073709551616"),
                 "--seed expects a non-negative integer");
 }
