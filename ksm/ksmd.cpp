@@ -106,6 +106,7 @@ uint64_t Ksmd::ksmd_cputime_ns() const {
 // One turn of ksm_scan_thread's loop: a batch if ksmd should run, then a timed sleep if it
 // still should (none for sleep_millisecs 0), else the wait for a wake-up.
 void Ksmd::batch() {
+    if (batch_observer_ && !free_running_) batch_observer_(at_ns_);
     batch_start_ns_ = at_ns_;
     batch_work_ = ksm_.work();
     ksm_.set_clock(this);

@@ -54,6 +54,11 @@ public:
     // waits while the thread works. Throws KsmdLimit past the limits, and rethrows what the work
     // threw (a KernelBug).
     void advance_to(uint64_t now_ns);
+    // Called at the start of each batch (in the lock-step mode) with its virtual time, before it
+    // does any work: mmemu's time series samples what came before (workloads/timeseries.h).
+    void set_batch_observer(std::function<void(uint64_t)> observer) {
+        batch_observer_ = std::move(observer);
+    }
     // Lets ksmd run on from now_ns (every vCPU idle) until full_scans reaches `target` or
     // virtual time reaches deadline_ns. Returns the virtual time it stopped at; `why` is empty
     // when it got there, else why not (ksmd asleep with nothing to wake it, or the deadline).
@@ -108,6 +113,7 @@ private:
     const unsigned mhz_, cpu_;
     State state_ = State::idle;
     uint64_t at_ns_ = 0;
+    std::function<void(uint64_t)> batch_observer_;
     unsigned slept_ms_ = 0; // the sleep_millisecs of the current timed sleep
     uint64_t cputime_ns_ = 0, batches_ = 0;
     uint64_t max_visits_ = MAX_KSMD_VISITS, max_batches_ = MAX_KSMD_BATCHES;

@@ -2,26 +2,15 @@
 # Fuzzes the scenario reader and validator (fuzz_scenario) and compare's and show's input
 # (fuzz_statistics) with libFuzzer, ASan and UBSan, each for FUZZ_SECONDS (default 60), starting
 # from the bundled scenarios, the schema examples and the baselines. Builds in build-fuzz with
-# clang (installed with apt-get when missing). An input that crashes is saved in
+# clang (installed with apt-get when missing, by scripts/setup.sh). An input that crashes is saved in
 # build-fuzz/crashes/ and the script fails: add it to tests/fuzz/ (tests replay every file
 # there) and fix the bug.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${FUZZ_SECONDS:-60}
-PKGS=(clang libclang-rt-14-dev)
-missing=()
-for p in "${PKGS[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO=sudo
-  echo "fuzz: installing ${missing[*]}" >&2
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-fi
-# The project's own dependencies (Boost, nlohmann-json, xxhash) come from scripts/setup.sh's list.
-BUILD_DIR=build-fuzz BUILD_TYPE=RelWithDebInfo BUILD_TARGETS="fuzz_scenario fuzz_statistics" \
+# scripts/setup.sh installs what is missing (clang and its libFuzzer runtime besides the project's
+# own list) and builds the two targets.
+EXTRA_PKGS="clang libclang-rt-14-dev" BUILD_DIR=build-fuzz BUILD_TYPE=RelWithDebInfo BUILD_TARGETS="fuzz_scenario fuzz_statistics" \
   CMAKE_ARGS="-DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DMMEMU_FUZZ=ON -DMMEMU_TESTS=OFF -DMMEMU_BENCH=OFF" \
   scripts/setup.sh
 mkdir -p build-fuzz/crashes

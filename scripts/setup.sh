@@ -5,9 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
 # libboost1.74-dev: Boost's headers (KSM's red-black trees use Boost.Intrusive), Debian 12's
-# Boost, which libboost-program-options-dev pulls in too.
+# Boost, which libboost-program-options-dev pulls in too. python3-jsonschema, python3-matplotlib
+# and parallel: the tests of the JSON Schema, of scripts/plot and of `mmemu sweep --emit parallel`.
 PKGS=(cmake ninja-build g++ pkg-config libboost-program-options-dev libboost1.74-dev
-      libxxhash-dev nlohmann-json3-dev catch2 libbenchmark-dev python3 python3-jsonschema)
+      libxxhash-dev nlohmann-json3-dev catch2 libbenchmark-dev python3 python3-jsonschema
+      python3-matplotlib parallel)
+# EXTRA_PKGS (optional): more packages a caller needs (scripts/fuzz.sh: clang).
+PKGS+=(${EXTRA_PKGS:-})
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,5 +1,7 @@
 #include "workloads/compare.h"
 
+#include "workloads/stat_path.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -10,96 +12,6 @@ namespace mmemu {
 using json = nlohmann::ordered_json;
 
 namespace {
-
-// A pattern's component: a key (escapes removed), '*' (any one) or '**' (any number).
-struct Component {
-    enum class Kind { key, one, any } kind;
-    std::string key;
-};
-
-// Splits at unescaped dots, removing the escapes; false on a stray '\' or an empty component.
-bool split_pattern(const std::string& p, std::vector<Component>& out, std::string& error) {
-    out.clear();
-    std::string cur;
-    bool escaped_star = false; // the component has an escaped '*' (a literal, not a wildcard)
-    const auto finish = [&]() {
-        if (cur.empty()) {
-            error = "\"" + p + "\" has an empty component (two dots, or a dot at an end)";
-            return false;
-        }
-        if (!escaped_star && cur == "*")
-            out.push_back({Component::Kind::one, ""});
-        else if (!escaped_star && cur == "**")
-            out.push_back({Component::Kind::any, ""});
-        else if (!escaped_star && cur.find('*') != std::string::npos) {
-            error = "\"" + p + "\": '*' stands for a whole component (write \\* for a key's own *)";
-            return false;
-        } else
-            out.push_back({Component::Kind::key, cur});
-        cur.clear();
-        escaped_star = false;
-        return true;
-    };
-    if (p.empty()) {
-        error = "an empty path";
-        return false;
-    }
-    for (size_t i = 0; i < p.size(); ++i) {
-        const char c = p[i];
-        if (c == '\\') {
-            if (i + 1 == p.size() || (p[i + 1] != '.' && p[i + 1] != '*' && p[i + 1] != '\\')) {
-                error = "\"" + p + "\": '\\' escapes only '.', '*' and '\\'";
-                return false;
-            }
-            escaped_star |= p[i + 1] == '*';
-            cur.push_back(p[++i]);
-        } else if (c == '.') {
-            if (!finish()) return false;
-        } else {
-            cur.push_back(c);
-        }
-    }
-    return finish();
-}
-
-// True when the pattern matches the first components of `path` (and so covers what is below).
-bool covers(const std::vector<Component>& pat, const std::vector<std::string>& path) {
-    // can[i][j]: pattern components i.. can match path components j.. as a prefix. Filled from
-    // the end, one row per pattern component: O(|pattern| * |path|).
-    const size_t P = pat.size(), C = path.size();
-    std::vector<char> next(C + 1, 1), cur(C + 1, 0); // row P: the empty pattern covers anything
-    for (size_t i = P; i-- > 0;) {
-        for (size_t j = C + 1; j-- > 0;) {
-            switch (pat[i].kind) {
-            case Component::Kind::any: cur[j] = next[j] || (j < C && cur[j + 1]); break;
-            case Component::Kind::one: cur[j] = j < C && next[j + 1]; break;
-            case Component::Kind::key:
-                cur[j] = j < C && path[j] == pat[i].key && next[j + 1];
-                break;
-            }
-        }
-        std::swap(cur, next);
-    }
-    return next[0];
-}
-
-std::string escape_key(const std::string& k) {
-    std::string out;
-    for (char c : k) {
-        if (c == '.' || c == '*' || c == '\\') out.push_back('\\');
-        out.push_back(c);
-    }
-    return out;
-}
-
-std::string join(const std::vector<std::string>& path) {
-    std::string s;
-    for (const auto& c : path) {
-        if (!s.empty()) s.push_back('.');
-        s += escape_key(c);
-    }
-    return s;
-}
 
 uint64_t count_leaves(const json& v) {
     if (v.is_object() || v.is_array()) {
@@ -112,8 +24,8 @@ uint64_t count_leaves(const json& v) {
 
 struct Walker {
     const CompareOptions& opt;
-    std::vector<std::vector<Component>> ignores;
-    std::vector<std::pair<std::vector<Component>, const Tolerance*>> tolerances;
+    std::vector<PathPattern> ignores;
+    std::vector<std::pair<PathPattern, const Tolerance*>> tolerances;
     CompareReport report;
     std::vector<std::string> path;
 
@@ -122,16 +34,17 @@ struct Walker {
             (path[0] == "host" || (!opt.with_manifest && path[0] == "manifest")))
             return true;
         for (const auto& p : ignores)
-            if (covers(p, path)) return true;
+            if (p.covers(path)) return true;
         return false;
     }
     const Tolerance* tolerance() const {
         for (const auto& [p, t] : tolerances)
-            if (covers(p, path)) return t;
+            if (p.covers(path)) return t;
         return nullptr;
     }
     void differ(std::optional<json> b, std::optional<json> n, std::string allowed = "exact") {
-        report.differences.push_back({join(path), std::move(b), std::move(n), std::move(allowed)});
+        report.differences.push_back(
+            {join_path(path), std::move(b), std::move(n), std::move(allowed)});
     }
     void walk(const json& b, const json& n) {
         if (ignored()) return;
@@ -232,17 +145,27 @@ std::string change(const Difference& d) {
 } // namespace
 
 bool check_pattern(const std::string& pattern, std::string& error) {
-    std::vector<Component> c;
-    return split_pattern(pattern, c, error);
+    return PathPattern::parse(pattern, error).has_value();
 }
 
 bool pattern_covers(const std::string& pattern, const std::string& path) {
-    std::vector<Component> pat, p;
     std::string error;
-    if (!split_pattern(pattern, pat, error) || !split_pattern(path, p, error)) return false;
+    const auto pat = PathPattern::parse(pattern, error);
+    const auto p = PathPattern::parse(path, error);
+    if (!pat || !p) return false;
+    // The path's components, unescaped: parse it as a pattern of plain keys.
     std::vector<std::string> comps;
-    for (const auto& c : p) comps.push_back(c.kind == Component::Kind::key ? c.key : "*");
-    return covers(pat, comps);
+    std::string cur;
+    for (size_t i = 0; i < path.size(); ++i) {
+        if (path[i] == '\\' && i + 1 < path.size())
+            cur.push_back(path[++i]);
+        else if (path[i] == '.')
+            comps.push_back(std::move(cur)), cur.clear();
+        else
+            cur.push_back(path[i]);
+    }
+    comps.push_back(cur);
+    return pat->covers(comps);
 }
 
 bool parse_tolerance(const std::string& spec, Tolerance& out, std::string& error) {
@@ -304,14 +227,11 @@ std::optional<std::string> check_comparable(const json& base, const json& now) {
 CompareReport compare_statistics(const json& base, const json& now, const CompareOptions& opt) {
     Walker w{opt, {}, {}, {}, {}};
     std::string error;
-    for (const auto& i : opt.ignores) {
-        std::vector<Component> c;
-        if (split_pattern(i, c, error)) w.ignores.push_back(std::move(c));
-    }
-    for (const auto& t : opt.tolerances) {
-        std::vector<Component> c;
-        if (split_pattern(t.pattern, c, error)) w.tolerances.emplace_back(std::move(c), &t);
-    }
+    for (const auto& i : opt.ignores)
+        if (auto p = PathPattern::parse(i, error)) w.ignores.push_back(std::move(*p));
+    for (const auto& t : opt.tolerances)
+        if (auto p = PathPattern::parse(t.pattern, error))
+            w.tolerances.emplace_back(std::move(*p), &t);
     w.walk(base, now);
     if (!opt.with_manifest && base.contains("manifest") && now.contains("manifest")) {
         const json &a = base["manifest"], &b = now["manifest"];

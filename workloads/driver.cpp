@@ -27,7 +27,18 @@ std::unique_ptr<Driver> Driver::boot(const Scenario& sc, RunOptions opt, std::st
     d->config_ = cfg;
     // The kernel section's writes (kernel.ksm), before the first event.
     for (const auto& op : sc.boot_ops) op->run(d->cx_);
+    if (sc.timeseries.every_ms) {
+        d->sampler_ = std::make_unique<Sampler>(sc.timeseries);
+        Driver* self = d.get();
+        if (Ksmd* ksmd = d->system_->ksmd())
+            ksmd->set_batch_observer([self](uint64_t t) {
+                // Before the batch that starts at t: the samples at t and before show what
+                // came before it.
+                self->sampler_->take_until(*self->system_, t);
+            });
+    }
     if (!sc.bare) d->system_->run_kthreads();
+    if (d->sampler_) d->sampler_->take_until(*d->system_, d->system_->now_ns());
     return d;
 }
 
@@ -35,6 +46,9 @@ std::string concurrent_mode_refusal(const Scenario& sc) {
     if (sc.bare)
         return "--concurrent needs a kernel scenario (a bare machine runs no kernel, no "
                "processes and no ksmd)";
+    if (sc.timeseries.every_ms)
+        return "--concurrent takes no time series (its virtual times move from run to run); "
+               "remove \"timeseries\" or run without --concurrent";
     return "";
 }
 
@@ -70,6 +84,7 @@ bool Driver::step(size_t i) {
         // The kernel's threads (ksmd) catch up with the time the event took.
         // (The concurrent mode's ksmd runs on its own.)
         if (cx_.kernel && !opt_.concurrent) system_->run_kthreads();
+        if (sampler_) sampler_->take_until(*system_, system_->now_ns());
     } catch (const KernelBugOn& e) {
         results_.kernel_bug = KernelBugRecord{op.event, op.name(), e.what()};
         return false;
@@ -110,8 +125,10 @@ void Driver::run() {
         run_concurrent();
         return;
     }
-    while (next_ < sc_.ops.size() && !results_.stopped())
+    while (next_ < sc_.ops.size() && !results_.stopped()) {
         if (!step(next_++)) break;
+        if (opt_.progress) opt_.progress(next_, sc_.ops.size(), system_->now_ns());
+    }
     finish();
 }
 
@@ -175,8 +192,10 @@ void Driver::check_all_freed() {
                         std::to_string(boot));
 }
 
-ojson Driver::statistics(const HostInfo* host) const {
-    return statistics_json(RunSummary{sc_, *system_, results_, host});
+ojson Driver::statistics(const HostInfo* host) {
+    if (sampler_) timeseries_ = sampler_->json();
+    return statistics_json(
+        RunSummary{sc_, *system_, results_, host, sampler_ ? &timeseries_ : nullptr});
 }
 
 } // namespace mmemu

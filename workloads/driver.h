@@ -3,6 +3,7 @@
 // from the tables of workloads/statistics.h, only when it is written.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -13,6 +14,7 @@
 #include "workloads/scenario.h"
 #include "workloads/shadow_memory.h"
 #include "workloads/statistics.h"
+#include "workloads/timeseries.h"
 
 namespace mmemu {
 
@@ -26,6 +28,9 @@ struct RunOptions {
     // The concurrent mode (mmemu run --concurrent): a host thread per vCPU and ksmd running
     // beside them (workloads/driver_concurrent.cpp). A kernel scenario only.
     bool concurrent = false;
+    // Called after each top-level event of a deterministic run with the events done, their
+    // total and the virtual time (mmemu run's progress line); none by default.
+    std::function<void(size_t done, size_t total, uint64_t now_ns)> progress;
 };
 
 // Why the concurrent mode cannot run this scenario, or "".
@@ -49,7 +54,7 @@ public:
     System& system() { return *system_; }
     const ShadowMemory& shadow() const { return shadow_; }
     // The statistics document (format v1), with the host block if `host` is given.
-    ojson statistics(const HostInfo* host = nullptr) const;
+    ojson statistics(const HostInfo* host = nullptr);
 
 private:
     Driver(const Scenario& sc, RunOptions opt, std::unique_ptr<System> sys);
@@ -85,6 +90,9 @@ private:
     std::vector<Results> cpu_results_;
     std::vector<RunContext> cpu_cx_;
     size_t next_ = 0; // the next op to run
+    // The time series (the scenario's "timeseries"), or null.
+    std::unique_ptr<Sampler> sampler_;
+    ojson timeseries_; // its section, made when the statistics are
 };
 
 } // namespace mmemu

@@ -82,6 +82,8 @@ inline constexpr uint64_t MAX_COMPILED_OPS = 1000000;
 
 // The state one compile keeps across events: names an op family tracks (ids, caches,
 // checkpoints) and what the machine is.
+inline constexpr unsigned MAX_TEMPLATE_DEPTH = 8;
+
 struct CompileState {
     const MachineConfig* machine = nullptr;
     bool bare = false;
@@ -93,8 +95,12 @@ struct CompileState {
     uint64_t compiled_ops = 0;           // ops compiled so far, repeat blocks expanded (bounded)
     uint64_t busy_runs = 0, busy_ms = 0; // busy `run` events and their time (bounded)
     uint64_t expects = 0;                // expect events (bounded)
-    // The ops a block event (repeat) compiled, which compile_events() takes in its place.
+    // The ops a block event (repeat, template) compiled, which compile_events() takes in its
+    // place.
     std::vector<std::unique_ptr<Op>> block_ops;
+    // The scenario's "templates" (null: none), and how deep template uses nest now.
+    const json* templates = nullptr;
+    unsigned template_depth = 0;
 };
 
 struct OpSpec;

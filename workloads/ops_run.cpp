@@ -2,6 +2,7 @@
 #include "workloads/ops_run.h"
 
 #include <algorithm>
+#include <map>
 
 #include "mmcore/bug.h"
 #include "mmcore/kernel.h"
@@ -11,6 +12,7 @@
 #include "workloads/results.h"
 #include "workloads/shadow_memory.h"
 #include "workloads/statistics.h"
+#include "workloads/template_vars.h"
 
 namespace mmemu {
 
@@ -283,7 +285,14 @@ std::unique_ptr<Op> parse_expect(OpParser& p) {
 std::unique_ptr<Op> parse_repeat(OpParser& p) {
     const auto count = p.integer("count", std::nullopt);
     const json* body = p.raw("events");
-    if (!count || !body) return nullptr;
+    const auto var = p.string("as", std::string());
+    if (!count || !body || !var) return nullptr;
+    if (!var->empty() && !valid_var_name(*var)) {
+        p.error("as", "expected a variable name (a letter or '_', then letters, digits or '_'), "
+                      "got \"" +
+                          *var + "\"");
+        return nullptr;
+    }
     if (!body->is_array() || body->empty()) {
         p.error("events", "expected a non-empty array of events, got " + type_name(*body));
         return nullptr;
@@ -292,7 +301,19 @@ std::unique_ptr<Op> parse_repeat(OpParser& p) {
     for (int64_t k = 0; k < *count; k++) {
         const size_t before = p.ck.errors.size();
         std::vector<std::unique_ptr<Op>> got;
-        compile_events(p.ck, *body, p.state, got, p.field_path("events"), p.index);
+        // "as": the repetition's index (0, 1, ...) in the block's strings.
+        json copy;
+        const json* events = body;
+        if (!var->empty()) {
+            copy = *body;
+            std::string error;
+            if (!substitute_vars(copy, {{*var, json(k)}}, error)) {
+                p.error("events", error);
+                return nullptr;
+            }
+            events = &copy;
+        }
+        compile_events(p.ck, *events, p.state, got, p.field_path("events"), p.index);
         if (p.ck.errors.size() != before) {
             // Say which repetition went wrong where the first was fine.
             if (k)
@@ -311,6 +332,74 @@ std::unique_ptr<Op> parse_repeat(OpParser& p) {
         for (auto& o : got) all.push_back(std::move(o));
     }
     p.state.block_ops = std::move(all);
+    return nullptr;
+}
+
+// template: a named template's events (the scenario's "templates"), with its parameters
+// substituted from `args`, compiled in this event's place.
+std::unique_ptr<Op> parse_template(OpParser& p) {
+    const auto name = p.string("name", std::nullopt);
+    const json* args = p.has("args") ? p.raw("args") : nullptr;
+    if (!name) return nullptr;
+    const json* templates = p.state.templates;
+    if (!templates || !templates->contains(*name)) {
+        std::vector<std::string> names;
+        if (templates)
+            for (auto it = templates->begin(); it != templates->end(); ++it)
+                names.push_back(it.key());
+        p.error("name", "no template named \"" + *name + "\"" + did_you_mean_hint(*name, names) +
+                            (names.empty() ? " (the scenario has no \"templates\")" : ""));
+        return nullptr;
+    }
+    const json& t = (*templates)[*name];
+    if (!t.is_object() || !t.contains("events")) return nullptr; // compile_scenario said why
+    if (args && !args->is_object()) {
+        p.error("args", "expected an object of the template's parameters, got " + type_name(*args));
+        return nullptr;
+    }
+    std::map<std::string, json> vars;
+    std::vector<std::string> params;
+    if (t.contains("params") && t["params"].is_array())
+        for (const auto& q : t["params"])
+            if (q.is_string()) params.push_back(q.get<std::string>());
+    for (const auto& q : params) {
+        if (!args || !args->contains(q)) {
+            p.error("args", "the template \"" + *name + "\" needs the argument \"" + q + "\"");
+            return nullptr;
+        }
+        vars[q] = (*args)[q];
+    }
+    if (args)
+        for (auto it = args->begin(); it != args->end(); ++it)
+            if (!vars.count(it.key())) {
+                p.ck.error(json_pointer_append(p.field_path("args"), it.key()),
+                           "the template \"" + *name + "\" has no parameter \"" + it.key() + "\"" +
+                               did_you_mean_hint(it.key(), params));
+                return nullptr;
+            }
+    if (p.state.template_depth >= MAX_TEMPLATE_DEPTH) {
+        p.error("name", "templates nest deeper than " + std::to_string(MAX_TEMPLATE_DEPTH) +
+                            " (does \"" + *name + "\" use itself?)");
+        return nullptr;
+    }
+    json events = t["events"];
+    std::string error;
+    if (!substitute_vars(events, vars, error)) {
+        p.error("args", error);
+        return nullptr;
+    }
+    const size_t before = p.ck.errors.size();
+    std::vector<std::unique_ptr<Op>> got;
+    p.state.template_depth++;
+    compile_events(p.ck, events, p.state, got, json_pointer_append("/templates", *name) + "/events",
+                   p.index);
+    p.state.template_depth--;
+    if (p.ck.errors.size() != before) {
+        for (size_t e = before; e < p.ck.errors.size(); e++)
+            p.ck.errors[e].message += " (in template \"" + *name + "\", used by " + p.path + ")";
+        return nullptr;
+    }
+    p.state.block_ops = std::move(got);
     return nullptr;
 }
 
@@ -355,9 +444,28 @@ const std::vector<OpSpec>& run_op_specs() {
            100000,
            {},
            "how many times (nest blocks for more)"},
-          {"events", FieldKind::object, true, 0, 0, {}, "the block: an array of events"}},
+          {"events", FieldKind::object, true, 0, 0, {}, "the block: an array of events"},
+          {"as",
+           FieldKind::string,
+           false,
+           0,
+           0,
+           {},
+           "a variable: the repetition's index (0, 1, ...) as ${NAME} in the block's strings"}},
          parse_repeat,
          "the block's events, count times in a row"},
+        {"template",
+         OpMode::any,
+         {{"name", FieldKind::string, true, 0, 0, {}, "one of the scenario's templates"},
+          {"args",
+           FieldKind::object,
+           false,
+           0,
+           0,
+           {},
+           "{\"PARAM\": value}: every parameter of the template"}},
+         parse_template,
+         "a named template's events, its parameters substituted"},
     };
     return specs;
 }

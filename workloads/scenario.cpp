@@ -10,6 +10,7 @@
 #include "workloads/ops_kernel.h"
 #include "workloads/ops_ksm.h"
 #include "workloads/sha256.h"
+#include "workloads/template_vars.h"
 
 namespace mmemu {
 
@@ -385,6 +386,106 @@ void parse_kernel(Checker& ck, const json& k, const MachineConfig& mc, bool memo
                  "the kernel image at 16MiB does not fit in the machine's memory");
 }
 
+// "templates": {"NAME": {"params": ["p", ...], "events": [...]}}: their shape (their events are
+// compiled where a "template" event uses them, with its arguments). False when unusable.
+bool check_templates(Checker& ck, const json& t) {
+    if (!t.is_object()) {
+        ck.error("/templates", "expected an object of named templates, got " + type_name(t));
+        return false;
+    }
+    bool ok = true;
+    for (auto it = t.begin(); it != t.end(); ++it) {
+        const std::string p = json_pointer_append("/templates", it.key());
+        const json& v = *it;
+        if (!v.is_object()) {
+            ck.error(p, "expected {\"params\": [...], \"events\": [...]}, got " + type_name(v));
+            ok = false;
+            continue;
+        }
+        ck.only(v, p, {"params", "events", "description"});
+        if (v.contains("params")) {
+            const json& ps = v["params"];
+            if (!ps.is_array()) {
+                ck.error(p + "/params",
+                         "expected an array of parameter names, got " + type_name(ps));
+                ok = false;
+            } else {
+                for (size_t i = 0; i < ps.size(); ++i)
+                    if (!ps[i].is_string() || !valid_var_name(ps[i].get<std::string>())) {
+                        ck.error(p + "/params/" + std::to_string(i),
+                                 "expected a parameter name (a letter or '_', then letters, digits "
+                                 "or '_'), got " +
+                                     type_name(ps[i]));
+                        ok = false;
+                    } else {
+                        for (size_t j = 0; j < i; ++j)
+                            if (ps[j] == ps[i]) {
+                                ck.error(p + "/params/" + std::to_string(i),
+                                         "the parameter " + ps[i].dump() + " is named twice");
+                                ok = false;
+                            }
+                    }
+            }
+        }
+        if (!v.contains("events") || !v["events"].is_array() || v["events"].empty()) {
+            ck.error(p + "/events", "expected a non-empty array of events");
+            ok = false;
+        }
+    }
+    return ok;
+}
+
+// "timeseries": {"every_ms": N, "counters": [PATTERN, ...]}: what to sample and how often.
+void parse_timeseries(Checker& ck, const json& t, bool bare, TimeseriesConfig& out) {
+    const std::string path = "/timeseries";
+    if (!t.is_object()) {
+        ck.error(path, "expected an object with every_ms (and counters), got " + type_name(t));
+        return;
+    }
+    ck.only(t, path, {"every_ms", "counters"});
+    if (auto v = ck.integer(t, path, "every_ms", 1, 1000000000, std::nullopt)) out.every_ms = *v;
+    if (!t.contains("counters")) {
+        out.counters = default_timeseries_counters(bare);
+        return;
+    }
+    const json& c = t["counters"];
+    const std::string cp = path + "/counters";
+    if (!c.is_array() || c.empty() || c.size() > MAX_TIMESERIES_COUNTERS) {
+        ck.error(cp, "expected an array of 1 to " + std::to_string(MAX_TIMESERIES_COUNTERS) +
+                         " counter paths (such as \"ksm.pages_sharing\"), got " + type_name(c));
+        return;
+    }
+    std::vector<std::string> groups;
+    for (const auto& g : state_group_names())
+        if ((g == "cpus") == bare) groups.push_back(g);
+    for (size_t i = 0; i < c.size(); ++i) {
+        const std::string ip = cp + "/" + std::to_string(i);
+        if (!c[i].is_string()) {
+            ck.error(ip, "expected a counter path such as \"ksm.pages_sharing\", got " +
+                             type_name(c[i]));
+            continue;
+        }
+        const std::string text = c[i].get<std::string>();
+        std::string error;
+        const auto p = PathPattern::parse(text, error);
+        if (!p) {
+            ck.error(ip, "expected a counter path: " + error);
+            continue;
+        }
+        const std::string& group = p->first_key();
+        if (std::find(groups.begin(), groups.end(), group) == groups.end()) {
+            std::string list;
+            for (const auto& g : groups) list += std::string(list.empty() ? "" : ", ") + g;
+            ck.error(ip, "expected a path that starts with a group of the state" +
+                             did_you_mean_hint(group, groups) + " (" +
+                             (bare ? "a bare machine's state: " : "a kernel scenario's state: ") +
+                             list + "), got \"" + text + "\"");
+            continue;
+        }
+        out.counters.push_back(text);
+    }
+}
+
 // Applies "--set a.b.c=value" to the document; `set_paths` receives the JSON pointer it set. An
 // override that cannot be applied is an error about the command line (no place in the file) and
 // leaves the document as it was.
@@ -464,7 +565,7 @@ CompileResult compile_scenario(const std::string& file, const std::string& text,
     } else {
         ck.only(doc, "",
                 {"$schema", "mmemu_scenario", "mode", "name", "description", "seed", "machine",
-                 "kernel", "events"});
+                 "kernel", "timeseries", "templates", "events"});
         // "$schema" names the JSON Schema for editors (docs/scenario.schema.json); unused here.
         if (doc.contains("$schema") && !doc["$schema"].is_string())
             ck.error("/$schema", "expected a string (the path or URL of the scenario's JSON "
@@ -505,6 +606,8 @@ CompileResult compile_scenario(const std::string& file, const std::string& text,
             parse_kernel(ck, doc.contains("kernel") ? doc["kernel"] : json::object(), sc.machine,
                          memory_ok, sc.kernel);
         }
+        if (doc.contains("timeseries"))
+            parse_timeseries(ck, doc["timeseries"], sc.bare, sc.timeseries);
         if (!doc.contains("events")) {
             ck.error("/events", "required field is missing (expected an array of events)");
         } else if (doc["events"].is_array() && doc["events"].size() > MAX_EVENTS) {
@@ -513,6 +616,8 @@ CompileResult compile_scenario(const std::string& file, const std::string& text,
                                     std::to_string(doc["events"].size()));
         } else {
             CompileState st;
+            if (doc.contains("templates") && check_templates(ck, doc["templates"]))
+                st.templates = &doc["templates"];
             st.machine = &sc.machine;
             st.bare = sc.bare;
             st.seed = sc.seed;

@@ -15,6 +15,7 @@
 #include "mmcore/kernel_config.h"
 #include "workloads/json_checker.h"
 #include "workloads/op.h"
+#include "workloads/timeseries.h"
 
 namespace mmemu {
 
@@ -34,6 +35,7 @@ struct Scenario {
     std::vector<std::string> overrides; // the --set (and --seed) overrides, as given
     MachineConfig machine;
     KernelConfig kernel;
+    TimeseriesConfig timeseries; // every_ms 0: none
     std::vector<std::unique_ptr<Op>> ops;
     // What the kernel section asks of the booted kernel before the events (kernel.ksm's knob
     // writes), run by the driver once the machine has booted.

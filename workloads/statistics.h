@@ -112,6 +112,10 @@ template <class Row> struct StatGroup {
 // The state of a system at a checkpoint or at the end: the kernel's /proc view, or a bare
 // machine's per-CPU MMU statistics.
 ojson state_json(const System& sys);
+// Only the state's groups named in `groups` ("meminfo", "ksm", ...; those the machine has).
+ojson state_json(const System& sys, const std::vector<std::string>& groups);
+// Every group a state can have ("cpus" in bare machines, the others in kernel scenarios).
+std::vector<std::string> state_group_names();
 
 // What `mmemu run` adds about the host (not a function of the scenario).
 struct HostInfo {
@@ -125,7 +129,8 @@ struct RunSummary {
     const Scenario& scenario;
     const System& system;
     const Results& results;
-    const HostInfo* host = nullptr; // none: no host block
+    const HostInfo* host = nullptr;    // none: no host block
+    const ojson* timeseries = nullptr; // the time series section, if the scenario asked for one
 };
 // The statistics document.
 ojson statistics_json(const RunSummary& run);

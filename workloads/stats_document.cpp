@@ -619,6 +619,35 @@ const StatGroup<HostInfo> HOST = {
         STAT("rss_bytes", bytes, "", "mmemu's resident set at the end", r.rss_bytes),
     }};
 
+// Documentation only: the section is made by the sampler (workloads/timeseries.cpp).
+const StatGroup<RunSummary> TIMESERIES = {
+    "timeseries",
+    "time series",
+    "Samples of chosen counters every every_ms of virtual time (docs/scenario-format.md, "
+    "\"Time series\"). A sample at time t shows every event that started before t and ksmd's "
+    "work before t.",
+    {
+        {"every_ms", Unit::count, "", "the period, in ms of virtual time", nullptr},
+        {"counters", Unit::text, "", "the counter paths asked for (an array of strings)", nullptr},
+        {"truncated", Unit::flag, "",
+         "true when the run would have taken more than 100000 samples: the rest were not taken",
+         nullptr},
+        {"samples", Unit::none, "", "a row per sample (below)", nullptr},
+    }};
+
+const StatGroup<RunSummary> TIMESERIES_SAMPLES = {
+    "timeseries.samples[]",
+    "time series samples",
+    "A row per sample, every every_ms from 0 to the end of the run.",
+    {
+        {"t_ms", Unit::count, "", "the sample's virtual time, in ms", nullptr},
+        {"<path...>", Unit::none, "",
+         "each number the counters cover, named by its path in the state (\"ksm.pages_sharing\", "
+         "\"zoneinfo.1.nr_free_pages\"), in the unit the state gives it; a process or zone not "
+         "there at that time has no member",
+         nullptr},
+    }};
+
 const StatGroup<RunSummary> DOCUMENT = {
     "",
     "the document",
@@ -638,6 +667,12 @@ const StatGroup<RunSummary> DOCUMENT = {
         {"checkpoints", Unit::none, "", "a row per checkpoint event (below)",
          [](ojson& o, const RunSummary& r) {
              o["checkpoints"] = CHECKPOINTS.rows(r.results.checkpoints);
+         }},
+        {"timeseries", Unit::none, "",
+         "the samples the scenario's \"timeseries\" asked for (below); absent when it asked for "
+         "none",
+         [](ojson& o, const RunSummary& r) {
+             if (r.timeseries) o["timeseries"] = *r.timeseries;
          }},
         {"final", Unit::none, "",
          "the state after the last event (a state, below); null when a write_object's scribbles "
@@ -691,6 +726,8 @@ std::vector<StatGroupDoc> statistics_reference() {
     std::vector<StatGroupDoc> out = {DOCUMENT.doc(), MANIFEST.doc(), SCENARIO.doc(),
                                      MACHINE.doc(),  NODES.doc(),    BOOT.doc(),
                                      E820.doc(),     RESERVED.doc(), CHECKPOINTS.doc()};
+    out.push_back(TIMESERIES.doc());
+    out.push_back(TIMESERIES_SAMPLES.doc());
     for (auto& g : state_reference()) out.push_back(std::move(g));
     for (const auto& g : {RESULTS.doc(), PAGE_ALLOCATOR.doc()}) out.push_back(g);
     out.push_back(FAILURES.doc());

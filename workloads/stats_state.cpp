@@ -1024,6 +1024,19 @@ ojson state_json(const System& sys) {
     return STATE.object(sys);
 }
 
+ojson state_json(const System& sys, const std::vector<std::string>& groups) {
+    ojson o = ojson::object();
+    for (const auto& s : STATE.stats)
+        if (std::find(groups.begin(), groups.end(), s.name) != groups.end()) s.emit(o, sys);
+    return o;
+}
+
+std::vector<std::string> state_group_names() {
+    std::vector<std::string> names;
+    for (const auto& s : STATE.stats) names.push_back(s.name);
+    return names;
+}
+
 std::vector<StatGroupDoc> state_reference() {
     return {STATE.doc(),
             MEMINFO.doc(),

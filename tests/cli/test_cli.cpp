@@ -799,3 +799,84 @@ TEST_CASE("cli: the statistics keep each /proc-style row on one line", "[cli][sh
     }
     CHECK(pretty.out.find(R"({"node": 0, "zone": "DMA", "nr_free": [)") != std::string::npos);
 }
+
+TEST_CASE("cli: a progress line on a terminal only, and none with --quiet", "[cli][progress]") {
+    const std::string ex = std::string(MMEMU_SOURCE_DIR) + "/examples/buddy-and-slab.json";
+    // Not a terminal: nothing on stderr.
+    const Result plain = run("run " + ex + " -o /dev/null");
+    REQUIRE(plain.rc == 0);
+    CHECK(plain.err.empty());
+    // A terminal (script(1) runs it on a pseudo-terminal and records what it printed).
+    const auto on_tty = [&](const std::string& extra) {
+        const std::string log = temp_path("typescript");
+        const std::string cmd = "script -qec '" + std::string(MMEMU_BIN) + " run " + ex +
+                                " -o /dev/null" + extra + "' " + log + " >/dev/null 2>&1";
+        REQUIRE(std::system(cmd.c_str()) == 0);
+        const std::string text = slurp(log);
+        std::remove(log.c_str());
+        return text;
+    };
+    const std::string shown = on_tty("");
+    // The first event draws the line; the last redraws it (the ETA then 0) and it is erased.
+    CHECK(shown.find("\rmmemu: event 1/") != std::string::npos);
+    CHECK(shown.find("(100%), virtual ") != std::string::npos);
+    CHECK(shown.find("ETA 0.0 s") != std::string::npos);
+    CHECK(shown.find("\r\033[K") != std::string::npos);
+    CHECK(on_tty(" --quiet").find("mmemu: event") == std::string::npos);
+}
+
+TEST_CASE("cli: sweep runs a grid, and emits it for GNU parallel and Slurm", "[cli][sweep]") {
+    const std::string ex = std::string(MMEMU_SOURCE_DIR) + "/examples/buddy-and-slab.json";
+    const std::string dir = temp_path("sweep");
+    std::system(("rm -rf " + dir + " && mkdir -p " + dir).c_str());
+    const std::string grid = dir + "/grid.json";
+    std::ofstream(grid) << R"({"mmemu_sweep": 1, "scenario": ")" + ex + R"(",
+      "parameters": {"kernel.min_free_kbytes": [4096, 8192]}, "seeds": [1, 2],
+      "summary": ["boot.min_free_kbytes", "manifest.seed", "manifest.overrides"]})";
+    Result r = run("sweep " + grid + " -o " + dir + "/out --jobs 2");
+    INFO(r.out << r.err);
+    REQUIRE(r.rc == 0);
+    // The points in order (the first parameter slowest, then the seeds), each value what was
+    // asked for; the overrides column is a JSON array (quoted for CSV).
+    const std::string expected =
+        "point,kernel.min_free_kbytes,seed,exit,boot.min_free_kbytes,manifest.seed,manifest."
+        "overrides\n"
+        "0,4096,1,0,4096,1,\n1,4096,2,0,4096,2,\n2,8192,1,0,8192,1,\n3,8192,2,0,8192,2,\n";
+    CHECK(slurp(dir + "/out/summary.csv") == expected);
+    // A point's statistics are those of the same run made by hand.
+    REQUIRE(run("run " + ex + " --set kernel.min_free_kbytes=8192 --seed 1 --sections -host -o " +
+                dir + "/by-hand.json")
+                .rc == 0);
+    CHECK(slurp(dir + "/out/points/0002.json") == slurp(dir + "/by-hand.json"));
+
+    // GNU parallel runs the emitted commands; --summarize then makes the same summary.
+    r = run("sweep " + grid + " -o " + dir + "/par --emit parallel");
+    REQUIRE(r.rc == 0);
+    REQUIRE(std::system(("parallel --will-cite -j 2 < " + dir + "/par/jobs.txt").c_str()) == 0);
+    r = run("sweep " + grid + " -o " + dir + "/par --summarize");
+    REQUIRE(r.rc == 0);
+    for (int i = 0; i < 4; ++i) {
+        const std::string f = "/points/000" + std::to_string(i) + ".json";
+        CHECK(slurp(dir + "/par" + f) == slurp(dir + "/out" + f));
+    }
+    // (The exit column is empty: --summarize did not run them.)
+    CHECK(slurp(dir + "/par/summary.csv").find("\n2,8192,1,,8192,1,\n") != std::string::npos);
+    r = run("sweep " + grid + " -o " + dir + "/slurm --emit slurm");
+    REQUIRE(r.rc == 0);
+    const std::string sbatch = slurp(dir + "/slurm/sweep.sbatch");
+    CHECK(sbatch.find("#SBATCH --array=0-3\n") != std::string::npos);
+    CHECK(sbatch.find("SLURM_ARRAY_TASK_ID") != std::string::npos);
+
+    // Bad input: exit 2 before anything runs.
+    require_bad(run("sweep " + grid), "sweep needs -o DIR");
+    const std::string bad = dir + "/bad.json";
+    std::ofstream(bad) << R"({"mmemu_sweep": 1, "scenario": ")" + ex +
+                              R"(", "parameter": {"machine.cpus": [1]}})";
+    require_bad(run("sweep " + bad + " -o " + dir + "/x"), "did you mean \"parameters\"?");
+    std::ofstream(bad) << R"({"mmemu_sweep": 1, "scenario": ")" + ex +
+                              R"(", "parameters": {"machine.memory": ["1GiB", "0"]}})";
+    require_bad(run("sweep " + bad + " -o " + dir + "/x"), "point 1 is not a valid scenario");
+    require_bad(run("sweep " + grid + " -o " + dir + "/x --emit pbs"),
+                "--emit expects parallel or slurm");
+    std::system(("rm -rf " + dir).c_str());
+}

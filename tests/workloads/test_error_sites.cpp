@@ -122,8 +122,7 @@ std::vector<Entry> entries() {
          "expected a JSON object with mmemu_scenario, machine and events, got an array"},
         {"unknown top-level field", top(R"("author": "me",)"), "/author",
          "unknown field (expected one of: $schema, mmemu_scenario, mode, name, description, seed, "
-         "machine, "
-         "kernel, events)"},
+         "machine, kernel, timeseries, templates, events)"},
         {"unknown top-level field, escaped in the pointer", top(R"("a/b~c": 1,)"), "/a~1b~0c",
          "unknown field"},
         {"mode not a string", top(R"("mode": 1,)"), "/mode", "expected a string, got the number 1"},
@@ -537,9 +536,9 @@ std::vector<Entry> entries() {
         {"op not a string", kern(R"({"op": 1})"), "/events/0/op",
          "expected a string, got the number 1"},
         {"unknown op in a kernel scenario", kern(R"({"op": "frobnicate"})"), "/events/0/op",
-         R"(unknown event "frobnicate" (expected checkpoint, barrier, run, expect, repeat, alloc_pages, free_pages, kmem_cache_create, kmem_cache_alloc, kmem_cache_free, kmem_cache_shrink, kmem_cache_destroy, kmalloc, kfree, write_object, drain_pages, spawn, fork, exit, clone_thread, exec, wait, mmap, munmap, brk, madvise, prctl, mprotect, mlock, munlock, mlockall, munlockall, mremap, pagemap, write, fill, copy, read, touch, ksm or ksm_wait))"},
+         R"(unknown event "frobnicate" (expected checkpoint, barrier, run, expect, repeat, template, alloc_pages, free_pages, kmem_cache_create, kmem_cache_alloc, kmem_cache_free, kmem_cache_shrink, kmem_cache_destroy, kmalloc, kfree, write_object, drain_pages, spawn, fork, exit, clone_thread, exec, wait, mmap, munmap, brk, madvise, prctl, mprotect, mlock, munlock, mlockall, munlockall, mremap, pagemap, write, fill, copy, read, touch, ksm or ksm_wait))"},
         {"unknown op in a bare scenario", bare(R"({"op": "frobnicate"})"), "/events/0/op",
-         R"(unknown bare-machine event "frobnicate" (expected checkpoint, barrier, run, expect, repeat, set_cr, wrmsr, set_rflags, wrpkru, write_phys, expect_phys, access, invlpg, invpcid, load_gdt, lgdt or load_segment))"},
+         R"(unknown bare-machine event "frobnicate" (expected checkpoint, barrier, run, expect, repeat, template, set_cr, wrmsr, set_rflags, wrpkru, write_phys, expect_phys, access, invlpg, invpcid, load_gdt, lgdt or load_segment))"},
         {"bare op in a kernel scenario", kern(R"({"op": "set_cr", "cr": 0, "value": 0})"),
          "/events/0/op",
          R"("set_cr" is a bare-machine op ("mode": "bare"): in a kernel scenario the kernel owns the control registers)"},

@@ -330,3 +330,46 @@ TEST_CASE("ksm: a child's inherited zero-page count (MADV_DONTFORK)", "[workload
     CHECK(st["results"]["audits_passed"].get<uint64_t>() >= 2); // the checkpoint's, the end's
     CHECK(st["results"]["expectations"]["failed"] == 0);
 }
+
+// The time series against the hand-worked times of the test above: ksmd's first batch runs at
+// t0 (the registration's end), its second at `wake` (a jiffy, so a multiple of 4 ms). A sample
+// at t shows the batches that started before t: full_scans is 0 up to t0, 1 up to and including
+// wake (the sample at wake is taken before the batch that starts then), 2 after. Samples are
+// every 4 ms from 0 to the end of the run, each with the counters asked for.
+TEST_CASE("time series: samples every 4 ms show ksmd's batches that started before them",
+          "[workloads][ksm][timeseries]") {
+    std::string text = two_pages(R"(,
+    {"op": "ksm_wait", "full_scans": 1},
+    {"op": "checkpoint", "name": "merged"},
+    {"op": "exit", "process": "p"})");
+    const std::string kernel = R"("kernel": {"ksm": {"run": 1}},)";
+    text.replace(text.find(kernel), kernel.size(),
+                 kernel + R"( "timeseries": {"every_ms": 4, "counters": ["ksm.full_scans",
+                 "ksm.pages_shared", "processes.*.Rss"]},)");
+    const ojson st = run_text("t.json", text);
+    const uint64_t t0 = checkpoint(st, "registered")["percpu"][0]["time_ns"];
+    const uint64_t wake = wake_level0(t0 + 2333, 20);
+    const uint64_t merged = checkpoint(st, "merged")["percpu"][0]["time_ns"];
+    REQUIRE(merged == wake + 6533);
+    const uint64_t end = st["final"]["percpu"][0]["time_ns"];
+    const ojson& ts = st["timeseries"];
+    CHECK(ts["every_ms"] == 4);
+    CHECK(ts["truncated"] == false);
+    const ojson& samples = ts["samples"];
+    REQUIRE(samples.size() == end / (4 * MS) + 1);
+    bool saw_wake = false;
+    for (size_t i = 0; i < samples.size(); ++i) {
+        const ojson& s = samples[i];
+        const uint64_t t = uint64_t(s["t_ms"]) * MS;
+        INFO("sample " << i << " at " << t << " ns; t0 " << t0 << ", wake " << wake);
+        CHECK(t == i * 4 * MS);
+        if (t > merged) continue;
+        const int scans = t <= t0 ? 0 : t <= wake ? 1 : 2;
+        CHECK(s["ksm.full_scans"] == scans);
+        CHECK(s["ksm.pages_shared"] == (scans == 2 ? 1 : 0));
+        saw_wake |= t == wake;
+        // The process exists from the spawn (before t0): two pages written, the stack's page.
+        if (t > t0) CHECK(s["processes.0.Rss"] == 12);
+    }
+    CHECK(saw_wake);
+}

@@ -158,6 +158,7 @@ std::map<std::string, Probe> probes() {
     p["drain_pages"] = {j(R"({"op": "drain_pages"})"), {}};
     p["run"] = {j(R"({"op": "run", "ms": 5})"), {}};
     p["repeat"] = {j(R"({"op": "repeat", "count": 2, "events": [{"op": "run", "ms": 1}]})"), {}};
+    p["template"] = {j(R"({"op": "template", "name": "t"})"), {}};
     p["spawn"] = {j(R"({"op": "spawn", "process": "n"})"), {}};
     p["exit"] = {j(R"({"op": "exit", "process": "q"})"), {}};
     p["fork"] = {j(R"({"op": "fork", "process": "p", "child": "c"})"), {}};
@@ -222,6 +223,8 @@ bool compiles(const OpSpec& spec, const json& event, std::string& errors) {
     doc["mmemu_scenario"] = 1;
     // The most CPUs and nodes a machine can have, so that every declared cpu and node exists.
     doc["machine"] = {{"memory", "128MiB"}, {"cpus", 64}, {"numa", {{"nodes", 8}}}};
+    // A template for the template op's probes.
+    doc["templates"] = json::parse(R"({"t": {"events": [{"op": "run", "ms": 1}]}})");
     json events = json::array();
     if (spec.mode == OpMode::bare) {
         doc["mode"] = "bare";

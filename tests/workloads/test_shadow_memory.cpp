@@ -31,7 +31,9 @@ std::string named(const char* prefix, uint64_t n) {
 }
 
 std::unique_ptr<Driver> boot_scenario(const Scenario& sc, bool audit = true) {
-    return test::boot_driver(sc, RunOptions{audit});
+    RunOptions opt;
+    opt.audit = audit;
+    return test::boot_driver(sc, opt);
 }
 
 Scenario compile(const std::string& text) {

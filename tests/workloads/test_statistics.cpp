@@ -59,14 +59,16 @@ void collect(const ojson& v, const std::string& path, std::set<std::string>& out
     }
 }
 
-// A declared path as a pattern: "<name>" stands for any key.
+// A declared path as a pattern: "<name>" stands for any key, "<name...>" for any path (a time
+// series sample's members are named by the paths they sample).
 std::regex pattern_of(const std::string& declared) {
     std::string re;
     for (size_t i = 0; i < declared.size(); i++) {
         const char c = declared[i];
         if (c == '<') {
-            i = declared.find('>', i);
-            re += "[^.]+";
+            const size_t close = declared.find('>', i);
+            re += declared.compare(close - 3, 3, "...") == 0 ? ".+" : "[^.]+";
+            i = close;
         } else if (std::string("[].\\^$|?*+(){}").find(c) != std::string::npos) {
             re += '\\';
             re += c;

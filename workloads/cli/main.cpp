@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -23,6 +24,9 @@
 #include "emulator/host_memory.h"
 #include "mmcore/bug.h"
 #include "mmemu_version.h"
+#include "workloads/cli/exit_codes.h"
+#include "workloads/cli/options.h"
+#include "workloads/cli/sweep_cmd.h"
 #include "workloads/compare.h"
 #include "workloads/driver.h"
 #include "workloads/explain.h"
@@ -37,13 +41,7 @@ using namespace mmemu;
 
 namespace {
 
-constexpr int EXIT_OK = 0;
-constexpr int EXIT_EXPECTATION = 1;
-constexpr int EXIT_BAD_INPUT = 2;
-constexpr int EXIT_OUTPUT = 3;
-constexpr int EXIT_KERNEL_BUG = 4;
-constexpr int EXIT_LIMIT = 5;
-constexpr int EXIT_INTERNAL = 70;
+using namespace mmemu::cli;
 
 const char* kUsage =
     "usage: mmemu <command> [options]\n"
@@ -54,7 +52,8 @@ const char* kUsage =
     "  explain ADDRESS    show a linear-address translation step by step\n"
     "  compare BASE NEW   compare two statistics files (exit 1 on differences beyond tolerance)\n"
     "  show STATS [SECTION...]  print a statistics file's state as the kernel's /proc files\n"
-    "  help [COMMAND]     show help for run, validate, explain, compare or show\n"
+    "  sweep GRID -o DIR  run a grid of --set values and seeds, one statistics file per point\n"
+    "  help [COMMAND]     show help for run, validate, explain, compare, show or sweep\n"
     "  help statistics    the reference of every statistic (markdown)\n"
     "\n"
     "options:\n"
@@ -100,7 +99,8 @@ po::options_description run_options() {
         "the seed of content generators and anything random (overrides the scenario's seed)")(
         "sections", po::value<std::string>(),
         "the top-level sections to write, comma-separated (manifest, scenario, machine, boot, "
-        "checkpoints, final, results, host), or all but some: -host,-boot; mmemu_stats is "
+        "checkpoints, timeseries, final, results, host), or all but some: -host,-boot; mmemu_stats "
+        "is "
         "always written")(
         "no-audit",
         "skip the invariant checker (the frame audit and the shadow memory at checkpoints and at "
@@ -108,6 +108,7 @@ po::options_description run_options() {
         "concurrent",
         "the concurrent mode: a host thread per vCPU and ksmd running beside them, for stress "
         "testing (the numbers move from run to run; the invariant checker must hold)")(
+        "quiet,q", "no progress line on stderr (it is drawn only when stderr is a terminal)")(
         "compact", "print the JSON on one line (by default it is indented, with each /proc-style "
                    "row on one line)");
     return d;
@@ -124,29 +125,18 @@ po::options_description validate_options() {
 // Parses a command's options and its one positional argument (`positional`: "scenario" or
 // "address"). Returns 0 to go on, -1 after printing --help, or an exit code.
 int parse(int argc, char** argv, const po::options_description& desc, po::variables_map& vm,
-          std::string& value, const char* positional = "scenario",
-          const char* missing = "a scenario file is required") {
-    po::options_description all;
-    all.add(desc);
-    all.add_options()(positional, po::value<std::string>());
-    po::positional_options_description pos;
-    pos.add(positional, 1);
-    try {
-        po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
-        po::notify(vm);
-    } catch (const po::error& e) {
-        std::cerr << "mmemu: " << e.what() << "\n\n" << desc;
-        return EXIT_BAD_INPUT;
-    }
-    if (vm.count("help")) {
-        std::cout << desc;
-        return -1;
-    }
-    if (!vm.count(positional)) {
+          std::string& value, const char* missing = "a scenario file is required") {
+    std::vector<std::string> args;
+    if (int rc = parse_command_line(argc, argv, desc, vm, args); rc) return rc;
+    if (args.empty()) {
         std::cerr << "mmemu: " << missing << "\n\n" << desc;
         return EXIT_BAD_INPUT;
     }
-    value = vm[positional].as<std::string>();
+    if (args.size() > 1) {
+        std::cerr << "mmemu: one argument expected, got also \"" << args[1] << "\"\n\n" << desc;
+        return EXIT_BAD_INPUT;
+    }
+    value = args[0];
     return EXIT_OK;
 }
 
@@ -196,7 +186,7 @@ bool parse_sections(const std::string& list, std::vector<std::string>& keep) {
         if (!known) {
             std::cerr << "mmemu: --sections: unknown section \"" << n
                       << "\" (the sections: manifest, scenario, machine, boot, checkpoints, "
-                         "final, results, host)\n";
+                         "timeseries, final, results, host)\n";
             return false;
         }
         chosen.push_back(n);
@@ -228,7 +218,7 @@ int cmd_explain(int argc, char** argv) {
     const auto desc = explain_options();
     po::variables_map vm;
     std::string address;
-    if (int rc = parse(argc, argv, desc, vm, address, "address",
+    if (int rc = parse(argc, argv, desc, vm, address,
                        "explain needs a linear address such as 0x08048568");
         rc)
         return rc < 0 ? EXIT_OK : rc;
@@ -394,25 +384,9 @@ std::optional<ojson> load_statistics(const std::string& path) {
 
 int cmd_compare(int argc, char** argv) {
     const auto desc = compare_options();
-    po::options_description all;
-    all.add(desc);
-    all.add_options()("files", po::value<std::vector<std::string>>());
-    po::positional_options_description pos;
-    pos.add("files", -1);
     po::variables_map vm;
-    try {
-        po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
-        po::notify(vm);
-    } catch (const po::error& e) {
-        std::cerr << "mmemu: " << e.what() << "\n\n" << desc;
-        return EXIT_BAD_INPUT;
-    }
-    if (vm.count("help")) {
-        std::cout << desc;
-        return EXIT_OK;
-    }
-    const auto files =
-        vm.count("files") ? vm["files"].as<std::vector<std::string>>() : std::vector<std::string>{};
+    std::vector<std::string> files;
+    if (int rc = parse_command_line(argc, argv, desc, vm, files); rc) return rc < 0 ? EXIT_OK : rc;
     if (files.size() != 2) {
         std::cerr << "mmemu: compare needs two statistics files, BASE and NEW (got " << files.size()
                   << ")\n\n"
@@ -464,7 +438,9 @@ int cmd_compare(int argc, char** argv) {
 }
 
 po::options_description show_options() {
-    po::options_description d("mmemu show STATS.json [SECTION...] [options]");
+    po::options_description d("mmemu show STATS.json [SECTION...] [options]\nsections: meminfo, "
+                              "vmstat, buddyinfo, pagetypeinfo, zoneinfo, slabinfo, status, "
+                              "smaps_rollup, ksm (all that the state has when none is named)");
     d.add_options()("help,h",
                     "show this help")("checkpoint", po::value<std::string>(),
                                       "the state after this checkpoint (default: the final state)");
@@ -473,27 +449,9 @@ po::options_description show_options() {
 
 int cmd_show(int argc, char** argv) {
     const auto desc = show_options();
-    po::options_description all;
-    all.add(desc);
-    all.add_options()("args", po::value<std::vector<std::string>>());
-    po::positional_options_description pos;
-    pos.add("args", -1);
     po::variables_map vm;
-    try {
-        po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
-        po::notify(vm);
-    } catch (const po::error& e) {
-        std::cerr << "mmemu: " << e.what() << "\n\n" << desc;
-        return EXIT_BAD_INPUT;
-    }
-    if (vm.count("help")) {
-        std::cout << desc << "\nsections:";
-        for (const auto& s : show_section_names()) std::cout << " " << s;
-        std::cout << "\n(all that the state has when none is named)\n";
-        return EXIT_OK;
-    }
-    auto args =
-        vm.count("args") ? vm["args"].as<std::vector<std::string>>() : std::vector<std::string>{};
+    std::vector<std::string> args;
+    if (int rc = parse_command_line(argc, argv, desc, vm, args); rc) return rc < 0 ? EXIT_OK : rc;
     if (args.empty()) {
         std::cerr << "mmemu: show needs a statistics file (from mmemu run -o)\n\n" << desc;
         return EXIT_BAD_INPUT;
@@ -563,6 +521,28 @@ int cmd_run(int argc, char** argv) {
     const auto t0 = std::chrono::steady_clock::now();
     RunOptions opt;
     opt.audit = !vm.count("no-audit");
+    // The progress line: on a terminal only, redrawn in place at most five times a second.
+    const bool progress = !vm.count("quiet") && ::isatty(STDERR_FILENO);
+    auto last_draw = t0 - std::chrono::seconds(1);
+    bool drawn = false;
+    if (progress)
+        opt.progress = [&](size_t done, size_t total, uint64_t now_ns) {
+            const auto now = std::chrono::steady_clock::now();
+            if (done < total && now - last_draw < std::chrono::milliseconds(200)) return;
+            last_draw = now;
+            drawn = true;
+            const double host = std::chrono::duration<double>(now - t0).count();
+            char eta[32] = "?";
+            if (done)
+                std::snprintf(eta, sizeof eta, "%.1f s",
+                              host * double(total - done) / double(done));
+            std::fprintf(
+                stderr,
+                "\rmmemu: event %zu/%zu (%.0f%%), virtual %.3f s, host %.1f s, ETA %s\033[K", done,
+                total, total ? 100.0 * double(done) / double(total) : 100.0, double(now_ns) / 1e9,
+                host, eta);
+            std::fflush(stderr);
+        };
     opt.concurrent = vm.count("concurrent") > 0;
     if (opt.concurrent)
         if (const std::string why = concurrent_mode_refusal(*sc); !why.empty()) {
@@ -578,9 +558,11 @@ int cmd_run(int argc, char** argv) {
     try {
         d->run();
     } catch (const KernelBug& e) {
+        if (drawn) std::fprintf(stderr, "\r\033[K");
         std::cerr << "mmemu: internal error: " << e.what() << "\n";
         return EXIT_INTERNAL;
     }
+    if (drawn) std::fprintf(stderr, "\r\033[K"); // the line is erased once the run ends
     const Results& res = d->results();
     HostInfo host;
     char name[256] = {};
@@ -661,11 +643,13 @@ int main(int argc, char** argv) {
             std::cout << compare_options();
         else if (topic == "show")
             std::cout << show_options();
+        else if (topic == "sweep")
+            std::cout << sweep_options();
         else if (topic == "statistics")
             std::cout << statistics_reference_markdown();
         else {
             std::cerr << "mmemu: no help on \"" << topic
-                      << "\" (topics: run, validate, explain, compare, show, statistics)\n";
+                      << "\" (topics: run, validate, explain, compare, show, sweep, statistics)\n";
             return EXIT_BAD_INPUT;
         }
         return EXIT_OK;
@@ -676,6 +660,7 @@ int main(int argc, char** argv) {
         if (cmd == "explain") return cmd_explain(argc - 1, argv + 1);
         if (cmd == "compare") return cmd_compare(argc - 1, argv + 1);
         if (cmd == "show") return cmd_show(argc - 1, argv + 1);
+        if (cmd == "sweep") return cmd_sweep(argc - 1, argv + 1);
     } catch (const std::bad_alloc&) {
         std::cerr << "mmemu: the host ran out of memory\n";
         return EXIT_INTERNAL;
