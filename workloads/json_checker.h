@@ -24,6 +24,10 @@ struct Diagnostic {
     unsigned line = 0, column = 0; // where in the file (0: not in the file, e.g. a --set value)
 };
 
+// The events stop being compiled after this many errors (templates that use templates could
+// otherwise repeat one error without bound); the last says so.
+inline constexpr size_t MAX_DIAGNOSTICS = 1000;
+
 // "the string \"x\"", "an object", ... for messages.
 std::string type_name(const json& v);
 

@@ -91,8 +91,10 @@ struct CompileState {
     std::shared_ptr<KernelNames> kernel_names;   // the kernel family's ids and caches
     std::shared_ptr<ProcessNames> process_names; // the process family's processes and regions
     std::vector<std::string> checkpoint_names;
-    uint64_t total_allocations = 0;      // the sum of every allocating op's count (bounded)
-    uint64_t compiled_ops = 0;           // ops compiled so far, repeat blocks expanded (bounded)
+    uint64_t total_allocations = 0; // the sum of every allocating op's count (bounded)
+    uint64_t compiled_ops =
+        0; // ops compiled so far, repeat blocks and templates expanded (bounded)
+    bool ops_limit_reported = false;     // the error for going past MAX_COMPILED_OPS was given
     uint64_t busy_runs = 0, busy_ms = 0; // busy `run` events and their time (bounded)
     uint64_t expects = 0;                // expect events (bounded)
     // The ops a block event (repeat, template) compiled, which compile_events() takes in its

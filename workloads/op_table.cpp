@@ -53,6 +53,14 @@ void compile_events(Checker& ck, const json& events, CompileState& st,
     }
     for (size_t i = 0; i < events.size(); i++) {
         const std::string p = base + "/" + std::to_string(i);
+        // Past the limit nothing more is compiled (templates using templates could otherwise
+        // expand without bound); the block or template that went past it reports it.
+        if (st.compiled_ops > MAX_COMPILED_OPS) return;
+        if (ck.errors.size() >= MAX_DIAGNOSTICS) {
+            if (ck.errors.size() == MAX_DIAGNOSTICS)
+                ck.error(p, "stopped here after " + std::to_string(MAX_DIAGNOSTICS) + " errors");
+            return;
+        }
         const json& e = events[i];
         if (!e.is_object()) {
             ck.error(p, "expected an event object with an \"op\", got " + type_name(e));

@@ -323,6 +323,8 @@ std::unique_ptr<Op> parse_repeat(OpParser& p) {
             return nullptr;
         }
         if (p.state.compiled_ops > MAX_COMPILED_OPS) {
+            if (p.state.ops_limit_reported) return nullptr;
+            p.state.ops_limit_reported = true;
             p.error("count", "expected at most " + std::to_string(MAX_COMPILED_OPS) +
                                  " events in the whole scenario once repeat blocks are expanded "
                                  "(this block reaches it in repetition " +
@@ -341,6 +343,10 @@ std::unique_ptr<Op> parse_template(OpParser& p) {
     const auto name = p.string("name", std::nullopt);
     const json* args = p.has("args") ? p.raw("args") : nullptr;
     if (!name) return nullptr;
+    // Past the limit of compiled events or errors (already reported), a template is not even
+    // copied.
+    if (p.state.compiled_ops > MAX_COMPILED_OPS || p.ck.errors.size() >= MAX_DIAGNOSTICS)
+        return nullptr;
     const json* templates = p.state.templates;
     if (!templates || !templates->contains(*name)) {
         std::vector<std::string> names;
@@ -394,6 +400,14 @@ std::unique_ptr<Op> parse_template(OpParser& p) {
     compile_events(p.ck, events, p.state, got, json_pointer_append("/templates", *name) + "/events",
                    p.index);
     p.state.template_depth--;
+    if (p.state.compiled_ops > MAX_COMPILED_OPS && !p.state.ops_limit_reported) {
+        p.state.ops_limit_reported = true;
+        p.error("name", "expected at most " + std::to_string(MAX_COMPILED_OPS) +
+                            " events in the whole scenario once repeat blocks and templates are "
+                            "expanded (this use of template \"" +
+                            *name + "\" goes past it)");
+        return nullptr;
+    }
     if (p.ck.errors.size() != before) {
         for (size_t e = before; e < p.ck.errors.size(); e++)
             p.ck.errors[e].message += " (in template \"" + *name + "\", used by " + p.path + ")";

@@ -146,3 +146,43 @@ TEST_CASE("parameters: template errors name the template and the event that used
         one(R"({"op": "repeat", "count": 2, "as": "2i", "events": [{"op": "checkpoint", "name": "c"}]})")
             .find("expected a variable name") != std::string::npos);
 }
+
+namespace {
+
+// Templates t0 .. t(levels - 1) each using the next 100 times; the last holds one event.
+std::string nested_templates(int levels) {
+    std::string templates = R"( "templates": {)";
+    for (int level = 0; level < levels; ++level) {
+        std::string uses;
+        for (int k = 0; k < 100; ++k)
+            uses += std::string(k ? ", " : "") + R"({"op": "template", "name": "t)" +
+                    std::to_string(level + 1) + R"("})";
+        templates += R"("t)" + std::to_string(level) + R"(": {"events": [)" + uses + "]}, ";
+    }
+    templates += R"("t)" + std::to_string(levels) + R"(": {"events": [{"op": "run", "ms": 0}]}},)";
+    return std::string(kHead) + templates + R"( "events": [{"op": "template", "name": "t0"}]})";
+}
+
+} // namespace
+
+// Templates that use templates multiply: seven levels of 100 uses would be 10^14 events. The
+// compiler stops at the limit of 1,000,000 compiled events with one error.
+TEST_CASE("parameters: nested templates stop at the limit of compiled events",
+          "[workloads][parameters][hostile]") {
+    const auto errors = errors_of(nested_templates(7));
+    REQUIRE(errors.size() >= 1);
+    size_t limit = 0;
+    for (const auto& e : errors)
+        limit += e.find("expected at most 1000000 events") != std::string::npos;
+    CHECK(limit == 1);
+}
+
+// One level deeper, every one of the 10^16 paths ends in the nesting error: the compiler stops
+// after 1000 errors and says so.
+TEST_CASE("parameters: a repeated error stops the compiler after 1000 errors",
+          "[workloads][parameters][hostile]") {
+    const auto errors = errors_of(nested_templates(8));
+    REQUIRE(errors.size() == 1001);
+    CHECK(errors[0].find("nest deeper than 8") != std::string::npos);
+    CHECK(errors[1000].find("stopped here after 1000 errors") != std::string::npos);
+}
