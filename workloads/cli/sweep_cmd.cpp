@@ -231,7 +231,13 @@ int cmd_sweep(int argc, char** argv) {
     }
 
     std::vector<int> codes(points.size(), -1);
-    if (!vm.count("summarize")) codes = run_points(exe, argvs, jobs);
+    if (!vm.count("summarize")) {
+        // A point's statistics from an earlier sweep into this folder must not stand in for a
+        // point that writes none now.
+        for (size_t i = 0; i < points.size(); ++i)
+            ::unlink((out + "/" + sweep_point_file(i, points.size())).c_str());
+        codes = run_points(exe, argvs, jobs);
+    }
     std::vector<nlohmann::ordered_json> stats(points.size());
     size_t failed = 0, missing = 0;
     for (size_t i = 0; i < points.size(); ++i) {
