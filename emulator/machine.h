@@ -14,6 +14,7 @@
 #include "emulator/mmu.h"
 #include "emulator/phys_mem.h"
 #include "emulator/smp.h"
+#include "emulator/trace.h"
 
 namespace mmemu {
 
@@ -62,6 +63,14 @@ public:
     // Which host thread runs each CPU, and the IPIs between them (emulator/smp.h).
     Smp& smp() { return smp_; }
     const Smp& smp() const { return smp_; }
+    // CPU c's virtual clock in ns (its cycles at cpu_mhz).
+    uint64_t cpu_ns(unsigned c) const {
+        const uint64_t cycles = mmu(c).cycles(), mhz = cfg_.cpu_mhz;
+        return cycles / mhz * 1000 + cycles % mhz * 1000 / mhz;
+    }
+    // The run's timeline (emulator/trace.h), or nullptr when none is written.
+    Tracer* tracer() const { return tracer_; }
+    void set_tracer(Tracer* t) { tracer_ = t; }
 
 private:
     MachineConfig cfg_;
@@ -69,6 +78,7 @@ private:
     PhysicalMemory ram_;
     Smp smp_;
     std::vector<std::unique_ptr<Cpu>> cpus_;
+    Tracer* tracer_ = nullptr;
 };
 
 // The narrowest physical-address width a CPU of the arch can have (SDM Vol. 3A 4.1.4: without

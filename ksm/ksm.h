@@ -124,6 +124,8 @@ public:
     int64_t knob_value(KsmKnob k) const;
     // ksmd's clock (ksm/ksmd.h), or none (the tests' batches: then now_ms of ksm_do_scan).
     void set_clock(const KsmClock* c) { clock_ = c; }
+    // The run's timeline, or nullptr (emulator/trace.h).
+    Tracer* tracer() const { return as_.tracer(); }
     // What ksmd did so far, for its costs.
     const KsmWork& work() const { return work_; }
     // The wake-ups made since the last call.

@@ -39,7 +39,13 @@ int Ksm::try_to_merge_one_page(vm_area_struct* vma, uint64_t addr, Pfn page,
         return 0;
     }
     if (memcmp_pages(page, *kpage) != 0) return -EFAULT; // pages_identical()
-    return as_.replace_page(vma, addr, page, *kpage, orig, ksm_percall::cpu);
+    const int err = as_.replace_page(vma, addr, page, *kpage, orig, ksm_percall::cpu);
+    if (Tracer* tr = as_.tracer(); tr && !err && clock_)
+        tr->instant(Tracer::KSMD, "ksm", *kpage == as_.zero_pfn() ? "merge (zero page)" : "merge",
+                    clock_->now_ns(),
+                    {trace_hex("address", addr), trace_hex("pfn", page.value),
+                     trace_hex("kpfn", kpage->value)});
+    return err;
 }
 
 // try_to_merge_with_ksm_page(): the item's page merged (kpage: with it; none: made the KSM

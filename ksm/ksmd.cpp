@@ -119,6 +119,14 @@ void Ksmd::batch() {
     batches_++;
     const uint64_t end = batch_start_ns_ + cost;
     batch_end_ns_ = end;
+    if (Tracer* tr = ksm_.tracer())
+        tr->slice(Tracer::KSMD, "ksm", "scan batch", batch_start_ns_, end,
+                  {{"pages_visited", done.visits},
+                   {"checksums", done.checksums},
+                   {"compares", done.compares},
+                   {"merge_attempts", done.merges},
+                   {"full_scans", ksm_.seqnr()}});
+    if (batch_end_observer_ && !free_running_) batch_end_observer_(end);
     // (In the concurrent mode ksmd runs only while the events do, in host time: no limit.)
     if (!free_running_ &&
         (ksm_.work().visits - visits_at_start_ > max_visits_ || batches_ > max_batches_))

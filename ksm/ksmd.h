@@ -59,6 +59,10 @@ public:
     void set_batch_observer(std::function<void(uint64_t)> observer) {
         batch_observer_ = std::move(observer);
     }
+    // Called at the end of each batch (in the lock-step mode) with its virtual end time.
+    void set_batch_end_observer(std::function<void(uint64_t)> observer) {
+        batch_end_observer_ = std::move(observer);
+    }
     // Lets ksmd run on from now_ns (every vCPU idle) until full_scans reaches `target` or
     // virtual time reaches deadline_ns. Returns the virtual time it stopped at; `why` is empty
     // when it got there, else why not (ksmd asleep with nothing to wake it, or the deadline).
@@ -113,7 +117,7 @@ private:
     const unsigned mhz_, cpu_;
     State state_ = State::idle;
     uint64_t at_ns_ = 0;
-    std::function<void(uint64_t)> batch_observer_;
+    std::function<void(uint64_t)> batch_observer_, batch_end_observer_;
     unsigned slept_ms_ = 0; // the sleep_millisecs of the current timed sleep
     uint64_t cputime_ns_ = 0, batches_ = 0;
     uint64_t max_visits_ = MAX_KSMD_VISITS, max_batches_ = MAX_KSMD_BATCHES;

@@ -445,6 +445,9 @@ public:
     uint64_t max_map_count() const { return cfg_.max_map_count; } // vm.max_map_count
     const MmVmstat& vmstat() const { return vmstat_; }
     const MmemuFaultCounts& fault_counts() const { return counts_; }
+    // The run's timeline, or nullptr (emulator/trace.h), and a CPU's virtual clock for it.
+    Tracer* tracer() const { return machine_.tracer(); }
+    uint64_t cpu_ns(unsigned cpu) const { return machine_.cpu_ns(cpu); }
     uint64_t kernel_oops() const { return kernel_oops_; }
 
     // The frames user address spaces own (page tables and mapped anonymous pages), for the

@@ -508,7 +508,16 @@ bool AddressSpaces::copy_page_range(mm_struct* dst, mm_struct* src, const vm_are
 void AddressSpaces::set_current(unsigned cpu, task_struct* t) {
     if (current_[cpu] != t) {
         tlbstate_[cpu].context_switches++;
+        const uint64_t begin = tracer() ? cpu_ns(cpu) : 0;
         charge(cpu, &CostModel::context_switch);
+        if (Tracer* tr = tracer()) {
+            const task_struct* prev = current_[cpu];
+            tr->slice(cpu, "sched", "context switch", begin, cpu_ns(cpu),
+                      {{"prev_pid", uint64_t(prev ? prev->pid : 0)},
+                       trace_text("prev_comm", prev ? prev->comm.c_str() : "swapper"),
+                       {"next_pid", uint64_t(t ? t->pid : 0)},
+                       trace_text("next_comm", t ? t->comm.c_str() : "swapper")});
+        }
     }
     current_[cpu] = t;
     if (!t) {

@@ -204,6 +204,8 @@ AddressSpaces::vm_fault AddressSpaces::do_wp_page(mm_struct* mm, vm_area_struct*
     if (!unshare && old && old->test(PG_anon) && !old->test(PG_ksm) && reusable()) {
         set_entry(ptep, orig | _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_RW);
         vmstat_.pgreuse++;
+        if (Tracer* tr = tracer())
+            tr->instant(cpu, "cow", "COW reuse", cpu_ns(cpu), {trace_hex("address", addr)});
         return vm_fault::ok;
     }
     if (old && old->test(PG_ksm)) vmstat_.cow_ksm++;
@@ -225,8 +227,19 @@ AddressSpaces::vm_fault AddressSpaces::do_wp_page(mm_struct* mm, vm_area_struct*
         return vm_fault::oom;
     }
     const Pfn npfn = pa_.mem_map().page_to_pfn(np);
+    const uint64_t copy_begin = tracer() ? cpu_ns(cpu) : 0;
     if (old) copy_user_highpage(npfn, pte_pfn(orig), cpu); // __wp_page_copy_user()
     charge(cpu, old ? &CostModel::copy_page : &CostModel::clear_page);
+    if (Tracer* tr = tracer())
+        tr->slice(cpu, "cow",
+                  !old                ? "COW copy (zero page)"
+                  : old->test(PG_ksm) ? "COW copy (KSM page)"
+                                      : "COW copy",
+                  copy_begin, cpu_ns(cpu),
+                  {trace_hex("address", addr),
+                   trace_hex("from_pfn", old ? pte_pfn(orig).value : 0),
+                   trace_hex("to_pfn", npfn.value),
+                   {"unshare", unshare}});
     ptl.relock();
     if (get_entry(ptep) != orig) {
         pa_.free_pages(np, 0, cpu);

@@ -71,6 +71,10 @@ void AddressSpaces::switch_mm(unsigned cpu, mm_struct* next) {
         ctx.tlb_gen = next->context.tlb_gen;
         s.switch_flushes++;
         machine_.mmu(cpu).write_cr3(build_cr3(next->pgd, s.loaded_mm_asid, false));
+        if (Tracer* tr = tracer())
+            tr->instant(cpu, "tlb", "TLB flush", cpu_ns(cpu),
+                        {trace_text("why", "switch_mm (missed a flush while lazy)"),
+                         {"asid", s.loaded_mm_asid}});
         return;
     }
     katomic::set(s.is_lazy, false);
@@ -90,6 +94,9 @@ void AddressSpaces::switch_mm(unsigned cpu, mm_struct* next) {
         s.ctxs[asid].ctx_id = ctx_id;
         s.ctxs[asid].tlb_gen = tlb_gen;
         s.switch_flushes++;
+        if (Tracer* tr = tracer())
+            tr->instant(cpu, "tlb", "TLB flush", cpu_ns(cpu),
+                        {trace_text("why", "switch_mm (new ASID)"), {"asid", asid}});
     }
     machine_.mmu(cpu).write_cr3(build_cr3(pgd, asid, !need_flush));
     // Other CPUs read loaded_mm and is_lazy when they decide whom a flush must reach
@@ -121,8 +128,16 @@ void AddressSpaces::flush_tlb_func(unsigned cpu, mm_struct* mm, uint64_t start, 
     if (end != TLB_FLUSH_ALL && new_tlb_gen == local_tlb_gen + 1 && new_tlb_gen == mm_tlb_gen) {
         for (uint64_t a = start; a < end; a += PAGE_SIZE) mmu.invlpg(LinearAddr{a});
         counts_.tlb_flush_pages += (end - start) >> PAGE_SHIFT;
+        if (Tracer* tr = tracer())
+            tr->instant(cpu, "tlb", "TLB flush", cpu_ns(cpu),
+                        {trace_text("why", "flush_tlb_func (INVLPG per page)"),
+                         trace_hex("start", start),
+                         {"pages", (end - start) >> PAGE_SHIFT}});
     } else {
         mmu.write_cr3(mmu.regs().cr3 & ~CR3_NOFLUSH); // flush_tlb_local()
+        if (Tracer* tr = tracer())
+            tr->instant(cpu, "tlb", "TLB flush", cpu_ns(cpu),
+                        {trace_text("why", "flush_tlb_func (the whole ASID)")});
     }
     local_tlb_gen = mm_tlb_gen;
 }
@@ -145,6 +160,9 @@ void AddressSpaces::flush_tlb_mm_range(mm_struct* mm, uint64_t start, uint64_t e
     }
     const uint64_t new_tlb_gen = ++mm->context.tlb_gen;
     counts_.tlb_flushes++;
+    Tracer* const tr = tracer();
+    const uint64_t shootdown_begin = tr ? cpu_ns(self) : 0;
+    uint64_t targets = 0;
     for (unsigned c = 0; c < machine_.nr_cpus(); c++) {
         if (c == self || !(mm->cpumask & (uint64_t{1} << c))) continue;
         // should_flush_tlb(): an IPI only where the mm is loaded and in use (not lazily),
@@ -153,15 +171,24 @@ void AddressSpaces::flush_tlb_mm_range(mm_struct* mm, uint64_t start, uint64_t e
             (katomic::read(tlbstate_[c].loaded_mm) != mm || katomic::read(tlbstate_[c].is_lazy)))
             continue;
         tlbstate_[self].ipis_sent++;
+        targets |= uint64_t{1} << c;
         charge(self, &CostModel::ipi_send);
         // The IPI's handler runs on CPU c (emulator/smp.h: in the concurrent mode, on the thread
         // running c at its next instruction boundary) and this CPU waits for it.
         machine_.smp().call_function_single(self, c, [&, c] {
             tlbstate_[c].irq_tlb_count++;
+            const uint64_t begin = tr ? cpu_ns(c) : 0;
             charge(c, &CostModel::ipi_receive);
             flush_tlb_func(c, mm, start, end, new_tlb_gen);
+            if (tr) tr->slice(c, "tlb", "flush IPI", begin, cpu_ns(c), {{"from_cpu", self}});
         });
     }
+    if (tr && targets)
+        tr->slice(self, "tlb", "TLB shootdown", shootdown_begin, cpu_ns(self),
+                  {trace_hex("cpus", targets),
+                   {"ipis", uint64_t(__builtin_popcountll(targets))},
+                   trace_hex("start", start),
+                   end == TLB_FLUSH_ALL ? trace_text("end", "all") : trace_hex("end", end)});
     if (tlbstate_[self].loaded_mm == mm) flush_tlb_func(self, mm, start, end, new_tlb_gen);
 }
 

@@ -73,9 +73,8 @@ std::string System::start_kernel() {
 uint64_t System::now_ns() const {
     uint64_t latest = 0;
     for (unsigned c = 0; c < machine_->nr_cpus(); c++)
-        latest = std::max(latest, machine_->mmu(c).cycles());
-    const uint64_t mhz = machine_->config().cpu_mhz;
-    return latest / mhz * 1000 + latest % mhz * 1000 / mhz;
+        latest = std::max(latest, machine_->cpu_ns(c));
+    return latest;
 }
 
 void System::wire_hooks() {

@@ -27,6 +27,14 @@ std::unique_ptr<Driver> Driver::boot(const Scenario& sc, RunOptions opt, std::st
     d->config_ = cfg;
     // The kernel section's writes (kernel.ksm), before the first event.
     for (const auto& op : sc.boot_ops) op->run(d->cx_);
+    if (TraceWriter* tr = opt.trace) {
+        System& sys = *d->system_;
+        tr->begin(sys, sc.name);
+        sys.machine().set_tracer(tr);
+        if (Ksmd* ksmd = sys.ksmd())
+            ksmd->set_batch_end_observer([tr, &sys](uint64_t t) { tr->counters(sys, t); });
+        tr->counters(sys, sys.now_ns());
+    }
     if (sc.timeseries.every_ms) {
         d->sampler_ = std::make_unique<Sampler>(sc.timeseries);
         Driver* self = d.get();
@@ -76,6 +84,7 @@ Driver::~Driver() = default;
 
 bool Driver::step(size_t i) {
     const Op& op = *sc_.ops[i];
+    const uint64_t begin_ns = opt_.trace ? system_->now_ns() : 0;
     try {
         op.run(cx_);
         if (lockdep_depth())
@@ -85,6 +94,11 @@ bool Driver::step(size_t i) {
         // (The concurrent mode's ksmd runs on its own.)
         if (cx_.kernel && !opt_.concurrent) system_->run_kthreads();
         if (sampler_) sampler_->take_until(*system_, system_->now_ns());
+        if (TraceWriter* tr = opt_.trace) {
+            tr->slice(Tracer::EVENTS, "event", op.name(), begin_ns, system_->now_ns(),
+                      {{"event", op.event}});
+            tr->counters(*system_, system_->now_ns());
+        }
     } catch (const KernelBugOn& e) {
         results_.kernel_bug = KernelBugRecord{op.event, op.name(), e.what()};
         return false;

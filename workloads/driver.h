@@ -15,6 +15,7 @@
 #include "workloads/shadow_memory.h"
 #include "workloads/statistics.h"
 #include "workloads/timeseries.h"
+#include "workloads/trace_writer.h"
 
 namespace mmemu {
 
@@ -31,6 +32,9 @@ struct RunOptions {
     // Called after each top-level event of a deterministic run with the events done, their
     // total and the virtual time (mmemu run's progress line); none by default.
     std::function<void(size_t done, size_t total, uint64_t now_ns)> progress;
+    // The timeline (mmemu run --trace), owned by the caller; none by default. A deterministic
+    // run only (the concurrent mode's CPUs would write it from several threads).
+    TraceWriter* trace = nullptr;
 };
 
 // Why the concurrent mode cannot run this scenario, or "".

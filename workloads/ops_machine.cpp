@@ -24,6 +24,13 @@ Cpu& cpu_of(RunContext& cx, uint16_t cpu) {
     return cx.sys.machine().cpu(cpu);
 }
 
+// A TLB instruction of a bare scenario on the timeline (a kernel's flushes are traced in
+// mmcore/tlb.cpp).
+void trace_tlb_op(RunContext& cx, uint16_t cpu, const char* what, TraceArgs args) {
+    const Machine& m = cx.sys.machine();
+    if (Tracer* tr = m.tracer()) tr->instant(cpu, "tlb", what, m.cpu_ns(cpu), args);
+}
+
 // ---- registers ----------------------------------------------------------------------------------
 
 struct SetReg final : Op {
@@ -41,7 +48,10 @@ struct SetReg final : Op {
         Fault f;
         switch (which) {
         case cr0: f = mmu.write_cr0(value); break;
-        case cr3: f = mmu.write_cr3(value); break;
+        case cr3:
+            f = mmu.write_cr3(value);
+            if (!f.raised()) trace_tlb_op(cx, cpu, "MOV to CR3", {trace_hex("cr3", value)});
+            break;
         case cr4: f = mmu.write_cr4(value); break;
         case efer: f = mmu.write_efer(value); break;
         case rflags: mmu.write_rflags(value); break;
@@ -404,7 +414,10 @@ struct Invlpg final : Op {
     LinearAddr la;
     uint16_t cpu = 0;
     const char* name() const override { return "invlpg"; }
-    void run(RunContext& cx) const override { cpu_of(cx, cpu).mmu.invlpg(la); }
+    void run(RunContext& cx) const override {
+        cpu_of(cx, cpu).mmu.invlpg(la);
+        trace_tlb_op(cx, cpu, "INVLPG", {trace_hex("address", la.value)});
+    }
 };
 
 std::unique_ptr<Op> parse_invlpg(OpParser& p) {
@@ -422,6 +435,9 @@ struct Invpcid final : Op {
     void run(RunContext& cx) const override {
         if (Fault f = cpu_of(cx, cpu).mmu.invpcid(type, pcid, la); f.raised())
             cx.results.faults.push_back({event, f});
+        else
+            trace_tlb_op(cx, cpu, "INVPCID",
+                         {{"type", type}, {"pcid", pcid}, trace_hex("address", la.value)});
     }
 };
 

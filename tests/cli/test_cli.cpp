@@ -880,3 +880,38 @@ TEST_CASE("cli: sweep runs a grid, and emits it for GNU parallel and Slurm", "[c
                 "--emit expects parallel or slurm");
     std::system(("rm -rf " + dir).c_str());
 }
+
+TEST_CASE("cli: --trace's errors exit 2 (3 for a file it cannot write), before anything runs",
+          "[cli][trace]") {
+    const auto f = scenario("trace-errors", with_events(R"({"op": "spawn", "process": "p"},
+        {"op": "exit", "process": "p"})"));
+    const std::string before = slurp(f);
+    const std::string tr = temp_path("trace.json");
+    require_bad(run("run " + f + " --trace " + f), "that is the scenario file");
+    REQUIRE(slurp(f) == before);
+    require_bad(run("run " + f + " --trace ''"), "--trace needs a file name");
+    require_bad(run("run " + f + " -o " + tr + " --trace " + tr), "the statistics go there too");
+    require_bad(run("run " + f + " --trace-limit 5"), "--trace-limit goes with --trace FILE");
+    for (const char* bad : {"0", "-1", "x", "18446744073709551616", "1e3", "''"})
+        require_bad(run("run " + f + " --trace " + tr + " --trace-limit " + bad),
+                    "--trace-limit expects a number of events");
+    require_bad(run("run --concurrent " + f + " --trace " + tr), "--trace needs the deterministic");
+    // A folder, or a folder that does not exist: the file cannot be opened (exit 3, no run).
+    Result r = run("run " + f + " --trace /tmp");
+    CHECK(r.rc == 3);
+    CHECK(r.out.empty());
+    CHECK(r.err.find("--trace /tmp: cannot open it for writing") != std::string::npos);
+    r = run("run " + f + " --trace /nonexistent/dir/t.json");
+    CHECK(r.rc == 3);
+    // A full disk: the run's statistics are written, the trace's failure exits 3.
+    r = run("run " + f + " --trace /dev/full");
+    CHECK(r.rc == 3);
+    CHECK(r.err.find("cannot write the trace") != std::string::npos);
+    // A good run writes a whole trace, which parses.
+    r = run("run " + f + " --trace " + tr);
+    REQUIRE(r.rc == 0);
+    const auto j = nlohmann::json::parse(slurp(tr));
+    CHECK(j["otherData"]["events_dropped"] == 0);
+    CHECK(j["traceEvents"].size() > 4);
+    std::remove(tr.c_str());
+}

@@ -15,6 +15,7 @@
 #include <boost/program_options.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -109,6 +110,11 @@ po::options_description run_options() {
         "the concurrent mode: a host thread per vCPU and ksmd running beside them, for stress "
         "testing (the numbers move from run to run; the invariant checker must hold)")(
         "quiet,q", "no progress line on stderr (it is drawn only when stderr is a terminal)")(
+        "trace", po::value<std::string>(),
+        "write the run's timeline to FILE: Chrome trace-event JSON in virtual time, for "
+        "ui.perfetto.dev (docs/trace.md)")(
+        "trace-limit", po::value<std::string>(),
+        "at most N events in the trace (default 2000000); the rest are counted, not written")(
         "compact", "print the JSON on one line (by default it is indented, with each /proc-style "
                    "row on one line)");
     return d;
@@ -489,6 +495,14 @@ int cmd_validate(int argc, char** argv) {
     return EXIT_OK;
 }
 
+// Whether two paths name one existing file.
+bool same_file(const std::string& x, const std::string& y) {
+    struct stat a {
+    }, b{};
+    return ::stat(x.c_str(), &a) == 0 && ::stat(y.c_str(), &b) == 0 && a.st_dev == b.st_dev &&
+           a.st_ino == b.st_ino;
+}
+
 int cmd_run(int argc, char** argv) {
     po::variables_map vm;
     std::string path;
@@ -509,17 +523,67 @@ int cmd_run(int argc, char** argv) {
             std::cerr << "mmemu: -o/--output needs a file name (or leave it out for stdout)\n";
             return EXIT_BAD_INPUT;
         }
-        struct stat a {
-        }, b{};
-        if (::stat(out_file.c_str(), &a) == 0 && ::stat(path.c_str(), &b) == 0 &&
-            a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+        if (same_file(out_file, path)) {
             std::cerr << "mmemu: -o " << out_file
                       << ": that is the scenario file; the statistics would overwrite it\n";
             return EXIT_BAD_INPUT;
         }
     }
+    // The trace file, opened (and so checked) before anything runs too.
+    std::unique_ptr<TraceWriter> trace;
+    std::string trace_file;
+    if (vm.count("trace-limit") && !vm.count("trace")) {
+        std::cerr << "mmemu: --trace-limit goes with --trace FILE\n";
+        return EXIT_BAD_INPUT;
+    }
+    if (vm.count("trace")) {
+        trace_file = vm["trace"].as<std::string>();
+        uint64_t limit = DEFAULT_TRACE_EVENTS;
+        if (vm.count("trace-limit")) {
+            const std::string s = vm["trace-limit"].as<std::string>();
+            const auto r = std::from_chars(s.data(), s.data() + s.size(), limit);
+            if (s.empty() || r.ec != std::errc() || r.ptr != s.data() + s.size() || limit == 0) {
+                std::cerr << "mmemu: --trace-limit expects a number of events from 1 to "
+                          << UINT64_MAX << ", got \"" << s << "\"\n";
+                return EXIT_BAD_INPUT;
+            }
+        }
+        if (trace_file.empty()) {
+            std::cerr << "mmemu: --trace needs a file name\n";
+            return EXIT_BAD_INPUT;
+        }
+        if (vm.count("concurrent")) {
+            std::cerr << "mmemu: --trace needs the deterministic mode (the concurrent mode's "
+                         "virtual times move from run to run); leave out --concurrent\n";
+            return EXIT_BAD_INPUT;
+        }
+        if (same_file(trace_file, path)) {
+            std::cerr << "mmemu: --trace " << trace_file
+                      << ": that is the scenario file; the trace would overwrite it\n";
+            return EXIT_BAD_INPUT;
+        }
+        struct stat so {
+        }, t{};
+        const bool is_stdout = out_file.empty() && ::fstat(STDOUT_FILENO, &so) == 0 &&
+                               S_ISREG(so.st_mode) && ::stat(trace_file.c_str(), &t) == 0 &&
+                               so.st_dev == t.st_dev && so.st_ino == t.st_ino;
+        if (is_stdout ||
+            (!out_file.empty() && (out_file == trace_file || same_file(out_file, trace_file)))) {
+            std::cerr
+                << "mmemu: --trace " << trace_file
+                << ": the statistics go there too (-o or stdout); give the trace another file\n";
+            return EXIT_BAD_INPUT;
+        }
+        std::string why;
+        trace = TraceWriter::open(trace_file, limit, why);
+        if (!trace) {
+            std::cerr << "mmemu: --trace " << trace_file << ": " << why << "\n";
+            return EXIT_OUTPUT;
+        }
+    }
     const auto t0 = std::chrono::steady_clock::now();
     RunOptions opt;
+    opt.trace = trace.get();
     opt.audit = !vm.count("no-audit");
     // The progress line: on a terminal only, redrawn in place at most five times a second.
     const bool progress = !vm.count("quiet") && ::isatty(STDERR_FILENO);
@@ -563,6 +627,17 @@ int cmd_run(int argc, char** argv) {
         return EXIT_INTERNAL;
     }
     if (drawn) std::fprintf(stderr, "\r\033[K"); // the line is erased once the run ends
+    if (trace) {
+        std::string why;
+        if (!trace->finish(why)) {
+            std::cerr << "mmemu: --trace " << trace_file << ": " << why << "\n";
+            return EXIT_OUTPUT;
+        }
+        if (trace->events_dropped())
+            std::cerr << "mmemu: --trace " << trace_file << ": the trace stops at its limit of "
+                      << trace->events_written() << " events; " << trace->events_dropped()
+                      << " more were left out (--trace-limit)\n";
+    }
     const Results& res = d->results();
     HostInfo host;
     char name[256] = {};
