@@ -28,6 +28,9 @@ struct KernelConfig {
     // The kernel image reserved at CONFIG_PHYSICAL_START (16 MiB).
     uint64_t kernel_image_bytes = uint64_t{16} << 20;
     bool pcp_enabled = true;
+    // The "nopcid" boot parameter: X86_FEATURE_PCID cleared, so CR4.PCIDE stays 0 and every
+    // switch to another mm flushes the TLB (x86_64; a 32-bit kernel never uses PCIDs).
+    bool nopcid = false;
     uint32_t percpu_pagelist_high_fraction = 0; // vm.percpu_pagelist_high_fraction, 0 = auto
     SlabDebug slab_debug = SlabDebug::flags;
     // vm.max_map_count (DEFAULT_MAX_MAP_COUNT: USHRT_MAX - 5).

@@ -51,8 +51,10 @@ std::string AddressSpaces::paging_init_64(const BootLayout& layout) {
 
     // Every CPU in long mode on swapper_pg_dir: CR4.PAE and PGE (and LA57, which must be set
     // before paging is on), EFER.LME and NXE, then CR0.PG with WP (as secondary_startup_64
-    // leaves them); then setup_pcid(): CR4.PCIDE (the CPU model has PCID), the boot ASID slot
-    // 0 holding init_mm.
+    // leaves them); then setup_pcid(): CR4.PCIDE (the CPU model has PCID) unless the kernel
+    // was booted with "nopcid" (which clears X86_FEATURE_PCID and keeps CR4.PCIDE from being
+    // set: Linux 6.18-stable, commit 44126343d58c "x86/mm: Disable broadcast TLB flush when
+    // PCID is disabled"), the boot ASID slot 0 holding init_mm.
     const uint64_t cr4 = CR4_PAE | CR4_PGE | (fmt_.levels == 5 ? CR4_LA57 : 0);
     for (unsigned c = 0; c < machine_.nr_cpus(); c++) {
         Mmu& mmu = machine_.mmu(c);
@@ -60,11 +62,11 @@ std::string AddressSpaces::paging_init_64(const BootLayout& layout) {
         if (!f.raised()) f = mmu.write_efer(EFER_LME | EFER_NXE);
         if (!f.raised()) f = mmu.write_cr3(swapper_pg_dir_.value);
         if (!f.raised()) f = mmu.write_cr0(CR0_PE | CR0_PG | CR0_WP);
-        if (!f.raised()) f = mmu.write_cr4(cr4 | CR4_PCIDE);
+        if (!f.raised() && !cfg_.nopcid) f = mmu.write_cr4(cr4 | CR4_PCIDE);
         if (f.raised()) return "CPU " + std::to_string(c) + " refused the kernel's paging mode";
         tlbstate_[c].ctxs[0].ctx_id = INIT_MM_CTX_ID;
     }
-    pcid_ = true;
+    pcid_ = !cfg_.nopcid;
     return {};
 }
 

@@ -291,8 +291,8 @@ void parse_kernel(Checker& ck, const json& k, const MachineConfig& mc, bool memo
     }
     ck.only(k, path,
             {"min_free_kbytes", "watermark_scale_factor", "lowmem_reserve_ratio", "kernelcore",
-             "movablecore", "vmsplit", "kernel_image", "pcp", "percpu_pagelist_high_fraction",
-             "slab_debug", "max_map_count", "ksm"});
+             "movablecore", "vmsplit", "kernel_image", "pcp", "nopcid",
+             "percpu_pagelist_high_fraction", "slab_debug", "max_map_count", "ksm"});
     if (auto v = ck.integer(k, path, "max_map_count", 0, INT32_MAX, 65530))
         c.max_map_count = uint64_t(*v);
     if (k.contains("min_free_kbytes"))
@@ -362,6 +362,7 @@ void parse_kernel(Checker& ck, const json& k, const MachineConfig& mc, bool memo
             c.kernel_image_bytes = *v;
     }
     if (auto v = ck.boolean(k, path, "pcp", true)) c.pcp_enabled = *v;
+    if (auto v = ck.boolean(k, path, "nopcid", false)) c.nopcid = *v;
     if (auto v = ck.integer(k, path, "percpu_pagelist_high_fraction", 0, 1 << 30, 0)) {
         if (*v != 0 && *v < 8)
             ck.error(path + "/percpu_pagelist_high_fraction",

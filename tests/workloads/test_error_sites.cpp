@@ -347,7 +347,7 @@ std::vector<Entry> entries() {
          "expected an object, got an array"},
         {"kernel unknown field", kcfg(R"("swappiness": 60)"), "/kernel/swappiness",
          "unknown field (expected one of: min_free_kbytes, watermark_scale_factor, "
-         "lowmem_reserve_ratio, kernelcore, movablecore, vmsplit, kernel_image, pcp, "
+         "lowmem_reserve_ratio, kernelcore, movablecore, vmsplit, kernel_image, pcp, nopcid, "
          "percpu_pagelist_high_fraction, slab_debug, max_map_count, ksm)"},
         {"kernel.ksm not an object", kcfg(R"("ksm": 1)"), "/kernel/ksm",
          "expected an object of knobs, got the number 1"},
