@@ -355,6 +355,12 @@ public:
     // /proc/PID/smaps_rollup and /proc/PID/maps (task_mmu.cpp).
     SmapsRollup smaps_rollup(const mm_struct* mm) const;
     std::vector<std::string> proc_maps(const mm_struct* mm) const;
+    // /proc/PID/numa_maps: a line per VMA, and the pages of each node summed over them.
+    struct NumaMaps {
+        std::vector<std::string> lines;
+        std::vector<uint64_t> node_pages; // one per node
+    };
+    NumaMaps numa_maps(const mm_struct* mm) const;
     // ---- KSM (ksm_page_tables.cpp): mm/ksm.c's page-table edits, here because only mmcore
     // writes page tables; ksm/ decides when to make them ----
     void set_ksm(KsmHooks* k) { ksm_ = k; }

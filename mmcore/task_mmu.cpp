@@ -86,6 +86,69 @@ std::vector<std::string> AddressSpaces::proc_maps(const mm_struct* mm) const {
     return lines;
 }
 
+// /proc/PID/numa_maps (fs/proc/task_mmu.c show_numa_map -> gather_pte_stats -> gather_stats,
+// Linux 6.18; the layout checked against this machine's /proc/self/numa_maps): "start policy",
+// then " file=PATH" (the path escaped for "\n\t= ": a space is \040), " heap" or " stack"; then,
+// if the VMA maps any page with a struct page (not the zero page), anon=, dirty= (the PTE's bit
+// or the page's), mapped= (when the pages are neither all anonymous nor all dirty), mapmax= (the
+// largest mapcount, when above 1), active= (when not every page is active or unevictable),
+// N<node>= for each node holding some, and kernelpagesize_kB. The policy is "default": no
+// memory policies yet. mmemu keeps no LRU lists, so no page is PG_active; a page of a VM_LOCKED
+// VMA is unevictable, as mlock makes it (mlock_new_folio), and counts as active.
+AddressSpaces::NumaMaps AddressSpaces::numa_maps(const mm_struct* mm) const {
+    const ReadGuard locked(mm->mmap_lock);
+    NumaMaps out;
+    out.node_pages.assign(pa_.nodes.size(), 0);
+    mm->mm_mt.for_each([&](const MapleRange& range) {
+        const auto* v = reinterpret_cast<const vm_area_struct*>(range.entry);
+        uint64_t pages = 0, anon = 0, dirty = 0, active = 0, mapmax = 0;
+        std::vector<uint64_t> node(pa_.nodes.size(), 0);
+        for_each_pte(mm, v->vm_start, v->vm_end, [&](PhysAddr e, uint64_t) {
+            const pteval_t pte = get_entry(e);
+            if (!pte_present(pte) || pte_special(pte)) return; // can_gather_numa_stats()
+            const page& p = pa_.mem_map()[pte_pfn(pte)];
+            if (p.test(PG_reserved)) return;
+            pages++;
+            if ((pte & _PAGE_DIRTY) || p.test(PG_dirty)) dirty++;
+            if (p.test(PG_active) || p.test(PG_unevictable) || (v->vm_flags & VM_LOCKED)) active++;
+            if (p.test(PG_anon)) anon++;
+            mapmax = std::max<uint64_t>(mapmax, uint64_t(std::max<int32_t>(p._mapcount, 0)));
+            node[p.nid()]++;
+        });
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%08llx default",
+                      static_cast<unsigned long long>(v->vm_start));
+        std::string line = buf;
+        if (v->vm_file)
+            line += " file=/dev/zero\\040(deleted)";
+        else if (v->vm_start < mm->brk && v->vm_end > mm->start_brk)
+            line += " heap";
+        else if (v->vm_start <= mm->start_stack && v->vm_end >= mm->start_stack)
+            line += " stack";
+        if (pages) {
+            auto field = [&](const char* name, uint64_t n) {
+                line += ' ';
+                line += name;
+                line += '=';
+                line += std::to_string(n);
+            };
+            if (anon) field("anon", anon);
+            if (dirty) field("dirty", dirty);
+            if (pages != anon && pages != dirty) field("mapped", pages);
+            if (mapmax > 1) field("mapmax", mapmax);
+            if (active < pages) field("active", active);
+            for (size_t n = 0; n < node.size(); n++)
+                if (node[n]) {
+                    field(("N" + std::to_string(n)).c_str(), node[n]);
+                    out.node_pages[n] += node[n];
+                }
+            field("kernelpagesize_kB", PAGE_SIZE >> 10);
+        }
+        out.lines.push_back(std::move(line));
+    });
+    return out;
+}
+
 // /proc/PID/pagemap (fs/proc/task_mmu.c: pagemap_pmd_range -> pte_to_pagemap_entry) as a
 // reader with CAP_SYS_ADMIN sees it: per page, PM_PRESENT (bit 63) and the PFN (bits 0-54) for a
 // present PTE; PM_MMAP_EXCLUSIVE (bit 56) for a page with a struct page mapped once; PM_FILE

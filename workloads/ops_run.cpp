@@ -57,14 +57,18 @@ struct Checkpoint final : Op {
     const std::string* checkpoint_name() const override { return &label; }
     void run(RunContext& cx) const override {
         if (cx.kernel && cx.audit) audit_frames(cx, "at checkpoint \"" + label + "\"");
-        ojson m;
+        ojson m, numa;
         if (maps && !cx.sys.bare()) {
             m = ojson::object();
+            numa = ojson::object();
             const AddressSpaces& as = cx.sys.kernel().spaces;
             for (const auto& t : as.tasks())
-                if (t->mm) m[t->comm] = as.proc_maps(t->mm);
+                if (t->mm) {
+                    m[t->comm] = as.proc_maps(t->mm);
+                    numa[t->comm] = as.numa_maps(t->mm).lines;
+                }
         }
-        cx.results.checkpoints.push_back({label, event, state_json(cx.sys), m});
+        cx.results.checkpoints.push_back({label, event, state_json(cx.sys), m, numa});
     }
 };
 
@@ -424,7 +428,13 @@ const std::vector<OpSpec>& run_op_specs() {
         {"checkpoint",
          OpMode::any,
          {{"name", FieldKind::string, true, 0, 0, {}, "unique among the checkpoints"},
-          {"maps", FieldKind::boolean, false, 0, 0, {}, "add each process's /proc/PID/maps"}},
+          {"maps",
+           FieldKind::boolean,
+           false,
+           0,
+           0,
+           {},
+           "add each process's /proc/PID/maps and /proc/PID/numa_maps"}},
          parse_checkpoint,
          "a statistics snapshot, in checkpoints"},
         {"barrier",

@@ -111,8 +111,9 @@ struct PagemapRecord {
 struct CheckpointRecord {
     std::string name;
     uint32_t event;
-    ojson state; // the statistics state at that moment
-    ojson maps;  // with "maps": each live process's /proc/PID/maps lines (null otherwise)
+    ojson state;     // the statistics state at that moment
+    ojson maps;      // with "maps": each live process's /proc/PID/maps lines (null otherwise)
+    ojson numa_maps; // with "maps": each live process's /proc/PID/numa_maps lines (or null)
 };
 
 struct Results {

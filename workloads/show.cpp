@@ -193,6 +193,19 @@ std::string ksm(const json& s) {
     return o;
 }
 
+// drivers/base/node.c node_read_numastat: "name value" lines, a file per node.
+std::string numastat(const json& s) {
+    static const char* const keys[] = {"numa_hit",       "numa_miss",  "numa_foreign",
+                                       "interleave_hit", "local_node", "other_node"};
+    std::string o;
+    for (const auto& n : s) {
+        o += fmt("==> /sys/devices/system/node/node%lld/numastat <==\n", num(at(n, "node")));
+        for (const char* k : keys) o += fmt("%s %lld\n", k, num(at(n, k)));
+        o += "\n";
+    }
+    return o;
+}
+
 struct Section {
     const char* name;
     const char* key; // the state's member it reads
@@ -202,6 +215,7 @@ struct Section {
 const Section kSections[] = {
     {"meminfo", "meminfo", meminfo},
     {"vmstat", "vmstat", vmstat},
+    {"numastat", "numastat", numastat},
     {"buddyinfo", "buddyinfo", buddyinfo},
     {"pagetypeinfo", "pagetypeinfo", pagetypeinfo},
     {"zoneinfo", "zoneinfo", zoneinfo},

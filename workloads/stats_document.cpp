@@ -180,6 +180,16 @@ const StatGroup<CheckpointRecord> CHECKPOINTS = {
         {"maps.<process>", Unit::text, "/proc/PID/maps",
          "the process's VMAs, one /proc/PID/maps line each",
          [](ojson&, const CheckpointRecord&) {}},
+        {"numa_maps", Unit::none, "/proc/PID/numa_maps",
+         "with \"maps\": true, an object of the live processes by name (below)",
+         [](ojson& o, const CheckpointRecord& r) {
+             if (!r.numa_maps.is_null()) o["numa_maps"] = r.numa_maps;
+         }},
+        {"numa_maps.<process>", Unit::text, "/proc/PID/numa_maps",
+         "the process's VMAs, one /proc/PID/numa_maps line each: the start, the policy "
+         "(\"default\": no memory policies yet), heap, stack or file=, then anon=, dirty=, "
+         "mapped=, mapmax=, active= and N<node>= page counts as the kernel prints them",
+         [](ojson&, const CheckpointRecord&) {}},
     }};
 
 // ---- results ------------------------------------------------------------------------------

@@ -233,6 +233,39 @@ ojson zone_rows(const StatGroup<ZoneRow>& group, const Kernel& k, bool populated
     return rows;
 }
 
+// /sys/devices/system/node/nodeN/numastat (drivers/base/node.c node_read_numastat): the node's
+// NUMA counters under the names that file gives them.
+struct NumastatRow {
+    unsigned node;
+    const numa_stat& s;
+};
+
+const StatGroup<NumastatRow> NUMASTAT = {
+    "state.numastat[]",
+    "numastat",
+    "/sys/devices/system/node/nodeN/numastat: a row per node (summed in vmstat's numa_* "
+    "counters). Each page allocation counts on the node it came from: a hit when that is the "
+    "preferred node (the first node the allocation's zonelist allowed), a miss there and a "
+    "foreign on the preferred node when not; local_node when it is the node of the allocating "
+    "CPU, other_node when not.",
+    {
+        STAT("node", count, "/sys/devices/system/node/nodeN/numastat", "the node", r.node),
+        STAT("numa_hit", count, "/sys/devices/system/node/nodeN/numastat",
+             "pages allocated here that the allocation preferred here", r.s.numa_hit),
+        STAT("numa_miss", count, "/sys/devices/system/node/nodeN/numastat",
+             "pages allocated here that the allocation preferred on another node", r.s.numa_miss),
+        STAT("numa_foreign", count, "/sys/devices/system/node/nodeN/numastat",
+             "pages preferred here and allocated on another node", r.s.numa_foreign),
+        STAT("interleave_hit", count, "/sys/devices/system/node/nodeN/numastat",
+             "interleaved pages allocated on the node the interleaving chose (none yet: no "
+             "memory policies)",
+             r.s.numa_interleave),
+        STAT("local_node", count, "/sys/devices/system/node/nodeN/numastat",
+             "pages allocated here by a CPU of this node", r.s.numa_local),
+        STAT("other_node", count, "/sys/devices/system/node/nodeN/numastat",
+             "pages allocated here by a CPU of another node", r.s.numa_other),
+    }};
+
 const StatGroup<ZoneRow> BUDDYINFO = {
     "state.buddyinfo[]",
     "buddyinfo",
@@ -604,6 +637,7 @@ const StatGroup<CpuRow> CPUS = {
 struct ProcRow {
     const task_struct& t;
     SmapsRollup smaps;
+    std::vector<uint64_t> numa_pages; // per node: numa_maps's N<node>= summed
     uint64_t oom_score = 0;
     int64_t ksm_profit = 0;     // ksm_process_profit()
     bool ksm_mergeable = false; // ksm_process_mergeable()
@@ -612,8 +646,9 @@ struct ProcRow {
 // A row of a task: its smaps_rollup and OOM score, and /proc/PID/ksm_stat's computed fields.
 ProcRow proc_row(const System& s, const task_struct& t) {
     const AddressSpaces& as = s.kernel().spaces;
-    ProcRow r{t, t.mm ? as.smaps_rollup(t.mm) : SmapsRollup{}, as.oom_score(t)};
+    ProcRow r{t, t.mm ? as.smaps_rollup(t.mm) : SmapsRollup{}, {}, as.oom_score(t)};
     if (!t.mm) return r;
+    r.numa_pages = as.numa_maps(t.mm).node_pages;
     const mm_struct& m = *t.mm;
     const int64_t item = s.ksm() ? int64_t(s.ksm()->rmap_item_size()) : 0;
     r.ksm_profit = int64_t(m.ksm_merging_pages + m.ksm_zero_pages) * int64_t(PAGE_SIZE) -
@@ -692,6 +727,12 @@ const StatGroup<ProcRow> PROCESSES = {
         {"VmPTE", Unit::kB, "/proc/PID/status", "page tables below the PGD (pgtables_bytes)",
          [](ojson& o, const ProcRow& r) {
              if_mm(o, r, "VmPTE", [](const mm_struct& m) { return m.pgtables_bytes >> 10; });
+         }},
+        {"numa_pages", Unit::pages, "/proc/PID/numa_maps",
+         "the pages it maps on each node, node 0 first: the N<node>= counts of numa_maps summed "
+         "over its VMAs (what numastat -p shows; the zero page is not counted)",
+         [](ojson& o, const ProcRow& r) {
+             if (r.t.mm) o["numa_pages"] = r.numa_pages;
          }},
         {"map_count", Unit::count, "", "VMAs (mm->map_count; the lines of /proc/PID/maps)",
          [](ojson& o, const ProcRow& r) {
@@ -954,6 +995,16 @@ const StatGroup<System> STATE = {
          [](ojson& o, const System& s) {
              if (!s.bare()) o["vmstat"] = VMSTAT.object(vmstat_of(s.kernel()));
          }},
+        {"numastat", Unit::none, "/sys/devices/system/node/nodeN/numastat",
+         "kernel scenarios: a row per node (below)",
+         [](ojson& o, const System& s) {
+             if (s.bare()) return;
+             ojson rows = ojson::array();
+             const Kernel& k = s.kernel();
+             for (unsigned n = 0; n < k.buddy.nodes.size(); n++)
+                 rows.push_back(NUMASTAT.object({n, k.buddy.numa(n)}));
+             o["numastat"] = rows;
+         }},
         {"buddyinfo", Unit::none, "/proc/buddyinfo",
          "kernel scenarios: a row per populated zone (below)",
          [](ojson& o, const System& s) {
@@ -1038,29 +1089,12 @@ std::vector<std::string> state_group_names() {
 }
 
 std::vector<StatGroupDoc> state_reference() {
-    return {STATE.doc(),
-            MEMINFO.doc(),
-            VMSTAT.doc(),
-            BUDDYINFO.doc(),
-            PAGETYPEINFO.doc(),
-            PAGETYPE_FREE.doc(),
-            PAGETYPE_BLOCKS.doc(),
-            ZONEINFO.doc(),
-            PAGESETS.doc(),
-            SLABINFO.doc(),
-            PROCESSES.doc(),
-            KSM.doc(),
-            KSMD.doc(),
-            PERCPU.doc(),
-            MMEMU_FAULTS.doc(),
-            EXTFRAG_FILES.doc(),
-            UNUSABLE.doc(),
-            EXTFRAG.doc(),
-            CPUS.doc(),
-            REGS.doc(),
-            TLB.doc(),
-            PSC.doc(),
-            FLUSHES.doc(),
+    return {STATE.doc(),         MEMINFO.doc(),      VMSTAT.doc(),        NUMASTAT.doc(),
+            BUDDYINFO.doc(),     PAGETYPEINFO.doc(), PAGETYPE_FREE.doc(), PAGETYPE_BLOCKS.doc(),
+            ZONEINFO.doc(),      PAGESETS.doc(),     SLABINFO.doc(),      PROCESSES.doc(),
+            KSM.doc(),           KSMD.doc(),         PERCPU.doc(),        MMEMU_FAULTS.doc(),
+            EXTFRAG_FILES.doc(), UNUSABLE.doc(),     EXTFRAG.doc(),       CPUS.doc(),
+            REGS.doc(),          TLB.doc(),          PSC.doc(),           FLUSHES.doc(),
             PF_CODES.doc()};
 }
 

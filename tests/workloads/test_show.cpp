@@ -20,6 +20,8 @@ ojson stats() {
     return ojson::parse(R"({"mmemu_stats": 1, "final": {
       "meminfo": {"MemTotal": 24683548, "MemFree": 24050796},
       "vmstat": {"nr_free_pages": 1929183, "numa_hit": 7},
+      "numastat": [{"node": 0, "numa_hit": 951719365, "numa_miss": 0, "numa_foreign": 0,
+                    "interleave_hit": 1108, "local_node": 951719365, "other_node": 0}],
       "buddyinfo": [{"node": 0, "zone": "DMA", "nr_free": [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 3]},
                     {"node": 0, "zone": "Normal", "nr_free": [2813, 5418, 3271, 4701, 3260, 1917, 716, 348, 221, 274, 673]}],
       "pagetypeinfo": {"page_block_order": 9, "pages_per_block": 512,
@@ -54,6 +56,10 @@ TEST_CASE("show: each section in the kernel's layout", "[show]") {
     // Lines as a 6.18 machine prints them.
     CHECK(show(s, {"meminfo"}) == "MemTotal:       24683548 kB\nMemFree:        24050796 kB\n");
     CHECK(show(s, {"vmstat"}) == "nr_free_pages 1929183\nnuma_hit 7\n");
+    // /sys/devices/system/node/node0/numastat of this machine, under a heading per node.
+    CHECK(show(s, {"numastat"}) == "==> /sys/devices/system/node/node0/numastat <==\n"
+                                   "numa_hit 951719365\nnuma_miss 0\nnuma_foreign 0\n"
+                                   "interleave_hit 1108\nlocal_node 951719365\nother_node 0\n\n");
     CHECK(show(s, {"buddyinfo"}) ==
           "Node 0, zone      DMA      0      0      0      0      0      0      0      0      1 "
           "     1      3 \n"

@@ -444,9 +444,10 @@ int cmd_compare(int argc, char** argv) {
 }
 
 po::options_description show_options() {
-    po::options_description d("mmemu show STATS.json [SECTION...] [options]\nsections: meminfo, "
-                              "vmstat, buddyinfo, pagetypeinfo, zoneinfo, slabinfo, status, "
-                              "smaps_rollup, ksm (all that the state has when none is named)");
+    po::options_description d(
+        "mmemu show STATS.json [SECTION...] [options]\nsections: meminfo, "
+        "vmstat, numastat, buddyinfo, pagetypeinfo, zoneinfo, slabinfo, status, "
+        "smaps_rollup, ksm (all that the state has when none is named)");
     d.add_options()("help,h",
                     "show this help")("checkpoint", po::value<std::string>(),
                                       "the state after this checkpoint (default: the final state)");
