@@ -17,6 +17,8 @@
 //   pgtable_64.cpp  the 4- and 5-level boot tables: the direct map
 //   highmem.cpp     kmap_local, clear_highpage, copy_user_highpage (mm/highmem.c)
 //   shmem.cpp       shared anonymous memory: shmem_zero_setup, shmem_fault (mm/shmem.c)
+//   mempolicy_alloc.cpp  set_mempolicy and where a policy sends an allocation: alloc_pages_mpol
+//                   (mm/mempolicy.c)
 //   ksm_page_tables.cpp  KSM's page-table edits: write_protect_page, replace_page, break_ksm
 //                   (mm/ksm.c)
 #pragma once
@@ -41,6 +43,7 @@
 #include "mmcore/kernel_atomic.h"
 #include "mmcore/kernel_config.h"
 #include "mmcore/ksm.h"
+#include "mmcore/mempolicy.h"
 #include "mmcore/mm_init.h"
 #include "mmcore/mm_types.h"
 #include "mmcore/page_alloc.h"
@@ -53,11 +56,25 @@ namespace mmemu {
 // passes down implicitly (smp_processor_id(), the mmu_gather's need_flush_all): thread-local,
 // not members of AddressSpaces, since in the concurrent mode several CPUs' threads are in the
 // kernel at once. Each entry point sets `cpu` before anything reads it.
+struct task_struct;
+
 namespace mm_percall {
 // The CPU the operation runs on.
 inline thread_local unsigned cpu = 0;
 // A PAE PDPTE was cleared: the next flush reloads CR3.
 inline thread_local bool need_flush_all = false;
+// The task whose memory policy the allocations follow when it is not its CPU's current task (a
+// new process spawned and exec'ed: the kernel runs that in the new task's context); nullptr:
+// the CPU's current task.
+inline thread_local task_struct* task = nullptr;
+// Sets mm_percall::task for a scope.
+struct PolicyTaskScope {
+    task_struct* prev;
+    explicit PolicyTaskScope(task_struct* t) : prev(task) { task = t; }
+    ~PolicyTaskScope() { task = prev; }
+    PolicyTaskScope(const PolicyTaskScope&) = delete;
+    PolicyTaskScope& operator=(const PolicyTaskScope&) = delete;
+};
 } // namespace mm_percall
 
 // mmap(2)'s prot and flags and the errno values: the host's <sys/mman.h> and <cerrno> define
@@ -114,6 +131,11 @@ struct task_struct {
     uint64_t min_flt = 0, maj_flt = 0;
     std::optional<SegvInfo> segv; // the fatal SIGSEGV, once delivered
     int oom_score_adj = 0;        // signal->oom_score_adj: -1000 (never) .. 1000; fork copies it
+    // The task's memory policy (task->mempolicy; none: the local node), set_mempolicy(2)'s, and
+    // il_prev, the node its last interleaved allocation without a VMA went to. fork and
+    // clone copy both (dup_task_struct, mpol_dup).
+    struct mempolicy mempolicy;
+    unsigned il_prev = 63;
     // SIGKILL sent and not yet acted on (fatal_signal_pending()): the task dies at its next
     // return to user mode, and `kill_reason` says who sent it.
     kernel_atomic<bool> sigkill_pending = false; // set by the OOM killer on another CPU
@@ -137,6 +159,10 @@ struct OomKill {
     unsigned order = 0;
     int64_t points = 0;      // oom_badness()
     uint64_t totalpages = 0; // what oom_score_adj was scaled by (totalram + swap)
+    // oom_constraint_text[]: "CONSTRAINT_NONE", or "CONSTRAINT_MEMORY_POLICY" with the
+    // allocation's nodemask (the "oom-kill:constraint=...,nodemask=..." line).
+    std::string constraint = "CONSTRAINT_NONE";
+    std::string nodemask = "(null)";
     uint64_t total_vm = 0, anon_rss = 0, file_rss = 0, shmem_rss = 0; // pages
     uint64_t pgtables_bytes = 0;
     int oom_score_adj = 0;
@@ -355,12 +381,18 @@ public:
     // /proc/PID/smaps_rollup and /proc/PID/maps (task_mmu.cpp).
     SmapsRollup smaps_rollup(const mm_struct* mm) const;
     std::vector<std::string> proc_maps(const mm_struct* mm) const;
+    // set_mempolicy(2) for task `t`: 0 or -EINVAL (mm/mempolicy.c do_set_mempolicy, with
+    // sanitize_mpol_flags() and mpol_new()); `nodes` a bit per node, `flags` the mode flags.
+    int set_mempolicy(task_struct* t, MpolMode mode, unsigned flags, uint64_t nodes);
+    // The task's policy as numa_maps prints it ("default" without one).
+    std::string task_mempolicy_str(const task_struct& t) const { return mpol_to_str(t.mempolicy); }
     // /proc/PID/numa_maps: a line per VMA, and the pages of each node summed over them.
     struct NumaMaps {
         std::vector<std::string> lines;
         std::vector<uint64_t> node_pages; // one per node
     };
-    NumaMaps numa_maps(const mm_struct* mm) const;
+    // Each line names the VMA's policy; without one (no mbind yet), the task's (`task_policy`).
+    NumaMaps numa_maps(const mm_struct* mm, const struct mempolicy& task_policy = {}) const;
     // ---- KSM (ksm_page_tables.cpp): mm/ksm.c's page-table edits, here because only mmcore
     // writes page tables; ksm/ decides when to make them ----
     void set_ksm(KsmHooks* k) { ksm_ = k; }
@@ -472,7 +504,7 @@ public:
     // its anonymous memory at once (what its exit or the oom_reaper would free while the
     // allocation waits) unless it is the allocating task itself, which goes on with access to
     // the reserves. Its page tables and objects go when it dies, at the end of the event.
-    OomResult out_of_memory(gfp_t gfp, unsigned order, unsigned cpu) override;
+    OomResult out_of_memory(gfp_t gfp, unsigned order, unsigned cpu, uint64_t nodemask) override;
     bool current_is_oom_victim(unsigned cpu) const override {
         return current_[cpu] && current_[cpu]->oom_victim;
     }
@@ -532,6 +564,18 @@ private:
     PhysAddr pgd_alloc(mm_struct* mm);
     void pgd_free(mm_struct* mm);
     std::optional<PhysAddr> alloc_pt_page(mm_struct* mm); // a zeroed page-table page
+    // alloc_pages_mpol(): a page of `order` for `pol` (interleave index `ilx`, or
+    // NO_INTERLEAVE_INDEX), from the node of `cpu` unless the policy says otherwise.
+    static constexpr uint64_t NO_INTERLEAVE_INDEX = ~uint64_t{0};
+    page* alloc_pages_mpol(gfp_t gfp, unsigned order, const mempolicy& pol, uint64_t ilx,
+                           unsigned cpu);
+    // vma_alloc_folio(): a user page of `vma` at `addr` (the VMA's policy, else the task's
+    // running on `cpu`), and alloc_pages() in process context (the task's policy).
+    page* vma_alloc_page(gfp_t gfp, vm_area_struct* vma, uint64_t addr, unsigned cpu);
+    page* alloc_pages_task(gfp_t gfp, unsigned order, unsigned cpu);
+    // A memory policy's nodes the machine has memory on, and policy_zone (the highest zone
+    // below ZONE_MOVABLE with memory: a BIND policy limits allocations from it up).
+    uint64_t nodes_with_memory() const;
     void free_pt_page(mm_struct* mm, PhysAddr table, bool pgd);
     // pte_free_defer(): a PTE table unhooked under mmap_lock held for reading.
     void pte_free_defer(mm_struct* mm, PhysAddr table);
@@ -671,7 +715,7 @@ private:
 
     // oom_kill.cpp
     void oom_kill_process(task_struct* victim, int64_t points, uint64_t totalpages, gfp_t gfp,
-                          unsigned order, unsigned cpu);
+                          unsigned order, unsigned cpu, uint64_t nodemask);
     void oom_reap_task_mm(mm_struct* mm, unsigned cpu);
 
     // fork.cpp

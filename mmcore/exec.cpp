@@ -44,6 +44,9 @@ int AddressSpaces::exec_layout(task_struct* t, const ExecLayout& l, uint64_t con
     mm_struct* mm = t->mm;
     const unsigned cpu = t->cpu;
     mm_percall::cpu = cpu;
+    // The exec runs in the task's context: its memory policy (kept across execve) places the
+    // new image's pages and tables.
+    const mm_percall::PolicyTaskScope as_task(t);
     // The loader's vm_mmap()s and setup_arg_pages() each take the new mm's mmap_lock for
     // writing; here one hold covers the whole layout.
     const WriteGuard locked(mm->mmap_lock);
@@ -90,6 +93,7 @@ int AddressSpaces::do_execve(task_struct* t, const ExecLayout& l, uint64_t conte
     if (!t->is_leader()) throw KernelBug("do_execve: mmemu execs from a process's leader only");
     const unsigned cpu = t->cpu;
     mm_percall::cpu = cpu;
+    const mm_percall::PolicyTaskScope as_task(t);
     mm_struct* mm = mm_alloc(cpu); // bprm_mm_init()
     if (!mm) return -ENOMEM;
     // mm_init(): MMF_INIT_MASK carries MMF_VM_MERGE_ANY over from the old mm, and ksm_execve()

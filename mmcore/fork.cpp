@@ -188,6 +188,10 @@ void AddressSpaces::mmdrop(mm_struct* mm, unsigned cpu) {
 }
 
 task_struct* AddressSpaces::task_create(const std::string& comm, unsigned cpu) {
+    // The new process (a child of init, which has no memory policy) allocates its mm without
+    // one, whatever task its CPU ran last.
+    static task_struct init_like;
+    const mm_percall::PolicyTaskScope as_new(&init_like);
     const SlabObj obj = slab_.kmem_cache_alloc(task_cachep_, GFP_KERNEL, cpu);
     if (obj.null()) return nullptr;
     mm_struct* mm = mm_alloc(cpu);
@@ -299,6 +303,8 @@ task_struct* AddressSpaces::clone_thread(task_struct* t, const std::string& comm
     leader->threads.push_back(n);
     n->real_parent = leader->real_parent;     // CLONE_THREAD: the process's parent
     n->oom_score_adj = leader->oom_score_adj; // one signal_struct
+    n->mempolicy = t->mempolicy;              // copy_process(): mpol_dup(), and il_prev
+    n->il_prev = t->il_prev;
     err = 0;
     return n;
 }
@@ -356,6 +362,8 @@ task_struct* AddressSpaces::do_fork(task_struct* parent, const std::string& comm
     err = 0;
     task_struct* child = add_task(comm, mm, cpu, obj);
     child->oom_score_adj = parent->oom_score_adj; // copy_signal()
+    child->mempolicy = parent->mempolicy;         // copy_process(): mpol_dup(), and il_prev
+    child->il_prev = parent->il_prev;
     child->real_parent = parent->group_leader;
     parent->group_leader->children.push_back(child);
     return child;

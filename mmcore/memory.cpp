@@ -160,7 +160,7 @@ AddressSpaces::vm_fault AddressSpaces::do_anonymous_page(mm_struct* mm, vm_area_
     }
     // The anon_vma and the page first, then the PTE table's lock.
     if (!anon_vma_prepare(vma, cpu)) return vm_fault::oom;
-    page* p = pa_.alloc_pages(GFP_HIGHUSER_MOVABLE | __GFP_ZERO, 0, -1, cpu);
+    page* p = vma_alloc_page(GFP_HIGHUSER_MOVABLE | __GFP_ZERO, vma, addr, cpu);
     if (!p) return vm_fault::oom;
     charge(cpu, &CostModel::clear_page);
     const PtlHolder ptl(pt_page(ptep));
@@ -221,7 +221,7 @@ AddressSpaces::vm_fault AddressSpaces::do_wp_page(mm_struct* mm, vm_area_struct*
         put_old();
         return vm_fault::oom;
     }
-    page* np = pa_.alloc_pages(GFP_HIGHUSER_MOVABLE | (old ? 0 : __GFP_ZERO), 0, -1, cpu);
+    page* np = vma_alloc_page(GFP_HIGHUSER_MOVABLE | (old ? 0 : __GFP_ZERO), vma, addr, cpu);
     if (!np) {
         put_old();
         return vm_fault::oom;

@@ -58,7 +58,7 @@ uint64_t AddressSpaces::oom_score(const task_struct& t) const {
 }
 
 // out_of_memory() for an allocation that reclaim could not satisfy.
-OomResult AddressSpaces::out_of_memory(gfp_t gfp, unsigned order, unsigned cpu) {
+OomResult AddressSpaces::out_of_memory(gfp_t gfp, unsigned order, unsigned cpu, uint64_t nodemask) {
     // "The OOM killer does not compensate for IO-less reclaim."
     if (!(gfp & __GFP_FS)) return OomResult::not_invoked;
     task_struct* cur = current_[cpu];
@@ -69,8 +69,31 @@ OomResult AddressSpaces::out_of_memory(gfp_t gfp, unsigned order, unsigned cpu) 
         cur->oom_victim = true;
         return OomResult::victim_pending;
     }
-    // constrained_alloc(): no memcg, cpuset or mempolicy constraint, so totalram + swap.
-    const uint64_t totalpages = pa_.totalram_pages();
+    // constrained_alloc(): no memcg or cpuset; a nodemask (an MPOL_BIND policy's)
+    // that leaves out a node with memory is a CONSTRAINT_MEMORY_POLICY, whose total is the
+    // present pages of its nodes (no swap); else totalram + swap.
+    uint64_t totalpages = pa_.totalram_pages();
+    const uint64_t memory_nodes = nodes_with_memory();
+    const bool policy_constraint = (memory_nodes & ~nodemask) != 0;
+    if (policy_constraint) {
+        totalpages = 0;
+        for (const pglist_data& n : pa_.nodes)
+            if (nodemask >> n.node_id & 1) totalpages += n.node_present_pages;
+    }
+    // oom_cpuset_eligible() -> mempolicy_in_oom_domain() for a constrained OOM: a process is a
+    // candidate unless every one of its tasks has a BIND policy none of whose nodes is in the
+    // mask (it could not be freeing memory there).
+    auto eligible = [&](const task_struct* leader) {
+        if (!policy_constraint) return true;
+        auto in_domain = [&](const task_struct* t) {
+            return !(t->mempolicy.set && t->mempolicy.mode == MpolMode::BIND) ||
+                   (t->mempolicy.nodes & nodemask) != 0;
+        };
+        if (in_domain(leader)) return true;
+        for (const task_struct* th : leader->threads)
+            if (!th->exited && in_domain(th)) return true;
+        return false;
+    };
     // select_bad_process() -> oom_evaluate_task() over for_each_process() (creation order): the
     // highest score wins, a later task on a tie (only a lower score is passed over); a victim
     // not yet reaped makes the OOM killer wait for it instead.
@@ -79,6 +102,7 @@ OomResult AddressSpaces::out_of_memory(gfp_t gfp, unsigned order, unsigned cpu) 
     for (const auto& tp : tasks_) {
         task_struct* t = tp.get();
         if (t->exited || !t->is_leader()) continue; // for_each_process(): leaders
+        if (!eligible(t)) continue;
         if (t->oom_victim) {
             if (t->mm && t->mm->mmf_oom_skip) continue;
             return OomResult::victim_pending;
@@ -92,7 +116,8 @@ OomResult AddressSpaces::out_of_memory(gfp_t gfp, unsigned order, unsigned cpu) 
         counts_.oom_no_victim++;
         return OomResult::no_victim;
     }
-    oom_kill_process(chosen, chosen_points, totalpages, gfp, order, cpu);
+    oom_kill_process(chosen, chosen_points, totalpages, gfp, order, cpu,
+                     policy_constraint ? nodemask : NODEMASK_ALL);
     return OomResult::killed;
 }
 
@@ -100,9 +125,13 @@ OomResult AddressSpaces::out_of_memory(gfp_t gfp, unsigned order, unsigned cpu) 
 // sharing its mm), mark_oom_victim(), OOM_KILL counted, the kernel's log line kept, then the
 // reaper (queue_oom_reaper()).
 void AddressSpaces::oom_kill_process(task_struct* victim, int64_t points, uint64_t totalpages,
-                                     gfp_t gfp, unsigned order, unsigned cpu) {
+                                     gfp_t gfp, unsigned order, unsigned cpu, uint64_t nodemask) {
     mm_struct* mm = victim->mm;
     OomKill k;
+    if (nodemask != NODEMASK_ALL) {
+        k.constraint = "CONSTRAINT_MEMORY_POLICY";
+        k.nodemask = nodelist_str(nodemask);
+    }
     k.pid = victim->pid;
     k.comm = victim->comm;
     k.invoked_by = current_[cpu] ? current_[cpu]->comm : "";

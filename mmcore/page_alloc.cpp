@@ -374,9 +374,9 @@ void PageAllocator::reserve_highatomic_pageblock(Pfn pfn, zone& z) {
 // unreserve_highatomic_pageblock(): give one reserved pageblock per zone back to `mt`.
 bool PageAllocator::unreserve_highatomic_pageblock(const pglist_data& pref_node,
                                                    unsigned highest_zoneidx, migratetype mt,
-                                                   bool force) {
+                                                   bool force, uint64_t nodemask) {
     for (const zoneref& zr : pref_node.zonelist) {
-        if (zr.zone_idx > highest_zoneidx) continue;
+        if (zr.zone_idx > highest_zoneidx || !(nodemask >> zr.nid & 1)) continue;
         zone& z = nodes[zr.nid].node_zones[zr.zone_idx];
         // Preserve at least one pageblock unless memory pressure is really high.
         if (!force && z.nr_reserved_highatomic <= pageblock_nr_pages()) continue;
@@ -398,9 +398,10 @@ bool PageAllocator::unreserve_highatomic_pageblock(const pglist_data& pref_node,
 
 page* PageAllocator::get_page_from_freelist(gfp_t gfp, unsigned order, unsigned alloc_flags,
                                             const pglist_data& pref_node, unsigned highest_zoneidx,
-                                            migratetype mt, unsigned cpu) {
-    // first_zones_zonelist(): the zones before it are all above highest_zoneidx.
-    const int first = zonelist_start_[pref_node.node_id][highest_zoneidx].first;
+                                            migratetype mt, unsigned cpu, uint64_t nodemask) {
+    // first_zones_zonelist(): the zones before it are all above highest_zoneidx (or outside
+    // the nodemask).
+    const int first = first_zone(pref_node.node_id, highest_zoneidx, nodemask).first;
     if (first < 0) return nullptr;
     const auto& zl = pref_node.zonelist;
     zone& preferred = nodes[zl[first].nid].node_zones[zl[first].zone_idx];
@@ -408,7 +409,7 @@ retry:
     const bool no_fallback = alloc_flags & ALLOC_NOFRAGMENT;
     for (size_t i = size_t(first); i < zl.size(); i++) {
         const zoneref& zr = zl[i];
-        if (zr.zone_idx > highest_zoneidx) continue;
+        if (zr.zone_idx > highest_zoneidx || !(nodemask >> zr.nid & 1)) continue;
         if ((gfp & __GFP_THISNODE) && zr.nid != pref_node.node_id) continue;
         zone& z = nodes[zr.nid].node_zones[zr.zone_idx];
         // When fragmentation avoidance is on, prefer falling back to a remote node over
@@ -439,7 +440,25 @@ retry:
     return nullptr;
 }
 
-page* PageAllocator::alloc_pages(gfp_t gfp, unsigned order, int nid, unsigned cpu) {
+PageAllocator::zonelist_start PageAllocator::first_zone(unsigned nid, unsigned hz,
+                                                        uint64_t nodemask) const {
+    if (nodemask == NODEMASK_ALL) return zonelist_start_[nid][hz];
+    zonelist_start st;
+    const auto& zl = nodes[nid].zonelist;
+    for (size_t i = 0; i < zl.size(); i++)
+        if (zl[i].zone_idx <= hz && (nodemask >> zl[i].nid & 1)) {
+            st.first = int16_t(i);
+            break;
+        }
+    if (st.first < 0 || layout.types[1] != zone_type::DMA32) return st;
+    const zoneref& zr = zl[size_t(st.first)];
+    st.nofragment = layout.types[zr.zone_idx] == zone_type::NORMAL &&
+                    (nodes.size() == 1 || nodes[zr.nid].node_zones[zr.zone_idx - 1].populated());
+    return st;
+}
+
+page* PageAllocator::alloc_pages(gfp_t gfp, unsigned order, int nid, unsigned cpu,
+                                 uint64_t nodemask) {
     alloc_percall::last_failure = AllocFailure::none;
     if (order >= MAX_ORDER || cpu >= cpu_to_node.size()) {
         stats_.alloc_fail++;
@@ -453,12 +472,13 @@ page* PageAllocator::alloc_pages(gfp_t gfp, unsigned order, int nid, unsigned cp
     // The fast path: the low watermark, and alloc_flags_nofragment().
     unsigned alloc_flags =
         ALLOC_WMARK_LOW | (gfp & __GFP_KSWAPD_RECLAIM ? unsigned(ALLOC_KSWAPD) : 0u);
-    if (zonelist_start_[node][highest_zoneidx].nofragment) alloc_flags |= ALLOC_NOFRAGMENT;
-    if (page* p = get_page_from_freelist(gfp, order, alloc_flags, pref, highest_zoneidx, mt, cpu)) {
+    if (first_zone(node, highest_zoneidx, nodemask).nofragment) alloc_flags |= ALLOC_NOFRAGMENT;
+    if (page* p = get_page_from_freelist(gfp, order, alloc_flags, pref, highest_zoneidx, mt, cpu,
+                                         nodemask)) {
         stats_.alloc_success++;
         return p;
     }
-    return alloc_pages_slowpath(gfp, order, pref, highest_zoneidx, mt, cpu);
+    return alloc_pages_slowpath(gfp, order, pref, highest_zoneidx, mt, cpu, nodemask);
 }
 
 // __alloc_pages_slowpath(), without reclaim or compaction (mmemu has no reclaimable memory yet:
@@ -467,26 +487,29 @@ page* PageAllocator::alloc_pages(gfp_t gfp, unsigned order, int nid, unsigned cp
 // when the allocating task is itself the victim, whose one further try may dip into the
 // reserves (ALLOC_OOM) before it gives up.
 page* PageAllocator::alloc_pages_slowpath(gfp_t gfp, unsigned order, const pglist_data& pref,
-                                          unsigned highest_zoneidx, migratetype mt, unsigned cpu) {
+                                          unsigned highest_zoneidx, migratetype mt, unsigned cpu,
+                                          uint64_t nodemask) {
     stats_.slowpath++;
     // gfp_to_alloc_flags()
     unsigned alloc_flags = ALLOC_WMARK_MIN | ALLOC_CPUSET;
     if (gfp & __GFP_HIGH) alloc_flags |= ALLOC_HIGH;
     if (gfp & __GFP_KSWAPD_RECLAIM) alloc_flags |= ALLOC_KSWAPD;
     if ((gfp & __GFP_ATOMIC) && !(gfp & __GFP_NOMEMALLOC)) alloc_flags |= ALLOC_HARDER;
-    page* p = get_page_from_freelist(gfp, order, alloc_flags, pref, highest_zoneidx, mt, cpu);
+    page* p =
+        get_page_from_freelist(gfp, order, alloc_flags, pref, highest_zoneidx, mt, cpu, nodemask);
     while (!p && (gfp & __GFP_DIRECT_RECLAIM)) {
         // __alloc_pages_direct_reclaim(): the reclaim itself frees nothing here; the stall is
         // counted against the highest zone the allocation may use, then highatomic reserves
         // are released and the pcp lists drained before one more try.
         events_.allocstall[highest_zoneidx]++;
-        unreserve_highatomic_pageblock(pref, highest_zoneidx, mt, false);
+        unreserve_highatomic_pageblock(pref, highest_zoneidx, mt, false, nodemask);
         drain_all_pages();
-        p = get_page_from_freelist(gfp, order, alloc_flags, pref, highest_zoneidx, mt, cpu);
+        p = get_page_from_freelist(gfp, order, alloc_flags, pref, highest_zoneidx, mt, cpu,
+                                   nodemask);
         // __GFP_NORETRY and costly orders give up before the OOM killer.
         if (p || order > PAGE_ALLOC_COSTLY_ORDER || (gfp & __GFP_NORETRY)) break;
         bool progress = false;
-        p = alloc_pages_may_oom(gfp, order, pref, highest_zoneidx, mt, cpu, progress);
+        p = alloc_pages_may_oom(gfp, order, pref, highest_zoneidx, mt, cpu, nodemask, progress);
         if (p) break;
         const bool victim = oom_ && oom_->current_is_oom_victim(cpu);
         // "Avoid allocations with no watermarks from looping endlessly".
@@ -494,7 +517,8 @@ page* PageAllocator::alloc_pages_slowpath(gfp_t gfp, unsigned order, const pglis
         // retry: __gfp_pfmemalloc_flags() gives an OOM victim ALLOC_OOM (half the min
         // watermark), in place of the flags above but for ALLOC_KSWAPD.
         if (victim) alloc_flags = ALLOC_OOM | (alloc_flags & ALLOC_KSWAPD);
-        p = get_page_from_freelist(gfp, order, alloc_flags, pref, highest_zoneidx, mt, cpu);
+        p = get_page_from_freelist(gfp, order, alloc_flags, pref, highest_zoneidx, mt, cpu,
+                                   nodemask);
     }
     if (p) {
         stats_.alloc_success++;
@@ -512,11 +536,11 @@ page* PageAllocator::alloc_pages_slowpath(gfp_t gfp, unsigned order, const pglis
 // set when the allocation is worth retrying.
 page* PageAllocator::alloc_pages_may_oom(gfp_t gfp, unsigned order, const pglist_data& pref,
                                          unsigned highest_zoneidx, migratetype mt, unsigned cpu,
-                                         bool& progress) {
+                                         uint64_t nodemask, bool& progress) {
     progress = false;
-    if (page* p =
-            get_page_from_freelist((gfp | __GFP_HARDWALL) & ~__GFP_DIRECT_RECLAIM, order,
-                                   ALLOC_WMARK_HIGH | ALLOC_CPUSET, pref, highest_zoneidx, mt, cpu))
+    if (page* p = get_page_from_freelist((gfp | __GFP_HARDWALL) & ~__GFP_DIRECT_RECLAIM, order,
+                                         ALLOC_WMARK_HIGH | ALLOC_CPUSET, pref, highest_zoneidx, mt,
+                                         cpu, nodemask))
         return p;
     alloc_percall::last_failure = AllocFailure::oom;
     // Not for __GFP_RETRY_MAYFAIL or __GFP_THISNODE, nor for an allocation limited to the zones
@@ -530,7 +554,7 @@ page* PageAllocator::alloc_pages_may_oom(gfp_t gfp, unsigned order, const pglist
         progress = true;
         return nullptr;
     }
-    const OomResult r = oom_->out_of_memory(gfp, order, cpu);
+    const OomResult r = oom_->out_of_memory(gfp, order, cpu, nodemask);
     oom_lock_.unlock();
     progress = r == OomResult::killed ||
                (r == OomResult::victim_pending && oom_->current_is_oom_victim(cpu));

@@ -55,8 +55,9 @@ enum class OomResult : uint8_t {
 // System wires it). Without one, the slow path's last step finds nothing to kill.
 class OomKiller {
 public:
-    // out_of_memory() for an allocation on `cpu` (whose current task is the allocating one).
-    virtual OomResult out_of_memory(gfp_t gfp, unsigned order, unsigned cpu) = 0;
+    // out_of_memory() for an allocation on `cpu` (whose current task is the allocating one),
+    // limited to the nodes of `nodemask` (a memory policy's).
+    virtual OomResult out_of_memory(gfp_t gfp, unsigned order, unsigned cpu, uint64_t nodemask) = 0;
     // tsk_is_oom_victim(current): the task running on `cpu` was chosen by the OOM killer.
     virtual bool current_is_oom_victim(unsigned cpu) const = 0;
 
@@ -87,14 +88,20 @@ struct PageAllocatorStats {
     katomic_u64 highatomic_reserved = 0;
 };
 
+// Every node: no nodemask.
+inline constexpr uint64_t NODEMASK_ALL = ~uint64_t{0};
+
 class PageAllocator {
 public:
     PageAllocator(MemMap& mem_map, PhysicalMemory& ram, Arch arch, unsigned nr_cpus);
 
     // --- the public API (include/linux/gfp.h) ---
     // Returns the first page of a 2^order block, or nullptr (a counted failure). `nid` < 0
-    // means the node of `cpu`.
-    page* alloc_pages(gfp_t gfp, unsigned order, int nid, unsigned cpu);
+    // means the node of `cpu`. `nodemask` (a bit per node) limits the nodes the allocation may
+    // use, as __alloc_pages()'s nodemask does (a memory policy's): the preferred zone is the
+    // first of the zonelist of `nid` in it.
+    page* alloc_pages(gfp_t gfp, unsigned order, int nid, unsigned cpu,
+                      uint64_t nodemask = NODEMASK_ALL);
     // __free_pages(): drops the reference taken by alloc_pages and frees on the last one.
     // Throws KernelBug for a page that is not allocated (bad_page()).
     void free_pages(page* p, unsigned order, unsigned cpu);
@@ -142,6 +149,10 @@ public:
     uint64_t nr_pageblocks() const { return pageblock_mt_.size(); }
     const vm_event_state& events() const { return events_; }
     const numa_stat& numa(unsigned nid) const { return numa_[nid]; }
+    // NUMA_INTERLEAVE_HIT: an interleaved page landed on the node its policy chose.
+    void count_interleave_hit(unsigned nid) { numa_[nid].numa_interleave++; }
+    // gfp_zone(): the index of the highest zone `gfp` may use.
+    unsigned gfp_zone_index(gfp_t gfp) const { return gfp_zone_idx_[gfp & GFP_ZONEMASK]; }
     const PageAllocatorStats& stats() const { return stats_; }
     AllocFailure last_failure() const { return alloc_percall::last_failure; }
     uint64_t nr_free_pages() const; // Σ NR_FREE_PAGES (buddy lists only, as the kernel)
@@ -159,12 +170,13 @@ private:
     // mm/page_alloc.c internals, named as there.
     page* get_page_from_freelist(gfp_t gfp, unsigned order, unsigned alloc_flags,
                                  const pglist_data& pref_node, unsigned highest_zoneidx,
-                                 migratetype mt, unsigned cpu);
+                                 migratetype mt, unsigned cpu, uint64_t nodemask);
     page* alloc_pages_slowpath(gfp_t gfp, unsigned order, const pglist_data& pref,
-                               unsigned highest_zoneidx, migratetype mt, unsigned cpu);
+                               unsigned highest_zoneidx, migratetype mt, unsigned cpu,
+                               uint64_t nodemask);
     page* alloc_pages_may_oom(gfp_t gfp, unsigned order, const pglist_data& pref,
                               unsigned highest_zoneidx, migratetype mt, unsigned cpu,
-                              bool& progress);
+                              uint64_t nodemask, bool& progress);
     page* rmqueue(zone& preferred, zone& z, unsigned order, unsigned alloc_flags, migratetype mt,
                   unsigned cpu);
     page* rmqueue_pcplist(zone& z, unsigned order, migratetype mt, unsigned alloc_flags,
@@ -190,7 +202,8 @@ private:
     void prep_new_page(Pfn pfn, zone& z, unsigned order, gfp_t gfp, unsigned cpu);
     void reserve_highatomic_pageblock(Pfn pfn, zone& z);
     bool unreserve_highatomic_pageblock(const pglist_data& pref_node, unsigned highest_zoneidx,
-                                        migratetype mt, bool force);
+                                        migratetype mt, bool force,
+                                        uint64_t nodemask = NODEMASK_ALL);
     void zone_statistics(const zone& preferred, const zone& z, unsigned cpu);
 
     void add_to_free_list(Pfn pfn, zone& z, unsigned order, unsigned mt, bool tail);
@@ -212,6 +225,9 @@ private:
     };
     uint8_t gfp_zone_idx_[GFP_ZONEMASK + 1] = {};
     std::vector<std::array<zonelist_start, MAX_NR_ZONES>> zonelist_start_;
+    // first_zones_zonelist() with a nodemask, and alloc_flags_nofragment()'s test on the zone it
+    // finds.
+    zonelist_start first_zone(unsigned nid, unsigned highest_zoneidx, uint64_t nodemask) const;
 
     MemMap& mm_;
     PhysicalMemory& ram_;

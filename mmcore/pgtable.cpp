@@ -17,7 +17,8 @@ namespace mmemu {
 // in NR_PAGETABLE (__pagetable_ctor); the PGD too (pagetable_pgd_ctor).
 std::optional<PhysAddr> AddressSpaces::alloc_pt_page(mm_struct* mm) {
     (void)mm;
-    page* p = pa_.alloc_pages(GFP_KERNEL | __GFP_ACCOUNT | __GFP_ZERO, 0, -1, mm_percall::cpu);
+    // pagetable_alloc() -> alloc_pages(): in process context, the task's memory policy.
+    page* p = alloc_pages_task(GFP_KERNEL | __GFP_ACCOUNT | __GFP_ZERO, 0, mm_percall::cpu);
     if (!p) return std::nullopt;
     vmstat_.nr_page_table_pages++;
     return pfn_phys(pa_.mem_map().page_to_pfn(p));

@@ -87,7 +87,13 @@ AddressSpaces::vm_fault AddressSpaces::shmem_fault(mm_struct* mm, vm_area_struct
     if (auto it = f->pages.find(index); it != f->pages.end()) {
         p = pa_.mem_map().pfn_to_page(it->second);
     } else {
-        p = pa_.alloc_pages(GFP_HIGHUSER_MOVABLE | __GFP_ZERO, 0, -1, cpu);
+        // shmem_alloc_folio() -> shmem_get_pgoff_policy(): the file has no shared policy (no
+        // mbind), so the task's, its interleave index biased by the inode number
+        // (i_ino + index).
+        const task_struct* t = mm_percall::task ? mm_percall::task : current_[cpu];
+        p = t && t->mempolicy.set ? alloc_pages_mpol(GFP_HIGHUSER_MOVABLE | __GFP_ZERO, 0,
+                                                     t->mempolicy, index + f->ino, cpu)
+                                  : pa_.alloc_pages(GFP_HIGHUSER_MOVABLE | __GFP_ZERO, 0, -1, cpu);
         if (!p) return vm_fault::oom;
         charge(cpu, &CostModel::clear_page);
         p->mapping = reinterpret_cast<uint64_t>(f);

@@ -92,10 +92,13 @@ std::vector<std::string> AddressSpaces::proc_maps(const mm_struct* mm) const {
 // if the VMA maps any page with a struct page (not the zero page), anon=, dirty= (the PTE's bit
 // or the page's), mapped= (when the pages are neither all anonymous nor all dirty), mapmax= (the
 // largest mapcount, when above 1), active= (when not every page is active or unevictable),
-// N<node>= for each node holding some, and kernelpagesize_kB. The policy is "default": no
-// memory policies yet. mmemu keeps no LRU lists, so no page is PG_active; a page of a VM_LOCKED
-// VMA is unevictable, as mlock makes it (mlock_new_folio), and counts as active.
-AddressSpaces::NumaMaps AddressSpaces::numa_maps(const mm_struct* mm) const {
+// N<node>= for each node holding some, and kernelpagesize_kB. The policy is the VMA's, else the
+// task's (mpol_to_str(): "default" without one); VMAs have none yet (no mbind). mmemu keeps no LRU
+// lists, so no page is PG_active; a page of a VM_LOCKED VMA is unevictable, as mlock makes it
+// (mlock_new_folio), and counts as active.
+AddressSpaces::NumaMaps AddressSpaces::numa_maps(const mm_struct* mm,
+                                                 const struct mempolicy& task_policy) const {
+    const std::string policy = mpol_to_str(task_policy);
     const ReadGuard locked(mm->mmap_lock);
     NumaMaps out;
     out.node_pages.assign(pa_.nodes.size(), 0);
@@ -116,9 +119,8 @@ AddressSpaces::NumaMaps AddressSpaces::numa_maps(const mm_struct* mm) const {
             node[p.nid()]++;
         });
         char buf[64];
-        std::snprintf(buf, sizeof buf, "%08llx default",
-                      static_cast<unsigned long long>(v->vm_start));
-        std::string line = buf;
+        std::snprintf(buf, sizeof buf, "%08llx ", static_cast<unsigned long long>(v->vm_start));
+        std::string line = buf + policy;
         if (v->vm_file)
             line += " file=/dev/zero\\040(deleted)";
         else if (v->vm_start < mm->brk && v->vm_end > mm->start_brk)

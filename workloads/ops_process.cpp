@@ -875,6 +875,66 @@ std::unique_ptr<Op> parse_prctl(OpParser& p) {
     return op;
 }
 
+// set_mempolicy(2) (mm/mempolicy.c, Linux 6.18): the task's memory policy, which its later
+// page allocations follow (mmcore/mempolicy_alloc.cpp). An invalid mode, flag or nodemask is
+// EINVAL, a failure row; with `expect`, the return value is an expectation.
+struct SetMempolicy final : Op {
+    bool runs_on_its_cpu() const override { return true; }
+    uint32_t slot = 0;
+    MpolMode mode = MpolMode::DEFAULT;
+    unsigned flags = 0;
+    uint64_t nodes = 0;
+    std::optional<int64_t> expect;
+    const char* name() const override { return "set_mempolicy"; }
+    void run(RunContext& cx) const override {
+        task_struct* t = live_task(cx, *this, slot);
+        if (!t) return;
+        AddressSpaces& as = spaces(cx);
+        as.set_current(t->cpu, t);
+        as.charge(t->cpu, &CostModel::syscall);
+        const int r = as.set_mempolicy(t, mode, flags, nodes);
+        if (r < 0)
+            cx.results.process_failure(event, name(), proc_name(cx, slot),
+                                       std::string("set_mempolicy(") + mpol_mode_name(mode) +
+                                           "): " + errno_name(r));
+        if (expect)
+            cx.results.expectation(event, r == *expect ? std::string()
+                                                       : std::string("set_mempolicy(") +
+                                                             mpol_mode_name(mode) + ") returned " +
+                                                             std::to_string(r) + ", expected " +
+                                                             std::to_string(*expect));
+    }
+};
+
+std::unique_ptr<Op> parse_set_mempolicy(OpParser& p) {
+    auto op = std::make_unique<SetMempolicy>();
+    if (auto s = process_ref(p)) op->slot = *s;
+    if (auto m = p.choice("mode", std::nullopt)) op->mode = MpolMode(*m);
+    op->flags = parse_flag_names(p, "flags", "0",
+                                 {{"MPOL_F_STATIC_NODES", MPOL_F_STATIC_NODES},
+                                  {"MPOL_F_RELATIVE_NODES", MPOL_F_RELATIVE_NODES},
+                                  {"MPOL_F_NUMA_BALANCING", MPOL_F_NUMA_BALANCING}},
+                                 {});
+    // The nodemask: node numbers below 64 (MAX_NUMNODES here); nodes the machine does not have
+    // are left out by the kernel (mpol_set_nodemask()), and an empty result is EINVAL.
+    if (const json* v = p.raw("nodes")) {
+        if (!v->is_array()) {
+            p.error("nodes", "expected an array of node numbers, got " + type_name(*v));
+        } else {
+            for (size_t i = 0; i < v->size(); i++) {
+                const json& n = (*v)[i];
+                if (!n.is_number_integer() || n.get<int64_t>() < 0 || n.get<int64_t>() > 63)
+                    p.ck.error(p.field_path("nodes") + "/" + std::to_string(i),
+                               "expected a node number from 0 to 63, got " + n.dump());
+                else
+                    op->nodes |= uint64_t{1} << n.get<int64_t>();
+            }
+        }
+    }
+    if (p.has("expect")) op->expect = p.integer("expect", std::nullopt);
+    return op;
+}
+
 struct Mprotect final : RegionOp {
     unsigned prot = 0;
     const char* name() const override { return "mprotect"; }
@@ -1493,6 +1553,35 @@ const std::vector<OpSpec>& process_op_specs() {
            "the return value expected (0 or 1, or -errno); a difference fails the run"}},
          parse_prctl,
          "prctl(2) of KSM: PR_SET_MEMORY_MERGE or PR_GET_MEMORY_MERGE"},
+        {"set_mempolicy",
+         OpMode::kernel,
+         {F_PROCESS,
+          {"mode",
+           FieldKind::enumeration,
+           true,
+           0,
+           0,
+           {"MPOL_DEFAULT", "MPOL_PREFERRED", "MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_LOCAL",
+            "MPOL_PREFERRED_MANY", "MPOL_WEIGHTED_INTERLEAVE"},
+           "the policy's mode"},
+          {"nodes", FieldKind::numbers, false, 0, 0, {}, "the nodemask: node numbers (0 to 63)"},
+          {"flags",
+           FieldKind::string,
+           false,
+           0,
+           0,
+           {},
+           "MPOL_F_STATIC_NODES, MPOL_F_RELATIVE_NODES, MPOL_F_NUMA_BALANCING joined by | "
+           "(default 0)"},
+          {"expect",
+           FieldKind::integer,
+           false,
+           -4095,
+           0,
+           {},
+           "the return value expected (0 or -errno); a difference fails the run"}},
+         parse_set_mempolicy,
+         "set_mempolicy(2): the task's memory policy for its later allocations"},
         {"mprotect",
          OpMode::kernel,
          {F_PROCESS,

@@ -65,7 +65,7 @@ struct Checkpoint final : Op {
             for (const auto& t : as.tasks())
                 if (t->mm) {
                     m[t->comm] = as.proc_maps(t->mm);
-                    numa[t->comm] = as.numa_maps(t->mm).lines;
+                    numa[t->comm] = as.numa_maps(t->mm, t->mempolicy).lines;
                 }
         }
         cx.results.checkpoints.push_back({label, event, state_json(cx.sys), m, numa});

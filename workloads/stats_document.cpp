@@ -537,8 +537,17 @@ const StatGroup<OomKillRow> OOM_KILLS = {
              "oom_badness(): rss + swap entries + page-table pages, + oom_score_adj * "
              "totalpages / 1000",
              r.k.points),
-        STAT("totalpages", pages, "", "the memory oom_score_adj is scaled by (RAM + swap)",
+        STAT("totalpages", pages, "",
+             "the memory oom_score_adj is scaled by: RAM + swap, or under a memory-policy "
+             "constraint the present pages of the policy's nodes",
              r.k.totalpages),
+        STAT("constraint", text, "dmesg",
+             "CONSTRAINT_NONE, or CONSTRAINT_MEMORY_POLICY when the allocation's memory policy "
+             "(an MPOL_BIND) left out a node with memory: then only "
+             "processes not bound (MPOL_BIND) wholly elsewhere are candidates",
+             r.k.constraint),
+        STAT("nodemask", text, "dmesg", "the constraining nodes (\"(null)\" without one)",
+             r.k.nodemask),
         STAT("total_vm", kB, "dmesg", "the victim's total-vm", r.k.total_vm * 4),
         STAT("anon_rss", kB, "dmesg", "its anon-rss", r.k.anon_rss * 4),
         STAT("file_rss", kB, "dmesg", "its file-rss", r.k.file_rss * 4),

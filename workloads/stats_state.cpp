@@ -159,7 +159,8 @@ const StatGroup<Vmstat> VMSTAT = {
         STAT("numa_foreign", count, "/proc/vmstat",
              "counted on the preferred node when an allocation was satisfied elsewhere",
              r.numa.numa_foreign),
-        STAT("numa_interleave", count, "/proc/vmstat", "interleaved allocations (none yet)",
+        STAT("numa_interleave", count, "/proc/vmstat",
+             "interleaved allocations that got the node the interleaving chose",
              r.numa.numa_interleave),
         STAT("numa_local", count, "/proc/vmstat", "allocations on the allocating CPU's node",
              r.numa.numa_local),
@@ -257,8 +258,8 @@ const StatGroup<NumastatRow> NUMASTAT = {
         STAT("numa_foreign", count, "/sys/devices/system/node/nodeN/numastat",
              "pages preferred here and allocated on another node", r.s.numa_foreign),
         STAT("interleave_hit", count, "/sys/devices/system/node/nodeN/numastat",
-             "interleaved pages allocated on the node the interleaving chose (none yet: no "
-             "memory policies)",
+             "interleaved allocations (an INTERLEAVE or WEIGHTED_INTERLEAVE policy's) that got "
+             "the node the interleaving chose",
              r.s.numa_interleave),
         STAT("local_node", count, "/sys/devices/system/node/nodeN/numastat",
              "pages allocated here by a CPU of this node", r.s.numa_local),
@@ -648,7 +649,7 @@ ProcRow proc_row(const System& s, const task_struct& t) {
     const AddressSpaces& as = s.kernel().spaces;
     ProcRow r{t, t.mm ? as.smaps_rollup(t.mm) : SmapsRollup{}, {}, as.oom_score(t)};
     if (!t.mm) return r;
-    r.numa_pages = as.numa_maps(t.mm).node_pages;
+    r.numa_pages = as.numa_maps(t.mm, t.mempolicy).node_pages;
     const mm_struct& m = *t.mm;
     const int64_t item = s.ksm() ? int64_t(s.ksm()->rmap_item_size()) : 0;
     r.ksm_profit = int64_t(m.ksm_merging_pages + m.ksm_zero_pages) * int64_t(PAGE_SIZE) -
@@ -727,6 +728,14 @@ const StatGroup<ProcRow> PROCESSES = {
         {"VmPTE", Unit::kB, "/proc/PID/status", "page tables below the PGD (pgtables_bytes)",
          [](ojson& o, const ProcRow& r) {
              if_mm(o, r, "VmPTE", [](const mm_struct& m) { return m.pgtables_bytes >> 10; });
+         }},
+        {"mempolicy", Unit::text, "/proc/PID/numa_maps",
+         "the task's memory policy (set_mempolicy) as numa_maps shows it: \"default\" "
+         "(none: its CPU's node), \"local\", \"prefer:1\", \"bind:0-1\", "
+         "\"interleave:0-1\", \"prefer (many):0,2\", \"weighted interleave:0-1\"; "
+         "=static, =relative or =balancing after the mode for its flags",
+         [](ojson& o, const ProcRow& r) {
+             if (r.t.mm) o["mempolicy"] = mpol_to_str(r.t.mempolicy);
          }},
         {"numa_pages", Unit::pages, "/proc/PID/numa_maps",
          "the pages it maps on each node, node 0 first: the N<node>= counts of numa_maps summed "

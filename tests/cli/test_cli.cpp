@@ -965,3 +965,52 @@ TEST_CASE("cli: numa_maps lines, numa_pages and numastat as the kernel counts th
     // The shmem page, the two locked pages and the stack page exec wrote.
     CHECK(j["checkpoints"][0]["state"]["processes"][0]["numa_pages"] == nlohmann::json::array({4}));
 }
+
+TEST_CASE("cli: an interleaving policy places a page by its address", "[cli][numa]") {
+    // examples/numa-policies.json (by hand): the buffer's first page, at page number 0x7ffff7eff
+    // (odd), goes to the second node of 0-1; the next page to the first. Node 0 holds the first
+    // 256 MiB: pfns below 65536.
+    const Result r = run("run " + std::string(MMEMU_SOURCE_DIR) + "/examples/numa-policies.json");
+    REQUIRE(r.rc == 0);
+    const auto j = nlohmann::json::parse(r.out);
+    const auto& pm = j["results"]["pagemaps"][0];
+    REQUIRE(pm["addr"] == "0x7ffff7eff000");
+    const auto pfn = [&](size_t i) {
+        return std::stoull(pm["entries"][i].get<std::string>(), nullptr, 16) & ((1ull << 55) - 1);
+    };
+    CHECK(pfn(0) >= 65536);
+    CHECK(pfn(1) < 65536);
+}
+
+TEST_CASE("cli: an OOM under MPOL_BIND is constrained to the policy's nodes", "[cli][numa]") {
+    // Two nodes of 256 MiB. "elsewhere" is bound to node 0 with 160 MiB; "hog", bound to node
+    // 1 with oom_score_adj -500, writes 300 MiB: node 1 runs out (its allocations may not fall
+    // back to node 0), and the OOM killer looks at node 1 only (totalpages: node 1's 65536
+    // present pages). "elsewhere" is bound wholly to node 0, so it is no candidate, though its
+    // 40960 pages outscore hog's (about 64000 - 500 * 65536 / 1000 = 31232): hog is killed.
+    // Without the constraint it would be "elsewhere".
+    const auto f = scenario("numa-oom", R"({"mmemu_scenario": 1,
+        "machine": {"arch": "x86_64", "memory": "512MiB", "cpus": 2, "numa": {"nodes": 2}},
+        "events": [
+          {"op": "spawn", "process": "elsewhere", "cpu": 0},
+          {"op": "set_mempolicy", "process": "elsewhere", "mode": "MPOL_BIND", "nodes": [0]},
+          {"op": "mmap", "process": "elsewhere", "region": "r", "length": "160MiB"},
+          {"op": "write", "process": "elsewhere", "region": "r", "byte": 1},
+          {"op": "spawn", "process": "hog", "cpu": 0, "oom_score_adj": -500},
+          {"op": "set_mempolicy", "process": "hog", "mode": "MPOL_BIND", "nodes": [1]},
+          {"op": "mmap", "process": "hog", "region": "r", "length": "300MiB"},
+          {"op": "write", "process": "hog", "region": "r", "byte": 2},
+          {"op": "exit", "process": "elsewhere"}]})");
+    const Result r = run("run " + f);
+    INFO(r.err);
+    REQUIRE(r.rc == 0);
+    const auto j = nlohmann::json::parse(r.out);
+    const auto& kills = j["results"]["oom_kills"];
+    REQUIRE(kills.size() == 1);
+    CHECK(kills[0]["victim"] == "hog");
+    CHECK(kills[0]["constraint"] == "CONSTRAINT_MEMORY_POLICY");
+    CHECK(kills[0]["nodemask"] == "1");
+    CHECK(kills[0]["totalpages"] == 65536);
+    // Every page hog had was on node 1: node 0 never served it.
+    CHECK(j["final"]["numastat"][0]["numa_miss"] == 0);
+}

@@ -55,7 +55,7 @@ TEST_CASE("OOM killer: badness, oom_score_adj, ties to the later task, and -1000
     // 1. c's oom_score_adj of 10 outweighs 200 resident pages: c dies. Not the allocating task
     // (none runs), so its 50 pages are freed at once; its page tables stay until it exits.
     const uint64_t before = free_pages(b);
-    CHECK(as.out_of_memory(GFP_KERNEL, 0, 0) == OomResult::killed);
+    CHECK(as.out_of_memory(GFP_KERNEL, 0, 0, NODEMASK_ALL) == OomResult::killed);
     REQUIRE(as.oom_kills().size() == 1);
     CHECK(as.oom_kills()[0].comm == "c");
     CHECK(as.oom_kills()[0].points == int64_t(53 + 10 * (totalpages / 1000)));
@@ -70,19 +70,19 @@ TEST_CASE("OOM killer: badness, oom_score_adj, ties to the later task, and -1000
 
     // 2. c, reaped, is passed over. b and d tie at 203: the later task in the process list wins
     // (only a lower score is skipped).
-    CHECK(as.out_of_memory(GFP_KERNEL, 0, 0) == OomResult::killed);
+    CHECK(as.out_of_memory(GFP_KERNEL, 0, 0, NODEMASK_ALL) == OomResult::killed);
     CHECK(as.oom_kills()[1].comm == "d");
     CHECK(as.oom_kills()[1].points == 203);
     // 3. then b, 4. then a; e (-1000) never.
-    CHECK(as.out_of_memory(GFP_KERNEL, 0, 0) == OomResult::killed);
+    CHECK(as.out_of_memory(GFP_KERNEL, 0, 0, NODEMASK_ALL) == OomResult::killed);
     CHECK(as.oom_kills()[2].comm == "b");
-    CHECK(as.out_of_memory(GFP_KERNEL, 0, 0) == OomResult::killed);
+    CHECK(as.out_of_memory(GFP_KERNEL, 0, 0, NODEMASK_ALL) == OomResult::killed);
     CHECK(as.oom_kills()[3].comm == "a");
-    CHECK(as.out_of_memory(GFP_KERNEL, 0, 0) == OomResult::no_victim);
+    CHECK(as.out_of_memory(GFP_KERNEL, 0, 0, NODEMASK_ALL) == OomResult::no_victim);
     CHECK(as.fault_counts().oom_no_victim == 1);
     CHECK(!e->sigkill_pending);
     // A GFP_NOFS allocation never kills.
-    CHECK(as.out_of_memory(GFP_NOFS, 0, 0) == OomResult::not_invoked);
+    CHECK(as.out_of_memory(GFP_NOFS, 0, 0, NODEMASK_ALL) == OomResult::not_invoked);
     CHECK(as.oom_kills()[0].message() ==
           "Out of memory: Killed process 3 (c) total-vm:200kB, anon-rss:200kB, file-rss:0kB, "
           "shmem-rss:0kB, UID:1000 pgtables:12kB oom_score_adj:10");

@@ -536,7 +536,7 @@ std::vector<Entry> entries() {
         {"op not a string", kern(R"({"op": 1})"), "/events/0/op",
          "expected a string, got the number 1"},
         {"unknown op in a kernel scenario", kern(R"({"op": "frobnicate"})"), "/events/0/op",
-         R"(unknown event "frobnicate" (expected checkpoint, barrier, run, expect, repeat, template, alloc_pages, free_pages, kmem_cache_create, kmem_cache_alloc, kmem_cache_free, kmem_cache_shrink, kmem_cache_destroy, kmalloc, kfree, write_object, drain_pages, spawn, fork, exit, clone_thread, exec, wait, mmap, munmap, brk, madvise, prctl, mprotect, mlock, munlock, mlockall, munlockall, mremap, pagemap, write, fill, copy, read, touch, ksm or ksm_wait))"},
+         R"(unknown event "frobnicate" (expected checkpoint, barrier, run, expect, repeat, template, alloc_pages, free_pages, kmem_cache_create, kmem_cache_alloc, kmem_cache_free, kmem_cache_shrink, kmem_cache_destroy, kmalloc, kfree, write_object, drain_pages, spawn, fork, exit, clone_thread, exec, wait, mmap, munmap, brk, madvise, prctl, set_mempolicy, mprotect, mlock, munlock, mlockall, munlockall, mremap, pagemap, write, fill, copy, read, touch, ksm or ksm_wait))"},
         {"unknown op in a bare scenario", bare(R"({"op": "frobnicate"})"), "/events/0/op",
          R"(unknown bare-machine event "frobnicate" (expected checkpoint, barrier, run, expect, repeat, template, set_cr, wrmsr, set_rflags, wrpkru, write_phys, expect_phys, access, invlpg, invpcid, load_gdt, lgdt or load_segment))"},
         {"bare op in a kernel scenario", kern(R"({"op": "set_cr", "cr": 0, "value": 0})"),

@@ -178,6 +178,8 @@ std::map<std::string, Probe> probes() {
     p["mprotect"] = {j(R"({"op": "mprotect", "process": "p", "region": "r", "prot": "PROT_READ"})"),
                      {}};
     p["prctl"] = {j(R"({"op": "prctl", "process": "p", "option": "PR_SET_MEMORY_MERGE"})"), {}};
+    p["set_mempolicy"] = {
+        j(R"({"op": "set_mempolicy", "process": "p", "mode": "MPOL_BIND", "nodes": [0]})"), {}};
     p["ksm"] = {j(R"({"op": "ksm", "run": 1})"), {}};
     p["ksm_wait"] = {j(R"({"op": "ksm_wait"})"), {}};
     p["expect"] = {j(R"({"op": "expect", "values": {"vmstat.pgfault": {"min": 0}}})"), {}};
