@@ -832,6 +832,31 @@ std::unique_ptr<Op> parse_madvise(OpParser& p) {
     return op;
 }
 
+// A system call's entry: the event's live task made current on its CPU, the syscall charged;
+// nullptr (a skipped event) when the task is gone.
+task_struct* enter_syscall(RunContext& cx, const Op& op, uint32_t slot) {
+    task_struct* t = live_task(cx, op, slot);
+    if (!t) return nullptr;
+    AddressSpaces& as = spaces(cx);
+    as.set_current(t->cpu, t);
+    as.charge(t->cpu, &CostModel::syscall);
+    return t;
+}
+
+// A system call's return value `r` for `call` ("prctl(PR_GET_MEMORY_MERGE)"): an error is a
+// failure row, and with `expect` a different value is a failed expectation.
+void syscall_result(RunContext& cx, const Op& op, uint32_t slot, const std::string& call, int64_t r,
+                    const std::optional<int64_t>& expect) {
+    if (r < 0)
+        cx.results.process_failure(op.event, op.name(), proc_name(cx, slot),
+                                   call + ": " + errno_name(r));
+    if (expect)
+        cx.results.expectation(op.event, r == *expect
+                                             ? std::string()
+                                             : call + " returned " + std::to_string(r) +
+                                                   ", expected " + std::to_string(*expect));
+}
+
 // prctl(PR_SET_MEMORY_MERGE / PR_GET_MEMORY_MERGE) (kernel/sys.c, Linux 6.18): SET with arg2
 // non-zero makes every VMA KSM can merge mergeable, now and later (MMF_VM_MERGE_ANY, kept
 // through fork and exec), 0 undoes it (unmerging); GET returns the flag, with arg2 0 (else
@@ -844,25 +869,14 @@ struct Prctl final : Op {
     std::optional<int64_t> expect;
     const char* name() const override { return "prctl"; }
     void run(RunContext& cx) const override {
-        task_struct* t = live_task(cx, *this, slot);
+        task_struct* t = enter_syscall(cx, *this, slot);
         if (!t) return;
-        AddressSpaces& as = spaces(cx);
-        as.set_current(t->cpu, t);
-        as.charge(t->cpu, &CostModel::syscall);
         Ksm* ksm = cx.sys.ksm();
         const char* opt = get ? "PR_GET_MEMORY_MERGE" : "PR_SET_MEMORY_MERGE";
         int64_t r = -EINVAL;
         if (ksm && !get) r = ksm->prctl_set_memory_merge(t->mm, arg2 != 0, t->cpu);
         if (ksm && get && arg2 == 0) r = ksm->prctl_get_memory_merge(t->mm);
-        if (r < 0)
-            cx.results.process_failure(event, name(), proc_name(cx, slot),
-                                       std::string("prctl(") + opt + "): " + errno_name(r));
-        if (expect)
-            cx.results.expectation(event, r == *expect
-                                              ? std::string()
-                                              : std::string("prctl(") + opt + ") returned " +
-                                                    std::to_string(r) + ", expected " +
-                                                    std::to_string(*expect));
+        syscall_result(cx, *this, slot, std::string("prctl(") + opt + ")", r, expect);
     }
 };
 
@@ -887,22 +901,11 @@ struct SetMempolicy final : Op {
     std::optional<int64_t> expect;
     const char* name() const override { return "set_mempolicy"; }
     void run(RunContext& cx) const override {
-        task_struct* t = live_task(cx, *this, slot);
+        task_struct* t = enter_syscall(cx, *this, slot);
         if (!t) return;
-        AddressSpaces& as = spaces(cx);
-        as.set_current(t->cpu, t);
-        as.charge(t->cpu, &CostModel::syscall);
-        const int r = as.set_mempolicy(t, mode, flags, nodes);
-        if (r < 0)
-            cx.results.process_failure(event, name(), proc_name(cx, slot),
-                                       std::string("set_mempolicy(") + mpol_mode_name(mode) +
-                                           "): " + errno_name(r));
-        if (expect)
-            cx.results.expectation(event, r == *expect ? std::string()
-                                                       : std::string("set_mempolicy(") +
-                                                             mpol_mode_name(mode) + ") returned " +
-                                                             std::to_string(r) + ", expected " +
-                                                             std::to_string(*expect));
+        const int r = spaces(cx).set_mempolicy(t, mode, flags, nodes);
+        syscall_result(cx, *this, slot, std::string("set_mempolicy(") + mpol_mode_name(mode) + ")",
+                       r, expect);
     }
 };
 
