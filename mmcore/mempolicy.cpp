@@ -1,4 +1,4 @@
-// Memory policies' names, equality and text (mm/mempolicy.c, Linux 6.18). Where a policy sends
+// Memory policies' names and text (mm/mempolicy.c, Linux 6.18). Where a policy sends
 // an allocation: AddressSpaces::alloc_pages_mpol() (mmcore/mempolicy_alloc.cpp).
 #include "mmcore/mempolicy.h"
 
@@ -23,16 +23,6 @@ const ModeName kModes[] = {
 };
 
 } // namespace
-
-bool mpol_equal(const mempolicy& a, const mempolicy& b) {
-    if (!a.set || !b.set) return a.set == b.set;
-    if (a.mode != b.mode || a.flags != b.flags) return false;
-    // With a user nodemask flag the nodes the user gave decide (the effective ones may have been
-    // rebound); otherwise the effective nodes.
-    if ((a.flags & (MPOL_F_STATIC_NODES | MPOL_F_RELATIVE_NODES)) && a.w_nodes != b.w_nodes)
-        return false;
-    return a.nodes == b.nodes;
-}
 
 std::string nodelist_str(uint64_t mask) {
     std::string s;
@@ -80,15 +70,6 @@ const char* mpol_mode_name(MpolMode m) {
     for (const auto& n : kModes)
         if (n.mode == m) return n.uapi;
     return "?";
-}
-
-bool parse_mpol_mode(const std::string& name, MpolMode& out) {
-    for (const auto& n : kModes)
-        if (name == n.uapi) {
-            out = n.mode;
-            return true;
-        }
-    return false;
 }
 
 } // namespace mmemu

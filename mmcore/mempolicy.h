@@ -18,29 +18,20 @@ enum class MpolMode : uint8_t {
     PREFERRED_MANY = 5,
     WEIGHTED_INTERLEAVE = 6,
 };
-inline constexpr unsigned MPOL_MAX = 7;
 
 // Mode flags (uapi): OR'ed into set_mempolicy's and mbind's mode.
 inline constexpr unsigned MPOL_F_STATIC_NODES = 1u << 15;
 inline constexpr unsigned MPOL_F_RELATIVE_NODES = 1u << 14;
 inline constexpr unsigned MPOL_F_NUMA_BALANCING = 1u << 13;
-// mbind's flags.
-inline constexpr unsigned MPOL_MF_STRICT = 1u << 0;
-inline constexpr unsigned MPOL_MF_MOVE = 1u << 1;
-inline constexpr unsigned MPOL_MF_MOVE_ALL = 1u << 2;
 
 // struct mempolicy: a mode, its mode flags and its nodes (a bit per node). A VMA or task without
 // one has none (vma->vm_policy / task->mempolicy NULL); `set` says whether this one is there.
 struct mempolicy {
     bool set = false;
     MpolMode mode = MpolMode::DEFAULT;
-    unsigned flags = 0;   // MPOL_F_STATIC_NODES, MPOL_F_RELATIVE_NODES, MPOL_F_NUMA_BALANCING
-    uint64_t nodes = 0;   // pol->nodes (empty for LOCAL)
-    uint64_t w_nodes = 0; // the nodes as the user gave them (w.user_nodemask), for the flags
+    unsigned flags = 0; // MPOL_F_STATIC_NODES, MPOL_F_RELATIVE_NODES, MPOL_F_NUMA_BALANCING
+    uint64_t nodes = 0; // pol->nodes (empty for LOCAL)
 };
-
-// mpol_equal(): two policies (either may be none) that let two VMAs merge.
-bool mpol_equal(const mempolicy& a, const mempolicy& b);
 
 // mpol_to_str(): the policy as /proc/PID/numa_maps shows it ("default", "prefer:1",
 // "bind:0-1", "interleave=static:0,2"...). A VMA without a policy shows its task's.
@@ -49,8 +40,7 @@ std::string mpol_to_str(const mempolicy& p);
 // The nodes of `mask` as the kernel's %*pbl prints them: "0-1,3".
 std::string nodelist_str(uint64_t mask);
 
-// The mode's name in the uapi ("MPOL_BIND"); parse_mpol_mode() takes it back.
+// The mode's name in the uapi ("MPOL_BIND").
 const char* mpol_mode_name(MpolMode m);
-bool parse_mpol_mode(const std::string& name, MpolMode& out);
 
 } // namespace mmemu

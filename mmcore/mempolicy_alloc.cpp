@@ -167,7 +167,6 @@ int AddressSpaces::set_mempolicy(task_struct* t, MpolMode mode, unsigned flags, 
             for (unsigned i = 0; i < 64; i++)
                 if (nodes >> i & 1) eff |= uint64_t{1} << nth_node(allowed, i % w);
         }
-        if (flags & (MPOL_F_STATIC_NODES | MPOL_F_RELATIVE_NODES)) p.w_nodes = nodes;
         if (!eff) return -EINVAL; // mpol_new_nodemask() / mpol_new_preferred()
         p.nodes = mode == MpolMode::PREFERRED ? uint64_t{1} << nth_node(eff, 0) : eff;
     }
